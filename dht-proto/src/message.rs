@@ -1,0 +1,290 @@
+//! The chunk protocol, `/p2pd/chunk/1.0.0`: one request, one response, over a fresh
+//! stream each time (libp2p request-response).
+//!
+//! | request | response | meaning |
+//! | --- | --- | --- |
+//! | `Manifest { cid }` | `Manifest { manifest, name }` / `NotFound` | the file's manifest and the name the provider knows it by |
+//! | `Chunk { cid, index }` | `Chunk { data }` / `NotFound` / `Choked` | one chunk's bytes; `Choked` means no upload slot for you now |
+//! | `Bitfield { cid, have }` | `Bitfield { have }` / `NotFound` | exchange which chunks each side holds |
+//! | `Have { cid, index }` | `Ack` | "I now hold chunk `index`" |
+//!
+//! Any request may also get `Error { message }`. Limits: a request is at most
+//! [`MAX_REQUEST_LEN`] bytes, a response at most [`MAX_RESPONSE_LEN`]; both are checked
+//! before decoding, and the transport stops reading at the limit.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::bitfield::Bitfield;
+use crate::cid::Cid;
+use crate::codec::{self, DecodeError};
+use crate::manifest::{MAX_CHUNKS, MAX_CHUNK_SIZE, MAX_MANIFEST_LEN};
+
+/// The libp2p protocol name of the chunk protocol.
+pub const CHUNK_PROTOCOL: &str = "/p2pd/chunk/1.0.0";
+/// The largest request: a bitfield of [`MAX_CHUNKS`] bits plus framing.
+pub const MAX_REQUEST_LEN: usize = (MAX_CHUNKS as usize / 8) + 1024;
+/// The largest response: a manifest or a chunk, whichever is larger, plus framing.
+pub const MAX_RESPONSE_LEN: usize = max(MAX_MANIFEST_LEN, MAX_CHUNK_SIZE as usize) + 1024;
+/// The longest file name a provider may send with a manifest.
+pub const MAX_NAME_LEN: usize = 255;
+/// The longest error message a peer may send.
+pub const MAX_ERROR_LEN: usize = 512;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// A request of the chunk protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Ask for a file's manifest.
+    Manifest {
+        /// The file CID.
+        cid: Cid,
+    },
+    /// Ask for one chunk of a file.
+    Chunk {
+        /// The file CID.
+        cid: Cid,
+        /// The chunk index.
+        index: u32,
+    },
+    /// Tell the peer which chunks we hold and ask which it holds.
+    Bitfield {
+        /// The file CID.
+        cid: Cid,
+        /// What the sender holds.
+        have: Bitfield,
+    },
+    /// Tell the peer we now hold one more chunk.
+    Have {
+        /// The file CID.
+        cid: Cid,
+        /// The chunk index.
+        index: u32,
+    },
+}
+
+/// A response of the chunk protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// The encoded manifest (verified by the receiver against the CID it asked for).
+    Manifest {
+        /// Manifest bytes.
+        manifest: ByteBuf,
+        /// The provider's name for the file, if any (a hint for the output file name).
+        name: Option<String>,
+    },
+    /// The bytes of the requested chunk.
+    Chunk {
+        /// Chunk bytes.
+        data: ByteBuf,
+    },
+    /// Which chunks the responder holds.
+    Bitfield {
+        /// What the responder holds.
+        have: Bitfield,
+    },
+    /// Acknowledges a `Have`.
+    Ack,
+    /// The responder does not have what was asked for.
+    NotFound,
+    /// The responder has it but gives no upload slot to the requester now.
+    Choked,
+    /// The request failed on the responder's side.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Request {
+    /// Encodes the request.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a request of at most [`MAX_REQUEST_LEN`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        codec::decode(bytes, MAX_REQUEST_LEN)
+    }
+
+    /// The file this request is about.
+    pub fn cid(&self) -> &Cid {
+        match self {
+            Request::Manifest { cid }
+            | Request::Chunk { cid, .. }
+            | Request::Bitfield { cid, .. }
+            | Request::Have { cid, .. } => cid,
+        }
+    }
+}
+
+impl Response {
+    /// Encodes the response.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a response of at most [`MAX_RESPONSE_LEN`] bytes and checks its fields'
+    /// own limits.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let response: Response = codec::decode(bytes, MAX_RESPONSE_LEN)?;
+        match &response {
+            Response::Manifest {
+                name: Some(name), ..
+            } if name.len() > MAX_NAME_LEN => {
+                Err(DecodeError::Invalid("file name too long".into()))
+            }
+            Response::Chunk { data } if data.len() > MAX_CHUNK_SIZE as usize => {
+                Err(DecodeError::Invalid("chunk larger than the chunk size limit".into()))
+            }
+            Response::Error { message } if message.len() > MAX_ERROR_LEN => {
+                Err(DecodeError::Invalid("error message too long".into()))
+            }
+            _ => Ok(response),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cid() -> Cid {
+        Cid::for_manifest_bytes(b"m")
+    }
+
+    fn samples() -> (Vec<Request>, Vec<Response>) {
+        let mut have = Bitfield::new(20);
+        have.set(3);
+        let requests = vec![
+            Request::Manifest { cid: cid() },
+            Request::Chunk {
+                cid: cid(),
+                index: 7,
+            },
+            Request::Bitfield {
+                cid: cid(),
+                have: have.clone(),
+            },
+            Request::Have {
+                cid: cid(),
+                index: 19,
+            },
+        ];
+        let responses = vec![
+            Response::Manifest {
+                manifest: ByteBuf::from(vec![1, 2, 3]),
+                name: Some("a.txt".into()),
+            },
+            Response::Chunk {
+                data: ByteBuf::from(vec![9u8; 1000]),
+            },
+            Response::Bitfield { have },
+            Response::Ack,
+            Response::NotFound,
+            Response::Choked,
+            Response::Error {
+                message: "oops".into(),
+            },
+        ];
+        (requests, responses)
+    }
+
+    #[test]
+    fn round_trips() {
+        let (requests, responses) = samples();
+        for r in requests {
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        }
+        for r in responses {
+            assert_eq!(Response::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn chunk_data_is_a_cbor_byte_string() {
+        let data = vec![0xabu8; 256 << 10];
+        let encoded = Response::Chunk {
+            data: ByteBuf::from(data),
+        }
+        .encode();
+        // An array of integers would take about twice the bytes.
+        assert!(encoded.len() < (256 << 10) + 32, "{} bytes", encoded.len());
+    }
+
+    #[test]
+    fn truncated_and_garbage_input_fails() {
+        let (requests, responses) = samples();
+        for r in requests {
+            let bytes = r.encode();
+            for len in 0..bytes.len() {
+                assert!(Request::decode(&bytes[..len]).is_err());
+            }
+        }
+        for r in responses {
+            let bytes = r.encode();
+            for len in 0..bytes.len() {
+                assert!(Response::decode(&bytes[..len]).is_err());
+            }
+        }
+        for seed in 0..500u32 {
+            let garbage: Vec<u8> = (0..(seed % 97)).map(|i| (i * 131 + seed * 7) as u8).collect();
+            let _ = Request::decode(&garbage);
+            let _ = Response::decode(&garbage);
+        }
+        // A CID field holding bytes that are not a CID.
+        let bad = codec::encode(&serde_json_like_bad_cid());
+        assert!(Request::decode(&bad).is_err());
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum FakeRequest {
+        Manifest { cid: ByteBuf },
+    }
+
+    fn serde_json_like_bad_cid() -> FakeRequest {
+        FakeRequest::Manifest {
+            cid: ByteBuf::from(vec![1, 2, 3]),
+        }
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = vec![0u8; MAX_REQUEST_LEN + 1];
+        assert!(matches!(
+            Request::decode(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let big = vec![0u8; MAX_RESPONSE_LEN + 1];
+        assert!(matches!(
+            Response::decode(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let long_name = Response::Manifest {
+            manifest: ByteBuf::new(),
+            name: Some("x".repeat(MAX_NAME_LEN + 1)),
+        };
+        assert!(Response::decode(&long_name.encode()).is_err());
+    }
+
+    #[test]
+    fn a_huge_declared_length_does_not_allocate_it() {
+        // A byte string header that claims 2^60 bytes, with none following.
+        let mut bytes = vec![0xa1, 0x65];
+        bytes.extend_from_slice(b"chunk");
+        bytes.extend_from_slice(&[0xa1, 0x64]);
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&[0x5b, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(Response::decode(&bytes).is_err());
+    }
+}
