@@ -92,7 +92,7 @@ impl Bitfield {
         if u64::from(len) > MAX_CHUNKS || bits.len() != (len as usize).div_ceil(8) {
             return None;
         }
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             let last = *bits.last()?;
             if last & (0xff >> (len % 8)) != 0 {
                 return None;

@@ -281,11 +281,16 @@ mod tests {
     #[test]
     fn rejects_malformed_strings() {
         let good = Cid::for_chunk(b"x").to_string();
-        let cases: Vec<(String, fn(&CidError) -> bool)> = vec![
+        type Check = fn(&CidError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             (String::new(), |e| matches!(e, CidError::Empty)),
             ("b".into(), |e| matches!(e, CidError::Empty)),
-            ("z123".into(), |e| matches!(e, CidError::UnsupportedMultibase('z'))),
-            (good.to_uppercase(), |e| matches!(e, CidError::UnsupportedMultibase('B'))),
+            ("z123".into(), |e| {
+                matches!(e, CidError::UnsupportedMultibase('z'))
+            }),
+            (good.to_uppercase(), |e| {
+                matches!(e, CidError::UnsupportedMultibase('B'))
+            }),
             ("b!!!!".into(), |e| matches!(e, CidError::Base32(_))),
             (good[..good.len() - 3].to_string(), |e| {
                 matches!(e, CidError::Base32(_) | CidError::DigestLength(_))
@@ -293,11 +298,14 @@ mod tests {
             (format!("{good}aaaa"), |e| {
                 matches!(e, CidError::Base32(_) | CidError::TrailingBytes(_))
             }),
-            ("b".to_string() + &"a".repeat(400), |e| matches!(e, CidError::TooLong(_))),
-            // QmX… style CIDv0 is base58 and refused by its prefix.
-            ("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".into(), |e| {
-                matches!(e, CidError::UnsupportedMultibase('Q'))
+            ("b".to_string() + &"a".repeat(400), |e| {
+                matches!(e, CidError::TooLong(_))
             }),
+            // QmX… style CIDv0 is base58 and refused by its prefix.
+            (
+                "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".into(),
+                |e| matches!(e, CidError::UnsupportedMultibase('Q')),
+            ),
         ];
         for (input, check) in cases {
             let err = input.parse::<Cid>().unwrap_err();
@@ -309,13 +317,22 @@ mod tests {
     fn rejects_other_hashes_codecs_and_versions() {
         let mut bytes = Cid::for_chunk(b"x").to_bytes();
         bytes[2] = 0x12; // sha2-256
-        assert_eq!(Cid::from_bytes(&bytes), Err(CidError::UnsupportedHash(0x12)));
+        assert_eq!(
+            Cid::from_bytes(&bytes),
+            Err(CidError::UnsupportedHash(0x12))
+        );
         let mut bytes = Cid::for_chunk(b"x").to_bytes();
         bytes[1] = 0x70; // dag-pb
-        assert_eq!(Cid::from_bytes(&bytes), Err(CidError::UnsupportedCodec(0x70)));
+        assert_eq!(
+            Cid::from_bytes(&bytes),
+            Err(CidError::UnsupportedCodec(0x70))
+        );
         let mut bytes = Cid::for_chunk(b"x").to_bytes();
         bytes[0] = 0x00;
-        assert_eq!(Cid::from_bytes(&bytes), Err(CidError::UnsupportedVersion(0)));
+        assert_eq!(
+            Cid::from_bytes(&bytes),
+            Err(CidError::UnsupportedVersion(0))
+        );
         assert_eq!(Cid::from_bytes(&[0x80; 12]), Err(CidError::Varint));
         assert_eq!(Cid::from_bytes(&[]), Err(CidError::Empty));
     }
@@ -324,7 +341,10 @@ mod tests {
     fn every_truncation_is_an_error() {
         let bytes = Cid::for_chunk(b"x").to_bytes();
         for len in 0..bytes.len() {
-            assert!(Cid::from_bytes(&bytes[..len]).is_err(), "prefix of {len} bytes");
+            assert!(
+                Cid::from_bytes(&bytes[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
         }
     }
 }

@@ -43,7 +43,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Deco
     let mut reader = de.into_inner();
     let trailing = reader.fill(1).map(|r| r.as_ref().len()).unwrap_or(0);
     if trailing != 0 {
-        return Err(DecodeError::Malformed("trailing bytes after the message".into()));
+        return Err(DecodeError::Malformed(
+            "trailing bytes after the message".into(),
+        ));
     }
     Ok(value)
 }

@@ -198,7 +198,7 @@ impl Manifest {
                 ManifestError::Version(wire.v).to_string(),
             ));
         }
-        if wire.chunks.len() % HASH_LEN != 0 {
+        if !wire.chunks.len().is_multiple_of(HASH_LEN) {
             return Err(DecodeError::Invalid(
                 ManifestError::HashList(wire.chunks.len()).to_string(),
             ));
@@ -247,7 +247,9 @@ mod tests {
             let bytes = m.encode();
             assert_eq!(Manifest::decode(&bytes).unwrap(), m);
             assert_eq!(Manifest::decode_for(&m.cid(), &bytes).unwrap(), m);
-            let total: u64 = (0..m.chunk_count()).map(|i| u64::from(m.chunk_len(i))).sum();
+            let total: u64 = (0..m.chunk_count())
+                .map(|i| u64::from(m.chunk_len(i)))
+                .sum();
             assert_eq!(total, len as u64);
             for (i, chunk) in data.chunks(MIN_CHUNK_SIZE as usize).enumerate() {
                 assert!(m.verify_chunk(i as u32, chunk));
@@ -300,7 +302,10 @@ mod tests {
     fn decoding_garbage_truncated_and_oversized_input_fails() {
         let bytes = manifest_of(&[3u8; 50_000], MIN_CHUNK_SIZE).encode();
         for len in 0..bytes.len() {
-            assert!(Manifest::decode(&bytes[..len]).is_err(), "truncated to {len}");
+            assert!(
+                Manifest::decode(&bytes[..len]).is_err(),
+                "truncated to {len}"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(0);

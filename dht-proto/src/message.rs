@@ -143,9 +143,9 @@ impl Response {
             } if name.len() > MAX_NAME_LEN => {
                 Err(DecodeError::Invalid("file name too long".into()))
             }
-            Response::Chunk { data } if data.len() > MAX_CHUNK_SIZE as usize => {
-                Err(DecodeError::Invalid("chunk larger than the chunk size limit".into()))
-            }
+            Response::Chunk { data } if data.len() > MAX_CHUNK_SIZE as usize => Err(
+                DecodeError::Invalid("chunk larger than the chunk size limit".into()),
+            ),
             Response::Error { message } if message.len() > MAX_ERROR_LEN => {
                 Err(DecodeError::Invalid("error message too long".into()))
             }
@@ -237,7 +237,9 @@ mod tests {
             }
         }
         for seed in 0..500u32 {
-            let garbage: Vec<u8> = (0..(seed % 97)).map(|i| (i * 131 + seed * 7) as u8).collect();
+            let garbage: Vec<u8> = (0..(seed % 97))
+                .map(|i| (i * 131 + seed * 7) as u8)
+                .collect();
             let _ = Request::decode(&garbage);
             let _ = Response::decode(&garbage);
         }

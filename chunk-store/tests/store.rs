@@ -1,0 +1,287 @@
+//! Scenarios against a real on-disk store in a temporary directory.
+
+use std::fs;
+use std::path::Path;
+
+use chunk_store::{EntryState, ImportMode, Location, Store, StoreError};
+use dht_proto::manifest::DEFAULT_CHUNK_SIZE;
+use dht_proto::{Bitfield, Manifest};
+
+const MIB: usize = 1 << 20;
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    let mut state = u64::from(seed) + 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn read_all(store: &Store, cid: &dht_proto::Cid) -> Vec<u8> {
+    let manifest = store.manifest(cid).unwrap().unwrap();
+    let mut out = Vec::new();
+    for i in 0..manifest.chunk_count() {
+        out.extend(store.read_chunk(cid, i).unwrap());
+    }
+    out
+}
+
+#[test]
+fn imports_and_reads_back_every_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    for (len, mode) in [
+        (0, ImportMode::Copy),
+        (1, ImportMode::Copy),
+        (MIB, ImportMode::Copy),
+        (3 * MIB + 17, ImportMode::Copy),
+        (9 * MIB + 1, ImportMode::Reference),
+    ] {
+        let bytes = data(len, len as u8);
+        let path = write(dir.path(), &format!("f{len}"), &bytes);
+        let mut seen = 0;
+        let out = store.import(&path, mode, None, &mut |n| seen = n).unwrap();
+        assert_eq!(seen, len as u64);
+        assert_eq!(out.size, len as u64);
+        assert_eq!(out.chunks as usize, len.div_ceil(MIB));
+        assert!(!out.already_present);
+        assert_eq!(read_all(&store, &out.cid), bytes, "size {len}");
+        assert_eq!(
+            store.verify(&out.cid).unwrap().bad_chunks,
+            Vec::<u32>::new()
+        );
+        let manifest = store.manifest(&out.cid).unwrap().unwrap();
+        assert_eq!(manifest.chunk_size(), DEFAULT_CHUNK_SIZE);
+        assert_eq!(manifest.cid(), out.cid);
+    }
+    assert_eq!(store.list().unwrap().len(), 5);
+}
+
+#[test]
+fn same_bytes_under_two_names_have_one_cid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let bytes = data(2 * MIB + 5, 1);
+    let a = write(dir.path(), "a.bin", &bytes);
+    let b = write(dir.path(), "b.bin", &bytes);
+    let first = store
+        .import(&a, ImportMode::Copy, None, &mut |_| {})
+        .unwrap();
+    let second = store
+        .import(&b, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    assert_eq!(first.cid, second.cid);
+    assert!(second.already_present);
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert_eq!(store.list().unwrap()[0].name.as_deref(), Some("a.bin"));
+}
+
+#[test]
+fn a_file_tracked_in_place_is_refused_once_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let bytes = data(2 * MIB, 2);
+    let path = write(dir.path(), "live.bin", &bytes);
+    let out = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    assert_eq!(store.read_chunk(&out.cid, 1).unwrap(), &bytes[MIB..]);
+    // Same size, different bytes, and (after a pause) a different mtime.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut changed = bytes.clone();
+    changed[MIB + 10] ^= 0xff;
+    fs::write(&path, &changed).unwrap();
+    assert!(matches!(
+        store.read_chunk(&out.cid, 1),
+        Err(StoreError::Changed(_))
+    ));
+    // Changed bytes behind an unchanged size and mtime are caught by the hash.
+    let sneaky = data(2 * MIB, 5);
+    let fresh = write(dir.path(), "sneaky.bin", &sneaky);
+    let out = store
+        .import(&fresh, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    let mtime = fs::metadata(&fresh).unwrap().modified().unwrap();
+    let mut changed = sneaky.clone();
+    changed[MIB + 10] ^= 0xff;
+    fs::write(&fresh, &changed).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&fresh)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert!(store.read_chunk(&out.cid, 0).is_ok());
+    assert!(matches!(
+        store.read_chunk(&out.cid, 1),
+        Err(StoreError::Changed(_))
+    ));
+}
+
+#[test]
+fn interrupted_imports_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    {
+        let store = Store::open(&root).unwrap();
+        let missing = store.import(
+            &dir.path().join("nope"),
+            ImportMode::Copy,
+            None,
+            &mut |_| {},
+        );
+        assert!(matches!(missing, Err(StoreError::Io { .. })));
+        let not_file = store.import(dir.path(), ImportMode::Copy, None, &mut |_| {});
+        assert!(matches!(not_file, Err(StoreError::Invalid(_))));
+        assert!(store.is_empty().unwrap());
+    }
+    // What a crash mid-import leaves: a temporary copy and an orphan blob.
+    fs::write(root.join("tmp/import-0000000000000001"), b"half").unwrap();
+    fs::write(root.join("blobs").join("ab".repeat(32)), b"orphan").unwrap();
+    let store = Store::open(&root).unwrap();
+    assert!(store.is_empty().unwrap());
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(root.join("blobs")).unwrap().count(), 0);
+}
+
+#[test]
+fn remove_deletes_copies_but_not_files_tracked_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let copied = store
+        .import(
+            &write(dir.path(), "c", &data(100, 3)),
+            ImportMode::Copy,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    let in_place_path = write(dir.path(), "r", &data(100, 4));
+    let in_place = store
+        .import(&in_place_path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    assert!(store.remove(&copied.cid).unwrap());
+    assert!(store.remove(&in_place.cid).unwrap());
+    assert!(!store.remove(&copied.cid).unwrap());
+    assert!(in_place_path.exists());
+    assert_eq!(
+        fs::read_dir(dir.path().join("store/blobs"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(matches!(
+        store.read_chunk(&copied.cid, 0),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Imports a file into a source store and returns its manifest bytes, CID and bytes.
+fn source_file(dir: &Path, len: usize) -> (dht_proto::Cid, Vec<u8>, Vec<u8>) {
+    let src = Store::open(dir.join("src")).unwrap();
+    let bytes = data(len, 9);
+    let path = write(dir, "source.bin", &bytes);
+    let out = src
+        .import(&path, ImportMode::Copy, None, &mut |_| {})
+        .unwrap();
+    let manifest = src.manifest_bytes(&out.cid).unwrap().unwrap();
+    (out.cid, manifest, bytes)
+}
+
+#[test]
+fn a_download_resumes_with_chunks_written_after_the_last_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 5 * MIB + 3);
+    let root = dir.path().join("dst");
+    {
+        let store = Store::open(&root).unwrap();
+        let (manifest, mut have) = store
+            .begin_download(&cid, &manifest_bytes, Some("x".into()))
+            .unwrap();
+        assert_eq!(have.count(), 0);
+        for i in [0u32, 2] {
+            let chunk =
+                &bytes[manifest.chunk_offset(i) as usize..][..manifest.chunk_len(i) as usize];
+            store.write_chunk(&cid, &manifest, i, chunk).unwrap();
+            have.set(i);
+        }
+        store.save_progress(&cid, &have).unwrap();
+        // Written but never saved: as if the daemon was killed right after.
+        let i = 4;
+        let chunk = &bytes[manifest.chunk_offset(i) as usize..][..manifest.chunk_len(i) as usize];
+        store.write_chunk(&cid, &manifest, i, chunk).unwrap();
+        // A corrupt chunk is refused and nothing is written.
+        assert!(matches!(
+            store.write_chunk(&cid, &manifest, 1, &vec![0u8; MIB]),
+            Err(StoreError::BadChunk { index: 1 })
+        ));
+        // Partial chunks are served only once verified.
+        assert!(store.read_chunk(&cid, 0).is_ok());
+        assert!(matches!(
+            store.read_chunk(&cid, 1),
+            Err(StoreError::ChunkUnavailable { .. })
+        ));
+    }
+    let store = Store::open(&root).unwrap();
+    let info = store.info(&cid).unwrap().unwrap();
+    assert_eq!(info.state, EntryState::Partial { have: 2 });
+    let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    assert_eq!(have.iter_set().collect::<Vec<_>>(), vec![0, 2, 4]);
+    for i in 0..manifest.chunk_count() {
+        if !have.get(i) {
+            let chunk =
+                &bytes[manifest.chunk_offset(i) as usize..][..manifest.chunk_len(i) as usize];
+            store.write_chunk(&cid, &manifest, i, chunk).unwrap();
+            have.set(i);
+        }
+    }
+    let output = dir.path().join("out.bin");
+    fs::write(&output, b"occupied").unwrap();
+    assert!(store.complete_download(&cid, &have, Some(&output)).is_err());
+    fs::remove_file(&output).unwrap();
+    let location = store.complete_download(&cid, &have, Some(&output)).unwrap();
+    assert!(matches!(location, Location::Reference { .. }));
+    assert_eq!(fs::read(&output).unwrap(), bytes);
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Complete
+    );
+    assert_eq!(read_all(&store, &cid), bytes);
+    assert!(matches!(
+        store.begin_download(&cid, &manifest_bytes, None),
+        Err(StoreError::AlreadyComplete(_))
+    ));
+}
+
+#[test]
+fn a_download_refuses_a_manifest_that_is_not_the_cid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, mut manifest_bytes, _) = source_file(dir.path(), MIB + 1);
+    let store = Store::open(dir.path().join("dst")).unwrap();
+    let last = manifest_bytes.len() - 1;
+    manifest_bytes[last] ^= 1;
+    assert!(store.begin_download(&cid, &manifest_bytes, None).is_err());
+    assert!(store.is_empty().unwrap());
+}
+
+#[test]
+fn an_incomplete_download_cannot_be_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, _) = source_file(dir.path(), 2 * MIB);
+    let store = Store::open(dir.path().join("dst")).unwrap();
+    let (manifest, _) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    let mut lie = Bitfield::new(manifest.chunk_count());
+    lie.set(0);
+    assert!(store.complete_download(&cid, &lie, None).is_err());
+    let _: &Manifest = &manifest;
+}
