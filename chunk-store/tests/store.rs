@@ -1,4 +1,5 @@
 //! Scenarios against a real on-disk store in a temporary directory.
+#![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::Path;
