@@ -447,6 +447,38 @@ impl Store {
         Ok(data)
     }
 
+    /// Writes a complete file to `output` (a new file; an existing one is never
+    /// overwritten), reading every chunk through [`Store::read_chunk`] so that only
+    /// verified bytes leave the store, and renaming into place only at the end.
+    pub fn export(&self, cid: &Cid, output: &Path) -> Result<(), StoreError> {
+        let manifest = self.manifest(cid)?.ok_or(StoreError::NotFound(*cid))?;
+        if output.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} already exists",
+                output.display()
+            )));
+        }
+        let tmp = temp_beside(output);
+        let result = (|| {
+            let file = File::create(&tmp).map_err(|e| StoreError::io("creating", &tmp, e))?;
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, &file);
+            for index in 0..manifest.chunk_count() {
+                let data = self.read_chunk(cid, index)?;
+                std::io::Write::write_all(&mut writer, &data)
+                    .map_err(|e| StoreError::io("writing", &tmp, e))?;
+            }
+            std::io::Write::flush(&mut writer).map_err(|e| StoreError::io("writing", &tmp, e))?;
+            drop(writer);
+            file.sync_all()
+                .map_err(|e| StoreError::io("syncing", &tmp, e))?;
+            fs::rename(&tmp, output).map_err(|e| StoreError::io("renaming", output, e))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Re-hashes every chunk of a complete file.
     pub fn verify(&self, cid: &Cid) -> Result<VerifyReport, StoreError> {
         let manifest = self.manifest(cid)?.ok_or(StoreError::NotFound(*cid))?;
@@ -712,15 +744,7 @@ fn place_file(from: &Path, output: &Path) -> Result<(), StoreError> {
     if fs::rename(from, output).is_ok() {
         return Ok(());
     }
-    let dir = output.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.p2pd-{:08x}",
-        output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        rand::random::<u32>()
-    ));
+    let tmp = temp_beside(output);
     let result = (|| {
         fs::copy(from, &tmp)?;
         File::open(&tmp)?.sync_all()?;
@@ -736,4 +760,17 @@ fn place_file(from: &Path, output: &Path) -> Result<(), StoreError> {
             Err(StoreError::io("writing", output, e))
         }
     }
+}
+
+/// A hidden temporary name in the same directory as `output`, so a final rename is atomic.
+fn temp_beside(output: &Path) -> PathBuf {
+    let dir = output.parent().unwrap_or(Path::new("."));
+    dir.join(format!(
+        ".{}.p2pd-{:08x}",
+        output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        rand::random::<u32>()
+    ))
 }

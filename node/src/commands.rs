@@ -1,0 +1,384 @@
+//! The CLI commands: each turns arguments into an API call and prints the answer, as
+//! text for people or as JSON with `--json`. Long operations show a progress bar when
+//! stderr is a terminal.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::api::types::*;
+use crate::client::ApiClient;
+use crate::{paths, Cli, Command, UsageError};
+
+/// Runs one CLI invocation.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
+    let json = cli.json;
+    match cli.command {
+        Command::Daemon(args) => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+            let _guard = init_logging(&data_dir)?;
+            crate::daemon::run(data_dir, args).await
+        }
+        Command::Add {
+            path,
+            no_copy,
+            name,
+        } => add(&data_dir, json, &path, no_copy, name).await,
+        Command::Fetch {
+            cid,
+            output,
+            timeout,
+        } => fetch(&data_dir, json, &cid, output.as_deref(), timeout).await,
+        Command::Ls => ls(&data_dir, json).await,
+        Command::Status => status(&data_dir, json).await,
+        Command::Id => id(&data_dir, json).await,
+        Command::Peers => peers(&data_dir, json).await,
+        Command::Unpublish { cid } => {
+            check_cid(&cid)?;
+            let client = ApiClient::for_data_dir(&data_dir)?;
+            let r: CidResponse = client
+                .send::<(), _>(Method::POST, &format!("/api/files/{cid}/unpublish"), None)
+                .await?;
+            print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
+        }
+        Command::Rm { cid } => {
+            check_cid(&cid)?;
+            let client = ApiClient::for_data_dir(&data_dir)?;
+            let r: CidResponse = client
+                .send::<(), _>(Method::DELETE, &format!("/api/files/{cid}"), None)
+                .await?;
+            print_or_json(json, &r, || format!("removed {}", r.cid))
+        }
+    }
+}
+
+/// Logs go to stderr and to `p2pd.log` in the data directory; `RUST_LOG` sets the level.
+fn init_logging(data_dir: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter};
+
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,libp2p_mdns=warn,libp2p_swarm=warn"));
+    let file = tracing_appender::rolling::never(data_dir, paths::LOG_FILE);
+    let (file_writer, guard) = tracing_appender::non_blocking(file);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .with(fmt::layer().with_ansi(false).with_writer(file_writer))
+        .try_init()
+        .context("initialising logging")?;
+    Ok(guard)
+}
+
+/// Rejects a malformed CID before bothering the daemon.
+fn check_cid(cid: &str) -> anyhow::Result<()> {
+    crate::api::parse_cid(cid).map_err(|e| UsageError(e.message))?;
+    Ok(())
+}
+
+fn print_or_json<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+fn progress_bar(total: u64, json: bool) -> Option<ProgressBar> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+async fn add(
+    data_dir: &Path,
+    json: bool,
+    path: &Path,
+    no_copy: bool,
+    name: Option<String>,
+) -> anyhow::Result<()> {
+    let path = paths::absolute(path)?;
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(UsageError(format!("{} is not a regular file", path.display())).into());
+    }
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let bar = progress_bar(meta.len(), json);
+    let request = AddRequest {
+        path: path.clone(),
+        no_copy,
+        name,
+    };
+    let result: Result<AddResponse, _> = client
+        .stream("/api/add", &request, |p: AddProgress| {
+            if let Some(bar) = &bar {
+                bar.set_position(p.bytes);
+            }
+        })
+        .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let r = result?;
+    if json {
+        println!(
+            "{}",
+            json!({"cid": r.cid, "name": r.name, "size": r.size, "chunks": r.chunks, "already_present": r.already_present})
+        );
+    } else {
+        eprintln!(
+            "{} {} ({}, {} chunks)",
+            if r.already_present {
+                "already shared:"
+            } else {
+                "added"
+            },
+            r.name.as_deref().unwrap_or("file"),
+            human_bytes(r.size),
+            r.chunks
+        );
+        println!("{}", r.cid);
+    }
+    Ok(())
+}
+
+async fn fetch(
+    data_dir: &Path,
+    json: bool,
+    cid: &str,
+    output: Option<&Path>,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    check_cid(cid)?;
+    if timeout == 0 {
+        return Err(UsageError("--timeout must be at least 1 second".into()).into());
+    }
+    let (output, output_dir) = match output {
+        Some(o) => {
+            let o = paths::absolute(o)?;
+            if o.exists() {
+                return Err(UsageError(format!("{} already exists", o.display())).into());
+            }
+            (Some(o), None)
+        }
+        None => (
+            None,
+            Some(std::env::current_dir().context("current directory")?),
+        ),
+    };
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let request = FetchRequest {
+        cid: cid.to_string(),
+        output,
+        output_dir,
+        timeout_secs: Some(timeout),
+    };
+    let mut bar: Option<ProgressBar> = None;
+    let mut bar_made = false;
+    let result: Result<Value, _> = client
+        .stream("/api/fetch", &request, |p: Value| {
+            let size = p["size"].as_u64().unwrap_or(0);
+            if !bar_made && size > 0 {
+                bar_made = true;
+                bar = progress_bar(size, json);
+            }
+            if let Some(bar) = &bar {
+                bar.set_position(p["bytes_done"].as_u64().unwrap_or(0));
+                bar.set_message(format!("{} peers", p["peers"].as_u64().unwrap_or(0)));
+            }
+        })
+        .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let done = result?;
+    if json {
+        let summary = json!({
+            "cid": done["cid"],
+            "size": done["size"],
+            "seconds": done["elapsed_secs"],
+            "output": done["output"],
+            "bytes_received": done["bytes_received"],
+            "peers": done["per_peer"],
+        });
+        println!("{summary}");
+    } else {
+        let size = done["size"].as_u64().unwrap_or(0);
+        let secs = done["elapsed_secs"].as_f64().unwrap_or(0.0);
+        let peers = done["per_peer"].as_array().map_or(0, |a| a.len());
+        let output = done["output"].as_str().unwrap_or("the store");
+        println!(
+            "saved {output} ({}, {:.1}s, from {peers} peer{})",
+            human_bytes(size),
+            secs,
+            if peers == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let files: Vec<FileInfo> = client.get("/api/files").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&files)?);
+        return Ok(());
+    }
+    if files.is_empty() {
+        println!("no files");
+    }
+    for f in files {
+        let state = if f.state == "complete" {
+            String::new()
+        } else {
+            format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
+        };
+        println!(
+            "{}  {:>10}  {}{}",
+            f.cid,
+            human_bytes(f.size),
+            f.name.as_deref().unwrap_or("-"),
+            state
+        );
+    }
+    Ok(())
+}
+
+async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let s: StatusResponse = client.get("/api/status").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    let node = &s.node;
+    println!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    println!("version:     {} (up {}s)", s.version, s.uptime_secs);
+    println!("data dir:    {}", s.data_dir.display());
+    println!(
+        "NAT status:  {}",
+        node["nat_status"].as_str().unwrap_or("?")
+    );
+    println!(
+        "DHT mode:    {}",
+        if node["dht_server"].as_bool().unwrap_or(false) {
+            "server"
+        } else {
+            "client"
+        }
+    );
+    println!(
+        "peers:       {} connected, {} in routing table",
+        node["connected_peers"], node["routing_table_peers"]
+    );
+    println!(
+        "files:       {} ({} announced)",
+        s.files, node["provided_files"]
+    );
+    for (label, key) in [
+        ("listening:", "listen_addrs"),
+        ("external:", "external_addrs"),
+    ] {
+        if let Some(addrs) = node[key].as_array() {
+            for (i, a) in addrs.iter().enumerate() {
+                println!(
+                    "{:<12} {}",
+                    if i == 0 { label } else { "" },
+                    a.as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    for d in &s.downloads {
+        println!(
+            "download:    {} {} {}/{} chunks",
+            d["cid"].as_str().unwrap_or(""),
+            d["state"].as_str().unwrap_or(""),
+            d["chunks_done"],
+            d["chunks_total"]
+        );
+    }
+    Ok(())
+}
+
+async fn id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let r: IdResponse = client.get("/api/id").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("{}", r.peer_id);
+        for a in r.addrs {
+            println!("{a}");
+        }
+    }
+    Ok(())
+}
+
+async fn peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let peers: Vec<Value> = client.get("/api/peers").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&peers)?);
+        return Ok(());
+    }
+    if peers.is_empty() {
+        println!("no peers");
+    }
+    for p in peers {
+        let rtt = p["rtt_ms"]
+            .as_f64()
+            .map_or("-".to_string(), |r| format!("{r:.1} ms"));
+        let kind = if p["direct"].as_bool().unwrap_or(false) {
+            "direct"
+        } else {
+            "relayed"
+        };
+        let addr = p["addrs"].get(0).and_then(|a| a.as_str()).unwrap_or("");
+        println!(
+            "{}  {kind:<7}  {rtt:>9}  {addr}",
+            p["peer_id"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}

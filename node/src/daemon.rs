@@ -1,0 +1,223 @@
+//! `p2pd daemon`: starts the store, the swarm task, the upload server and the control
+//! API, announces what the store holds, and runs until interrupted.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chunk_store::{EntryState, Store};
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::api::{http, Api};
+use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
+use crate::paths;
+use crate::transfer::serve::{self, ServeConfig};
+use crate::transfer::Transfers;
+
+/// Default control API address.
+pub const DEFAULT_API: &str = "127.0.0.1:5890";
+
+/// `p2pd daemon` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// Address to listen on for peers (repeatable).
+    #[arg(long, value_name = "MULTIADDR", default_values_t = [
+        "/ip4/0.0.0.0/tcp/5891".parse::<Multiaddr>().expect("valid default"),
+        "/ip4/0.0.0.0/udp/5891/quic-v1".parse::<Multiaddr>().expect("valid default"),
+    ])]
+    pub listen: Vec<Multiaddr>,
+    /// A bootstrap node, `/…/p2p/<peer id>` (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// An address this node is reachable at from outside (public hosts; repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub external_addr: Vec<Multiaddr>,
+    /// Control API address (HTTP). Must be a loopback address unless --api-public.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_API)]
+    pub api: SocketAddr,
+    /// Allow the control API on a non-loopback address.
+    #[arg(long)]
+    pub api_public: bool,
+    /// DHT participation: auto (server once reachable), server, or client.
+    #[arg(long, value_enum, default_value_t = DhtMode::Auto)]
+    pub dht_mode: DhtMode,
+    /// Do not look for peers on the LAN with mDNS.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Most provider keys kept in the DHT store (ours and other peers').
+    #[arg(long, default_value_t = 65_536)]
+    pub max_provider_keys: usize,
+    /// Most established peer connections.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: u32,
+    /// Chunk uploads served at once.
+    #[arg(long, default_value_t = 16)]
+    pub upload_slots: usize,
+    /// Seconds a chunk request may take before it is retried elsewhere.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Test only: serve corrupt chunks.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true)]
+    pub test_corrupt_chunks: bool,
+}
+
+/// What the daemon writes for the CLI: where its API is and the token it wants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiEndpoint {
+    /// `host:port` of the control API.
+    pub addr: SocketAddr,
+    /// Bearer token.
+    pub token: String,
+    /// The daemon's process id.
+    pub pid: u32,
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
+pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
+    if !args.api.ip().is_loopback() {
+        if !args.api_public {
+            anyhow::bail!(crate::UsageError(format!(
+                "--api {} is not a loopback address; add --api-public to expose the control API",
+                args.api
+            )));
+        }
+        tracing::warn!(api = %args.api, "the control API listens on a non-loopback address");
+    }
+    // One daemon per data directory.
+    let lock_path = data_dir.join(paths::LOCK_FILE);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another p2pd daemon is running with data directory {}",
+            data_dir.display()
+        );
+    }
+
+    let key = crate::identity::load_or_create(&data_dir.join(paths::IDENTITY_FILE))?;
+    let store_dir = data_dir.join(paths::STORE_DIR);
+    let store = Arc::new(
+        tokio::task::spawn_blocking(move || Store::open(store_dir))
+            .await?
+            .context("opening the store")?,
+    );
+
+    let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+    let (actor, net) = network::build(
+        key,
+        NetworkConfig {
+            listen: args.listen.clone(),
+            bootstrap: args.bootstrap.clone(),
+            external: args.external_addr.clone(),
+            dht_mode: args.dht_mode,
+            behaviour: BehaviourConfig {
+                mdns: !args.no_mdns,
+                max_provider_keys: args.max_provider_keys,
+                max_connections: args.max_connections,
+                request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+            },
+            idle_timeout: Duration::from_secs(120),
+        },
+        inbound_tx,
+    )?;
+    tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
+    tokio::spawn(actor.run());
+
+    let transfers = Transfers::new(store.clone(), net.clone());
+    #[cfg(feature = "test-faults")]
+    let corrupt_chunks = args.test_corrupt_chunks;
+    #[cfg(not(feature = "test-faults"))]
+    let corrupt_chunks = false;
+    tokio::spawn(serve::run(
+        transfers.clone(),
+        ServeConfig {
+            upload_slots: args.upload_slots,
+            corrupt_chunks,
+        },
+        inbound_rx,
+    ));
+
+    // Re-announce everything we hold, complete or partly downloaded.
+    let held = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.list()).await??
+    };
+    for entry in held {
+        let holds_some = match entry.state {
+            EntryState::Complete => true,
+            EntryState::Partial { have } => have > 0,
+        };
+        if holds_some {
+            net.start_providing(entry.cid).await;
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("cannot listen for the control API on {}", args.api))?;
+    let api_addr = listener.local_addr()?;
+    let token = random_token();
+    let endpoint = ApiEndpoint {
+        addr: api_addr,
+        token: token.clone(),
+        pid: std::process::id(),
+    };
+    write_private(
+        &data_dir.join(paths::API_FILE),
+        &serde_json::to_vec_pretty(&endpoint)?,
+    )?;
+    tracing::info!(api = %api_addr, "control API ready");
+
+    let app = http::router(Api::new(transfers, data_dir.clone()), token);
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    served.await.context("control API failed")?;
+    let _ = fs::remove_file(data_dir.join(paths::API_FILE));
+    tracing::info!("p2pd daemon stopped");
+    drop(lock);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

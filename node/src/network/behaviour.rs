@@ -1,0 +1,117 @@
+//! The composed libp2p behaviour of a p2pd node and how it is configured.
+
+use std::time::Duration;
+
+use dht_proto::message::CHUNK_PROTOCOL;
+use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    autonat, connection_limits, identify, identity, kad, mdns, memory_connection_limits, ping,
+    request_response, StreamProtocol,
+};
+
+use super::codec::ChunkCodec;
+
+/// Kademlia protocol name: our own DHT, not the IPFS one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd/kad/1.0.0");
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/p2pd/id/1.0.0";
+
+/// Tunables of the behaviour that come from the command line.
+#[derive(Debug, Clone)]
+pub struct BehaviourConfig {
+    /// Run mDNS discovery on the LAN.
+    pub mdns: bool,
+    /// Most provider keys the DHT store keeps (ours and other peers').
+    pub max_provider_keys: usize,
+    /// Most established connections.
+    pub max_connections: u32,
+    /// Timeout of one chunk request (request and response together).
+    pub request_timeout: Duration,
+}
+
+/// Everything a p2pd node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) memory: memory_connection_limits::Behaviour,
+    pub(crate) kad: kad::Behaviour<MemoryStore>,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) chunk: request_response::Behaviour<ChunkCodec>,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) autonat_client: autonat::v2::client::Behaviour,
+    pub(crate) autonat_server: autonat::v2::server::Behaviour,
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key`.
+    pub fn new(key: &identity::Keypair, config: &BehaviourConfig) -> anyhow::Result<Self> {
+        let peer_id = key.public().to_peer_id();
+
+        let store = MemoryStore::with_config(
+            peer_id,
+            MemoryStoreConfig {
+                max_records: 4096,
+                max_value_bytes: 65 * 1024,
+                max_providers_per_key: 20,
+                max_provided_keys: config.max_provider_keys,
+            },
+        );
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config
+            .set_query_timeout(Duration::from_secs(30))
+            .set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)))
+            .set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)))
+            .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
+        let kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                .with_agent_version(format!("p2pd/{}", env!("CARGO_PKG_VERSION")))
+                .with_cache_size(256),
+        );
+
+        let chunk = request_response::Behaviour::with_codec(
+            ChunkCodec,
+            [(
+                StreamProtocol::new(CHUNK_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(config.request_timeout)
+                .with_max_concurrent_streams(256),
+        );
+
+        let mdns = if config.mdns {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(4))
+                .with_max_pending_incoming(Some(128))
+                .with_max_pending_outgoing(Some(128)),
+        );
+
+        Ok(Behaviour {
+            limits,
+            memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
+            kad,
+            identify,
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+            chunk,
+            mdns: mdns.into(),
+            // Probes every 5 s; candidates come from identify's observed addresses.
+            autonat_client: autonat::v2::client::Behaviour::default(),
+            autonat_server: autonat::v2::server::Behaviour::default(),
+        })
+    }
+}

@@ -1,0 +1,900 @@
+//! The download engine: one task per file. It finds providers through the DHT, fetches
+//! the manifest, learns which chunks each peer holds (bitfield, then `Have`s), and keeps
+//! several chunk requests in flight per peer, picking the rarest chunks first. Every chunk
+//! is verified before it is written; a corrupt chunk gets its sender banned and the chunk
+//! re-fetched elsewhere. Verified chunks are saved as they arrive, so a restart resumes.
+//! When only chunks already in flight are missing (endgame), they are asked of a second
+//! peer too and the first answer wins.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chunk_store::{EntryState, StoreError};
+use dht_proto::{Bitfield, Cid, Manifest, Request, Response};
+use futures::stream::FuturesUnordered;
+use futures::{Future, StreamExt};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, watch};
+
+use super::{lock, ActiveDownload, DownloadState, PeerBytes, PeerNews, Progress, Transfers};
+use crate::network::RequestError;
+
+/// Chunk requests in flight to one peer: enough to keep a connection's pipe full.
+const PER_PEER_DEPTH: usize = 8;
+/// Chunk requests in flight in total (bounds memory: each holds up to one chunk).
+const MAX_IN_FLIGHT: usize = 24;
+/// Failed requests after which a peer is dropped from this download.
+const MAX_PEER_FAILURES: u32 = 3;
+/// How often the DHT is asked again while no peer is sending.
+const LOOKUP_INTERVAL: Duration = Duration::from_secs(3);
+/// Save the verified-chunk bitfield at least this often.
+const SAVE_INTERVAL: Duration = Duration::from_millis(500);
+/// Progress snapshots at most this often.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+/// Peers that keep answering `Choked` are asked again after this pause.
+const CHOKE_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What the caller asked for.
+#[derive(Debug, Clone)]
+pub struct FetchParams {
+    /// The file.
+    pub cid: Cid,
+    /// Where to write it; `None` keeps it in the store only.
+    pub output: Option<PathBuf>,
+    /// A directory to write it in under the name the provider gives (used when `output`
+    /// is `None`).
+    pub output_dir: Option<PathBuf>,
+    /// Give up after this long without progress.
+    pub timeout: Duration,
+}
+
+impl Transfers {
+    /// Starts downloading (or attaches to the running download of the same file) and
+    /// returns its progress.
+    pub fn fetch(&self, params: FetchParams) -> watch::Receiver<Progress> {
+        let mut active = lock(&self.inner.active);
+        if let Some(existing) = active.get(&params.cid) {
+            if !existing.progress.borrow().is_finished() {
+                return existing.progress.clone();
+            }
+        }
+        let (progress_tx, progress_rx) = watch::channel(Progress::new(&params.cid));
+        let (news_tx, news_rx) = mpsc::channel(1024);
+        let have = Arc::new(Mutex::new(Bitfield::new(0)));
+        let interested = Arc::new(Mutex::new(HashSet::new()));
+        active.insert(
+            params.cid,
+            ActiveDownload {
+                progress: progress_rx.clone(),
+                have: have.clone(),
+                news: news_tx,
+                interested: interested.clone(),
+            },
+        );
+        drop(active);
+        let engine = Engine {
+            transfers: self.clone(),
+            params,
+            progress_tx,
+            news: news_rx,
+            shared_have: have,
+            interested,
+            started: Instant::now(),
+            peers: HashMap::new(),
+            manifest: None,
+            have: Bitfield::new(0),
+            avail: Vec::new(),
+            requested: HashMap::new(),
+            verifying: HashSet::new(),
+            in_flight: 0,
+            bytes_received: 0,
+            rate_window: VecDeque::new(),
+            last_progress: Instant::now(),
+            last_save: Instant::now(),
+            dirty_since_save: false,
+            name: None,
+        };
+        tokio::spawn(engine.run());
+        progress_rx
+    }
+}
+
+#[derive(Default)]
+struct PeerSlot {
+    have: Option<Bitfield>,
+    in_flight: usize,
+    bytes: u64,
+    failures: u32,
+    asked_bitfield: bool,
+    asked_manifest: bool,
+    choked_until: Option<Instant>,
+    dropped: bool,
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+enum Outcome {
+    Manifest(PeerId, Result<Response, RequestError>),
+    Bitfield(PeerId, Result<Response, RequestError>),
+    Chunk(PeerId, u32, Result<Response, RequestError>),
+    Written(PeerId, u32, u64, Result<(), StoreError>),
+}
+
+enum Failure {
+    BadInput(String),
+    Failed(String),
+}
+
+struct Engine {
+    transfers: Transfers,
+    params: FetchParams,
+    progress_tx: watch::Sender<Progress>,
+    news: mpsc::Receiver<PeerNews>,
+    shared_have: Arc<Mutex<Bitfield>>,
+    interested: Arc<Mutex<HashSet<PeerId>>>,
+    started: Instant,
+    peers: HashMap<PeerId, PeerSlot>,
+    manifest: Option<Arc<Manifest>>,
+    have: Bitfield,
+    /// How many known peers hold each chunk.
+    avail: Vec<u16>,
+    /// Chunks in flight and the peers asked for them.
+    requested: HashMap<u32, Vec<PeerId>>,
+    /// Chunks received and being verified and written.
+    verifying: HashSet<u32>,
+    in_flight: usize,
+    bytes_received: u64,
+    rate_window: VecDeque<(Instant, u64)>,
+    last_progress: Instant,
+    last_save: Instant,
+    dirty_since_save: bool,
+    name: Option<String>,
+}
+
+impl Engine {
+    async fn run(mut self) {
+        let result = self.drive().await;
+        let mut progress = self.snapshot();
+        match result {
+            Ok(()) => {
+                progress.state = DownloadState::Done;
+                tracing::info!(cid = %self.params.cid, secs = self.started.elapsed().as_secs_f64(), bytes = self.bytes_received, "download finished");
+            }
+            Err(failure) => {
+                progress.state = DownloadState::Failed;
+                let (message, bad_input) = match failure {
+                    Failure::BadInput(m) => (m, true),
+                    Failure::Failed(m) => (m, false),
+                };
+                tracing::warn!(cid = %self.params.cid, "download failed: {message}");
+                progress.error = Some(message);
+                progress.bad_input = bad_input;
+            }
+        }
+        let _ = self.progress_tx.send(progress);
+    }
+
+    async fn drive(&mut self) -> Result<(), Failure> {
+        let cid = self.params.cid;
+        let store = self.transfers.store().clone();
+        let net = self.transfers.net().clone();
+
+        if let Some(output) = &self.params.output {
+            if output.exists() {
+                return Err(Failure::BadInput(format!(
+                    "{} already exists",
+                    output.display()
+                )));
+            }
+        }
+
+        // Already here? Then there is nothing to download.
+        let info = blocking({
+            let store = store.clone();
+            move || store.info(&cid)
+        })
+        .await
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+        if let Some(info) = &info {
+            self.name = info.name.clone();
+            if info.state == EntryState::Complete {
+                return self.finish_from_store().await;
+            }
+            // A partial download: resume from the stored manifest.
+            let bytes = blocking({
+                let store = store.clone();
+                move || store.manifest_bytes(&cid)
+            })
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+            if let Some(bytes) = bytes {
+                self.begin(bytes).await?;
+                tracing::info!(%cid, have = self.have.count(), total = self.have.len(), "resuming download");
+            }
+        }
+
+        let mut pending: FuturesUnordered<BoxFut<Outcome>> = FuturesUnordered::new();
+        let mut providers = net.find_providers(cid).await;
+        let mut lookup_open = true;
+        let mut next_lookup = Instant::now() + LOOKUP_INTERVAL;
+        let mut last_progress_at = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+
+        // Peers we are already connected to may hold the file (LAN neighbours, the peer
+        // that told us about it): ask them too.
+        for peer in net.connected_peers().await {
+            self.add_peer(peer, &mut pending);
+        }
+
+        loop {
+            if self.manifest.is_some() && self.have.is_complete() {
+                break;
+            }
+            if last_progress_at.elapsed() > self.params.timeout {
+                let message = if self.manifest.is_none() {
+                    format!(
+                        "no provider of {cid} found within {}s",
+                        self.params.timeout.as_secs()
+                    )
+                } else if self.active_peers() == 0 {
+                    format!(
+                        "no provider could send the rest of {cid} within {}s",
+                        self.params.timeout.as_secs()
+                    )
+                } else {
+                    format!(
+                        "download of {cid} made no progress for {}s",
+                        self.params.timeout.as_secs()
+                    )
+                };
+                return Err(Failure::Failed(message));
+            }
+            self.schedule(&mut pending);
+
+            tokio::select! {
+                found = providers.recv(), if lookup_open => match found {
+                    Some(peer) => self.add_peer(peer, &mut pending),
+                    None => lookup_open = false,
+                },
+                Some(news) = self.news.recv() => self.on_news(news),
+                Some(outcome) = pending.next(), if !pending.is_empty() => {
+                    if self.on_outcome(outcome, &mut pending).await? {
+                        last_progress_at = Instant::now();
+                    }
+                }
+                _ = tick.tick() => {
+                    if !lookup_open && Instant::now() >= next_lookup && self.active_peers() < 4 {
+                        providers = net.find_providers(cid).await;
+                        lookup_open = true;
+                        next_lookup = Instant::now() + LOOKUP_INTERVAL;
+                    }
+                    self.maybe_save(false).await;
+                    self.publish(false);
+                }
+            }
+        }
+        self.maybe_save(true).await;
+        self.complete().await
+    }
+
+    fn active_peers(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| !p.dropped && p.have.as_ref().is_some_and(|h| h.count() > 0))
+            .count()
+    }
+
+    fn add_peer(&mut self, peer: PeerId, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
+        if peer == self.transfers.net().local_peer_id() || self.transfers.is_banned(&peer) {
+            return;
+        }
+        let slot = self.peers.entry(peer).or_default();
+        if slot.dropped {
+            // A provider found again gets another chance.
+            slot.dropped = false;
+            slot.failures = 0;
+            slot.asked_bitfield = false;
+            slot.asked_manifest = false;
+        }
+        self.ask(peer, pending);
+    }
+
+    /// Sends whatever a peer should be asked next: the manifest if we lack it (from one
+    /// peer at a time), then its bitfield.
+    fn ask(&mut self, peer: PeerId, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
+        let net = self.transfers.net().clone();
+        let cid = self.params.cid;
+        let manifest_asked = self.peers.values().any(|p| p.asked_manifest && !p.dropped);
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if slot.dropped {
+            return;
+        }
+        if self.manifest.is_none() {
+            if !slot.asked_manifest && !manifest_asked {
+                slot.asked_manifest = true;
+                pending.push(Box::pin(async move {
+                    Outcome::Manifest(peer, net.request(peer, Request::Manifest { cid }).await)
+                }));
+            }
+            return;
+        }
+        if !slot.asked_bitfield {
+            slot.asked_bitfield = true;
+            let have = self.have.clone();
+            pending.push(Box::pin(async move {
+                Outcome::Bitfield(
+                    peer,
+                    net.request(peer, Request::Bitfield { cid, have }).await,
+                )
+            }));
+        }
+    }
+
+    fn drop_peer(&mut self, peer: PeerId) {
+        if let Some(slot) = self.peers.get_mut(&peer) {
+            if !slot.dropped {
+                slot.dropped = true;
+                if let Some(have) = slot.have.take() {
+                    for i in have.iter_set() {
+                        if let Some(a) = self.avail.get_mut(i as usize) {
+                            *a = a.saturating_sub(1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_peer_have(&mut self, peer: PeerId, have: Bitfield) {
+        let Some(manifest) = &self.manifest else {
+            return;
+        };
+        if !have.is_valid_for(manifest.chunk_count()) {
+            return;
+        }
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if slot.dropped {
+            return;
+        }
+        if let Some(old) = slot.have.take() {
+            for i in old.iter_set() {
+                self.avail[i as usize] = self.avail[i as usize].saturating_sub(1);
+            }
+        }
+        for i in have.iter_set() {
+            self.avail[i as usize] = self.avail[i as usize].saturating_add(1);
+        }
+        slot.have = Some(have);
+    }
+
+    fn on_news(&mut self, news: PeerNews) {
+        match news {
+            PeerNews::Bitfield(peer, have) => {
+                self.peers.entry(peer).or_default();
+                self.set_peer_have(peer, have);
+            }
+            PeerNews::Have(peer, index) => {
+                if let Some(slot) = self.peers.get_mut(&peer) {
+                    if let Some(have) = slot.have.as_mut() {
+                        if !have.get(index) && index < have.len() {
+                            have.set(index);
+                            self.avail[index as usize] =
+                                self.avail[index as usize].saturating_add(1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts (or resumes) the download in the store once the manifest is known.
+    async fn begin(&mut self, manifest_bytes: Vec<u8>) -> Result<(), Failure> {
+        let store = self.transfers.store().clone();
+        let cid = self.params.cid;
+        let name = self.name.clone();
+        let (manifest, have) = blocking(move || store.begin_download(&cid, &manifest_bytes, name))
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        self.avail = vec![0; manifest.chunk_count() as usize];
+        *lock(&self.shared_have) = have.clone();
+        self.have = have;
+        self.manifest = Some(manifest);
+        // Peers that sent bitfields before we knew the manifest are asked again.
+        for slot in self.peers.values_mut() {
+            slot.asked_bitfield = false;
+        }
+        if self.have.count() > 0 {
+            self.transfers.net().start_providing(cid).await;
+        }
+        Ok(())
+    }
+
+    /// Returns whether the outcome was progress (manifest, or a verified chunk).
+    async fn on_outcome(
+        &mut self,
+        outcome: Outcome,
+        pending: &mut FuturesUnordered<BoxFut<Outcome>>,
+    ) -> Result<bool, Failure> {
+        match outcome {
+            Outcome::Manifest(peer, result) => {
+                if self.manifest.is_some() {
+                    return Ok(false);
+                }
+                match result {
+                    Ok(Response::Manifest { manifest, name }) => {
+                        let cid = self.params.cid;
+                        match Manifest::decode_for(&cid, &manifest) {
+                            Ok(_) => {
+                                self.name = name.filter(|n| !n.is_empty());
+                                self.begin(manifest.into_vec()).await?;
+                                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+                                for p in peers {
+                                    self.ask(p, pending);
+                                }
+                                return Ok(true);
+                            }
+                            Err(e) => {
+                                tracing::warn!(%peer, "peer sent a manifest that is not {cid}: {e}");
+                                self.transfers.ban(peer);
+                                self.drop_peer(peer);
+                            }
+                        }
+                    }
+                    other => {
+                        tracing::debug!(%peer, "no manifest from peer: {:?}", other.map(|r| short(&r)));
+                        self.drop_peer(peer);
+                    }
+                }
+                // Ask the next peer.
+                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+                for p in peers {
+                    self.ask(p, pending);
+                }
+                Ok(false)
+            }
+            Outcome::Bitfield(peer, result) => {
+                match result {
+                    Ok(Response::Bitfield { have }) => self.set_peer_have(peer, have),
+                    _ => self.drop_peer(peer),
+                }
+                Ok(false)
+            }
+            Outcome::Chunk(peer, index, result) => {
+                self.in_flight -= 1;
+                let slot = self.peers.entry(peer).or_default();
+                slot.in_flight = slot.in_flight.saturating_sub(1);
+                let mut requeue = true;
+                match result {
+                    Ok(Response::Chunk { data }) => {
+                        if self.have.get(index) || self.verifying.contains(&index) {
+                            // Endgame duplicate: someone else was faster.
+                            requeue = false;
+                            self.forget_request(index, peer);
+                        } else {
+                            requeue = false;
+                            self.verifying.insert(index);
+                            let store = self.transfers.store().clone();
+                            let cid = self.params.cid;
+                            let manifest = self.manifest.clone();
+                            pending.push(Box::pin(async move {
+                                let len = data.len() as u64;
+                                let result = match manifest {
+                                    Some(m) => {
+                                        blocking(move || store.write_chunk(&cid, &m, index, &data))
+                                            .await
+                                    }
+                                    None => Err(StoreError::Invalid("no manifest".into())),
+                                };
+                                Outcome::Written(peer, index, len, result)
+                            }));
+                        }
+                    }
+                    Ok(Response::Choked) => {
+                        slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
+                    }
+                    Ok(Response::NotFound) => {
+                        if let Some(have) = slot.have.as_mut() {
+                            have.clear(index);
+                            self.avail[index as usize] =
+                                self.avail[index as usize].saturating_sub(1);
+                        }
+                    }
+                    Ok(other) => {
+                        tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
+                        slot.failures += 1;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, index, "chunk request failed: {e}");
+                        slot.failures += 1;
+                    }
+                }
+                if requeue {
+                    self.forget_request(index, peer);
+                    if self
+                        .peers
+                        .get(&peer)
+                        .is_some_and(|s| s.failures >= MAX_PEER_FAILURES)
+                    {
+                        tracing::info!(%peer, "dropping peer after repeated failures");
+                        self.drop_peer(peer);
+                    }
+                }
+                Ok(false)
+            }
+            Outcome::Written(peer, index, len, result) => {
+                self.verifying.remove(&index);
+                self.requested.remove(&index);
+                match result {
+                    Ok(()) => {
+                        self.have.set(index);
+                        lock(&self.shared_have).set(index);
+                        self.dirty_since_save = true;
+                        self.bytes_received += len;
+                        self.rate_window.push_back((Instant::now(), len));
+                        if let Some(slot) = self.peers.get_mut(&peer) {
+                            slot.bytes += len;
+                            slot.failures = 0;
+                        }
+                        if self.have.count() == 1 {
+                            // Holding verified chunks makes us a provider too.
+                            self.transfers.net().start_providing(self.params.cid).await;
+                        }
+                        self.announce_have(index);
+                        self.publish(false);
+                        Ok(true)
+                    }
+                    Err(StoreError::BadChunk { .. }) => {
+                        tracing::warn!(%peer, index, "corrupt chunk received");
+                        self.transfers.ban(peer);
+                        self.drop_peer(peer);
+                        Ok(false)
+                    }
+                    Err(e) => Err(Failure::Failed(format!("cannot store chunk {index}: {e}"))),
+                }
+            }
+        }
+    }
+
+    fn forget_request(&mut self, index: u32, peer: PeerId) {
+        if let Some(asked) = self.requested.get_mut(&index) {
+            asked.retain(|p| *p != peer);
+            if asked.is_empty() {
+                self.requested.remove(&index);
+            }
+        }
+    }
+
+    /// Tells the peers that asked for our bitfield that we hold one more chunk.
+    fn announce_have(&self, index: u32) {
+        let peers: Vec<PeerId> = lock(&self.interested).iter().copied().collect();
+        for peer in peers {
+            if self
+                .peers
+                .get(&peer)
+                .and_then(|s| s.have.as_ref())
+                .is_some_and(|h| h.is_complete())
+            {
+                continue; // a seeder needs nothing from us
+            }
+            let net = self.transfers.net().clone();
+            let cid = self.params.cid;
+            tokio::spawn(async move {
+                let _ = net.request(peer, Request::Have { cid, index }).await;
+            });
+        }
+    }
+
+    /// Fills every peer's request pipeline: rarest chunk first among those the peer holds;
+    /// in endgame, chunks already asked of one other peer.
+    fn schedule(&mut self, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
+        let Some(manifest) = self.manifest.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut ready: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| {
+                !s.dropped
+                    && s.in_flight < PER_PEER_DEPTH
+                    && s.have.is_some()
+                    && s.choked_until.is_none_or(|t| t <= now)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        if ready.is_empty() || self.in_flight >= MAX_IN_FLIGHT {
+            return;
+        }
+        // Peers that gave the most go first.
+        ready.sort_by_key(|p| std::cmp::Reverse(self.peers.get(p).map_or(0, |s| s.bytes)));
+        let missing: Vec<u32> = (0..manifest.chunk_count())
+            .filter(|i| !self.have.get(*i) && !self.verifying.contains(i))
+            .collect();
+        let mut fresh: Vec<u32> = missing
+            .iter()
+            .copied()
+            .filter(|i| !self.requested.contains_key(i) && self.avail[*i as usize] > 0)
+            .collect();
+        // Rarest first; ties broken by a per-download rotation so peers spread out.
+        let salt = self.started.elapsed().subsec_nanos();
+        fresh.sort_by_key(|i| (self.avail[*i as usize], (i.wrapping_mul(2654435761) ^ salt)));
+        let endgame = fresh.is_empty();
+        let mut taken = vec![false; fresh.len()];
+        // Everything before this index is taken.
+        let mut first_open = 0;
+
+        'peers: for peer in ready {
+            loop {
+                if self.in_flight >= MAX_IN_FLIGHT {
+                    break 'peers;
+                }
+                let Some(slot) = self.peers.get(&peer) else {
+                    continue 'peers;
+                };
+                let Some(have) = slot
+                    .have
+                    .as_ref()
+                    .filter(|_| slot.in_flight < PER_PEER_DEPTH)
+                else {
+                    continue 'peers;
+                };
+                let pick = if !endgame {
+                    // The rarest fresh chunk this peer holds.
+                    while first_open < taken.len() && taken[first_open] {
+                        first_open += 1;
+                    }
+                    let found =
+                        (first_open..fresh.len()).find(|j| !taken[*j] && have.get(fresh[*j]));
+                    found.map(|j| {
+                        taken[j] = true;
+                        fresh[j]
+                    })
+                } else {
+                    missing.iter().copied().find(|i| {
+                        have.get(*i)
+                            && self
+                                .requested
+                                .get(i)
+                                .is_some_and(|asked| asked.len() < 2 && !asked.contains(&peer))
+                    })
+                };
+                let Some(index) = pick else {
+                    continue 'peers;
+                };
+                self.send_chunk_request(peer, index, pending);
+            }
+        }
+    }
+
+    fn send_chunk_request(
+        &mut self,
+        peer: PeerId,
+        index: u32,
+        pending: &mut FuturesUnordered<BoxFut<Outcome>>,
+    ) {
+        self.requested.entry(index).or_default().push(peer);
+        self.in_flight += 1;
+        if let Some(slot) = self.peers.get_mut(&peer) {
+            slot.in_flight += 1;
+        }
+        let net = self.transfers.net().clone();
+        let cid = self.params.cid;
+        pending.push(Box::pin(async move {
+            Outcome::Chunk(
+                peer,
+                index,
+                net.request(peer, Request::Chunk { cid, index }).await,
+            )
+        }));
+    }
+
+    async fn maybe_save(&mut self, force: bool) {
+        if !self.dirty_since_save || (!force && self.last_save.elapsed() < SAVE_INTERVAL) {
+            return;
+        }
+        self.dirty_since_save = false;
+        self.last_save = Instant::now();
+        let store = self.transfers.store().clone();
+        let cid = self.params.cid;
+        let have = self.have.clone();
+        if let Err(e) = blocking(move || store.save_progress(&cid, &have)).await {
+            tracing::warn!(%cid, "cannot save download progress: {e}");
+        }
+    }
+
+    fn output_path(&self) -> Option<PathBuf> {
+        if let Some(output) = &self.params.output {
+            return Some(output.clone());
+        }
+        let dir = self.params.output_dir.as_ref()?;
+        Some(dir.join(safe_file_name(self.name.as_deref(), &self.params.cid)))
+    }
+
+    async fn complete(&mut self) -> Result<(), Failure> {
+        let store = self.transfers.store().clone();
+        let cid = self.params.cid;
+        let have = self.have.clone();
+        let output = self.output_path();
+        if let Some(out) = &output {
+            if out.exists() {
+                return Err(Failure::BadInput(format!(
+                    "{} already exists; the download is kept and resumes into another path",
+                    out.display()
+                )));
+            }
+        }
+        let target = output.clone();
+        blocking(move || store.complete_download(&cid, &have, target.as_deref()))
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot finish {cid}: {e}")))?;
+        self.transfers.net().start_providing(cid).await;
+        self.publish(true);
+        Ok(())
+    }
+
+    /// The file is already complete in the store: write it out if asked to.
+    async fn finish_from_store(&mut self) -> Result<(), Failure> {
+        let cid = self.params.cid;
+        let store = self.transfers.store().clone();
+        let manifest = blocking({
+            let store = store.clone();
+            move || store.manifest(&cid)
+        })
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+        if let Some(m) = &manifest {
+            self.have = Bitfield::full(m.chunk_count());
+            self.avail = vec![0; m.chunk_count() as usize];
+        }
+        self.manifest = manifest;
+        if let Some(out) = self.output_path() {
+            if out.exists() {
+                return Err(Failure::BadInput(format!(
+                    "{} already exists",
+                    out.display()
+                )));
+            }
+            blocking(move || store.export(&cid, &out))
+                .await
+                .map_err(|e| Failure::Failed(format!("cannot write {cid}: {e}")))?;
+        }
+        self.transfers.net().start_providing(cid).await;
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Progress {
+        let now = Instant::now();
+        while self
+            .rate_window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(3))
+        {
+            self.rate_window.pop_front();
+        }
+        let window_bytes: u64 = self.rate_window.iter().map(|(_, b)| b).sum();
+        let window_secs = self
+            .rate_window
+            .front()
+            .map(|(t, _)| now.duration_since(*t).as_secs_f64())
+            .unwrap_or(0.0)
+            .max(self.started.elapsed().as_secs_f64().min(3.0))
+            .max(0.001);
+        let rate = window_bytes as f64 / window_secs;
+        let (size, chunks_total, bytes_done) = match &self.manifest {
+            Some(m) => {
+                let done: u64 = self
+                    .have
+                    .iter_set()
+                    .map(|i| u64::from(m.chunk_len(i)))
+                    .sum();
+                (m.size(), m.chunk_count(), done)
+            }
+            None => (0, 0, 0),
+        };
+        let mut per_peer: Vec<PeerBytes> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.bytes > 0)
+            .map(|(p, s)| PeerBytes {
+                peer_id: p.to_string(),
+                bytes: s.bytes,
+            })
+            .collect();
+        per_peer.sort_by_key(|p| std::cmp::Reverse(p.bytes));
+        Progress {
+            cid: self.params.cid.to_string(),
+            name: self.name.clone(),
+            state: if self.manifest.is_some() {
+                DownloadState::Downloading
+            } else {
+                DownloadState::Finding
+            },
+            size,
+            chunks_total,
+            chunks_done: self.have.count(),
+            bytes_done,
+            bytes_received: self.bytes_received,
+            rate,
+            eta_secs: (rate > 0.0).then(|| (size - bytes_done) as f64 / rate),
+            peers: self.peers.values().filter(|s| s.in_flight > 0).count(),
+            per_peer,
+            elapsed_secs: self.started.elapsed().as_secs_f64(),
+            output: self.output_path(),
+            error: None,
+            bad_input: false,
+        }
+    }
+
+    fn publish(&mut self, force: bool) {
+        if !force && self.last_progress.elapsed() < PROGRESS_INTERVAL {
+            return;
+        }
+        self.last_progress = Instant::now();
+        let progress = self.snapshot();
+        let _ = self.progress_tx.send(progress);
+    }
+}
+
+/// A file name from a peer, made safe to create in a directory: only its last path
+/// component, no control characters, never `.` or `..`; the CID when nothing is left.
+pub fn safe_file_name(name: Option<&str>, cid: &Cid) -> String {
+    let cleaned = name
+        .and_then(|n| Path::new(n).file_name())
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." || cleaned.starts_with('.') {
+        cid.to_string()
+    } else {
+        cleaned
+    }
+}
+
+fn short(response: &Response) -> &'static str {
+    match response {
+        Response::Manifest { .. } => "manifest",
+        Response::Chunk { .. } => "chunk",
+        Response::Bitfield { .. } => "bitfield",
+        Response::Ack => "ack",
+        Response::NotFound => "not found",
+        Response::Choked => "choked",
+        Response::Error { .. } => "error",
+    }
+}
+
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_from_peers_are_made_safe() {
+        let cid = Cid::for_manifest_bytes(b"x");
+        assert_eq!(safe_file_name(Some("report.pdf"), &cid), "report.pdf");
+        assert_eq!(safe_file_name(Some("../../etc/passwd"), &cid), "passwd");
+        assert_eq!(safe_file_name(Some(".."), &cid), cid.to_string());
+        assert_eq!(safe_file_name(Some(".bashrc"), &cid), cid.to_string());
+        assert_eq!(safe_file_name(Some("a\nb"), &cid), "ab");
+        assert_eq!(safe_file_name(None, &cid), cid.to_string());
+        assert_eq!(safe_file_name(Some(""), &cid), cid.to_string());
+    }
+}

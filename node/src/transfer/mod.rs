@@ -1,0 +1,221 @@
+//! The transfer engine: downloads ([`fetch`]) and uploads ([`serve`]), and the state they
+//! share ([`Transfers`]): live bitfields of downloads in progress, what peers told us
+//! they hold, who is banned.
+
+pub mod fetch;
+pub mod serve;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chunk_store::Store;
+use dht_proto::{Bitfield, Cid};
+use libp2p::PeerId;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::network::Network;
+
+/// How long a peer that sent a corrupt chunk is refused.
+pub const BAN_DURATION: Duration = Duration::from_secs(3600);
+
+/// Bytes one peer contributed to a download.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PeerBytes {
+    /// The peer.
+    pub peer_id: String,
+    /// Verified bytes received from it.
+    pub bytes: u64,
+}
+
+/// Where a download stands.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadState {
+    /// Looking for providers and the manifest.
+    Finding,
+    /// Transferring chunks.
+    Downloading,
+    /// Finished; the file is in place.
+    Done,
+    /// Gave up; see `error`.
+    Failed,
+}
+
+/// A snapshot of a download, streamed to the CLI and the web UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// The file.
+    pub cid: String,
+    /// Its name, once known.
+    pub name: Option<String>,
+    /// Where it stands.
+    pub state: DownloadState,
+    /// File size (0 until the manifest is known).
+    pub size: u64,
+    /// Chunks in the file.
+    pub chunks_total: u32,
+    /// Chunks verified and stored.
+    pub chunks_done: u32,
+    /// Bytes verified and stored (including any held before this run).
+    pub bytes_done: u64,
+    /// Verified bytes received over the network in this run.
+    pub bytes_received: u64,
+    /// Current rate in bytes per second.
+    pub rate: f64,
+    /// Estimated seconds left.
+    pub eta_secs: Option<f64>,
+    /// Peers sending to us now.
+    pub peers: usize,
+    /// Verified bytes per peer in this run.
+    pub per_peer: Vec<PeerBytes>,
+    /// Seconds since this run started.
+    pub elapsed_secs: f64,
+    /// Where the file goes.
+    pub output: Option<PathBuf>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether the failure was the caller's input (exit code 2) rather than the network.
+    pub bad_input: bool,
+}
+
+impl Progress {
+    fn new(cid: &Cid) -> Self {
+        Progress {
+            cid: cid.to_string(),
+            name: None,
+            state: DownloadState::Finding,
+            size: 0,
+            chunks_total: 0,
+            chunks_done: 0,
+            bytes_done: 0,
+            bytes_received: 0,
+            rate: 0.0,
+            eta_secs: None,
+            peers: 0,
+            per_peer: Vec::new(),
+            elapsed_secs: 0.0,
+            output: None,
+            error: None,
+            bad_input: false,
+        }
+    }
+
+    /// Whether the download has ended.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, DownloadState::Done | DownloadState::Failed)
+    }
+}
+
+/// A peer's news about one file, passed from the upload side to a running download.
+#[derive(Debug, Clone)]
+pub enum PeerNews {
+    /// The peer sent its whole bitfield.
+    Bitfield(PeerId, Bitfield),
+    /// The peer verified one more chunk.
+    Have(PeerId, u32),
+}
+
+struct ActiveDownload {
+    progress: watch::Receiver<Progress>,
+    have: Arc<Mutex<Bitfield>>,
+    news: mpsc::Sender<PeerNews>,
+    /// Peers that asked for our bitfield: they want `Have` messages.
+    interested: Arc<Mutex<HashSet<PeerId>>>,
+}
+
+/// State shared by downloads and uploads.
+#[derive(Clone)]
+pub struct Transfers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    net: Network,
+    active: Mutex<HashMap<Cid, ActiveDownload>>,
+    banned: Mutex<HashMap<PeerId, Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Transfers {
+    /// Shared state over a store and a network.
+    pub fn new(store: Arc<Store>, net: Network) -> Self {
+        Transfers {
+            inner: Arc::new(Inner {
+                store,
+                net,
+                active: Mutex::new(HashMap::new()),
+                banned: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Network {
+        &self.inner.net
+    }
+
+    /// Bans a peer for [`BAN_DURATION`].
+    pub fn ban(&self, peer: PeerId) {
+        tracing::warn!(%peer, "peer banned for sending corrupt data");
+        lock(&self.inner.banned).insert(peer, Instant::now() + BAN_DURATION);
+    }
+
+    /// Whether a peer is banned now.
+    pub fn is_banned(&self, peer: &PeerId) -> bool {
+        let mut banned = lock(&self.inner.banned);
+        match banned.get(peer) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                banned.remove(peer);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The live bitfield of a download in progress.
+    pub fn live_have(&self, cid: &Cid) -> Option<Bitfield> {
+        lock(&self.inner.active)
+            .get(cid)
+            .map(|d| lock(&d.have).clone())
+    }
+
+    /// Passes a peer's news to the download of `cid`, if one runs; remembers that a peer
+    /// that sent its bitfield wants our `Have` messages.
+    pub fn peer_news(&self, cid: &Cid, news: PeerNews) {
+        let active = lock(&self.inner.active);
+        if let Some(d) = active.get(cid) {
+            if let PeerNews::Bitfield(peer, _) = &news {
+                lock(&d.interested).insert(*peer);
+            }
+            let _ = d.news.try_send(news);
+        }
+    }
+
+    /// Progress of every download this daemon has run since it started.
+    pub fn downloads(&self) -> Vec<Progress> {
+        lock(&self.inner.active)
+            .values()
+            .map(|d| d.progress.borrow().clone())
+            .collect()
+    }
+
+    /// Progress of one download.
+    pub fn download(&self, cid: &Cid) -> Option<watch::Receiver<Progress>> {
+        lock(&self.inner.active)
+            .get(cid)
+            .map(|d| d.progress.clone())
+    }
+}

@@ -1,0 +1,164 @@
+//! The upload side: answers the chunk-protocol requests that the swarm task hands over.
+//! Disk reads run on blocking threads; the number of chunk reads at once is bounded by
+//! the upload slots, and a request that finds no free slot is answered `Choked`.
+
+use std::sync::Arc;
+
+use chunk_store::{EntryState, StoreError};
+use dht_proto::{Bitfield, Cid, Request, Response};
+use serde_bytes::ByteBuf;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::{PeerNews, Transfers};
+use crate::network::InboundRequest;
+
+/// Settings of the upload side.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Chunk reads served at once.
+    pub upload_slots: usize,
+    /// Test-only: corrupt every chunk served (compiled only with the `test-faults` feature).
+    pub corrupt_chunks: bool,
+}
+
+/// Answers inbound requests until the channel closes.
+pub async fn run(
+    transfers: Transfers,
+    config: ServeConfig,
+    mut inbound: mpsc::Receiver<InboundRequest>,
+) {
+    let slots = Arc::new(Semaphore::new(config.upload_slots.max(1)));
+    // Requests that are not chunk reads are cheap but still bounded.
+    let others = Arc::new(Semaphore::new(64));
+    while let Some(InboundRequest {
+        peer,
+        request,
+        channel,
+    }) = inbound.recv().await
+    {
+        let net = transfers.net().clone();
+        if transfers.is_banned(&peer) {
+            net.respond(channel, Response::Choked).await;
+            continue;
+        }
+        let semaphore = if matches!(request, Request::Chunk { .. }) {
+            &slots
+        } else {
+            &others
+        };
+        let Ok(permit) = semaphore.clone().try_acquire_owned() else {
+            net.respond(channel, Response::Choked).await;
+            continue;
+        };
+        let transfers = transfers.clone();
+        let corrupt = config.corrupt_chunks;
+        tokio::spawn(async move {
+            let response = answer(&transfers, peer, request, corrupt).await;
+            drop(permit);
+            net.respond(channel, response).await;
+        });
+    }
+}
+
+async fn answer(
+    transfers: &Transfers,
+    peer: libp2p::PeerId,
+    request: Request,
+    corrupt: bool,
+) -> Response {
+    let store = transfers.store().clone();
+    match request {
+        Request::Manifest { cid } => {
+            let result = tokio::task::spawn_blocking(move || {
+                let bytes = store.manifest_bytes(&cid)?;
+                let name = store.info(&cid)?.and_then(|i| i.name);
+                Ok::<_, StoreError>(bytes.map(|b| (b, name)))
+            })
+            .await;
+            match result {
+                Ok(Ok(Some((bytes, name)))) => Response::Manifest {
+                    manifest: ByteBuf::from(bytes),
+                    name: name.map(|n| truncate_name(&n)),
+                },
+                Ok(Ok(None)) | Ok(Err(StoreError::Invalid(_))) => Response::NotFound,
+                Ok(Err(e)) => error_response(e),
+                Err(_) => internal(),
+            }
+        }
+        Request::Chunk { cid, index } => {
+            let result = tokio::task::spawn_blocking(move || store.read_chunk(&cid, index)).await;
+            match result {
+                Ok(Ok(mut data)) => {
+                    if corrupt && cfg!(feature = "test-faults") {
+                        if let Some(b) = data.first_mut() {
+                            *b ^= 0xff;
+                        }
+                    }
+                    tracing::trace!(%peer, %cid, index, "served chunk");
+                    Response::Chunk {
+                        data: ByteBuf::from(data),
+                    }
+                }
+                Ok(Err(
+                    StoreError::NotFound(_)
+                    | StoreError::ChunkUnavailable { .. }
+                    | StoreError::Invalid(_),
+                )) => Response::NotFound,
+                Ok(Err(e)) => error_response(e),
+                Err(_) => internal(),
+            }
+        }
+        Request::Bitfield { cid, have } => {
+            transfers.peer_news(&cid, PeerNews::Bitfield(peer, have));
+            match our_bitfield(transfers, cid).await {
+                Some(have) => Response::Bitfield { have },
+                None => Response::NotFound,
+            }
+        }
+        Request::Have { cid, index } => {
+            transfers.peer_news(&cid, PeerNews::Have(peer, index));
+            Response::Ack
+        }
+    }
+}
+
+/// What we hold of a file: the live bitfield of a running download, else the store's.
+pub async fn our_bitfield(transfers: &Transfers, cid: Cid) -> Option<Bitfield> {
+    if let Some(live) = transfers.live_have(&cid) {
+        return Some(live);
+    }
+    let store = transfers.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let info = store.info(&cid).ok()??;
+        match info.state {
+            EntryState::Complete => Some(Bitfield::full(info.chunk_count)),
+            EntryState::Partial { .. } => store.partial_have(&cid).ok()?,
+        }
+    })
+    .await
+    .ok()?
+}
+
+fn truncate_name(name: &str) -> String {
+    let mut end = name.len().min(dht_proto::message::MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
+fn error_response(e: StoreError) -> Response {
+    let message = match e {
+        // Say that the file changed, without leaking local paths to peers.
+        StoreError::Changed(_) => "file changed on the provider's disk".to_string(),
+        StoreError::Corrupt { .. } => "stored chunk is corrupt".to_string(),
+        _ => "provider storage error".to_string(),
+    };
+    Response::Error { message }
+}
+
+fn internal() -> Response {
+    Response::Error {
+        message: "internal error".into(),
+    }
+}
