@@ -1,1 +1,355 @@
-//! x
+//! A small harness for multi-process tests: start real `p2pd` daemons in temporary data
+//! directories on 127.0.0.1, run CLI commands against them, wait for conditions with
+//! deadlines, and inject failures (kill, restart). Every daemon is killed by its pid when
+//! its [`Daemon`] value is dropped, so a failing test leaves no process behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Longest a single CLI command may run in a test.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest a daemon may take to answer its API after start.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `p2pd` binary under test: `$P2PD_BIN`, else `target/<profile>/p2pd` beside this
+/// test executable.
+pub fn p2pd_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("P2PD_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let bin = profile_dir.join("p2pd");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build -p p2pd --features test-faults)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `p2pd` with `args`, killing it after `timeout`.
+pub fn run_p2pd(args: &[&str], timeout: Duration) -> Output {
+    let child = Command::new(p2pd_bin())
+        .args(args)
+        .env_remove("P2PD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn p2pd");
+    wait_output(child, timeout)
+}
+
+/// Waits for a child with a deadline; kills it if the deadline passes.
+pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("wait for child") {
+            Some(_) => return child.wait_with_output().expect("collect output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "command timed out after {timeout:?}; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A CLI command's result.
+#[derive(Debug)]
+pub struct CliResult {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliResult {
+    /// Panics with the output unless the command succeeded.
+    pub fn success(self) -> Self {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        self
+    }
+
+    /// The last line of stdout.
+    pub fn last_line(&self) -> &str {
+        self.stdout.lines().last().unwrap_or("").trim()
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts the error contract: the given exit code, one `error: …` line on stderr,
+    /// no panic or backtrace.
+    pub fn assert_clean_error(&self, code: i32) {
+        assert_eq!(self.code, code, "unexpected exit code: {self:?}");
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one error line: {self:?}");
+        assert!(lines[0].starts_with("error: "), "not an error line: {self:?}");
+        assert!(!self.stderr.contains("panicked"), "panic: {self:?}");
+    }
+}
+
+fn to_result(out: Output) -> CliResult {
+    CliResult {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs the CLI against a data directory.
+pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
+    let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    to_result(run_p2pd(&all, CLI_TIMEOUT))
+}
+
+/// A running `p2pd daemon` process.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts a daemon on 127.0.0.1 (ephemeral ports, no mDNS) in `data_dir` with extra
+    /// `args`, and waits until its API answers.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let _ = std::fs::remove_file(self.data_dir.join("api.json"));
+        let log = std::fs::File::create(self.data_dir.join("stderr.log")).unwrap();
+        let child = Command::new(p2pd_bin())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("daemon")
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"])
+            .args(&self.args)
+            .env("RUST_LOG", std::env::var("P2PD_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env_remove("P2PD_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn p2pd daemon");
+        self.child = Some(child);
+        let dir = self.data_dir.clone();
+        wait_until("the daemon's API", START_TIMEOUT, || {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("daemon exited early ({status}): {}", self.log());
+                }
+            }
+            dir.join("api.json").exists() && cli(&dir, &["id"]).code == 0
+        });
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Runs a CLI command against this daemon.
+    pub fn cli(&self, args: &[&str]) -> CliResult {
+        cli(&self.data_dir, args)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> String {
+        self.cli(&["id", "--json"]).success().json()["peer_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Its first TCP listen address with `/p2p/<id>`, to bootstrap others from.
+    pub fn addr(&self) -> String {
+        let id = self.cli(&["id", "--json"]).success().json();
+        id["addrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.contains("/tcp/"))
+            .expect("a TCP address")
+            .to_string()
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> Value {
+        self.cli(&["status", "--json"]).success().json()
+    }
+
+    /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again with the same data directory and arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- log of daemon in {} ---\n{}", self.data_dir.display(), self.log());
+        }
+    }
+}
+
+/// A bootstrap node and a way to start nodes that know only its address.
+pub struct Swarm {
+    /// Temporary directory holding every node's data directory.
+    pub dir: tempfile::TempDir,
+    /// The bootstrap node (a DHT server).
+    pub bootstrap: Daemon,
+    bootstrap_addr: String,
+    next: usize,
+}
+
+impl Swarm {
+    /// Starts a bootstrap node.
+    pub fn new() -> Swarm {
+        let dir = tempfile::tempdir().unwrap();
+        let bootstrap = Daemon::start(&dir.path().join("bootstrap"), &["--dht-mode", "server"]);
+        let bootstrap_addr = bootstrap.addr();
+        Swarm {
+            dir,
+            bootstrap,
+            bootstrap_addr,
+            next: 0,
+        }
+    }
+
+    /// Starts a node that knows only the bootstrap address.
+    pub fn node(&mut self, extra: &[&str]) -> Daemon {
+        self.next += 1;
+        let mut args = vec!["--bootstrap", self.bootstrap_addr.as_str()];
+        args.extend_from_slice(extra);
+        Daemon::start(&self.dir.path().join(format!("node{}", self.next)), &args)
+    }
+
+    /// A path inside the swarm's temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Default for Swarm {
+    fn default() -> Self {
+        Swarm::new()
+    }
+}
+
+/// Writes `len` pseudo-random bytes (deterministic in `seed`) to `path`, streaming.
+pub fn random_file(path: &Path, len: u64, seed: u64) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = len;
+    while left > 0 {
+        for b in buf.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = (state >> 24) as u8;
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        file.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    file.flush().unwrap();
+}
+
+/// BLAKE3 of a file's bytes, hex.
+pub fn file_hash(path: &Path) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Adds a file on a node and returns its CID.
+pub fn add(node: &Daemon, path: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["add", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = node.cli(&args).success();
+    out.last_line().to_string()
+}
+
+/// Fetches a CID on a node into `output` and returns the `--json` summary.
+pub fn fetch(node: &Daemon, cid: &str, output: &Path, timeout_secs: u64) -> CliResult {
+    node.cli(&[
+        "fetch",
+        cid,
+        "-o",
+        output.to_str().unwrap(),
+        "--timeout",
+        &timeout_secs.to_string(),
+        "--json",
+    ])
+}
