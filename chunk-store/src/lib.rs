@@ -25,10 +25,11 @@
 //! that row is written in the same transaction as its manifest, after its bytes are on
 //! disk and renamed into place. A crash before that commit leaves a file under `tmp/` or
 //! an orphan under `blobs/`; both are deleted when the store next opens. A partial
-//! download's bitfield is committed from time to time; on reopen every chunk that the
-//! bitfield does not list is re-hashed from the partial file, so chunks written after the
-//! last commit are recovered, and a chunk whose bytes did not reach the disk fails its
-//! hash and is simply fetched again. Chunks read from a partial file or from a file
+//! download's bitfield is committed from time to time, for listings; when a download
+//! resumes, every chunk of the partial file is re-hashed and the bitfield rebuilt from
+//! what verifies, so chunks written after the last commit are recovered, and a chunk
+//! whose bytes did not reach the disk (or a partial file lost in a crash) fails its hash
+//! and is simply fetched again. Chunks read from a partial file or from a file
 //! tracked in place (`--no-copy`) are verified against the manifest on every read, so a
 //! reader never sees unverified bytes.
 #![deny(missing_docs)]

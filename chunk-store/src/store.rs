@@ -59,6 +59,8 @@ pub struct EntryInfo {
     pub added_unix: u64,
     /// Whether it is pinned.
     pub pinned: bool,
+    /// Whether the node announces it.
+    pub published: bool,
 }
 
 /// The result of re-hashing a whole file.
@@ -270,6 +272,9 @@ impl Store {
 
         if let Some(existing) = self.entry(&key)? {
             if existing.location != Location::Partial {
+                if !existing.published {
+                    self.set_published(&cid, true)?;
+                }
                 return Ok(ImportOutcome {
                     cid,
                     size,
@@ -302,6 +307,7 @@ impl Store {
             location,
             added_unix: now_unix(),
             pinned: false,
+            published: true,
         };
         let tx = self.db.begin_write()?;
         {
@@ -385,6 +391,7 @@ impl Store {
             location: record.location,
             added_unix: record.added_unix,
             pinned: record.pinned,
+            published: record.published,
         })
     }
 
@@ -532,6 +539,19 @@ impl Store {
 
     /// Sets or clears the pin of a file.
     pub fn set_pinned(&self, cid: &Cid, pinned: bool) -> Result<(), StoreError> {
+        self.update_entry(cid, |record| record.pinned = pinned)
+    }
+
+    /// Records whether the node announces a file, so `unpublish` survives a restart.
+    pub fn set_published(&self, cid: &Cid, published: bool) -> Result<(), StoreError> {
+        self.update_entry(cid, |record| record.published = published)
+    }
+
+    fn update_entry(
+        &self,
+        cid: &Cid,
+        change: impl FnOnce(&mut EntryRecord),
+    ) -> Result<(), StoreError> {
         let key = file_key(cid)?;
         let tx = self.db.begin_write()?;
         {
@@ -540,7 +560,7 @@ impl Store {
                 Some(v) => EntryRecord::decode(v.value())?,
                 None => return Err(StoreError::NotFound(*cid)),
             };
-            record.pinned = pinned;
+            change(&mut record);
             entries.insert(key.as_slice(), record.encode().as_slice())?;
         }
         tx.commit()?;
@@ -569,9 +589,6 @@ impl Store {
             }
             Some(_) => {
                 let manifest = self.manifest(cid)?.ok_or(StoreError::NotFound(*cid))?;
-                let mut have = self
-                    .partial_have(cid)?
-                    .unwrap_or_else(|| Bitfield::new(manifest.chunk_count()));
                 let path = self.partial_path(&key);
                 let file = OpenOptions::new()
                     .read(true)
@@ -582,11 +599,12 @@ impl Store {
                     .map_err(|e| StoreError::io("opening", &path, e))?;
                 file.set_len(manifest.size())
                     .map_err(|e| StoreError::io("sizing", &path, e))?;
+                // The saved bitfield may be behind the file (saves are periodic) or
+                // ahead of it (a crash lost unsynced bytes, or the file itself): trust
+                // neither, hash every chunk.
+                let mut have = Bitfield::new(manifest.chunk_count());
                 let mut buf = Vec::new();
                 for index in 0..manifest.chunk_count() {
-                    if have.get(index) {
-                        continue;
-                    }
                     buf.resize(manifest.chunk_len(index) as usize, 0);
                     if file
                         .read_exact_at(&mut buf, manifest.chunk_offset(index))
@@ -611,6 +629,7 @@ impl Store {
             location: Location::Partial,
             added_unix: now_unix(),
             pinned: false,
+            published: true,
         };
         let tx = self.db.begin_write()?;
         {
@@ -735,30 +754,37 @@ impl Store {
 /// without overwriting an existing file: rename when on the same file system, otherwise
 /// copy to a temporary name beside `output`, sync, and rename that.
 fn place_file(from: &Path, output: &Path) -> Result<(), StoreError> {
-    if output.exists() {
-        return Err(StoreError::Invalid(format!(
-            "{} already exists",
-            output.display()
-        )));
-    }
-    if fs::rename(from, output).is_ok() {
-        return Ok(());
+    // A hard link fails if `output` exists, so no existing file is ever replaced, even
+    // by a racing writer; then the store's name is dropped.
+    match fs::hard_link(from, output) {
+        Ok(()) => {
+            let _ = fs::remove_file(from);
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::Invalid(format!(
+                "{} already exists",
+                output.display()
+            )));
+        }
+        Err(_) => {} // another file system: copy below
     }
     let tmp = temp_beside(output);
     let result = (|| {
         fs::copy(from, &tmp)?;
         File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, output)
+        fs::hard_link(&tmp, output)
     })();
+    let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => {
             let _ = fs::remove_file(from);
             Ok(())
         }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(StoreError::io("writing", output, e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::Invalid(
+            format!("{} already exists", output.display()),
+        )),
+        Err(e) => Err(StoreError::io("writing", output, e)),
     }
 }
 

@@ -50,6 +50,13 @@ pub struct EntryRecord {
     pub added_unix: u64,
     /// Whether garbage collection must keep it.
     pub pinned: bool,
+    /// Whether the node announces it (cleared by `unpublish`, set again by `add`).
+    #[serde(default = "yes")]
+    pub published: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl EntryRecord {

@@ -6,11 +6,28 @@ use serde_bytes::ByteBuf;
 
 use crate::manifest::MAX_CHUNKS;
 
-/// A fixed-length set of chunk indices.
+/// A fixed-length set of chunk indices. Decoding checks that the bytes match the
+/// length, so a bitfield from a peer can be indexed safely.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireBitfield")]
 pub struct Bitfield {
     len: u32,
     bits: ByteBuf,
+}
+
+#[derive(Deserialize)]
+struct WireBitfield {
+    len: u32,
+    bits: ByteBuf,
+}
+
+impl TryFrom<WireBitfield> for Bitfield {
+    type Error = String;
+
+    fn try_from(wire: WireBitfield) -> Result<Self, Self::Error> {
+        Bitfield::from_parts(wire.len, wire.bits.into_vec())
+            .ok_or_else(|| "bitfield bytes do not match its length".to_string())
+    }
 }
 
 impl std::fmt::Debug for Bitfield {
@@ -136,5 +153,25 @@ mod tests {
         assert!(Bitfield::from_parts(13, vec![0xff, 0xfc]).is_none());
         assert!(Bitfield::from_parts(13, vec![0xff]).is_none());
         assert!(Bitfield::from_parts(u32::MAX, vec![]).is_none());
+    }
+
+    #[test]
+    fn decoding_checks_the_length() {
+        let good = Bitfield::full(13);
+        let bytes = crate::codec::encode(&good);
+        assert_eq!(
+            crate::codec::decode::<Bitfield>(&bytes, 1024).unwrap(),
+            good
+        );
+        #[derive(Serialize)]
+        struct Lying {
+            len: u32,
+            bits: ByteBuf,
+        }
+        let lie = crate::codec::encode(&Lying {
+            len: 100,
+            bits: ByteBuf::new(),
+        });
+        assert!(crate::codec::decode::<Bitfield>(&lie, 1024).is_err());
     }
 }

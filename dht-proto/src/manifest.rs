@@ -106,7 +106,7 @@ impl Manifest {
         {
             return Err(ManifestError::ChunkSize(self.chunk_size));
         }
-        if self.size > MAX_FILE_SIZE {
+        if self.size > MAX_FILE_SIZE || self.chunks.len() as u64 > MAX_CHUNKS {
             return Err(ManifestError::TooLarge(self.size));
         }
         let expected = self.size.div_ceil(u64::from(self.chunk_size));
@@ -295,6 +295,15 @@ mod tests {
         assert!(matches!(
             Manifest::new(0, MIN_CHUNK_SIZE, vec![[0; 32]]),
             Err(ManifestError::ChunkCount { .. })
+        ));
+        let too_many = MAX_CHUNKS as usize + 1;
+        assert!(matches!(
+            Manifest::new(
+                too_many as u64 * u64::from(MIN_CHUNK_SIZE),
+                MIN_CHUNK_SIZE,
+                vec![[0; 32]; too_many]
+            ),
+            Err(ManifestError::TooLarge(_))
         ));
     }
 

@@ -19,7 +19,7 @@ use crate::api::{http, Api};
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
 use crate::paths;
 use crate::transfer::serve::{self, ServeConfig};
-use crate::transfer::Transfers;
+use crate::transfer::{RateLimits, Transfers};
 
 /// Default control API address.
 pub const DEFAULT_API: &str = "127.0.0.1:5890";
@@ -57,9 +57,15 @@ pub struct DaemonArgs {
     /// Most established peer connections.
     #[arg(long, default_value_t = 512)]
     pub max_connections: u32,
-    /// Chunk uploads served at once.
-    #[arg(long, default_value_t = 16)]
+    /// Peers we upload to at once; peers that upload to us get them first.
+    #[arg(long, default_value_t = 8)]
     pub upload_slots: usize,
+    /// Upload cap for the whole node, e.g. `10MiB` (bytes per second).
+    #[arg(long, value_name = "RATE", value_parser = crate::transfer::rate::parse_rate)]
+    pub max_upload_rate: Option<u64>,
+    /// Download cap for the whole node, e.g. `10MiB` (bytes per second).
+    #[arg(long, value_name = "RATE", value_parser = crate::transfer::rate::parse_rate)]
+    pub max_download_rate: Option<u64>,
     /// Seconds a chunk request may take before it is retried elsewhere.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
@@ -154,7 +160,14 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
     tokio::spawn(actor.run());
 
-    let transfers = Transfers::new(store.clone(), net.clone());
+    let transfers = Transfers::new(
+        store.clone(),
+        net.clone(),
+        RateLimits {
+            upload: args.max_upload_rate,
+            download: args.max_download_rate,
+        },
+    );
     #[cfg(feature = "test-faults")]
     let corrupt_chunks = args.test_corrupt_chunks;
     #[cfg(not(feature = "test-faults"))]
@@ -174,10 +187,11 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || store.list()).await??
     };
     for entry in held {
-        let holds_some = match entry.state {
-            EntryState::Complete => true,
-            EntryState::Partial { have } => have > 0,
-        };
+        let holds_some = entry.published
+            && match entry.state {
+                EntryState::Complete => true,
+                EntryState::Partial { have } => have > 0,
+            };
         if holds_some {
             net.start_providing(entry.cid).await;
         }

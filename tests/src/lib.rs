@@ -23,7 +23,10 @@ pub fn p2pd_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test-binary>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let bin = profile_dir.join("p2pd");
     assert!(
         bin.exists(),
@@ -69,9 +72,32 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Starts a CLI command in the background (for a fetch to interrupt); finish it with
+/// [`finish`].
+pub fn spawn_cli(data_dir: &Path, args: &[&str]) -> Child {
+    Command::new(p2pd_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("P2PD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn p2pd")
+}
+
+/// Waits for a background CLI command.
+pub fn finish(child: Child) -> CliResult {
+    to_result(wait_output(child, CLI_TIMEOUT))
 }
 
 /// A CLI command's result.
@@ -107,9 +133,16 @@ impl CliResult {
     /// no panic or backtrace.
     pub fn assert_clean_error(&self, code: i32) {
         assert_eq!(self.code, code, "unexpected exit code: {self:?}");
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         assert_eq!(lines.len(), 1, "expected one error line: {self:?}");
-        assert!(lines[0].starts_with("error: "), "not an error line: {self:?}");
+        assert!(
+            lines[0].starts_with("error: "),
+            "not an error line: {self:?}"
+        );
         assert!(!self.stderr.contains("panicked"), "panic: {self:?}");
     }
 }
@@ -158,9 +191,18 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("daemon")
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--no-mdns"])
+            .args([
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+            ])
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("P2PD_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("P2PD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("P2PD_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -215,6 +257,26 @@ impl Daemon {
             .to_string()
     }
 
+    /// The progress of this node's download of `cid`, if it runs one.
+    pub fn download(&self, cid: &str) -> Option<Value> {
+        let status = self.cli(&["status", "--json"]);
+        if status.code != 0 {
+            return None;
+        }
+        status.json()["downloads"]
+            .as_array()?
+            .iter()
+            .find(|d| d["cid"] == cid)
+            .cloned()
+    }
+
+    /// Verified bytes of `cid` this node holds in its running download (0 if none).
+    pub fn bytes_done(&self, cid: &str) -> u64 {
+        self.download(cid)
+            .and_then(|d| d["bytes_done"].as_u64())
+            .unwrap_or(0)
+    }
+
     /// `status --json`.
     pub fn status(&self) -> Value {
         self.cli(&["status", "--json"]).success().json()
@@ -231,7 +293,10 @@ impl Daemon {
     /// Stops the process with SIGTERM and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -255,7 +320,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("--- log of daemon in {} ---\n{}", self.data_dir.display(), self.log());
+            eprintln!(
+                "--- log of daemon in {} ---\n{}",
+                self.data_dir.display(),
+                self.log()
+            );
         }
     }
 }
@@ -308,7 +377,10 @@ impl Default for Swarm {
 pub fn random_file(path: &Path, len: u64, seed: u64) {
     use std::io::Write;
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
     let mut buf = vec![0u8; 1 << 16];
     let mut left = len;
     while left > 0 {

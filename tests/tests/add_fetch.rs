@@ -29,7 +29,10 @@ fn files_of_every_size_arrive_identical_through_the_dht() {
         assert_eq!(file_hash(&out), file_hash(src), "{cid}");
         let summary = result.json();
         assert_eq!(summary["cid"], cid.as_str());
-        assert_eq!(summary["size"].as_u64().unwrap(), std::fs::metadata(src).unwrap().len());
+        assert_eq!(
+            summary["size"].as_u64().unwrap(),
+            std::fs::metadata(src).unwrap().len()
+        );
         let from_seeder: u64 = summary["peers"]
             .as_array()
             .unwrap()
@@ -42,7 +45,11 @@ fn files_of_every_size_arrive_identical_through_the_dht() {
     // The fetcher now provides what it fetched.
     let listed = fetcher.cli(&["ls", "--json"]).success().json();
     assert_eq!(listed.as_array().unwrap().len(), sizes.len());
-    assert!(listed.as_array().unwrap().iter().all(|f| f["state"] == "complete"));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["state"] == "complete"));
 }
 
 #[test]
@@ -126,26 +133,45 @@ fn bad_input_gives_one_clear_line_and_the_documented_exit_code() {
     let missing = swarm.path("no-such-file");
 
     // Malformed CIDs: exit 2.
-    for bad in ["hello", "bafy", "Qmabc", "bafkr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi"] {
-        node.cli(&["fetch", bad, "--timeout", "2"]).assert_clean_error(2);
+    for bad in [
+        "hello",
+        "bafy",
+        "Qmabc",
+        "bafkr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi",
+    ] {
+        node.cli(&["fetch", bad, "--timeout", "2"])
+            .assert_clean_error(2);
     }
     node.cli(&["rm", "not-a-cid"]).assert_clean_error(2);
     // A missing file or a directory: exit 2, and nothing is added.
-    node.cli(&["add", missing.to_str().unwrap()]).assert_clean_error(2);
-    node.cli(&["add", dir.to_str().unwrap()]).assert_clean_error(2);
-    assert_eq!(node.cli(&["ls", "--json"]).success().json(), serde_json::json!([]));
+    node.cli(&["add", missing.to_str().unwrap()])
+        .assert_clean_error(2);
+    node.cli(&["add", dir.to_str().unwrap()])
+        .assert_clean_error(2);
+    assert_eq!(
+        node.cli(&["ls", "--json"]).success().json(),
+        serde_json::json!([])
+    );
     // Bad usage: exit 2.
     assert_eq!(node.cli(&["fetch"]).code, 2);
     assert_eq!(node.cli(&["frobnicate"]).code, 2);
     // An unknown CID with a short timeout: exit 1.
     let unknown = "bafyr4ifpcne3t5pzugtkaqcn5i3nzskjtpfslsnnyejlpte2spfoihzsmi";
-    let result = node.cli(&["fetch", unknown, "-o", swarm.path("x").to_str().unwrap(), "--timeout", "2"]);
+    let result = node.cli(&[
+        "fetch",
+        unknown,
+        "-o",
+        swarm.path("x").to_str().unwrap(),
+        "--timeout",
+        "2",
+    ]);
     result.assert_clean_error(1);
     assert!(result.stderr.contains("no provider"), "{result:?}");
     // An output that exists already: exit 2, and it is left alone.
     let existing = swarm.path("existing");
     std::fs::write(&existing, b"keep me").unwrap();
-    node.cli(&["fetch", unknown, "-o", existing.to_str().unwrap()]).assert_clean_error(2);
+    node.cli(&["fetch", unknown, "-o", existing.to_str().unwrap()])
+        .assert_clean_error(2);
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
     // Removing a file the node does not have: exit 1.
     node.cli(&["rm", unknown]).assert_clean_error(1);
@@ -170,9 +196,11 @@ fn id_and_status_report_the_node() {
     }
     let status = node.status();
     assert_eq!(status["node"]["peer_id"], peer);
-    wait_until("a connection to the bootstrap node", Duration::from_secs(20), || {
-        node.status()["node"]["connected_peers"].as_u64().unwrap() >= 1
-    });
+    wait_until(
+        "a connection to the bootstrap node",
+        Duration::from_secs(20),
+        || node.status()["node"]["connected_peers"].as_u64().unwrap() >= 1,
+    );
     // The bootstrap node is a DHT server.
     assert_eq!(swarm.bootstrap.status()["node"]["dht_server"], true);
     // The identity survives a restart.
@@ -180,4 +208,28 @@ fn id_and_status_report_the_node() {
     node.restart();
     assert_eq!(node.peer_id(), peer);
     assert!(node.data_dir.join("p2pd.log").exists());
+}
+
+#[test]
+fn unpublish_and_rm_survive_a_restart() {
+    let mut swarm = Swarm::new();
+    let mut node = swarm.node(&[]);
+    let a = swarm.path("pub-a");
+    let b = swarm.path("pub-b");
+    random_file(&a, 1000, 31);
+    random_file(&b, 2000, 32);
+    let cid_a = add(&node, &a, &[]);
+    let cid_b = add(&node, &b, &[]);
+    assert_eq!(node.status()["node"]["provided_files"], 2);
+    node.cli(&["unpublish", &cid_a]).success();
+    node.cli(&["rm", &cid_b]).success();
+    assert_eq!(node.status()["node"]["provided_files"], 0);
+    node.restart();
+    assert_eq!(node.status()["node"]["provided_files"], 0);
+    let listed = node.cli(&["ls", "--json"]).success().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["cid"], cid_a.as_str());
+    // Adding it again announces it again.
+    add(&node, &a, &[]);
+    assert_eq!(node.status()["node"]["provided_files"], 1);
 }

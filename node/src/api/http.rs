@@ -187,7 +187,8 @@ async fn fetch(
             let snapshot = progress.borrow_and_update().clone();
             if snapshot.is_finished() {
                 let out = if snapshot.error.is_some() {
-                    let status = if snapshot.bad_input { 400 } else { 404 };
+                    // 400: the caller's input; 502: the network could not deliver.
+                    let status = if snapshot.bad_input { 400 } else { 502 };
                     line(&StreamLine::<(), ()>::Error(ErrorBody {
                         status,
                         message: snapshot.error.clone().unwrap_or_default(),

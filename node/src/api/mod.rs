@@ -197,6 +197,21 @@ impl Api {
                 )));
             }
         }
+        if let Some(running) = self.transfers.download(&cid) {
+            let running = running.borrow();
+            if !running.is_finished()
+                && request.output.is_some()
+                && running.output != request.output
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{cid} is already being downloaded to {}",
+                    running
+                        .output
+                        .as_ref()
+                        .map_or("the store".to_string(), |p| p.display().to_string())
+                )));
+            }
+        }
         let timeout = match request.timeout_secs {
             Some(0) => return Err(ApiError::bad_request("timeout must be at least 1 second")),
             Some(secs) => Duration::from_secs(secs),
@@ -308,10 +323,7 @@ impl Api {
     pub async fn unpublish(&self, cid: &str) -> Result<CidResponse, ApiError> {
         let cid = parse_cid(cid)?;
         let store = self.transfers.store().clone();
-        let known = blocking(move || store.info(&cid)).await?.is_some();
-        if !known {
-            return Err(ApiError::not_found(format!("{cid} is not in the store")));
-        }
+        blocking(move || store.set_published(&cid, false)).await?;
         self.transfers.net().stop_providing(cid).await;
         Ok(CidResponse {
             cid: cid.to_string(),

@@ -230,7 +230,7 @@ impl Network {
     /// Starts a provider lookup; providers arrive on the returned channel, which closes
     /// when the lookup ends.
     pub async fn find_providers(&self, cid: Cid) -> mpsc::Receiver<PeerId> {
-        let (found, rx) = mpsc::channel(64);
+        let (found, rx) = mpsc::channel(256);
         self.send(Command::FindProviders { cid, found }).await;
         rx
     }
@@ -286,6 +286,9 @@ pub fn split_peer_addr(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
 /// Re-announcements are delayed this long after a trigger, so a burst of triggers
 /// (several addresses confirmed at once) costs one round of announcements.
 const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
+/// A reconnect to a bootstrap node re-announces everything only if the last full round
+/// is older than this (Kademlia republishes provider records on its own schedule).
+const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 /// Most chunk-protocol requests in flight from this node at once.
 const MAX_PENDING_REQUESTS: usize = 4096;
 
@@ -300,6 +303,7 @@ pub struct NetworkActor {
     provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
     provided: HashSet<Cid>,
     reannounce_at: Option<Instant>,
+    last_announce_all: Option<Instant>,
     peers: HashMap<PeerId, PeerState>,
     bootstrap_peers: HashSet<PeerId>,
 }
@@ -319,6 +323,7 @@ pub fn build(
             yamux::Config::default,
         )?
         .with_quic()
+        .with_dns()?
         .with_behaviour(|key| {
             Behaviour::new(key, &behaviour_config)
                 .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e.to_string()))
@@ -363,6 +368,7 @@ pub fn build(
         provider_queries: HashMap::new(),
         provided: HashSet::new(),
         reannounce_at: None,
+        last_announce_all: None,
         peers: HashMap::new(),
         bootstrap_peers,
     };
@@ -410,6 +416,7 @@ impl NetworkActor {
     }
 
     fn announce_all(&mut self) {
+        self.last_announce_all = Some(Instant::now());
         let cids: Vec<Cid> = self.provided.iter().copied().collect();
         tracing::info!(files = cids.len(), "announcing provider records");
         for cid in cids {
@@ -572,10 +579,17 @@ impl NetworkActor {
                         peer_id: peer_id.to_string(),
                     });
                 }
-                if self.bootstrap_peers.contains(&peer_id) {
-                    // Fill the routing table from the bootstrap node, then announce.
+                if self.bootstrap_peers.contains(&peer_id) && num_established.get() == 1 {
+                    // Fill the routing table from the bootstrap node. Announce on the
+                    // first connection, and again only if the last full round is old
+                    // (a reconnect every few minutes must not re-announce everything).
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
-                    self.schedule_reannounce();
+                    if self
+                        .last_announce_all
+                        .is_none_or(|t| t.elapsed() > REANNOUNCE_MIN_INTERVAL)
+                    {
+                        self.schedule_reannounce();
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {

@@ -542,6 +542,7 @@ impl Engine {
                             slot.bytes += len;
                             slot.failures = 0;
                         }
+                        self.transfers.note_received(peer, len);
                         if self.have.count() == 1 {
                             // Holding verified chunks makes us a provider too.
                             self.transfers.net().start_providing(self.params.cid).await;
@@ -684,14 +685,20 @@ impl Engine {
         if let Some(slot) = self.peers.get_mut(&peer) {
             slot.in_flight += 1;
         }
-        let net = self.transfers.net().clone();
+        let transfers = self.transfers.clone();
         let cid = self.params.cid;
+        let len = self
+            .manifest
+            .as_ref()
+            .map_or(0, |m| u64::from(m.chunk_len(index)));
         pending.push(Box::pin(async move {
-            Outcome::Chunk(
-                peer,
-                index,
-                net.request(peer, Request::Chunk { cid, index }).await,
-            )
+            // The download cap delays the request, not the swarm task.
+            transfers.download_limit().acquire(len).await;
+            let response = transfers
+                .net()
+                .request(peer, Request::Chunk { cid, index })
+                .await;
+            Outcome::Chunk(peer, index, response)
         }));
     }
 

@@ -2,7 +2,9 @@
 //! share ([`Transfers`]): live bitfields of downloads in progress, what peers told us
 //! they hold, who is banned.
 
+pub mod choke;
 pub mod fetch;
+pub mod rate;
 pub mod serve;
 
 use std::collections::{HashMap, HashSet};
@@ -17,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::network::Network;
+use rate::RateLimiter;
 
 /// How long a peer that sent a corrupt chunk is refused.
 pub const BAN_DURATION: Duration = Duration::from_secs(3600);
@@ -137,6 +140,27 @@ struct Inner {
     net: Network,
     active: Mutex<HashMap<Cid, ActiveDownload>>,
     banned: Mutex<HashMap<PeerId, Instant>>,
+    upload_limit: RateLimiter,
+    download_limit: RateLimiter,
+    traffic: Mutex<HashMap<PeerId, PeerTraffic>>,
+}
+
+/// Verified bytes exchanged with one peer since the daemon started.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PeerTraffic {
+    /// Verified bytes it sent us.
+    pub received: u64,
+    /// Bytes we sent it.
+    pub sent: u64,
+}
+
+/// Global bandwidth caps in bytes per second (`None`: unlimited).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RateLimits {
+    /// Upload cap.
+    pub upload: Option<u64>,
+    /// Download cap.
+    pub download: Option<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -145,15 +169,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Transfers {
     /// Shared state over a store and a network.
-    pub fn new(store: Arc<Store>, net: Network) -> Self {
+    pub fn new(store: Arc<Store>, net: Network, limits: RateLimits) -> Self {
         Transfers {
             inner: Arc::new(Inner {
                 store,
                 net,
                 active: Mutex::new(HashMap::new()),
                 banned: Mutex::new(HashMap::new()),
+                upload_limit: RateLimiter::new(limits.upload),
+                download_limit: RateLimiter::new(limits.download),
+                traffic: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The upload cap.
+    pub fn upload_limit(&self) -> &RateLimiter {
+        &self.inner.upload_limit
+    }
+
+    /// The download cap.
+    pub fn download_limit(&self) -> &RateLimiter {
+        &self.inner.download_limit
+    }
+
+    /// Counts verified bytes a peer sent us.
+    pub fn note_received(&self, peer: PeerId, bytes: u64) {
+        lock(&self.inner.traffic).entry(peer).or_default().received += bytes;
+    }
+
+    /// Counts bytes we sent a peer.
+    pub fn note_sent(&self, peer: PeerId, bytes: u64) {
+        lock(&self.inner.traffic).entry(peer).or_default().sent += bytes;
+    }
+
+    /// Bytes exchanged with every peer so far.
+    pub fn traffic(&self) -> HashMap<PeerId, PeerTraffic> {
+        lock(&self.inner.traffic).clone()
     }
 
     /// The store.
@@ -185,11 +237,16 @@ impl Transfers {
         }
     }
 
-    /// The live bitfield of a download in progress.
+    /// The live bitfield of a download in progress that knows its manifest. Finished
+    /// downloads answer from the store instead.
     pub fn live_have(&self, cid: &Cid) -> Option<Bitfield> {
-        lock(&self.inner.active)
-            .get(cid)
-            .map(|d| lock(&d.have).clone())
+        let active = lock(&self.inner.active);
+        let download = active.get(cid)?;
+        if download.progress.borrow().is_finished() {
+            return None;
+        }
+        let have = lock(&download.have).clone();
+        (!have.is_empty()).then_some(have)
     }
 
     /// Passes a peer's news to the download of `cid`, if one runs; remembers that a peer

@@ -2,24 +2,32 @@
 //! Disk reads run on blocking threads; the number of chunk reads at once is bounded by
 //! the upload slots, and a request that finds no free slot is answered `Choked`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chunk_store::{EntryState, StoreError};
 use dht_proto::{Bitfield, Cid, Request, Response};
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::choke::{Choker, RECHOKE_INTERVAL};
 use super::{PeerNews, Transfers};
 use crate::network::InboundRequest;
+use libp2p::PeerId;
 
 /// Settings of the upload side.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Chunk reads served at once.
+    /// Peers unchoked at once (upload slots).
     pub upload_slots: usize,
     /// Test-only: corrupt every chunk served (compiled only with the `test-faults` feature).
     pub corrupt_chunks: bool,
 }
+
+/// Answers inbound requests until the channel closes.
+/// Chunk reads in progress at once, across all unchoked peers.
+const MAX_CONCURRENT_READS: usize = 32;
 
 /// Answers inbound requests until the channel closes.
 pub async fn run(
@@ -27,25 +35,37 @@ pub async fn run(
     config: ServeConfig,
     mut inbound: mpsc::Receiver<InboundRequest>,
 ) {
-    let slots = Arc::new(Semaphore::new(config.upload_slots.max(1)));
+    let reads = Arc::new(Semaphore::new(MAX_CONCURRENT_READS));
     // Requests that are not chunk reads are cheap but still bounded.
     let others = Arc::new(Semaphore::new(64));
-    while let Some(InboundRequest {
-        peer,
-        request,
-        channel,
-    }) = inbound.recv().await
-    {
+    let mut choker = Choker::new(config.upload_slots);
+    let mut rechoke = tokio::time::interval(RECHOKE_INTERVAL);
+    loop {
+        let InboundRequest {
+            peer,
+            request,
+            channel,
+        } = tokio::select! {
+            next = inbound.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            _ = rechoke.tick() => {
+                choker.rechoke(Instant::now(), &received_totals(&transfers));
+                continue;
+            }
+        };
         let net = transfers.net().clone();
         if transfers.is_banned(&peer) {
             net.respond(channel, Response::Choked).await;
             continue;
         }
-        let semaphore = if matches!(request, Request::Chunk { .. }) {
-            &slots
-        } else {
-            &others
-        };
+        let is_chunk = matches!(request, Request::Chunk { .. });
+        if is_chunk && !choker.allow(peer, Instant::now()) {
+            net.respond(channel, Response::Choked).await;
+            continue;
+        }
+        let semaphore = if is_chunk { &reads } else { &others };
         let Ok(permit) = semaphore.clone().try_acquire_owned() else {
             net.respond(channel, Response::Choked).await;
             continue;
@@ -55,9 +75,22 @@ pub async fn run(
         tokio::spawn(async move {
             let response = answer(&transfers, peer, request, corrupt).await;
             drop(permit);
+            if let Response::Chunk { data } = &response {
+                let len = data.len() as u64;
+                transfers.upload_limit().acquire(len).await;
+                transfers.note_sent(peer, len);
+            }
             net.respond(channel, response).await;
         });
     }
+}
+
+fn received_totals(transfers: &Transfers) -> HashMap<PeerId, u64> {
+    transfers
+        .traffic()
+        .into_iter()
+        .map(|(peer, t)| (peer, t.received))
+        .collect()
 }
 
 async fn answer(
