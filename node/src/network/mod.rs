@@ -126,6 +126,9 @@ pub struct NodeInfo {
     pub routing_table_peers: usize,
     /// Files we announce as provider.
     pub provided_files: usize,
+    /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
+    /// started: one per file per round, never one per chunk.
+    pub provider_announcements: u64,
 }
 
 /// One connected peer.
@@ -304,6 +307,7 @@ pub struct NetworkActor {
     provided: HashSet<Cid>,
     reannounce_at: Option<Instant>,
     last_announce_all: Option<Instant>,
+    provider_announcements: u64,
     peers: HashMap<PeerId, PeerState>,
     bootstrap_peers: HashSet<PeerId>,
 }
@@ -369,6 +373,7 @@ pub fn build(
         provided: HashSet::new(),
         reannounce_at: None,
         last_announce_all: None,
+        provider_announcements: 0,
         peers: HashMap::new(),
         bootstrap_peers,
     };
@@ -426,6 +431,7 @@ impl NetworkActor {
 
     fn announce(&mut self, cid: Cid) {
         let key = kad::RecordKey::new(&cid.multihash_bytes());
+        self.provider_announcements += 1;
         match self.swarm.behaviour_mut().kad.start_providing(key) {
             Ok(_) => tracing::debug!(%cid, "provider announcement started"),
             Err(e) => tracing::warn!(%cid, "cannot announce provider record: {e}"),
@@ -532,6 +538,7 @@ impl NetworkActor {
             connected_peers: self.swarm.connected_peers().count(),
             routing_table_peers,
             provided_files: self.provided.len(),
+            provider_announcements: self.provider_announcements,
         }
     }
 
