@@ -488,8 +488,10 @@ impl NetworkActor {
                 }
             }
             Command::StartProviding(cid) => {
-                self.provided.insert(cid);
-                self.announce(cid);
+                // Already announced: Kademlia republishes it on its own schedule.
+                if self.provided.insert(cid) {
+                    self.announce(cid);
+                }
             }
             Command::StopProviding(cid) => {
                 self.provided.remove(&cid);
