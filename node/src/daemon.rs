@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::api::{http, Api};
+use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
 use crate::paths;
 use crate::transfer::serve::{self, ServeConfig};
@@ -69,6 +70,28 @@ pub struct DaemonArgs {
     /// Seconds a chunk request may take before it is retried elsewhere.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
+    /// Act as a relay for peers behind NAT (on by default with --dht-mode server).
+    #[arg(long)]
+    pub relay_server: bool,
+    /// Relay reservations held at once (relay server).
+    #[arg(long, default_value_t = 128)]
+    pub relay_max_reservations: usize,
+    /// Relayed circuits open at once (relay server).
+    #[arg(long, default_value_t = 64)]
+    pub relay_max_circuits: usize,
+    /// Longest life of one relayed circuit in seconds (relay server).
+    #[arg(long, default_value_t = 3600)]
+    pub relay_max_circuit_secs: u64,
+    /// Most bytes through one relayed circuit, 0 for no limit (relay server).
+    #[arg(long, default_value_t = 0)]
+    pub relay_max_circuit_bytes: u64,
+    /// A relay to reserve a slot on when behind NAT, `/…/p2p/<peer id>` (repeatable;
+    /// bootstrap nodes that relay are used too).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<Multiaddr>,
+    /// Do not ask the router for a port mapping (UPnP).
+    #[arg(long)]
+    pub no_upnp: bool,
     /// Test only: serve corrupt chunks.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
@@ -146,12 +169,22 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             listen: args.listen.clone(),
             bootstrap: args.bootstrap.clone(),
             external: args.external_addr.clone(),
+            relays: args.relay.clone(),
             dht_mode: args.dht_mode,
             behaviour: BehaviourConfig {
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
                 request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+                relay_server: (args.relay_server || args.dht_mode == DhtMode::Server).then(|| {
+                    RelayLimits {
+                        max_reservations: args.relay_max_reservations,
+                        max_circuits: args.relay_max_circuits,
+                        max_circuit_duration: Duration::from_secs(args.relay_max_circuit_secs),
+                        max_circuit_bytes: args.relay_max_circuit_bytes,
+                    }
+                }),
+                upnp: !args.no_upnp,
             },
             idle_timeout: Duration::from_secs(120),
         },

@@ -7,8 +7,8 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, identify, identity, kad, mdns, memory_connection_limits, ping,
-    request_response, StreamProtocol,
+    autonat, connection_limits, dcutr, identify, identity, kad, mdns, memory_connection_limits,
+    ping, relay, request_response, upnp, StreamProtocol,
 };
 
 use super::codec::ChunkCodec;
@@ -29,6 +29,25 @@ pub struct BehaviourConfig {
     pub max_connections: u32,
     /// Timeout of one chunk request (request and response together).
     pub request_timeout: Duration,
+    /// Act as a relay for peers behind NAT, with these limits.
+    pub relay_server: Option<RelayLimits>,
+    /// Ask the router for a port mapping with UPnP.
+    pub upnp: bool,
+}
+
+/// Limits of the relay server. libp2p's defaults end a circuit after 2 minutes or
+/// 128 KiB, which would cut a relayed file transfer short; ours let it finish while
+/// bounding how many peers can lean on the relay at once.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    /// Reservations held at once.
+    pub max_reservations: usize,
+    /// Circuits open at once.
+    pub max_circuits: usize,
+    /// Longest life of one circuit.
+    pub max_circuit_duration: Duration,
+    /// Most bytes through one circuit (0: no limit).
+    pub max_circuit_bytes: u64,
 }
 
 /// Everything a p2pd node speaks.
@@ -43,11 +62,19 @@ pub struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) autonat_client: autonat::v2::client::Behaviour,
     pub(crate) autonat_server: autonat::v2::server::Behaviour,
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) relay_server: Toggle<relay::Behaviour>,
+    pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) upnp: Toggle<upnp::tokio::Behaviour>,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key`.
-    pub fn new(key: &identity::Keypair, config: &BehaviourConfig) -> anyhow::Result<Self> {
+    /// Builds the behaviour for `key`; `relay_client` comes from the transport builder.
+    pub fn new(
+        key: &identity::Keypair,
+        relay_client: relay::client::Behaviour,
+        config: &BehaviourConfig,
+    ) -> anyhow::Result<Self> {
         let peer_id = key.public().to_peer_id();
 
         let store = MemoryStore::with_config(
@@ -112,6 +139,28 @@ impl Behaviour {
             // Probes every 5 s; candidates come from identify's observed addresses.
             autonat_client: autonat::v2::client::Behaviour::default(),
             autonat_server: autonat::v2::server::Behaviour::default(),
+            relay_client,
+            relay_server: config
+                .relay_server
+                .as_ref()
+                .map(|limits| {
+                    relay::Behaviour::new(
+                        peer_id,
+                        relay::Config {
+                            max_reservations: limits.max_reservations,
+                            max_reservations_per_peer: 4,
+                            reservation_duration: Duration::from_secs(3600),
+                            max_circuits: limits.max_circuits,
+                            max_circuits_per_peer: 8,
+                            max_circuit_duration: limits.max_circuit_duration,
+                            max_circuit_bytes: limits.max_circuit_bytes,
+                            ..relay::Config::default()
+                        },
+                    )
+                })
+                .into(),
+            dcutr: dcutr::Behaviour::new(peer_id),
+            upnp: config.upnp.then(upnp::tokio::Behaviour::default).into(),
         })
     }
 }

@@ -20,11 +20,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use dht_proto::{Cid, Request, Response};
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{identify, identity, kad, mdns, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{
+    dcutr, identify, identity, kad, mdns, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -51,6 +54,9 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Addresses this node is known to be reachable at (public hosts).
     pub external: Vec<Multiaddr>,
+    /// Relays to reserve a slot on when not publicly reachable (besides bootstrap nodes
+    /// that offer relaying).
+    pub relays: Vec<Multiaddr>,
     /// DHT participation.
     pub dht_mode: DhtMode,
     /// Behaviour tunables.
@@ -71,6 +77,10 @@ pub enum RequestError {
     /// The connection closed or the peer does not speak the protocol.
     #[error("{0}")]
     Other(String),
+    /// The connection carrying the request closed (e.g. a relayed connection replaced
+    /// by a direct one); worth retrying at once.
+    #[error("connection closed")]
+    ConnectionClosed,
     /// The network task is gone (daemon shutting down).
     #[error("network task stopped")]
     Stopped,
@@ -126,6 +136,8 @@ pub struct NodeInfo {
     pub routing_table_peers: usize,
     /// Files we announce as provider.
     pub provided_files: usize,
+    /// Our `/p2p-circuit` addresses: relays holding a reservation for us.
+    pub relay_reservations: Vec<String>,
     /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
     /// started: one per file per round, never one per chunk.
     pub provider_announcements: u64,
@@ -268,6 +280,8 @@ impl Network {
 #[derive(Default)]
 struct PeerState {
     connections: HashMap<ConnectionId, Multiaddr>,
+    /// An address we dialed it at directly (usable to reach it as a relay).
+    dialed: Option<Multiaddr>,
     rtt: Option<Duration>,
     agent: Option<String>,
 }
@@ -275,6 +289,15 @@ struct PeerState {
 /// Whether an address goes through a relay.
 pub fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether an address is on 127.0.0.0/8 or ::1.
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 /// Splits `/…/p2p/<id>` into the peer id and the address.
@@ -292,6 +315,13 @@ const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// A reconnect to a bootstrap node re-announces everything only if the last full round
 /// is older than this (Kademlia republishes provider records on its own schedule).
 const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+/// Relays we keep a reservation on while not publicly reachable.
+const MAX_RELAYS: usize = 2;
+/// Pause before asking a relay again after a reservation failed or ended.
+const RESERVATION_RETRY: Duration = Duration::from_secs(10);
+/// A relayed connection is closed this long after a direct one to the same peer opens,
+/// so requests already on it can finish.
+const RELAYED_CLOSE_DELAY: Duration = Duration::from_secs(2);
 /// Most chunk-protocol requests in flight from this node at once.
 const MAX_PENDING_REQUESTS: usize = 4096;
 
@@ -310,6 +340,17 @@ pub struct NetworkActor {
     provider_announcements: u64,
     peers: HashMap<PeerId, PeerState>,
     bootstrap_peers: HashSet<PeerId>,
+    /// Whether to reserve relay slots when not publicly reachable.
+    use_relays: bool,
+    /// Peers that offer relaying, and a direct address of each.
+    relay_candidates: HashMap<PeerId, Multiaddr>,
+    /// Relay listeners (one per relay we asked for a reservation).
+    reservations: HashMap<PeerId, ListenerId>,
+    reservation_retry: HashMap<PeerId, Instant>,
+    /// Our circuit addresses, by the listener that got them.
+    circuit_addrs: HashMap<ListenerId, Vec<Multiaddr>>,
+    /// Relayed connections to close once a direct one took over.
+    relayed_to_close: Vec<(Instant, ConnectionId)>,
 }
 
 /// Builds the swarm and returns the actor to run and the handle to it.
@@ -328,8 +369,9 @@ pub fn build(
         )?
         .with_quic()
         .with_dns()?
-        .with_behaviour(|key| {
-            Behaviour::new(key, &behaviour_config)
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, relay_client, &behaviour_config)
                 .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e.to_string()))
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
@@ -342,6 +384,12 @@ pub fn build(
     }
     for addr in &config.external {
         swarm.add_external_address(addr.clone());
+    }
+    let mut relay_candidates = HashMap::new();
+    for addr in &config.relays {
+        let (peer, transport_addr) = split_peer_addr(addr)
+            .with_context(|| format!("relay address {addr} must end in /p2p/<peer id>"))?;
+        relay_candidates.insert(peer, transport_addr);
     }
     let mut bootstrap_peers = HashSet::new();
     for addr in &config.bootstrap {
@@ -376,6 +424,12 @@ pub fn build(
         provider_announcements: 0,
         peers: HashMap::new(),
         bootstrap_peers,
+        use_relays: config.dht_mode != DhtMode::Server && config.external.is_empty(),
+        relay_candidates,
+        reservations: HashMap::new(),
+        reservation_retry: HashMap::new(),
+        circuit_addrs: HashMap::new(),
+        relayed_to_close: Vec::new(),
     };
     actor.update_dht_mode();
     Ok((
@@ -406,10 +460,62 @@ impl NetworkActor {
     }
 
     fn on_tick(&mut self) {
+        let now = Instant::now();
         if let Some(at) = self.reannounce_at {
-            if Instant::now() >= at {
+            if now >= at {
                 self.reannounce_at = None;
                 self.announce_all();
+            }
+        }
+        self.keep_reservations(now);
+        let due: Vec<ConnectionId> = self
+            .relayed_to_close
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, id)| *id)
+            .collect();
+        self.relayed_to_close.retain(|(at, _)| *at > now);
+        for id in due {
+            tracing::debug!(connection = ?id, "closing relayed connection: a direct one exists");
+            self.swarm.close_connection(id);
+        }
+    }
+
+    /// Whether an address that is not relayed is confirmed reachable.
+    fn is_public(&self) -> bool {
+        self.swarm.external_addresses().any(|a| !is_relayed(a))
+    }
+
+    /// A node that is not publicly reachable keeps reservations on up to [`MAX_RELAYS`]
+    /// relays, so that others can reach it through them (and then hole-punch).
+    fn keep_reservations(&mut self, now: Instant) {
+        if !self.use_relays || self.is_public() || self.reservations.len() >= MAX_RELAYS {
+            return;
+        }
+        let mut candidates: Vec<(PeerId, Multiaddr)> = self
+            .relay_candidates
+            .iter()
+            .filter(|(peer, _)| {
+                !self.reservations.contains_key(peer)
+                    && self.reservation_retry.get(peer).is_none_or(|t| *t <= now)
+            })
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        candidates.sort_by_key(|(p, _)| *p);
+        for (peer, addr) in candidates {
+            if self.reservations.len() >= MAX_RELAYS {
+                break;
+            }
+            let circuit = addr.with(Protocol::P2p(peer)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(id) => {
+                    tracing::info!(relay = %peer, "asking relay for a reservation");
+                    self.reservations.insert(peer, id);
+                }
+                Err(e) => {
+                    tracing::debug!(%circuit, "cannot listen through relay: {e}");
+                    self.reservation_retry.insert(peer, now + RESERVATION_RETRY);
+                }
             }
         }
     }
@@ -527,7 +633,15 @@ impl NetworkActor {
             .kbuckets()
             .map(|b| b.num_entries())
             .sum();
+        let mut relay_reservations: Vec<String> = self
+            .circuit_addrs
+            .values()
+            .flatten()
+            .map(|a| a.to_string())
+            .collect();
+        relay_reservations.sort();
         NodeInfo {
+            relay_reservations,
             peer_id: local.to_string(),
             listen_addrs: self.swarm.listeners().map(with_id).collect(),
             external_addrs: external.iter().map(with_id).collect(),
@@ -563,8 +677,43 @@ impl NetworkActor {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
                 tracing::info!(%address, "listening");
+                if is_relayed(&address) {
+                    self.circuit_addrs
+                        .entry(listener_id)
+                        .or_default()
+                        .push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr {
+                address,
+                listener_id,
+            } => {
+                if let Some(addrs) = self.circuit_addrs.get_mut(&listener_id) {
+                    addrs.retain(|a| *a != address);
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                self.circuit_addrs.remove(&listener_id);
+                let relay = self
+                    .reservations
+                    .iter()
+                    .find(|(_, id)| **id == listener_id)
+                    .map(|(p, _)| *p);
+                if let Some(relay) = relay {
+                    tracing::info!(%relay, ?reason, "relay reservation ended");
+                    self.reservations.remove(&relay);
+                    self.reservation_retry
+                        .insert(relay, Instant::now() + RESERVATION_RETRY);
+                }
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -577,12 +726,22 @@ impl NetworkActor {
                     ConnectedPoint::Dialer { address, .. } => address.clone(),
                     ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
                 };
-                tracing::info!(peer = %peer_id, addr = %remote, "connection established");
-                self.peers
-                    .entry(peer_id)
-                    .or_default()
-                    .connections
-                    .insert(connection_id, remote);
+                let relayed = is_relayed(&remote);
+                tracing::info!(peer = %peer_id, addr = %remote, relayed, "connection established");
+                let state = self.peers.entry(peer_id).or_default();
+                if !relayed {
+                    if let ConnectedPoint::Dialer { address, .. } = &endpoint {
+                        state.dialed = Some(address.clone());
+                    }
+                    // A direct connection replaces relayed ones to the same peer.
+                    let close_at = Instant::now() + RELAYED_CLOSE_DELAY;
+                    for (id, addr) in &state.connections {
+                        if is_relayed(addr) {
+                            self.relayed_to_close.push((close_at, *id));
+                        }
+                    }
+                }
+                state.connections.insert(connection_id, remote);
                 if num_established.get() == 1 {
                     let _ = self.events.send(NetEvent::PeerConnected {
                         peer_id: peer_id.to_string(),
@@ -645,14 +804,30 @@ impl NetworkActor {
             BehaviourEvent::Chunk(event) => self.on_chunk_event(event),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let mut dialed = None;
                 if let Some(state) = self.peers.get_mut(&peer_id) {
                     state.agent = Some(info.agent_version.clone());
+                    dialed = state.dialed.clone();
+                }
+                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    if let Some(addr) = dialed {
+                        if self.relay_candidates.insert(peer_id, addr).is_none() {
+                            tracing::debug!(peer = %peer_id, "peer offers relaying");
+                        }
+                    }
                 }
                 // Kademlia learns addresses only of peers it dialed itself: feed it the
                 // listen addresses of every DHT server we meet.
                 if info.protocols.contains(&KAD_PROTOCOL) {
+                    // A loopback address of a peer we reach over a network is useless.
+                    let on_loopback = self
+                        .peers
+                        .get(&peer_id)
+                        .is_some_and(|s| s.connections.values().any(is_loopback));
                     for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                        if on_loopback || !is_loopback(&addr) {
+                            self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                        }
                     }
                 }
             }
@@ -672,6 +847,30 @@ impl NetworkActor {
                         let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
                     }
                 }
+            }
+            BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => match result {
+                Ok(_) => {
+                    tracing::info!(peer = %remote_peer_id, "hole punch succeeded: direct connection")
+                }
+                Err(e) => tracing::info!(peer = %remote_peer_id, "hole punch failed: {e}"),
+            },
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            }) => {
+                if !renewal {
+                    tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
+                }
+            }
+            BehaviourEvent::RelayServer(event) => {
+                tracing::debug!(?event, "relay server");
+            }
+            BehaviourEvent::Upnp(event) => {
+                tracing::info!(?event, "UPnP");
             }
             BehaviourEvent::AutonatClient(event) => {
                 tracing::debug!(addr = %event.tested_addr, server = %event.server, ok = event.result.is_ok(), "AutoNAT probe");
@@ -726,6 +925,9 @@ impl NetworkActor {
                             RequestError::Dial("cannot reach peer".into())
                         }
                         request_response::OutboundFailure::Timeout => RequestError::Timeout,
+                        request_response::OutboundFailure::ConnectionClosed => {
+                            RequestError::ConnectionClosed
+                        }
                         other => RequestError::Other(other.to_string()),
                     };
                     let _ = reply.send(Err(error));

@@ -510,6 +510,10 @@ impl Engine {
                         tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
                         slot.failures += 1;
                     }
+                    Err(RequestError::ConnectionClosed) => {
+                        // Another connection to the peer (e.g. a direct one replacing a
+                        // relayed one) carries the retry; not the peer's fault.
+                    }
                     Err(e) => {
                         tracing::debug!(%peer, index, "chunk request failed: {e}");
                         slot.failures += 1;
