@@ -859,12 +859,10 @@ impl NetworkActor {
             },
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
-                renewal,
+                renewal: false,
                 ..
             }) => {
-                if !renewal {
-                    tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
-                }
+                tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
             }
             BehaviourEvent::RelayServer(event) => {
                 tracing::debug!(?event, "relay server");
