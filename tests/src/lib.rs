@@ -36,9 +36,26 @@ pub fn p2pd_bin() -> PathBuf {
     bin
 }
 
+/// A command that runs `p2pd`, inside network namespace `netns` if given.
+pub fn p2pd_command(netns: Option<&str>) -> Command {
+    match netns {
+        None => Command::new(p2pd_bin()),
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]).arg(p2pd_bin());
+            command
+        }
+    }
+}
+
 /// Runs `p2pd` with `args`, killing it after `timeout`.
 pub fn run_p2pd(args: &[&str], timeout: Duration) -> Output {
-    let child = Command::new(p2pd_bin())
+    run_p2pd_in(None, args, timeout)
+}
+
+/// Runs `p2pd` with `args` in a network namespace, killing it after `timeout`.
+pub fn run_p2pd_in(netns: Option<&str>, args: &[&str], timeout: Duration) -> Output {
+    let child = p2pd_command(netns)
         .args(args)
         .env_remove("P2PD_DATA_DIR")
         .stdin(Stdio::null())
@@ -157,9 +174,15 @@ fn to_result(out: Output) -> CliResult {
 
 /// Runs the CLI against a data directory.
 pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
+    cli_in(None, data_dir, args)
+}
+
+/// Runs the CLI against a data directory, inside a network namespace if given (the
+/// daemon's API is on the loopback of its namespace).
+pub fn cli_in(netns: Option<&str>, data_dir: &Path, args: &[&str]) -> CliResult {
     let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
     all.extend_from_slice(args);
-    to_result(run_p2pd(&all, CLI_TIMEOUT))
+    to_result(run_p2pd_in(netns, &all, CLI_TIMEOUT))
 }
 
 /// A running `p2pd daemon` process.
@@ -168,16 +191,31 @@ pub struct Daemon {
     /// Its data directory.
     pub data_dir: PathBuf,
     args: Vec<String>,
+    netns: Option<String>,
+    listen: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a daemon on 127.0.0.1 (ephemeral ports, no mDNS) in `data_dir` with extra
     /// `args`, and waits until its API answers.
     pub fn start(data_dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_in(None, &["/ip4/127.0.0.1/tcp/0"], data_dir, args)
+    }
+
+    /// Starts a daemon inside network namespace `netns` (if given), listening on
+    /// `listen`, and waits until its API answers.
+    pub fn start_in(
+        netns: Option<&str>,
+        listen: &[&str],
+        data_dir: &Path,
+        args: &[&str],
+    ) -> Daemon {
         let mut daemon = Daemon {
             child: None,
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            netns: netns.map(str::to_string),
+            listen: listen.iter().map(|s| s.to_string()).collect(),
         };
         daemon.spawn();
         daemon
@@ -187,17 +225,13 @@ impl Daemon {
         std::fs::create_dir_all(&self.data_dir).unwrap();
         let _ = std::fs::remove_file(self.data_dir.join("api.json"));
         let log = std::fs::File::create(self.data_dir.join("stderr.log")).unwrap();
-        let child = Command::new(p2pd_bin())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("daemon")
-            .args([
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
+        let mut command = p2pd_command(self.netns.as_deref());
+        command.arg("--data-dir").arg(&self.data_dir).arg("daemon");
+        for addr in &self.listen {
+            command.args(["--listen", addr]);
+        }
+        let child = command
+            .args(["--api", "127.0.0.1:0", "--no-mdns"])
             .args(&self.args)
             .env(
                 "RUST_LOG",
@@ -211,13 +245,14 @@ impl Daemon {
             .expect("spawn p2pd daemon");
         self.child = Some(child);
         let dir = self.data_dir.clone();
+        let netns = self.netns.clone();
         wait_until("the daemon's API", START_TIMEOUT, || {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!("daemon exited early ({status}): {}", self.log());
                 }
             }
-            dir.join("api.json").exists() && cli(&dir, &["id"]).code == 0
+            dir.join("api.json").exists() && cli_in(netns.as_deref(), &dir, &["id"]).code == 0
         });
     }
 
@@ -228,7 +263,7 @@ impl Daemon {
 
     /// Runs a CLI command against this daemon.
     pub fn cli(&self, args: &[&str]) -> CliResult {
-        cli(&self.data_dir, args)
+        cli_in(self.netns.as_deref(), &self.data_dir, args)
     }
 
     /// The process id.

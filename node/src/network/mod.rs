@@ -319,9 +319,6 @@ const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 const MAX_RELAYS: usize = 2;
 /// Pause before asking a relay again after a reservation failed or ended.
 const RESERVATION_RETRY: Duration = Duration::from_secs(10);
-/// A relayed connection is closed this long after a direct one to the same peer opens,
-/// so requests already on it can finish.
-const RELAYED_CLOSE_DELAY: Duration = Duration::from_secs(2);
 /// Most chunk-protocol requests in flight from this node at once.
 const MAX_PENDING_REQUESTS: usize = 4096;
 
@@ -349,8 +346,6 @@ pub struct NetworkActor {
     reservation_retry: HashMap<PeerId, Instant>,
     /// Our circuit addresses, by the listener that got them.
     circuit_addrs: HashMap<ListenerId, Vec<Multiaddr>>,
-    /// Relayed connections to close once a direct one took over.
-    relayed_to_close: Vec<(Instant, ConnectionId)>,
 }
 
 /// Builds the swarm and returns the actor to run and the handle to it.
@@ -429,7 +424,6 @@ pub fn build(
         reservations: HashMap::new(),
         reservation_retry: HashMap::new(),
         circuit_addrs: HashMap::new(),
-        relayed_to_close: Vec::new(),
     };
     actor.update_dht_mode();
     Ok((
@@ -468,17 +462,6 @@ impl NetworkActor {
             }
         }
         self.keep_reservations(now);
-        let due: Vec<ConnectionId> = self
-            .relayed_to_close
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, id)| *id)
-            .collect();
-        self.relayed_to_close.retain(|(at, _)| *at > now);
-        for id in due {
-            tracing::debug!(connection = ?id, "closing relayed connection: a direct one exists");
-            self.swarm.close_connection(id);
-        }
     }
 
     /// Whether an address that is not relayed is confirmed reachable.
@@ -731,17 +714,34 @@ impl NetworkActor {
                 let state = self.peers.entry(peer_id).or_default();
                 if !relayed {
                     if let ConnectedPoint::Dialer { address, .. } = &endpoint {
-                        state.dialed = Some(address.clone());
-                    }
-                    // A direct connection replaces relayed ones to the same peer.
-                    let close_at = Instant::now() + RELAYED_CLOSE_DELAY;
-                    for (id, addr) in &state.connections {
-                        if is_relayed(addr) {
-                            self.relayed_to_close.push((close_at, *id));
+                        let mut address = address.clone();
+                        if matches!(address.iter().last(), Some(Protocol::P2p(_))) {
+                            address.pop();
                         }
+                        state.dialed = Some(address);
+                    }
+                    // A direct connection replaces relayed ones to the same peer at once:
+                    // request-response spreads requests over all of a peer's connections,
+                    // so a relayed one left open would carry a share of every transfer.
+                    // Requests cut short by the close are retried over the direct one.
+                    let relayed_ids: Vec<ConnectionId> = state
+                        .connections
+                        .iter()
+                        .filter(|(_, addr)| is_relayed(addr))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in relayed_ids {
+                        tracing::debug!(peer = %peer_id, "closing relayed connection: a direct one exists");
+                        self.swarm.close_connection(id);
                     }
                 }
+                let has_direct = state.connections.values().any(|a| !is_relayed(a));
                 state.connections.insert(connection_id, remote);
+                if relayed && has_direct {
+                    // Same rule the other way round: never keep a relayed connection
+                    // beside a direct one.
+                    self.swarm.close_connection(connection_id);
+                }
                 if num_established.get() == 1 {
                     let _ = self.events.send(NetEvent::PeerConnected {
                         peer_id: peer_id.to_string(),

@@ -1,0 +1,215 @@
+//! Issue 4: reach across NATs, proven in a lab of network namespaces built by
+//! `deploy/lab/lab.sh`: a public relay/bootstrap node and two homes, each behind its own
+//! NAT router. Needs root (CI has it). Every lab is torn down when its test ends, even
+//! on failure, and every daemon is killed by its pid.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use p2pd_tests::*;
+use serde_json::Value;
+
+const MIB: u64 = 1 << 20;
+const RELAY_IP: &str = "198.51.100.10";
+/// Every node listens on the same ports: each namespace has its own.
+const LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"];
+
+fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab.sh")
+}
+
+/// A lab; torn down on drop.
+struct Lab {
+    id: String,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn up(mode: &str) -> Lab {
+        assert!(
+            Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| o.stdout == b"0\n")
+                .unwrap_or(false),
+            "the NAT lab needs root (CI runs as root)"
+        );
+        let id = format!("{:04}", std::process::id() % 10_000 + rand_suffix());
+        let status = Command::new("bash")
+            .arg(lab_script())
+            .args(["up", &id, mode])
+            .status()
+            .unwrap();
+        assert!(status.success(), "lab.sh up failed");
+        Lab {
+            id,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn ns(&self, role: &str) -> String {
+        format!("p2l{}-{role}", self.id)
+    }
+
+    fn daemon(&self, role: &str, args: &[&str]) -> Daemon {
+        Daemon::start_in(
+            Some(&self.ns(role)),
+            &LISTEN,
+            &self.dir.path().join(role),
+            args,
+        )
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Bytes the relay's network interface has sent so far.
+    fn relay_tx_bytes(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("pub"),
+                "cat",
+                "/sys/class/net/eth0/statistics/tx_bytes",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(lab_script())
+            .args(["down", &self.id])
+            .status();
+    }
+}
+
+/// Distinguishes labs of tests running at the same time in one process.
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) * 1000
+}
+
+/// Starts the public relay/bootstrap node and the two home nodes; waits until both
+/// homes hold a relay reservation.
+fn start_nodes(lab: &Lab) -> (Daemon, Daemon, Daemon) {
+    let external_tcp = format!("/ip4/{RELAY_IP}/tcp/4001");
+    let external_quic = format!("/ip4/{RELAY_IP}/udp/4001/quic-v1");
+    let relay = lab.daemon(
+        "pub",
+        &[
+            "--dht-mode",
+            "server",
+            "--relay-server",
+            "--external-addr",
+            &external_tcp,
+            "--external-addr",
+            &external_quic,
+        ],
+    );
+    let bootstrap = format!("{external_tcp}/p2p/{}", relay.peer_id());
+    let a = lab.daemon("ha", &["--bootstrap", &bootstrap]);
+    let b = lab.daemon("hb", &["--bootstrap", &bootstrap]);
+    for (name, node) in [("A", &a), ("B", &b)] {
+        wait_until(
+            &format!("a relay reservation for {name}"),
+            Duration::from_secs(30),
+            || {
+                !node.status()["node"]["relay_reservations"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            },
+        );
+    }
+    (relay, a, b)
+}
+
+fn peer_entry(node: &Daemon, peer_id: &str) -> Option<Value> {
+    node.cli(&["peers", "--json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == peer_id)
+        .cloned()
+}
+
+#[test]
+fn behind_cone_nats_a_fetch_hole_punches_to_a_direct_connection() {
+    let lab = Lab::up("cone");
+    let (relay, a, b) = start_nodes(&lab);
+
+    // Nodes behind NAT are DHT clients even with relay addresses; the public node serves.
+    assert_eq!(relay.status()["node"]["dht_server"], true);
+    assert_eq!(relay.status()["node"]["nat_status"], "public");
+    for node in [&a, &b] {
+        let status = node.status();
+        assert_eq!(status["node"]["dht_server"], false, "{status}");
+        assert_eq!(status["node"]["nat_status"], "private", "{status}");
+    }
+
+    let size = 32 * MIB;
+    let src = lab.path("cone.bin");
+    random_file(&src, size, 41);
+    let cid = add(&a, &src, &[]);
+    let before = lab.relay_tx_bytes();
+    let out = lab.path("cone.out");
+    fetch(&b, &cid, &out, 90).success();
+    assert_eq!(file_hash(&out), file_hash(&src));
+    let relayed = lab.relay_tx_bytes() - before;
+    eprintln!("cone NAT: {relayed} bytes through the relay for a {size}-byte file");
+    assert!(
+        relayed < size / 2,
+        "{relayed} bytes went through the relay for a {size}-byte file"
+    );
+
+    // By the end the connection between the homes is direct, and only direct.
+    let a_id = a.peer_id();
+    wait_until(
+        "only a direct connection from B to A",
+        Duration::from_secs(15),
+        || {
+            peer_entry(&b, &a_id).is_some_and(|p| {
+                p["direct"] == true
+                    && p["addrs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|a| !a.as_str().unwrap().contains("p2p-circuit"))
+            })
+        },
+    );
+}
+
+#[test]
+fn behind_a_symmetric_nat_the_fetch_completes_over_the_relay() {
+    let lab = Lab::up("symmetric-b");
+    let (_relay, a, b) = start_nodes(&lab);
+    let size = 8 * MIB;
+    let src = lab.path("sym.bin");
+    random_file(&src, size, 42);
+    let cid = add(&a, &src, &[]);
+    let before = lab.relay_tx_bytes();
+    let out = lab.path("sym.out");
+    fetch(&b, &cid, &out, 90).success();
+    assert_eq!(file_hash(&out), file_hash(&src));
+    let relayed = lab.relay_tx_bytes() - before;
+    eprintln!("symmetric NAT: {relayed} bytes through the relay for a {size}-byte file");
+    assert!(
+        relayed >= size,
+        "only {relayed} bytes went through the relay"
+    );
+    let a_id = a.peer_id();
+    let entry = peer_entry(&b, &a_id).expect("B is connected to A");
+    assert_eq!(entry["direct"], false, "{entry}");
+}
