@@ -193,6 +193,7 @@ pub struct Daemon {
     args: Vec<String>,
     netns: Option<String>,
     listen: Vec<String>,
+    mdns: bool,
 }
 
 impl Daemon {
@@ -216,6 +217,7 @@ impl Daemon {
             args: args.iter().map(|s| s.to_string()).collect(),
             netns: netns.map(str::to_string),
             listen: listen.iter().map(|s| s.to_string()).collect(),
+            mdns: false,
         };
         daemon.spawn();
         daemon
@@ -230,8 +232,11 @@ impl Daemon {
         for addr in &self.listen {
             command.args(["--listen", addr]);
         }
+        command.args(["--api", "127.0.0.1:0"]);
+        if !self.mdns {
+            command.arg("--no-mdns");
+        }
         let child = command
-            .args(["--api", "127.0.0.1:0", "--no-mdns"])
             .args(&self.args)
             .env(
                 "RUST_LOG",
@@ -342,6 +347,14 @@ impl Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Restarts the process with other extra arguments, with or without mDNS (tests
+    /// start daemons without it so that only what a test sets up connects them).
+    pub fn set_args_and_restart(&mut self, args: &[&str], no_mdns: bool) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.mdns = !no_mdns;
+        self.restart();
     }
 
     /// Starts the process again with the same data directory and arguments.

@@ -213,3 +213,31 @@ fn behind_a_symmetric_nat_the_fetch_completes_over_the_relay() {
     let entry = peer_entry(&b, &a_id).expect("B is connected to A");
     assert_eq!(entry["direct"], false, "{entry}");
 }
+
+#[test]
+fn nodes_on_one_lan_find_each_other_with_mdns_alone() {
+    let lab = Lab::up("cone");
+    let ns = lab.ns("ha");
+    // No bootstrap node: mDNS on the home LAN is the only way they can meet.
+    let lan = |name: &str, port: u16| {
+        let tcp = format!("/ip4/0.0.0.0/tcp/{port}");
+        let mut daemon = Daemon::start_in(Some(&ns), &[tcp.as_str()], &lab.path(name), &[]);
+        // Daemon::start_in passes --no-mdns; start these two without it.
+        daemon.set_args_and_restart(&[], false);
+        daemon
+    };
+    let x = lan("x", 4101);
+    let y = lan("y", 4102);
+    let src = lab.path("lan.bin");
+    random_file(&src, 3 * MIB, 43);
+    let cid = add(&x, &src, &[]);
+    let x_id = x.peer_id();
+    wait_until(
+        "the two nodes to meet over mDNS",
+        Duration::from_secs(30),
+        || peer_entry(&y, &x_id).is_some(),
+    );
+    let out = lab.path("lan.out");
+    fetch(&y, &cid, &out, 30).success();
+    assert_eq!(file_hash(&out), file_hash(&src));
+}

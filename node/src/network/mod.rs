@@ -844,7 +844,13 @@ impl NetworkActor {
                 for (peer, addr) in found {
                     tracing::debug!(%peer, %addr, "found on the LAN");
                     if !self.swarm.is_connected(&peer) {
-                        let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
+                        let addr = match addr.iter().last() {
+                            Some(Protocol::P2p(_)) => addr,
+                            _ => addr.with(Protocol::P2p(peer)),
+                        };
+                        if let Err(e) = self.swarm.dial(addr) {
+                            tracing::debug!(%peer, "cannot dial LAN peer: {e}");
+                        }
                     }
                 }
             }
