@@ -1,5 +1,8 @@
-//! The chunk protocol, `/p2pd/chunk/1.0.0`: one request, one response, over a fresh
-//! stream each time (libp2p request-response).
+//! The transfer protocols: one request, one response, over a fresh stream each time
+//! (libp2p request-response). `Manifest` requests go over `/p2pd/manifest/1.0.0`
+//! ([`MANIFEST_PROTOCOL`]), every other request over `/p2pd/chunk/1.0.0`
+//! ([`CHUNK_PROTOCOL`]); the two differ only in their response-size limit, so that a
+//! chunk answer can never be as large as the largest manifest.
 //!
 //! | request | response | meaning |
 //! | --- | --- | --- |
@@ -9,8 +12,9 @@
 //! | `Have { cid, index }` | `Ack` | "I now hold chunk `index`" |
 //!
 //! Any request may also get `Error { message }`. Limits: a request is at most
-//! [`MAX_REQUEST_LEN`] bytes, a response at most [`MAX_RESPONSE_LEN`]; both are checked
-//! before decoding, and the transport stops reading at the limit.
+//! [`MAX_REQUEST_LEN`] bytes; a response at most [`MAX_MANIFEST_RESPONSE_LEN`] on the
+//! manifest protocol and [`MAX_CHUNK_RESPONSE_LEN`] on the chunk protocol. Limits are
+//! checked before decoding, and the transport stops reading at the limit.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -20,12 +24,19 @@ use crate::cid::Cid;
 use crate::codec::{self, DecodeError};
 use crate::manifest::{MAX_CHUNKS, MAX_CHUNK_SIZE, MAX_MANIFEST_LEN};
 
-/// The libp2p protocol name of the chunk protocol.
+/// The libp2p protocol name of chunk, bitfield and have requests.
 pub const CHUNK_PROTOCOL: &str = "/p2pd/chunk/1.0.0";
+/// The libp2p protocol name of manifest requests.
+pub const MANIFEST_PROTOCOL: &str = "/p2pd/manifest/1.0.0";
 /// The largest request: a bitfield of [`MAX_CHUNKS`] bits plus framing.
 pub const MAX_REQUEST_LEN: usize = (MAX_CHUNKS as usize / 8) + 1024;
-/// The largest response: a manifest or a chunk, whichever is larger, plus framing.
-pub const MAX_RESPONSE_LEN: usize = max(MAX_MANIFEST_LEN, MAX_CHUNK_SIZE as usize) + 1024;
+/// The largest response on the chunk protocol: a chunk of the largest chunk size (or a
+/// bitfield, which is smaller) plus framing.
+pub const MAX_CHUNK_RESPONSE_LEN: usize = max(MAX_CHUNK_SIZE as usize, MAX_REQUEST_LEN) + 1024;
+/// The largest response on the manifest protocol: the largest manifest plus a name.
+pub const MAX_MANIFEST_RESPONSE_LEN: usize = MAX_MANIFEST_LEN + 1024;
+/// The largest response on either protocol.
+pub const MAX_RESPONSE_LEN: usize = max(MAX_CHUNK_RESPONSE_LEN, MAX_MANIFEST_RESPONSE_LEN);
 /// The longest file name a provider may send with a manifest.
 pub const MAX_NAME_LEN: usize = 255;
 /// The longest error message a peer may send.
@@ -116,6 +127,14 @@ impl Request {
         codec::decode(bytes, MAX_REQUEST_LEN)
     }
 
+    /// The protocol this request travels on.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Request::Manifest { .. } => MANIFEST_PROTOCOL,
+            _ => CHUNK_PROTOCOL,
+        }
+    }
+
     /// The file this request is about.
     pub fn cid(&self) -> &Cid {
         match self {
@@ -136,7 +155,13 @@ impl Response {
     /// Decodes a response of at most [`MAX_RESPONSE_LEN`] bytes and checks its fields'
     /// own limits.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let response: Response = codec::decode(bytes, MAX_RESPONSE_LEN)?;
+        Response::decode_limited(bytes, MAX_RESPONSE_LEN)
+    }
+
+    /// Decodes a response of at most `limit` bytes (the limit of the protocol it came
+    /// on) and checks its fields' own limits.
+    pub fn decode_limited(bytes: &[u8], limit: usize) -> Result<Self, DecodeError> {
+        let response: Response = codec::decode(bytes, limit.min(MAX_RESPONSE_LEN))?;
         match &response {
             Response::Manifest {
                 name: Some(name), ..
@@ -277,6 +302,29 @@ mod tests {
             name: Some("x".repeat(MAX_NAME_LEN + 1)),
         };
         assert!(Response::decode(&long_name.encode()).is_err());
+    }
+
+    #[test]
+    fn chunk_protocol_responses_are_capped_below_manifests() {
+        const { assert!(MAX_CHUNK_RESPONSE_LEN < MAX_MANIFEST_RESPONSE_LEN) };
+        assert_eq!(MAX_CHUNK_RESPONSE_LEN, (4 << 20) + 1024);
+        let big = Response::Chunk {
+            data: ByteBuf::from(vec![0u8; MAX_CHUNK_SIZE as usize + 1]),
+        }
+        .encode();
+        assert!(Response::decode_limited(&big, MAX_CHUNK_RESPONSE_LEN).is_err());
+        assert_eq!(
+            Request::Manifest { cid: cid() }.protocol(),
+            MANIFEST_PROTOCOL
+        );
+        assert_eq!(
+            Request::Chunk {
+                cid: cid(),
+                index: 0
+            }
+            .protocol(),
+            CHUNK_PROTOCOL
+        );
     }
 
     #[test]

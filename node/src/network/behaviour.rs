@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use dht_proto::message::CHUNK_PROTOCOL;
+use dht_proto::message::{
+    CHUNK_PROTOCOL, MANIFEST_PROTOCOL, MAX_CHUNK_RESPONSE_LEN, MAX_MANIFEST_RESPONSE_LEN,
+};
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
@@ -59,6 +61,7 @@ pub struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) chunk: request_response::Behaviour<ChunkCodec>,
+    pub(crate) manifest: request_response::Behaviour<ChunkCodec>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) autonat_client: autonat::v2::client::Behaviour,
     pub(crate) autonat_server: autonat::v2::server::Behaviour,
@@ -100,16 +103,20 @@ impl Behaviour {
                 .with_cache_size(256),
         );
 
-        let chunk = request_response::Behaviour::with_codec(
-            ChunkCodec,
-            [(
-                StreamProtocol::new(CHUNK_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(config.request_timeout)
-                .with_max_concurrent_streams(256),
-        );
+        let transfer_protocol = |name: &'static str, max_response: usize| {
+            request_response::Behaviour::with_codec(
+                ChunkCodec { max_response },
+                [(
+                    StreamProtocol::new(name),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(256),
+            )
+        };
+        let chunk = transfer_protocol(CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN);
+        let manifest = transfer_protocol(MANIFEST_PROTOCOL, MAX_MANIFEST_RESPONSE_LEN);
 
         let mdns = if config.mdns {
             Some(mdns::tokio::Behaviour::new(
@@ -135,6 +142,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
             chunk,
+            manifest,
             mdns: mdns.into(),
             // Probes every 5 s; candidates come from identify's observed addresses.
             autonat_client: autonat::v2::client::Behaviour::default(),

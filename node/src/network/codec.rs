@@ -3,14 +3,18 @@
 
 use std::io;
 
-use dht_proto::message::{MAX_REQUEST_LEN, MAX_RESPONSE_LEN};
+use dht_proto::message::MAX_REQUEST_LEN;
 use dht_proto::{Request, Response};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
-/// The request-response codec of `/p2pd/chunk/1.0.0`.
-#[derive(Debug, Clone, Default)]
-pub struct ChunkCodec;
+/// The request-response codec of the transfer protocols; `max_response` is the
+/// response-size limit of the protocol it serves.
+#[derive(Debug, Clone)]
+pub struct ChunkCodec {
+    /// Largest response accepted, in bytes.
+    pub max_response: usize,
+}
 
 /// Reads the whole stream, failing as soon as it exceeds `limit` bytes, so a peer cannot
 /// make us buffer more than one maximal message.
@@ -50,8 +54,8 @@ impl libp2p::request_response::Codec for ChunkCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_limited(io, MAX_RESPONSE_LEN).await?;
-        Response::decode(&bytes).map_err(invalid)
+        let bytes = read_limited(io, self.max_response).await?;
+        Response::decode_limited(&bytes, self.max_response).map_err(invalid)
     }
 
     async fn write_request<T>(

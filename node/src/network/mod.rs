@@ -86,6 +86,13 @@ pub enum RequestError {
     Stopped,
 }
 
+/// The two request-response protocols of a transfer (they differ in response limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Transfer {
+    Chunk,
+    Manifest,
+}
+
 /// A request from a peer, waiting for an answer.
 pub struct InboundRequest {
     /// Who asked.
@@ -329,7 +336,9 @@ pub struct NetworkActor {
     inbound: mpsc::Sender<InboundRequest>,
     events: broadcast::Sender<NetEvent>,
     dht_mode: DhtMode,
-    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
+    /// Requests in flight, by the protocol they went on and their id there.
+    pending_requests:
+        HashMap<(Transfer, OutboundRequestId), oneshot::Sender<Result<Response, RequestError>>>,
     provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
     provided: HashSet<Cid>,
     reannounce_at: Option<Instant>,
@@ -558,14 +567,22 @@ impl NetworkActor {
                     )));
                     return;
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .chunk
-                    .send_request(&peer, request);
-                self.pending_requests.insert(id, reply);
+                let behaviour = self.swarm.behaviour_mut();
+                let key = match request {
+                    Request::Manifest { .. } => (
+                        Transfer::Manifest,
+                        behaviour.manifest.send_request(&peer, request),
+                    ),
+                    _ => (
+                        Transfer::Chunk,
+                        behaviour.chunk.send_request(&peer, request),
+                    ),
+                };
+                self.pending_requests.insert(key, reply);
             }
             Command::Respond { channel, response } => {
+                // A response channel carries its own sender: answering through the chunk
+                // behaviour is right for requests of either transfer protocol.
                 if self
                     .swarm
                     .behaviour_mut()
@@ -801,7 +818,8 @@ impl NetworkActor {
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Chunk(event) => self.on_chunk_event(event),
+            BehaviourEvent::Chunk(event) => self.on_transfer_event(Transfer::Chunk, event),
+            BehaviourEvent::Manifest(event) => self.on_transfer_event(Transfer::Manifest, event),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let mut dialed = None;
@@ -883,7 +901,11 @@ impl NetworkActor {
         }
     }
 
-    fn on_chunk_event(&mut self, event: request_response::Event<Request, Response>) {
+    fn on_transfer_event(
+        &mut self,
+        protocol: Transfer,
+        event: request_response::Event<Request, Response>,
+    ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
@@ -911,7 +933,7 @@ impl NetworkActor {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.pending_requests.remove(&request_id) {
+                    if let Some(reply) = self.pending_requests.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -923,7 +945,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::debug!(%peer, "chunk request failed: {error}");
-                if let Some(reply) = self.pending_requests.remove(&request_id) {
+                if let Some(reply) = self.pending_requests.remove(&(protocol, request_id)) {
                     let error = match error {
                         request_response::OutboundFailure::DialFailure => {
                             RequestError::Dial("cannot reach peer".into())
