@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,
         Command::Peers => peers(&data_dir, json).await,
+        Command::Reputation => reputation(&data_dir, json).await,
         Command::Unpublish { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -378,6 +379,32 @@ async fn peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         println!(
             "{}  {kind:<7}  {rtt:>9}  {addr}",
             p["peer_id"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::for_data_dir(data_dir)?;
+    let table: Vec<PeerReputation> = client.get("/api/reputation").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&table)?);
+        return Ok(());
+    }
+    if table.is_empty() {
+        println!("no peers yet");
+    }
+    for p in table {
+        println!(
+            "{}  {:>6.1}{}  recv {:>10}  sent {:>10}  corrupt {}  failed {}  refused {}",
+            p.peer_id,
+            p.score,
+            if p.banned { " banned" } else { "" },
+            human_bytes(p.record.received),
+            human_bytes(p.record.sent),
+            p.record.corrupt_chunks,
+            p.record.failures,
+            p.record.refusals
         );
     }
     Ok(())

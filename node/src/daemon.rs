@@ -200,7 +200,18 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             upload: args.max_upload_rate,
             download: args.max_download_rate,
         },
+        Some(data_dir.join(paths::REPUTATION_FILE)),
     );
+    {
+        let transfers = transfers.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                every.tick().await;
+                transfers.save_reputation();
+            }
+        });
+    }
     #[cfg(feature = "test-faults")]
     let corrupt_chunks = args.test_corrupt_chunks;
     #[cfg(not(feature = "test-faults"))]
@@ -246,9 +257,10 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     )?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let app = http::router(Api::new(transfers, data_dir.clone()), token);
+    let app = http::router(Api::new(transfers.clone(), data_dir.clone()), token);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     served.await.context("control API failed")?;
+    transfers.save_reputation();
     let _ = fs::remove_file(data_dir.join(paths::API_FILE));
     tracing::info!("p2pd daemon stopped");
     drop(lock);

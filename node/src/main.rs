@@ -86,6 +86,8 @@ pub enum Command {
     Id,
     /// Connected peers.
     Peers,
+    /// This node's scores for the peers it has dealt with.
+    Reputation,
     /// Stop announcing a file (it stays in the store).
     Unpublish {
         /// The file's CID.

@@ -12,6 +12,8 @@ pub const API_FILE: &str = "api.json";
 pub const LOG_FILE: &str = "p2pd.log";
 /// Held locked by the running daemon, so two daemons never share a data directory.
 pub const LOCK_FILE: &str = "daemon.lock";
+/// Peer scores and bans, saved by the daemon.
+pub const REPUTATION_FILE: &str = "reputation.json";
 /// The store's directory inside the data directory.
 pub const STORE_DIR: &str = "store";
 

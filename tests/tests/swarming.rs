@@ -156,6 +156,35 @@ fn a_seeder_sending_corrupt_chunks_is_banned_and_the_file_arrives_intact() {
             .any(|l| l.contains("peer banned") && l.contains(&liar_id)),
         "the corrupt peer was not banned"
     );
+    // The reputation table shows it, and the ban survives a restart.
+    let mut fetcher = fetcher;
+    let honest_id = honest.peer_id();
+    let check = |fetcher: &Daemon| {
+        let table = fetcher.cli(&["reputation", "--json"]).success().json();
+        let entry = |id: &str| {
+            table
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["peer_id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} missing from {table}"))
+        };
+        let liar_entry = entry(&liar_id);
+        assert_eq!(liar_entry["banned"], true, "{liar_entry}");
+        assert_eq!(liar_entry["score"], -100.0);
+        assert!(liar_entry["corrupt_chunks"].as_u64().unwrap() >= 1);
+        let honest_entry = entry(&honest_id);
+        assert!(
+            honest_entry["score"].as_f64().unwrap() > 0.0,
+            "{honest_entry}"
+        );
+        assert_eq!(honest_entry["received"], 16 * MIB);
+    };
+    check(&fetcher);
+    fetcher.stop();
+    fetcher.restart();
+    check(&fetcher);
 }
 
 #[test]

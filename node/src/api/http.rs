@@ -58,6 +58,7 @@ pub fn router(api: Api, token: String) -> Router {
         .route("/api/fetch", post(fetch))
         .route("/api/downloads", get(downloads))
         .route("/api/peers", get(peers))
+        .route("/api/reputation", get(reputation))
         .route("/api/events", get(events))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -105,6 +106,10 @@ async fn files(State(s): State<AppState>) -> Result<Json<Vec<FileInfo>>, ApiErro
 
 async fn peers(State(s): State<AppState>) -> Result<Json<Vec<PeerInfo>>, ApiError> {
     s.api.peers().await.map(Json)
+}
+
+async fn reputation(State(s): State<AppState>) -> Json<Vec<PeerReputation>> {
+    Json(s.api.reputation())
 }
 
 async fn downloads(State(s): State<AppState>) -> Json<Vec<Progress>> {

@@ -314,6 +314,11 @@ impl Api {
         self.transfers.net().subscribe()
     }
 
+    /// This node's scores for the peers it has dealt with, best first.
+    pub fn reputation(&self) -> Vec<PeerReputation> {
+        self.transfers.reputation()
+    }
+
     /// Downloads run since the daemon started.
     pub fn downloads(&self) -> Vec<Progress> {
         self.transfers.downloads()

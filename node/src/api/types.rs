@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::network::{NodeInfo, PeerInfo};
+pub use crate::transfer::reputation::PeerReputation;
 pub use crate::transfer::Progress;
 
 /// `POST /api/add`.

@@ -498,8 +498,10 @@ impl Engine {
                     }
                     Ok(Response::Choked) => {
                         slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
+                        self.transfers.note_refusal(peer);
                     }
                     Ok(Response::NotFound) => {
+                        self.transfers.note_refusal(peer);
                         if let Some(have) = slot.have.as_mut() {
                             have.clear(index);
                             self.avail[index as usize] =
@@ -517,6 +519,7 @@ impl Engine {
                     Err(e) => {
                         tracing::debug!(%peer, index, "chunk request failed: {e}");
                         slot.failures += 1;
+                        self.transfers.note_failure(peer);
                     }
                 }
                 if requeue {

@@ -5,12 +5,13 @@
 pub mod choke;
 pub mod fetch;
 pub mod rate;
+pub mod reputation;
 pub mod serve;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chunk_store::Store;
 use dht_proto::{Bitfield, Cid};
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::network::Network;
 use rate::RateLimiter;
+use reputation::{PeerReputation, Reputation};
 
 /// How long a peer that sent a corrupt chunk is refused.
 pub const BAN_DURATION: Duration = Duration::from_secs(3600);
@@ -139,10 +141,10 @@ struct Inner {
     store: Arc<Store>,
     net: Network,
     active: Mutex<HashMap<Cid, ActiveDownload>>,
-    banned: Mutex<HashMap<PeerId, Instant>>,
     upload_limit: RateLimiter,
     download_limit: RateLimiter,
-    traffic: Mutex<HashMap<PeerId, PeerTraffic>>,
+    reputation: Mutex<Reputation>,
+    reputation_path: Option<PathBuf>,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -168,19 +170,53 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Transfers {
-    /// Shared state over a store and a network.
-    pub fn new(store: Arc<Store>, net: Network, limits: RateLimits) -> Self {
+    /// Shared state over a store and a network. Peer reputation is loaded from and
+    /// saved to `reputation_path` when given.
+    pub fn new(
+        store: Arc<Store>,
+        net: Network,
+        limits: RateLimits,
+        reputation_path: Option<PathBuf>,
+    ) -> Self {
+        let reputation = reputation_path
+            .as_deref()
+            .map(Reputation::load)
+            .unwrap_or_default();
         Transfers {
             inner: Arc::new(Inner {
                 store,
                 net,
                 active: Mutex::new(HashMap::new()),
-                banned: Mutex::new(HashMap::new()),
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),
-                traffic: Mutex::new(HashMap::new()),
+                reputation: Mutex::new(reputation),
+                reputation_path,
             }),
         }
+    }
+
+    /// Saves peer reputation if it changed since the last save.
+    pub fn save_reputation(&self) {
+        if let Some(path) = &self.inner.reputation_path {
+            if let Err(e) = lock(&self.inner.reputation).save(path) {
+                tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
+            }
+        }
+    }
+
+    /// Every peer this node has dealt with, with its score, best first.
+    pub fn reputation(&self) -> Vec<PeerReputation> {
+        lock(&self.inner.reputation).table()
+    }
+
+    /// Counts a failed or timed-out request to a peer.
+    pub fn note_failure(&self, peer: PeerId) {
+        lock(&self.inner.reputation).failure(peer);
+    }
+
+    /// Counts a request a peer refused.
+    pub fn note_refusal(&self, peer: PeerId) {
+        lock(&self.inner.reputation).refusal(peer);
     }
 
     /// The upload cap.
@@ -195,17 +231,28 @@ impl Transfers {
 
     /// Counts verified bytes a peer sent us.
     pub fn note_received(&self, peer: PeerId, bytes: u64) {
-        lock(&self.inner.traffic).entry(peer).or_default().received += bytes;
+        lock(&self.inner.reputation).received(peer, bytes);
     }
 
     /// Counts bytes we sent a peer.
     pub fn note_sent(&self, peer: PeerId, bytes: u64) {
-        lock(&self.inner.traffic).entry(peer).or_default().sent += bytes;
+        lock(&self.inner.reputation).sent(peer, bytes);
     }
 
     /// Bytes exchanged with every peer so far.
     pub fn traffic(&self) -> HashMap<PeerId, PeerTraffic> {
-        lock(&self.inner.traffic).clone()
+        lock(&self.inner.reputation)
+            .iter()
+            .map(|(peer, r)| {
+                (
+                    *peer,
+                    PeerTraffic {
+                        received: r.received,
+                        sent: r.sent,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// The store.
@@ -218,23 +265,15 @@ impl Transfers {
         &self.inner.net
     }
 
-    /// Bans a peer for [`BAN_DURATION`].
+    /// Bans a peer that sent corrupt data for [`BAN_DURATION`].
     pub fn ban(&self, peer: PeerId) {
         tracing::warn!(%peer, "peer banned for sending corrupt data");
-        lock(&self.inner.banned).insert(peer, Instant::now() + BAN_DURATION);
+        lock(&self.inner.reputation).corrupt(peer, BAN_DURATION);
     }
 
     /// Whether a peer is banned now.
     pub fn is_banned(&self, peer: &PeerId) -> bool {
-        let mut banned = lock(&self.inner.banned);
-        match banned.get(peer) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                banned.remove(peer);
-                false
-            }
-            None => false,
-        }
+        lock(&self.inner.reputation).is_banned(peer)
     }
 
     /// The live bitfield of a download in progress that knows its manifest. Finished

@@ -1,0 +1,276 @@
+//! What this node thinks of the peers it has dealt with: verified bytes they sent us,
+//! bytes we sent them, corrupt chunks, failed requests, refusals, and bans. Kept in
+//! memory, bounded, and saved to `reputation.json` in the data directory so that scores
+//! and bans survive a restart.
+//!
+//! The score, from -100 to 100: `10 × log2(1 + MiB received) − 50 × corrupt chunks
+//! − 2 × failed requests − 0.5 × refusals`; a banned peer scores -100. Giving us
+//! verified data is what raises it; one corrupt chunk costs more than 30 MiB earns.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+
+/// Peers remembered at most; the least interesting are forgotten first.
+pub const MAX_PEERS: usize = 10_000;
+
+/// What we know of one peer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PeerRecord {
+    /// Verified bytes it sent us.
+    pub received: u64,
+    /// Bytes we sent it.
+    pub sent: u64,
+    /// Chunks it sent that failed verification.
+    pub corrupt_chunks: u32,
+    /// Requests to it that timed out or failed.
+    pub failures: u32,
+    /// Requests it refused (choked, or did not have what it claimed).
+    pub refusals: u32,
+    /// Banned until this time (seconds since the Unix epoch).
+    pub banned_until: Option<u64>,
+    /// Last time we dealt with it (seconds since the Unix epoch).
+    pub last_seen: u64,
+}
+
+/// One peer's entry as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerReputation {
+    /// The peer.
+    pub peer_id: String,
+    /// Its score.
+    pub score: f64,
+    /// Whether it is banned now.
+    pub banned: bool,
+    /// The counters behind the score.
+    #[serde(flatten)]
+    pub record: PeerRecord,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl PeerRecord {
+    /// Whether the peer is banned at `now` (Unix seconds).
+    pub fn is_banned_at(&self, now: u64) -> bool {
+        self.banned_until.is_some_and(|until| until > now)
+    }
+
+    /// The score (see the module documentation).
+    pub fn score_at(&self, now: u64) -> f64 {
+        if self.is_banned_at(now) {
+            return -100.0;
+        }
+        let mib = self.received as f64 / (1024.0 * 1024.0);
+        let score = 10.0 * (1.0 + mib).log2()
+            - 50.0 * f64::from(self.corrupt_chunks)
+            - 2.0 * f64::from(self.failures)
+            - 0.5 * f64::from(self.refusals);
+        score.clamp(-100.0, 100.0)
+    }
+}
+
+/// The table of peer records.
+#[derive(Debug, Default)]
+pub struct Reputation {
+    peers: HashMap<PeerId, PeerRecord>,
+    dirty: bool,
+}
+
+/// The file format: peer ids as strings.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    peers: HashMap<String, PeerRecord>,
+}
+
+impl Reputation {
+    /// Loads the table saved at `path` (an empty one if there is none or it is unreadable).
+    pub fn load(path: &Path) -> Self {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Reputation::default();
+        };
+        let saved: Saved = match serde_json::from_slice(&bytes) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unreadable reputation file: {e}");
+                return Reputation::default();
+            }
+        };
+        let peers = saved
+            .peers
+            .into_iter()
+            .filter_map(|(id, record)| Some((id.parse().ok()?, record)))
+            .take(MAX_PEERS)
+            .collect();
+        Reputation {
+            peers,
+            dirty: false,
+        }
+    }
+
+    /// Saves the table to `path` if it changed (written to a temporary file, then renamed).
+    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let saved = Saved {
+            peers: self
+                .peers
+                .iter()
+                .map(|(p, r)| (p.to_string(), r.clone()))
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        let tmp: PathBuf = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn record(&mut self, peer: PeerId) -> &mut PeerRecord {
+        if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
+            self.evict();
+        }
+        self.dirty = true;
+        let record = self.peers.entry(peer).or_default();
+        record.last_seen = now_unix();
+        record
+    }
+
+    /// Forgets the tenth of peers that matter least: not banned, least recently seen.
+    fn evict(&mut self) {
+        let now = now_unix();
+        let mut candidates: Vec<(u64, PeerId)> = self
+            .peers
+            .iter()
+            .filter(|(_, r)| !r.is_banned_at(now))
+            .map(|(p, r)| (r.last_seen, *p))
+            .collect();
+        candidates.sort();
+        for (_, peer) in candidates.into_iter().take(MAX_PEERS / 10) {
+            self.peers.remove(&peer);
+        }
+    }
+
+    /// Counts verified bytes a peer sent us.
+    pub fn received(&mut self, peer: PeerId, bytes: u64) {
+        self.record(peer).received += bytes;
+    }
+
+    /// Counts bytes we sent a peer.
+    pub fn sent(&mut self, peer: PeerId, bytes: u64) {
+        self.record(peer).sent += bytes;
+    }
+
+    /// Counts a failed or timed-out request.
+    pub fn failure(&mut self, peer: PeerId) {
+        self.record(peer).failures += 1;
+    }
+
+    /// Counts a refused request.
+    pub fn refusal(&mut self, peer: PeerId) {
+        self.record(peer).refusals += 1;
+    }
+
+    /// Counts a corrupt chunk and bans the peer for `duration`.
+    pub fn corrupt(&mut self, peer: PeerId, duration: Duration) {
+        let record = self.record(peer);
+        record.corrupt_chunks += 1;
+        record.banned_until = Some(now_unix() + duration.as_secs());
+    }
+
+    /// Whether a peer is banned now.
+    pub fn is_banned(&self, peer: &PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|r| r.is_banned_at(now_unix()))
+    }
+
+    /// One peer's record.
+    #[cfg(test)]
+    pub fn get(&self, peer: &PeerId) -> Option<&PeerRecord> {
+        self.peers.get(peer)
+    }
+
+    /// Every peer's record.
+    pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &PeerRecord)> {
+        self.peers.iter()
+    }
+
+    /// Every peer with its score, best first.
+    pub fn table(&self) -> Vec<PeerReputation> {
+        let now = now_unix();
+        let mut out: Vec<PeerReputation> = self
+            .peers
+            .iter()
+            .map(|(peer, record)| PeerReputation {
+                peer_id: peer.to_string(),
+                score: (record.score_at(now) * 10.0).round() / 10.0,
+                banned: record.is_banned_at(now),
+                record: record.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer_id.cmp(&b.peer_id)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn giving_raises_the_score_and_corruption_sinks_it() {
+        let mut rep = Reputation::default();
+        let good = PeerId::random();
+        let bad = PeerId::random();
+        rep.received(good, 64 << 20);
+        rep.received(bad, 64 << 20);
+        rep.corrupt(bad, Duration::from_secs(60));
+        let table = rep.table();
+        assert_eq!(table[0].peer_id, good.to_string());
+        assert!((table[0].score - 60.2).abs() < 0.05, "{}", table[0].score);
+        assert_eq!(table[1].score, -100.0);
+        assert!(table[1].banned && rep.is_banned(&bad) && !rep.is_banned(&good));
+        rep.failure(good);
+        rep.refusal(good);
+        assert!(rep.table()[0].score < 60.0);
+    }
+
+    #[test]
+    fn bans_expire_and_scores_and_bans_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reputation.json");
+        let mut rep = Reputation::default();
+        let peer = PeerId::random();
+        let expired = PeerId::random();
+        rep.received(peer, 1 << 20);
+        rep.corrupt(peer, Duration::from_secs(3600));
+        rep.corrupt(expired, Duration::ZERO);
+        assert!(!rep.is_banned(&expired));
+        rep.save(&path).unwrap();
+        let loaded = Reputation::load(&path);
+        assert!(loaded.is_banned(&peer));
+        assert_eq!(loaded.get(&peer), rep.get(&peer));
+        // An unreadable file is ignored, not fatal.
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(Reputation::load(&path).iter().count(), 0);
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut rep = Reputation::default();
+        for _ in 0..MAX_PEERS + 5 {
+            rep.refusal(PeerId::random());
+        }
+        assert!(rep.iter().count() <= MAX_PEERS);
+    }
+}
