@@ -225,6 +225,19 @@ fn every_route_needs_the_token_or_a_session() {
         .send();
     assert_eq!(localhost.status, 200);
 
+    // A new password (`p2pd passwd`) ends the sessions made with the old one.
+    let (other_cookie, _) = login(&addr, "correct horse battery");
+    passwd(&node.data_dir, "a brand new password\n").success();
+    request(&addr, "GET", "/api/status")
+        .header("Cookie", &other_cookie)
+        .send()
+        .assert_error(401);
+    let (cookie, _) = login(&addr, "a brand new password");
+    let r = request(&addr, "GET", "/api/status")
+        .header("Cookie", &cookie)
+        .send();
+    assert_eq!(r.status, 200);
+
     // After logout the cookie is worthless.
     let r = request(&addr, "POST", "/api/logout")
         .header("Cookie", &cookie)

@@ -17,7 +17,7 @@
 //! The password is stored as an argon2id hash (PHC string) in [`PASSWORD_FILE`] in the
 //! data directory, written by `p2pd passwd` or by the one-time setup link the daemon
 //! prints while no password is set. It is read at every login, so `p2pd passwd` takes
-//! effect without a restart. Failed logins are throttled: after [`FREE_ATTEMPTS`]
+//! effect without a restart, and a new password ends every session made with the old. Failed logins are throttled: after [`FREE_ATTEMPTS`]
 //! failures in a row, each further attempt must wait twice as long as the last, up to
 //! [`MAX_LOCKOUT`]; attempts during the wait are answered 429.
 
@@ -74,6 +74,8 @@ pub enum Principal {
 struct Session {
     csrf: String,
     expires: Instant,
+    /// The password (hash file) it logged in with: a new password ends the session.
+    password: Option<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -244,9 +246,11 @@ impl Auth {
         }
         let cookie = cookie_value(headers, &self.inner.cookie_name)?;
         let key = session_key(cookie);
+        let password = self.password_version();
         let mut sessions = lock(&self.inner.sessions);
         let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
+        // Expired sessions go, and so do all sessions once the password changed.
+        sessions.retain(|_, s| s.expires > now && s.password == password);
         sessions.get(&key).map(|s| Principal::Session {
             csrf: s.csrf.clone(),
             expires: s.expires,
@@ -276,9 +280,18 @@ impl Auth {
         }
     }
 
+    /// A fingerprint of the stored password hash (`None` while there is none). The hash
+    /// has a random salt, so setting any password, even the same one, changes it.
+    fn password_version(&self) -> Option<[u8; 32]> {
+        fs::read(&self.inner.password_path)
+            .ok()
+            .map(|bytes| *blake3::hash(&bytes).as_bytes())
+    }
+
     fn new_session(&self) -> (String, SessionInfo) {
         let token = random_hex();
         let csrf = random_hex();
+        let password = self.password_version();
         let mut sessions = lock(&self.inner.sessions);
         if sessions.len() >= MAX_SESSIONS {
             if let Some(oldest) = sessions
@@ -294,6 +307,7 @@ impl Auth {
             Session {
                 csrf: csrf.clone(),
                 expires: Instant::now() + SESSION_TTL,
+                password,
             },
         );
         let cookie = format!(
