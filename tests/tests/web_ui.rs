@@ -2,7 +2,8 @@
 //! playwright-core from `tests/web/e2e.mjs`). Two daemons run: A, whose UI is used, and
 //! B, which shares a file. In the browser: set the password through the setup link, log
 //! in, upload a file and see its CID, watch a CLI-shared file appear live, download B's
-//! file with its progress bar reaching 100 % and save it, see B among the peers, use a
+//! file (pausing and resuming it) with its progress bar reaching 100 % and save it, see
+//! B among the peers, use a
 //! phone-sized screen, log out and be refused. Screenshots of each page are saved under
 //! `target/web-screenshots/`.
 //!
@@ -88,7 +89,12 @@ fn the_web_ui_works_end_to_end_in_chromium() {
     let _ = std::fs::remove_dir_all(&shots);
 
     let dir = tempfile::tempdir().unwrap();
-    let seeder = Daemon::start(&dir.path().join("b"), &["--dht-mode", "server"]);
+    // B sends at 6 MiB/s, so the download runs for a few seconds: long enough to be
+    // seen moving, paused and resumed.
+    let seeder = Daemon::start(
+        &dir.path().join("b"),
+        &["--dht-mode", "server", "--max-upload-rate", "6MiB"],
+    );
     let shared = dir.path().join("holiday-video.bin");
     random_file(&shared, 24 * MIB, 9);
     let remote_cid = add(&seeder, &shared, &[]);
@@ -175,6 +181,13 @@ fn the_web_ui_works_end_to_end_in_chromium() {
         .collect();
     assert_eq!(seen.last(), Some(&100), "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let paused_at = results["paused_at"].as_u64().unwrap();
+    assert!((10..100).contains(&paused_at), "{paused_at}");
+    let running = results["running_text"].as_str().unwrap();
+    assert!(
+        running.contains("/s") && running.contains("ETA") && running.contains("peer"),
+        "{running}"
+    );
     let saved_file = PathBuf::from(results["saved_path"].as_str().unwrap());
     assert_eq!(saved_file.file_name().unwrap(), "holiday-video.bin");
     assert_eq!(file_hash(&saved_file), file_hash(&shared));
@@ -195,6 +208,8 @@ fn the_web_ui_works_end_to_end_in_chromium() {
         "01-login",
         "02-dashboard",
         "03-files",
+        "04-downloads-running",
+        "04-downloads-paused",
         "04-downloads",
         "05-peers",
         "06-phone-dashboard",

@@ -128,6 +128,27 @@ async function main() {
   await page.click("#fetch-submit");
   const card = page.locator(`#downloads-list .download[data-cid="${remoteCid}"]`);
   await card.waitFor();
+  const percent = () => page.evaluate((cid) => {
+    const bar = document.querySelector(`#downloads-list .download[data-cid="${cid}"] [role=progressbar]`);
+    return bar ? Number(bar.getAttribute("aria-valuenow")) : -1;
+  }, remoteCid);
+  // The seeder sends slowly: the running download shows its speed, ETA and peers.
+  await page.waitForFunction((cid) => {
+    const bar = document.querySelector(`#downloads-list .download[data-cid="${cid}"] [role=progressbar]`);
+    return bar && Number(bar.getAttribute("aria-valuenow")) >= 10;
+  }, remoteCid);
+  results.running_text = (await card.locator(".download-meta").textContent()).trim();
+  await shot("04-downloads-running");
+
+  step("pause the download, then resume it");
+  await card.locator('[data-action="pause"]').click();
+  await page.locator(`#downloads-list .download[data-cid="${remoteCid}"][data-state="paused"]`).waitFor();
+  const pausedAt = await percent();
+  await page.waitForTimeout(1000);
+  if ((await percent()) !== pausedAt) throw new Error("a paused download moved on");
+  results.paused_at = pausedAt;
+  await shot("04-downloads-paused");
+  await card.locator('[data-action="resume"]').click();
   await card.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 90_000 });
   await page.locator(`#downloads-list .download[data-cid="${remoteCid}"][data-state="done"]`).waitFor();
   results.progress_seen = await page.evaluate(() => window.__progress);

@@ -251,8 +251,13 @@ function onEvent(ev) {
       peersSoon = setTimeout(() => { refreshPeers(); refreshStatus(); }, 150);
       break;
     case "download": {
-      const d = ev.download;
+      let d = ev.download;
       const before = state.downloads.get(d.cid);
+      // A resumed download reports nothing until it has reopened its partial file:
+      // keep showing what it held rather than dropping the bar to zero.
+      if (d.size === 0 && before && before.size > 0 && d.state === "finding") {
+        d = { ...d, size: before.size, bytes_done: before.bytes_done, name: d.name || before.name };
+      }
       state.downloads.set(d.cid, d);
       renderDownloads();
       if (d.state === "done" && (!before || before.state !== "done")) refreshFiles();
@@ -527,7 +532,11 @@ function renderDownloads() {
 
 async function downloadAction(method, path) {
   try {
-    const d = await api(method, path);
+    let d = await api(method, path);
+    const before = state.downloads.get(d.cid);
+    if (d.size === 0 && before && before.size > 0 && d.state === "finding") {
+      d = { ...d, size: before.size, bytes_done: before.bytes_done, name: d.name || before.name };
+    }
     state.downloads.set(d.cid, d);
     renderDownloads();
   } catch (e) {
