@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
+        Command::Passwd => passwd(&data_dir, json),
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -294,6 +295,9 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     }
     let node = &s.node;
     println!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    if let Some(name) = &s.display_name {
+        println!("name:        {name}");
+    }
     println!("version:     {} (up {}s)", s.version, s.uptime_secs);
     println!("data dir:    {}", s.data_dir.display());
     println!(
@@ -406,6 +410,43 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             p.record.failures,
             p.record.refusals
         );
+    }
+    Ok(())
+}
+
+/// `p2pd passwd`: asks twice on a terminal (without echo), or reads one line of stdin.
+fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let password = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("New web UI password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+        if first != again {
+            return Err(UsageError("the passwords differ".into()).into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    crate::api::auth::store_password(data_dir, &password)?;
+    let url = std::fs::read(data_dir.join(paths::API_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::daemon::ApiEndpoint>(&b).ok())
+        .map(|e| format!("http://{}/", e.addr));
+    if json {
+        println!("{}", json!({"password_set": true, "web_ui": url}));
+    } else {
+        match url {
+            Some(url) => println!("password set; log in at {url}"),
+            None => println!("password set; the web UI is at the daemon's --api address"),
+        }
     }
     Ok(())
 }

@@ -67,6 +67,14 @@ pub struct DaemonArgs {
     /// Download cap for the whole node, e.g. `10MiB` (bytes per second).
     #[arg(long, value_name = "RATE", value_parser = crate::transfer::rate::parse_rate)]
     pub max_download_rate: Option<u64>,
+    /// A name for this node, shown in the web UI and `p2pd status` (kept in the data
+    /// directory; the web UI can change it).
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    /// Largest file the web UI may upload, e.g. `4GiB`.
+    #[arg(long, value_name = "SIZE", value_parser = crate::transfer::rate::parse_rate,
+          default_value = "4GiB")]
+    pub max_upload: u64,
     /// Seconds a chunk request may take before it is retried elsewhere.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
@@ -152,6 +160,13 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             "another p2pd daemon is running with data directory {}",
             data_dir.display()
         );
+    }
+
+    if let Some(name) = args.display_name.clone() {
+        let display_name = crate::api::check_display_name(Some(name))
+            .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?;
+        crate::api::save_settings(&data_dir, &crate::api::types::Settings { display_name })
+            .context("saving the display name")?;
     }
 
     let key = crate::identity::load_or_create(&data_dir.join(paths::IDENTITY_FILE))?;
@@ -257,9 +272,18 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     )?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let app = http::router(Api::new(transfers.clone(), data_dir.clone()), token);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-    served.await.context("control API failed")?;
+    let app = http::app(
+        Api::new(transfers.clone(), data_dir.clone()),
+        http::ServerConfig {
+            token,
+            addr: api_addr,
+            public: args.api_public,
+            max_upload: args.max_upload,
+        },
+    );
+    http::serve(listener, app, shutdown_signal())
+        .await
+        .context("control API failed")?;
     transfers.save_reputation();
     let _ = fs::remove_file(data_dir.join(paths::API_FILE));
     tracing::info!("p2pd daemon stopped");

@@ -4,7 +4,9 @@
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
-//! - `api/`: the facade of daemon operations, its serde types, and its HTTP server.
+//! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
+//!   OpenAPI document, and web login (`auth.rs`).
+//! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
@@ -19,6 +21,7 @@ mod identity;
 mod network;
 mod paths;
 mod transfer;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +56,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the daemon's options does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the node.
     Daemon(daemon::DaemonArgs),
@@ -98,6 +103,8 @@ pub enum Command {
         /// The file's CID.
         cid: String,
     },
+    /// Set the web UI password (read from the terminal, or the first line of stdin).
+    Passwd,
 }
 
 fn main() -> ExitCode {

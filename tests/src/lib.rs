@@ -4,6 +4,8 @@
 //! its [`Daemon`] value is dropped, so a failing test leaves no process behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

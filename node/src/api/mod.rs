@@ -1,17 +1,24 @@
 //! The control API: [`Api`] is a facade of plain async operations on the serde types in
-//! [`types`]; [`http`] serves them over HTTP/JSON with a token, and the CLI calls them
-//! through [`crate::client`].
+//! [`types`]; [`http`] serves them over HTTP/JSON (with the route table that also makes
+//! the [`openapi`] document), [`auth`] decides who may call it, [`live`] keeps the
+//! bandwidth history and the stream of live events, and the CLI calls the same
+//! operations through [`crate::client`].
 
+pub mod auth;
 pub mod http;
+pub mod live;
+pub mod openapi;
 pub mod types;
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chunk_store::{EntryState, ImportMode, Location, StoreError};
 use dht_proto::Cid;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::transfer::fetch::FetchParams;
 use crate::transfer::{Progress, Transfers};
@@ -19,6 +26,12 @@ use types::*;
 
 /// Default fetch timeout without progress.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// File in the data directory holding [`Settings`] as JSON.
+pub const SETTINGS_FILE: &str = "settings.json";
+/// Directory in the data directory where browser uploads are written before import.
+pub const UPLOAD_DIR: &str = "uploads";
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME: usize = 64;
 
 /// An error that carries its HTTP status.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -28,31 +41,61 @@ pub struct ApiError {
     pub status: u16,
     /// One line.
     pub message: String,
+    /// Seconds the caller should wait before trying again (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// An error with any status.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     /// The request was bad (400).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: 400,
-            message: message.into(),
-        }
+        Self::new(400, message)
+    }
+
+    /// No credentials, or wrong ones (401).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, message)
+    }
+
+    /// Refused whoever asks (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, message)
     }
 
     /// The thing asked about does not exist (404).
     pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+
+    /// The request does not fit the current state (409).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
+    }
+
+    /// The body is larger than allowed (413).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, message)
+    }
+
+    /// Too many attempts; try again after `secs` (429).
+    pub fn too_many_requests(message: impl Into<String>, secs: u64) -> Self {
         ApiError {
-            status: 404,
-            message: message.into(),
+            retry_after: Some(secs),
+            ..Self::new(429, message)
         }
     }
 
     /// The daemon failed (500).
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError {
-            status: 500,
-            message: message.into(),
-        }
+        Self::new(500, message)
     }
 
     /// The body of this error.
@@ -102,6 +145,22 @@ pub struct Api {
     transfers: Transfers,
     started: Instant,
     data_dir: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// State the facade keeps besides the transfer engine's.
+struct Shared {
+    /// Live events for the web UI.
+    events: broadcast::Sender<LiveEvent>,
+    /// Bandwidth history.
+    stats: Mutex<live::Stats>,
+    /// Downloads the owner paused, with where each was going.
+    paused: Mutex<HashMap<Cid, Option<PathBuf>>>,
+    settings: Mutex<Settings>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -113,14 +172,145 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// Checks a display name: `None` or empty clears it.
+pub fn check_display_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(name) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ApiError::bad_request(format!(
+            "the display name must have at most {MAX_DISPLAY_NAME} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "the display name must not contain control characters",
+        ));
+    }
+    Ok(Some(name))
+}
+
+/// Reads the settings file of a data directory (defaults if there is none or it is
+/// unreadable: a corrupt settings file must not stop the daemon).
+pub fn load_settings(data_dir: &Path) -> Settings {
+    std::fs::read(data_dir.join(SETTINGS_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Writes the settings file of a data directory (via a temporary file and a rename).
+pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
+    let path = data_dir.join(SETTINGS_FILE);
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// A name for a file uploaded through the browser: its last path component, without
+/// control characters, at most 255 bytes; `upload` if nothing is left.
+pub fn upload_name(name: Option<&str>) -> String {
+    let base = name
+        .unwrap_or("")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>();
+    let base = base.trim();
+    let mut out = String::new();
+    for c in base.chars() {
+        if out.len() + c.len_utf8() > dht_proto::message::MAX_NAME_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() || out == "." || out == ".." {
+        "upload".into()
+    } else {
+        out
+    }
+}
+
 impl Api {
-    /// The facade over a running node.
+    /// The facade over a running node. Starts the task that samples bandwidth and
+    /// watches downloads for the live views; it ends when the last `Api` is dropped.
     pub fn new(transfers: Transfers, data_dir: PathBuf) -> Self {
-        Api {
+        let (events, _) = broadcast::channel(256);
+        // Uploads left over from a previous run were never imported.
+        let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
+        let api = Api {
             transfers,
             started: Instant::now(),
+            shared: Arc::new(Shared {
+                events,
+                stats: Mutex::new(live::Stats::default()),
+                paused: Mutex::new(HashMap::new()),
+                settings: Mutex::new(load_settings(&data_dir)),
+            }),
             data_dir,
-        }
+        };
+        tokio::spawn(live::monitor(
+            api.transfers.clone(),
+            Arc::downgrade(&api.shared),
+        ));
+        api
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn emit(&self, event: LiveEvent) {
+        let _ = self.shared.events.send(event);
+    }
+
+    /// Live events: network changes, downloads, new files, bandwidth.
+    pub fn live_events(&self) -> broadcast::Receiver<LiveEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The owner's settings.
+    pub fn settings(&self) -> Settings {
+        lock(&self.shared.settings).clone()
+    }
+
+    /// Changes the settings and stores them in the data directory.
+    pub async fn set_settings(&self, settings: Settings) -> Result<Settings, ApiError> {
+        let settings = Settings {
+            display_name: check_display_name(settings.display_name)?,
+        };
+        let dir = self.data_dir.clone();
+        let to_save = settings.clone();
+        tokio::task::spawn_blocking(move || save_settings(&dir, &to_save))
+            .await
+            .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("saving the settings: {e}")))?;
+        *lock(&self.shared.settings) = settings.clone();
+        tracing::info!(display_name = ?settings.display_name, "settings changed");
+        self.emit(LiveEvent::Settings {
+            settings: settings.clone(),
+        });
+        Ok(settings)
+    }
+
+    /// Bandwidth now and over the last minutes.
+    pub fn stats(&self) -> StatsResponse {
+        lock(&self.shared.stats).response()
+    }
+
+    /// A fresh path in the upload directory for a browser upload to be written to
+    /// before it is imported.
+    pub fn upload_path(&self) -> Result<PathBuf, ApiError> {
+        // The store imports absolute paths only; `--data-dir` may be relative.
+        let dir = std::path::absolute(self.data_dir.join(UPLOAD_DIR))
+            .map_err(|e| ApiError::internal(format!("the upload directory: {e}")))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+        Ok(dir.join(format!("upload-{}", auth::random_hex())))
     }
 
     /// Imports a file and announces it. `progress` is told the bytes read so far.
@@ -152,13 +342,17 @@ impl Api {
                 .await?;
         tracing::info!(cid = %outcome.cid, size = outcome.size, "file added");
         self.transfers.net().start_providing(outcome.cid).await;
-        Ok(AddResponse {
+        let response = AddResponse {
             cid: outcome.cid.to_string(),
             name: outcome.name,
             size: outcome.size,
             chunks: outcome.chunks,
             already_present: outcome.already_present,
-        })
+        };
+        self.emit(LiveEvent::FileAdded {
+            file: response.clone(),
+        });
+        Ok(response)
     }
 
     /// Starts a download, or attaches to the one running for the same file.
@@ -212,11 +406,8 @@ impl Api {
                 )));
             }
         }
-        let timeout = match request.timeout_secs {
-            Some(0) => return Err(ApiError::bad_request("timeout must be at least 1 second")),
-            Some(secs) => Duration::from_secs(secs),
-            None => DEFAULT_FETCH_TIMEOUT,
-        };
+        let timeout = fetch_timeout(request.timeout_secs)?;
+        lock(&self.shared.paused).remove(&cid);
         Ok(self.transfers.fetch(FetchParams {
             cid,
             output: request.output,
@@ -252,6 +443,7 @@ impl Api {
                     path,
                     pinned: e.pinned,
                     added_unix: e.added_unix,
+                    published: e.published,
                 }
             })
             .collect())
@@ -289,10 +481,10 @@ impl Api {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
             data_dir: self.data_dir.clone(),
+            display_name: self.settings().display_name,
             node: serde_json::to_value(info).unwrap_or_default(),
             files,
             downloads: self
-                .transfers
                 .downloads()
                 .into_iter()
                 .filter_map(|p| serde_json::to_value(p).ok())
@@ -300,13 +492,39 @@ impl Api {
         })
     }
 
-    /// Connected peers.
-    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ApiError> {
-        self.transfers
+    /// Connected peers, with the bytes exchanged with each and its current rates.
+    pub async fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
+        let peers = self
+            .transfers
             .net()
             .peers()
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let traffic = self.transfers.traffic();
+        let scores: HashMap<String, f64> = self
+            .transfers
+            .reputation()
+            .into_iter()
+            .map(|r| (r.peer_id, r.score))
+            .collect();
+        let stats = lock(&self.shared.stats);
+        Ok(peers
+            .into_iter()
+            .map(|info| {
+                let id = info.peer_id.parse::<libp2p::PeerId>().ok();
+                let t = id.and_then(|id| traffic.get(&id).copied());
+                let (rate_down, rate_up) = id.map_or((0.0, 0.0), |id| stats.peer_rates(&id));
+                PeerView {
+                    bytes_received: t.map_or(0, |t| t.received),
+                    bytes_sent: t.map_or(0, |t| t.sent),
+                    rate_down,
+                    rate_up,
+                    banned: id.is_some_and(|id| self.transfers.is_banned(&id)),
+                    reputation: scores.get(&info.peer_id).copied(),
+                    info,
+                }
+            })
+            .collect())
     }
 
     /// Live network events.
@@ -319,9 +537,174 @@ impl Api {
         self.transfers.reputation()
     }
 
-    /// Downloads run since the daemon started.
-    pub fn downloads(&self) -> Vec<Progress> {
-        self.transfers.downloads()
+    /// Downloads run since the daemon started, newest first.
+    pub fn downloads(&self) -> Vec<DownloadInfo> {
+        let paused = lock(&self.shared.paused);
+        let mut list: Vec<DownloadInfo> = self
+            .transfers
+            .downloads()
+            .into_iter()
+            .map(|progress| DownloadInfo {
+                paused: progress.is_finished()
+                    && Cid::from_str(&progress.cid).is_ok_and(|c| paused.contains_key(&c)),
+                progress,
+            })
+            .collect();
+        list.sort_by(|a, b| a.progress.elapsed_secs.total_cmp(&b.progress.elapsed_secs));
+        list
+    }
+
+    fn download_info(&self, cid: &Cid) -> Result<DownloadInfo, ApiError> {
+        let progress = self
+            .transfers
+            .download(cid)
+            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?
+            .borrow()
+            .clone();
+        Ok(DownloadInfo {
+            paused: progress.is_finished() && lock(&self.shared.paused).contains_key(cid),
+            progress,
+        })
+    }
+
+    /// Starts downloading a file into the store (or attaches to its running download).
+    pub fn start_download(&self, request: StartDownload) -> Result<DownloadInfo, ApiError> {
+        let cid = parse_cid(&request.cid)?;
+        let timeout = fetch_timeout(request.timeout_secs)?;
+        let output = lock(&self.shared.paused).remove(&cid).flatten();
+        let progress = self.transfers.fetch(FetchParams {
+            cid,
+            output,
+            output_dir: None,
+            timeout,
+        });
+        let progress = progress.borrow().clone();
+        Ok(DownloadInfo {
+            progress,
+            paused: false,
+        })
+    }
+
+    /// Stops a running download and waits (briefly) until it has saved what it holds.
+    /// Returns whether it was running.
+    async fn stop_download(&self, cid: &Cid) -> Result<bool, ApiError> {
+        let mut progress = self
+            .transfers
+            .download(cid)
+            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?;
+        if !self.transfers.cancel(cid) {
+            return Ok(false);
+        }
+        let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+            while !progress.borrow_and_update().is_finished() {
+                if progress.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        if stopped.is_err() {
+            return Err(ApiError::internal(format!("{cid} did not stop in time")));
+        }
+        Ok(true)
+    }
+
+    /// Pauses a running download: it stops, keeping its verified chunks; `resume`
+    /// continues it.
+    pub async fn pause(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
+        let cid = parse_cid(cid)?;
+        // Where the file was going: a resumed download goes there too.
+        let output = self
+            .transfers
+            .download(&cid)
+            .and_then(|p| p.borrow().output.clone());
+        // Marked first, so nobody sees the stopped download as failed.
+        let was_paused = lock(&self.shared.paused).insert(cid, output);
+        match self.stop_download(&cid).await {
+            Ok(true) => tracing::info!(%cid, "download paused"),
+            Ok(false) if was_paused.is_some() => {} // paused already
+            other => {
+                lock(&self.shared.paused).remove(&cid);
+                other?;
+                return Err(ApiError::conflict(format!(
+                    "the download of {cid} is not running"
+                )));
+            }
+        }
+        let info = self.download_info(&cid)?;
+        self.emit(LiveEvent::Download {
+            download: info.clone(),
+        });
+        Ok(info)
+    }
+
+    /// Resumes a paused (or failed) download where it stopped.
+    pub fn resume(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
+        let parsed = parse_cid(cid)?;
+        let Some(progress) = self.transfers.download(&parsed) else {
+            return Err(ApiError::not_found(format!("no download of {parsed}")));
+        };
+        if !progress.borrow().is_finished() {
+            return Err(ApiError::conflict(format!(
+                "the download of {parsed} is running"
+            )));
+        }
+        self.start_download(StartDownload {
+            cid: cid.to_string(),
+            timeout_secs: None,
+        })
+    }
+
+    /// Cancels a download: stops it if it runs and deletes what it had fetched (a
+    /// complete file stays).
+    pub async fn cancel(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
+        let cid = parse_cid(cid)?;
+        self.stop_download(&cid).await?;
+        lock(&self.shared.paused).remove(&cid);
+        let store = self.transfers.store().clone();
+        let partial = blocking(move || {
+            Ok(store
+                .info(&cid)?
+                .is_some_and(|e| matches!(e.state, EntryState::Partial { .. })))
+        })
+        .await?;
+        if partial {
+            self.transfers.net().stop_providing(cid).await;
+            let store = self.transfers.store().clone();
+            blocking(move || store.remove(&cid)).await?;
+            self.emit(LiveEvent::FileChanged {
+                cid: cid.to_string(),
+                change: "removed".into(),
+            });
+        }
+        tracing::info!(%cid, "download cancelled");
+        let info = self.download_info(&cid)?;
+        self.emit(LiveEvent::Download {
+            download: info.clone(),
+        });
+        Ok(info)
+    }
+
+    /// A complete file's name, size and chunk count, for streaming it to a browser.
+    pub async fn content_info(&self, cid: &str) -> Result<(Cid, String, u64, u32), ApiError> {
+        let cid = parse_cid(cid)?;
+        let store = self.transfers.store().clone();
+        let info = blocking(move || store.info(&cid))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("{cid} is not in the store")))?;
+        if !matches!(info.state, EntryState::Complete) {
+            return Err(ApiError::conflict(format!(
+                "{cid} is not complete yet: it is still being downloaded"
+            )));
+        }
+        let name = crate::transfer::fetch::safe_file_name(info.name.as_deref(), &cid);
+        Ok((cid, name, info.size, info.chunk_count))
+    }
+
+    /// One verified chunk of a file.
+    pub async fn read_chunk(&self, cid: Cid, index: u32) -> Result<Vec<u8>, ApiError> {
+        let store = self.transfers.store().clone();
+        blocking(move || store.read_chunk(&cid, index)).await
     }
 
     /// Stops announcing a file (it stays in the store).
@@ -330,6 +713,10 @@ impl Api {
         let store = self.transfers.store().clone();
         blocking(move || store.set_published(&cid, false)).await?;
         self.transfers.net().stop_providing(cid).await;
+        self.emit(LiveEvent::FileChanged {
+            cid: cid.to_string(),
+            change: "unpublished".into(),
+        });
         Ok(CidResponse {
             cid: cid.to_string(),
             changed: true,
@@ -352,9 +739,52 @@ impl Api {
         if !changed {
             return Err(ApiError::not_found(format!("{cid} is not in the store")));
         }
+        lock(&self.shared.paused).remove(&cid);
+        self.emit(LiveEvent::FileChanged {
+            cid: cid.to_string(),
+            change: "removed".into(),
+        });
         Ok(CidResponse {
             cid: cid.to_string(),
             changed,
         })
+    }
+}
+
+fn fetch_timeout(secs: Option<u64>) -> Result<Duration, ApiError> {
+    match secs {
+        Some(0) => Err(ApiError::bad_request("timeout must be at least 1 second")),
+        Some(secs) if secs > 7 * 24 * 3600 => Err(ApiError::bad_request(
+            "timeout must be at most a week (604800 seconds)",
+        )),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Ok(DEFAULT_FETCH_TIMEOUT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_checked() {
+        assert_eq!(check_display_name(None).ok(), Some(None));
+        assert_eq!(check_display_name(Some("  ".into())).ok(), Some(None));
+        assert_eq!(
+            check_display_name(Some(" Ada's laptop ".into())).ok(),
+            Some(Some("Ada's laptop".into()))
+        );
+        assert!(check_display_name(Some("a\nb".into())).is_err());
+        assert!(check_display_name(Some("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn upload_names_are_made_safe() {
+        assert_eq!(upload_name(Some("report.pdf")), "report.pdf");
+        assert_eq!(upload_name(Some("C:\\Users\\a\\b.txt")), "b.txt");
+        assert_eq!(upload_name(Some("../x")), "x");
+        assert_eq!(upload_name(Some("..")), "upload");
+        assert_eq!(upload_name(None), "upload");
+        assert_eq!(upload_name(Some(&"é".repeat(200))).len(), 254);
     }
 }

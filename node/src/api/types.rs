@@ -107,6 +107,13 @@ pub struct FileInfo {
     pub pinned: bool,
     /// When it was added (seconds since the Unix epoch).
     pub added_unix: u64,
+    /// Whether the node announces it (false after `unpublish`).
+    #[serde(default = "yes")]
+    pub published: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `GET /api/id`.
@@ -127,6 +134,9 @@ pub struct StatusResponse {
     pub uptime_secs: u64,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// The name the owner gave this node, if any.
+    #[serde(default)]
+    pub display_name: Option<String>,
     /// Our identity and reach.
     pub node: NodeInfoOwned,
     /// Files held (complete or partial).
@@ -145,4 +155,152 @@ pub struct CidResponse {
     pub cid: String,
     /// Whether anything changed.
     pub changed: bool,
+}
+
+/// `GET` and `PUT /api/settings`: what the owner can change while the daemon runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// A name for this node, shown in the web UI and in `p2pd status` (1 to 64
+    /// characters, no control characters; `null` or empty clears it).
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// `POST /api/downloads`: start (or attach to) a download kept in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartDownload {
+    /// The file CID.
+    pub cid: String,
+    /// Give up after this many seconds without progress (default 60).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// A download as listed by `GET /api/downloads`: its progress, and whether the owner
+/// paused it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownloadInfo {
+    /// The engine's last snapshot.
+    #[serde(flatten)]
+    pub progress: Progress,
+    /// Paused by the owner: the verified chunks are kept and `resume` continues.
+    pub paused: bool,
+}
+
+/// One connected peer with what we exchanged with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerView {
+    /// Addresses, connection kind, RTT, agent.
+    #[serde(flatten)]
+    pub info: PeerInfo,
+    /// Verified bytes it sent us (all time: kept with its reputation).
+    pub bytes_received: u64,
+    /// Bytes we sent it (all time).
+    pub bytes_sent: u64,
+    /// Bytes per second it sends us now (over the last few seconds).
+    pub rate_down: f64,
+    /// Bytes per second we send it now.
+    pub rate_up: f64,
+    /// Whether we refuse it (it sent corrupt data).
+    pub banned: bool,
+    /// This node's reputation score for it (-100 to 100); `null` if it never sent or
+    /// refused us anything.
+    pub reputation: Option<f64>,
+}
+
+/// One sample of the node's traffic.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RateSample {
+    /// When (milliseconds since the Unix epoch).
+    pub t_ms: u64,
+    /// Bytes per second received (verified chunk data).
+    pub down: f64,
+    /// Bytes per second sent.
+    pub up: f64,
+}
+
+/// `GET /api/stats`: bandwidth now and over the last minutes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsResponse {
+    /// Bytes per second received now.
+    pub down_rate: f64,
+    /// Bytes per second sent now.
+    pub up_rate: f64,
+    /// Verified bytes received since the daemon started.
+    pub total_received: u64,
+    /// Bytes sent since the daemon started.
+    pub total_sent: u64,
+    /// One sample per second, oldest first (at most the last five minutes).
+    pub history: Vec<RateSample>,
+}
+
+/// A live event, as sent on `GET /api/events/live` (server-sent events, one JSON object
+/// per `data:` line) and tagged by `type`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// A peer connected, left, or an address of ours was confirmed.
+    Net {
+        /// The network event (`peer_connected`, `peer_disconnected`, `external_address`).
+        event: crate::network::NetEvent,
+    },
+    /// A download changed.
+    Download {
+        /// Its state now.
+        download: DownloadInfo,
+    },
+    /// A file was added (shared) on this node.
+    FileAdded {
+        /// The file.
+        file: AddResponse,
+    },
+    /// A file was removed, or stopped being announced.
+    FileChanged {
+        /// The file CID.
+        cid: String,
+        /// `removed` or `unpublished`.
+        change: String,
+    },
+    /// The bandwidth sample of the last second.
+    Stats {
+        /// The sample.
+        sample: RateSample,
+    },
+    /// The owner changed the settings.
+    Settings {
+        /// The new settings.
+        settings: Settings,
+    },
+}
+
+/// `POST /api/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The owner's password.
+    pub password: String,
+}
+
+/// `POST /api/setup`: set the first password with the one-time setup token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetupRequest {
+    /// The token from the setup link the daemon printed.
+    pub token: String,
+    /// The new password (at least 8 characters).
+    pub password: String,
+}
+
+/// `GET /api/session`, and the answer to a login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Whether this request is authenticated.
+    pub authenticated: bool,
+    /// How: `token` (the CLI's bearer token) or `session` (a web login).
+    pub via: Option<String>,
+    /// Whether the owner has set a password yet.
+    pub password_set: bool,
+    /// The header value state-changing requests of this session must send as
+    /// `X-CSRF-Token`.
+    pub csrf_token: Option<String>,
+    /// Seconds until the session expires.
+    pub expires_in_secs: Option<u64>,
 }

@@ -65,6 +65,7 @@ impl Transfers {
         let (news_tx, news_rx) = mpsc::channel(1024);
         let have = Arc::new(Mutex::new(Bitfield::new(0)));
         let interested = Arc::new(Mutex::new(HashSet::new()));
+        let (cancel_tx, cancel_rx) = watch::channel(false);
         active.insert(
             params.cid,
             ActiveDownload {
@@ -72,6 +73,7 @@ impl Transfers {
                 have: have.clone(),
                 news: news_tx,
                 interested: interested.clone(),
+                cancel: cancel_tx,
             },
         );
         drop(active);
@@ -82,6 +84,7 @@ impl Transfers {
             news: news_rx,
             shared_have: have,
             interested,
+            cancel: cancel_rx,
             started: Instant::now(),
             peers: HashMap::new(),
             manifest: None,
@@ -135,6 +138,8 @@ struct Engine {
     news: mpsc::Receiver<PeerNews>,
     shared_have: Arc<Mutex<Bitfield>>,
     interested: Arc<Mutex<HashSet<PeerId>>>,
+    /// Becomes `true` when the owner stops the download.
+    cancel: watch::Receiver<bool>,
     started: Instant,
     peers: HashMap<PeerId, PeerSlot>,
     manifest: Option<Arc<Manifest>>,
@@ -260,6 +265,12 @@ impl Engine {
                     None => lookup_open = false,
                 },
                 Some(news) = self.news.recv() => self.on_news(news),
+                Ok(()) = self.cancel.changed() => {
+                    if *self.cancel.borrow() {
+                        self.maybe_save(true).await;
+                        return Err(Failure::Failed(format!("download of {cid} stopped")));
+                    }
+                }
                 Some(outcome) = pending.next(), if !pending.is_empty() => {
                     if self.on_outcome(outcome, &mut pending).await? {
                         last_progress_at = Instant::now();

@@ -129,6 +129,8 @@ struct ActiveDownload {
     news: mpsc::Sender<PeerNews>,
     /// Peers that asked for our bitfield: they want `Have` messages.
     interested: Arc<Mutex<HashSet<PeerId>>>,
+    /// Set to `true` to stop the download (its verified chunks stay saved).
+    cancel: watch::Sender<bool>,
 }
 
 /// State shared by downloads and uploads.
@@ -306,6 +308,19 @@ impl Transfers {
             .values()
             .map(|d| d.progress.borrow().clone())
             .collect()
+    }
+
+    /// Stops the running download of `cid`: it saves what it verified and ends as
+    /// failed ("stopped"), so a later fetch resumes it. Returns whether one was running.
+    pub fn cancel(&self, cid: &Cid) -> bool {
+        let active = lock(&self.inner.active);
+        match active.get(cid) {
+            Some(d) if !d.progress.borrow().is_finished() => {
+                let _ = d.cancel.send(true);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Progress of one download.

@@ -1,0 +1,226 @@
+//! Issue 5: the web UI end to end in a real headless Chromium (Debian's, driven by
+//! playwright-core from `tests/web/e2e.mjs`). Two daemons run: A, whose UI is used, and
+//! B, which shares a file. In the browser: set the password through the setup link, log
+//! in, upload a file and see its CID, watch a CLI-shared file appear live, download B's
+//! file (pausing and resuming it) with its progress bar reaching 100 % and save it, see
+//! B among the peers, use a
+//! phone-sized screen, log out and be refused. Screenshots of each page are saved under
+//! `target/web-screenshots/`.
+//!
+//! `scripts/test` installs Chromium and the npm package; without them this test fails
+//! and says so.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use p2pd_tests::*;
+use serde_json::Value;
+
+const MIB: u64 = 1 << 20;
+/// Longest the browser script may run (it gives up by itself at 150 s).
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A process started in its own process group; dropping it kills the whole group (the
+/// driver and the browser it started) by the group's id.
+struct Group(Child);
+
+impl Group {
+    fn kill(&mut self) {
+        let pgid = self.0.id();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn setup_link(daemon: &Daemon) -> String {
+    let log = daemon.log();
+    let start = log
+        .find("http://")
+        .expect("a setup link in the daemon's log");
+    log[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_hexdigit())
+        .to_string()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn the_web_ui_works_end_to_end_in_chromium() {
+    let web = workspace_root().join("tests/web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed in {}: run scripts/test (or `npm ci` there)",
+        web.display()
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} not found: run scripts/test (apt-get install chromium)"
+    );
+    // target/<profile>/p2pd → target/web-screenshots
+    let bin = p2pd_bin();
+    let shots = bin
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("web-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let dir = tempfile::tempdir().unwrap();
+    // B sends at 6 MiB/s, so the download runs for a few seconds: long enough to be
+    // seen moving, paused and resumed.
+    let seeder = Daemon::start(
+        &dir.path().join("b"),
+        &["--dht-mode", "server", "--max-upload-rate", "6MiB"],
+    );
+    let shared = dir.path().join("holiday-video.bin");
+    random_file(&shared, 24 * MIB, 9);
+    let remote_cid = add(&seeder, &shared, &[]);
+    let node = Daemon::start(&dir.path().join("a"), &["--bootstrap", &seeder.addr()]);
+    let link = setup_link(&node);
+    assert!(link.contains("/#/setup/"), "{link}");
+
+    let upload = dir.path().join("notes from the browser.txt");
+    std::fs::write(&upload, "shared from a web page\n".repeat(1000)).unwrap();
+    let live = dir.path().join("added-from-the-cli.txt");
+    std::fs::write(&live, "added while the page was open\n").unwrap();
+    let saved = dir.path().join("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    let stderr_path = dir.path().join("e2e.stderr");
+
+    let child = Command::new("node")
+        .arg("e2e.mjs")
+        .current_dir(&web)
+        .env("P2PD_SETUP_LINK", &link)
+        .env("P2PD_PASSWORD", "a long web password")
+        .env("P2PD_UPLOAD_FILE", &upload)
+        .env("P2PD_LIVE_FILE", &live)
+        .env("P2PD_REMOTE_CID", &remote_cid)
+        .env("P2PD_REMOTE_PEER", seeder.peer_id())
+        .env("P2PD_SCREENSHOTS", &shots)
+        .env("P2PD_SAVE_DIR", &saved)
+        .env("P2PD_BIN", &bin)
+        .env("P2PD_DATA_DIR_A", &node.data_dir)
+        .env("CHROMIUM", &chromium)
+        .env_remove("P2PD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("run node (Node.js 18 or later)");
+    let mut group = Group(child);
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = group.0.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            group.kill();
+            panic!(
+                "the browser test timed out after {BROWSER_TIMEOUT:?}:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(group.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    drop(group); // the browser is gone with its driver
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "the browser test failed ({status}):\n{stderr}"
+    );
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
+    eprintln!("browser results: {results:#}");
+
+    // What the page showed is what the daemon holds.
+    assert_eq!(results["node_id"], node.peer_id().as_str());
+    let files = node.cli(&["ls", "--json"]).success().json();
+    let uploaded = results["uploaded_cid"].as_str().unwrap();
+    let listed = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cid"] == uploaded)
+        .unwrap_or_else(|| panic!("{uploaded} not listed: {files}"));
+    assert_eq!(listed["name"], "notes from the browser.txt");
+    assert_eq!(listed["size"], std::fs::metadata(&upload).unwrap().len());
+    assert!(files.to_string().contains("added-from-the-cli.txt"));
+
+    // The progress bar moved up to 100 %, and the saved file is B's, byte for byte.
+    let seen: Vec<u64> = results["progress_seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(seen.last(), Some(&100), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let paused_at = results["paused_at"].as_u64().unwrap();
+    assert!((10..100).contains(&paused_at), "{paused_at}");
+    let running = results["running_text"].as_str().unwrap();
+    assert!(
+        running.contains("/s") && running.contains("ETA") && running.contains("peer"),
+        "{running}"
+    );
+    let saved_file = PathBuf::from(results["saved_path"].as_str().unwrap());
+    assert_eq!(saved_file.file_name().unwrap(), "holiday-video.bin");
+    assert_eq!(file_hash(&saved_file), file_hash(&shared));
+
+    // B was in the peers list, connected directly.
+    let row = results["peer_row"].as_str().unwrap();
+    assert!(row.contains("direct"), "{row}");
+
+    // Logged out: refused.
+    assert_eq!(results["after_logout_status"], 401);
+    assert_eq!(results["after_logout_unpublish"], 401);
+    assert_eq!(results["problems"], serde_json::json!([]), "{results}");
+    let status = node.status();
+    assert_eq!(status["display_name"], "E2E laptop");
+
+    for name in [
+        "00-setup",
+        "01-login",
+        "02-dashboard",
+        "03-files",
+        "04-downloads-running",
+        "04-downloads-paused",
+        "04-downloads",
+        "05-peers",
+        "06-phone-dashboard",
+        "06-phone-downloads",
+        "07-logged-out",
+    ] {
+        let shot = shots.join(format!("{name}.png"));
+        assert!(
+            std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000),
+            "{} missing",
+            shot.display()
+        );
+    }
+}
