@@ -187,6 +187,8 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             relays: args.relay.clone(),
             dht_mode: args.dht_mode,
             behaviour: BehaviourConfig {
+                // Peers see the owner's display name in our identify agent string.
+                display_name: crate::api::load_settings(&data_dir).display_name,
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,

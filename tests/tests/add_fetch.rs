@@ -233,3 +233,31 @@ fn unpublish_and_rm_survive_a_restart() {
     add(&node, &a, &[]);
     assert_eq!(node.status()["node"]["provided_files"], 1);
 }
+
+#[test]
+fn peers_see_the_display_name_of_the_owner() {
+    let mut swarm = Swarm::new();
+    let named = swarm.node(&["--display-name", "Bob's server"]);
+    let other = swarm.node(&[]);
+    let named_id = named.peer_id();
+    let src = swarm.path("named.bin");
+    random_file(&src, 1000, 51);
+    let cid = add(&named, &src, &[]);
+    fetch(&other, &cid, &swarm.path("named.out"), 30).success();
+    wait_until(
+        "the named peer's agent string",
+        Duration::from_secs(20),
+        || {
+            other
+                .cli(&["peers", "--json"])
+                .success()
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| {
+                    p["peer_id"] == named_id.as_str() && p["agent"] == "p2pd/0.1.0 (Bob's server)"
+                })
+        },
+    );
+}

@@ -23,6 +23,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/p2pd/id/1.0.0";
 /// Tunables of the behaviour that come from the command line.
 #[derive(Debug, Clone)]
 pub struct BehaviourConfig {
+    /// The owner's display name, sent to peers in the identify agent string.
+    pub display_name: Option<String>,
     /// Run mDNS discovery on the LAN.
     pub mdns: bool,
     /// Most provider keys the DHT store keeps (ours and other peers').
@@ -50,6 +52,15 @@ pub struct RelayLimits {
     pub max_circuit_duration: Duration,
     /// Most bytes through one circuit (0: no limit).
     pub max_circuit_bytes: u64,
+}
+
+/// `p2pd/<version>`, followed by ` (<display name>)` when the owner set one.
+pub fn agent_version(display_name: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match display_name {
+        Some(name) => format!("p2pd/{version} ({name})"),
+        None => format!("p2pd/{version}"),
+    }
 }
 
 /// Everything a p2pd node speaks.
@@ -99,7 +110,7 @@ impl Behaviour {
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
-                .with_agent_version(format!("p2pd/{}", env!("CARGO_PKG_VERSION")))
+                .with_agent_version(agent_version(config.display_name.as_deref()))
                 .with_cache_size(256),
         );
 
