@@ -596,6 +596,7 @@ impl NetworkActor {
             Command::StartProviding(cid) => {
                 // Already announced: Kademlia republishes it on its own schedule.
                 if self.provided.insert(cid) {
+                    tracing::info!(%cid, "announcing as provider");
                     self.announce(cid);
                 }
             }
@@ -607,7 +608,7 @@ impl NetworkActor {
             Command::FindProviders { cid, found } => {
                 let key = kad::RecordKey::new(&cid.multihash_bytes());
                 let id = self.swarm.behaviour_mut().kad.get_providers(key);
-                tracing::debug!(%cid, "provider lookup started");
+                tracing::info!(%cid, "provider lookup started");
                 self.provider_queries.insert(id, found);
             }
             Command::Info(reply) => {
@@ -979,7 +980,7 @@ impl NetworkActor {
                     let mut closed = false;
                     if let Some(found) = self.provider_queries.get(&id) {
                         for peer in providers.into_iter().filter(|p| *p != local) {
-                            tracing::debug!(%peer, "provider found");
+                            tracing::info!(%peer, "provider found");
                             // Dial now: Kademlia knows the provider's addresses only while
                             // the query runs.
                             if !self.swarm.is_connected(&peer) {
@@ -1004,8 +1005,10 @@ impl NetworkActor {
                     self.provider_queries.remove(&id);
                 }
                 kad::QueryResult::StartProviding(result) => match result {
-                    Ok(ok) => tracing::debug!(key = ?ok.key, "provider record stored"),
-                    Err(e) => tracing::debug!("provider announcement incomplete: {e}"),
+                    Ok(ok) => {
+                        tracing::info!(key = ?ok.key, "provider announcement stored in the DHT")
+                    }
+                    Err(e) => tracing::info!("provider announcement incomplete: {e}"),
                 },
                 kad::QueryResult::Bootstrap(Ok(_)) if step.last => {
                     tracing::debug!("DHT bootstrap finished");

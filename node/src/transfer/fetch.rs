@@ -186,6 +186,7 @@ impl Engine {
         let cid = self.params.cid;
         let store = self.transfers.store().clone();
         let net = self.transfers.net().clone();
+        tracing::info!(%cid, output = ?self.params.output, "download started");
 
         if let Some(output) = &self.params.output {
             if output.exists() {
