@@ -478,11 +478,9 @@ impl Store {
             drop(writer);
             file.sync_all()
                 .map_err(|e| StoreError::io("syncing", &tmp, e))?;
-            fs::rename(&tmp, output).map_err(|e| StoreError::io("renaming", output, e))
+            link_no_clobber(&tmp, output)
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        let _ = fs::remove_file(&tmp);
         result
     }
 
@@ -571,9 +569,10 @@ impl Store {
 
     /// Starts or resumes the download of a file whose manifest bytes were fetched (and
     /// are checked here against `cid`). Creates the pre-sized partial file on first use;
-    /// on resume, re-hashes the chunks the saved bitfield does not list, so that chunks
-    /// written after the last [`Store::save_progress`] are not fetched again. Returns
-    /// the manifest and the verified chunks.
+    /// on resume, re-hashes every chunk of the partial file and rebuilds the bitfield from
+    /// what verifies (the saved one may be behind or ahead of the disk), so chunks written
+    /// after the last [`Store::save_progress`] are not fetched again and lost ones are.
+    /// Returns the manifest and the verified chunks.
     pub fn begin_download(
         &self,
         cid: &Cid,
@@ -691,7 +690,7 @@ impl Store {
     }
 
     /// Finishes a download whose every chunk is verified: the bytes are synced to disk and
-    /// the file moves to `output` (renamed, or copied across file systems), where the
+    /// the file moves to `output` (hard-linked, or copied across file systems), where the
     /// store tracks it in place; with no `output` it stays in the store as a blob. An
     /// existing file at `output` is never overwritten.
     pub fn complete_download(
@@ -751,40 +750,54 @@ impl Store {
 }
 
 /// Moves a finished download to `output` without ever exposing a partial file there and
-/// without overwriting an existing file: rename when on the same file system, otherwise
-/// copy to a temporary name beside `output`, sync, and rename that.
+/// without overwriting an existing file: link it there when on the same file system,
+/// otherwise copy to a temporary name beside `output`, sync, and link that.
 fn place_file(from: &Path, output: &Path) -> Result<(), StoreError> {
-    // A hard link fails if `output` exists, so no existing file is ever replaced, even
-    // by a racing writer; then the store's name is dropped.
-    match fs::hard_link(from, output) {
+    match link_no_clobber(from, output) {
         Ok(()) => {
             let _ = fs::remove_file(from);
             return Ok(());
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::Invalid(format!(
-                "{} already exists",
-                output.display()
-            )));
-        }
+        Err(StoreError::Invalid(m)) => return Err(StoreError::Invalid(m)),
         Err(_) => {} // another file system: copy below
     }
     let tmp = temp_beside(output);
-    let result = (|| {
-        fs::copy(from, &tmp)?;
-        File::open(&tmp)?.sync_all()?;
-        fs::hard_link(&tmp, output)
-    })();
+    let result = fs::copy(from, &tmp)
+        .and_then(|_| File::open(&tmp)?.sync_all())
+        .map_err(|e| StoreError::io("writing", output, e))
+        .and_then(|()| link_no_clobber(&tmp, output));
     let _ = fs::remove_file(&tmp);
-    match result {
-        Ok(()) => {
-            let _ = fs::remove_file(from);
-            Ok(())
+    if result.is_ok() {
+        let _ = fs::remove_file(from);
+    }
+    result
+}
+
+/// Gives the finished file `from` the name `output` without ever replacing an existing
+/// file, even one created a moment ago: a hard link fails if `output` exists. On file
+/// systems without hard links it falls back to checking, then renaming (racy only there).
+/// `from` keeps its own name; the caller removes it.
+fn link_no_clobber(from: &Path, output: &Path) -> Result<(), StoreError> {
+    let exists = || StoreError::Invalid(format!("{} already exists", output.display()));
+    match fs::hard_link(from, output) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+            Err(StoreError::io("linking", output, e))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::Invalid(
-            format!("{} already exists", output.display()),
-        )),
-        Err(e) => Err(StoreError::io("writing", output, e)),
+        Err(_) => {
+            // No hard links here (FAT, some network file systems).
+            if output.exists() {
+                return Err(exists());
+            }
+            let copy = temp_beside(from);
+            fs::copy(from, &copy)
+                .and_then(|_| fs::rename(&copy, output))
+                .map_err(|e| {
+                    let _ = fs::remove_file(&copy);
+                    StoreError::io("writing", output, e)
+                })
+        }
     }
 }
 

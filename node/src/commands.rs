@@ -323,6 +323,7 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     for (label, key) in [
         ("listening:", "listen_addrs"),
         ("external:", "external_addrs"),
+        ("relayed via:", "relay_reservations"),
     ] {
         if let Some(addrs) = node[key].as_array() {
             for (i, a) in addrs.iter().enumerate() {

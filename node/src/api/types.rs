@@ -226,9 +226,9 @@ pub struct StatsResponse {
     pub down_rate: f64,
     /// Bytes per second sent now.
     pub up_rate: f64,
-    /// Verified bytes received since the daemon started.
+    /// Verified bytes received, all time (kept with peer reputation).
     pub total_received: u64,
-    /// Bytes sent since the daemon started.
+    /// Bytes sent, all time (kept with peer reputation).
     pub total_sent: u64,
     /// One sample per second, oldest first (at most the last five minutes).
     pub history: Vec<RateSample>,

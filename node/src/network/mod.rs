@@ -2,9 +2,10 @@
 //! [`Network`] handle and sends it [`Command`]s over a bounded channel, getting answers on
 //! oneshot channels keyed by request or query id.
 //!
-//! - `behaviour.rs`: what the node speaks (Kademlia, identify, ping, chunk protocol,
-//!   mDNS, AutoNAT v2) and its limits.
-//! - `codec.rs`: the chunk protocol's libp2p codec.
+//! - `behaviour.rs`: what the node speaks (Kademlia, identify, ping, the chunk and
+//!   manifest protocols, mDNS, AutoNAT v2, relay client and server, DCUtR, UPnP) and
+//!   its limits.
+//! - `codec.rs`: the transfer protocols' libp2p codec.
 //! - this file: the swarm task ([`NetworkActor`]) and the handle.
 //!
 //! Inbound chunk-protocol requests leave the swarm task at once on the `inbound` channel

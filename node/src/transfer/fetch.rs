@@ -459,6 +459,12 @@ impl Engine {
                             }
                         }
                     }
+                    Err(RequestError::ConnectionClosed) => {
+                        // The connection was replaced (relayed → direct): ask again.
+                        if let Some(slot) = self.peers.get_mut(&peer) {
+                            slot.asked_manifest = false;
+                        }
+                    }
                     other => {
                         tracing::debug!(%peer, "no manifest from peer: {:?}", other.map(|r| short(&r)));
                         self.drop_peer(peer);
@@ -474,6 +480,13 @@ impl Engine {
             Outcome::Bitfield(peer, result) => {
                 match result {
                     Ok(Response::Bitfield { have }) => self.set_peer_have(peer, have),
+                    Err(RequestError::ConnectionClosed) => {
+                        // The connection was replaced (relayed → direct): ask again.
+                        if let Some(slot) = self.peers.get_mut(&peer) {
+                            slot.asked_bitfield = false;
+                        }
+                        self.ask(peer, pending);
+                    }
                     _ => self.drop_peer(peer),
                 }
                 Ok(false)
@@ -509,8 +522,8 @@ impl Engine {
                         }
                     }
                     Ok(Response::Choked) => {
+                        // Choking is how a busy seeder shares its slots: not held against it.
                         slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
-                        self.transfers.note_refusal(peer);
                     }
                     Ok(Response::NotFound) => {
                         self.transfers.note_refusal(peer);

@@ -1,6 +1,7 @@
-//! The upload side: answers the chunk-protocol requests that the swarm task hands over.
-//! Disk reads run on blocking threads; the number of chunk reads at once is bounded by
-//! the upload slots, and a request that finds no free slot is answered `Choked`.
+//! The upload side: answers the transfer-protocol requests that the swarm task hands
+//! over. Chunk requests from peers without an upload slot (see `choke.rs`) are answered
+//! `Choked`; the others wait for the upload cap, then read on a blocking thread. At most
+//! [`MAX_CONCURRENT_READS`] chunk requests are in progress at once; one more is `Choked`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,8 +26,7 @@ pub struct ServeConfig {
     pub corrupt_chunks: bool,
 }
 
-/// Answers inbound requests until the channel closes.
-/// Chunk reads in progress at once, across all unchoked peers.
+/// Chunk requests in progress at once, across all unchoked peers.
 const MAX_CONCURRENT_READS: usize = 32;
 
 /// Answers inbound requests until the channel closes.
@@ -73,16 +73,32 @@ pub async fn run(
         let transfers = transfers.clone();
         let corrupt = config.corrupt_chunks;
         tokio::spawn(async move {
+            // Wait for the upload cap before reading, so a capped node never holds more
+            // chunks in memory than it has read permits.
+            let chunk_len = match &request {
+                Request::Chunk { cid, index } => chunk_len(&transfers, cid, *index).await,
+                _ => 0,
+            };
+            transfers.upload_limit().acquire(chunk_len).await;
             let response = answer(&transfers, peer, request, corrupt).await;
-            drop(permit);
             if let Response::Chunk { data } = &response {
-                let len = data.len() as u64;
-                transfers.upload_limit().acquire(len).await;
-                transfers.note_sent(peer, len);
+                transfers.note_sent(peer, data.len() as u64);
             }
             net.respond(channel, response).await;
+            drop(permit);
         });
     }
+}
+
+/// The length of a chunk we may serve (0 if we do not know the file).
+async fn chunk_len(transfers: &Transfers, cid: &Cid, index: u32) -> u64 {
+    let store = transfers.store().clone();
+    let cid = *cid;
+    tokio::task::spawn_blocking(move || store.manifest(&cid))
+        .await
+        .ok()
+        .and_then(|m| m.ok().flatten())
+        .map_or(0, |m| u64::from(m.chunk_len(index)))
 }
 
 fn received_totals(transfers: &Transfers) -> HashMap<PeerId, u64> {
