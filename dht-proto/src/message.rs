@@ -146,6 +146,63 @@ impl Request {
     }
 }
 
+/// The CBOR bytes that precede a chunk's data in an encoded `Response::Chunk`:
+/// `{"chunk": {"data": <byte string header>`. Lets a transport write the header and then
+/// the chunk straight from its buffer, instead of copying it into an encoding first.
+const CHUNK_PREFIX: &[u8] = &[
+    0xa1, 0x65, b'c', b'h', b'u', b'n', b'k', 0xa1, 0x64, b'd', b'a', b't', b'a',
+];
+/// The longest chunk-response header: the prefix and a byte-string header with an
+/// 8-byte length.
+pub const MAX_CHUNK_HEADER_LEN: usize = 13 + 9;
+
+/// The header of an encoded `Response::Chunk` whose data is `len` bytes long; the
+/// header followed by the data is exactly `Response::Chunk { data }.encode()`.
+pub fn chunk_response_header(len: usize) -> Vec<u8> {
+    let mut out = CHUNK_PREFIX.to_vec();
+    let len = len as u64;
+    match len {
+        0..=23 => out.push(0x40 | len as u8),
+        24..=0xff => out.extend([0x58, len as u8]),
+        0x100..=0xffff => {
+            out.push(0x59);
+            out.extend((len as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0x5a);
+            out.extend((len as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(0x5b);
+            out.extend(len.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// If `bytes` starts with a chunk-response header, returns the header's length and the
+/// data length it declares. `None` when it is some other response (or too short to
+/// tell), which is then decoded the ordinary way.
+pub fn parse_chunk_response_header(bytes: &[u8]) -> Option<(usize, u64)> {
+    let rest = bytes.strip_prefix(CHUNK_PREFIX)?;
+    let (&first, rest) = rest.split_first()?;
+    let (extra, len) = match first {
+        0x40..=0x57 => (0, u64::from(first & 0x1f)),
+        0x58 => (1, u64::from(*rest.first()?)),
+        0x59 => (
+            2,
+            u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+        ),
+        0x5a => (
+            4,
+            u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
+        ),
+        0x5b => (8, u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
+        _ => return None,
+    };
+    Some((CHUNK_PREFIX.len() + 1 + extra, len))
+}
+
 impl Response {
     /// Encodes the response.
     pub fn encode(&self) -> Vec<u8> {
@@ -302,6 +359,46 @@ mod tests {
             name: Some("x".repeat(MAX_NAME_LEN + 1)),
         };
         assert!(Response::decode(&long_name.encode()).is_err());
+    }
+
+    #[test]
+    fn the_chunk_header_is_the_start_of_the_encoding() {
+        for len in [
+            0usize,
+            1,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            1 << 20,
+            (4 << 20) + 7,
+        ] {
+            let data = vec![0x5au8; len];
+            let encoded = Response::Chunk {
+                data: ByteBuf::from(data.clone()),
+            }
+            .encode();
+            let header = chunk_response_header(len);
+            assert_eq!(&encoded[..header.len()], &header[..], "len {len}");
+            assert_eq!(&encoded[header.len()..], &data[..], "len {len}");
+            assert_eq!(
+                parse_chunk_response_header(&encoded),
+                Some((header.len(), len as u64))
+            );
+            assert!(header.len() <= MAX_CHUNK_HEADER_LEN);
+        }
+        // Other responses and truncated headers are not taken for chunks.
+        assert_eq!(parse_chunk_response_header(&Response::Ack.encode()), None);
+        assert_eq!(
+            parse_chunk_response_header(&Response::NotFound.encode()),
+            None
+        );
+        let header = chunk_response_header(1 << 20);
+        for cut in 0..header.len() {
+            assert_eq!(parse_chunk_response_header(&header[..cut]), None);
+        }
     }
 
     #[test]

@@ -34,6 +34,11 @@ impl RateLimiter {
         }
     }
 
+    /// Whether there is a cap at all.
+    pub fn is_limited(&self) -> bool {
+        self.bytes_per_sec.is_some()
+    }
+
     /// How long the caller must wait before moving `bytes` (and books them).
     fn reserve(&self, bytes: u64) -> Duration {
         let Some(rate) = self.bytes_per_sec else {

@@ -75,11 +75,12 @@ pub async fn run(
         tokio::spawn(async move {
             // Wait for the upload cap before reading, so a capped node never holds more
             // chunks in memory than it has read permits.
-            let chunk_len = match &request {
-                Request::Chunk { cid, index } => chunk_len(&transfers, cid, *index).await,
-                _ => 0,
-            };
-            transfers.upload_limit().acquire(chunk_len).await;
+            if let (Request::Chunk { cid, index }, true) =
+                (&request, transfers.upload_limit().is_limited())
+            {
+                let len = chunk_len(&transfers, cid, *index).await;
+                transfers.upload_limit().acquire(len).await;
+            }
             let response = answer(&transfers, peer, request, corrupt).await;
             if let Response::Chunk { data } = &response {
                 transfers.note_sent(peer, data.len() as u64);
