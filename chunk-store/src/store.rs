@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -441,9 +442,25 @@ impl Store {
             }
         };
         let file = File::open(&path).map_err(|e| StoreError::io("opening", &path, e))?;
-        let mut data = vec![0u8; manifest.chunk_len(index) as usize];
-        file.read_exact_at(&mut data, manifest.chunk_offset(index))
+        // Read into spare capacity rather than zeroing a buffer first: chunks are the bulk
+        // of all uploads.
+        let len = manifest.chunk_len(index) as usize;
+        let mut data = Vec::with_capacity(len);
+        let mut reader = &file;
+        reader
+            .seek(SeekFrom::Start(manifest.chunk_offset(index)))
+            .and_then(|_| reader.take(len as u64).read_to_end(&mut data))
             .map_err(|e| StoreError::io("reading", &path, e))?;
+        if data.len() != len {
+            return Err(match record.location {
+                Location::Reference { path, .. } => StoreError::Changed(path),
+                _ => StoreError::io(
+                    "reading",
+                    &path,
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                ),
+            });
+        }
         if verify && !manifest.verify_chunk(index, &data) {
             return Err(match record.location {
                 Location::Partial => StoreError::ChunkUnavailable { cid: *cid, index },
@@ -674,6 +691,15 @@ impl Store {
             .map_err(|e| StoreError::io("opening", &path, e))?;
         file.write_all_at(data, manifest.chunk_offset(index))
             .map_err(|e| StoreError::io("writing", &path, e))
+    }
+
+    /// Flushes the chunks written so far of a partial download to disk, so that the sync
+    /// when it completes has little left to do. Runs beside the transfer.
+    pub fn sync_download(&self, cid: &Cid) -> Result<(), StoreError> {
+        let path = self.partial_path(&file_key(cid)?);
+        let file = File::open(&path).map_err(|e| StoreError::io("opening", &path, e))?;
+        file.sync_data()
+            .map_err(|e| StoreError::io("syncing", &path, e))
     }
 
     /// Saves which chunks of a partial download are verified. Cheap enough to call every

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,10 @@ use crate::network::RequestError;
 
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full.
 const PER_PEER_DEPTH: usize = 8;
-/// Chunk requests in flight in total (bounds memory: each holds up to one chunk).
-const MAX_IN_FLIGHT: usize = 24;
+/// Chunks held at once by one download: requested and not yet answered, plus received
+/// and not yet verified and written (bounds memory: each holds up to one chunk, even
+/// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
+const MAX_IN_FLIGHT: usize = 32;
 /// Failed requests after which a peer is dropped from this download.
 const MAX_PEER_FAILURES: u32 = 3;
 /// How often the DHT is asked again while no peer is sending.
@@ -99,6 +102,7 @@ impl Transfers {
             last_save: Instant::now(),
             dirty_since_save: false,
             name: None,
+            syncing: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(engine.run());
         progress_rx
@@ -157,6 +161,8 @@ struct Engine {
     last_save: Instant,
     dirty_since_save: bool,
     name: Option<String>,
+    /// Whether a background flush of the partial file runs now.
+    syncing: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -642,10 +648,10 @@ impl Engine {
             })
             .map(|(p, _)| *p)
             .collect();
-        if ready.is_empty() || self.in_flight >= MAX_IN_FLIGHT {
+        if ready.is_empty() || self.held() >= MAX_IN_FLIGHT {
             return;
         }
-        // Peers that gave the most go first.
+        // Peers that gave the most pick first in each round.
         ready.sort_by_key(|p| std::cmp::Reverse(self.peers.get(p).map_or(0, |s| s.bytes)));
         let missing: Vec<u32> = (0..manifest.chunk_count())
             .filter(|i| !self.have.get(*i) && !self.verifying.contains(i))
@@ -663,20 +669,22 @@ impl Engine {
         // Everything before this index is taken.
         let mut first_open = 0;
 
-        'peers: for peer in ready {
-            loop {
-                if self.in_flight >= MAX_IN_FLIGHT {
-                    break 'peers;
+        // Round robin, one request per peer per round, so that every peer gets a share of
+        // the pipeline when the peers together could take more than the download holds.
+        while !ready.is_empty() {
+            ready.retain(|peer| {
+                if self.held() >= MAX_IN_FLIGHT {
+                    return false;
                 }
-                let Some(slot) = self.peers.get(&peer) else {
-                    continue 'peers;
+                let Some(slot) = self.peers.get(peer) else {
+                    return false;
                 };
                 let Some(have) = slot
                     .have
                     .as_ref()
                     .filter(|_| slot.in_flight < PER_PEER_DEPTH)
                 else {
-                    continue 'peers;
+                    return false;
                 };
                 let pick = if !endgame {
                     // The rarest fresh chunk this peer holds.
@@ -695,15 +703,23 @@ impl Engine {
                             && self
                                 .requested
                                 .get(i)
-                                .is_some_and(|asked| asked.len() < 2 && !asked.contains(&peer))
+                                .is_some_and(|asked| asked.len() < 2 && !asked.contains(peer))
                     })
                 };
-                let Some(index) = pick else {
-                    continue 'peers;
-                };
-                self.send_chunk_request(peer, index, pending);
-            }
+                match pick {
+                    Some(index) => {
+                        self.send_chunk_request(*peer, index, pending);
+                        true
+                    }
+                    None => false,
+                }
+            });
         }
+    }
+
+    /// Chunks this download holds or will hold: requested, or received and being written.
+    fn held(&self) -> usize {
+        self.in_flight + self.verifying.len()
     }
 
     fn send_chunk_request(
@@ -745,6 +761,18 @@ impl Engine {
         let have = self.have.clone();
         if let Err(e) = blocking(move || store.save_progress(&cid, &have)).await {
             tracing::warn!(%cid, "cannot save download progress: {e}");
+        }
+        // Flush written chunks in the background, one flush at a time, so the final sync
+        // does not stall the end of the download.
+        if !force && !self.syncing.swap(true, Ordering::AcqRel) {
+            let store = self.transfers.store().clone();
+            let syncing = self.syncing.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.sync_download(&cid) {
+                    tracing::debug!(%cid, "background sync: {e}");
+                }
+                syncing.store(false, Ordering::Release);
+            });
         }
     }
 
