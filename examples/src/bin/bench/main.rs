@@ -1,0 +1,871 @@
+//! The issue-3 benchmark: p2pd's add, single-source fetch, multi-source fetch, memory and
+//! DHT cost, each measured in one run on 127.0.0.1 beside a baseline measured in the same
+//! run. See `docs/benchmarks.md` for results and how to read them.
+//!
+//! ```sh
+//! cargo build --release -p p2pd
+//! cargo build --release -p p2pd-examples --bin bench
+//! target/release/bench                      # full size (1 GiB, 256 MiB, 10 GiB)
+//! target/release/bench --size-mib 64 --multi-size-mib 32 --dht-size-gib 1   # smoke run
+//! ```
+//!
+//! Daemons are real `p2pd` processes (`target/release/p2pd` beside this program, or
+//! `--p2pd PATH`), started like the multi-process tests start them. Data directories and
+//! files live under `target/bench-tmp/` (same disk as the build) and are deleted at the
+//! end. This is not a test: nothing runs it from CI or `cargo test`.
+
+mod harness;
+mod transport;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, ValueEnum};
+use harness::{file_hash, random_file, Daemon};
+use serde_json::Value;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+/// Longest one `add` or `fetch` may take before the benchmark gives up.
+const LONG_TIMEOUT: Duration = Duration::from_secs(900);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Figure {
+    /// 1: `p2pd add` vs BLAKE3 on all cores vs a file copy.
+    Add,
+    /// 2: single-source fetch vs raw TCP vs the bare libp2p stream.
+    Fetch,
+    /// 3: multi-source fetch from rate-capped seeders.
+    Multi,
+    /// 4: peak RSS of the fetching daemon, small and large file.
+    Rss,
+    /// 5: DHT provider announcements for a large (sparse) file.
+    Dht,
+}
+
+/// Benchmarks p2pd on 127.0.0.1 against baselines measured in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Args {
+    /// File size for `add` and the single-source fetch (figures 1 and 2), MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// File size for the multi-source fetch (figure 3), MiB.
+    #[arg(long, default_value_t = 256)]
+    multi_size_mib: u64,
+    /// Number of rate-capped seeders in figure 3.
+    #[arg(long, default_value_t = 4)]
+    seeders: usize,
+    /// Upload cap R of each seeder in figure 3, MiB/s (passed as `--max-upload-rate RMiB`).
+    #[arg(long, default_value_t = 25)]
+    rate_mib: u64,
+    /// Small fetch of figure 4, MiB.
+    #[arg(long, default_value_t = 64)]
+    rss_small_mib: u64,
+    /// Large fetch of figure 4, MiB (default: --size-mib).
+    #[arg(long)]
+    rss_large_mib: Option<u64>,
+    /// Sparse file size of figure 5, GiB.
+    #[arg(long, default_value_t = 10)]
+    dht_size_gib: u64,
+    /// Runs of each timed measurement of figures 1 and 2 (best and median reported).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Figures to run (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht])]
+    only: Vec<Figure>,
+    /// The p2pd binary (default: `p2pd` beside this program).
+    #[arg(long)]
+    p2pd: Option<PathBuf>,
+    /// Where to put data directories and files (default: `target/bench-tmp`).
+    #[arg(long)]
+    tmp_dir: Option<PathBuf>,
+    /// Keep the temporary directory (and its daemon logs) at the end.
+    #[arg(long)]
+    keep: bool,
+    /// `RUST_LOG` filter for the daemons (default: their own default level).
+    #[arg(long, value_name = "FILTER")]
+    daemon_log: Option<String>,
+    /// Add files on seeders right after they start, without waiting for their address to
+    /// be confirmed (shows the cold-start delay of provider records without addresses).
+    #[arg(long)]
+    cold_start: bool,
+}
+
+/// One line of the results table.
+struct Row {
+    figure: String,
+    value: String,
+    baseline: String,
+    baseline_value: String,
+    ratio: String,
+    goal: String,
+}
+
+/// Timed samples of one measurement.
+#[derive(Clone, Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn push(&mut self, d: Duration) {
+        self.0.push(d.as_secs_f64());
+    }
+    fn best(&self) -> f64 {
+        self.0.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn median(&self) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+    /// `1.234 s · 870 MB/s` (best), with the median when there are several runs.
+    fn show(&self, bytes: u64) -> String {
+        let mut s = secs_rate(bytes, self.best());
+        if self.0.len() > 1 {
+            let _ = write!(s, " (median {:.3} s of {})", self.median(), self.0.len());
+        }
+        s
+    }
+}
+
+fn mb_per_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn secs_rate(bytes: u64, secs: f64) -> String {
+    format!("{secs:.3} s · {:.0} MB/s", mb_per_s(bytes, secs))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+fn size_label(bytes: u64) -> String {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else {
+        format!("{} MiB", bytes / MIB)
+    }
+}
+
+/// Everything one run needs: the binary, the temporary directory, the bootstrap node and
+/// the seeder of figures 1, 2 and 4, and the results so far.
+struct Bench {
+    args: Args,
+    bin: PathBuf,
+    dir: PathBuf,
+    rt: tokio::runtime::Handle,
+    bootstrap: Option<Daemon>,
+    bootstrap_addr: String,
+    seeder: Option<Daemon>,
+    /// CID and BLAKE3 of the main file once the seeder holds it.
+    seeded: Option<(String, String)>,
+    next_node: usize,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+impl Bench {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn main_size(&self) -> u64 {
+        self.args.size_mib * MIB
+    }
+
+    fn note(&mut self, line: String) {
+        println!("    {line}");
+        self.notes.push(line);
+    }
+
+    fn row(
+        &mut self,
+        figure: &str,
+        value: &str,
+        baseline: &str,
+        baseline_value: &str,
+        ratio: String,
+        goal: &str,
+    ) {
+        self.rows.push(Row {
+            figure: figure.into(),
+            value: value.into(),
+            baseline: baseline.into(),
+            baseline_value: baseline_value.into(),
+            ratio,
+            goal: goal.into(),
+        });
+    }
+
+    /// Starts a node that knows only the bootstrap address.
+    fn node(&mut self, name: &str, extra: &[&str]) -> anyhow::Result<Daemon> {
+        self.next_node += 1;
+        let dir = self.path(&format!("node{}-{name}", self.next_node));
+        let mut args = vec!["--bootstrap", self.bootstrap_addr.as_str()];
+        args.extend_from_slice(extra);
+        Daemon::start(&self.bin, &dir, name, &args)
+    }
+
+    /// Starts a node that will provide files: unless `--cold-start`, waits until its
+    /// address is confirmed, so that its provider records carry its addresses and a
+    /// fetch measures the transfer rather than the node's start-up.
+    fn provider_node(&mut self, name: &str, extra: &[&str]) -> anyhow::Result<Daemon> {
+        let node = self.node(name, extra)?;
+        if !self.args.cold_start {
+            let took = node.wait_public(Duration::from_secs(60))?;
+            println!(
+                "    ({name}: address confirmed {:.1} s after start)",
+                took.as_secs_f64()
+            );
+        }
+        Ok(node)
+    }
+
+    fn start_network(&mut self) -> anyhow::Result<()> {
+        let bootstrap = Daemon::start(
+            &self.bin,
+            &self.path("bootstrap"),
+            "bootstrap",
+            &["--dht-mode", "server"],
+        )?;
+        self.bootstrap_addr = bootstrap.addr()?;
+        self.bootstrap = Some(bootstrap);
+        let seeder = self.provider_node("seeder", &[])?;
+        self.seeder = Some(seeder);
+        Ok(())
+    }
+
+    fn seeder(&self) -> anyhow::Result<&Daemon> {
+        self.seeder.as_ref().context("no seeder")
+    }
+
+    /// The main test file (created once).
+    fn main_file(&self) -> anyhow::Result<PathBuf> {
+        let path = self.path("main.bin");
+        if !path.exists() {
+            println!(
+                "  writing {} of pseudo-random bytes…",
+                size_label(self.main_size())
+            );
+            random_file(&path, self.main_size(), 1)?;
+        }
+        Ok(path)
+    }
+
+    /// `p2pd add --json` on a node; returns the CID, the chunk count and the CLI's wall time.
+    fn add(
+        &self,
+        node: &Daemon,
+        path: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<(String, u64, Duration)> {
+        let path_str = path.to_str().context("non-UTF-8 path")?;
+        let mut args = vec!["add", path_str, "--json"];
+        args.extend_from_slice(extra);
+        let run = node.cli(&args, LONG_TIMEOUT)?.ok("p2pd add")?;
+        let json = run.json()?;
+        let cid = json["cid"]
+            .as_str()
+            .context("no cid in `add --json`")?
+            .to_string();
+        let chunks = json["chunks"]
+            .as_u64()
+            .context("no chunks in `add --json`")?;
+        Ok((cid, chunks, run.wall))
+    }
+
+    /// Makes sure the seeder holds the main file; returns its CID and BLAKE3.
+    fn ensure_seeded(&mut self) -> anyhow::Result<(String, String)> {
+        if let Some(s) = &self.seeded {
+            return Ok(s.clone());
+        }
+        let file = self.main_file()?;
+        let (cid, _, _) = self.add(self.seeder()?, &file, &[])?;
+        let seeded = (cid, file_hash(&file)?);
+        self.seeded = Some(seeded.clone());
+        Ok(seeded)
+    }
+
+    /// Fetches `cid` on `node` into a new file, checks it against `expected_hash`, deletes
+    /// it; returns the CLI's `seconds`, its wall time and the `--json` summary.
+    fn fetch(
+        &self,
+        node: &Daemon,
+        cid: &str,
+        expected_hash: &str,
+        label: &str,
+    ) -> anyhow::Result<(f64, Duration, Value)> {
+        let out = self.path(&format!("fetched-{label}.bin"));
+        let _ = std::fs::remove_file(&out);
+        let out_str = out.to_str().context("non-UTF-8 path")?;
+        let run = node
+            .cli(
+                &["fetch", cid, "-o", out_str, "--json", "--timeout", "120"],
+                LONG_TIMEOUT,
+            )?
+            .ok("p2pd fetch")?;
+        let json = run.json()?;
+        let secs = json["seconds"]
+            .as_f64()
+            .context("no seconds in `fetch --json`")?;
+        let got = file_hash(&out)?;
+        std::fs::remove_file(&out)?;
+        if got != expected_hash {
+            bail!("fetched file differs from the source (BLAKE3 {got}, expected {expected_hash})");
+        }
+        Ok((secs, run.wall, json))
+    }
+
+    // ----- figure 1 -----
+
+    fn figure_add(&mut self) -> anyhow::Result<()> {
+        let size = self.main_size();
+        let label = size_label(size);
+        println!("\n[1] add {label}: p2pd add vs BLAKE3 (all cores) vs file copy");
+        let file = self.main_file()?;
+        let repeat = self.args.repeat.max(1);
+
+        let mut b3_rayon = Samples::default();
+        let mut b3_single = Samples::default();
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let mut h = blake3::Hasher::new();
+            h.update_mmap_rayon(&file)?;
+            let rayon_hash = h.finalize();
+            b3_rayon.push(t.elapsed());
+            let t = Instant::now();
+            let mut h = blake3::Hasher::new();
+            h.update_mmap(&file)?;
+            let single_hash = h.finalize();
+            b3_single.push(t.elapsed());
+            if rayon_hash != single_hash {
+                bail!("BLAKE3 with and without rayon disagree");
+            }
+        }
+        self.note(format!("BLAKE3 update_mmap_rayon: {}", b3_rayon.show(size)));
+        self.note(format!(
+            "BLAKE3 update_mmap, one thread: {}",
+            b3_single.show(size)
+        ));
+
+        let mut copy = Samples::default();
+        let mut copy_sync = Samples::default();
+        let target = self.path("copy.bin");
+        for _ in 0..repeat {
+            let _ = std::fs::remove_file(&target);
+            let t = Instant::now();
+            std::fs::copy(&file, &target)?;
+            copy.push(t.elapsed());
+            File::open(&target)?.sync_all()?;
+            copy_sync.push(t.elapsed());
+            std::fs::remove_file(&target)?;
+        }
+        self.note(format!("std::fs::copy: {}", copy.show(size)));
+        self.note(format!("std::fs::copy + fsync: {}", copy_sync.show(size)));
+
+        let mut add = Samples::default();
+        let mut cid = String::new();
+        let mut chunks = 0;
+        for run in 0..repeat {
+            if run > 0 {
+                // Forget the file so the next add does the whole job again.
+                self.seeder()?
+                    .cli(&["rm", &cid], LONG_TIMEOUT)?
+                    .ok("p2pd rm")?;
+            }
+            let (c, n, wall) = self.add(self.seeder()?, &file, &[])?;
+            add.push(wall);
+            cid = c;
+            chunks = n;
+        }
+        self.note(format!("p2pd add ({chunks} chunks): {}", add.show(size)));
+        self.seeded = Some((cid, file_hash(&file)?));
+
+        let fig = format!("1 · `p2pd add` {label} (CLI start → CID)");
+        let value = add.show(size);
+        let ratio = |b: &Samples| format!("{:.2}", b.best() / add.best());
+        self.row(
+            &fig,
+            &value,
+            "BLAKE3 all cores (`update_mmap_rayon`)",
+            &b3_rayon.show(size),
+            ratio(&b3_rayon),
+            "—",
+        );
+        self.row(
+            &fig,
+            &value,
+            "BLAKE3 one core (`update_mmap`)",
+            &b3_single.show(size),
+            ratio(&b3_single),
+            "—",
+        );
+        self.row(
+            &fig,
+            &value,
+            "`std::fs::copy`",
+            &copy.show(size),
+            ratio(&copy),
+            "—",
+        );
+        self.row(
+            &fig,
+            &value,
+            "`std::fs::copy` + fsync",
+            &copy_sync.show(size),
+            ratio(&copy_sync),
+            "—",
+        );
+        Ok(())
+    }
+
+    // ----- figure 2 -----
+
+    fn figure_fetch(&mut self) -> anyhow::Result<()> {
+        let size = self.main_size();
+        let label = size_label(size);
+        println!("\n[2] single-source fetch of {label}: p2pd vs raw TCP vs bare libp2p stream");
+        let file = self.main_file()?;
+        let repeat = self.args.repeat.max(1);
+
+        let mut tcp = Samples::default();
+        for _ in 0..repeat {
+            tcp.push(transport::raw_tcp(&file)?);
+        }
+        self.note(format!("raw TCP over loopback: {}", tcp.show(size)));
+
+        let mut bare = Samples::default();
+        for _ in 0..repeat {
+            bare.push(self.rt.block_on(transport::bare_libp2p(&file))?);
+        }
+        self.note(format!(
+            "bare libp2p stream (TCP+noise+yamux): {}",
+            bare.show(size)
+        ));
+
+        let (cid, hash) = self.ensure_seeded()?;
+        let mut cli_secs = Samples::default();
+        let mut wall = Samples::default();
+        for run in 0..repeat {
+            let fetcher = self.node("fetcher", &[])?;
+            let (secs, w, _) = self.fetch(&fetcher, &cid, &hash, &format!("single-{run}"))?;
+            let hwm = fetcher.proc_status_bytes("VmHWM")?;
+            cli_secs.push(Duration::from_secs_f64(secs));
+            wall.push(w);
+            self.note(format!(
+                "run {}: fetch --json seconds {secs:.3}, wall {:.3} s, fetcher VmHWM {}; file identical",
+                run + 1,
+                w.as_secs_f64(),
+                mib(hwm)
+            ));
+            drop(fetcher);
+        }
+        let fig = format!("2 · single-source fetch {label} (`fetch --json` seconds)");
+        let value = cli_secs.show(size);
+        let ratio = |b: &Samples, s: &Samples| format!("{:.2}", b.best() / s.best());
+        self.row(
+            &fig,
+            &value,
+            "raw TCP over loopback",
+            &tcp.show(size),
+            ratio(&tcp, &cli_secs),
+            "—",
+        );
+        self.row(
+            &fig,
+            &value,
+            "bare libp2p stream (TCP+noise+yamux)",
+            &bare.show(size),
+            ratio(&bare, &cli_secs),
+            "≥ 0.80",
+        );
+        let fig = format!("2 · single-source fetch {label} (CLI wall time)");
+        let value = wall.show(size);
+        self.row(
+            &fig,
+            &value,
+            "bare libp2p stream (TCP+noise+yamux)",
+            &bare.show(size),
+            ratio(&bare, &wall),
+            "≥ 0.80",
+        );
+        Ok(())
+    }
+
+    // ----- figure 3 -----
+
+    fn figure_multi(&mut self) -> anyhow::Result<()> {
+        let size = self.args.multi_size_mib * MIB;
+        let n = self.args.seeders;
+        let r = self.args.rate_mib;
+        let rate_bytes = r * MIB;
+        let label = size_label(size);
+        println!("\n[3] multi-source fetch of {label} from {n} seeders capped at {r} MiB/s each");
+        let file = self.path("multi.bin");
+        random_file(&file, size, 2)?;
+        let hash = file_hash(&file)?;
+        let cap = format!("{r}MiB");
+        let mut seeders = Vec::new();
+        let mut cid = String::new();
+        for i in 0..n {
+            let s = self.provider_node(
+                &format!("capped-seeder{}", i + 1),
+                &["--max-upload-rate", &cap],
+            )?;
+            cid = self.add(&s, &file, &[])?.0;
+            seeders.push(s);
+        }
+        // Let the announcements reach the DHT before asking.
+        std::thread::sleep(Duration::from_secs(2));
+        let fetcher = self.node("multi-fetcher", &[])?;
+        let (secs, wall, json) = self.fetch(&fetcher, &cid, &hash, "multi")?;
+        let rate = size as f64 / secs;
+        let ratio = rate / rate_bytes as f64;
+        let ids: Vec<String> = seeders
+            .iter()
+            .map(Daemon::peer_id)
+            .collect::<anyhow::Result<_>>()?;
+        let mut shares = Vec::new();
+        for p in json["peers"].as_array().into_iter().flatten() {
+            let id = p["peer_id"].as_str().unwrap_or("?");
+            let who = ids
+                .iter()
+                .position(|s| s == id)
+                .map_or_else(|| "other".to_string(), |i| format!("seeder{}", i + 1));
+            shares.push(format!("{who} {}", mib(p["bytes"].as_u64().unwrap_or(0))));
+        }
+        self.note(format!(
+            "fetch --json seconds {secs:.3} ({:.1} MiB/s = {ratio:.2} × R), wall {:.3} s; from {}; file identical",
+            rate / MIB as f64,
+            wall.as_secs_f64(),
+            shares.join(", ")
+        ));
+        self.row(
+            &format!("3 · multi-source fetch {label}, {n} seeders at R = {r} MiB/s"),
+            &format!("{secs:.3} s · {:.1} MiB/s", rate / MIB as f64),
+            &format!("R (one seeder's cap); {n} × R = {} MiB/s", n as u64 * r),
+            &format!("{r} MiB/s"),
+            format!("{ratio:.2} × R"),
+            "≥ 3.5 × R",
+        );
+        drop(fetcher);
+        drop(seeders);
+        std::fs::remove_file(&file)?;
+        Ok(())
+    }
+
+    // ----- figure 4 -----
+
+    fn figure_rss(&mut self) -> anyhow::Result<()> {
+        let small = self.args.rss_small_mib * MIB;
+        let large = self.args.rss_large_mib.unwrap_or(self.args.size_mib) * MIB;
+        println!(
+            "\n[4] peak RSS of the fetching daemon: {} and {}",
+            size_label(small),
+            size_label(large)
+        );
+        let mut files = Vec::new();
+        for (bytes, seed) in [(small, 3), (large, 4)] {
+            if bytes == self.main_size() {
+                files.push(self.ensure_seeded()?);
+            } else {
+                let path = self.path(&format!("rss-{}.bin", bytes / MIB));
+                random_file(&path, bytes, seed)?;
+                let (cid, _, _) = self.add(self.seeder()?, &path, &[])?;
+                files.push((cid, file_hash(&path)?));
+            }
+        }
+        let mut peaks = Vec::new();
+        for ((cid, hash), bytes) in files.iter().zip([small, large]) {
+            let fetcher = self.node(&format!("rss-fetcher-{}", bytes / MIB), &[])?;
+            let idle = fetcher.proc_status_bytes("VmHWM")?;
+            let (secs, _, _) = self.fetch(&fetcher, cid, hash, &format!("rss-{}", bytes / MIB))?;
+            let hwm = fetcher.proc_status_bytes("VmHWM")?;
+            let rss = fetcher.proc_status_bytes("VmRSS")?;
+            self.note(format!(
+                "{} fetch: {secs:.3} s; fetcher VmHWM {} after the fetch ({} after start-up), VmRSS now {}; file identical",
+                size_label(bytes),
+                mib(hwm),
+                mib(idle),
+                mib(rss)
+            ));
+            peaks.push((bytes, hwm, idle));
+        }
+        let small_peak = peaks.first().map_or(0, |p| p.1);
+        for (bytes, hwm, idle) in peaks {
+            self.row(
+                &format!(
+                    "4 · peak RSS (VmHWM) of the fetching daemon, {} fetch",
+                    size_label(bytes)
+                ),
+                &mib(hwm),
+                "same daemon right after start-up",
+                &mib(idle),
+                format!(
+                    "{:.2} × the {} fetch",
+                    hwm as f64 / small_peak as f64,
+                    size_label(small)
+                ),
+                "≤ 64 MiB, same for both",
+            );
+        }
+        Ok(())
+    }
+
+    // ----- figure 5 -----
+
+    fn figure_dht(&mut self) -> anyhow::Result<()> {
+        let size = self.args.dht_size_gib * GIB;
+        println!(
+            "\n[5] DHT announcements for a sparse {} file added with --no-copy",
+            size_label(size)
+        );
+        let node = self.provider_node("dht", &[])?;
+        // Let start-up traffic (bootstrap, address confirmation) settle.
+        std::thread::sleep(Duration::from_secs(2));
+        let count = |node: &Daemon| -> anyhow::Result<u64> {
+            node.status()?["node"]["provider_announcements"]
+                .as_u64()
+                .context("no node.provider_announcements in `status --json`")
+        };
+        let before = count(&node)?;
+        let path = self.path("sparse.bin");
+        File::create(&path)?.set_len(size)?;
+        let (_, chunks, wall) = self.add(&node, &path, &["--no-copy"])?;
+        let right_after = count(&node)?;
+        std::thread::sleep(Duration::from_secs(5));
+        let after = count(&node)?;
+        let delta = after - before;
+        self.note(format!(
+            "add --no-copy: {chunks} chunks in {}; provider_announcements {before} before, {right_after} right after, {after} 5 s later",
+            secs_rate(size, wall.as_secs_f64())
+        ));
+        self.row(
+            &format!(
+                "5 · DHT provider announcements for a {} file ({chunks} chunks)",
+                size_label(size)
+            ),
+            &delta.to_string(),
+            "chunks in the file",
+            &chunks.to_string(),
+            format!("{delta} per file"),
+            "1 per file",
+        );
+        drop(node);
+        std::fs::remove_file(&path)?;
+        Ok(())
+    }
+
+    fn run(&mut self) -> anyhow::Result<()> {
+        self.start_network()?;
+        let only = self.args.only.clone();
+        if only.contains(&Figure::Add) {
+            self.figure_add()?;
+        }
+        if only.contains(&Figure::Fetch) {
+            self.figure_fetch()?;
+        }
+        if only.contains(&Figure::Rss) {
+            self.figure_rss()?;
+        }
+        if only.contains(&Figure::Multi) {
+            self.figure_multi()?;
+        }
+        if only.contains(&Figure::Dht) {
+            self.figure_dht()?;
+        }
+        Ok(())
+    }
+
+    fn table(&self) -> String {
+        let head = [
+            "figure",
+            "p2pd",
+            "baseline",
+            "baseline value",
+            "ratio (p2pd ÷ baseline, by speed)",
+            "goal",
+        ];
+        let rows: Vec<[&str; 6]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.figure.as_str(),
+                    &r.value,
+                    &r.baseline,
+                    &r.baseline_value,
+                    &r.ratio,
+                    &r.goal,
+                ]
+            })
+            .collect();
+        let mut width = head.map(|h| h.chars().count());
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[&str; 6]| {
+            let mut s = String::from("|");
+            for (c, w) in cells.iter().zip(width) {
+                let _ = write!(s, " {c}{} |", " ".repeat(w - c.chars().count()));
+            }
+            s.push('\n');
+            s
+        };
+        let mut out = line(&head);
+        out.push('|');
+        for w in width {
+            let _ = write!(out, "{}|", "-".repeat(w + 2));
+        }
+        out.push('\n');
+        for r in &rows {
+            out.push_str(&line(r));
+        }
+        out
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let bin = args.p2pd.clone().unwrap_or_else(|| exe_dir.join("p2pd"));
+    let tmp_root = args
+        .tmp_dir
+        .clone()
+        .or_else(|| exe_dir.parent().map(|t| t.join("bench-tmp")))
+        .unwrap_or_else(|| PathBuf::from("bench-tmp"));
+    let dir = tmp_root.join(format!("run-{}", std::process::id()));
+    let keep = args.keep;
+    if let Some(filter) = &args.daemon_log {
+        let _ = harness::DAEMON_LOG.set(filter.clone());
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        let handle = tokio::runtime::Handle::current();
+        let dir2 = dir.clone();
+        let work = tokio::task::spawn_blocking(move || run(args, bin, dir2, handle));
+        tokio::select! {
+            r = work => r.unwrap_or_else(|e| Err(anyhow::anyhow!("benchmark thread failed: {e}"))),
+            _ = interrupted() => {
+                harness::kill_all_registered();
+                Err(anyhow::anyhow!("interrupted"))
+            }
+        }
+    });
+    harness::kill_all_registered();
+    if keep {
+        eprintln!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir(&tmp_root); // only if empty
+    }
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> anyhow::Result<()> {
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p p2pd) or pass --p2pd",
+            bin.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let version = harness::run_cli(&bin, &dir, &["--version"], Duration::from_secs(10))?
+        .stdout
+        .trim()
+        .to_string();
+    println!("p2pd benchmark (issue 3), everything on 127.0.0.1");
+    println!("  machine: {}", machine());
+    println!("  binary:  {} ({version})", bin.display());
+    println!("  temp:    {}", dir.display());
+    println!("  load average at start: {}", load());
+    println!(
+        "  MB = 10^6 bytes; \"best\" of --repeat {} runs",
+        args.repeat.max(1)
+    );
+    let started = Instant::now();
+    let mut bench = Bench {
+        args,
+        bin,
+        dir,
+        rt,
+        bootstrap: None,
+        bootstrap_addr: String::new(),
+        seeder: None,
+        seeded: None,
+        next_node: 0,
+        rows: Vec::new(),
+        notes: Vec::new(),
+    };
+    let result = bench.run();
+    println!(
+        "\nResults ({:.0} s, load average at end: {}):\n",
+        started.elapsed().as_secs_f64(),
+        load()
+    );
+    print!("{}", bench.table());
+    bench.seeder = None;
+    bench.bootstrap = None;
+    result
+}
