@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
-use harness::{file_hash, random_file, Daemon};
+use harness::{file_hash, random_file, CpuMeter, CpuUse, Daemon, MemSampler};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -105,16 +105,25 @@ struct Row {
     goal: String,
 }
 
-/// Timed samples of one measurement.
+/// Timed samples of one measurement, with the CPU use of each run where measured.
 #[derive(Clone, Default)]
-struct Samples(Vec<f64>);
+struct Samples(Vec<f64>, Vec<Option<CpuUse>>);
 
 impl Samples {
-    fn push(&mut self, d: Duration) {
+    fn push(&mut self, d: Duration, cpu: Option<CpuUse>) {
         self.0.push(d.as_secs_f64());
+        self.1.push(cpu);
     }
     fn best(&self) -> f64 {
         self.0.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    /// The CPU use of the fastest run.
+    fn best_cpu(&self) -> Option<CpuUse> {
+        let best = self.best();
+        self.0
+            .iter()
+            .position(|s| *s == best)
+            .and_then(|i| self.1.get(i).copied().flatten())
     }
     fn median(&self) -> f64 {
         let mut v = self.0.clone();
@@ -155,6 +164,31 @@ fn size_label(bytes: u64) -> String {
     }
 }
 
+/// Runs `f` and measures its wall time and the CPU time of this process meanwhile.
+fn measure_self<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, Duration, CpuUse)> {
+    let meter = CpuMeter::start(&[std::process::id()]);
+    let t = Instant::now();
+    let out = f()?;
+    let elapsed = t.elapsed();
+    Ok((out, elapsed, meter.stop()))
+}
+
+/// One fetch's results.
+struct Fetched {
+    /// `fetch --json` seconds.
+    secs: f64,
+    /// The CLI's wall time.
+    wall: Duration,
+    /// The `--json` summary.
+    json: Value,
+    /// CPU of the fetcher and the providers during the fetch.
+    cpu: CpuUse,
+    /// The fetcher's `VmHWM` after the fetch.
+    hwm: u64,
+    /// Most threads of the fetcher seen (sampled every 10 ms).
+    max_threads: u64,
+}
+
 /// Everything one run needs: the binary, the temporary directory, the bootstrap node and
 /// the seeder of figures 1, 2 and 4, and the results so far.
 struct Bench {
@@ -169,6 +203,8 @@ struct Bench {
     seeded: Option<(String, String)>,
     next_node: usize,
     rows: Vec<Row>,
+    /// CPU accounting: what, bytes moved, CPU use (of the fastest run).
+    cpu_rows: Vec<(String, u64, CpuUse)>,
     notes: Vec<String>,
 }
 
@@ -203,6 +239,12 @@ impl Bench {
             ratio,
             goal: goal.into(),
         });
+    }
+
+    fn cpu_row(&mut self, what: &str, bytes: u64, cpu: Option<CpuUse>) {
+        if let Some(cpu) = cpu {
+            self.cpu_rows.push((what.to_string(), bytes, cpu));
+        }
     }
 
     /// Starts a node that knows only the bootstrap address.
@@ -260,17 +302,20 @@ impl Bench {
         Ok(path)
     }
 
-    /// `p2pd add --json` on a node; returns the CID, the chunk count and the CLI's wall time.
+    /// `p2pd add --json` on a node; returns the CID, the chunk count, the CLI's wall time
+    /// and the daemon's CPU use meanwhile.
     fn add(
         &self,
         node: &Daemon,
         path: &Path,
         extra: &[&str],
-    ) -> anyhow::Result<(String, u64, Duration)> {
+    ) -> anyhow::Result<(String, u64, Duration, CpuUse)> {
         let path_str = path.to_str().context("non-UTF-8 path")?;
         let mut args = vec!["add", path_str, "--json"];
         args.extend_from_slice(extra);
+        let meter = CpuMeter::start(&[node.pid()]);
         let run = node.cli(&args, LONG_TIMEOUT)?.ok("p2pd add")?;
+        let cpu = meter.stop();
         let json = run.json()?;
         let cid = json["cid"]
             .as_str()
@@ -279,7 +324,7 @@ impl Bench {
         let chunks = json["chunks"]
             .as_u64()
             .context("no chunks in `add --json`")?;
-        Ok((cid, chunks, run.wall))
+        Ok((cid, chunks, run.wall, cpu))
     }
 
     /// Makes sure the seeder holds the main file; returns its CID and BLAKE3.
@@ -288,30 +333,37 @@ impl Bench {
             return Ok(s.clone());
         }
         let file = self.main_file()?;
-        let (cid, _, _) = self.add(self.seeder()?, &file, &[])?;
+        let (cid, ..) = self.add(self.seeder()?, &file, &[])?;
         let seeded = (cid, file_hash(&file)?);
         self.seeded = Some(seeded.clone());
         Ok(seeded)
     }
 
-    /// Fetches `cid` on `node` into a new file, checks it against `expected_hash`, deletes
-    /// it; returns the CLI's `seconds`, its wall time and the `--json` summary.
+    /// Fetches `cid` on `node` into a new file, checks it against `expected_hash` and
+    /// deletes it. CPU is counted for the fetcher and `providers`.
     fn fetch(
         &self,
         node: &Daemon,
+        providers: &[&Daemon],
         cid: &str,
         expected_hash: &str,
         label: &str,
-    ) -> anyhow::Result<(f64, Duration, Value)> {
+    ) -> anyhow::Result<Fetched> {
         let out = self.path(&format!("fetched-{label}.bin"));
         let _ = std::fs::remove_file(&out);
         let out_str = out.to_str().context("non-UTF-8 path")?;
-        let run = node
-            .cli(
-                &["fetch", cid, "-o", out_str, "--json", "--timeout", "120"],
-                LONG_TIMEOUT,
-            )?
-            .ok("p2pd fetch")?;
+        let mut pids = vec![node.pid()];
+        pids.extend(providers.iter().map(|p| p.pid()));
+        let meter = CpuMeter::start(&pids);
+        let sampler = MemSampler::start(node.pid());
+        let run = node.cli(
+            &["fetch", cid, "-o", out_str, "--json", "--timeout", "120"],
+            LONG_TIMEOUT,
+        );
+        let cpu = meter.stop();
+        let (_, max_threads) = sampler.stop();
+        let run = run?.ok("p2pd fetch")?;
+        let hwm = node.proc_status_bytes("VmHWM")?;
         let json = run.json()?;
         let secs = json["seconds"]
             .as_f64()
@@ -321,7 +373,14 @@ impl Bench {
         if got != expected_hash {
             bail!("fetched file differs from the source (BLAKE3 {got}, expected {expected_hash})");
         }
-        Ok((secs, run.wall, json))
+        Ok(Fetched {
+            secs,
+            wall: run.wall,
+            json,
+            cpu,
+            hwm,
+            max_threads,
+        })
     }
 
     // ----- figure 1 -----
@@ -336,16 +395,18 @@ impl Bench {
         let mut b3_rayon = Samples::default();
         let mut b3_single = Samples::default();
         for _ in 0..repeat {
-            let t = Instant::now();
-            let mut h = blake3::Hasher::new();
-            h.update_mmap_rayon(&file)?;
-            let rayon_hash = h.finalize();
-            b3_rayon.push(t.elapsed());
-            let t = Instant::now();
-            let mut h = blake3::Hasher::new();
-            h.update_mmap(&file)?;
-            let single_hash = h.finalize();
-            b3_single.push(t.elapsed());
+            let (rayon_hash, t, cpu) = measure_self(|| {
+                let mut h = blake3::Hasher::new();
+                h.update_mmap_rayon(&file)?;
+                Ok(h.finalize())
+            })?;
+            b3_rayon.push(t, Some(cpu));
+            let (single_hash, t, cpu) = measure_self(|| {
+                let mut h = blake3::Hasher::new();
+                h.update_mmap(&file)?;
+                Ok(h.finalize())
+            })?;
+            b3_single.push(t, Some(cpu));
             if rayon_hash != single_hash {
                 bail!("BLAKE3 with and without rayon disagree");
             }
@@ -361,11 +422,12 @@ impl Bench {
         let target = self.path("copy.bin");
         for _ in 0..repeat {
             let _ = std::fs::remove_file(&target);
+            let meter = CpuMeter::start(&[std::process::id()]);
             let t = Instant::now();
             std::fs::copy(&file, &target)?;
-            copy.push(t.elapsed());
+            copy.push(t.elapsed(), Some(meter.stop()));
             File::open(&target)?.sync_all()?;
-            copy_sync.push(t.elapsed());
+            copy_sync.push(t.elapsed(), Some(meter.stop()));
             std::fs::remove_file(&target)?;
         }
         self.note(format!("std::fs::copy: {}", copy.show(size)));
@@ -381,8 +443,8 @@ impl Bench {
                     .cli(&["rm", &cid], LONG_TIMEOUT)?
                     .ok("p2pd rm")?;
             }
-            let (c, n, wall) = self.add(self.seeder()?, &file, &[])?;
-            add.push(wall);
+            let (c, n, wall, cpu) = self.add(self.seeder()?, &file, &[])?;
+            add.push(wall, Some(cpu));
             cid = c;
             chunks = n;
         }
@@ -424,6 +486,10 @@ impl Bench {
             ratio(&copy_sync),
             "—",
         );
+        self.cpu_row("1 · `p2pd add` (daemon)", size, add.best_cpu());
+        self.cpu_row("1 · BLAKE3 `update_mmap_rayon`", size, b3_rayon.best_cpu());
+        self.cpu_row("1 · BLAKE3 `update_mmap`", size, b3_single.best_cpu());
+        self.cpu_row("1 · `std::fs::copy` + fsync", size, copy_sync.best_cpu());
         Ok(())
     }
 
@@ -438,13 +504,16 @@ impl Bench {
 
         let mut tcp = Samples::default();
         for _ in 0..repeat {
-            tcp.push(transport::raw_tcp(&file)?);
+            let (t, _, cpu) = measure_self(|| transport::raw_tcp(&file))?;
+            tcp.push(t, Some(cpu));
         }
         self.note(format!("raw TCP over loopback: {}", tcp.show(size)));
 
         let mut bare = Samples::default();
         for _ in 0..repeat {
-            bare.push(self.rt.block_on(transport::bare_libp2p(&file))?);
+            let rt = self.rt.clone();
+            let (t, _, cpu) = measure_self(|| rt.block_on(transport::bare_libp2p(&file)))?;
+            bare.push(t, Some(cpu));
         }
         self.note(format!(
             "bare libp2p stream (TCP+noise+yamux): {}",
@@ -456,15 +525,23 @@ impl Bench {
         let mut wall = Samples::default();
         for run in 0..repeat {
             let fetcher = self.node("fetcher", &[])?;
-            let (secs, w, _) = self.fetch(&fetcher, &cid, &hash, &format!("single-{run}"))?;
-            let hwm = fetcher.proc_status_bytes("VmHWM")?;
-            cli_secs.push(Duration::from_secs_f64(secs));
-            wall.push(w);
+            let f = self.fetch(
+                &fetcher,
+                &[self.seeder()?],
+                &cid,
+                &hash,
+                &format!("single-{run}"),
+            )?;
+            cli_secs.push(Duration::from_secs_f64(f.secs), Some(f.cpu));
+            wall.push(f.wall, Some(f.cpu));
             self.note(format!(
-                "run {}: fetch --json seconds {secs:.3}, wall {:.3} s, fetcher VmHWM {}; file identical",
+                "run {}: fetch --json seconds {:.3}, wall {:.3} s, fetcher VmHWM {} (at most {} threads); seeder + fetcher {}; file identical",
                 run + 1,
-                w.as_secs_f64(),
-                mib(hwm)
+                f.secs,
+                f.wall.as_secs_f64(),
+                mib(f.hwm),
+                f.max_threads,
+                f.cpu.show()
             ));
             drop(fetcher);
         }
@@ -497,6 +574,13 @@ impl Bench {
             ratio(&bare, &wall),
             "≥ 0.80",
         );
+        self.cpu_row("2 · raw TCP (both ends)", size, tcp.best_cpu());
+        self.cpu_row("2 · bare libp2p stream (both ends)", size, bare.best_cpu());
+        self.cpu_row(
+            "2 · p2pd fetch (seeder + fetcher)",
+            size,
+            cli_secs.best_cpu(),
+        );
         Ok(())
     }
 
@@ -526,15 +610,16 @@ impl Bench {
         // Let the announcements reach the DHT before asking.
         std::thread::sleep(Duration::from_secs(2));
         let fetcher = self.node("multi-fetcher", &[])?;
-        let (secs, wall, json) = self.fetch(&fetcher, &cid, &hash, "multi")?;
-        let rate = size as f64 / secs;
+        let providers: Vec<&Daemon> = seeders.iter().collect();
+        let f = self.fetch(&fetcher, &providers, &cid, &hash, "multi")?;
+        let rate = size as f64 / f.secs;
         let ratio = rate / rate_bytes as f64;
         let ids: Vec<String> = seeders
             .iter()
             .map(Daemon::peer_id)
             .collect::<anyhow::Result<_>>()?;
         let mut shares = Vec::new();
-        for p in json["peers"].as_array().into_iter().flatten() {
+        for p in f.json["peers"].as_array().into_iter().flatten() {
             let id = p["peer_id"].as_str().unwrap_or("?");
             let who = ids
                 .iter()
@@ -543,14 +628,16 @@ impl Bench {
             shares.push(format!("{who} {}", mib(p["bytes"].as_u64().unwrap_or(0))));
         }
         self.note(format!(
-            "fetch --json seconds {secs:.3} ({:.1} MiB/s = {ratio:.2} × R), wall {:.3} s; from {}; file identical",
+            "fetch --json seconds {:.3} ({:.1} MiB/s = {ratio:.2} × R), wall {:.3} s; bytes from {}; fetcher VmHWM {}; file identical",
+            f.secs,
             rate / MIB as f64,
-            wall.as_secs_f64(),
-            shares.join(", ")
+            f.wall.as_secs_f64(),
+            shares.join(", "),
+            mib(f.hwm)
         ));
         self.row(
             &format!("3 · multi-source fetch {label}, {n} seeders at R = {r} MiB/s"),
-            &format!("{secs:.3} s · {:.1} MiB/s", rate / MIB as f64),
+            &format!("{:.3} s · {:.1} MiB/s", f.secs, rate / MIB as f64),
             &format!("R (one seeder's cap); {n} × R = {} MiB/s", n as u64 * r),
             &format!("{r} MiB/s"),
             format!("{ratio:.2} × R"),
@@ -579,25 +666,33 @@ impl Bench {
             } else {
                 let path = self.path(&format!("rss-{}.bin", bytes / MIB));
                 random_file(&path, bytes, seed)?;
-                let (cid, _, _) = self.add(self.seeder()?, &path, &[])?;
+                let (cid, ..) = self.add(self.seeder()?, &path, &[])?;
                 files.push((cid, file_hash(&path)?));
+                std::fs::remove_file(&path)?;
             }
         }
         let mut peaks = Vec::new();
         for ((cid, hash), bytes) in files.iter().zip([small, large]) {
             let fetcher = self.node(&format!("rss-fetcher-{}", bytes / MIB), &[])?;
             let idle = fetcher.proc_status_bytes("VmHWM")?;
-            let (secs, _, _) = self.fetch(&fetcher, cid, hash, &format!("rss-{}", bytes / MIB))?;
-            let hwm = fetcher.proc_status_bytes("VmHWM")?;
+            let f = self.fetch(
+                &fetcher,
+                &[self.seeder()?],
+                cid,
+                hash,
+                &format!("rss-{}", bytes / MIB),
+            )?;
             let rss = fetcher.proc_status_bytes("VmRSS")?;
             self.note(format!(
-                "{} fetch: {secs:.3} s; fetcher VmHWM {} after the fetch ({} after start-up), VmRSS now {}; file identical",
+                "{} fetch: {:.3} s; fetcher VmHWM {} after the fetch ({} after start-up), VmRSS now {}, at most {} threads; file identical",
                 size_label(bytes),
-                mib(hwm),
+                f.secs,
+                mib(f.hwm),
                 mib(idle),
-                mib(rss)
+                mib(rss),
+                f.max_threads
             ));
-            peaks.push((bytes, hwm, idle));
+            peaks.push((bytes, f.hwm, idle));
         }
         let small_peak = peaks.first().map_or(0, |p| p.1);
         for (bytes, hwm, idle) in peaks {
@@ -639,7 +734,7 @@ impl Bench {
         let before = count(&node)?;
         let path = self.path("sparse.bin");
         File::create(&path)?.set_len(size)?;
-        let (_, chunks, wall) = self.add(&node, &path, &["--no-copy"])?;
+        let (_, chunks, wall, _) = self.add(&node, &path, &["--no-copy"])?;
         let right_after = count(&node)?;
         std::thread::sleep(Duration::from_secs(5));
         let after = count(&node)?;
@@ -686,53 +781,92 @@ impl Bench {
     }
 
     fn table(&self) -> String {
-        let head = [
-            "figure",
-            "p2pd",
-            "baseline",
-            "baseline value",
-            "ratio (p2pd ÷ baseline, by speed)",
-            "goal",
-        ];
-        let rows: Vec<[&str; 6]> = self
+        let rows: Vec<Vec<String>> = self
             .rows
             .iter()
             .map(|r| {
-                [
-                    r.figure.as_str(),
-                    &r.value,
-                    &r.baseline,
-                    &r.baseline_value,
-                    &r.ratio,
-                    &r.goal,
+                vec![
+                    r.figure.clone(),
+                    r.value.clone(),
+                    r.baseline.clone(),
+                    r.baseline_value.clone(),
+                    r.ratio.clone(),
+                    r.goal.clone(),
                 ]
             })
             .collect();
-        let mut width = head.map(|h| h.chars().count());
-        for r in &rows {
-            for (w, c) in width.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cells: &[&str; 6]| {
-            let mut s = String::from("|");
-            for (c, w) in cells.iter().zip(width) {
-                let _ = write!(s, " {c}{} |", " ".repeat(w - c.chars().count()));
-            }
-            s.push('\n');
-            s
-        };
-        let mut out = line(&head);
-        out.push('|');
-        for w in width {
-            let _ = write!(out, "{}|", "-".repeat(w + 2));
-        }
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&line(r));
-        }
-        out
+        markdown_table(
+            &[
+                "figure",
+                "p2pd",
+                "baseline",
+                "baseline value",
+                "ratio (p2pd ÷ baseline, by speed)",
+                "goal",
+            ],
+            &rows,
+        )
     }
+
+    fn cpu_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .cpu_rows
+            .iter()
+            .map(|(what, bytes, cpu)| {
+                let capacity = cpu.wall * cpu.cores;
+                vec![
+                    what.clone(),
+                    format!("{:.3} s", cpu.wall),
+                    format!("{:.2}", cpu.own),
+                    format!("{:.2}", cpu.own / (*bytes as f64 / GIB as f64)),
+                    format!("{:.0}%", 100.0 * cpu.own / capacity),
+                    format!(
+                        "{:.0}%",
+                        100.0 * (cpu.machine - cpu.own).max(0.0) / capacity
+                    ),
+                ]
+            })
+            .collect();
+        markdown_table(
+            &[
+                "measurement (fastest run)",
+                "wall",
+                "CPU-s used",
+                "CPU-s per GiB",
+                "share of all cores",
+                "other processes meanwhile",
+            ],
+            &rows,
+        )
+    }
+}
+
+/// A Markdown table with aligned columns (readable as plain text too).
+fn markdown_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::from("|");
+        for (c, w) in cells.zip(&width) {
+            let _ = write!(s, " {c}{} |", " ".repeat(w - c.chars().count()));
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut head.iter().copied());
+    out.push('|');
+    for w in &width {
+        let _ = write!(out, "{}|", "-".repeat(w + 2));
+    }
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(&mut r.iter().map(String::as_str)));
+    }
+    out
 }
 
 fn machine() -> String {
@@ -856,6 +990,7 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
         seeded: None,
         next_node: 0,
         rows: Vec::new(),
+        cpu_rows: Vec::new(),
         notes: Vec::new(),
     };
     let result = bench.run();
@@ -865,6 +1000,8 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
         load()
     );
     print!("{}", bench.table());
+    println!("\nCPU accounting (the machine is shared; \"other processes\" is everything else that ran meanwhile):\n");
+    print!("{}", bench.cpu_table());
     bench.seeder = None;
     bench.bootstrap = None;
     result
