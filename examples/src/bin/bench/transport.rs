@@ -172,3 +172,150 @@ pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
     drive_receiver.abort();
     result
 }
+
+const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/chunk/1.0.0");
+
+/// p2pd's request pattern on the bare transport, without its store, CBOR or hashing: the
+/// fetching swarm opens one stream per chunk and sends the chunk's index; the serving
+/// swarm reads that chunk from the file and writes it back; `depth` requests are in
+/// flight at once (p2pd: 8 per peer). Returns the transfer time and the requests retried.
+pub async fn bare_libp2p_per_chunk(
+    path: &Path,
+    chunk: u64,
+    depth: usize,
+) -> anyhow::Result<(Duration, u64)> {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let size = std::fs::metadata(path)?.len();
+    let chunks = size.div_ceil(chunk);
+    let mut server = bench_swarm()?;
+    let mut client = bench_swarm()?;
+    let mut incoming = server
+        .behaviour()
+        .new_control()
+        .accept(CHUNK_PROTOCOL)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    server.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    let listen_addr: Multiaddr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let server_id = *server.local_peer_id();
+    client.dial(listen_addr.with(Protocol::P2p(server_id)))?;
+    let (mut client_up, mut server_up) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(client_up && server_up) {
+        tokio::select! {
+            e = client.select_next_some() => match e {
+                SwarmEvent::ConnectionEstablished { .. } => client_up = true,
+                SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
+                _ => {}
+            },
+            e = server.select_next_some() => {
+                if let SwarmEvent::ConnectionEstablished { .. } = e {
+                    server_up = true;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => bail!("the bare libp2p connection did not come up"),
+        }
+    }
+    let control = client.behaviour().new_control();
+    let drive_client = tokio::spawn(async move {
+        loop {
+            client.select_next_some().await;
+        }
+    });
+    let drive_server = tokio::spawn(async move {
+        loop {
+            server.select_next_some().await;
+        }
+    });
+    let file = Arc::new(File::open(path)?);
+    let serve = tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let file = file.clone();
+            tokio::spawn(async move {
+                let mut index = [0u8; 8];
+                stream.read_exact(&mut index).await?;
+                let offset = u64::from_le_bytes(index) * chunk;
+                let len = chunk.min(size.saturating_sub(offset)) as usize;
+                let mut data = vec![0u8; len];
+                file.read_exact_at(&mut data, offset)?;
+                stream.write_all(&data).await?;
+                stream.close().await?;
+                anyhow::Ok(())
+            });
+        }
+    });
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..depth.max(1) {
+        let mut control = control.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let (mut received, mut retries) = (0u64, 0u64);
+            let mut buf = Vec::with_capacity(chunk as usize);
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= chunks {
+                    return anyhow::Ok((received, retries));
+                }
+                // libp2p-stream drops an inbound stream when its accept queue (one slot)
+                // is full, so a burst of opens can lose one: ask again, as p2pd would.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    buf.clear();
+                    let result = async {
+                        let mut stream = control
+                            .open_stream(server_id, CHUNK_PROTOCOL)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("opening a stream: {e}"))?;
+                        stream.write_all(&index.to_le_bytes()).await?;
+                        stream.close().await?;
+                        stream.read_to_end(&mut buf).await?;
+                        let want = chunk.min(size - index * chunk);
+                        if buf.len() as u64 != want {
+                            bail!("chunk {index}: {} of {want} bytes", buf.len());
+                        }
+                        anyhow::Ok(())
+                    }
+                    .await;
+                    match result {
+                        Ok(()) => break,
+                        Err(e) if attempt >= 5 => return Err(e),
+                        Err(_) => retries += 1,
+                    }
+                }
+                received += buf.len() as u64;
+            }
+        }));
+    }
+    let (mut received, mut retries) = (0, 0);
+    let mut failure = None;
+    for w in workers {
+        match w.await {
+            Ok(Ok((n, r))) => {
+                received += n;
+                retries += r;
+            }
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(anyhow::anyhow!("worker failed: {e}")),
+        }
+    }
+    let elapsed = start.elapsed();
+    serve.abort();
+    drive_client.abort();
+    drive_server.abort();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if received != size {
+        bail!("bare libp2p per chunk: received {received} of {size} bytes");
+    }
+    Ok((elapsed, retries))
+}
