@@ -1,0 +1,475 @@
+//! Starting real `p2pd` daemons on 127.0.0.1 and running CLI commands against them, the
+//! same way the multi-process test harness (`tests/src/lib.rs`) does, but returning
+//! errors instead of panicking. Every daemon is killed by its pid when its [`Daemon`] is
+//! dropped, and its pid is registered so that an interrupted benchmark can kill it too.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+/// Longest a daemon may take to answer its API after start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a short CLI command (`id`, `status`) may take.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `RUST_LOG` for the daemons (`--daemon-log`); unset: the daemon's default level.
+pub static DAEMON_LOG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Pids of the daemons alive now, for the interrupt handler.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every daemon still registered (by pid, SIGKILL). For the interrupt handler.
+pub fn kill_all_registered() {
+    for pid in live().drain(..) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// The output of a CLI command, and how long it ran (from spawn to exit).
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub wall: Duration,
+}
+
+impl CliRun {
+    /// Fails with the output unless the command exited 0.
+    pub fn ok(self, what: &str) -> anyhow::Result<Self> {
+        if self.code != 0 {
+            bail!(
+                "{what} failed (exit {}): {}{}",
+                self.code,
+                self.stderr.trim(),
+                self.stdout.trim()
+            );
+        }
+        Ok(self)
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_str(self.stdout.trim())
+            .with_context(|| format!("stdout is not JSON: {}", self.stdout))
+    }
+}
+
+/// Runs `bin --data-dir dir args…`, killing it after `timeout`.
+pub fn run_cli(
+    bin: &Path,
+    data_dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<CliRun> {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("P2PD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    // Read the pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().context("stdout pipe")?;
+    let mut err = child.stderr.take().context("stderr pipe")?;
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("p2pd {} timed out after {timeout:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let wall = start.elapsed();
+    Ok(CliRun {
+        code: status.code().unwrap_or(-1),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        wall,
+    })
+}
+
+/// A running `p2pd daemon`.
+pub struct Daemon {
+    child: Child,
+    bin: PathBuf,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// A short name for messages.
+    pub name: String,
+}
+
+impl Daemon {
+    /// Starts a daemon in `data_dir` listening on 127.0.0.1 (ephemeral ports, no mDNS)
+    /// with `extra` arguments, and waits until its API answers.
+    pub fn start(bin: &Path, data_dir: &Path, name: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let _ = std::fs::remove_file(data_dir.join("api.json"));
+        let log = File::create(data_dir.join("stderr.log"))?;
+        let mut command = Command::new(bin);
+        match DAEMON_LOG.get() {
+            Some(filter) => command.env("RUST_LOG", filter),
+            // The daemon's default log level, as a user would run it.
+            None => command.env_remove("RUST_LOG"),
+        };
+        let child = command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("daemon")
+            .args([
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+            ])
+            .args(extra)
+            .env_remove("P2PD_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        live().push(child.id());
+        let mut daemon = Daemon {
+            child,
+            bin: bin.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            name: name.to_string(),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = daemon.child.try_wait()? {
+                bail!(
+                    "daemon {name} exited early ({status}): {}",
+                    daemon.log_tail()
+                );
+            }
+            if data_dir.join("api.json").exists() && daemon.cli(&["id"], SHORT_TIMEOUT)?.code == 0 {
+                return Ok(daemon);
+            }
+            if Instant::now() > deadline {
+                bail!("daemon {name} did not answer within {START_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs a CLI command against this daemon.
+    pub fn cli(&self, args: &[&str], timeout: Duration) -> anyhow::Result<CliRun> {
+        run_cli(&self.bin, &self.data_dir, args, timeout)
+    }
+
+    /// Its first TCP listen address with `/p2p/<id>`, to bootstrap others from.
+    pub fn addr(&self) -> anyhow::Result<String> {
+        let id = self
+            .cli(&["id", "--json"], SHORT_TIMEOUT)?
+            .ok("id")?
+            .json()?;
+        id["addrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|a| a.contains("/tcp/"))
+            .map(str::to_string)
+            .context("the daemon has no TCP address")
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> anyhow::Result<String> {
+        let id = self
+            .cli(&["id", "--json"], SHORT_TIMEOUT)?
+            .ok("id")?
+            .json()?;
+        id["peer_id"]
+            .as_str()
+            .map(str::to_string)
+            .context("no peer_id in `id --json`")
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> anyhow::Result<Value> {
+        self.cli(&["status", "--json"], SHORT_TIMEOUT)?
+            .ok("status")?
+            .json()
+    }
+
+    /// Waits until the node has a confirmed external address (`status` says
+    /// `nat_status: public`), so that what it announces carries its addresses. Returns
+    /// how long that took.
+    pub fn wait_public(&self, timeout: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        loop {
+            if self.status()?["node"]["nat_status"] == "public" {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!("{} had no confirmed address after {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A field of `/proc/<pid>/status` in bytes (e.g. `VmHWM`, `VmRSS`).
+    pub fn proc_status_bytes(&self, field: &str) -> anyhow::Result<u64> {
+        proc_status_bytes(self.pid(), field)
+    }
+
+    /// The last lines of its log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.join("stderr.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "last lines of {}'s log:\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        live().retain(|p| *p != pid);
+    }
+}
+
+/// A field of `/proc/<pid>/status` in bytes (the kB figures, e.g. `VmHWM`, `VmRSS`).
+pub fn proc_status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
+    Ok(proc_status_value(pid, field)? * 1024)
+}
+
+/// The number in a field of `/proc/<pid>/status` as written (kB for memory fields).
+pub fn proc_status_value(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("malformed /proc status line")?
+        .parse()?)
+}
+
+/// Writes `len` pseudo-random bytes, deterministic in `seed` (xorshift64), to `path`.
+pub fn random_file(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
+    let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for word in buf.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        file.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+/// BLAKE3 of a file on all cores, hex.
+pub fn file_hash(path: &Path) -> anyhow::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap_rayon(path)
+        .with_context(|| format!("hashing {}", path.display()))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// CPU time (user + system, all threads, exited ones included) of a process, seconds.
+pub fn process_cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields
+        .get(11..13)
+        .context("short /proc stat")?
+        .iter()
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .sum();
+    Ok(ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// The machine's CPU time so far from `/proc/stat`: (busy, total) seconds over all cores.
+fn machine_cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let values: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take(8) // user nice system idle iowait irq softirq steal
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let total: f64 = values.iter().sum();
+    let idle = values.get(3).copied().unwrap_or(0.0) + values.get(4).copied().unwrap_or(0.0);
+    ((total - idle) / clock_ticks(), total / clock_ticks())
+}
+
+/// CPU use over one measurement: the CPU seconds of the processes measured, and how busy
+/// the whole machine was meanwhile (the machine is shared: other processes count too).
+pub struct CpuMeter {
+    pids: Vec<u32>,
+    start_own: f64,
+    start_machine: (f64, f64),
+    start: Instant,
+}
+
+/// What a [`CpuMeter`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// Wall time, seconds.
+    pub wall: f64,
+    /// CPU seconds of the measured processes.
+    pub own: f64,
+    /// CPU seconds of the whole machine (all processes, all cores).
+    pub machine: f64,
+    /// Cores of the machine (CPU seconds available per wall second).
+    pub cores: f64,
+}
+
+impl CpuUse {
+    /// `3.1 CPU-s; machine 93% busy (others 12%)`.
+    pub fn show(&self) -> String {
+        let capacity = self.wall * self.cores;
+        format!(
+            "{:.2} CPU-s ({:.0}% of {} cores); machine {:.0}% busy, of which other processes {:.0}%",
+            self.own,
+            100.0 * self.own / capacity,
+            self.cores,
+            100.0 * self.machine / capacity,
+            100.0 * (self.machine - self.own).max(0.0) / capacity
+        )
+    }
+}
+
+impl CpuMeter {
+    /// Starts measuring the given processes (use `std::process::id()` for this one).
+    pub fn start(pids: &[u32]) -> Self {
+        CpuMeter {
+            pids: pids.to_vec(),
+            start_own: pids.iter().filter_map(|p| process_cpu_secs(*p).ok()).sum(),
+            start_machine: machine_cpu_secs(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Stops measuring.
+    pub fn stop(&self) -> CpuUse {
+        let own: f64 = self
+            .pids
+            .iter()
+            .filter_map(|p| process_cpu_secs(*p).ok())
+            .sum();
+        let machine = machine_cpu_secs();
+        let wall = self.start.elapsed().as_secs_f64();
+        let elapsed_total = machine.1 - self.start_machine.1;
+        let cores = if wall > 0.0 {
+            (elapsed_total / wall).round().max(1.0)
+        } else {
+            1.0
+        };
+        CpuUse {
+            wall,
+            own: own - self.start_own,
+            machine: machine.0 - self.start_machine.0,
+            cores,
+        }
+    }
+}
+
+/// Samples a process's resident memory and thread count every 10 ms until stopped.
+pub struct MemSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl MemSampler {
+    /// Starts sampling `pid`.
+    pub fn start(pid: u32) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut rss, mut threads) = (0, 0);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                rss = rss.max(proc_status_bytes(pid, "VmRSS").unwrap_or(0));
+                threads = threads.max(proc_status_value(pid, "Threads").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (rss, threads)
+        });
+        MemSampler { stop, handle }
+    }
+
+    /// Stops; returns the largest RSS (bytes) and thread count seen.
+    pub fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap_or((0, 0))
+    }
+}

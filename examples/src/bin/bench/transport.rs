@@ -1,0 +1,321 @@
+//! The two transfer baselines, both inside the benchmark process on 127.0.0.1:
+//!
+//! - raw TCP: a `TcpListener`/`TcpStream` pair; the sender reads the file in 1 MiB
+//!   buffers and writes them, the receiver reads until end of stream.
+//! - the bare transport: two libp2p swarms over the daemon's own stack (TCP with
+//!   `nodelay`, noise, yamux with default settings), one stream of a custom protocol
+//!   (`libp2p-stream`), the same file pushed in 1 MiB buffers. No store, no hashing, no
+//!   request-response framing.
+//!
+//! Both measure from the first byte read from the file to the moment the receiver has
+//! read the last one, and check that the receiver got exactly the file's length.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+
+const BUF: usize = 1 << 20;
+const PUSH_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/push/1.0.0");
+
+/// Pushes the file over a plain loopback TCP connection; returns the transfer time.
+pub fn raw_tcp(path: &Path) -> anyhow::Result<Duration> {
+    let size = std::fs::metadata(path)?.len();
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let receiver = std::thread::spawn(move || -> anyhow::Result<(u64, Instant)> {
+        let (mut stream, _) = listener.accept()?;
+        let mut buf = vec![0u8; BUF];
+        let mut received = 0u64;
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+        }
+        Ok((received, Instant::now()))
+    });
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; BUF];
+    let start = Instant::now();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n])?;
+    }
+    stream.shutdown(Shutdown::Write)?;
+    let (received, end) = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver thread panicked"))??;
+    if received != size {
+        bail!("raw TCP: received {received} of {size} bytes");
+    }
+    Ok(end - start)
+}
+
+fn bench_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
+    // The same transport configuration as the daemon (node/src/network/mod.rs).
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
+
+/// Pushes the file over one libp2p stream between two swarms in this process; returns
+/// the transfer time. Must run inside a Tokio runtime.
+pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
+    let size = std::fs::metadata(path)?.len();
+    let mut sender = bench_swarm()?;
+    let mut receiver = bench_swarm()?;
+    let mut incoming = receiver
+        .behaviour()
+        .new_control()
+        .accept(PUSH_PROTOCOL)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    receiver.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    let listen_addr: Multiaddr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = receiver.select_next_some().await {
+            break address;
+        }
+    };
+    let receiver_id = *receiver.local_peer_id();
+    sender.dial(listen_addr.with(Protocol::P2p(receiver_id)))?;
+    // Drive both swarms until the connection is up on both sides.
+    let (mut sender_up, mut receiver_up) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(sender_up && receiver_up) {
+        tokio::select! {
+            e = sender.select_next_some() => match e {
+                SwarmEvent::ConnectionEstablished { .. } => sender_up = true,
+                SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
+                _ => {}
+            },
+            e = receiver.select_next_some() => {
+                if let SwarmEvent::ConnectionEstablished { .. } = e {
+                    receiver_up = true;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => bail!("the bare libp2p connection did not come up"),
+        }
+    }
+    let mut control = sender.behaviour().new_control();
+    let drive_sender = tokio::spawn(async move {
+        loop {
+            sender.select_next_some().await;
+        }
+    });
+    let drive_receiver = tokio::spawn(async move {
+        loop {
+            receiver.select_next_some().await;
+        }
+    });
+    let mut reader = tokio::spawn(async move {
+        let (_, mut stream) = incoming.next().await.context("no incoming stream")?;
+        let mut buf = vec![0u8; BUF];
+        let mut received = 0u64;
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+        }
+        anyhow::Ok((received, Instant::now()))
+    });
+    let result = async {
+        let mut stream = control
+            .open_stream(receiver_id, PUSH_PROTOCOL)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the stream: {e}"))?;
+        let mut file = File::open(path)?;
+        let mut buf = vec![0u8; BUF];
+        let start = Instant::now();
+        loop {
+            // A read of 1 MiB from the page cache takes well under a millisecond; the
+            // raw TCP baseline reads the file the same way.
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            stream.write_all(&buf[..n]).await?;
+        }
+        stream.close().await?;
+        let (received, end) = tokio::time::timeout(Duration::from_secs(600), &mut reader)
+            .await
+            .context("the reader did not finish")???;
+        if received != size {
+            bail!("bare libp2p: received {received} of {size} bytes");
+        }
+        Ok(end - start)
+    }
+    .await;
+    reader.abort();
+    drive_sender.abort();
+    drive_receiver.abort();
+    result
+}
+
+const CHUNK_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/chunk/1.0.0");
+
+/// p2pd's request pattern on the bare transport, without its store, CBOR or hashing: the
+/// fetching swarm opens one stream per chunk and sends the chunk's index; the serving
+/// swarm reads that chunk from the file and writes it back; `depth` requests are in
+/// flight at once (p2pd: 8 per peer). Returns the transfer time and the requests retried.
+pub async fn bare_libp2p_per_chunk(
+    path: &Path,
+    chunk: u64,
+    depth: usize,
+) -> anyhow::Result<(Duration, u64)> {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let size = std::fs::metadata(path)?.len();
+    let chunks = size.div_ceil(chunk);
+    let mut server = bench_swarm()?;
+    let mut client = bench_swarm()?;
+    let mut incoming = server
+        .behaviour()
+        .new_control()
+        .accept(CHUNK_PROTOCOL)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    server.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    let listen_addr: Multiaddr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let server_id = *server.local_peer_id();
+    client.dial(listen_addr.with(Protocol::P2p(server_id)))?;
+    let (mut client_up, mut server_up) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(client_up && server_up) {
+        tokio::select! {
+            e = client.select_next_some() => match e {
+                SwarmEvent::ConnectionEstablished { .. } => client_up = true,
+                SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
+                _ => {}
+            },
+            e = server.select_next_some() => {
+                if let SwarmEvent::ConnectionEstablished { .. } = e {
+                    server_up = true;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => bail!("the bare libp2p connection did not come up"),
+        }
+    }
+    let control = client.behaviour().new_control();
+    let drive_client = tokio::spawn(async move {
+        loop {
+            client.select_next_some().await;
+        }
+    });
+    let drive_server = tokio::spawn(async move {
+        loop {
+            server.select_next_some().await;
+        }
+    });
+    let file = Arc::new(File::open(path)?);
+    let serve = tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let file = file.clone();
+            tokio::spawn(async move {
+                let mut index = [0u8; 8];
+                stream.read_exact(&mut index).await?;
+                let offset = u64::from_le_bytes(index) * chunk;
+                let len = chunk.min(size.saturating_sub(offset)) as usize;
+                let mut data = vec![0u8; len];
+                file.read_exact_at(&mut data, offset)?;
+                stream.write_all(&data).await?;
+                stream.close().await?;
+                anyhow::Ok(())
+            });
+        }
+    });
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..depth.max(1) {
+        let mut control = control.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let (mut received, mut retries) = (0u64, 0u64);
+            let mut buf = Vec::with_capacity(chunk as usize);
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= chunks {
+                    return anyhow::Ok((received, retries));
+                }
+                // libp2p-stream drops an inbound stream when its accept queue (one slot)
+                // is full, so a burst of opens can lose one: ask again, as p2pd would.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    buf.clear();
+                    let result = async {
+                        let mut stream = control
+                            .open_stream(server_id, CHUNK_PROTOCOL)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("opening a stream: {e}"))?;
+                        stream.write_all(&index.to_le_bytes()).await?;
+                        stream.close().await?;
+                        stream.read_to_end(&mut buf).await?;
+                        let want = chunk.min(size - index * chunk);
+                        if buf.len() as u64 != want {
+                            bail!("chunk {index}: {} of {want} bytes", buf.len());
+                        }
+                        anyhow::Ok(())
+                    }
+                    .await;
+                    match result {
+                        Ok(()) => break,
+                        Err(e) if attempt >= 5 => return Err(e),
+                        Err(_) => retries += 1,
+                    }
+                }
+                received += buf.len() as u64;
+            }
+        }));
+    }
+    let (mut received, mut retries) = (0, 0);
+    let mut failure = None;
+    for w in workers {
+        match w.await {
+            Ok(Ok((n, r))) => {
+                received += n;
+                retries += r;
+            }
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(anyhow::anyhow!("worker failed: {e}")),
+        }
+    }
+    let elapsed = start.elapsed();
+    serve.abort();
+    drive_client.abort();
+    drive_server.abort();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if received != size {
+        bail!("bare libp2p per chunk: received {received} of {size} bytes");
+    }
+    Ok((elapsed, retries))
+}
