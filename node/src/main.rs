@@ -116,7 +116,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Disk work runs on blocking threads; a few suffice, and each extra thread can keep a
+    // malloc arena of chunk buffers: memory that would grow with the transfer.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {
