@@ -2,10 +2,8 @@
 //! API, announces what the store holds, and runs until interrupted.
 
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,20 +113,6 @@ pub struct ApiEndpoint {
     pub token: String,
     /// The daemon's process id.
     pub pid: u32,
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 fn random_token() -> String {
@@ -268,7 +252,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         token: token.clone(),
         pid: std::process::id(),
     };
-    write_private(
+    paths::write_private(
         &data_dir.join(paths::API_FILE),
         &serde_json::to_vec_pretty(&endpoint)?,
     )?;

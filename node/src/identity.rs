@@ -2,8 +2,6 @@
 //! 0600), loaded on every later start, so the peer id never changes.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -19,17 +17,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<Keypair> {
             let bytes = key
                 .to_protobuf_encoding()
                 .context("encoding the node key")?;
-            let tmp = path.with_extension("tmp");
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
+            crate::paths::write_private(path, &bytes)?;
             tracing::info!(peer_id = %key.public().to_peer_id(), "created a new node identity");
             Ok(key)
         }

@@ -23,9 +23,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -160,20 +158,10 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 pub fn store_password(data_dir: &Path, password: &str) -> anyhow::Result<()> {
     check_new_password(password).map_err(|e| crate::UsageError(e.message))?;
     let hash = hash_password(password)?;
-    let path = data_dir.join(PASSWORD_FILE);
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", tmp.display()))?;
-    file.write_all(hash.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    fs::rename(&tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    Ok(())
+    crate::paths::write_private(
+        &data_dir.join(PASSWORD_FILE),
+        format!("{hash}\n").as_bytes(),
+    )
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
