@@ -58,6 +58,58 @@ fn setup_link(daemon: &Daemon) -> String {
         .to_string()
 }
 
+fn path_str(path: &Path) -> String {
+    path.to_str().unwrap().to_string()
+}
+
+/// Runs a Node.js script of tests/web in its own process group with `envs`, kills the
+/// whole group (browser included) when it ends or after [`BROWSER_TIMEOUT`], and
+/// returns its stdout and stderr; panics with stderr if it failed.
+fn run_node(
+    web: &Path,
+    script: &str,
+    envs: &[(&str, String)],
+    stderr_path: &Path,
+) -> (String, String) {
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .current_dir(web)
+        .env_remove("P2PD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr_path).unwrap())
+        .process_group(0);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("run node (Node.js 18 or later)");
+    let mut group = Group(child);
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = group.0.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            group.kill();
+            panic!(
+                "the browser test timed out after {BROWSER_TIMEOUT:?}:\n{}",
+                std::fs::read_to_string(stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(group.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    drop(group); // the browser is gone with its driver
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "the browser test failed ({status}):\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -110,50 +162,20 @@ fn the_web_ui_works_end_to_end_in_chromium() {
     std::fs::create_dir_all(&saved).unwrap();
     let stderr_path = dir.path().join("e2e.stderr");
 
-    let child = Command::new("node")
-        .arg("e2e.mjs")
-        .current_dir(&web)
-        .env("P2PD_SETUP_LINK", &link)
-        .env("P2PD_PASSWORD", "a long web password")
-        .env("P2PD_UPLOAD_FILE", &upload)
-        .env("P2PD_LIVE_FILE", &live)
-        .env("P2PD_REMOTE_CID", &remote_cid)
-        .env("P2PD_REMOTE_PEER", seeder.peer_id())
-        .env("P2PD_SCREENSHOTS", &shots)
-        .env("P2PD_SAVE_DIR", &saved)
-        .env("P2PD_BIN", &bin)
-        .env("P2PD_DATA_DIR_A", &node.data_dir)
-        .env("CHROMIUM", &chromium)
-        .env_remove("P2PD_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .process_group(0)
-        .spawn()
-        .expect("run node (Node.js 18 or later)");
-    let mut group = Group(child);
-    let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let status = loop {
-        if let Some(status) = group.0.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            group.kill();
-            panic!(
-                "the browser test timed out after {BROWSER_TIMEOUT:?}:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(group.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    drop(group); // the browser is gone with its driver
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    assert!(
-        status.success(),
-        "the browser test failed ({status}):\n{stderr}"
-    );
+    let envs = vec![
+        ("P2PD_SETUP_LINK", link.clone()),
+        ("P2PD_PASSWORD", "a long web password".to_string()),
+        ("P2PD_UPLOAD_FILE", path_str(&upload)),
+        ("P2PD_LIVE_FILE", path_str(&live)),
+        ("P2PD_REMOTE_CID", remote_cid.clone()),
+        ("P2PD_REMOTE_PEER", seeder.peer_id()),
+        ("P2PD_SCREENSHOTS", path_str(&shots)),
+        ("P2PD_SAVE_DIR", path_str(&saved)),
+        ("P2PD_BIN", path_str(&bin)),
+        ("P2PD_DATA_DIR_A", path_str(&node.data_dir)),
+        ("CHROMIUM", chromium.clone()),
+    ];
+    let (stdout, stderr) = run_node(&web, "e2e.mjs", &envs, &stderr_path);
     let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
     eprintln!("browser results: {results:#}");
@@ -223,4 +245,91 @@ fn the_web_ui_works_end_to_end_in_chromium() {
             shot.display()
         );
     }
+}
+
+#[test]
+fn the_web_ui_works_in_firefox() {
+    let web = workspace_root().join("tests/web");
+    assert!(
+        web.join("node_modules/puppeteer-core").exists(),
+        "puppeteer-core is not installed in {}: run scripts/test (or `npm ci` there)",
+        web.display()
+    );
+    let firefox = std::env::var("FIREFOX").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
+    assert!(
+        Path::new(&firefox).exists(),
+        "{firefox} not found: run scripts/test (apt-get install firefox-esr)"
+    );
+    let bin = p2pd_bin();
+    // Apart from the Chromium test's folder, which that test empties when it starts.
+    let shots = bin
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("web-screenshots-firefox");
+
+    let dir = tempfile::tempdir().unwrap();
+    let seeder = Daemon::start(
+        &dir.path().join("b"),
+        &["--dht-mode", "server", "--max-upload-rate", "8MiB"],
+    );
+    let shared = dir.path().join("photos.tar");
+    random_file(&shared, 16 * MIB, 10);
+    let remote_cid = add(&seeder, &shared, &[]);
+    let node = Daemon::start(&dir.path().join("a"), &["--bootstrap", &seeder.addr()]);
+    let link = setup_link(&node);
+    let upload = dir.path().join("from firefox.txt");
+    std::fs::write(&upload, "shared from Firefox\n".repeat(500)).unwrap();
+
+    let envs = vec![
+        ("P2PD_SETUP_LINK", link),
+        ("P2PD_PASSWORD", "another long password".to_string()),
+        ("P2PD_UPLOAD_FILE", path_str(&upload)),
+        ("P2PD_REMOTE_CID", remote_cid.clone()),
+        ("P2PD_REMOTE_PEER", seeder.peer_id()),
+        ("P2PD_SCREENSHOTS", path_str(&shots)),
+        ("FIREFOX", firefox),
+    ];
+    let (stdout, stderr) = run_node(
+        &web,
+        "e2e-firefox.mjs",
+        &envs,
+        &dir.path().join("ff.stderr"),
+    );
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
+    eprintln!("firefox results: {results:#}");
+
+    assert_eq!(results["node_id"], node.peer_id().as_str());
+    let uploaded = results["uploaded_cid"].as_str().unwrap();
+    let files = node.cli(&["ls", "--json"]).success().json();
+    assert!(
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["cid"] == uploaded && f["name"] == "from firefox.txt"),
+        "{files}"
+    );
+    let seen: Vec<u64> = results["progress_seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(seen.last(), Some(&100), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let listed = node.cli(&["ls", "--json"]).success().json();
+    assert!(listed.to_string().contains(&remote_cid), "{listed}");
+    assert!(
+        results["peer_row"].as_str().unwrap().contains("direct"),
+        "{results}"
+    );
+    assert!(
+        results["phone_overflow"].as_i64().unwrap() <= 2,
+        "{results}"
+    );
+    assert_eq!(results["after_logout_status"], 401);
+    assert_eq!(results["problems"], serde_json::json!([]), "{results}");
 }
