@@ -494,6 +494,7 @@ fn each_operation_works_over_http() {
                 text.contains("\"type\":\"file_added\"")
                     && text.contains("\"state\":\"done\"")
                     && text.contains("\"type\":\"stats\"")
+                    && text.contains("\"type\":\"reputation\"")
             })
     });
 
@@ -622,13 +623,24 @@ fn each_operation_works_over_http() {
         .unwrap()
         .starts_with("text/event-stream"));
     let text = live.text();
+    let mut reputation_events = Vec::new();
     for line in text.lines().filter(|l| l.starts_with("data:")) {
         let event: Value = serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
         assert!(event["type"].is_string(), "{event}");
+        if event["type"] == "reputation" {
+            reputation_events.push(event);
+        }
     }
+    // The seeder's score rose as it delivered the file, and the stream said so.
+    let seeder_id = seeder.peer_id();
+    assert!(
+        reputation_events
+            .iter()
+            .any(|e| e["peer_id"] == seeder_id.as_str() && e["score"].as_f64().unwrap() > 0.0),
+        "{reputation_events:?}"
+    );
 
     // Peers: the seeder, with the bytes it sent us; stats count them too.
-    let seeder_id = seeder.peer_id();
     let peers = get("/api/peers");
     let p = peers
         .as_array()

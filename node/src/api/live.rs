@@ -128,6 +128,8 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
     // The last state sent of each download, as JSON, and whether it had ended: ended
     // downloads do not change, so they are not serialized again.
     let mut sent: HashMap<String, (String, bool)> = HashMap::new();
+    // The last score and ban sent for each peer.
+    let mut scores: HashMap<String, (f64, bool)> = HashMap::new();
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
@@ -141,6 +143,17 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
             }
             let sample = lock(&shared.stats).sample(transfers.traffic(), now, unix_ms());
             let _ = shared.events.send(LiveEvent::Stats { sample });
+            for peer in transfers.reputation() {
+                let now = (peer.score, peer.banned);
+                if scores.get(&peer.peer_id) != Some(&now) {
+                    scores.insert(peer.peer_id.clone(), now);
+                    let _ = shared.events.send(LiveEvent::Reputation {
+                        peer_id: peer.peer_id,
+                        score: peer.score,
+                        banned: peer.banned,
+                    });
+                }
+            }
         }
         if shared.events.receiver_count() == 0 {
             sent.clear();

@@ -360,6 +360,11 @@ pub fn schemas() -> Map<String, Value> {
                 ("change", json!({"type": "string", "enum": ["removed", "unpublished"]}), true),
             ]),
             event("stats", &[("sample", reference("RateSample"), true)]),
+            event("reputation", &[
+                ("peer_id", string(), true),
+                ("score", number(), true),
+                ("banned", boolean(), true),
+            ]),
             event("settings", &[("settings", reference("Settings"), true)]),
         ]}),
     );
@@ -736,6 +741,14 @@ mod tests {
                 }),
             ),
             ("LiveEvent", to(&LiveEvent::Stats { sample })),
+            (
+                "LiveEvent",
+                to(&LiveEvent::Reputation {
+                    peer_id: "p".into(),
+                    score: 1.0,
+                    banned: false,
+                }),
+            ),
             (
                 "LiveEvent",
                 to(&LiveEvent::Settings {

@@ -266,6 +266,16 @@ pub enum LiveEvent {
         /// The sample.
         sample: RateSample,
     },
+    /// This node's score for a peer changed (it sent verified data, failed, refused,
+    /// or was banned).
+    Reputation {
+        /// The peer.
+        peer_id: String,
+        /// Its score now, -100 to 100.
+        score: f64,
+        /// Whether it is banned now.
+        banned: bool,
+    },
     /// The owner changed the settings.
     Settings {
         /// The new settings.

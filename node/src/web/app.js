@@ -273,6 +273,15 @@ function onEvent(ev) {
       if (state.history.length > 300) state.history.shift();
       renderRates();
       break;
+    case "reputation": {
+      const peer = state.peers && state.peers.find((p) => p.peer_id === ev.peer_id);
+      if (peer && (peer.reputation !== ev.score || peer.banned !== ev.banned)) {
+        peer.reputation = ev.score;
+        peer.banned = ev.banned;
+        renderPeers();
+      }
+      break;
+    }
     case "settings":
       renderName(ev.settings.display_name);
       break;
