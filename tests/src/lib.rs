@@ -234,7 +234,9 @@ impl Daemon {
         for addr in &self.listen {
             command.args(["--listen", addr]);
         }
-        command.args(["--api", "127.0.0.1:0"]);
+        // No UPnP: its gateway search multicasts on the host's network, and tests keep
+        // their traffic on loopback and their own namespaces.
+        command.args(["--api", "127.0.0.1:0", "--no-upnp"]);
         if !self.mdns {
             command.arg("--no-mdns");
         }

@@ -86,6 +86,12 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// A background refresh that fails because the session ended has already sent the page
+// to the login view (see api()); it is not an error worth reporting again.
+window.addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof ApiError && e.reason.status === 401) e.preventDefault();
+});
+
 // Calls the API; a 401 sends the user back to the login page.
 async function api(method, path, body) {
   const headers = {};

@@ -152,6 +152,7 @@ impl Daemon {
                 "--api",
                 "127.0.0.1:0",
                 "--no-mdns",
+                "--no-upnp",
             ])
             .args(extra)
             .env_remove("P2PD_DATA_DIR")
