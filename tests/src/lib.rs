@@ -57,15 +57,19 @@ pub fn run_p2pd(args: &[&str], timeout: Duration) -> Output {
 
 /// Runs `p2pd` with `args` in a network namespace, killing it after `timeout`.
 pub fn run_p2pd_in(netns: Option<&str>, args: &[&str], timeout: Duration) -> Output {
-    let child = p2pd_command(netns)
+    wait_output(spawn_p2pd(netns, args), timeout)
+}
+
+/// Starts `p2pd` with `args` (inside `netns` if given), its output captured.
+fn spawn_p2pd(netns: Option<&str>, args: &[&str]) -> Child {
+    p2pd_command(netns)
         .args(args)
         .env_remove("P2PD_DATA_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn p2pd");
-    wait_output(child, timeout)
+        .expect("spawn p2pd")
 }
 
 /// Waits for a child with a deadline; kills it if the deadline passes.
@@ -102,16 +106,9 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 /// Starts a CLI command in the background (for a fetch to interrupt); finish it with
 /// [`finish`].
 pub fn spawn_cli(data_dir: &Path, args: &[&str]) -> Child {
-    Command::new(p2pd_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("P2PD_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn p2pd")
+    let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    spawn_p2pd(None, &all)
 }
 
 /// Waits for a background CLI command.

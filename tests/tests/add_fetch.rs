@@ -42,6 +42,15 @@ fn files_of_every_size_arrive_identical_through_the_dht() {
             .sum();
         assert_eq!(from_seeder, summary["size"].as_u64().unwrap(), "{summary}");
     }
+    // The seeder was found by a DHT provider lookup, not only because the fetcher
+    // happened to be connected to it (connected peers are asked too).
+    let seeder_id = seeder.peer_id();
+    let log = std::fs::read_to_string(fetcher.data_dir.join("p2pd.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("provider found") && l.contains(&seeder_id)),
+        "no DHT lookup found the seeder"
+    );
     // The fetcher now provides what it fetched.
     let listed = fetcher.cli(&["ls", "--json"]).success().json();
     assert_eq!(listed.as_array().unwrap().len(), sizes.len());

@@ -110,6 +110,35 @@ fn run_node(
     (stdout, stderr)
 }
 
+/// What a browser test needs: the tests/web folder with `module` installed, the browser
+/// binary (`$env_var`, else `default`), and the folder `shots` for its screenshots
+/// beside the binary under test (target/<profile>/p2pd → target/<shots>).
+struct Browser {
+    web: PathBuf,
+    executable: String,
+    shots: PathBuf,
+}
+
+fn browser(module: &str, env_var: &str, default: &str, package: &str, shots: &str) -> Browser {
+    let web = workspace_root().join("tests/web");
+    assert!(
+        web.join("node_modules").join(module).exists(),
+        "{module} is not installed in {}: run scripts/test (or `npm ci` there)",
+        web.display()
+    );
+    let executable = std::env::var(env_var).unwrap_or_else(|_| default.into());
+    assert!(
+        Path::new(&executable).exists(),
+        "{executable} not found: run scripts/test (apt-get install {package})"
+    );
+    let shots = p2pd_bin().parent().unwrap().parent().unwrap().join(shots);
+    Browser {
+        web,
+        executable,
+        shots,
+    }
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -119,25 +148,18 @@ fn workspace_root() -> PathBuf {
 
 #[test]
 fn the_web_ui_works_end_to_end_in_chromium() {
-    let web = workspace_root().join("tests/web");
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed in {}: run scripts/test (or `npm ci` there)",
-        web.display()
+    let Browser {
+        web,
+        executable: chromium,
+        shots,
+    } = browser(
+        "playwright-core",
+        "CHROMIUM",
+        "/usr/bin/chromium",
+        "chromium",
+        "web-screenshots",
     );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} not found: run scripts/test (apt-get install chromium)"
-    );
-    // target/<profile>/p2pd → target/web-screenshots
     let bin = p2pd_bin();
-    let shots = bin
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("web-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
 
     let dir = tempfile::tempdir().unwrap();
@@ -249,25 +271,18 @@ fn the_web_ui_works_end_to_end_in_chromium() {
 
 #[test]
 fn the_web_ui_works_in_firefox() {
-    let web = workspace_root().join("tests/web");
-    assert!(
-        web.join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed in {}: run scripts/test (or `npm ci` there)",
-        web.display()
+    // Screenshots apart from the Chromium test's folder, which that test empties.
+    let Browser {
+        web,
+        executable: firefox,
+        shots,
+    } = browser(
+        "puppeteer-core",
+        "FIREFOX",
+        "/usr/bin/firefox-esr",
+        "firefox-esr",
+        "web-screenshots-firefox",
     );
-    let firefox = std::env::var("FIREFOX").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
-    assert!(
-        Path::new(&firefox).exists(),
-        "{firefox} not found: run scripts/test (apt-get install firefox-esr)"
-    );
-    let bin = p2pd_bin();
-    // Apart from the Chromium test's folder, which that test empties when it starts.
-    let shots = bin
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("web-screenshots-firefox");
 
     let dir = tempfile::tempdir().unwrap();
     let seeder = Daemon::start(

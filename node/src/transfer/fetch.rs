@@ -30,6 +30,8 @@ const PER_PEER_DEPTH: usize = 6;
 /// and not yet verified and written (bounds memory: each holds up to one chunk, even
 /// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
 const MAX_IN_FLIGHT: usize = 24;
+/// Downloads kept for listing; past this, the ended ones are forgotten.
+const MAX_LISTED_DOWNLOADS: usize = 256;
 /// Failed requests after which a peer is dropped from this download.
 const MAX_PEER_FAILURES: u32 = 3;
 /// How often the DHT is asked again while no peer is sending.
@@ -64,6 +66,10 @@ impl Transfers {
             if !existing.progress.borrow().is_finished() {
                 return existing.progress.clone();
             }
+        }
+        // Ended downloads stay listed for the API and UI, but not without bound.
+        if active.len() >= MAX_LISTED_DOWNLOADS {
+            active.retain(|_, d| !d.progress.borrow().is_finished());
         }
         let (progress_tx, progress_rx) = watch::channel(Progress::new(&params.cid));
         let (news_tx, news_rx) = mpsc::channel(1024);

@@ -86,11 +86,13 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-// A background refresh that fails because the session ended has already sent the page
-// to the login view (see api()); it is not an error worth reporting again.
-window.addEventListener("unhandledrejection", (e) => {
-  if (e.reason instanceof ApiError && e.reason.status === 401) e.preventDefault();
-});
+// Background refreshes (timers, live events) end here when they fail: a 401 has already
+// sent the page to the login view (see api()), and a network error while the daemon is
+// away is shown by the live indicator; neither is an error in the page.
+function refreshFailed(e) {
+  if (e instanceof ApiError && e.status === 401) return;
+  console.warn("refresh failed:", e && e.message ? e.message : e);
+}
 
 // Calls the API; a 401 sends the user back to the login page.
 async function api(method, path, body) {
@@ -301,7 +303,10 @@ function renderName(name) {
   if (document.activeElement !== $("name-input")) $("name-input").value = name || "";
 }
 
-async function refreshStatus() {
+// Never rejects: see refreshFailed.
+function refreshStatus() { return loadStatus().catch(refreshFailed); }
+
+async function loadStatus() {
   const s = await api("GET", "/api/status");
   state.status = s;
   const node = s.node || {};
@@ -334,7 +339,10 @@ $("name-form").addEventListener("submit", async (ev) => {
   }
 });
 
-async function refreshStats() {
+// Never rejects: see refreshFailed.
+function refreshStats() { return loadStats().catch(refreshFailed); }
+
+async function loadStats() {
   const s = await api("GET", "/api/stats");
   state.history = s.history;
   renderRates();
@@ -395,7 +403,10 @@ window.addEventListener("resize", () => { if (state.page === "dashboard") drawCh
 
 // ---- files ------------------------------------------------------------------------
 
-async function refreshFiles() {
+// Never rejects: see refreshFailed.
+function refreshFiles() { return loadFiles().catch(refreshFailed); }
+
+async function loadFiles() {
   state.files = await api("GET", "/api/files");
   renderFiles();
 }
@@ -504,7 +515,10 @@ $("path-form").addEventListener("submit", async (ev) => {
 
 // ---- downloads --------------------------------------------------------------------
 
-async function refreshDownloads() {
+// Never rejects: see refreshFailed.
+function refreshDownloads() { return loadDownloads().catch(refreshFailed); }
+
+async function loadDownloads() {
   const list = await api("GET", "/api/downloads");
   state.downloads = new Map(list.map((d) => [d.cid, d]));
   renderDownloads();
@@ -575,7 +589,10 @@ $("fetch-form").addEventListener("submit", async (ev) => {
 
 // ---- peers ------------------------------------------------------------------------
 
-async function refreshPeers() {
+// Never rejects: see refreshFailed.
+function refreshPeers() { return loadPeers().catch(refreshFailed); }
+
+async function loadPeers() {
   state.peers = await api("GET", "/api/peers");
   renderPeers();
 }
