@@ -5,6 +5,7 @@
 //!   partial downloads.
 //! - [`tables`]: the redb tables and the records kept in them.
 //! - [`import`]: streaming import (chunk, hash, copy or reference in place).
+//! - [`buffer`]: page-aligned chunk buffers and the pool that reuses them.
 //! - [`error`]: the error type, [`StoreError`].
 //!
 //! # Design
@@ -34,11 +35,13 @@
 //! reader never sees unverified bytes.
 #![deny(missing_docs)]
 
+pub mod buffer;
 pub mod error;
 pub mod import;
 pub mod store;
 pub mod tables;
 
+pub use buffer::{BufferPool, ChunkBuf};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
 pub use store::{EntryInfo, EntryState, Store, VerifyReport};

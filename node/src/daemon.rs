@@ -186,6 +186,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                     }
                 }),
                 upnp: !args.no_upnp,
+                chunk_buffers: store.buffers().clone(),
             },
             idle_timeout: Duration::from_secs(120),
         },

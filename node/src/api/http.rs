@@ -518,7 +518,7 @@ async fn content(State(s): State<AppState>, Path(cid): Path<String>) -> Result<R
             let item = api
                 .read_chunk(cid, index)
                 .await
-                .map(Bytes::from)
+                .map(Bytes::from_owner)
                 .map_err(|e| std::io::Error::other(e.message));
             let failed = item.is_err();
             // A failed read ends the body early, so the browser sees a failed download

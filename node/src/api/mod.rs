@@ -702,7 +702,11 @@ impl Api {
     }
 
     /// One verified chunk of a file.
-    pub async fn read_chunk(&self, cid: Cid, index: u32) -> Result<Vec<u8>, ApiError> {
+    pub async fn read_chunk(
+        &self,
+        cid: Cid,
+        index: u32,
+    ) -> Result<chunk_store::ChunkBuf, ApiError> {
         let store = self.transfers.store().clone();
         blocking(move || store.read_chunk(&cid, index)).await
     }

@@ -14,6 +14,7 @@ use libp2p::{
 };
 
 use super::codec::ChunkCodec;
+use chunk_store::BufferPool;
 
 /// Kademlia protocol name: our own DHT, not the IPFS one.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd/kad/1.0.0");
@@ -37,6 +38,8 @@ pub struct BehaviourConfig {
     pub relay_server: Option<RelayLimits>,
     /// Ask the router for a port mapping with UPnP.
     pub upnp: bool,
+    /// Where received chunks' buffers come from (the store's pool).
+    pub chunk_buffers: BufferPool,
 }
 
 /// Limits of the relay server. libp2p's defaults end a circuit after 2 minutes or
@@ -116,7 +119,10 @@ impl Behaviour {
 
         let transfer_protocol = |name: &'static str, max_response: usize| {
             request_response::Behaviour::with_codec(
-                ChunkCodec { max_response },
+                ChunkCodec {
+                    max_response,
+                    buffers: config.chunk_buffers.clone(),
+                },
                 [(
                     StreamProtocol::new(name),
                     request_response::ProtocolSupport::Full,

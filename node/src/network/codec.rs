@@ -1,8 +1,11 @@
 //! Adapts the chunk protocol of `dht-proto` to libp2p request-response: one message per
-//! stream, read to the end of the stream but never past the message-size limit.
+//! stream, read to the end of the stream but never past the message-size limit. Chunk
+//! bytes travel in pooled, page-aligned buffers ([`ChunkBuf`]): read straight off the
+//! stream into one, and written from one, without passing through CBOR.
 
 use std::io;
 
+use chunk_store::{BufferPool, ChunkBuf};
 use dht_proto::manifest::MAX_CHUNK_SIZE;
 use dht_proto::message::{
     chunk_response_header, parse_chunk_response_header, MAX_CHUNK_HEADER_LEN, MAX_REQUEST_LEN,
@@ -10,7 +13,6 @@ use dht_proto::message::{
 use dht_proto::{Request, Response};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
-use serde_bytes::ByteBuf;
 
 /// The request-response codec of the transfer protocols; `max_response` is the
 /// response-size limit of the protocol it serves.
@@ -18,6 +20,26 @@ use serde_bytes::ByteBuf;
 pub struct ChunkCodec {
     /// Largest response accepted, in bytes.
     pub max_response: usize,
+    /// Where received chunks' buffers come from.
+    pub buffers: BufferPool,
+}
+
+/// An answer on the transfer protocols: a chunk's bytes, or any other message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `Response::Chunk`, its bytes in a pooled buffer.
+    Chunk(ChunkBuf),
+    /// Any other response (never `Response::Chunk`, see [`Reply::from`]).
+    Message(Response),
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        match response {
+            Response::Chunk { data } => Reply::Chunk(ChunkBuf::copy_from(&data)),
+            other => Reply::Message(other),
+        }
+    }
 }
 
 /// Reads the whole stream, failing as soon as it exceeds `limit` bytes, so a peer cannot
@@ -44,7 +66,7 @@ fn invalid(e: dht_proto::DecodeError) -> io::Error {
 impl libp2p::request_response::Codec for ChunkCodec {
     type Protocol = StreamProtocol;
     type Request = Request;
-    type Response = Response;
+    type Response = Reply;
 
     async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
     where
@@ -54,7 +76,7 @@ impl libp2p::request_response::Codec for ChunkCodec {
         Request::decode(&bytes).map_err(invalid)
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Reply>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -75,27 +97,34 @@ impl libp2p::request_response::Codec for ChunkCodec {
                 ));
             }
             let data_len = data_len as usize;
-            let mut data = Vec::with_capacity(data_len);
-            data.extend_from_slice(&head[header_len.min(head.len())..]);
-            if data.len() > data_len {
+            let early = &head[header_len.min(head.len())..];
+            if early.len() > data_len {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "trailing bytes"));
             }
-            let missing = (data_len - data.len()) as u64;
-            // One byte more than announced reveals trailing garbage.
-            (&mut *io).take(missing + 1).read_to_end(&mut data).await?;
-            if data.len() != data_len {
+            let mut data = self.buffers.get(data_len);
+            data[..early.len()].copy_from_slice(early);
+            if let Err(e) = io.read_exact(&mut data[early.len()..]).await {
+                return Err(match e.kind() {
+                    io::ErrorKind::UnexpectedEof => {
+                        io::Error::new(io::ErrorKind::InvalidData, "chunk shorter than announced")
+                    }
+                    _ => e,
+                });
+            }
+            // The stream must end here: one more byte is trailing garbage.
+            if io.read(&mut [0u8; 1]).await? != 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    "chunk shorter or longer than announced",
+                    "chunk longer than announced",
                 ));
             }
-            return Ok(Response::Chunk {
-                data: ByteBuf::from(data),
-            });
+            return Ok(Reply::Chunk(data));
         }
         let mut rest = read_limited(io, self.max_response.saturating_sub(head.len())).await?;
         head.append(&mut rest);
-        Response::decode_limited(&head, self.max_response).map_err(invalid)
+        Response::decode_limited(&head, self.max_response)
+            .map(Reply::from)
+            .map_err(invalid)
     }
 
     async fn write_request<T>(
@@ -115,18 +144,19 @@ impl libp2p::request_response::Codec for ChunkCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: Response,
+        res: Reply,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
         match res {
-            // Same bytes as `res.encode()`, without copying the chunk into them.
-            Response::Chunk { data } => {
+            // Same bytes as `Response::Chunk { data }.encode()`, without copying the chunk
+            // into them.
+            Reply::Chunk(data) => {
                 io.write_all(&chunk_response_header(data.len())).await?;
                 io.write_all(&data).await?;
             }
-            other => io.write_all(&other.encode()).await?,
+            Reply::Message(other) => io.write_all(&other.encode()).await?,
         }
         io.close().await
     }
@@ -139,28 +169,33 @@ mod tests {
     use dht_proto::{Bitfield, Cid};
     use futures::io::Cursor;
     use libp2p::request_response::Codec as _;
+    use serde_bytes::ByteBuf;
 
     const PROTOCOL: StreamProtocol = StreamProtocol::new("/test");
 
     fn codec() -> ChunkCodec {
         ChunkCodec {
             max_response: MAX_CHUNK_RESPONSE_LEN,
+            buffers: BufferPool::new(8 << 20),
         }
     }
 
     async fn write(response: Response) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
         codec()
-            .write_response(&PROTOCOL, &mut out, response)
+            .write_response(&PROTOCOL, &mut out, Reply::from(response))
             .await
             .unwrap();
         out.into_inner()
     }
 
-    async fn read(bytes: Vec<u8>, max_response: usize) -> io::Result<Response> {
-        ChunkCodec { max_response }
-            .read_response(&PROTOCOL, &mut Cursor::new(bytes))
-            .await
+    async fn read(bytes: Vec<u8>, max_response: usize) -> io::Result<Reply> {
+        ChunkCodec {
+            max_response,
+            buffers: BufferPool::new(8 << 20),
+        }
+        .read_response(&PROTOCOL, &mut Cursor::new(bytes))
+        .await
     }
 
     #[tokio::test]
@@ -192,7 +227,12 @@ mod tests {
         for response in responses {
             let bytes = write(response.clone()).await;
             assert_eq!(bytes, response.encode());
-            assert_eq!(read(bytes, MAX_CHUNK_RESPONSE_LEN).await.unwrap(), response);
+            let reply = read(bytes, MAX_CHUNK_RESPONSE_LEN).await.unwrap();
+            if let Reply::Chunk(data) = &reply {
+                // Received chunks land in page-aligned buffers, ready for direct I/O.
+                assert_eq!(data.as_ptr() as usize % chunk_store::buffer::PAGE, 0);
+            }
+            assert_eq!(reply, Reply::from(response));
         }
         let request = Request::Chunk {
             cid: Cid::for_manifest_bytes(b"m"),

@@ -33,6 +33,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
+pub use codec::Reply;
 
 /// How the node takes part in the DHT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -101,7 +102,7 @@ pub struct InboundRequest {
     /// What they asked.
     pub request: Request,
     /// Where the answer goes (back through [`Network::respond`]).
-    pub channel: ResponseChannel<Response>,
+    pub channel: ResponseChannel<Reply>,
 }
 
 /// What changed in the network, for live views (API events).
@@ -175,14 +176,14 @@ pub enum Command {
         /// What.
         request: Request,
         /// Where the answer goes.
-        reply: oneshot::Sender<Result<Response, RequestError>>,
+        reply: oneshot::Sender<Result<Reply, RequestError>>,
     },
     /// Answer an inbound request.
     Respond {
         /// The request's channel.
-        channel: ResponseChannel<Response>,
+        channel: ResponseChannel<Reply>,
         /// The answer.
-        response: Response,
+        response: Reply,
     },
     /// Announce that we provide a file (and keep re-announcing it).
     StartProviding(Cid),
@@ -224,7 +225,7 @@ impl Network {
     }
 
     /// Sends a chunk-protocol request and waits for the answer.
-    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, RequestError> {
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Reply, RequestError> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Request {
             peer,
@@ -236,7 +237,8 @@ impl Network {
     }
 
     /// Answers an inbound request.
-    pub async fn respond(&self, channel: ResponseChannel<Response>, response: Response) {
+    pub async fn respond(&self, channel: ResponseChannel<Reply>, response: impl Into<Reply>) {
+        let response = response.into();
         self.send(Command::Respond { channel, response }).await;
     }
 
@@ -339,7 +341,7 @@ pub struct NetworkActor {
     dht_mode: DhtMode,
     /// Requests in flight, by the protocol they went on and their id there.
     pending_requests:
-        HashMap<(Transfer, OutboundRequestId), oneshot::Sender<Result<Response, RequestError>>>,
+        HashMap<(Transfer, OutboundRequestId), oneshot::Sender<Result<Reply, RequestError>>>,
     provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
     provided: HashSet<Cid>,
     reannounce_at: Option<Instant>,
@@ -906,7 +908,7 @@ impl NetworkActor {
     fn on_transfer_event(
         &mut self,
         protocol: Transfer,
-        event: request_response::Event<Request, Response>,
+        event: request_response::Event<Request, Reply>,
     ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -928,7 +930,7 @@ impl NetworkActor {
                             .swarm
                             .behaviour_mut()
                             .chunk
-                            .send_response(inbound.channel, Response::Choked);
+                            .send_response(inbound.channel, Reply::Message(Response::Choked));
                     }
                 }
                 request_response::Message::Response {

@@ -21,7 +21,7 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 
 use super::{lock, ActiveDownload, DownloadState, PeerBytes, PeerNews, Progress, Transfers};
-use crate::network::RequestError;
+use crate::network::{Reply, RequestError};
 
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
 /// benchmark saw no gain from 16 over 8, and the fetch is CPU-bound on loopback).
@@ -131,9 +131,9 @@ struct PeerSlot {
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 enum Outcome {
-    Manifest(PeerId, Result<Response, RequestError>),
-    Bitfield(PeerId, Result<Response, RequestError>),
-    Chunk(PeerId, u32, Result<Response, RequestError>),
+    Manifest(PeerId, Result<Reply, RequestError>),
+    Bitfield(PeerId, Result<Reply, RequestError>),
+    Chunk(PeerId, u32, Result<Reply, RequestError>),
     Written(PeerId, u32, u64, Result<(), StoreError>),
 }
 
@@ -453,7 +453,7 @@ impl Engine {
                     return Ok(false);
                 }
                 match result {
-                    Ok(Response::Manifest { manifest, name }) => {
+                    Ok(Reply::Message(Response::Manifest { manifest, name })) => {
                         let cid = self.params.cid;
                         match Manifest::decode_for(&cid, &manifest) {
                             Ok(_) => {
@@ -492,7 +492,9 @@ impl Engine {
             }
             Outcome::Bitfield(peer, result) => {
                 match result {
-                    Ok(Response::Bitfield { have }) => self.set_peer_have(peer, have),
+                    Ok(Reply::Message(Response::Bitfield { have })) => {
+                        self.set_peer_have(peer, have)
+                    }
                     Err(RequestError::ConnectionClosed) => {
                         // The connection was replaced (relayed → direct): ask again.
                         if let Some(slot) = self.peers.get_mut(&peer) {
@@ -510,7 +512,7 @@ impl Engine {
                 slot.in_flight = slot.in_flight.saturating_sub(1);
                 let mut requeue = true;
                 match result {
-                    Ok(Response::Chunk { data }) => {
+                    Ok(Reply::Chunk(data)) => {
                         if self.have.get(index) || self.verifying.contains(&index) {
                             // Endgame duplicate: someone else was faster.
                             requeue = false;
@@ -534,11 +536,11 @@ impl Engine {
                             }));
                         }
                     }
-                    Ok(Response::Choked) => {
+                    Ok(Reply::Message(Response::Choked)) => {
                         // Choking is how a busy seeder shares its slots: not held against it.
                         slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
                     }
-                    Ok(Response::NotFound) => {
+                    Ok(Reply::Message(Response::NotFound)) => {
                         self.transfers.note_refusal(peer);
                         if let Some(have) = slot.have.as_mut() {
                             have.clear(index);
@@ -935,7 +937,11 @@ pub fn safe_file_name(name: Option<&str>, cid: &Cid) -> String {
     }
 }
 
-fn short(response: &Response) -> &'static str {
+fn short(reply: &Reply) -> &'static str {
+    let response = match reply {
+        Reply::Chunk(_) => return "chunk",
+        Reply::Message(response) => response,
+    };
     match response {
         Response::Manifest { .. } => "manifest",
         Response::Chunk { .. } => "chunk",

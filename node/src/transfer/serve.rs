@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::choke::{Choker, RECHOKE_INTERVAL};
 use super::{PeerNews, Transfers};
-use crate::network::InboundRequest;
+use crate::network::{InboundRequest, Reply};
 use libp2p::PeerId;
 
 /// Settings of the upload side.
@@ -82,7 +82,7 @@ pub async fn run(
                 transfers.upload_limit().acquire(len).await;
             }
             let response = answer(&transfers, peer, request, corrupt).await;
-            if let Response::Chunk { data } = &response {
+            if let Reply::Chunk(data) = &response {
                 transfers.note_sent(peer, data.len() as u64);
             }
             net.respond(channel, response).await;
@@ -115,7 +115,7 @@ async fn answer(
     peer: libp2p::PeerId,
     request: Request,
     corrupt: bool,
-) -> Response {
+) -> Reply {
     let store = transfers.store().clone();
     match request {
         Request::Manifest { cid } => {
@@ -125,7 +125,7 @@ async fn answer(
                 Ok::<_, StoreError>(bytes.map(|b| (b, name)))
             })
             .await;
-            match result {
+            Reply::Message(match result {
                 Ok(Ok(Some((bytes, name)))) => Response::Manifest {
                     manifest: ByteBuf::from(bytes),
                     name: name.map(|n| truncate_name(&n)),
@@ -133,7 +133,7 @@ async fn answer(
                 Ok(Ok(None)) | Ok(Err(StoreError::Invalid(_))) => Response::NotFound,
                 Ok(Err(e)) => error_response(e),
                 Err(_) => internal(),
-            }
+            })
         }
         Request::Chunk { cid, index } => {
             let result = tokio::task::spawn_blocking(move || store.read_chunk(&cid, index)).await;
@@ -145,29 +145,27 @@ async fn answer(
                         }
                     }
                     tracing::trace!(%peer, %cid, index, "served chunk");
-                    Response::Chunk {
-                        data: ByteBuf::from(data),
-                    }
+                    Reply::Chunk(data)
                 }
                 Ok(Err(
                     StoreError::NotFound(_)
                     | StoreError::ChunkUnavailable { .. }
                     | StoreError::Invalid(_),
-                )) => Response::NotFound,
-                Ok(Err(e)) => error_response(e),
-                Err(_) => internal(),
+                )) => Reply::Message(Response::NotFound),
+                Ok(Err(e)) => Reply::Message(error_response(e)),
+                Err(_) => Reply::Message(internal()),
             }
         }
         Request::Bitfield { cid, have } => {
             transfers.peer_news(&cid, PeerNews::Bitfield(peer, have));
-            match our_bitfield(transfers, cid).await {
+            Reply::Message(match our_bitfield(transfers, cid).await {
                 Some(have) => Response::Bitfield { have },
                 None => Response::NotFound,
-            }
+            })
         }
         Request::Have { cid, index } => {
             transfers.peer_news(&cid, PeerNews::Have(peer, index));
-            Response::Ack
+            Reply::Message(Response::Ack)
         }
     }
 }
