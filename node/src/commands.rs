@@ -15,6 +15,26 @@ use crate::api::types::*;
 use crate::client::ApiClient;
 use crate::{paths, Cli, Command, UsageError};
 
+/// Prints a line to stdout, like `println!`, except that a reader that went away
+/// (`p2pd ls | head -1`) ends the command quietly instead of with a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
@@ -92,9 +112,9 @@ fn print_or_json<T: serde::Serialize>(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{}", text());
+        out!("{}", text());
     }
     Ok(())
 }
@@ -163,7 +183,7 @@ async fn add(
     }
     let r = result?;
     if json {
-        println!(
+        out!(
             "{}",
             json!({"cid": r.cid, "name": r.name, "size": r.size, "chunks": r.chunks, "already_present": r.already_present})
         );
@@ -179,7 +199,7 @@ async fn add(
             human_bytes(r.size),
             r.chunks
         );
-        println!("{}", r.cid);
+        out!("{}", r.cid);
     }
     Ok(())
 }
@@ -243,13 +263,13 @@ async fn fetch(
             "bytes_received": done["bytes_received"],
             "peers": done["per_peer"],
         });
-        println!("{summary}");
+        out!("{summary}");
     } else {
         let size = done["size"].as_u64().unwrap_or(0);
         let secs = done["elapsed_secs"].as_f64().unwrap_or(0.0);
         let peers = done["per_peer"].as_array().map_or(0, |a| a.len());
         let output = done["output"].as_str().unwrap_or("the store");
-        println!(
+        out!(
             "saved {output} ({}, {:.1}s, from {peers} peer{})",
             human_bytes(size),
             secs,
@@ -263,11 +283,11 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::for_data_dir(data_dir)?;
     let files: Vec<FileInfo> = client.get("/api/files").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&files)?);
+        out!("{}", serde_json::to_string_pretty(&files)?);
         return Ok(());
     }
     if files.is_empty() {
-        println!("no files");
+        out!("no files");
     }
     for f in files {
         let state = if f.state == "complete" {
@@ -275,7 +295,7 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         } else {
             format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
         };
-        println!(
+        out!(
             "{}  {:>10}  {}{}",
             f.cid,
             human_bytes(f.size),
@@ -290,21 +310,21 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::for_data_dir(data_dir)?;
     let s: StatusResponse = client.get("/api/status").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        out!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
     let node = &s.node;
-    println!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    out!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
     if let Some(name) = &s.display_name {
-        println!("name:        {name}");
+        out!("name:        {name}");
     }
-    println!("version:     {} (up {}s)", s.version, s.uptime_secs);
-    println!("data dir:    {}", s.data_dir.display());
-    println!(
+    out!("version:     {} (up {}s)", s.version, s.uptime_secs);
+    out!("data dir:    {}", s.data_dir.display());
+    out!(
         "NAT status:  {}",
         node["nat_status"].as_str().unwrap_or("?")
     );
-    println!(
+    out!(
         "DHT mode:    {}",
         if node["dht_server"].as_bool().unwrap_or(false) {
             "server"
@@ -312,13 +332,15 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             "client"
         }
     );
-    println!(
+    out!(
         "peers:       {} connected, {} in routing table",
-        node["connected_peers"], node["routing_table_peers"]
+        node["connected_peers"],
+        node["routing_table_peers"]
     );
-    println!(
+    out!(
         "files:       {} ({} announced)",
-        s.files, node["provided_files"]
+        s.files,
+        node["provided_files"]
     );
     for (label, key) in [
         ("listening:", "listen_addrs"),
@@ -327,7 +349,7 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     ] {
         if let Some(addrs) = node[key].as_array() {
             for (i, a) in addrs.iter().enumerate() {
-                println!(
+                out!(
                     "{:<12} {}",
                     if i == 0 { label } else { "" },
                     a.as_str().unwrap_or("")
@@ -336,7 +358,7 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         }
     }
     for d in &s.downloads {
-        println!(
+        out!(
             "download:    {} {} {}/{} chunks",
             d["cid"].as_str().unwrap_or(""),
             d["state"].as_str().unwrap_or(""),
@@ -351,11 +373,11 @@ async fn id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::for_data_dir(data_dir)?;
     let r: IdResponse = client.get("/api/id").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("{}", r.peer_id);
+        out!("{}", r.peer_id);
         for a in r.addrs {
-            println!("{a}");
+            out!("{a}");
         }
     }
     Ok(())
@@ -365,11 +387,11 @@ async fn peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::for_data_dir(data_dir)?;
     let peers: Vec<Value> = client.get("/api/peers").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&peers)?);
+        out!("{}", serde_json::to_string_pretty(&peers)?);
         return Ok(());
     }
     if peers.is_empty() {
-        println!("no peers");
+        out!("no peers");
     }
     for p in peers {
         let rtt = p["rtt_ms"]
@@ -381,7 +403,7 @@ async fn peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             "relayed"
         };
         let addr = p["addrs"].get(0).and_then(|a| a.as_str()).unwrap_or("");
-        println!(
+        out!(
             "{}  {kind:<7}  {rtt:>9}  {addr}",
             p["peer_id"].as_str().unwrap_or("?")
         );
@@ -393,14 +415,14 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::for_data_dir(data_dir)?;
     let table: Vec<PeerReputation> = client.get("/api/reputation").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&table)?);
+        out!("{}", serde_json::to_string_pretty(&table)?);
         return Ok(());
     }
     if table.is_empty() {
-        println!("no peers yet");
+        out!("no peers yet");
     }
     for p in table {
-        println!(
+        out!(
             "{}  {:>6.1}{}  recv {:>10}  sent {:>10}  corrupt {}  failed {}  refused {}",
             p.peer_id,
             p.score,
@@ -442,11 +464,11 @@ fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         .and_then(|b| serde_json::from_slice::<crate::daemon::ApiEndpoint>(&b).ok())
         .map(|e| format!("http://{}/", e.addr));
     if json {
-        println!("{}", json!({"password_set": true, "web_ui": url}));
+        out!("{}", json!({"password_set": true, "web_ui": url}));
     } else {
         match url {
-            Some(url) => println!("password set; log in at {url}"),
-            None => println!("password set; the web UI is at the daemon's --api address"),
+            Some(url) => out!("password set; log in at {url}"),
+            None => out!("password set; the web UI is at the daemon's --api address"),
         }
     }
     Ok(())

@@ -205,6 +205,12 @@ fn id_and_status_report_the_node() {
     }
     let status = node.status();
     assert_eq!(status["node"]["peer_id"], peer);
+    // A reader that goes away (`p2pd status | head -1`) ends the command quietly.
+    let mut child = spawn_cli(&node.data_dir, &["status", "--json"]);
+    drop(child.stdout.take());
+    let closed = finish(child);
+    assert_eq!(closed.code, 0, "{closed:?}");
+    assert!(closed.stderr.is_empty(), "{closed:?}");
     wait_until(
         "a connection to the bootstrap node",
         Duration::from_secs(20),
