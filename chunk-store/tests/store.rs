@@ -294,12 +294,15 @@ fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
     let (cid, manifest_bytes, bytes) = source_file(dir.path(), 3 * MIB + 5);
     let store = Store::open(dir.path().join("dst")).unwrap();
     let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
-    // Out of order, as a swarm delivers them; chunk 1 arrives in an ordinary Vec.
+    // Out of order, as a swarm delivers them; chunk 1 arrives in memory that is not
+    // page-aligned (one byte into a Vec).
     for i in [3u32, 0, 2, 1] {
         let chunk = &bytes[manifest.chunk_offset(i) as usize..][..manifest.chunk_len(i) as usize];
         if i == 1 {
+            let mut unaligned = vec![0u8; chunk.len() + 1];
+            unaligned[1..].copy_from_slice(chunk);
             store
-                .write_chunk(&cid, &manifest, i, &chunk.to_vec())
+                .write_chunk(&cid, &manifest, i, &unaligned[1..])
                 .unwrap();
         } else {
             let mut buf = store.buffers().get(chunk.len());
@@ -312,7 +315,7 @@ fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
     }
     if cfg!(target_os = "linux") {
         // Chunks 0 and 2 are whole pages in aligned buffers; chunk 3 (5 bytes) and the
-        // Vec are written through the page cache.
+        // unaligned chunk 1 are written through the page cache.
         assert_eq!(store.direct_writes(), 2);
     }
     store.complete_download(&cid, &have, None).unwrap();
