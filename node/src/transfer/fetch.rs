@@ -4,7 +4,7 @@
 //! is verified before it is written; a corrupt chunk gets its sender banned and the chunk
 //! re-fetched elsewhere. Verified chunks are saved as they arrive, so a restart resumes.
 //! When only chunks already in flight are missing (endgame), they are asked of a second
-//! peer too and the first answer wins.
+//! peer too and the first answer wins. What to ask of whom is the [`Picker`]'s choice.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use futures::{Future, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 
+use super::picker::{Picker, ReadyPeer};
 use super::{lock, ActiveDownload, DownloadState, PeerBytes, PeerNews, Progress, Transfers};
 use crate::network::{Reply, RequestError};
 
@@ -99,9 +100,7 @@ impl Transfers {
             peers: HashMap::new(),
             manifest: None,
             have: Bitfield::new(0),
-            avail: Vec::new(),
-            requested: HashMap::new(),
-            verifying: HashSet::new(),
+            picker: Picker::new(0, 0),
             in_flight: 0,
             bytes_received: 0,
             rate_window: VecDeque::new(),
@@ -118,7 +117,6 @@ impl Transfers {
 
 #[derive(Default)]
 struct PeerSlot {
-    have: Option<Bitfield>,
     in_flight: usize,
     bytes: u64,
     failures: u32,
@@ -155,12 +153,9 @@ struct Engine {
     peers: HashMap<PeerId, PeerSlot>,
     manifest: Option<Arc<Manifest>>,
     have: Bitfield,
-    /// How many known peers hold each chunk.
-    avail: Vec<u16>,
-    /// Chunks in flight and the peers asked for them.
-    requested: HashMap<u32, Vec<PeerId>>,
-    /// Chunks received and being verified and written.
-    verifying: HashSet<u32>,
+    /// What the peers hold, what is asked of whom, what is being verified; picks the
+    /// next requests.
+    picker: Picker,
     in_flight: usize,
     bytes_received: u64,
     rate_window: VecDeque<(Instant, u64)>,
@@ -307,8 +302,10 @@ impl Engine {
 
     fn active_peers(&self) -> usize {
         self.peers
-            .values()
-            .filter(|p| !p.dropped && p.have.as_ref().is_some_and(|h| h.count() > 0))
+            .iter()
+            .filter(|(peer, slot)| {
+                !slot.dropped && self.picker.peer_have(peer).is_some_and(|h| h.count() > 0)
+            })
             .count()
     }
 
@@ -364,13 +361,7 @@ impl Engine {
         if let Some(slot) = self.peers.get_mut(&peer) {
             if !slot.dropped {
                 slot.dropped = true;
-                if let Some(have) = slot.have.take() {
-                    for i in have.iter_set() {
-                        if let Some(a) = self.avail.get_mut(i as usize) {
-                            *a = a.saturating_sub(1);
-                        }
-                    }
-                }
+                self.picker.remove_peer(peer);
             }
         }
     }
@@ -388,15 +379,7 @@ impl Engine {
         if slot.dropped {
             return;
         }
-        if let Some(old) = slot.have.take() {
-            for i in old.iter_set() {
-                self.avail[i as usize] = self.avail[i as usize].saturating_sub(1);
-            }
-        }
-        for i in have.iter_set() {
-            self.avail[i as usize] = self.avail[i as usize].saturating_add(1);
-        }
-        slot.have = Some(have);
+        self.picker.set_peer_have(peer, have);
     }
 
     fn on_news(&mut self, news: PeerNews) {
@@ -405,17 +388,7 @@ impl Engine {
                 self.peers.entry(peer).or_default();
                 self.set_peer_have(peer, have);
             }
-            PeerNews::Have(peer, index) => {
-                if let Some(slot) = self.peers.get_mut(&peer) {
-                    if let Some(have) = slot.have.as_mut() {
-                        if !have.get(index) && index < have.len() {
-                            have.set(index);
-                            self.avail[index as usize] =
-                                self.avail[index as usize].saturating_add(1);
-                        }
-                    }
-                }
-            }
+            PeerNews::Have(peer, index) => self.picker.peer_gained(peer, index),
         }
     }
 
@@ -424,10 +397,16 @@ impl Engine {
         let store = self.transfers.store().clone();
         let cid = self.params.cid;
         let name = self.name.clone();
-        let (manifest, have) = blocking(move || store.begin_download(&cid, &manifest_bytes, name))
-            .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        self.avail = vec![0; manifest.chunk_count() as usize];
+        // The picker's setup sorts every chunk once: off the runtime threads too.
+        let salt = rand::random();
+        let (manifest, have, picker) = blocking(move || {
+            let (manifest, have) = store.begin_download(&cid, &manifest_bytes, name)?;
+            let picker = Picker::new(manifest.chunk_count(), salt);
+            Ok((manifest, have, picker))
+        })
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+        self.picker = picker;
         *lock(&self.shared_have) = have.clone();
         self.have = have;
         self.manifest = Some(manifest);
@@ -513,13 +492,13 @@ impl Engine {
                 let mut requeue = true;
                 match result {
                     Ok(Reply::Chunk(data)) => {
-                        if self.have.get(index) || self.verifying.contains(&index) {
+                        if self.have.get(index) || self.picker.is_verifying(index) {
                             // Endgame duplicate: someone else was faster.
                             requeue = false;
-                            self.forget_request(index, peer);
+                            self.picker.forget_request(index, peer);
                         } else {
                             requeue = false;
-                            self.verifying.insert(index);
+                            self.picker.start_verifying(index);
                             let store = self.transfers.store().clone();
                             let cid = self.params.cid;
                             let manifest = self.manifest.clone();
@@ -542,11 +521,7 @@ impl Engine {
                     }
                     Ok(Reply::Message(Response::NotFound)) => {
                         self.transfers.note_refusal(peer);
-                        if let Some(have) = slot.have.as_mut() {
-                            have.clear(index);
-                            self.avail[index as usize] =
-                                self.avail[index as usize].saturating_sub(1);
-                        }
+                        self.picker.peer_lacks(peer, index);
                     }
                     Ok(other) => {
                         tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
@@ -563,7 +538,7 @@ impl Engine {
                     }
                 }
                 if requeue {
-                    self.forget_request(index, peer);
+                    self.picker.forget_request(index, peer);
                     if self
                         .peers
                         .get(&peer)
@@ -576,8 +551,8 @@ impl Engine {
                 Ok(false)
             }
             Outcome::Written(peer, index, len, result) => {
-                self.verifying.remove(&index);
-                self.requested.remove(&index);
+                // A chunk that was not stored (corrupt) can be picked again.
+                self.picker.finish_verifying(index, result.is_ok());
                 match result {
                     Ok(()) => {
                         self.have.set(index);
@@ -610,23 +585,13 @@ impl Engine {
         }
     }
 
-    fn forget_request(&mut self, index: u32, peer: PeerId) {
-        if let Some(asked) = self.requested.get_mut(&index) {
-            asked.retain(|p| *p != peer);
-            if asked.is_empty() {
-                self.requested.remove(&index);
-            }
-        }
-    }
-
     /// Tells the peers that asked for our bitfield that we hold one more chunk.
     fn announce_have(&self, index: u32) {
         let peers: Vec<PeerId> = lock(&self.interested).iter().copied().collect();
         for peer in peers {
             if self
-                .peers
-                .get(&peer)
-                .and_then(|s| s.have.as_ref())
+                .picker
+                .peer_have(&peer)
                 .is_some_and(|h| h.is_complete())
             {
                 continue; // a seeder needs nothing from us
@@ -639,96 +604,49 @@ impl Engine {
         }
     }
 
-    /// Fills every peer's request pipeline: rarest chunk first among those the peer holds;
-    /// in endgame, chunks already asked of one other peer.
+    /// Fills every peer's request pipeline with the [`Picker`]'s choices: rarest chunk
+    /// first among those the peer holds, peers that gave the most first in each round; in
+    /// endgame, chunks already asked of one other peer.
     fn schedule(&mut self, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
-        let Some(manifest) = self.manifest.clone() else {
+        if self.manifest.is_none() {
             return;
-        };
+        }
+        let budget = MAX_IN_FLIGHT.saturating_sub(self.held());
+        if budget == 0 {
+            return;
+        }
         let now = Instant::now();
-        let mut ready: Vec<PeerId> = self
+        let mut ready: Vec<(ReadyPeer, u64)> = self
             .peers
             .iter()
-            .filter(|(_, s)| {
+            .filter(|(peer, s)| {
                 !s.dropped
                     && s.in_flight < PER_PEER_DEPTH
-                    && s.have.is_some()
+                    && self.picker.peer_have(peer).is_some()
                     && s.choked_until.is_none_or(|t| t <= now)
             })
-            .map(|(p, _)| *p)
+            .map(|(peer, s)| {
+                let ready = ReadyPeer {
+                    peer: *peer,
+                    free_slots: PER_PEER_DEPTH - s.in_flight,
+                };
+                (ready, s.bytes)
+            })
             .collect();
-        if ready.is_empty() || self.held() >= MAX_IN_FLIGHT {
+        if ready.is_empty() {
             return;
         }
         // Peers that gave the most pick first in each round.
-        ready.sort_by_key(|p| std::cmp::Reverse(self.peers.get(p).map_or(0, |s| s.bytes)));
-        let missing: Vec<u32> = (0..manifest.chunk_count())
-            .filter(|i| !self.have.get(*i) && !self.verifying.contains(i))
-            .collect();
-        let mut fresh: Vec<u32> = missing
-            .iter()
-            .copied()
-            .filter(|i| !self.requested.contains_key(i) && self.avail[*i as usize] > 0)
-            .collect();
-        // Rarest first; ties broken by a per-download rotation so peers spread out.
-        let salt = self.started.elapsed().subsec_nanos();
-        fresh.sort_by_key(|i| (self.avail[*i as usize], (i.wrapping_mul(2654435761) ^ salt)));
-        let endgame = fresh.is_empty();
-        let mut taken = vec![false; fresh.len()];
-        // Everything before this index is taken.
-        let mut first_open = 0;
-
-        // Round robin, one request per peer per round, so that every peer gets a share of
-        // the pipeline when the peers together could take more than the download holds.
-        while !ready.is_empty() {
-            ready.retain(|peer| {
-                if self.held() >= MAX_IN_FLIGHT {
-                    return false;
-                }
-                let Some(slot) = self.peers.get(peer) else {
-                    return false;
-                };
-                let Some(have) = slot
-                    .have
-                    .as_ref()
-                    .filter(|_| slot.in_flight < PER_PEER_DEPTH)
-                else {
-                    return false;
-                };
-                let pick = if !endgame {
-                    // The rarest fresh chunk this peer holds.
-                    while first_open < taken.len() && taken[first_open] {
-                        first_open += 1;
-                    }
-                    let found =
-                        (first_open..fresh.len()).find(|j| !taken[*j] && have.get(fresh[*j]));
-                    found.map(|j| {
-                        taken[j] = true;
-                        fresh[j]
-                    })
-                } else {
-                    missing.iter().copied().find(|i| {
-                        have.get(*i)
-                            && self
-                                .requested
-                                .get(i)
-                                .is_some_and(|asked| asked.len() < 2 && !asked.contains(peer))
-                    })
-                };
-                match pick {
-                    Some(index) => {
-                        self.send_chunk_request(*peer, index, pending);
-                        true
-                    }
-                    None => false,
-                }
-            });
+        ready.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        let ready: Vec<ReadyPeer> = ready.into_iter().map(|(r, _)| r).collect();
+        for (peer, index) in self.picker.plan(&self.have, &ready, budget, now) {
+            self.send_chunk_request(peer, index, pending);
         }
     }
 
     /// Chunks this download holds or will hold: requested, or received and being written.
     fn held(&self) -> usize {
-        self.in_flight + self.verifying.len()
+        self.in_flight + self.picker.verifying_count()
     }
 
     fn send_chunk_request(
@@ -737,7 +655,6 @@ impl Engine {
         index: u32,
         pending: &mut FuturesUnordered<BoxFut<Outcome>>,
     ) {
-        self.requested.entry(index).or_default().push(peer);
         self.in_flight += 1;
         if let Some(slot) = self.peers.get_mut(&peer) {
             slot.in_flight += 1;
@@ -827,7 +744,6 @@ impl Engine {
         .map_err(|e| Failure::Failed(e.to_string()))?;
         if let Some(m) = &manifest {
             self.have = Bitfield::full(m.chunk_count());
-            self.avail = vec![0; m.chunk_count() as usize];
         }
         self.manifest = manifest;
         if let Some(out) = self.output_path() {

@@ -4,6 +4,7 @@
 
 pub mod choke;
 pub mod fetch;
+pub mod picker;
 pub mod rate;
 pub mod reputation;
 pub mod serve;
