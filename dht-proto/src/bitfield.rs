@@ -13,6 +13,10 @@ use crate::manifest::MAX_CHUNKS;
 pub struct Bitfield {
     len: u32,
     bits: ByteBuf,
+    /// Chunks set, kept up to date so that `count` and `is_complete` cost nothing (a
+    /// download asks after every chunk, and a bitfield can hold 2^19 bits).
+    #[serde(skip)]
+    ones: u32,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +46,7 @@ impl Bitfield {
         Bitfield {
             len,
             bits: ByteBuf::from(vec![0u8; (len as usize).div_ceil(8)]),
+            ones: 0,
         }
     }
 
@@ -71,21 +76,23 @@ impl Bitfield {
 
     /// Sets chunk `index`; ignored if out of range.
     pub fn set(&mut self, index: u32) {
-        if index < self.len {
+        if index < self.len && !self.get(index) {
             self.bits[(index / 8) as usize] |= 0x80 >> (index % 8);
+            self.ones += 1;
         }
     }
 
     /// Clears chunk `index`; ignored if out of range.
     pub fn clear(&mut self, index: u32) {
-        if index < self.len {
+        if self.get(index) {
             self.bits[(index / 8) as usize] &= !(0x80 >> (index % 8));
+            self.ones -= 1;
         }
     }
 
     /// Number of chunks set.
     pub fn count(&self) -> u32 {
-        self.bits.iter().map(|b| b.count_ones()).sum()
+        self.ones
     }
 
     /// Whether every chunk is set.
@@ -115,9 +122,11 @@ impl Bitfield {
                 return None;
             }
         }
+        let ones = bits.iter().map(|b| b.count_ones()).sum();
         Some(Bitfield {
             len,
             bits: ByteBuf::from(bits),
+            ones,
         })
     }
 
@@ -143,7 +152,17 @@ mod tests {
         assert_eq!(b.iter_set().collect::<Vec<_>>(), vec![0, 12]);
         b.clear(0);
         assert_eq!(b.count(), 1);
+        // Setting a set bit or clearing a clear one changes nothing, the count included.
+        b.set(12);
+        b.clear(0);
+        b.clear(99);
+        assert_eq!(b.count(), 1);
+        assert!(!b.is_complete());
         assert!(Bitfield::full(13).is_complete());
+        assert_eq!(
+            Bitfield::from_parts(13, vec![0xf0, 0x08]).unwrap().count(),
+            5
+        );
         assert!(Bitfield::full(0).is_complete());
     }
 
@@ -159,10 +178,9 @@ mod tests {
     fn decoding_checks_the_length() {
         let good = Bitfield::full(13);
         let bytes = crate::codec::encode(&good);
-        assert_eq!(
-            crate::codec::decode::<Bitfield>(&bytes, 1024).unwrap(),
-            good
-        );
+        let decoded = crate::codec::decode::<Bitfield>(&bytes, 1024).unwrap();
+        assert_eq!(decoded, good);
+        assert!(decoded.is_complete());
         #[derive(Serialize)]
         struct Lying {
             len: u32,

@@ -31,6 +31,9 @@ const PER_PEER_DEPTH: usize = 6;
 /// and not yet verified and written (bounds memory: each holds up to one chunk, even
 /// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
 const MAX_IN_FLIGHT: usize = 24;
+/// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
+/// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
+const MAX_HELD_BYTES: u64 = 24 << 20;
 /// Downloads kept for listing; past this, the ended ones are forgotten.
 const MAX_LISTED_DOWNLOADS: usize = 256;
 /// Failed requests after which a peer is dropped from this download.
@@ -608,10 +611,13 @@ impl Engine {
     /// first among those the peer holds, peers that gave the most first in each round; in
     /// endgame, chunks already asked of one other peer.
     fn schedule(&mut self, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
-        if self.manifest.is_none() {
+        let Some(manifest) = &self.manifest else {
             return;
-        }
-        let budget = MAX_IN_FLIGHT.saturating_sub(self.held());
+        };
+        let max_held = (MAX_HELD_BYTES / u64::from(manifest.chunk_size()).max(1))
+            .clamp(1, MAX_IN_FLIGHT as u64) as usize;
+        let depth = PER_PEER_DEPTH.min(max_held);
+        let budget = max_held.saturating_sub(self.held());
         if budget == 0 {
             return;
         }
@@ -621,14 +627,14 @@ impl Engine {
             .iter()
             .filter(|(peer, s)| {
                 !s.dropped
-                    && s.in_flight < PER_PEER_DEPTH
+                    && s.in_flight < depth
                     && self.picker.peer_have(peer).is_some()
                     && s.choked_until.is_none_or(|t| t <= now)
             })
             .map(|(peer, s)| {
                 let ready = ReadyPeer {
                     peer: *peer,
-                    free_slots: PER_PEER_DEPTH - s.in_flight,
+                    free_slots: depth - s.in_flight,
                 };
                 (ready, s.bytes)
             })
