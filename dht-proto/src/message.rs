@@ -7,9 +7,10 @@
 //! | request | response | meaning |
 //! | --- | --- | --- |
 //! | `Manifest { cid }` | `Manifest { manifest, name }` / `NotFound` | the file's manifest and the name the provider knows it by |
-//! | `Chunk { cid, index }` | `Chunk { data }` / `NotFound` / `Choked` | one chunk's bytes; `Choked` means no upload slot for you now |
+//! | `Chunk { cid, index }` | `Chunk { data }` / `NotFound` / `Choked` / `Cancelled` | one chunk's bytes; `Choked` means no upload slot for you now; `Cancelled` answers a request its sender cancelled before the chunk was sent |
 //! | `Bitfield { cid, have }` | `Bitfield { have }` / `NotFound` | exchange which chunks each side holds |
 //! | `Have { cid, index }` | `Ack` | "I now hold chunk `index`" |
+//! | `Cancel { cid, index }` | `Ack` | "I no longer need chunk `index` from you" (an endgame duplicate another peer delivered) |
 //!
 //! Any request may also get `Error { message }`. Limits: a request is at most
 //! [`MAX_REQUEST_LEN`] bytes; a response at most [`MAX_MANIFEST_RESPONSE_LEN`] on the
@@ -80,6 +81,14 @@ pub enum Request {
         /// The chunk index.
         index: u32,
     },
+    /// Withdraw a `Chunk` request still unanswered (another peer delivered the chunk):
+    /// if the chunk is not sent yet, the peer answers that request `Cancelled`.
+    Cancel {
+        /// The file CID.
+        cid: Cid,
+        /// The chunk index.
+        index: u32,
+    },
 }
 
 /// A response of the chunk protocol.
@@ -109,6 +118,8 @@ pub enum Response {
     NotFound,
     /// The responder has it but gives no upload slot to the requester now.
     Choked,
+    /// The requester cancelled this chunk request before the chunk was sent.
+    Cancelled,
     /// The request failed on the responder's side.
     Error {
         /// What went wrong.
@@ -141,7 +152,8 @@ impl Request {
             Request::Manifest { cid }
             | Request::Chunk { cid, .. }
             | Request::Bitfield { cid, .. }
-            | Request::Have { cid, .. } => cid,
+            | Request::Have { cid, .. }
+            | Request::Cancel { cid, .. } => cid,
         }
     }
 }
@@ -261,6 +273,10 @@ mod tests {
                 cid: cid(),
                 index: 19,
             },
+            Request::Cancel {
+                cid: cid(),
+                index: 5,
+            },
         ];
         let responses = vec![
             Response::Manifest {
@@ -274,6 +290,7 @@ mod tests {
             Response::Ack,
             Response::NotFound,
             Response::Choked,
+            Response::Cancelled,
             Response::Error {
                 message: "oops".into(),
             },

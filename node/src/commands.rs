@@ -93,7 +93,12 @@ fn init_logging(data_dir: &Path) -> anyhow::Result<tracing_appender::non_blockin
     let (file_writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
+        // Colours only on a terminal: a redirected log stays plain text.
+        .with(
+            fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .with(fmt::layer().with_ansi(false).with_writer(file_writer))
         .try_init()
         .context("initialising logging")?;

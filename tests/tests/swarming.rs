@@ -238,3 +238,60 @@ fn a_leecher_serves_the_chunks_it_holds_to_a_third_peer() {
     finish(leech).success();
     assert_eq!(file_hash(&leech_out), file_hash(&src));
 }
+
+/// Bytes `node` has sent to `peer`, as its `peers --json` reports them.
+fn bytes_sent(node: &Daemon, peer: &str) -> u64 {
+    node.cli(&["peers", "--json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == peer)
+        .map_or(0, |p| p["bytes_sent"].as_u64().unwrap())
+}
+
+#[test]
+fn endgame_duplicates_are_withdrawn_from_the_slow_peer() {
+    let mut swarm = Swarm::new();
+    let src = swarm.path("endgame.bin");
+    random_file(&src, 48 * MIB, 8);
+    // The slow seeder is asked for its share of chunks at once (6 in flight) but sends
+    // one per second; the fast one delivers the rest, and in the endgame the slow one's
+    // chunks too.
+    let slow = swarm.node(&["--max-upload-rate", "1MiB"]);
+    let fast = swarm.node(&[]);
+    let cid = add(&slow, &src, &[]);
+    add(&fast, &src, &[]);
+    let fetcher = swarm.node(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = swarm.path("endgame.out");
+    fetch(&fetcher, &cid, &out, 60).success();
+    assert_eq!(file_hash(&out), file_hash(&src));
+    let fetcher_id = fetcher.peer_id();
+    let at_end = bytes_sent(&slow, &fetcher_id);
+
+    // The fetcher withdrew the duplicates it no longer needed...
+    let log = fetcher.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("download finished"))
+        .unwrap_or_else(|| panic!("no end of download in the log: {log}"));
+    let cancelled: u64 = line
+        .split("requests_cancelled=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no requests_cancelled in {line:?}"));
+    assert!(cancelled >= 1, "nothing was withdrawn: {line}");
+
+    // ...so the slow seeder stops: without the Cancel it would go on sending each chunk
+    // it was asked for, one per second, to a fetcher that already has them.
+    std::thread::sleep(Duration::from_secs(4));
+    let later = bytes_sent(&slow, &fetcher_id);
+    assert!(
+        later - at_end <= MIB,
+        "the slow seeder sent {} bytes after the fetch ended ({cancelled} requests withdrawn)",
+        later - at_end
+    );
+}

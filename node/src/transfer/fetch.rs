@@ -112,6 +112,7 @@ impl Transfers {
             dirty_since_save: false,
             name: None,
             syncing: Arc::new(AtomicBool::new(false)),
+            requests_cancelled: 0,
         };
         tokio::spawn(engine.run());
         progress_rx
@@ -168,6 +169,8 @@ struct Engine {
     name: Option<String>,
     /// Whether a background flush of the partial file runs now.
     syncing: Arc<AtomicBool>,
+    /// Endgame duplicates withdrawn with `Cancel` so far.
+    requests_cancelled: u64,
 }
 
 impl Engine {
@@ -177,7 +180,7 @@ impl Engine {
         match result {
             Ok(()) => {
                 progress.state = DownloadState::Done;
-                tracing::info!(cid = %self.params.cid, secs = self.started.elapsed().as_secs_f64(), bytes = self.bytes_received, "download finished");
+                tracing::info!(cid = %self.params.cid, secs = self.started.elapsed().as_secs_f64(), bytes = self.bytes_received, requests_cancelled = self.requests_cancelled, "download finished");
             }
             Err(failure) => {
                 progress.state = DownloadState::Failed;
@@ -279,6 +282,15 @@ impl Engine {
                 Some(news) = self.news.recv() => self.on_news(news),
                 Ok(()) = self.cancel.changed() => {
                     if *self.cancel.borrow() {
+                        // Paused or cancelled: peers need not send what is still asked.
+                        let out: Vec<(u32, Vec<PeerId>)> = self
+                            .picker
+                            .requests()
+                            .map(|(index, peers)| (index, peers.to_vec()))
+                            .collect();
+                        for (index, peers) in out {
+                            self.cancel_requests(index, &peers);
+                        }
                         self.maybe_save(true).await;
                         return Err(Failure::Failed(format!("download of {cid} stopped")));
                     }
@@ -522,6 +534,9 @@ impl Engine {
                         // Choking is how a busy seeder shares its slots: not held against it.
                         slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
                     }
+                    Ok(Reply::Message(Response::Cancelled)) => {
+                        // We withdrew this request: the chunk came from another peer.
+                    }
                     Ok(Reply::Message(Response::NotFound)) => {
                         self.transfers.note_refusal(peer);
                         self.picker.peer_lacks(peer, index);
@@ -554,8 +569,20 @@ impl Engine {
                 Ok(false)
             }
             Outcome::Written(peer, index, len, result) => {
+                // Endgame duplicates of a stored chunk still out at other peers.
+                let losers: Vec<PeerId> = if result.is_ok() {
+                    self.picker
+                        .requesters(index)
+                        .iter()
+                        .copied()
+                        .filter(|p| *p != peer)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 // A chunk that was not stored (corrupt) can be picked again.
                 self.picker.finish_verifying(index, result.is_ok());
+                self.cancel_requests(index, &losers);
                 match result {
                     Ok(()) => {
                         self.have.set(index);
@@ -585,6 +612,20 @@ impl Engine {
                     Err(e) => Err(Failure::Failed(format!("cannot store chunk {index}: {e}"))),
                 }
             }
+        }
+    }
+
+    /// Withdraws the requests for a chunk we now hold from `peers` (the losers of an
+    /// endgame race), so that a peer that has not sent it yet does not (see `serve.rs`).
+    /// Their answers still arrive, as `Cancelled` or as a chunk, and are dropped.
+    fn cancel_requests(&mut self, index: u32, peers: &[PeerId]) {
+        for &peer in peers {
+            self.requests_cancelled += 1;
+            let net = self.transfers.net().clone();
+            let cid = self.params.cid;
+            tokio::spawn(async move {
+                let _ = net.request(peer, Request::Cancel { cid, index }).await;
+            });
         }
     }
 
@@ -871,6 +912,7 @@ fn short(reply: &Reply) -> &'static str {
         Response::Ack => "ack",
         Response::NotFound => "not found",
         Response::Choked => "choked",
+        Response::Cancelled => "cancelled",
         Response::Error { .. } => "error",
     }
 }

@@ -173,6 +173,19 @@ impl Picker {
         self.verifying.len()
     }
 
+    /// The peers a chunk is requested from now (the one that delivered it included,
+    /// until [`Picker::finish_verifying`]).
+    pub fn requesters(&self, index: u32) -> &[PeerId] {
+        self.requested.get(&index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every chunk requested now, with the peers asked.
+    pub fn requests(&self) -> impl Iterator<Item = (u32, &[PeerId])> + '_ {
+        self.requested
+            .iter()
+            .map(|(i, peers)| (*i, peers.as_slice()))
+    }
+
     /// A chunk arrived and is being verified and written; it is not picked meanwhile.
     pub fn start_verifying(&mut self, index: u32) {
         self.verifying.insert(index);

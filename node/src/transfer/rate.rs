@@ -59,6 +59,15 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back `bytes` acquired but never moved (an upload cancelled while it waited).
+    pub fn refund(&self, bytes: u64) {
+        let Some(rate) = self.bytes_per_sec else {
+            return;
+        };
+        let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        bucket.tokens = (bucket.tokens + bytes as f64).min(rate as f64 / 4.0);
+    }
+
     /// Waits until `bytes` may be moved.
     pub async fn acquire(&self, bytes: u64) {
         let wait = self.reserve(bytes);
@@ -121,6 +130,20 @@ mod tests {
         let secs = start.elapsed().as_secs_f64();
         // 8 MiB at 1 MiB/s, less at most the quarter-second burst.
         assert!((7.5..=8.5).contains(&secs), "{secs}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refunded_bytes_are_not_waited_for_again() {
+        let limiter = RateLimiter::new(Some(1 << 20));
+        // Booked 4 MiB (4 s of traffic) that were never sent: given back, the next
+        // caller waits for its own MiB only, not behind them.
+        assert!(limiter.reserve(4 << 20) > Duration::from_secs(3));
+        limiter.refund(4 << 20);
+        let wait = limiter.reserve(1 << 20);
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // A refund never grows the burst past a quarter second.
+        limiter.refund(100 << 20);
+        assert!(limiter.reserve(1 << 20) >= Duration::from_millis(700));
     }
 
     #[tokio::test(start_paused = true)]

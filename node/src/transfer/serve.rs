@@ -2,15 +2,18 @@
 //! over. Chunk requests from peers without an upload slot (see `choke.rs`) are answered
 //! `Choked`; the others wait for the upload cap, then read on a blocking thread. At most
 //! [`MAX_CONCURRENT_READS`] chunk requests are in progress at once; one more is `Choked`.
+//! A `Cancel` from the requester ends a chunk request that has not been answered yet with
+//! `Cancelled`, and gives its bytes back to the upload cap.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chunk_store::{EntryState, StoreError};
 use dht_proto::{Bitfield, Cid, Request, Response};
 use serde_bytes::ByteBuf;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::choke::{Choker, RECHOKE_INTERVAL};
 use super::{PeerNews, Transfers};
@@ -29,6 +32,55 @@ pub struct ServeConfig {
 /// Chunk requests in progress at once, across all unchoked peers.
 const MAX_CONCURRENT_READS: usize = 32;
 
+/// One peer's request for one chunk of one file.
+type UploadKey = (PeerId, Cid, u32);
+/// An upload's id and the switch that cancels it.
+type UploadSwitch = (u64, oneshot::Sender<()>);
+
+/// Chunk requests accepted and not answered yet, each with the switch that cancels it.
+#[derive(Clone, Default)]
+struct PendingUploads {
+    inner: Arc<Mutex<HashMap<UploadKey, UploadSwitch>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl PendingUploads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadKey, UploadSwitch>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers an upload; the receiver fires if the peer cancels it.
+    fn register(&self, key: UploadKey) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(key, (id, tx));
+        (id, rx)
+    }
+
+    /// Forgets upload `id` once answered.
+    fn finish(&self, key: &UploadKey, id: u64) {
+        let mut pending = self.lock();
+        if pending.get(key).is_some_and(|(current, _)| *current == id) {
+            pending.remove(key);
+        }
+    }
+
+    /// Cancels the peer's request for that chunk, if it is still waiting.
+    fn cancel(&self, key: &UploadKey) -> bool {
+        match self.lock().remove(key) {
+            Some((_, tx)) => tx.send(()).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Resolves when `switch` fires; never if it is dropped unfired.
+async fn cancelled(switch: oneshot::Receiver<()>) {
+    if switch.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Answers inbound requests until the channel closes.
 pub async fn run(
     transfers: Transfers,
@@ -40,6 +92,7 @@ pub async fn run(
     let others = Arc::new(Semaphore::new(64));
     let mut choker = Choker::new(config.upload_slots);
     let mut rechoke = tokio::time::interval(RECHOKE_INTERVAL);
+    let uploads = PendingUploads::default();
     loop {
         let InboundRequest {
             peer,
@@ -56,6 +109,13 @@ pub async fn run(
             }
         };
         let net = transfers.net().clone();
+        if let Request::Cancel { cid, index } = request {
+            if uploads.cancel(&(peer, cid, index)) {
+                tracing::debug!(%peer, %cid, index, "chunk request cancelled by the peer");
+            }
+            net.respond(channel, Response::Ack).await;
+            continue;
+        }
         if transfers.is_banned(&peer) {
             net.respond(channel, Response::Choked).await;
             continue;
@@ -72,16 +132,36 @@ pub async fn run(
         };
         let transfers = transfers.clone();
         let corrupt = config.corrupt_chunks;
+        let uploads = uploads.clone();
         tokio::spawn(async move {
-            // Wait for the upload cap before reading, so a capped node never holds more
-            // chunks in memory than it has read permits.
-            if let (Request::Chunk { cid, index }, true) =
-                (&request, transfers.upload_limit().is_limited())
-            {
-                let len = chunk_len(&transfers, cid, *index).await;
+            let Request::Chunk { cid, index } = request else {
+                let response = answer(&transfers, peer, request, corrupt).await;
+                net.respond(channel, response).await;
+                drop(permit);
+                return;
+            };
+            let key = (peer, cid, index);
+            let (id, switch) = uploads.register(key);
+            let limited = transfers.upload_limit().is_limited();
+            let len = if limited {
+                chunk_len(&transfers, &cid, index).await
+            } else {
+                0
+            };
+            let upload = async {
+                // Wait for the upload cap before reading, so a capped node never holds
+                // more chunks in memory than it has read permits.
                 transfers.upload_limit().acquire(len).await;
-            }
-            let response = answer(&transfers, peer, request, corrupt).await;
+                answer(&transfers, peer, request, corrupt).await
+            };
+            let response = tokio::select! {
+                response = upload => response,
+                () = cancelled(switch) => {
+                    transfers.upload_limit().refund(len);
+                    Reply::Message(Response::Cancelled)
+                }
+            };
+            uploads.finish(&key, id);
             if let Reply::Chunk(data) = &response {
                 transfers.note_sent(peer, data.len() as u64);
             }
@@ -167,6 +247,8 @@ async fn answer(
             transfers.peer_news(&cid, PeerNews::Have(peer, index));
             Reply::Message(Response::Ack)
         }
+        // Handled before an upload starts (see `run`).
+        Request::Cancel { .. } => Reply::Message(Response::Ack),
     }
 }
 
