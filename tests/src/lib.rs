@@ -323,6 +323,18 @@ impl Daemon {
         self.cli(&["status", "--json"]).success().json()
     }
 
+    /// This daemon's `peers --json` entry for `peer_id`, if connected.
+    pub fn peer_entry(&self, peer_id: &str) -> Option<Value> {
+        self.cli(&["peers", "--json"])
+            .success()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["peer_id"] == peer_id)
+            .cloned()
+    }
+
     /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use p2pd_tests::*;
-use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
 const RELAY_IP: &str = "198.51.100.10";
@@ -133,17 +132,6 @@ fn start_nodes(lab: &Lab) -> (Daemon, Daemon, Daemon) {
     (relay, a, b)
 }
 
-fn peer_entry(node: &Daemon, peer_id: &str) -> Option<Value> {
-    node.cli(&["peers", "--json"])
-        .success()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["peer_id"] == peer_id)
-        .cloned()
-}
-
 #[test]
 fn behind_cone_nats_a_fetch_hole_punches_to_a_direct_connection() {
     let lab = Lab::up("cone");
@@ -179,7 +167,7 @@ fn behind_cone_nats_a_fetch_hole_punches_to_a_direct_connection() {
         "only a direct connection from B to A",
         Duration::from_secs(15),
         || {
-            peer_entry(&b, &a_id).is_some_and(|p| {
+            b.peer_entry(&a_id).is_some_and(|p| {
                 p["direct"] == true
                     && p["addrs"]
                         .as_array()
@@ -210,7 +198,7 @@ fn behind_a_symmetric_nat_the_fetch_completes_over_the_relay() {
         "only {relayed} bytes went through the relay"
     );
     let a_id = a.peer_id();
-    let entry = peer_entry(&b, &a_id).expect("B is connected to A");
+    let entry = b.peer_entry(&a_id).expect("B is connected to A");
     assert_eq!(entry["direct"], false, "{entry}");
 }
 
@@ -235,7 +223,7 @@ fn nodes_on_one_lan_find_each_other_with_mdns_alone() {
     wait_until(
         "the two nodes to meet over mDNS",
         Duration::from_secs(30),
-        || peer_entry(&y, &x_id).is_some(),
+        || y.peer_entry(&x_id).is_some(),
     );
     let out = lab.path("lan.out");
     fetch(&y, &cid, &out, 30).success();

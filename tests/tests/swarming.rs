@@ -241,13 +241,7 @@ fn a_leecher_serves_the_chunks_it_holds_to_a_third_peer() {
 
 /// Bytes `node` has sent to `peer`, as its `peers --json` reports them.
 fn bytes_sent(node: &Daemon, peer: &str) -> u64 {
-    node.cli(&["peers", "--json"])
-        .success()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["peer_id"] == peer)
+    node.peer_entry(peer)
         .map_or(0, |p| p["bytes_sent"].as_u64().unwrap())
 }
 
