@@ -364,6 +364,12 @@ impl Store {
         Ok(value.map(|v| v.value().to_vec()))
     }
 
+    /// The manifest of a file if it is in the in-memory cache: no disk access, so an
+    /// async task may call it.
+    pub fn cached_manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
+        self.lock_cache().get(cid.hash()).cloned()
+    }
+
     /// The decoded manifest of a file the store knows.
     pub fn manifest(&self, cid: &Cid) -> Result<Option<Arc<Manifest>>, StoreError> {
         let key = file_key(cid)?;

@@ -1,7 +1,8 @@
 //! The upload side: answers the transfer-protocol requests that the swarm task hands
 //! over. Chunk requests from peers without an upload slot (see `choke.rs`) are answered
 //! `Choked`; the others wait for the upload cap, then read on a blocking thread. At most
-//! [`MAX_CONCURRENT_READS`] chunk requests are in progress at once; one more is `Choked`.
+//! [`READ_BUDGET_MIB`] MiB of chunks are being uploaded at once; a request past that is
+//! `Choked`.
 //! A `Cancel` from the requester ends a chunk request that has not been answered yet with
 //! `Cancelled`, and gives its bytes back to the upload cap.
 
@@ -29,8 +30,15 @@ pub struct ServeConfig {
     pub corrupt_chunks: bool,
 }
 
-/// Chunk requests in progress at once, across all unchoked peers.
-const MAX_CONCURRENT_READS: usize = 32;
+/// MiB of chunks being uploaded at once, across all unchoked peers: one permit per MiB
+/// of chunk, at least one per request, so the memory uploads hold stays the same
+/// whatever the chunk size (1 MiB for most files, up to 4 MiB past 512 GiB).
+const READ_BUDGET_MIB: usize = 32;
+
+/// Read permits a chunk of `len` bytes takes.
+fn read_permits(len: u64) -> u32 {
+    len.div_ceil(1 << 20).clamp(1, READ_BUDGET_MIB as u64) as u32
+}
 
 /// One peer's request for one chunk of one file.
 type UploadKey = (PeerId, Cid, u32);
@@ -87,7 +95,7 @@ pub async fn run(
     config: ServeConfig,
     mut inbound: mpsc::Receiver<InboundRequest>,
 ) {
-    let reads = Arc::new(Semaphore::new(MAX_CONCURRENT_READS));
+    let reads = Arc::new(Semaphore::new(READ_BUDGET_MIB));
     // Requests that are not chunk reads are cheap but still bounded.
     let others = Arc::new(Semaphore::new(64));
     let mut choker = Choker::new(config.upload_slots);
@@ -133,6 +141,7 @@ pub async fn run(
         let transfers = transfers.clone();
         let corrupt = config.corrupt_chunks;
         let uploads = uploads.clone();
+        let reads = reads.clone();
         tokio::spawn(async move {
             let Request::Chunk { cid, index } = request else {
                 let response = answer(&transfers, peer, request, corrupt).await;
@@ -140,11 +149,23 @@ pub async fn run(
                 drop(permit);
                 return;
             };
+            // One permit is held already; a chunk over 1 MiB needs more.
+            let len = chunk_len(&transfers, &cid, index).await;
+            let extra = read_permits(len) - 1;
+            let more = match extra {
+                0 => None,
+                n => match reads.try_acquire_many_owned(n) {
+                    Ok(more) => Some(more),
+                    Err(_) => {
+                        net.respond(channel, Response::Choked).await;
+                        return;
+                    }
+                },
+            };
             let key = (peer, cid, index);
             let (id, switch) = uploads.register(key);
-            let limited = transfers.upload_limit().is_limited();
-            let len = if limited {
-                chunk_len(&transfers, &cid, index).await
+            let len = if transfers.upload_limit().is_limited() {
+                len
             } else {
                 0
             };
@@ -166,13 +187,16 @@ pub async fn run(
                 transfers.note_sent(peer, data.len() as u64);
             }
             net.respond(channel, response).await;
-            drop(permit);
+            drop((permit, more));
         });
     }
 }
 
 /// The length of a chunk we may serve (0 if we do not know the file).
 async fn chunk_len(transfers: &Transfers, cid: &Cid, index: u32) -> u64 {
+    if let Some(manifest) = transfers.store().cached_manifest(cid) {
+        return u64::from(manifest.chunk_len(index));
+    }
     let store = transfers.store().clone();
     let cid = *cid;
     tokio::task::spawn_blocking(move || store.manifest(&cid))
@@ -290,5 +314,51 @@ fn error_response(e: StoreError) -> Response {
 fn internal() -> Response {
     Response::Error {
         message: "internal error".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn uploads_take_read_permits_by_size() {
+        assert_eq!(read_permits(0), 1);
+        assert_eq!(read_permits(16 << 10), 1);
+        assert_eq!(read_permits(1 << 20), 1);
+        assert_eq!(read_permits((1 << 20) + 1), 2);
+        assert_eq!(read_permits(4 << 20), 4);
+        // 32 MiB of budget: at most 32 chunks of 1 MiB, or 8 of 4 MiB, at once.
+        assert_eq!(READ_BUDGET_MIB as u32 / read_permits(4 << 20), 8);
+        assert_eq!(read_permits(u64::MAX), READ_BUDGET_MIB as u32);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_reaches_only_the_upload_it_names() {
+        let uploads = PendingUploads::default();
+        let peer = PeerId::random();
+        let cid = Cid::for_manifest_bytes(b"m");
+        let (id_a, a) = uploads.register((peer, cid, 1));
+        let (_, b) = uploads.register((peer, cid, 2));
+        assert!(uploads.cancel(&(peer, cid, 1)));
+        // Already fired, or never registered: nothing to cancel.
+        assert!(!uploads.cancel(&(peer, cid, 1)));
+        assert!(!uploads.cancel(&(PeerId::random(), cid, 2)));
+        tokio::time::timeout(Duration::from_secs(1), cancelled(a))
+            .await
+            .expect("the cancelled upload is told");
+        // The other upload is not.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), cancelled(b))
+                .await
+                .is_err()
+        );
+        // A finished upload is forgotten; finishing an old id leaves a newer one alone.
+        let (id_c, _c) = uploads.register((peer, cid, 3));
+        uploads.finish(&(peer, cid, 3), id_a);
+        assert!(uploads.lock().contains_key(&(peer, cid, 3)));
+        uploads.finish(&(peer, cid, 3), id_c);
+        assert!(!uploads.lock().contains_key(&(peer, cid, 3)));
     }
 }
