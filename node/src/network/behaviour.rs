@@ -20,6 +20,11 @@ use chunk_store::BufferPool;
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd/kad/1.0.0");
 /// Identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/p2pd/id/1.0.0";
+/// How often AutoNAT tests the address candidates not tested yet (libp2p's default is
+/// 5 s, and the first test waits that long). A provider record carries only confirmed
+/// addresses, so until the first test succeeds the files a new node adds cannot be
+/// found; a tick with nothing left to test costs nothing.
+const AUTONAT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tunables of the behaviour that come from the command line.
 #[derive(Debug, Clone)]
@@ -162,7 +167,10 @@ impl Behaviour {
             manifest,
             mdns: mdns.into(),
             // Probes every 5 s; candidates come from identify's observed addresses.
-            autonat_client: autonat::v2::client::Behaviour::default(),
+            autonat_client: autonat::v2::client::Behaviour::new(
+                rand_autonat::make_rng::<rand_autonat::rngs::StdRng>(),
+                autonat::v2::client::Config::default().with_probe_interval(AUTONAT_PROBE_INTERVAL),
+            ),
             autonat_server: autonat::v2::server::Behaviour::default(),
             relay_client,
             relay_server: config

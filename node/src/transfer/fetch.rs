@@ -38,8 +38,13 @@ const MAX_HELD_BYTES: u64 = 24 << 20;
 const MAX_LISTED_DOWNLOADS: usize = 256;
 /// Failed requests after which a peer is dropped from this download.
 const MAX_PEER_FAILURES: u32 = 3;
-/// How often the DHT is asked again while no peer is sending.
-const LOOKUP_INTERVAL: Duration = Duration::from_secs(3);
+/// While fewer than 4 peers are sending, the DHT is asked again after this long, then
+/// after twice as long each time, up to [`MAX_LOOKUP_INTERVAL`]: a provider that just
+/// started (its record gets addresses ~1 s after start) is found quickly, and a long
+/// download with few peers does not keep querying the DHT every few seconds.
+const FIRST_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest wait between two provider lookups of one download.
+const MAX_LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
 /// Save the verified-chunk bitfield at least this often.
 const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 /// Progress snapshots at most this often.
@@ -239,7 +244,8 @@ impl Engine {
         let mut pending: FuturesUnordered<BoxFut<Outcome>> = FuturesUnordered::new();
         let mut providers = net.find_providers(cid).await;
         let mut lookup_open = true;
-        let mut next_lookup = Instant::now() + LOOKUP_INTERVAL;
+        let mut lookup_interval = FIRST_LOOKUP_INTERVAL;
+        let mut next_lookup = Instant::now() + lookup_interval;
         let mut last_progress_at = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
 
@@ -304,7 +310,8 @@ impl Engine {
                     if !lookup_open && Instant::now() >= next_lookup && self.active_peers() < 4 {
                         providers = net.find_providers(cid).await;
                         lookup_open = true;
-                        next_lookup = Instant::now() + LOOKUP_INTERVAL;
+                        lookup_interval = (lookup_interval * 2).min(MAX_LOOKUP_INTERVAL);
+                        next_lookup = Instant::now() + lookup_interval;
                     }
                     self.maybe_save(false).await;
                     self.publish(false);
