@@ -148,6 +148,13 @@ impl Store {
         &self.root
     }
 
+    /// Turns direct I/O for downloaded chunks on or off (on by default on Linux; turned
+    /// off by itself where the file system refuses it).
+    pub fn set_direct_io(&self, on: bool) {
+        self.direct_io
+            .store(on && cfg!(target_os = "linux"), Ordering::Relaxed);
+    }
+
     /// How many chunks [`Store::write_chunk`] wrote with direct I/O since the store
     /// opened (0 where the file system does not support it).
     pub fn direct_writes(&self) -> u64 {

@@ -98,6 +98,10 @@ pub struct DaemonArgs {
     /// Do not ask the router for a port mapping (UPnP).
     #[arg(long)]
     pub no_upnp: bool,
+    /// Write downloaded chunks through the page cache instead of with direct I/O (for
+    /// file systems where direct I/O is slow; those that refuse it are detected).
+    #[arg(long)]
+    pub no_direct_io: bool,
     /// Test only: serve corrupt chunks.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
@@ -160,6 +164,9 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             .await?
             .context("opening the store")?,
     );
+    if args.no_direct_io {
+        store.set_direct_io(false);
+    }
 
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let (actor, net) = network::build(
