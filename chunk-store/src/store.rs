@@ -374,28 +374,37 @@ impl Store {
     /// The manifest of a file if it is in the in-memory cache: no disk access, so an
     /// async task may call it.
     pub fn cached_manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
-        self.lock_cache().get(cid.hash()).cloned()
+        let key = file_key(cid).ok()?;
+        self.lock_cache().get(&key).cloned()
     }
 
     /// The decoded manifest of a file the store knows.
     pub fn manifest(&self, cid: &Cid) -> Result<Option<Arc<Manifest>>, StoreError> {
-        let key = file_key(cid)?;
-        if let Some(m) = self.lock_cache().get(&key) {
-            return Ok(Some(m.clone()));
+        if let Some(m) = self.cached_manifest(cid) {
+            return Ok(Some(m));
         }
+        let Some(manifest) = self.decode_stored_manifest(cid)? else {
+            return Ok(None);
+        };
+        let manifest = Arc::new(manifest);
+        let mut cache = self.lock_cache();
+        if cache.len() >= MANIFEST_CACHE {
+            // Make room by evicting one, not all: the others may be serving uploads.
+            if let Some(evicted) = cache.keys().next().copied() {
+                cache.remove(&evicted);
+            }
+        }
+        cache.insert(file_key(cid)?, manifest.clone());
+        Ok(Some(manifest))
+    }
+
+    fn decode_stored_manifest(&self, cid: &Cid) -> Result<Option<Manifest>, StoreError> {
         let Some(bytes) = self.manifest_bytes(cid)? else {
             return Ok(None);
         };
-        let manifest = Arc::new(
-            Manifest::decode(&bytes)
-                .map_err(|e| StoreError::Db(format!("stored manifest of {cid}: {e}")))?,
-        );
-        let mut cache = self.lock_cache();
-        if cache.len() >= MANIFEST_CACHE {
-            cache.clear();
-        }
-        cache.insert(key, manifest.clone());
-        Ok(Some(manifest))
+        Manifest::decode(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Db(format!("stored manifest of {cid}: {e}")))
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Manifest>>> {
@@ -415,7 +424,15 @@ impl Store {
 
     fn describe(&self, key: [u8; 32], record: EntryRecord) -> Result<EntryInfo, StoreError> {
         let cid = Cid::new(Codec::DagCbor, key);
-        let manifest = self.manifest(&cid)?.ok_or(StoreError::NotFound(cid))?;
+        // Listing every file must not push the manifests of files being served out of
+        // the cache: use it when it has the manifest, decode without caching otherwise.
+        let manifest = match self.cached_manifest(&cid) {
+            Some(m) => m,
+            None => Arc::new(
+                self.decode_stored_manifest(&cid)?
+                    .ok_or(StoreError::NotFound(cid))?,
+            ),
+        };
         let state = match record.location {
             Location::Partial => EntryState::Partial {
                 have: self.partial_have(&cid)?.map(|b| b.count()).unwrap_or(0),

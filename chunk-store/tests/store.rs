@@ -267,11 +267,21 @@ fn a_download_resumes_with_chunks_written_after_the_last_save() {
 #[test]
 fn a_download_refuses_a_manifest_that_is_not_the_cid() {
     let dir = tempfile::tempdir().unwrap();
-    let (cid, mut manifest_bytes, _) = source_file(dir.path(), MIB + 1);
+    let (cid, mut manifest_bytes, bytes) = source_file(dir.path(), MIB + 1);
     let store = Store::open(dir.path().join("dst")).unwrap();
-    let last = manifest_bytes.len() - 1;
-    manifest_bytes[last] ^= 1;
-    assert!(store.begin_download(&cid, &manifest_bytes, None).is_err());
+    // Change one byte of the first chunk's hash: still a well-formed manifest, just not
+    // the one the CID names.
+    let hash = blake3::hash(&bytes[..MIB]);
+    let at = manifest_bytes
+        .windows(32)
+        .position(|w| w == hash.as_bytes())
+        .expect("the manifest holds the first chunk's hash");
+    manifest_bytes[at] ^= 1;
+    assert!(Manifest::decode(&manifest_bytes).is_ok());
+    assert!(matches!(
+        store.begin_download(&cid, &manifest_bytes, None),
+        Err(StoreError::Invalid(m)) if m.contains("do not hash")
+    ));
     assert!(store.is_empty().unwrap());
 }
 
@@ -341,4 +351,26 @@ fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
         store.write_chunk(&cid2, &manifest2, 0, &buf),
         Err(StoreError::BadChunk { index: 0 })
     ));
+}
+
+#[test]
+fn listing_many_files_keeps_the_manifests_being_served_in_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s")).unwrap();
+    let served = write(dir.path(), "served.bin", &data(MIB, 1));
+    let served = store
+        .import(&served, ImportMode::Copy, None, &mut |_| {})
+        .unwrap()
+        .cid;
+    for i in 0..80u32 {
+        let path = write(dir.path(), &format!("f{i}"), &i.to_le_bytes());
+        store
+            .import(&path, ImportMode::Copy, None, &mut |_| {})
+            .unwrap();
+    }
+    store.read_chunk(&served, 0).unwrap();
+    assert!(store.cached_manifest(&served).is_some());
+    assert_eq!(store.list().unwrap().len(), 81);
+    // The listing decoded 80 manifests without caching them, so the one in use stayed.
+    assert!(store.cached_manifest(&served).is_some());
 }

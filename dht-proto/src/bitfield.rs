@@ -129,11 +129,6 @@ impl Bitfield {
             ones,
         })
     }
-
-    /// Checks a bitfield that came from a peer against the chunk count of the file.
-    pub fn is_valid_for(&self, chunks: u32) -> bool {
-        self.len == chunks && Bitfield::from_parts(self.len, self.bits.to_vec()).is_some()
-    }
 }
 
 #[cfg(test)]

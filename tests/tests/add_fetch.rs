@@ -105,6 +105,23 @@ fn files_tracked_in_place_are_served_until_they_change() {
     let failed = fetch(&other, &cid2, &out2, 5);
     failed.assert_clean_error(1);
     assert!(!out2.exists(), "nothing may be written for a failed fetch");
+    // It failed because the seeder refused, not because it was not found or because it
+    // sent the changed bytes (which the fetcher would have caught and banned it for).
+    let log = other.log();
+    let seeder_id = seeder.peer_id();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("provider found") && l.contains(&seeder_id)),
+        "the seeder was never found: {log}"
+    );
+    assert!(!log.contains("corrupt chunk received"), "{log}");
+    let scores = other.cli(&["reputation", "--json"]).success().json();
+    let banned = scores
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["peer_id"] == seeder_id.as_str() && p["banned"] == true);
+    assert!(!banned, "{scores}");
 }
 
 #[test]
@@ -201,7 +218,9 @@ fn id_and_status_report_the_node() {
     let peer = id["peer_id"].as_str().unwrap();
     assert!(peer.starts_with("12D3Koo"));
     for addr in id["addrs"].as_array().unwrap() {
-        assert!(addr.as_str().unwrap().ends_with(&format!("/p2p/{peer}")));
+        let addr = addr.as_str().unwrap();
+        assert!(addr.ends_with(&format!("/p2p/{peer}")), "{addr}");
+        assert_eq!(addr.matches(&format!("/p2p/{peer}")).count(), 1, "{addr}");
     }
     let status = node.status();
     assert_eq!(status["node"]["peer_id"], peer);
@@ -218,6 +237,20 @@ fn id_and_status_report_the_node() {
     );
     // The bootstrap node is a DHT server.
     assert_eq!(swarm.bootstrap.status()["node"]["dht_server"], true);
+    // The bootstrap node relays; a node may take a slot on it while its reachability is
+    // unknown, and gives it back once its own address is confirmed.
+    wait_until(
+        "a reachable node without relay reservations",
+        Duration::from_secs(20),
+        || {
+            let status = node.status();
+            status["node"]["nat_status"] == "public"
+                && status["node"]["relay_reservations"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+        },
+    );
     // The identity survives a restart.
     let mut node = node;
     node.restart();

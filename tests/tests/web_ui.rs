@@ -64,13 +64,8 @@ fn path_str(path: &Path) -> String {
 
 /// Runs a Node.js script of tests/web in its own process group with `envs`, kills the
 /// whole group (browser included) when it ends or after [`BROWSER_TIMEOUT`], and
-/// returns its stdout and stderr; panics with stderr if it failed.
-fn run_node(
-    web: &Path,
-    script: &str,
-    envs: &[(&str, String)],
-    stderr_path: &Path,
-) -> (String, String) {
+/// returns the JSON results it printed last; panics with its output if it failed.
+fn run_node(web: &Path, script: &str, envs: &[(&str, String)], stderr_path: &Path) -> Value {
     let mut command = Command::new("node");
     command
         .arg(script)
@@ -107,7 +102,33 @@ fn run_node(
         status.success(),
         "the browser test failed ({status}):\n{stderr}"
     );
-    (stdout, stderr)
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
+    eprintln!("{script} results: {results:#}");
+    results
+}
+
+/// The two daemons of a browser test, in `dir`: B, a DHT server capped at `rate` that
+/// shares `size` random bytes as `name`, and A, whose UI is driven, knowing only B.
+/// Returns B, A, the shared file's CID and A's one-time setup link.
+fn two_daemons(
+    dir: &Path,
+    rate: &str,
+    name: &str,
+    size: u64,
+    seed: u64,
+) -> (Daemon, Daemon, String, String) {
+    let seeder = Daemon::start(
+        &dir.join("b"),
+        &["--dht-mode", "server", "--max-upload-rate", rate],
+    );
+    let shared = dir.join(name);
+    random_file(&shared, size, seed);
+    let remote_cid = add(&seeder, &shared, &[]);
+    let node = Daemon::start(&dir.join("a"), &["--bootstrap", &seeder.addr()]);
+    let link = setup_link(&node);
+    assert!(link.contains("/#/setup/"), "{link}");
+    (seeder, node, remote_cid, link)
 }
 
 /// What a browser test needs: the tests/web folder with `module` installed, the browser
@@ -165,16 +186,9 @@ fn the_web_ui_works_end_to_end_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     // B sends at 6 MiB/s, so the download runs for a few seconds: long enough to be
     // seen moving, paused and resumed.
-    let seeder = Daemon::start(
-        &dir.path().join("b"),
-        &["--dht-mode", "server", "--max-upload-rate", "6MiB"],
-    );
+    let (seeder, node, remote_cid, link) =
+        two_daemons(dir.path(), "6MiB", "holiday-video.bin", 24 * MIB, 9);
     let shared = dir.path().join("holiday-video.bin");
-    random_file(&shared, 24 * MIB, 9);
-    let remote_cid = add(&seeder, &shared, &[]);
-    let node = Daemon::start(&dir.path().join("a"), &["--bootstrap", &seeder.addr()]);
-    let link = setup_link(&node);
-    assert!(link.contains("/#/setup/"), "{link}");
 
     let upload = dir.path().join("notes from the browser.txt");
     std::fs::write(&upload, "shared from a web page\n".repeat(1000)).unwrap();
@@ -197,10 +211,7 @@ fn the_web_ui_works_end_to_end_in_chromium() {
         ("P2PD_DATA_DIR_A", path_str(&node.data_dir)),
         ("CHROMIUM", chromium.clone()),
     ];
-    let (stdout, stderr) = run_node(&web, "e2e.mjs", &envs, &stderr_path);
-    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
-    eprintln!("browser results: {results:#}");
+    let results = run_node(&web, "e2e.mjs", &envs, &stderr_path);
 
     // What the page showed is what the daemon holds.
     assert_eq!(results["node_id"], node.peer_id().as_str());
@@ -285,15 +296,8 @@ fn the_web_ui_works_in_firefox() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let seeder = Daemon::start(
-        &dir.path().join("b"),
-        &["--dht-mode", "server", "--max-upload-rate", "8MiB"],
-    );
-    let shared = dir.path().join("photos.tar");
-    random_file(&shared, 16 * MIB, 10);
-    let remote_cid = add(&seeder, &shared, &[]);
-    let node = Daemon::start(&dir.path().join("a"), &["--bootstrap", &seeder.addr()]);
-    let link = setup_link(&node);
+    let (seeder, node, remote_cid, link) =
+        two_daemons(dir.path(), "8MiB", "photos.tar", 16 * MIB, 10);
     let upload = dir.path().join("from firefox.txt");
     std::fs::write(&upload, "shared from Firefox\n".repeat(500)).unwrap();
 
@@ -306,15 +310,12 @@ fn the_web_ui_works_in_firefox() {
         ("P2PD_SCREENSHOTS", path_str(&shots)),
         ("FIREFOX", firefox),
     ];
-    let (stdout, stderr) = run_node(
+    let results = run_node(
         &web,
         "e2e-firefox.mjs",
         &envs,
         &dir.path().join("ff.stderr"),
     );
-    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("no results ({e}): {stdout}\n{stderr}"));
-    eprintln!("firefox results: {results:#}");
 
     assert_eq!(results["node_id"], node.peer_id().as_str());
     let uploaded = results["uploaded_cid"].as_str().unwrap();

@@ -11,13 +11,9 @@ import { mkdirSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { env, STEP, testRun } from "./harness.mjs";
 import puppeteer from "puppeteer-core";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const setupLink = env("P2PD_SETUP_LINK");
 const password = env("P2PD_PASSWORD");
 const uploadFile = env("P2PD_UPLOAD_FILE");
@@ -25,23 +21,13 @@ const remoteCid = env("P2PD_REMOTE_CID");
 const remotePeer = env("P2PD_REMOTE_PEER");
 const shots = env("P2PD_SCREENSHOTS");
 const executablePath = process.env.FIREFOX || "/usr/bin/firefox-esr";
-const STEP = 30_000;
 
 mkdirSync(shots, { recursive: true });
-const log = (...a) => console.error("[e2e-firefox]", ...a);
-const results = { steps: [] };
-const step = (name) => { log(name); results.steps.push(name); };
+const { log, results, step, run, setBrowser } = testRun("e2e-firefox");
 const profile = mkdtempSync(join(tmpdir(), "p2pd-firefox-"));
 
-let browser;
-const watchdog = setTimeout(async () => {
-  log("watchdog: giving up after 150 s");
-  try { await browser?.close(); } catch { /* already gone */ }
-  process.exit(3);
-}, 150_000);
-
 async function main() {
-  browser = await puppeteer.launch({
+  const browser = await puppeteer.launch({
     browser: "firefox",
     executablePath,
     headless: true,
@@ -67,6 +53,7 @@ async function main() {
       "toolkit.telemetry.enabled": false,
     },
   });
+  setBrowser(browser);
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 860 });
   page.setDefaultTimeout(STEP);
@@ -159,14 +146,4 @@ async function main() {
   results.problems = problems;
 }
 
-try {
-  await main();
-  console.log(JSON.stringify(results));
-} catch (e) {
-  log(`failed at step "${results.steps[results.steps.length - 1]}": ${e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(watchdog);
-  try { await browser?.close(); } catch { /* already gone */ }
-  rmSync(profile, { recursive: true, force: true });
-}
+await run(main, () => rmSync(profile, { recursive: true, force: true }));

@@ -6,13 +6,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import { env, STEP, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const setupLink = env("P2PD_SETUP_LINK");
 const password = env("P2PD_PASSWORD");
 const uploadFile = env("P2PD_UPLOAD_FILE");
@@ -24,23 +20,13 @@ const saveDir = env("P2PD_SAVE_DIR");
 const p2pdBin = env("P2PD_BIN");
 const dataDir = env("P2PD_DATA_DIR_A");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const STEP = 30_000;
 
 mkdirSync(shots, { recursive: true });
-const log = (...a) => console.error("[e2e]", ...a);
-const results = { steps: [] };
-const step = (name) => { log(name); results.steps.push(name); };
+const { log, results, step, run, setBrowser } = testRun("e2e");
 
-let browser;
-// Never outlive the Rust test's own deadline: close the browser and give up.
-const watchdog = setTimeout(async () => {
-  log("watchdog: giving up after 150 s");
-  try { await browser?.close(); } catch { /* already gone */ }
-  process.exit(3);
-}, 150_000);
 
 async function main() {
-  browser = await chromium.launch({
+  const browser = await chromium.launch({
     executablePath,
     headless: true,
     // Playwright gives every launch a fresh, empty profile directory.
@@ -49,6 +35,7 @@ async function main() {
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
     ],
   });
+  setBrowser(browser);
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP);
@@ -204,13 +191,4 @@ async function main() {
   await context.close();
 }
 
-try {
-  await main();
-  console.log(JSON.stringify(results));
-} catch (e) {
-  log(`failed at step "${results.steps[results.steps.length - 1]}": ${e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(watchdog);
-  try { await browser?.close(); } catch { /* already gone */ }
-}
+await run(main);

@@ -339,12 +339,7 @@ impl Auth {
             Err(e) => return Err(ApiError::internal(format!("reading the password: {e}"))),
         };
         let ok = {
-            let _permit = self
-                .inner
-                .hashing
-                .acquire()
-                .await
-                .map_err(|_| ApiError::internal("shutting down"))?;
+            let _permit = self.hashing_permit().await?;
             let password = password.to_string();
             tokio::task::spawn_blocking(move || verify_password(&password, &stored))
                 .await
@@ -365,6 +360,16 @@ impl Auth {
         drop(throttle);
         tracing::info!("web login");
         Ok(self.new_session())
+    }
+
+    /// Waits for the right to run an argon2 hash (one at a time: each takes memory and
+    /// CPU, and login attempts must not be able to pile them up).
+    async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("shutting down"))
     }
 
     /// Sets the first password with the one-time setup token and starts a session.
@@ -388,12 +393,7 @@ impl Auth {
                 return Err(ApiError::forbidden("this setup link is not valid"));
             }
         }
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("shutting down"))?;
+        let _permit = self.hashing_permit().await?;
         let data_dir = self
             .inner
             .password_path

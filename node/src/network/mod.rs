@@ -474,6 +474,7 @@ impl NetworkActor {
             }
         }
         self.keep_reservations(now);
+        self.finish_abandoned_provider_queries();
     }
 
     /// Whether an address that is not relayed is confirmed reachable.
@@ -482,9 +483,18 @@ impl NetworkActor {
     }
 
     /// A node that is not publicly reachable keeps reservations on up to [`MAX_RELAYS`]
-    /// relays, so that others can reach it through them (and then hole-punch).
+    /// relays, so that others can reach it through them (and then hole-punch). One that
+    /// turns out to be reachable (reservations are taken while that is still unknown,
+    /// right after start) gives them back.
     fn keep_reservations(&mut self, now: Instant) {
-        if !self.use_relays || self.is_public() || self.reservations.len() >= MAX_RELAYS {
+        if self.is_public() {
+            for (relay, listener) in self.reservations.drain() {
+                tracing::info!(%relay, "reachable directly: giving back the relay reservation");
+                self.swarm.remove_listener(listener);
+            }
+            return;
+        }
+        if !self.use_relays || self.reservations.len() >= MAX_RELAYS {
             return;
         }
         let mut candidates: Vec<(PeerId, Multiaddr)> = self
@@ -545,8 +555,7 @@ impl NetworkActor {
         if self.dht_mode != DhtMode::Auto {
             return;
         }
-        let public = self.swarm.external_addresses().any(|a| !is_relayed(a));
-        let mode = if public {
+        let mode = if self.is_public() {
             kad::Mode::Server
         } else {
             kad::Mode::Client
@@ -628,7 +637,11 @@ impl NetworkActor {
 
     fn node_info(&mut self) -> NodeInfo {
         let local = *self.swarm.local_peer_id();
-        let with_id = |a: &Multiaddr| a.clone().with(Protocol::P2p(local)).to_string();
+        // Relayed addresses already end in our id (`…/p2p-circuit/p2p/<us>`).
+        let with_id = |a: &Multiaddr| match a.iter().last() {
+            Some(Protocol::P2p(_)) => a.to_string(),
+            _ => a.clone().with(Protocol::P2p(local)).to_string(),
+        };
         let external: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
         let routing_table_peers = self
             .swarm
@@ -649,7 +662,7 @@ impl NetworkActor {
             peer_id: local.to_string(),
             listen_addrs: self.swarm.listeners().map(with_id).collect(),
             external_addrs: external.iter().map(with_id).collect(),
-            nat_status: if external.iter().any(|a| !is_relayed(a)) {
+            nat_status: if self.is_public() {
                 "public".into()
             } else {
                 "private".into()
@@ -980,7 +993,6 @@ impl NetworkActor {
                     ..
                 })) => {
                     let local = *self.swarm.local_peer_id();
-                    let mut closed = false;
                     if let Some(found) = self.provider_queries.get(&id) {
                         for peer in providers.into_iter().filter(|p| *p != local) {
                             tracing::info!(%peer, "provider found");
@@ -989,13 +1001,8 @@ impl NetworkActor {
                             if !self.swarm.is_connected(&peer) {
                                 let _ = self.swarm.dial(peer);
                             }
-                            if found.try_send(peer).is_err() && found.is_closed() {
-                                closed = true;
-                            }
+                            let _ = found.try_send(peer);
                         }
-                    }
-                    if closed {
-                        self.finish_provider_query(id);
                     }
                 }
                 kad::QueryResult::GetProviders(Ok(
@@ -1027,14 +1034,22 @@ impl NetworkActor {
             }
             _ => {}
         }
-        // Forget lookups whose receivers went away.
-        self.provider_queries.retain(|_, tx| !tx.is_closed());
     }
 
-    fn finish_provider_query(&mut self, id: kad::QueryId) {
-        self.provider_queries.remove(&id);
-        if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-            query.finish();
+    /// Stops the provider lookups nobody waits for any more (the download ended while
+    /// its lookup ran), so they do not go on querying the DHT until their timeout.
+    fn finish_abandoned_provider_queries(&mut self) {
+        let abandoned: Vec<kad::QueryId> = self
+            .provider_queries
+            .iter()
+            .filter(|(_, found)| found.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            self.provider_queries.remove(&id);
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.finish();
+            }
         }
     }
 }

@@ -143,13 +143,22 @@ mod tests {
         let freeloaders = p[..4].iter().filter(|x| choker.is_unchoked(x)).count();
         assert_eq!(freeloaders, 1);
         // Ranking uses what they gave since the last rechoke: p[4] stops giving, p[0]
-        // starts, and p[0] takes its regular slot.
+        // starts, p[5] gives 2 MB more. The regular slots go to p[0] and p[5], though
+        // p[4]'s total (5 MB) is still above p[5]'s (3 MB).
         received.insert(p[0], 9_000_000);
+        received.insert(p[5], 3_000_000);
         for peer in &p {
             choker.allow(*peer, now);
         }
         choker.rechoke(now + RECHOKE_INTERVAL, &received);
-        assert!(choker.is_unchoked(&p[0]));
+        let optimistic = choker.optimistic.map(|(o, _)| o);
+        let regular: HashSet<PeerId> = choker
+            .unchoked
+            .iter()
+            .filter(|x| Some(**x) != optimistic)
+            .copied()
+            .collect();
+        assert_eq!(regular, HashSet::from([p[0], p[5]]));
     }
 
     #[test]

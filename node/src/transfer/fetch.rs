@@ -351,7 +351,9 @@ impl Engine {
     fn ask(&mut self, peer: PeerId, pending: &mut FuturesUnordered<BoxFut<Outcome>>) {
         let net = self.transfers.net().clone();
         let cid = self.params.cid;
-        let manifest_asked = self.peers.values().any(|p| p.asked_manifest && !p.dropped);
+        // One peer at a time is asked for the manifest (only while we lack it).
+        let manifest_asked =
+            self.manifest.is_none() && self.peers.values().any(|p| p.asked_manifest && !p.dropped);
         let Some(slot) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -392,7 +394,8 @@ impl Engine {
         let Some(manifest) = &self.manifest else {
             return;
         };
-        if !have.is_valid_for(manifest.chunk_count()) {
+        // Decoding checked the bits against the bitfield's own length.
+        if have.len() != manifest.chunk_count() {
             return;
         }
         let Some(slot) = self.peers.get_mut(&peer) else {
@@ -514,11 +517,9 @@ impl Engine {
                 let mut requeue = true;
                 match result {
                     Ok(Reply::Chunk(data)) => {
-                        if self.have.get(index) || self.picker.is_verifying(index) {
-                            // Endgame duplicate: someone else was faster.
-                            requeue = false;
-                            self.picker.forget_request(index, peer);
-                        } else {
+                        // An endgame duplicate (someone else was faster) is just
+                        // forgotten, like a refusal but with no blame.
+                        if !self.have.get(index) && !self.picker.is_verifying(index) {
                             requeue = false;
                             self.picker.start_verifying(index);
                             let store = self.transfers.store().clone();
@@ -636,21 +637,28 @@ impl Engine {
         }
     }
 
-    /// Tells the peers that asked for our bitfield that we hold one more chunk.
+    /// Tells the peers that asked for our bitfield that we hold one more chunk, except
+    /// those known to hold it already (a seeder, or the peer that sent it) and banned
+    /// ones. A peer that cannot be reached is forgotten: it asks again if it returns.
     fn announce_have(&self, index: u32) {
         let peers: Vec<PeerId> = lock(&self.interested).iter().copied().collect();
         for peer in peers {
-            if self
-                .picker
-                .peer_have(&peer)
-                .is_some_and(|h| h.is_complete())
+            if self.picker.peer_have(&peer).is_some_and(|h| h.get(index))
+                || self.transfers.is_banned(&peer)
             {
-                continue; // a seeder needs nothing from us
+                continue;
             }
             let net = self.transfers.net().clone();
             let cid = self.params.cid;
+            let interested = self.interested.clone();
             tokio::spawn(async move {
-                let _ = net.request(peer, Request::Have { cid, index }).await;
+                if net
+                    .request(peer, Request::Have { cid, index })
+                    .await
+                    .is_err()
+                {
+                    lock(&interested).remove(&peer);
+                }
             });
         }
     }
@@ -835,11 +843,14 @@ impl Engine {
         let rate = window_bytes as f64 / window_secs;
         let (size, chunks_total, bytes_done) = match &self.manifest {
             Some(m) => {
-                let done: u64 = self
-                    .have
-                    .iter_set()
-                    .map(|i| u64::from(m.chunk_len(i)))
-                    .sum();
+                // Every chunk but the last is chunk_size long.
+                let last = m.chunk_count().saturating_sub(1);
+                let short_last = if self.have.get(last) {
+                    u64::from(m.chunk_size() - m.chunk_len(last))
+                } else {
+                    0
+                };
+                let done = u64::from(self.have.count()) * u64::from(m.chunk_size()) - short_last;
                 (m.size(), m.chunk_count(), done)
             }
             None => (0, 0, 0),

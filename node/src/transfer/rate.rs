@@ -147,6 +147,16 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_idle_limiter_saves_up_only_a_quarter_second() {
+        let limiter = RateLimiter::new(Some(1 << 20));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // 10 s idle allow a burst of 256 KiB, not 10 MiB: a 1 MiB chunk still waits
+        // 0.75 s.
+        let wait = limiter.reserve(1 << 20);
+        assert!(wait >= Duration::from_millis(700), "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn unlimited_never_waits() {
         let limiter = RateLimiter::new(None);
         let start = tokio::time::Instant::now();

@@ -79,54 +79,82 @@ fn bench_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
         .build())
 }
 
-/// Pushes the file over one libp2p stream between two swarms in this process; returns
-/// the transfer time. Must run inside a Tokio runtime.
-pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
-    let size = std::fs::metadata(path)?.len();
-    let mut sender = bench_swarm()?;
-    let mut receiver = bench_swarm()?;
-    let mut incoming = receiver
+/// The tasks driving a [`connected_pair`]; dropping this stops them.
+struct Drivers([tokio::task::JoinHandle<()>; 2]);
+
+impl Drop for Drivers {
+    fn drop(&mut self) {
+        for driver in &self.0 {
+            driver.abort();
+        }
+    }
+}
+
+/// Two swarms over the daemon's stack, connected over 127.0.0.1 and driven by tasks of
+/// their own. Returns the dialing side's control (to open streams), the listening
+/// side's incoming streams of `protocol`, the listener's peer id, and the drivers.
+async fn connected_pair(
+    protocol: StreamProtocol,
+) -> anyhow::Result<(
+    libp2p_stream::Control,
+    libp2p_stream::IncomingStreams,
+    libp2p::PeerId,
+    Drivers,
+)> {
+    let mut dialer = bench_swarm()?;
+    let mut listener = bench_swarm()?;
+    let incoming = listener
         .behaviour()
         .new_control()
-        .accept(PUSH_PROTOCOL)
+        .accept(protocol)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    receiver.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    listener.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
     let listen_addr: Multiaddr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = receiver.select_next_some().await {
+        if let SwarmEvent::NewListenAddr { address, .. } = listener.select_next_some().await {
             break address;
         }
     };
-    let receiver_id = *receiver.local_peer_id();
-    sender.dial(listen_addr.with(Protocol::P2p(receiver_id)))?;
+    let listener_id = *listener.local_peer_id();
+    dialer.dial(listen_addr.with(Protocol::P2p(listener_id)))?;
     // Drive both swarms until the connection is up on both sides.
-    let (mut sender_up, mut receiver_up) = (false, false);
+    let (mut dialer_up, mut listener_up) = (false, false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !(sender_up && receiver_up) {
+    while !(dialer_up && listener_up) {
         tokio::select! {
-            e = sender.select_next_some() => match e {
-                SwarmEvent::ConnectionEstablished { .. } => sender_up = true,
+            e = dialer.select_next_some() => match e {
+                SwarmEvent::ConnectionEstablished { .. } => dialer_up = true,
                 SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
                 _ => {}
             },
-            e = receiver.select_next_some() => {
+            e = listener.select_next_some() => {
                 if let SwarmEvent::ConnectionEstablished { .. } = e {
-                    receiver_up = true;
+                    listener_up = true;
                 }
             }
             _ = tokio::time::sleep_until(deadline) => bail!("the bare libp2p connection did not come up"),
         }
     }
-    let mut control = sender.behaviour().new_control();
-    let drive_sender = tokio::spawn(async move {
-        loop {
-            sender.select_next_some().await;
-        }
-    });
-    let drive_receiver = tokio::spawn(async move {
-        loop {
-            receiver.select_next_some().await;
-        }
-    });
+    let control = dialer.behaviour().new_control();
+    let drivers = Drivers([
+        tokio::spawn(async move {
+            loop {
+                dialer.select_next_some().await;
+            }
+        }),
+        tokio::spawn(async move {
+            loop {
+                listener.select_next_some().await;
+            }
+        }),
+    ]);
+    Ok((control, incoming, listener_id, drivers))
+}
+
+/// Pushes the file over one libp2p stream between two swarms in this process; returns
+/// the transfer time. Must run inside a Tokio runtime.
+pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
+    let size = std::fs::metadata(path)?.len();
+    let (mut control, mut incoming, receiver_id, _drivers) = connected_pair(PUSH_PROTOCOL).await?;
     let mut reader = tokio::spawn(async move {
         let (_, mut stream) = incoming.next().await.context("no incoming stream")?;
         let mut buf = vec![0u8; BUF];
@@ -168,8 +196,6 @@ pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
     }
     .await;
     reader.abort();
-    drive_sender.abort();
-    drive_receiver.abort();
     result
 }
 
@@ -190,49 +216,7 @@ pub async fn bare_libp2p_per_chunk(
 
     let size = std::fs::metadata(path)?.len();
     let chunks = size.div_ceil(chunk);
-    let mut server = bench_swarm()?;
-    let mut client = bench_swarm()?;
-    let mut incoming = server
-        .behaviour()
-        .new_control()
-        .accept(CHUNK_PROTOCOL)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    server.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
-    let listen_addr: Multiaddr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
-            break address;
-        }
-    };
-    let server_id = *server.local_peer_id();
-    client.dial(listen_addr.with(Protocol::P2p(server_id)))?;
-    let (mut client_up, mut server_up) = (false, false);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !(client_up && server_up) {
-        tokio::select! {
-            e = client.select_next_some() => match e {
-                SwarmEvent::ConnectionEstablished { .. } => client_up = true,
-                SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
-                _ => {}
-            },
-            e = server.select_next_some() => {
-                if let SwarmEvent::ConnectionEstablished { .. } = e {
-                    server_up = true;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => bail!("the bare libp2p connection did not come up"),
-        }
-    }
-    let control = client.behaviour().new_control();
-    let drive_client = tokio::spawn(async move {
-        loop {
-            client.select_next_some().await;
-        }
-    });
-    let drive_server = tokio::spawn(async move {
-        loop {
-            server.select_next_some().await;
-        }
-    });
+    let (control, mut incoming, server_id, _drivers) = connected_pair(CHUNK_PROTOCOL).await?;
     let file = Arc::new(File::open(path)?);
     let serve = tokio::spawn(async move {
         while let Some((_, mut stream)) = incoming.next().await {
@@ -309,8 +293,6 @@ pub async fn bare_libp2p_per_chunk(
     }
     let elapsed = start.elapsed();
     serve.abort();
-    drive_client.abort();
-    drive_server.abort();
     if let Some(e) = failure {
         return Err(e);
     }

@@ -1,0 +1,48 @@
+// What both browser tests share: their inputs from the environment, the step log, the
+// watchdog that keeps them inside the Rust test's deadline, and the run that prints one
+// JSON line of results on success or the failed step on stderr (exit code 1).
+
+/** The value of environment variable `name`; throws if it is not set. */
+export const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+
+/** Timeout of one step, in ms. */
+export const STEP = 30_000;
+
+/**
+ * A test run named `tag`: `log` writes to stderr, `step` records and logs a step,
+ * `results` is printed as JSON at the end. `run(main, cleanup)` runs the test, closes
+ * the browser `main` registered with `setBrowser`, then calls `cleanup`.
+ */
+export function testRun(tag) {
+  const log = (...a) => console.error(`[${tag}]`, ...a);
+  const results = { steps: [] };
+  const step = (name) => { log(name); results.steps.push(name); };
+  let browser;
+  const closeBrowser = async () => {
+    try { await browser?.close(); } catch { /* already gone */ }
+  };
+  // Never outlive the Rust test's own deadline: close the browser and give up.
+  const watchdog = setTimeout(async () => {
+    log("watchdog: giving up after 150 s");
+    await closeBrowser();
+    process.exit(3);
+  }, 150_000);
+  const run = async (main, cleanup = () => {}) => {
+    try {
+      await main();
+      console.log(JSON.stringify(results));
+    } catch (e) {
+      log(`failed at step "${results.steps[results.steps.length - 1]}": ${e.stack || e}`);
+      process.exitCode = 1;
+    } finally {
+      clearTimeout(watchdog);
+      await closeBrowser();
+      cleanup();
+    }
+  };
+  return { log, results, step, run, setBrowser: (b) => { browser = b; } };
+}
