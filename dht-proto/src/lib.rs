@@ -12,9 +12,13 @@
 #![deny(missing_docs)]
 
 pub mod bitfield;
+pub mod catalog;
 pub mod cid;
 pub mod codec;
+pub mod identity;
+pub mod keyword;
 pub mod manifest;
+pub mod media_type;
 pub mod message;
 
 pub use bitfield::Bitfield;
