@@ -20,6 +20,8 @@ pub mod keyword;
 pub mod manifest;
 pub mod media_type;
 pub mod message;
+pub mod qr;
+pub mod ticket;
 
 pub use bitfield::Bitfield;
 pub use cid::{Cid, CidError, Codec};
