@@ -15,12 +15,14 @@ pub mod bitfield;
 pub mod catalog;
 pub mod cid;
 pub mod codec;
+pub mod dirmanifest;
 pub mod identity;
 pub mod keyword;
 pub mod manifest;
 pub mod media_type;
 pub mod message;
 pub mod qr;
+pub mod relpath;
 pub mod ticket;
 
 pub use bitfield::Bitfield;
