@@ -85,10 +85,14 @@ pub fn keyword_key(word: &str) -> Vec<u8> {
 /// Every word of `name` that is long enough, normalized and cut, repeats included.
 fn all_words(name: &str) -> impl Iterator<Item = String> + '_ {
     let name = cut_at_char_boundary(name, MAX_KEYWORD_INPUT_LEN);
-    let mut lowered = String::with_capacity(name.len());
-    for c in name.nfc() {
-        lowered.extend(c.to_lowercase());
-    }
+    // NFC again after lower-casing: a lower-case letter may compose with a mark that
+    // its upper-case form did not, and the result must be its own normal form.
+    let lowered: String = name
+        .nfc()
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .nfc()
+        .collect();
     let mut words = Vec::new();
     let mut word = String::new();
     for c in lowered.chars() {
