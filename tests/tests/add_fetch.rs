@@ -2,9 +2,11 @@
 //! Every test starts real `p2pd` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::time::Duration;
 
-use p2pd_tests::*;
+use harness::*;
 
 const MIB: u64 = 1 << 20;
 

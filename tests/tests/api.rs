@@ -4,13 +4,15 @@
 //! and the OpenAPI document checked against the router.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pd_tests::http::{endpoint, request, Response};
-use p2pd_tests::*;
+use harness::http::{endpoint, request, Response};
+use harness::*;
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;

@@ -4,11 +4,13 @@
 //! on failure, and every daemon is killed by its pid.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use p2pd_tests::*;
+use harness::*;
 
 const MIB: u64 = 1 << 20;
 const RELAY_IP: &str = "198.51.100.10";

@@ -3,9 +3,11 @@
 //! seeders down so that failures can be injected mid-transfer.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::time::Duration;
 
-use p2pd_tests::*;
+use harness::*;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;

@@ -11,12 +11,14 @@
 //! and says so.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pd_tests::*;
+use harness::*;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
