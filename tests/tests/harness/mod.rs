@@ -8,9 +8,12 @@
 //! That is what gives it `CARGO_BIN_EXE_p2pd`: the path of the binary cargo built for
 //! this very test run, so a stale `target/*/p2pd` is never what is tested.
 // Each test file uses part of the harness; the rest is dead code in that test binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod skip;
+
+pub use skip::Needs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -324,6 +327,23 @@ impl Daemon {
             .iter()
             .find(|p| p["peer_id"] == peer_id)
             .cloned()
+    }
+
+    /// Waits until `files` provider announcements of this node have been stored in the
+    /// DHT, so that a fetcher started next finds it as a provider. The API does not
+    /// report announcements yet, so this counts the log lines that do; it needs the
+    /// harness's default log level (info).
+    pub fn wait_announced(&self, files: usize) {
+        wait_until(
+            &format!("{files} provider announcement(s) stored in the DHT"),
+            START_TIMEOUT,
+            || {
+                self.log()
+                    .matches("provider announcement stored in the DHT")
+                    .count()
+                    >= files
+            },
+        );
     }
 
     /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
