@@ -736,7 +736,10 @@ fn message_vectors() -> Vec<Value> {
                 &[cid_field.clone(), index_field(&[7]), index_field(&[8])],
             ),
         ),
-        ("\"index\" missing", variant("chunk", &[cid_field.clone()])),
+        (
+            "\"index\" missing",
+            variant("chunk", std::slice::from_ref(&cid_field)),
+        ),
         (
             "unknown request kind \"delete\"",
             variant("delete", &[cid_field.clone(), index_field(&[7])]),

@@ -5,7 +5,9 @@
 #![no_main]
 
 use dht_proto::manifest::MAX_CHUNK_SIZE;
-use dht_proto::message::{chunk_response_header, parse_chunk_response_header, MAX_CHUNK_HEADER_LEN};
+use dht_proto::message::{
+    chunk_response_header, parse_chunk_response_header, MAX_CHUNK_HEADER_LEN,
+};
 use dht_proto::Response;
 use libfuzzer_sys::fuzz_target;
 

@@ -10,7 +10,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Manifest::decode(data) {
-        assert_eq!(m.encode(), data, "a manifest decoded from a non-canonical encoding");
+        assert_eq!(
+            m.encode(),
+            data,
+            "a manifest decoded from a non-canonical encoding"
+        );
         common::check_manifest(&m);
     }
 });
