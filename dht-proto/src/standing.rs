@@ -20,10 +20,10 @@ pub const MAX_STANDING_REQUEST_LEN: usize = 64;
 pub const MAX_STANDING_RESPONSE_LEN: usize = 1024;
 /// The longest ban reason.
 pub const MAX_BAN_REASON_LEN: usize = 200;
-/// The lowest score.
-pub const MIN_SCORE: f64 = -100.0;
-/// The highest score.
-pub const MAX_SCORE: f64 = 100.0;
+/// The lowest score, in hundredths of a point (-100.00).
+pub const MIN_SCORE_HUNDREDTHS: i32 = -10_000;
+/// The highest score, in hundredths of a point (100.00).
+pub const MAX_SCORE_HUNDREDTHS: i32 = 10_000;
 
 /// The question. The nonce, if any, comes back in the answer, so an asker can match a
 /// shown answer to the question it sent.
@@ -44,7 +44,7 @@ pub struct Ban {
 }
 
 /// What the answering node keeps about the asker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
     /// Bytes the answering node sent the asker.
     pub sent_to_you: u64,
@@ -56,8 +56,9 @@ pub struct Standing {
     pub timeouts: u32,
     /// Requests to the asker that it refused (choked, or did not have).
     pub refusals: u32,
-    /// The answering node's score for the asker, from -100 to 100.
-    pub score: f64,
+    /// The answering node's score for the asker in hundredths of a point, from -10 000
+    /// (-100.00) to 10 000 (100.00): an integer, because p2pd's CBOR has no floats.
+    pub score_hundredths: i32,
     /// A ban in force, if any.
     pub ban: Option<Ban>,
     /// When the answering node first dealt with the asker (Unix seconds), if it knows.
@@ -67,7 +68,7 @@ pub struct Standing {
 }
 
 /// The answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StandingResponse {
     /// The counters.
@@ -94,7 +95,7 @@ pub enum StandingResponse {
 /// Why a decoded answer is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StandingError {
-    /// The score is not a number from -100 to 100.
+    /// The score is outside -10 000 to 10 000 hundredths.
     #[error("score out of range")]
     Score,
     /// The ban reason is longer than [`MAX_BAN_REASON_LEN`] bytes or holds a control
@@ -119,8 +120,26 @@ impl StandingRequest {
 }
 
 impl Standing {
+    /// The score in points (-100.0 to 100.0).
+    pub fn score(&self) -> f64 {
+        f64::from(self.score_hundredths) / 100.0
+    }
+
+    /// Hundredths of a point for a score in points, rounded and clamped to the range
+    /// (NaN gives 0).
+    pub fn hundredths(score: f64) -> i32 {
+        if score.is_nan() {
+            return 0;
+        }
+        // The clamp keeps the product in i32's range, so the cast is exact.
+        (score * 100.0).round().clamp(
+            f64::from(MIN_SCORE_HUNDREDTHS),
+            f64::from(MAX_SCORE_HUNDREDTHS),
+        ) as i32
+    }
+
     fn check(&self) -> Result<(), StandingError> {
-        if !(MIN_SCORE..=MAX_SCORE).contains(&self.score) {
+        if !(MIN_SCORE_HUNDREDTHS..=MAX_SCORE_HUNDREDTHS).contains(&self.score_hundredths) {
             return Err(StandingError::Score);
         }
         if let Some(ban) = &self.ban {
@@ -144,7 +163,7 @@ impl StandingResponse {
     }
 
     /// Decodes a response of at most [`MAX_STANDING_RESPONSE_LEN`] bytes and checks the
-    /// score range (NaN refused), the ban reason and the order of the two times.
+    /// score range, the ban reason and the order of the two times.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let response: StandingResponse = codec::decode(bytes, MAX_STANDING_RESPONSE_LEN)?;
         if let StandingResponse::Known { standing, .. } = &response {
@@ -168,7 +187,7 @@ mod tests {
             corrupt_chunks: 1,
             timeouts: 2,
             refusals: 0,
-            score: -38.0,
+            score_hundredths: -3800,
             ban: Some(Ban {
                 reason: "sent a corrupt chunk".into(),
                 until: 1_700_003_600,
@@ -201,7 +220,7 @@ mod tests {
                     ban: None,
                     first_seen: None,
                     last_seen: None,
-                    score: 100.0,
+                    score_hundredths: 10_000,
                     ..standing()
                 },
             },
@@ -241,15 +260,11 @@ mod tests {
         };
         for bad in [
             Standing {
-                score: f64::NAN,
+                score_hundredths: MAX_SCORE_HUNDREDTHS + 1,
                 ..standing()
             },
             Standing {
-                score: f64::INFINITY,
-                ..standing()
-            },
-            Standing {
-                score: 100.5,
+                score_hundredths: i32::MIN,
                 ..standing()
             },
             long_reason,
@@ -280,6 +295,19 @@ mod tests {
     }
 
     #[test]
+    fn scores_convert_to_hundredths_and_back() {
+        assert_eq!(Standing::hundredths(-38.0), -3800);
+        assert_eq!(Standing::hundredths(12.345), 1235);
+        assert_eq!(Standing::hundredths(250.0), MAX_SCORE_HUNDREDTHS);
+        assert_eq!(
+            Standing::hundredths(f64::NEG_INFINITY),
+            MIN_SCORE_HUNDREDTHS
+        );
+        assert_eq!(Standing::hundredths(f64::NAN), 0);
+        assert_eq!(standing().score(), -38.0);
+    }
+
+    #[test]
     fn the_largest_answer_fits() {
         let largest = StandingResponse::Known {
             nonce: Some([0xff; STANDING_NONCE_LEN]),
@@ -289,7 +317,7 @@ mod tests {
                 corrupt_chunks: u32::MAX,
                 timeouts: u32::MAX,
                 refusals: u32::MAX,
-                score: -99.123456789,
+                score_hundredths: MIN_SCORE_HUNDREDTHS,
                 ban: Some(Ban {
                     reason: "é".repeat(MAX_BAN_REASON_LEN / 2),
                     until: u64::MAX,
@@ -334,14 +362,14 @@ mod tests {
                 "6e636f72727570745f6368756e6b7301",
                 "6874696d656f75747302",
                 "687265667573616c7300",
-                "6573636f7265fbc043000000000000",
+                "7073636f72655f68756e64726564746873390ed7",
                 "6362616ea266726561736f6e7473656e74206120636f7272757074206368756e6b",
                 "65756e74696c1a6553ff10",
                 "6a66697273745f7365656e1a6553f100",
                 "696c6173745f7365656e1a6553f164"
             )
         );
-        assert_eq!(response.encode().len(), 207);
+        assert_eq!(response.encode().len(), 212);
         assert_eq!(
             HEXLOWER.encode(&StandingResponse::Unknown { nonce: None }.encode()),
             "a167756e6b6e6f776ea1656e6f6e6365f6"

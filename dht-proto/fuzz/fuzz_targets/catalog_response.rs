@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
                 total,
             } => {
                 assert!(entries.len() <= PAGE_SIZE);
-                assert!(u64::from(*page) * PAGE_SIZE as u64 + entries.len() as u64 <= u64::from(*total));
+                assert!(
+                    u64::from(*page) * PAGE_SIZE as u64 + entries.len() as u64 <= u64::from(*total)
+                );
                 entries.clone()
             }
             _ => Vec::new(),

@@ -20,8 +20,12 @@ fuzz_target!(|data: &[u8]| {
         let root = Path::new("/target/dir");
         for entry in m.entries() {
             if let Ok(joined) = entry.path.join_under(root) {
-                let inside = joined.strip_prefix(root).expect("joined path leaves the root");
-                assert!(inside.components().all(|c| matches!(c, Component::Normal(_))));
+                let inside = joined
+                    .strip_prefix(root)
+                    .expect("joined path leaves the root");
+                assert!(inside
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_))));
                 assert_eq!(inside.components().count(), entry.path.components().len());
             }
         }

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(words.len() <= MAX_KEYWORDS);
     for (i, word) in words.iter().enumerate() {
         let chars = word.chars().count();
-        assert!((MIN_KEYWORD_CHARS..=MAX_KEYWORD_CHARS).contains(&chars), "{word:?}");
+        assert!(
+            (MIN_KEYWORD_CHARS..=MAX_KEYWORD_CHARS).contains(&chars),
+            "{word:?}"
+        );
         assert!(is_keyword(word), "{word:?} is not in keyword form");
         assert!(!words[..i].contains(word), "repeated {word:?}");
         let key = keyword_key(word);
@@ -26,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&key[..2], &[0x1e, 0x20]);
     }
     if !words.is_empty() {
-        assert!(name_matches(name, &words), "{name:?} does not match its own words");
+        assert!(
+            name_matches(name, &words),
+            "{name:?} does not match its own words"
+        );
     }
 });

@@ -1,17 +1,20 @@
-//! StandingResponse::decode on arbitrary bytes. If it decodes: the score is a number
-//! from -100 to 100, a ban reason is short and free of control characters, first seen
+//! StandingResponse::decode on arbitrary bytes. If it decodes: the score is from -10 000
+//! to 10 000 hundredths, a ban reason is short and free of control characters, first seen
 //! is not after last seen, and encode() decodes back to an equal response.
 #![no_main]
 
 use dht_proto::standing::{
-    StandingResponse, MAX_BAN_REASON_LEN, MAX_SCORE, MAX_STANDING_RESPONSE_LEN, MIN_SCORE,
+    StandingResponse, MAX_BAN_REASON_LEN, MAX_SCORE_HUNDREDTHS, MAX_STANDING_RESPONSE_LEN,
+    MIN_SCORE_HUNDREDTHS,
 };
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = StandingResponse::decode(data) {
         if let StandingResponse::Known { standing, .. } = &response {
-            assert!((MIN_SCORE..=MAX_SCORE).contains(&standing.score));
+            assert!(
+                (MIN_SCORE_HUNDREDTHS..=MAX_SCORE_HUNDREDTHS).contains(&standing.score_hundredths)
+            );
             if let Some(ban) = &standing.ban {
                 assert!(ban.reason.len() <= MAX_BAN_REASON_LEN);
                 assert!(!ban.reason.chars().any(char::is_control));

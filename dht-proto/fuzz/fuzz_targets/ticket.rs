@@ -36,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
         let upper = ticket.qr_text().expect("a decoded ticket encodes");
         assert_eq!(Ticket::decode(&upper).expect("upper case decodes"), ticket);
         let bytes = ticket.to_bytes().expect("a decoded ticket encodes");
-        assert_eq!(Ticket::from_bytes(&bytes).expect("own bytes decode"), ticket);
+        assert_eq!(
+            Ticket::from_bytes(&bytes).expect("own bytes decode"),
+            ticket
+        );
     }
 });
