@@ -65,9 +65,19 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> [u8; SIGNATURE_LEN] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use data_encoding::HEXLOWER;
+
+    /// A test signing key: the seed is 32 bytes of `seed`.
+    pub(crate) fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// The binary peer id of [`key`]`(seed)`.
+    pub(crate) fn peer(seed: u8) -> Vec<u8> {
+        ed25519_peer_id(&key(seed).verifying_key().to_bytes()).to_vec()
+    }
 
     /// The Ed25519 test key of the libp2p peer-id specification (also rust-libp2p's
     /// `keypair_protobuf_roundtrip_ed25519` test): seed and protobuf public key.

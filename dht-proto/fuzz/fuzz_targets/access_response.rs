@@ -4,16 +4,19 @@
 //! each execution take 50 ms).
 #![no_main]
 
+mod roundtrip;
+
 use dht_proto::access::{AccessResponse, KdfParams, MAX_ACCESS_RESPONSE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = AccessResponse::decode(data) {
-        let encoded = response.encode();
-        assert!(encoded.len() <= MAX_ACCESS_RESPONSE_LEN);
-        let again = AccessResponse::decode(&encoded).expect("encode() output must decode");
-        assert_eq!(again, response);
-        assert_eq!(again.encode(), encoded, "encode() is not stable");
+        roundtrip::check(
+            &response,
+            AccessResponse::encode,
+            AccessResponse::decode,
+            MAX_ACCESS_RESPONSE_LEN,
+        );
         if let AccessResponse::Challenge { kdf, .. } = response {
             let in_range = (KdfParams::MIN.m..=KdfParams::MAX.m).contains(&kdf.m)
                 && (KdfParams::MIN.t..=KdfParams::MAX.t).contains(&kdf.t)

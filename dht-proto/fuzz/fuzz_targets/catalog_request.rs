@@ -3,17 +3,20 @@
 //! `keywords()` produces it, within the word-count limit.
 #![no_main]
 
+mod roundtrip;
+
 use dht_proto::catalog::{CatalogRequest, MAX_CATALOG_REQUEST_LEN, MAX_QUERY_WORDS};
 use dht_proto::keyword::{is_keyword, keyword_key, keywords};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = CatalogRequest::decode(data) {
-        let encoded = request.encode();
-        assert!(encoded.len() <= MAX_CATALOG_REQUEST_LEN);
-        let again = CatalogRequest::decode(&encoded).expect("encode() output must decode");
-        assert_eq!(again, request, "request does not round-trip");
-        assert_eq!(again.encode(), encoded, "encode() is not stable");
+        roundtrip::check(
+            &request,
+            CatalogRequest::encode,
+            CatalogRequest::decode,
+            MAX_CATALOG_REQUEST_LEN,
+        );
         if let CatalogRequest::Search { words } = &request {
             assert!(!words.is_empty() && words.len() <= MAX_QUERY_WORDS);
             for word in words {

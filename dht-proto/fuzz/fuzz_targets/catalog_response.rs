@@ -4,6 +4,8 @@
 //! against any sender never panics and never keeps an entry that fails verify_from.
 #![no_main]
 
+mod roundtrip;
+
 use dht_proto::catalog::{
     CatalogResponse, EntryInfo, MAX_CATALOG_RESPONSE_LEN, MAX_SEARCH_RESULTS, PAGE_SIZE,
 };
@@ -12,11 +14,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(response) = CatalogResponse::decode(data) {
-        let encoded = response.encode();
-        assert!(encoded.len() <= MAX_CATALOG_RESPONSE_LEN);
-        let again = CatalogResponse::decode(&encoded).expect("encode() output must decode");
-        assert_eq!(again, response, "response does not round-trip");
-        assert_eq!(again.encode(), encoded, "encode() is not stable");
+        roundtrip::check(
+            &response,
+            CatalogResponse::encode,
+            CatalogResponse::decode,
+            MAX_CATALOG_RESPONSE_LEN,
+        );
         let entries = match &response {
             CatalogResponse::Results { entries, .. } => {
                 assert!(entries.len() <= MAX_SEARCH_RESULTS);

@@ -3,6 +3,8 @@
 //! is not after last seen, and encode() decodes back to an equal response.
 #![no_main]
 
+mod roundtrip;
+
 use dht_proto::standing::{
     StandingResponse, MAX_BAN_REASON_LEN, MAX_SCORE_HUNDREDTHS, MAX_STANDING_RESPONSE_LEN,
     MIN_SCORE_HUNDREDTHS,
@@ -23,9 +25,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(first <= last);
             }
         }
-        let encoded = response.encode();
-        assert!(encoded.len() <= MAX_STANDING_RESPONSE_LEN);
-        let again = StandingResponse::decode(&encoded).expect("encode() output must decode");
-        assert_eq!(again, response);
+        roundtrip::check(
+            &response,
+            StandingResponse::encode,
+            StandingResponse::decode,
+            MAX_STANDING_RESPONSE_LEN,
+        );
     }
 });

@@ -1,15 +1,7 @@
 use super::*;
-use crate::identity::{ed25519_peer_id, SigningKey};
+use crate::identity::tests::peer;
 use data_encoding::HEXLOWER;
 
-fn peer(seed: u8) -> Vec<u8> {
-    ed25519_peer_id(
-        &SigningKey::from_bytes(&[seed; 32])
-            .verifying_key()
-            .to_bytes(),
-    )
-    .to_vec()
-}
 
 const SALT: [u8; SALT_LEN] = [0x11; SALT_LEN];
 const NONCE: [u8; NONCE_LEN] = [0x22; NONCE_LEN];

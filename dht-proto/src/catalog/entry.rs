@@ -259,8 +259,19 @@ pub(crate) mod tests {
     use super::*;
     use crate::codec;
 
-    pub(crate) fn key(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
+    pub(crate) use crate::identity::tests::key;
+
+    /// The largest valid entry: every field at its longest.
+    pub(crate) fn largest() -> CatalogEntry {
+        EntryInfo {
+            name: "é".repeat(127) + "x",
+            media_type: format!("{}/{}", "a".repeat(63), "b".repeat(63)),
+            size: u64::MAX,
+            added: u64::MAX,
+            ..info("x")
+        }
+        .sign(&key(3))
+        .unwrap()
     }
 
     pub(crate) fn info(name: &str) -> EntryInfo {
@@ -382,15 +393,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_largest_entry_fits_its_limit() {
-        let entry = EntryInfo {
-            name: "é".repeat(127) + "x",
-            media_type: format!("{}/{}", "a".repeat(63), "b".repeat(63)),
-            size: u64::MAX,
-            added: u64::MAX,
-            ..info("x")
-        }
-        .sign(&key(3))
-        .unwrap();
+        let entry = largest();
         let len = codec::encode(&entry).len();
         assert_eq!(len, 594);
         assert!(len <= MAX_ENTRY_LEN);

@@ -1,14 +1,10 @@
-use super::entry::tests::{info, key};
+use super::entry::tests::{info, largest};
+use crate::identity::tests::{key, peer};
 use super::*;
-use crate::identity;
 use data_encoding::HEXLOWER;
 
 fn words(list: &[&str]) -> Vec<String> {
     list.iter().map(|w| w.to_string()).collect()
-}
-
-fn peer(seed: u8) -> Vec<u8> {
-    identity::ed25519_peer_id(&key(seed).verifying_key().to_bytes()).to_vec()
 }
 
 #[test]
@@ -123,15 +119,7 @@ fn counts_are_bounded() {
 
 #[test]
 fn the_largest_messages_fit_their_limits() {
-    let largest_entry = EntryInfo {
-        name: "é".repeat(127) + "x",
-        media_type: format!("{}/{}", "a".repeat(63), "b".repeat(63)),
-        size: u64::MAX,
-        added: u64::MAX,
-        ..info("x")
-    }
-    .sign(&key(3))
-    .unwrap();
+    let largest_entry = largest();
     let page = CatalogResponse::Page {
         entries: vec![largest_entry; PAGE_SIZE],
         page: u32::MAX / PAGE_SIZE as u32 - 1,

@@ -1,15 +1,7 @@
 use super::*;
-use crate::identity::{ed25519_peer_id, SigningKey};
+use crate::identity::tests::peer;
 use data_encoding::HEXLOWER;
 
-fn peer(seed: u8) -> Vec<u8> {
-    ed25519_peer_id(
-        &SigningKey::from_bytes(&[seed; 32])
-            .verifying_key()
-            .to_bytes(),
-    )
-    .to_vec()
-}
 
 fn addr(text: &str) -> Vec<u8> {
     text.parse::<multiaddr::Multiaddr>().unwrap().to_vec()
