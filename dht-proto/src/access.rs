@@ -57,8 +57,8 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// What p2pd uses: 19 MiB, 2 passes, 1 lane (argon2's own defaults, the OWASP
-    /// minimum for Argon2id). About 50 ms in a release build on one core of the
-    /// 2-core development machine.
+    /// minimum for Argon2id). One derivation took 62-68 ms in a release build on the
+    /// 2-core development machine at a load average of 11.
     pub const DEFAULT: KdfParams = KdfParams {
         m: 19 * 1024,
         t: 2,
