@@ -1,0 +1,85 @@
+//! The command line: clap's definition of every `p2pd` command and its options, and the
+//! error that marks a failure as the user's (exit code 2).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// An error caused by the user's input: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// p2pd: share files by content ID over a peer-to-peer network.
+#[derive(Debug, Parser)]
+#[command(name = "p2pd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (default: the platform's data directory for p2pd).
+    #[arg(long, global = true, env = "P2PD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the daemon's options does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Run the node.
+    Daemon(crate::daemon::DaemonArgs),
+    /// Share a file: import it, announce it, print its CID.
+    Add {
+        /// The file.
+        path: PathBuf,
+        /// Track the file where it is instead of copying it into the store.
+        #[arg(long)]
+        no_copy: bool,
+        /// The name to list it under.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Download a file by CID.
+    Fetch {
+        /// The file's CID.
+        cid: String,
+        /// Where to write it (default: the provider's name for it, in the current directory).
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Give up after this many seconds without progress.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
+    },
+    /// List the files this node shares and downloads.
+    Ls,
+    /// Node id, addresses, NAT status, DHT mode, downloads.
+    Status,
+    /// Peer id and full listen addresses (what others bootstrap from).
+    Id,
+    /// Connected peers.
+    Peers,
+    /// This node's scores for the peers it has dealt with.
+    Reputation,
+    /// Stop announcing a file (it stays in the store).
+    Unpublish {
+        /// The file's CID.
+        cid: String,
+    },
+    /// Stop sharing a file and delete the store's copy.
+    Rm {
+        /// The file's CID.
+        cid: String,
+    },
+    /// Set the web UI password (read from the terminal, or the first line of stdin).
+    Passwd,
+}

@@ -1,0 +1,29 @@
+//! `p2pd`: the daemon and its command-line client, as a library; `main.rs` is a thin
+//! binary over [`cli::Cli`] and [`commands::run`].
+//!
+//! # Layout
+//! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
+//! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
+//! - `network/`: the task that owns the libp2p swarm, and its handle.
+//! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
+//! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
+//!   OpenAPI document, and web login (`auth.rs`).
+//! - `web/`: the web UI's static files, embedded in the binary.
+//! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `identity.rs`, `paths.rs`: the node key and the data directory.
+//!
+//! Errors end as one line on stderr, `error: …`, and an exit code: 2 for bad usage or
+//! input ([`cli::UsageError`]), 1 for everything else that failed.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod daemon;
+pub mod identity;
+pub mod network;
+pub mod paths;
+pub mod transfer;
+pub mod web;
+
+pub use cli::{Cli, Command, UsageError};
