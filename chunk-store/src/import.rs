@@ -10,12 +10,11 @@ use dht_proto::cid::HASH_LEN;
 use dht_proto::manifest::chunk_size_for;
 use dht_proto::names::sanitize_file_name;
 use dht_proto::{Cid, Manifest};
-use redb::Durability;
 
 use crate::fsutil::{ensure_free_space, sync_dir};
 use crate::hashing::{hash_chunks, BATCH_CHUNKS};
 use crate::store::{mtime_ns, now_unix};
-use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS};
+use crate::tables::{EntryRecord, Location};
 use crate::{Store, StoreError};
 
 /// How an imported file's bytes are kept.
@@ -173,14 +172,7 @@ impl Store {
             published: true,
             changed_on_disk: false,
         };
-        let encoded = record.encode();
-        self.db.write(Durability::Immediate, |tx| {
-            tx.open_table(MANIFESTS)?
-                .insert(key.as_slice(), manifest_bytes.as_slice())?;
-            tx.open_table(ENTRIES)?
-                .insert(key.as_slice(), encoded.as_slice())?;
-            Ok(())
-        })?;
+        self.insert_entry(&key, &manifest_bytes, &record, None)?;
         self.forget_all(&replaced)?;
         tracing::debug!(%cid, size, chunks, "imported");
         Ok(ImportOutcome {
