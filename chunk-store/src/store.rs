@@ -70,8 +70,8 @@ pub(crate) fn cid_of(key: [u8; 32]) -> Cid {
 
 impl Store {
     /// Opens (or creates) the store in `root`, and removes leftovers of interrupted
-    /// imports and orphaned content files. Writes nothing to an existing store's
-    /// database, so it opens on a full disk.
+    /// imports and orphaned content files. Opening an existing store needs no new space
+    /// (see `db`), so it opens on a full disk.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         Self::create_dirs(&root)?;
