@@ -558,3 +558,26 @@ fn names_with_path_parts_are_refused_and_names_from_peers_made_safe() {
         .unwrap();
     assert_eq!(store.info(&cid).unwrap().unwrap().name, None);
 }
+
+#[test]
+fn a_lost_partial_file_reads_as_chunks_not_held_and_is_recreated_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 2 * MIB, 13);
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let (manifest, _) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    store
+        .write_chunk(&cid, &manifest, 0, common::chunk(&bytes, 0))
+        .unwrap();
+    fs::remove_file(root.join("partial").join(common::content_name(&cid))).unwrap();
+    assert!(matches!(
+        store.read_chunk(&cid, 0),
+        Err(StoreError::ChunkUnavailable { index: 0, .. })
+    ));
+    let (_, have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    assert_eq!(have.count(), 0);
+    assert!(root
+        .join("partial")
+        .join(common::content_name(&cid))
+        .exists());
+}
