@@ -14,6 +14,7 @@
 
 pub mod behaviour;
 pub mod codec;
+mod info;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -29,23 +30,11 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{
     dcutr, identify, identity, kad, mdns, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm,
 };
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
 pub use codec::Reply;
-
-/// How the node takes part in the DHT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DhtMode {
-    /// Server once an address that is not relayed is confirmed reachable; client before.
-    Auto,
-    /// Always answer DHT queries (public bootstrap nodes).
-    Server,
-    /// Never answer DHT queries.
-    Client,
-}
+pub use info::{ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo, PeerInfo};
 
 /// Settings of the network task.
 #[derive(Debug, Clone)]
@@ -103,68 +92,6 @@ pub struct InboundRequest {
     pub request: Request,
     /// Where the answer goes (back through [`Network::respond`]).
     pub channel: ResponseChannel<Reply>,
-}
-
-/// What changed in the network, for live views (API events).
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NetEvent {
-    /// A peer connected.
-    PeerConnected {
-        /// The peer.
-        peer_id: String,
-    },
-    /// The last connection to a peer closed.
-    PeerDisconnected {
-        /// The peer.
-        peer_id: String,
-    },
-    /// An address of ours was confirmed reachable from outside.
-    ExternalAddress {
-        /// The address.
-        addr: String,
-    },
-}
-
-/// The node's view of itself.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeInfo {
-    /// Our peer id.
-    pub peer_id: String,
-    /// Addresses we listen on, each ending in `/p2p/<peer id>`.
-    pub listen_addrs: Vec<String>,
-    /// Addresses confirmed reachable from outside.
-    pub external_addrs: Vec<String>,
-    /// `public` when an address that is not relayed is confirmed, `private` otherwise.
-    pub nat_status: String,
-    /// Whether we answer DHT queries now.
-    pub dht_server: bool,
-    /// Number of connected peers.
-    pub connected_peers: usize,
-    /// Peers in the DHT routing table.
-    pub routing_table_peers: usize,
-    /// Files we announce as provider.
-    pub provided_files: usize,
-    /// Our `/p2p-circuit` addresses: relays holding a reservation for us.
-    pub relay_reservations: Vec<String>,
-    /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
-    /// started: one per file per round, never one per chunk.
-    pub provider_announcements: u64,
-}
-
-/// One connected peer.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerInfo {
-    /// The peer.
-    pub peer_id: String,
-    /// Remote addresses of our connections to it.
-    pub addrs: Vec<String>,
-    /// Whether any connection is direct (not through a relay).
-    pub direct: bool,
-    /// Last measured round-trip time.
-    pub rtt_ms: Option<f64>,
-    /// What software it runs.
-    pub agent: Option<String>,
 }
 
 /// What the swarm task can be asked to do.
@@ -639,10 +566,9 @@ impl NetworkActor {
         let local = *self.swarm.local_peer_id();
         // Relayed addresses already end in our id (`…/p2p-circuit/p2p/<us>`).
         let with_id = |a: &Multiaddr| match a.iter().last() {
-            Some(Protocol::P2p(_)) => a.to_string(),
-            _ => a.clone().with(Protocol::P2p(local)).to_string(),
+            Some(Protocol::P2p(_)) => a.clone(),
+            _ => a.clone().with(Protocol::P2p(local)),
         };
-        let external: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
         let routing_table_peers = self
             .swarm
             .behaviour_mut()
@@ -650,24 +576,23 @@ impl NetworkActor {
             .kbuckets()
             .map(|b| b.num_entries())
             .sum();
-        let mut relay_reservations: Vec<String> = self
-            .circuit_addrs
-            .values()
-            .flatten()
-            .map(|a| a.to_string())
-            .collect();
+        let mut relay_reservations: Vec<Multiaddr> =
+            self.circuit_addrs.values().flatten().cloned().collect();
         relay_reservations.sort();
         NodeInfo {
             relay_reservations,
-            peer_id: local.to_string(),
+            peer_id: local,
             listen_addrs: self.swarm.listeners().map(with_id).collect(),
-            external_addrs: external.iter().map(with_id).collect(),
+            external_addrs: self.swarm.external_addresses().map(with_id).collect(),
             nat_status: if self.is_public() {
-                "public".into()
+                NatStatus::Public
             } else {
-                "private".into()
+                NatStatus::Private
             },
-            dht_server: self.swarm.behaviour().kad.mode() == kad::Mode::Server,
+            dht_role: match self.swarm.behaviour().kad.mode() {
+                kad::Mode::Server => DhtRole::Server,
+                kad::Mode::Client => DhtRole::Client,
+            },
             connected_peers: self.swarm.connected_peers().count(),
             routing_table_peers,
             provided_files: self.provided.len(),
@@ -681,14 +606,18 @@ impl NetworkActor {
             .iter()
             .filter(|(_, s)| !s.connections.is_empty())
             .map(|(peer, state)| PeerInfo {
-                peer_id: peer.to_string(),
-                addrs: state.connections.values().map(|a| a.to_string()).collect(),
-                direct: state.connections.values().any(|a| !is_relayed(a)),
-                rtt_ms: state.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                peer_id: *peer,
+                addrs: state.connections.values().cloned().collect(),
+                connection: if state.connections.values().any(|a| !is_relayed(a)) {
+                    ConnectionKind::Direct
+                } else {
+                    ConnectionKind::Relayed
+                },
+                rtt: state.rtt,
                 agent: state.agent.clone(),
             })
             .collect();
-        out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        out.sort_by_key(|p| p.peer_id);
         out
     }
 
@@ -777,9 +706,7 @@ impl NetworkActor {
                     self.swarm.close_connection(connection_id);
                 }
                 if num_established.get() == 1 {
-                    let _ = self.events.send(NetEvent::PeerConnected {
-                        peer_id: peer_id.to_string(),
-                    });
+                    let _ = self.events.send(NetEvent::PeerConnected(peer_id));
                 }
                 if self.bootstrap_peers.contains(&peer_id) && num_established.get() == 1 {
                     // Fill the routing table from the bootstrap node. Announce on the
@@ -807,9 +734,7 @@ impl NetworkActor {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
-                    let _ = self.events.send(NetEvent::PeerDisconnected {
-                        peer_id: peer_id.to_string(),
-                    });
+                    let _ = self.events.send(NetEvent::PeerDisconnected(peer_id));
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -817,9 +742,9 @@ impl NetworkActor {
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
-                let _ = self.events.send(NetEvent::ExternalAddress {
-                    addr: address.to_string(),
-                });
+                let _ = self
+                    .events
+                    .send(NetEvent::ExternalAddressConfirmed(address.clone()));
                 self.update_dht_mode();
                 // Provider records carry our addresses: re-announce with the new ones.
                 self.schedule_reannounce();
