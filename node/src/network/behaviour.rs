@@ -9,11 +9,12 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, dcutr, identify, identity, kad, mdns, memory_connection_limits,
-    ping, relay, request_response, upnp, PeerId, StreamProtocol,
+    autonat, dcutr, identify, identity, kad, mdns, memory_connection_limits, ping, relay,
+    request_response, upnp, PeerId, StreamProtocol,
 };
 
 use super::codec::ChunkCodec;
+use super::gate::{ConnectionGate, GateLimits};
 use chunk_store::BufferPool;
 
 /// Kademlia protocol name: our own DHT, not the IPFS one.
@@ -97,7 +98,7 @@ pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviou
 /// Everything a p2pd node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) gate: ConnectionGate,
     pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
     pub(crate) identify: identify::Behaviour,
@@ -157,16 +158,8 @@ impl Behaviour {
             None
         };
 
-        let limits = connection_limits::Behaviour::new(
-            connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(config.max_connections))
-                .with_max_established_per_peer(Some(4))
-                .with_max_pending_incoming(Some(128))
-                .with_max_pending_outgoing(Some(128)),
-        );
-
         Ok(Behaviour {
-            limits,
+            gate: ConnectionGate::new(GateLimits::with_max_established(config.max_connections)),
             memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
             kad,
             identify,

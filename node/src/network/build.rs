@@ -20,9 +20,14 @@ use super::dht::Dht;
 use super::handle::{InboundRequest, Network};
 use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
+use super::pending::{PendingGate, PendingLimits};
 use super::reach::Reach;
 use super::requests::Requests;
 
+/// Longest a connection may take from its first byte to a secured, multiplexed
+/// connection (libp2p's default is 10 s). A handshake is a few round trips; a peer that
+/// needs longer is most likely holding a slot on purpose.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commands waiting for the swarm task.
 const COMMAND_QUEUE: usize = 1024;
 /// Network events kept for slow subscribers (older ones are skipped).
@@ -62,18 +67,23 @@ pub fn build(
     let behaviour_config = config.behaviour.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
         .with_quic()
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default());
+                Ok(PendingGate::new(tcp, PendingLimits::default()))
+            },
+        )?
         .with_dns()?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     assemble(swarm, config, inbound)
 }
@@ -102,6 +112,7 @@ pub fn build_in_memory(
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     assemble(swarm, config, inbound)
 }

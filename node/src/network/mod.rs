@@ -15,6 +15,8 @@
 //!   handed to the upload server.
 //! - `peers.rs`: per-peer bookkeeping: connections, direct or relayed, RTT, agent.
 //! - `info.rs`: what the layer reports, in domain types.
+//! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
+//! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
@@ -22,9 +24,11 @@ pub mod behaviour;
 mod build;
 pub mod codec;
 mod dht;
+pub mod gate;
 mod handle;
 mod info;
 mod peers;
+pub mod pending;
 mod reach;
 mod requests;
 #[cfg(test)]
