@@ -45,8 +45,8 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub api_public: bool,
     /// DHT participation: auto (server once reachable), server, or client.
-    #[arg(long, value_enum, default_value_t = DhtMode::Auto)]
-    pub dht_mode: DhtMode,
+    #[arg(long, value_enum, default_value_t = DhtModeArg::Auto)]
+    pub dht_mode: DhtModeArg,
     /// Do not look for peers on the LAN with mDNS.
     #[arg(long)]
     pub no_mdns: bool,
@@ -106,6 +106,27 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub test_corrupt_chunks: bool,
+}
+
+/// `--dht-mode`: the command-line spelling of [`DhtMode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DhtModeArg {
+    /// Server once an address that is not relayed is confirmed reachable; client before.
+    Auto,
+    /// Always answer DHT queries (public bootstrap nodes).
+    Server,
+    /// Never answer DHT queries.
+    Client,
+}
+
+impl From<DhtModeArg> for DhtMode {
+    fn from(arg: DhtModeArg) -> Self {
+        match arg {
+            DhtModeArg::Auto => DhtMode::Auto,
+            DhtModeArg::Server => DhtMode::Server,
+            DhtModeArg::Client => DhtMode::Client,
+        }
+    }
 }
 
 /// What the daemon writes for the CLI: where its API is and the token it wants.
@@ -171,7 +192,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             bootstrap: args.bootstrap.clone(),
             external: args.external_addr.clone(),
             relays: args.relay.clone(),
-            dht_mode: args.dht_mode,
+            dht_mode: args.dht_mode.into(),
             behaviour: BehaviourConfig {
                 // Peers see the owner's display name in our identify agent string.
                 display_name: crate::api::load_settings(&data_dir).display_name,
@@ -179,14 +200,14 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
                 request_timeout: Duration::from_secs(args.request_timeout.max(1)),
-                relay_server: (args.relay_server || args.dht_mode == DhtMode::Server).then(|| {
-                    RelayLimits {
+                relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
+                    || RelayLimits {
                         max_reservations: args.relay_max_reservations,
                         max_circuits: args.relay_max_circuits,
                         max_circuit_duration: Duration::from_secs(args.relay_max_circuit_secs),
                         max_circuit_bytes: args.relay_max_circuit_bytes,
-                    }
-                }),
+                    },
+                ),
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
             },

@@ -5,6 +5,7 @@
 //! operations through [`crate::client`].
 
 pub mod auth;
+pub mod convert;
 pub mod http;
 pub mod live;
 pub mod openapi;
@@ -448,6 +449,7 @@ impl Api {
             .net()
             .info()
             .await
+            .map(NodeInfo::from)
             .map_err(|e| ApiError::internal(e.to_string()))
     }
 
@@ -490,15 +492,16 @@ impl Api {
         Ok(peers
             .into_iter()
             .map(|info| {
-                let id = info.peer_id.parse::<libp2p::PeerId>().ok();
-                let t = id.and_then(|id| traffic.get(&id).copied());
-                let (rate_down, rate_up) = id.map_or((0.0, 0.0), |id| stats.peer_rates(&id));
+                let id = info.peer_id;
+                let t = traffic.get(&id).copied();
+                let (rate_down, rate_up) = stats.peer_rates(&id);
+                let info = PeerInfo::from(info);
                 PeerView {
                     bytes_received: t.map_or(0, |t| t.received),
                     bytes_sent: t.map_or(0, |t| t.sent),
                     rate_down,
                     rate_up,
-                    banned: id.is_some_and(|id| self.transfers.is_banned(&id)),
+                    banned: self.transfers.is_banned(&id),
                     reputation: scores.get(&info.peer_id).copied(),
                     info,
                 }
@@ -507,7 +510,7 @@ impl Api {
     }
 
     /// Live network events.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::network::NetEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<crate::network::NetEvent> {
         self.transfers.net().subscribe()
     }
 

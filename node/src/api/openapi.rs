@@ -496,7 +496,6 @@ mod tests {
 
     use super::*;
     use crate::api::types::*;
-    use crate::network::NetEvent;
     use crate::transfer::{DownloadState, PeerBytes};
 
     fn progress() -> Progress {
