@@ -6,6 +6,7 @@
 //! - [`message`]: the chunk protocol `/p2pd/chunk/1.0.0`, its requests, responses and limits.
 //! - [`bitfield`]: which chunks of a file a peer holds.
 //! - [`codec`]: CBOR encoding (cbor4ii) with an explicit size limit on every decode.
+//! - [`names`]: file names from peers and users, made safe to show and to create.
 //! - [`dirmanifest`]: the directory manifest that a directory CID names; [`relpath`]: the
 //!   validated relative paths in it and the name rules both sides apply.
 //! - [`catalog`]: the catalog protocol `/p2pd/catalog/1.0.0` and its signed entries;
@@ -30,6 +31,7 @@ pub mod keyword;
 pub mod manifest;
 pub mod media_type;
 pub mod message;
+pub mod names;
 pub mod qr;
 pub mod relpath;
 pub mod standing;

@@ -12,6 +12,10 @@
 //! that a tree made on Linux (a C project with `aux.c`) can be shared. The platform
 //! check is [`RelPath::local_path`]: on Windows it refuses them, and on every platform
 //! it refuses a component the standard library would not read as one plain name.
+//!
+//! These rules refuse; [`names::sanitize_file_name`](crate::names::sanitize_file_name)
+//! repairs. A single file's name from a peer is a hint and is repaired; a directory
+//! manifest's paths are content named by its CID and are refused whole if one is bad.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

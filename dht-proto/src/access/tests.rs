@@ -2,7 +2,6 @@ use super::*;
 use crate::identity::tests::peer;
 use data_encoding::HEXLOWER;
 
-
 const SALT: [u8; SALT_LEN] = [0x11; SALT_LEN];
 const NONCE: [u8; NONCE_LEN] = [0x22; NONCE_LEN];
 const SHARE: [u8; SHARE_ID_LEN] = [0x5e, 0x1f, 0x0a, 0x33, 0x9c, 0x41, 0xd2, 0x07];

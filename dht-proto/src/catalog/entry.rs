@@ -46,8 +46,8 @@ pub enum EntryError {
 pub struct EntryInfo {
     /// The file CID, or the directory CID, that the entry lists.
     pub cid: Cid,
-    /// The publisher's name for it (a display name: receivers still check it before
-    /// writing a file under it).
+    /// The publisher's name for it (a display name: a receiver writes a file under it
+    /// only through [`sanitize_file_name`](crate::names::sanitize_file_name)).
     pub name: String,
     /// Size in bytes (of the file, or the sum of a directory's files).
     pub size: u64,

@@ -1,6 +1,6 @@
 use super::entry::tests::{info, largest};
-use crate::identity::tests::{key, peer};
 use super::*;
+use crate::identity::tests::{key, peer};
 use data_encoding::HEXLOWER;
 
 fn words(list: &[&str]) -> Vec<String> {

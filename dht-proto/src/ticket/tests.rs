@@ -2,7 +2,6 @@ use super::*;
 use crate::identity::tests::peer;
 use data_encoding::HEXLOWER;
 
-
 fn addr(text: &str) -> Vec<u8> {
     text.parse::<multiaddr::Multiaddr>().unwrap().to_vec()
 }
