@@ -8,7 +8,7 @@ use libp2p::PeerId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::codec::Reply;
-use super::info::{NetEvent, NodeInfo, PeerInfo};
+use super::info::{Announcement, NetEvent, NodeInfo, PeerInfo};
 
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,6 +75,8 @@ pub enum Command {
     Info(oneshot::Sender<NodeInfo>),
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    /// How announcing each provided file went.
+    Announcements(oneshot::Sender<Vec<Announcement>>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
@@ -145,6 +147,13 @@ impl Network {
     pub async fn peers(&self) -> anyhow::Result<Vec<PeerInfo>> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Peers(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// How announcing each provided file went, sorted by CID.
+    pub async fn announcements(&self) -> anyhow::Result<Vec<Announcement>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Announcements(reply)).await;
         answer.await.context("network task stopped")
     }
 

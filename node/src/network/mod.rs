@@ -9,7 +9,9 @@
 //! - `actor.rs`: the swarm task ([`NetworkActor`]): its loop, commands, snapshots.
 //! - `behaviour.rs`: what the node speaks and its limits; [`kad_behaviour`] is the one
 //!   place our Kademlia is configured.
-//! - `dht.rs`: Kademlia: announcements, provider lookups, server or client mode.
+//! - `dht.rs`: Kademlia: when files are announced, provider lookups, server or client
+//!   mode.
+//! - `announce.rs`: the files we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
@@ -20,6 +22,7 @@
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
+mod announce;
 pub mod behaviour;
 mod build;
 pub mod codec;
@@ -39,5 +42,9 @@ pub use behaviour::{kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, K
 pub use build::{build, build_in_memory, NetworkConfig};
 pub use codec::Reply;
 pub use handle::{Command, InboundRequest, Network, RequestError};
-pub use info::{ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo, PeerInfo};
+pub use info::{
+    Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo,
+    PeerInfo, RelayServer,
+};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
+pub use reach::describe as describe_cannot_serve;

@@ -10,6 +10,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{dcutr, relay, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
+use super::info::{CannotServe, DhtMode, RelayServer};
 use super::peers::is_relayed;
 
 /// Relays we keep a reservation on while not publicly reachable.
@@ -28,16 +29,26 @@ pub(super) struct Reach {
     pub(super) reservation_retry: HashMap<PeerId, Instant>,
     /// Our circuit addresses, by the listener that got them.
     pub(super) circuit_addrs: HashMap<ListenerId, Vec<Multiaddr>>,
+    /// Whether the relay server was asked for.
+    pub(super) relay_server: bool,
+    /// What we last told the operator about serving (relay, DHT), to log changes only.
+    pub(super) told: Option<(RelayServer, Option<CannotServe>)>,
 }
 
 impl Reach {
-    pub(super) fn new(use_relays: bool, relay_candidates: HashMap<PeerId, Multiaddr>) -> Self {
+    pub(super) fn new(
+        use_relays: bool,
+        relay_candidates: HashMap<PeerId, Multiaddr>,
+        relay_server: bool,
+    ) -> Self {
         Reach {
             use_relays,
             relay_candidates,
             reservations: HashMap::new(),
             reservation_retry: HashMap::new(),
             circuit_addrs: HashMap::new(),
+            relay_server,
+            told: None,
         }
     }
 
@@ -90,6 +101,63 @@ impl Reach {
 }
 
 impl NetworkActor {
+    /// The relay server's state as libp2p runs it: enabled while any external address is
+    /// confirmed.
+    pub(super) fn relay_server_status(&self) -> RelayServer {
+        if !self.reach.relay_server {
+            RelayServer::Off
+        } else if self.swarm.external_addresses().next().is_some() {
+            RelayServer::Serving
+        } else {
+            RelayServer::Disabled(CannotServe::NoConfirmedPublicAddress)
+        }
+    }
+
+    /// Why we are a DHT client, if we are one.
+    pub(super) fn dht_client_reason(&self) -> Option<CannotServe> {
+        if self.swarm.behaviour().kad.mode() == libp2p::kad::Mode::Server {
+            return None;
+        }
+        Some(match self.dht.mode {
+            DhtMode::Client => CannotServe::ClientModeChosen,
+            _ => CannotServe::NoConfirmedPublicAddress,
+        })
+    }
+
+    /// Tells the operator, once per change, when the node cannot serve as a relay or a
+    /// DHT server, and why; and when that is over.
+    pub(super) fn report_serving(&mut self) {
+        let now = (self.relay_server_status(), self.dht_client_reason());
+        if self.reach.told == Some(now) {
+            return;
+        }
+        let before = self.reach.told.replace(now);
+        match now.0 {
+            RelayServer::Disabled(reason) => tracing::warn!(
+                "relay server disabled: {}; pass --external-addr with this node's public address",
+                describe(reason)
+            ),
+            RelayServer::Serving if before.is_some_and(|b| b.0 != RelayServer::Serving) => {
+                tracing::info!("relay server enabled")
+            }
+            _ => {}
+        }
+        match now.1 {
+            Some(CannotServe::NoConfirmedPublicAddress) => tracing::warn!(
+                "DHT client mode: {}; others cannot query this node (a public node needs \
+                 --external-addr or --dht-mode server)",
+                describe(CannotServe::NoConfirmedPublicAddress)
+            ),
+            Some(CannotServe::ClientModeChosen) if before.is_none() => {
+                tracing::info!("DHT client mode, as --dht-mode client asks")
+            }
+            None if before.is_some_and(|b| b.1.is_some()) => {
+                tracing::info!("DHT server mode: others can query this node")
+            }
+            _ => {}
+        }
+    }
+
     /// A node that is not publicly reachable keeps reservations on up to [`MAX_RELAYS`]
     /// relays, so that others can reach it through them (and then hole-punch). One that
     /// turns out to be reachable (reservations are taken while that is still unknown,
@@ -134,6 +202,14 @@ impl NetworkActor {
                 }
             }
         }
+    }
+}
+
+/// The reason in words, for logs.
+pub fn describe(reason: CannotServe) -> &'static str {
+    match reason {
+        CannotServe::NoConfirmedPublicAddress => "no confirmed public address",
+        CannotServe::ClientModeChosen => "client mode chosen with --dht-mode client",
     }
 }
 

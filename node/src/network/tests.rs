@@ -238,9 +238,9 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
     let boot = spawn(config(DhtMode::Server)).await;
     let provider = spawn_joining(config(DhtMode::Server), &boot).await;
     let finder = spawn_joining(config(DhtMode::Server), &boot).await;
-    for node in [&provider, &finder] {
+    for (node, peers) in [(&provider, 1), (&finder, 1), (&boot, 2)] {
         eventually("a routing table", || async {
-            (node.net.info().await.ok()?.routing_table_peers > 0).then_some(())
+            (node.net.info().await.ok()?.routing_table_peers >= peers).then_some(())
         })
         .await;
     }
@@ -251,6 +251,17 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
     let info = provider.net.info().await.unwrap();
     assert_eq!(info.provided_files, 1);
     assert_eq!(info.provider_announcements, 1);
+    // The record went to both other DHT servers, and that is what is reported.
+    let announced = eventually("the announcement's end", || async {
+        let a = provider.net.announcements().await.ok()?.pop()?;
+        (!a.announcing).then_some(a)
+    })
+    .await;
+    assert_eq!(announced.cid, file);
+    assert_eq!(announced.peers, Some(2));
+    assert!(announced.last_announced.is_some());
+    assert_eq!(announced.retry_in, None);
+    assert_eq!(provider.net.info().await.unwrap().unannounced_files, 0);
 
     let provider_id = provider.net.local_peer_id();
     let found = eventually("the provider found", || async {
@@ -268,6 +279,82 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
 
     provider.net.stop_providing(file).await;
     assert_eq!(provider.net.info().await.unwrap().provided_files, 0);
+    assert!(provider.net.announcements().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_announcement_that_reaches_nobody_is_reported_and_retried() {
+    let lonely = spawn(config(DhtMode::Server)).await;
+    let file = cid(9);
+    lonely.net.start_providing(file).await;
+    let first = eventually("the first round's end", || async {
+        let a = lonely.net.announcements().await.ok()?.pop()?;
+        (!a.announcing).then_some(a)
+    })
+    .await;
+    assert_eq!(first.peers, Some(0));
+    assert!(first.retry_in.is_some());
+    assert_eq!(lonely.net.info().await.unwrap().unannounced_files, 1);
+
+    // A DHT server appears; the retry reaches it.
+    let _other = spawn_joining(config(DhtMode::Server), &lonely).await;
+    let retried = eventually("a retry that reaches a peer", || async {
+        let a = lonely.net.announcements().await.ok()?.pop()?;
+        (a.peers == Some(1)).then_some(a)
+    })
+    .await;
+    assert_eq!(retried.retry_in, None);
+    let info = lonely.net.info().await.unwrap();
+    assert_eq!(info.unannounced_files, 0);
+    assert!(info.provider_announcements >= 2);
+}
+
+#[tokio::test]
+async fn why_a_node_cannot_serve_is_reported() {
+    let build = |cfg: NetworkConfig| {
+        let (inbound_tx, _) = mpsc::channel(1);
+        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx)
+            .unwrap()
+            .0
+    };
+    let relay_limits = RelayLimits {
+        max_reservations: 1,
+        max_circuits: 1,
+        max_circuit_duration: Duration::from_secs(1),
+        max_circuit_bytes: 0,
+    };
+    // A relay without a confirmed public address: disabled, and why.
+    let mut cfg = config(DhtMode::Server);
+    cfg.behaviour.relay_server = Some(relay_limits.clone());
+    let mut relay = build(cfg);
+    let info = relay.node_info();
+    assert_eq!(
+        info.relay_server,
+        RelayServer::Disabled(CannotServe::NoConfirmedPublicAddress)
+    );
+    assert_eq!(info.dht_client_reason, None);
+    relay.report_serving();
+    assert!(relay.reach.told.is_some());
+
+    // With --external-addr it serves.
+    let mut cfg = config(DhtMode::Server);
+    cfg.behaviour.relay_server = Some(relay_limits);
+    cfg.external = vec!["/memory/77".parse().unwrap()];
+    assert_eq!(build(cfg).node_info().relay_server, RelayServer::Serving);
+
+    // No relay asked for.
+    let mut auto = build(config(DhtMode::Auto));
+    let info = auto.node_info();
+    assert_eq!(info.relay_server, RelayServer::Off);
+    assert_eq!(info.dht_role, DhtRole::Client);
+    assert_eq!(
+        info.dht_client_reason,
+        Some(CannotServe::NoConfirmedPublicAddress)
+    );
+    assert_eq!(
+        build(config(DhtMode::Client)).node_info().dht_client_reason,
+        Some(CannotServe::ClientModeChosen)
+    );
 }
 
 #[tokio::test]
