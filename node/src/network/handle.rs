@@ -29,6 +29,22 @@ pub enum RequestError {
     /// The network task is gone (daemon shutting down).
     #[error("network task stopped")]
     Stopped,
+    /// Too many requests in flight from this node (to this peer, or in all): a local
+    /// limit, never the peer's fault.
+    #[error("too many requests in flight here")]
+    Overloaded,
+}
+
+impl RequestError {
+    /// Whether the failure may be held against the peer (it could not be reached, or
+    /// did not answer in time or in the protocol); local limits, closed connections
+    /// and shutdown are not.
+    pub fn blames_peer(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Dial(_) | RequestError::Timeout | RequestError::Other(_)
+        )
+    }
 }
 
 /// A request from a peer, waiting for an answer.

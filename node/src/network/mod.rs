@@ -24,6 +24,8 @@
 mod actor;
 mod announce;
 pub mod behaviour;
+#[cfg(test)]
+mod bounds_tests;
 mod build;
 pub mod codec;
 mod dht;

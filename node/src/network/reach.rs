@@ -2,7 +2,7 @@
 //! node behind NAT keeps (and gives back once it is reachable directly), our circuit
 //! addresses, and what DCUtR and the relay client report.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
@@ -17,15 +17,21 @@ use super::peers::is_relayed;
 const MAX_RELAYS: usize = 2;
 /// Pause before asking a relay again after a reservation failed or ended.
 const RESERVATION_RETRY: Duration = Duration::from_secs(10);
+/// Relays found (by identify) that we remember; configured ones (`--relay`) come on top.
+pub(super) const MAX_FOUND_RELAYS: usize = 32;
 
 /// Relay candidates, reservations and circuit addresses.
 pub(super) struct Reach {
     /// Whether to reserve relay slots when not publicly reachable.
     pub(super) use_relays: bool,
-    /// Peers that offer relaying, and a direct address of each.
+    /// Peers that offer relaying, and a direct address of each: the configured ones and
+    /// at most [`MAX_FOUND_RELAYS`] found ones.
     pub(super) relay_candidates: HashMap<PeerId, Multiaddr>,
+    /// The configured relays (never forgotten).
+    configured_relays: HashSet<PeerId>,
     /// Relay listeners (one per relay we asked for a reservation).
     pub(super) reservations: HashMap<PeerId, ListenerId>,
+    /// When a relay may be asked again; entries go when that time has passed.
     pub(super) reservation_retry: HashMap<PeerId, Instant>,
     /// Our circuit addresses, by the listener that got them.
     pub(super) circuit_addrs: HashMap<ListenerId, Vec<Multiaddr>>,
@@ -43,6 +49,7 @@ impl Reach {
     ) -> Self {
         Reach {
             use_relays,
+            configured_relays: relay_candidates.keys().copied().collect(),
             relay_candidates,
             reservations: HashMap::new(),
             reservation_retry: HashMap::new(),
@@ -52,10 +59,34 @@ impl Reach {
         }
     }
 
+    /// Remembers a peer that offers relaying. When [`MAX_FOUND_RELAYS`] are known, a
+    /// found one we hold no reservation on makes room (the first in peer-id order, so
+    /// the choice is stable).
     pub(super) fn add_relay_candidate(&mut self, peer: PeerId, addr: Multiaddr) {
-        if self.relay_candidates.insert(peer, addr).is_none() {
-            tracing::debug!(%peer, "peer offers relaying");
+        if let Some(known) = self.relay_candidates.get_mut(&peer) {
+            *known = addr;
+            return;
         }
+        let found = self.relay_candidates.len() - self.configured_relays.len();
+        if found >= MAX_FOUND_RELAYS {
+            let evict = self
+                .relay_candidates
+                .keys()
+                .filter(|p| {
+                    !self.configured_relays.contains(p) && !self.reservations.contains_key(p)
+                })
+                .min()
+                .copied();
+            match evict {
+                Some(old) => {
+                    self.relay_candidates.remove(&old);
+                    self.reservation_retry.remove(&old);
+                }
+                None => return,
+            }
+        }
+        tracing::debug!(%peer, "peer offers relaying");
+        self.relay_candidates.insert(peer, addr);
     }
 
     /// Our `/p2p-circuit` addresses, sorted.
@@ -163,6 +194,7 @@ impl NetworkActor {
     /// turns out to be reachable (reservations are taken while that is still unknown,
     /// right after start) gives them back.
     pub(super) fn keep_reservations(&mut self, now: Instant) {
+        self.reach.reservation_retry.retain(|_, at| *at > now);
         if self.is_public() {
             for (relay, listener) in self.reach.reservations.drain() {
                 tracing::info!(%relay, "reachable directly: giving back the relay reservation");
@@ -179,7 +211,7 @@ impl NetworkActor {
             .iter()
             .filter(|(peer, _)| {
                 !reach.reservations.contains_key(peer)
-                    && reach.reservation_retry.get(peer).is_none_or(|t| *t <= now)
+                    && !reach.reservation_retry.contains_key(peer)
             })
             .map(|(p, a)| (*p, a.clone()))
             .collect();
