@@ -19,6 +19,7 @@
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
+//! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
@@ -34,6 +35,7 @@ mod handle;
 mod info;
 mod peers;
 pub mod pending;
+pub mod ping;
 mod reach;
 mod requests;
 #[cfg(test)]

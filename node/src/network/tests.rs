@@ -478,3 +478,57 @@ async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
     .await;
     assert_eq!(peer.connection, ConnectionKind::Relayed);
 }
+
+#[tokio::test]
+async fn pings_are_answered_after_the_peer_refused_ours() {
+    use libp2p::core::transport::MemoryTransport;
+    use libp2p::core::upgrade::Version;
+    use libp2p::core::Transport as _;
+    use libp2p::{noise, yamux};
+
+    use super::ping::{Ping, PingConfig, PingEvent};
+
+    let a = spawn(config(DhtMode::Client)).await;
+    // A peer that pings every 200 ms but does not answer pings itself, as some
+    // js-libp2p configurations do.
+    let mut b = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key).unwrap())
+                .multiplex(yamux::Config::default())
+        })
+        .unwrap()
+        .with_behaviour(|_| {
+            Ping::new(PingConfig {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_secs(5),
+                answer: false,
+            })
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    b.dial(a.addr.clone()).unwrap();
+    let mut answered = 0;
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while answered < 10 {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .expect("pings answered in time");
+        if let SwarmEvent::Behaviour(PingEvent { result, .. }) = event {
+            result.expect("A answers every ping");
+            answered += 1;
+        }
+    }
+    // A's own pings to B found no ping protocol: no RTT for B, yet B's pings were
+    // answered all along.
+    let b_id = *b.local_peer_id();
+    let peers = a.net.peers().await.unwrap();
+    let seen = peers
+        .iter()
+        .find(|p| p.peer_id == b_id)
+        .expect("B connected");
+    assert_eq!(seen.rtt, None);
+}
