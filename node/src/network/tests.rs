@@ -108,7 +108,11 @@ where
 }
 
 pub(super) async fn spawn(config: NetworkConfig) -> Node {
-    let (inbound_tx, inbound) = mpsc::channel(64);
+    spawn_with_inbound_queue(config, 64).await
+}
+
+async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
+    let (inbound_tx, inbound) = mpsc::channel(queue);
     let (actor, net) = build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
         .expect("an in-memory node builds");
     let (pokes, poke_rx) = mpsc::channel(8);
@@ -531,4 +535,99 @@ async fn pings_are_answered_after_the_peer_refused_ours() {
         .find(|p| p.peer_id == b_id)
         .expect("B connected");
     assert_eq!(seen.rtt, None);
+}
+
+#[tokio::test]
+async fn past_256_requests_in_service_on_a_connection_further_streams_are_reset() {
+    use dht_proto::message::{CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN};
+    use libp2p::core::transport::MemoryTransport;
+    use libp2p::core::upgrade::Version;
+    use libp2p::core::Transport as _;
+    use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
+    use libp2p::{noise, yamux, StreamProtocol};
+
+    use super::codec::ChunkCodec;
+
+    let mut a = spawn_with_inbound_queue(config(DhtMode::Client), 1024).await;
+    // A requester with no limit of its own sends 300 requests at once on one connection.
+    let mut b = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key).unwrap())
+                .multiplex(yamux::Config::default())
+        })
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                ChunkCodec {
+                    max_response: MAX_CHUNK_RESPONSE_LEN,
+                    buffers: BufferPool::new(1 << 20),
+                },
+                [(
+                    StreamProtocol::new(CHUNK_PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(1000),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let a_id = a.net.local_peer_id();
+    b.dial(a.addr.clone()).unwrap();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .unwrap();
+        if matches!(event, SwarmEvent::ConnectionEstablished { .. }) {
+            break;
+        }
+    }
+    for index in 0..300 {
+        b.behaviour_mut()
+            .send_request(&a_id, Request::Have { cid: cid(1), index });
+    }
+    // A holds every request it gets without answering; B sees the rest refused.
+    let mut held = vec![];
+    let mut refused = 0;
+    while held.len() + refused < 300 {
+        tokio::select! {
+            r = a.inbound.recv() => held.push(r.expect("A runs")),
+            event = b.select_next_some() => match event {
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                    assert!(
+                        matches!(error, OutboundFailure::Io(_) | OutboundFailure::ConnectionClosed),
+                        "{error}"
+                    );
+                    refused += 1;
+                }
+                SwarmEvent::ConnectionClosed { .. } => panic!("the connection must survive"),
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(until) => panic!("{} held, {refused} refused", held.len()),
+        }
+    }
+    assert_eq!(held.len(), 256);
+    assert_eq!(refused, 44);
+    // The held ones are answered, on the same connection.
+    for r in held {
+        a.net.respond(r.channel, Response::Ack).await;
+    }
+    let mut acks = 0;
+    while acks < 256 {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .unwrap();
+        match event {
+            SwarmEvent::Behaviour(request_response::Event::Message { .. }) => acks += 1,
+            SwarmEvent::ConnectionClosed { .. } => panic!("the connection must survive"),
+            _ => {}
+        }
+    }
+    assert!(b.is_connected(&a_id));
 }
