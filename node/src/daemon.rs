@@ -140,11 +140,6 @@ pub struct ApiEndpoint {
     pub pid: u32,
 }
 
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
 pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     if !args.api.ip().is_loopback() {
@@ -265,6 +260,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             && match entry.state {
                 EntryState::Complete => true,
                 EntryState::Partial { have } => have > 0,
+                EntryState::ChangedOnDisk => false,
             };
         if holds_some {
             net.start_providing(entry.cid).await;
@@ -275,13 +271,13 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for the control API on {}", args.api))?;
     let api_addr = listener.local_addr()?;
-    let token = random_token();
+    let token = crate::api::auth::random_hex();
     let endpoint = ApiEndpoint {
         addr: api_addr,
         token: token.clone(),
         pid: std::process::id(),
     };
-    paths::write_private(
+    chunk_store::fsutil::write_private(
         &data_dir.join(paths::API_FILE),
         &serde_json::to_vec_pretty(&endpoint)?,
     )?;

@@ -263,7 +263,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("have_chunks", integer(), true),
                 (
                     "state",
-                    json!({"type": "string", "enum": ["complete", "partial"]}),
+                    json!({"type": "string", "enum": ["complete", "partial", "changed"]}),
                     true,
                 ),
                 (
