@@ -399,6 +399,13 @@ impl Api {
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
         let store = self.transfers.store().clone();
         let entries = blocking(move || store.list()).await?;
+        let mut announced: HashMap<Cid, crate::network::Announcement> = (self.transfers.net())
+            .announcements()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.cid, a))
+            .collect();
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -424,6 +431,7 @@ impl Api {
                     pinned: e.pinned,
                     added_unix: e.added_unix,
                     published: e.published,
+                    announcement: announced.remove(&e.cid).map(Into::into),
                 }
             })
             .collect())
