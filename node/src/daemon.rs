@@ -2,6 +2,7 @@
 //! API, announces what the store holds, and runs until interrupted.
 
 use std::fs;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,11 +13,14 @@ use chunk_store::{EntryState, Store};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{http, Api};
 use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
 use crate::paths;
+use crate::tasks::{Essentials, Tasks};
 use crate::transfer::serve::{self, ServeConfig};
 use crate::transfer::{RateLimits, Transfers};
 
@@ -106,6 +110,10 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub test_corrupt_chunks: bool,
+    /// Test only: the network task panics this many seconds after start.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub test_panic_network_after: Option<u64>,
 }
 
 /// What the daemon writes for the CLI: where its API is and the token it wants.
@@ -168,6 +176,17 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         store.set_direct_io(false);
     }
 
+    // The task tree: essential tasks below; downloads and streamed answers are children
+    // in `tasks`. The swarm task has a stop of its own: it goes last, so that downloads
+    // can still withdraw their requests while they stop.
+    let tasks = Tasks::new();
+    let mut essentials = Essentials::new();
+    let network_stop = CancellationToken::new();
+
+    #[cfg(feature = "test-faults")]
+    let test_panic_after = args.test_panic_network_after.map(Duration::from_secs);
+    #[cfg(not(feature = "test-faults"))]
+    let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let (actor, net) = network::build(
         key,
@@ -196,11 +215,22 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 chunk_buffers: store.buffers().clone(),
             },
             idle_timeout: Duration::from_secs(120),
+            test_panic_after,
         },
         inbound_tx,
     )?;
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
-    tokio::spawn(actor.run());
+    {
+        let stop = network_stop.clone();
+        essentials.spawn("network", async move {
+            tokio::select! {
+                () = actor.run() => {}
+                // Dropping the swarm closes every connection.
+                () = stop.cancelled() => {}
+            }
+            Ok(())
+        });
+    }
 
     let transfers = Transfers::new(
         store.clone(),
@@ -210,29 +240,30 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             download: args.max_download_rate,
         },
         Some(data_dir.join(paths::REPUTATION_FILE)),
+        tasks.clone(),
     );
-    {
-        let transfers = transfers.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                every.tick().await;
-                transfers.save_reputation();
-            }
-        });
-    }
+    essentials.spawn(
+        "reputation saver",
+        save_reputation_periodically(transfers.clone(), tasks.clone()),
+    );
     #[cfg(feature = "test-faults")]
     let corrupt_chunks = args.test_corrupt_chunks;
     #[cfg(not(feature = "test-faults"))]
     let corrupt_chunks = false;
-    tokio::spawn(serve::run(
-        transfers.clone(),
-        ServeConfig {
-            upload_slots: args.upload_slots,
-            corrupt_chunks,
-        },
-        inbound_rx,
-    ));
+    essentials.spawn(
+        "upload server",
+        until_stop(
+            &tasks,
+            serve::run(
+                transfers.clone(),
+                ServeConfig {
+                    upload_slots: args.upload_slots,
+                    corrupt_chunks,
+                },
+                inbound_rx,
+            ),
+        ),
+    );
 
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
@@ -266,23 +297,128 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     )?;
     tracing::info!(api = %api_addr, "control API ready");
 
+    let api = Api::new(transfers.clone(), data_dir.clone());
+    essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
-        Api::new(transfers.clone(), data_dir.clone()),
+        api,
         http::ServerConfig {
             token,
             addr: api_addr,
             public: args.api_public,
             max_upload: args.max_upload,
+            tasks: tasks.clone(),
         },
     );
-    http::serve(listener, app, shutdown_signal())
-        .await
-        .context("control API failed")?;
-    transfers.save_reputation();
+    {
+        let tasks = tasks.clone();
+        let stopping = async move { tasks.stopping().await };
+        essentials.spawn("control API", async move {
+            http::serve(listener, app, stopping)
+                .await
+                .context("serving the control API")
+        });
+    }
+
+    let failure = tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("stopping: signal received");
+            None
+        }
+        ended = essentials.next_end() => {
+            tracing::error!("{ended}: the daemon stops (a supervisor such as systemd restarts it)");
+            Some(ended)
+        }
+    };
+    stop(tasks, essentials, network_stop, &transfers).await;
     let _ = fs::remove_file(data_dir.join(paths::API_FILE));
-    tracing::info!("p2pd daemon stopped");
     drop(lock);
-    Ok(())
+    match failure {
+        None => {
+            tracing::info!("p2pd daemon stopped");
+            Ok(())
+        }
+        Some(ended) => Err(anyhow::anyhow!("{ended}")),
+    }
+}
+
+/// Longest the daemon takes to stop after SIGTERM or Ctrl-C, or after an essential task
+/// ended (systemd's default is to wait 90 s; ours is a promise to the operator).
+pub const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// Stops the daemon in order: no new requests (the API stops accepting, streamed answers
+/// end, the upload server and the savers return), downloads save what they verified,
+/// the reputation ledger is written, then the swarm goes and its connections with it.
+/// Whatever has not ended a little before [`STOP_WITHIN`] is aborted.
+async fn stop(
+    tasks: Tasks,
+    mut essentials: Essentials,
+    network_stop: CancellationToken,
+    transfers: &Transfers,
+) {
+    let started = Instant::now();
+    let deadline = started + STOP_WITHIN - Duration::from_millis(500);
+    tasks.stop();
+    for download in transfers.downloads() {
+        if let Ok(cid) = download.cid.parse() {
+            transfers.cancel(&cid);
+        }
+    }
+    // The swarm gets at least the last second to itself.
+    let left = tasks.wait(deadline - Duration::from_secs(1)).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "stopping: downloads or streams still running are dropped"
+        );
+    }
+    let saver = transfers.clone();
+    let saved = tokio::time::timeout_at(
+        deadline,
+        tokio::task::spawn_blocking(move || saver.save_reputation()),
+    )
+    .await;
+    if saved.is_err() {
+        tracing::warn!("stopping: saving peer reputation took too long");
+    }
+    network_stop.cancel();
+    let aborted = essentials.finish(deadline).await;
+    if !aborted.is_empty() {
+        tracing::warn!(tasks = ?aborted, "stopping: tasks that did not end in time were aborted");
+    }
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), "stopped");
+}
+
+/// Runs `task` until it ends or the daemon stops. Its ending first is not an error of
+/// its own; the supervisor treats any end of an essential task before shutdown as fatal.
+fn until_stop(
+    tasks: &Tasks,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+    let tasks = tasks.clone();
+    async move {
+        tokio::select! {
+            () = task => {}
+            () = tasks.stopping() => {}
+        }
+        Ok(())
+    }
+}
+
+/// Saves peer reputation every 30 s when it changed, on a blocking thread (it writes a
+/// file), until the daemon stops (which saves it one last time itself).
+async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = tasks.stopping() => return Ok(()),
+        }
+        let transfers = transfers.clone();
+        tokio::task::spawn_blocking(move || transfers.save_reputation())
+            .await
+            .context("saving peer reputation")?;
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,6 +10,7 @@
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
 //! Errors end as one line on stderr, `error: …`, and an exit code: 2 for bad usage or
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod identity;
 pub mod network;
 pub mod paths;
+pub mod tasks;
 pub mod transfer;
 pub mod web;
 

@@ -54,11 +54,14 @@ pub struct ServerConfig {
     pub public: bool,
     /// Largest browser upload, in bytes.
     pub max_upload: u64,
+    /// The daemon's task tree: streamed answers run in it and end when it stops.
+    pub tasks: crate::tasks::Tasks,
 }
 
 #[derive(Clone)]
 struct AppState {
     api: Api,
+    tasks: crate::tasks::Tasks,
     auth: Auth,
     openapi: Arc<serde_json::Value>,
     max_upload: u64,
@@ -236,6 +239,7 @@ pub fn app(api: Api, config: ServerConfig) -> App {
     let specs: Vec<RouteSpec> = table.iter().map(|r| r.spec.clone()).collect();
     let state = AppState {
         api,
+        tasks: config.tasks.clone(),
         auth: auth.clone(),
         openapi: Arc::new(super::openapi::document(&specs)),
         max_upload: config.max_upload,
@@ -513,7 +517,7 @@ async fn content(State(s): State<AppState>, Path(cid): Path<String>) -> Result<R
     let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         for index in 0..chunks {
             let item = api
                 .read_chunk(cid, index)
@@ -602,7 +606,7 @@ async fn add(
         }
     };
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         let result = api.add(request, progress).await;
         let out = match result {
             Ok(done) => line(&StreamLine::<(), _>::Done(done)),
@@ -697,7 +701,7 @@ async fn fetch(
     let Json(request) = body.map_err(json_error)?;
     let mut progress = s.api.fetch(request)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         loop {
             let snapshot = progress.borrow_and_update().clone();
             if snapshot.is_finished() {

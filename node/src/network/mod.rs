@@ -65,6 +65,9 @@ pub struct NetworkConfig {
     pub behaviour: BehaviourConfig,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// Test only (`--test-panic-network-after`): the swarm task panics this long after
+    /// start, so tests can see the daemon notice a dead network.
+    pub test_panic_after: Option<Duration>,
 }
 
 /// Why an outbound chunk-protocol request failed.
@@ -334,6 +337,8 @@ const MAX_PENDING_REQUESTS: usize = 4096;
 
 /// The task that owns the swarm.
 pub struct NetworkActor {
+    /// See [`NetworkConfig::test_panic_after`].
+    test_panic_at: Option<Instant>,
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<InboundRequest>,
@@ -418,6 +423,7 @@ pub fn build(
     let (events, _) = broadcast::channel(256);
     let local_peer_id = *swarm.local_peer_id();
     let mut actor = NetworkActor {
+        test_panic_at: config.test_panic_after.map(|after| Instant::now() + after),
         swarm,
         commands,
         inbound,
@@ -467,6 +473,9 @@ impl NetworkActor {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if self.test_panic_at.is_some_and(|at| now >= at) {
+            panic!("test fault: the network task panics as asked (--test-panic-network-after)");
+        }
         if let Some(at) = self.reannounce_at {
             if now >= at {
                 self.reannounce_at = None;

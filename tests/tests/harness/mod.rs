@@ -11,6 +11,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+mod process;
 pub mod skip;
 
 pub use skip::Needs;
@@ -193,7 +194,9 @@ impl Daemon {
     /// Starts a daemon on 127.0.0.1 (ephemeral ports, no mDNS) in `data_dir` with extra
     /// `args`, and waits until its API answers.
     pub fn start(data_dir: &Path, args: &[&str]) -> Daemon {
-        Daemon::start_in(None, &["/ip4/127.0.0.1/tcp/0"], data_dir, args)
+        let mut daemon = Daemon::launch(data_dir, args);
+        daemon.spawn();
+        daemon
     }
 
     /// Starts a daemon inside network namespace `netns` (if given), listening on
@@ -204,19 +207,35 @@ impl Daemon {
         data_dir: &Path,
         args: &[&str],
     ) -> Daemon {
-        let mut daemon = Daemon {
-            child: None,
-            data_dir: data_dir.to_path_buf(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            netns: netns.map(str::to_string),
-            listen: listen.iter().map(|s| s.to_string()).collect(),
-            mdns: false,
-        };
+        let mut daemon = Daemon::launch(data_dir, args);
+        daemon.netns = netns.map(str::to_string);
+        daemon.listen = listen.iter().map(|s| s.to_string()).collect();
         daemon.spawn();
         daemon
     }
 
+    /// A daemon on 127.0.0.1 like [`Daemon::start`]'s, not started yet: call
+    /// [`Daemon::spawn_process`] (returns at once) or [`Daemon::restart`] (waits for the
+    /// API).
+    pub fn launch(data_dir: &Path, args: &[&str]) -> Daemon {
+        Daemon {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            netns: None,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".to_string()],
+            mdns: false,
+        }
+    }
+
     fn spawn(&mut self) {
+        self.spawn_process();
+        self.wait_ready();
+    }
+
+    /// Starts the process and returns at once; its stderr goes to `stderr.log` in the
+    /// data directory.
+    pub fn spawn_process(&mut self) {
         std::fs::create_dir_all(&self.data_dir).unwrap();
         let _ = std::fs::remove_file(self.data_dir.join("api.json"));
         let log = std::fs::File::create(self.data_dir.join("stderr.log")).unwrap();
@@ -244,6 +263,10 @@ impl Daemon {
             .spawn()
             .expect("spawn p2pd daemon");
         self.child = Some(child);
+    }
+
+    /// Waits until the daemon's API answers; panics with its log if it exits first.
+    fn wait_ready(&mut self) {
         let dir = self.data_dir.clone();
         let netns = self.netns.clone();
         wait_until("the daemon's API", START_TIMEOUT, || {
