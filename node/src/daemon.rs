@@ -19,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{http, Api};
 use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
-use crate::paths;
 use crate::tasks::{Essentials, Tasks};
 use crate::transfer::serve::{self, ServeConfig};
 use crate::transfer::{RateLimits, Transfers};
+use crate::{paths, startup};
 
 /// Default control API address.
 pub const DEFAULT_API: &str = "127.0.0.1:5890";
@@ -106,6 +106,10 @@ pub struct DaemonArgs {
     /// file systems where direct I/O is slow; those that refuse it are detected).
     #[arg(long)]
     pub no_direct_io: bool,
+    /// Start even if another process listens on a --listen port: both then share it,
+    /// and peers reach one or the other (normally a mistake).
+    #[arg(long)]
+    pub allow_shared_port: bool,
     /// Test only: serve corrupt chunks.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
@@ -148,15 +152,43 @@ pub struct ApiEndpoint {
     pub pid: u32,
 }
 
-/// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
-pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
+/// `p2pd daemon`: refuses nonsense options (exit 2) before it touches anything, makes
+/// the data directory private, starts logging, and runs the node until it stops.
+pub async fn start(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
+    startup::check_args(&args)?;
+    let display_name = match args.display_name.clone() {
+        Some(name) => Some(
+            crate::api::check_display_name(Some(name))
+                .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?,
+        ),
+        None => None,
+    };
+    startup::private_umask();
+    let fixed = startup::prepare_data_dir(&data_dir)?;
+    let _log_guard = startup::init_logging(startup::open_log(&data_dir)?)?;
+    if !fixed.is_empty() {
+        let shown: Vec<String> = fixed
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::warn!(
+            count = fixed.len(),
+            first = ?shown,
+            "the data directory or files in it were open to other users: group and others lost their rights (directories 0700, files 0600)"
+        );
+    }
+    run(data_dir, args, display_name).await
+}
+
+/// Runs the daemon in a prepared `data_dir` until SIGINT or SIGTERM, or until an
+/// essential task ends.
+async fn run(
+    data_dir: PathBuf,
+    args: DaemonArgs,
+    display_name: Option<Option<String>>,
+) -> anyhow::Result<()> {
     if !args.api.ip().is_loopback() {
-        if !args.api_public {
-            anyhow::bail!(crate::UsageError(format!(
-                "--api {} is not a loopback address; add --api-public to expose the control API",
-                args.api
-            )));
-        }
         tracing::warn!(api = %args.api, "the control API listens on a non-loopback address");
     }
     // One daemon per data directory.
@@ -174,11 +206,14 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         );
     }
 
-    if let Some(name) = args.display_name.clone() {
-        let display_name = crate::api::check_display_name(Some(name))
-            .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?;
+    if let Some(display_name) = display_name {
         crate::api::save_settings(&data_dir, &crate::api::types::Settings { display_name })
             .context("saving the display name")?;
+    }
+    // libp2p's listeners share ports (SO_REUSEPORT): without this check a second daemon
+    // on a taken port would listen beside the first and take some of its peers.
+    for addr in startup::check_listen_ports(&args.listen, args.allow_shared_port)? {
+        tracing::warn!(%addr, "another process listens on this port too (--allow-shared-port)");
     }
 
     let key = crate::identity::load_or_create(&data_dir.join(paths::IDENTITY_FILE))?;
@@ -218,7 +253,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
-                request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+                request_timeout: Duration::from_secs(args.request_timeout),
                 relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
                     || RelayLimits {
                         max_reservations: args.relay_max_reservations,
@@ -326,6 +361,19 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             tasks: tasks.clone(),
         },
     );
+    let setup_link_path = data_dir.join(paths::SETUP_LINK_FILE);
+    match &app.setup_link {
+        Some(link) => {
+            let path = startup::publish_setup_link(&data_dir, link)?;
+            tracing::warn!(
+                "no web UI password is set: the one-time setup link is in {} (readable only by you), or run `p2pd passwd`",
+                path.display()
+            );
+        }
+        None => {
+            let _ = fs::remove_file(&setup_link_path);
+        }
+    }
     {
         let tasks = tasks.clone();
         let stopping = async move { tasks.stopping().await };

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
-//! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
+//! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
+//!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
@@ -24,6 +25,7 @@ pub mod daemon;
 pub mod identity;
 pub mod network;
 pub mod paths;
+pub mod startup;
 pub mod tasks;
 pub mod transfer;
 pub mod web;

@@ -45,11 +45,11 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
     }
 }
 
-/// The one-time setup link a daemon without a password logged.
+/// The token of the one-time setup link of a daemon without a password.
 fn setup_token(daemon: &Daemon) -> String {
-    let log = daemon.log();
-    let start = log.find("/#/setup/").expect("a setup link in the log") + "/#/setup/".len();
-    log[start..]
+    let link = daemon.setup_link();
+    let start = link.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
+    link[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
@@ -344,6 +344,7 @@ fn the_setup_link_sets_the_first_password_once() {
     let mut node = node;
     node.restart();
     assert!(!node.log().contains("/#/setup/"), "{}", node.log());
+    assert!(!node.data_dir.join("setup-link").exists());
 }
 
 #[test]

@@ -188,6 +188,7 @@ pub struct Daemon {
     netns: Option<String>,
     listen: Vec<String>,
     mdns: bool,
+    stderr: Option<std::fs::File>,
 }
 
 impl Daemon {
@@ -225,6 +226,7 @@ impl Daemon {
             netns: None,
             listen: vec!["/ip4/127.0.0.1/tcp/0".to_string()],
             mdns: false,
+            stderr: None,
         }
     }
 
@@ -236,9 +238,25 @@ impl Daemon {
     /// Starts the process and returns at once; its stderr goes to `stderr.log` in the
     /// data directory.
     pub fn spawn_process(&mut self) {
-        std::fs::create_dir_all(&self.data_dir).unwrap();
-        let _ = std::fs::remove_file(self.data_dir.join("api.json"));
-        let log = std::fs::File::create(self.data_dir.join("stderr.log")).unwrap();
+        // Private, as the daemon wants its data directory (it would fix and warn).
+        {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.data_dir)
+                .unwrap();
+            let _ = std::fs::remove_file(self.data_dir.join("api.json"));
+            let log = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(self.data_dir.join("stderr.log"))
+                .unwrap();
+            self.stderr = Some(log);
+        }
+        let log = self.stderr.take().unwrap();
         let mut command = p2pd_command(self.netns.as_deref());
         command.arg("--data-dir").arg(&self.data_dir).arg("daemon");
         for addr in &self.listen {
@@ -282,6 +300,15 @@ impl Daemon {
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The one-time web setup link of a daemon without a password: it is in the data
+    /// directory's `setup-link` file, never in a log.
+    pub fn setup_link(&self) -> String {
+        let path = self.data_dir.join("setup-link");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.trim().to_string()
     }
 
     /// Runs a CLI command against this daemon.
