@@ -37,12 +37,7 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = wait_output(child, CLI_TIMEOUT);
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
 /// The token of the one-time setup link of a daemon without a password.

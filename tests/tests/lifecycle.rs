@@ -56,13 +56,7 @@ fn sigterm_during_a_fetch_stops_within_5_s_and_the_download_resumes() {
     seeder.wait_announced(1);
     let mut fetcher = swarm.node(&[]);
     let out = swarm.path("big.out");
-    let cli = spawn_cli(
-        &fetcher.data_dir,
-        &["fetch", &cid, "-o", out.to_str().unwrap(), "--json"],
-    );
-    wait_until("4 MiB fetched", Duration::from_secs(60), || {
-        fetcher.bytes_done(&cid) >= 4 * MIB
-    });
+    let cli = fetch_in_background(&fetcher, &cid, &out, 4 * MIB);
     let done_before = fetcher.bytes_done(&cid);
 
     let (status, took) = fetcher
@@ -101,12 +95,7 @@ fn sigterm_during_a_fetch_stops_within_5_s_and_the_download_resumes() {
     assert!(received >= done_before, "{ledger}");
     let summary = fetch(&fetcher, &cid, &out, 60).success().json();
     assert_eq!(file_hash(&out), file_hash(&src));
-    let fetched_again: u64 = summary["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["bytes"].as_u64().unwrap())
-        .sum();
+    let fetched_again = bytes_from_peers(&summary);
     assert!(
         fetched_again <= size - kept,
         "fetched {fetched_again} bytes again, with {kept} of {size} kept"

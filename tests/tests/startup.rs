@@ -56,12 +56,7 @@ fn daemon_refusal(data_dir: &Path, args: &[&str]) -> CliResult {
         "--no-upnp",
     ];
     all.extend_from_slice(args);
-    let out = run_p2pd(&all, REFUSAL_TIMEOUT);
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_p2pd(&all, REFUSAL_TIMEOUT).into()
 }
 
 #[test]

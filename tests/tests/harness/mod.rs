@@ -108,7 +108,7 @@ pub fn spawn_cli(data_dir: &Path, args: &[&str]) -> Child {
 
 /// Waits for a background CLI command.
 pub fn finish(child: Child) -> CliResult {
-    to_result(wait_output(child, CLI_TIMEOUT))
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
 /// A CLI command's result.
@@ -158,11 +158,13 @@ impl CliResult {
     }
 }
 
-fn to_result(out: Output) -> CliResult {
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+impl From<Output> for CliResult {
+    fn from(out: Output) -> CliResult {
+        CliResult {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 
@@ -176,7 +178,7 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
 pub fn cli_in(netns: Option<&str>, data_dir: &Path, args: &[&str]) -> CliResult {
     let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
     all.extend_from_slice(args);
-    to_result(run_p2pd_in(netns, &all, CLI_TIMEOUT))
+    run_p2pd_in(netns, &all, CLI_TIMEOUT).into()
 }
 
 /// A running `p2pd daemon` process.
@@ -533,6 +535,31 @@ pub fn add(node: &Daemon, path: &Path, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = node.cli(&args).success();
     out.last_line().to_string()
+}
+
+/// Starts `fetch <cid> -o <output> --json` on a node in the background and waits until
+/// the node holds `at_least` verified bytes of it; finish the fetch with [`finish`].
+pub fn fetch_in_background(node: &Daemon, cid: &str, output: &Path, at_least: u64) -> Child {
+    let child = spawn_cli(
+        &node.data_dir,
+        &["fetch", cid, "-o", output.to_str().unwrap(), "--json"],
+    );
+    wait_until(
+        &format!("{at_least} bytes of {cid} fetched"),
+        Duration::from_secs(60),
+        || node.bytes_done(cid) >= at_least,
+    );
+    child
+}
+
+/// Bytes a fetch's `--json` summary says the peers sent, in all.
+pub fn bytes_from_peers(summary: &Value) -> u64 {
+    summary["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["bytes"].as_u64().unwrap())
+        .sum()
 }
 
 /// Fetches a CID on a node into `output` and returns the `--json` summary.
