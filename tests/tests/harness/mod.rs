@@ -455,10 +455,11 @@ impl Drop for Daemon {
 
 /// A bootstrap node and a way to start nodes that know only its address.
 pub struct Swarm {
+    /// The bootstrap node (a DHT server). Declared before `dir`, so it is dropped (and
+    /// its log shown, if the test failed) before the directory is deleted.
+    pub bootstrap: Daemon,
     /// Temporary directory holding every node's data directory.
     pub dir: tempfile::TempDir,
-    /// The bootstrap node (a DHT server).
-    pub bootstrap: Daemon,
     bootstrap_addr: String,
     next: usize,
 }
