@@ -38,6 +38,7 @@ pub(super) fn config(dht_mode: DhtMode) -> NetworkConfig {
             chunk_buffers: BufferPool::new(8 << 20),
         },
         idle_timeout: Duration::from_secs(60),
+        test_panic_after: None,
     }
 }
 
