@@ -255,7 +255,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("have_chunks", integer(), true),
                 (
                     "state",
-                    json!({"type": "string", "enum": ["complete", "partial"]}),
+                    json!({"type": "string", "enum": ["complete", "partial", "changed"]}),
                     true,
                 ),
                 (
@@ -496,7 +496,6 @@ mod tests {
 
     use super::*;
     use crate::api::types::*;
-    use crate::network::NetEvent;
     use crate::transfer::{DownloadState, PeerBytes};
 
     fn progress() -> Progress {

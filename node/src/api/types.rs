@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::network::{NodeInfo, PeerInfo};
+pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
 pub use crate::transfer::reputation::PeerReputation;
 pub use crate::transfer::Progress;
 
@@ -242,7 +242,7 @@ pub enum LiveEvent {
     /// A peer connected, left, or an address of ours was confirmed.
     Net {
         /// The network event (`peer_connected`, `peer_disconnected`, `external_address`).
-        event: crate::network::NetEvent,
+        event: NetEvent,
     },
     /// A download changed.
     Download {
