@@ -7,9 +7,12 @@
 # New inputs go to fuzz/corpus/<target>; fuzz/seeds/<target> is only read. Each run's
 # libFuzzer output is kept in fuzz/logs/<target>.log (not committed).
 set -eu
+# The whole script is one block, read before it runs, so editing this file during a run
+# cannot derail that run.
+{
 runs=${1:?usage: fuzz/run.sh RUNS [TARGET...]}
 shift
-targets=${*:-cid_str cid_bytes manifest request response bitfield chunk_header cbor_strict}
+targets=${*:-cid_str cid_bytes manifest request response bitfield chunk_header cbor_strict names}
 sanitizer=${SANITIZER:-address}
 mkdir -p fuzz/logs
 CARGO_BUILD_JOBS=1 nice -n 19 cargo +nightly fuzz build -s "$sanitizer"
@@ -27,3 +30,5 @@ for t in $targets; do
     crash=$(grep -cE 'ERROR: libFuzzer|panicked|SUMMARY: AddressSanitizer' "fuzz/logs/$t.log" || true)
     echo "$t sanitizer=$sanitizer start=$start end=$end execs=$units seconds=$secs crashes=$crash | $done_line"
 done
+exit 0
+}
