@@ -12,7 +12,7 @@ set -eu
 {
 runs=${1:?usage: fuzz/run.sh RUNS [TARGET...]}
 shift
-targets=${*:-cid_str cid_bytes manifest request response bitfield chunk_header cbor_strict names}
+targets=${*:-$(cargo +nightly fuzz list)}
 sanitizer=${SANITIZER:-address}
 mkdir -p fuzz/logs
 CARGO_BUILD_JOBS=1 nice -n 19 cargo +nightly fuzz build -s "$sanitizer"

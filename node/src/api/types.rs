@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
+pub use super::convert::{AnnouncementInfo, NetEvent, NodeInfo, PeerInfo};
 pub use crate::transfer::reputation::PeerReputation;
 pub use crate::transfer::Progress;
 
@@ -110,6 +110,9 @@ pub struct FileInfo {
     /// Whether the node announces it (false after `unpublish`).
     #[serde(default = "yes")]
     pub published: bool,
+    /// How announcing it went, while the node announces it.
+    #[serde(default)]
+    pub announcement: Option<AnnouncementInfo>,
 }
 
 fn yes() -> bool {
