@@ -67,9 +67,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Deco
 ///   serialization"): integers, and the lengths of byte strings, text strings, arrays and
 ///   maps;
 /// - every length is definite (no indefinite-length items, no `break`);
-/// - no tags; of the simple values only `false`, `true` and `null`; floats only in their
-///   8-byte form (`fb`, what cbor4ii writes for `f64`; the type holding one checks its
-///   value), never as half or single precision;
+/// - no tags; of the simple values only `false`, `true` and `null`; no floats;
 /// - text strings are valid UTF-8;
 /// - map keys are text strings, and distinct within a map;
 /// - maps and arrays nest at most [`MAX_NESTING`] deep;
@@ -185,9 +183,9 @@ impl<'a> Cursor<'a> {
             }
             6 => Err(malformed("tags are not allowed")),
             _ => match self.bytes[start] {
-                0xf4..=0xf6 | 0xfb => Ok(()),
+                0xf4..=0xf6 => Ok(()),
                 _ => Err(malformed(
-                    "only false, true, null and 8-byte floats are allowed in major type 7",
+                    "only false, true and null are allowed among simple values and floats",
                 )),
             },
         }
@@ -233,8 +231,6 @@ mod tests {
             "f4",
             "f5",
             "f6",
-            "fb3ff0000000000000",
-            "fb7ff8000000000000",
         ] {
             check_strict(&hex(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
@@ -274,6 +270,8 @@ mod tests {
             "f820",
             "f93c00",
             "fa3f800000",
+            "fb3ff0000000000000",
+            "fb7ff8000000000000",
             // Map keys that are not text, or repeated.
             "a10101",
             "a1400a",
