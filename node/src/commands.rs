@@ -319,56 +319,45 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let node = &s.node;
-    out!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    out!("peer id:     {}", node.peer_id);
     if let Some(name) = &s.display_name {
         out!("name:        {name}");
     }
     out!("version:     {} (up {}s)", s.version, s.uptime_secs);
     out!("data dir:    {}", s.data_dir.display());
-    out!(
-        "NAT status:  {}",
-        node["nat_status"].as_str().unwrap_or("?")
-    );
+    out!("NAT status:  {}", node.nat_status);
     out!(
         "DHT mode:    {}",
-        if node["dht_server"].as_bool().unwrap_or(false) {
-            "server"
-        } else {
-            "client"
-        }
+        if node.dht_server { "server" } else { "client" }
     );
     out!(
         "peers:       {} connected, {} in routing table",
-        node["connected_peers"],
-        node["routing_table_peers"]
+        node.connected_peers,
+        node.routing_table_peers
     );
     out!(
         "files:       {} ({} announced)",
         s.files,
-        node["provided_files"]
+        node.provided_files
     );
-    for (label, key) in [
-        ("listening:", "listen_addrs"),
-        ("external:", "external_addrs"),
-        ("relayed via:", "relay_reservations"),
+    for (label, addrs) in [
+        ("listening:", &node.listen_addrs),
+        ("external:", &node.external_addrs),
+        ("relayed via:", &node.relay_reservations),
     ] {
-        if let Some(addrs) = node[key].as_array() {
-            for (i, a) in addrs.iter().enumerate() {
-                out!(
-                    "{:<12} {}",
-                    if i == 0 { label } else { "" },
-                    a.as_str().unwrap_or("")
-                );
-            }
+        for (i, a) in addrs.iter().enumerate() {
+            out!("{:<12} {a}", if i == 0 { label } else { "" });
         }
     }
     for d in &s.downloads {
+        let p = &d.progress;
+        let state = serde_json::to_value(p.state).unwrap_or_default();
         out!(
             "download:    {} {} {}/{} chunks",
-            d["cid"].as_str().unwrap_or(""),
-            d["state"].as_str().unwrap_or(""),
-            d["chunks_done"],
-            d["chunks_total"]
+            p.cid,
+            state.as_str().unwrap_or(""),
+            p.chunks_done,
+            p.chunks_total
         );
     }
     Ok(())
@@ -432,11 +421,11 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             p.peer_id,
             p.score,
             if p.banned { " banned" } else { "" },
-            human_bytes(p.record.received),
-            human_bytes(p.record.sent),
-            p.record.corrupt_chunks,
-            p.record.failures,
-            p.record.refusals
+            human_bytes(p.received),
+            human_bytes(p.sent),
+            p.corrupt_chunks,
+            p.failures,
+            p.refusals
         );
     }
     Ok(())

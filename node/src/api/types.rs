@@ -1,18 +1,19 @@
-//! The serde types of the control API: what the HTTP handlers, the CLI and the web UI
-//! exchange. One definition each, shared by the server and the client.
+//! The wire types of the control API: what the HTTP handlers, the CLI and the web UI
+//! exchange, one definition each, shared by the server and the client. The OpenAPI
+//! document's schemas are derived from them (`ToSchema`), so a field cannot be added to
+//! the answers without reaching the document. Lower layers keep their own types;
+//! `convert.rs` turns those into these at the edge.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-pub use crate::network::{NodeInfo, PeerInfo};
-pub use crate::transfer::reputation::PeerReputation;
-pub use crate::transfer::Progress;
+use utoipa::ToSchema;
 
 /// `POST /api/add`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddRequest {
     /// Absolute path of the file on the daemon's machine.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Track the file in place instead of copying it into the store.
     #[serde(default)]
@@ -23,7 +24,7 @@ pub struct AddRequest {
 }
 
 /// The result of an add.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddResponse {
     /// The file CID.
     pub cid: String,
@@ -38,15 +39,17 @@ pub struct AddResponse {
 }
 
 /// `POST /api/fetch`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FetchRequest {
     /// The file CID.
     pub cid: String,
     /// Where to write the file (absolute path on the daemon's machine).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub output: Option<PathBuf>,
     /// A directory to write it in under the provider's name for it.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub output_dir: Option<PathBuf>,
     /// Give up after this many seconds without progress (default 60).
     #[serde(default)]
@@ -54,8 +57,8 @@ pub struct FetchRequest {
 }
 
 /// One line of a streamed answer (`application/x-ndjson`): progress, then a result or
-/// an error.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// an error. The document names each use of it: [`AddLine`], [`FetchLine`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamLine<P, R> {
     /// Work in progress.
@@ -67,7 +70,7 @@ pub enum StreamLine<P, R> {
 }
 
 /// Progress of an add.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddProgress {
     /// Bytes read so far.
     pub bytes: u64,
@@ -76,7 +79,7 @@ pub struct AddProgress {
 }
 
 /// The error body of every failed call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// HTTP status (4xx: the request was bad; 5xx or 404 from a lookup: it failed).
     pub status: u16,
@@ -85,7 +88,7 @@ pub struct ErrorBody {
 }
 
 /// A file the node holds, as listed by `GET /api/files`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FileInfo {
     /// The file CID.
     pub cid: String,
@@ -102,6 +105,7 @@ pub struct FileInfo {
     /// `store` (copied), `in_place` (tracked where it is) or `partial` (downloading).
     pub location: String,
     /// The file's path when tracked in place.
+    #[schema(value_type = Option<String>)]
     pub path: Option<PathBuf>,
     /// Whether it is pinned.
     pub pinned: bool,
@@ -117,7 +121,7 @@ fn yes() -> bool {
 }
 
 /// `GET /api/id`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IdResponse {
     /// Our peer id.
     pub peer_id: String,
@@ -126,30 +130,28 @@ pub struct IdResponse {
 }
 
 /// `GET /api/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
     /// Daemon version.
     pub version: String,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
     /// The data directory.
+    #[schema(value_type = String)]
     pub data_dir: PathBuf,
     /// The name the owner gave this node, if any.
     #[serde(default)]
     pub display_name: Option<String>,
     /// Our identity and reach.
-    pub node: NodeInfoOwned,
+    pub node: NodeInfo,
     /// Files held (complete or partial).
     pub files: usize,
     /// Downloads run since start.
-    pub downloads: Vec<serde_json::Value>,
+    pub downloads: Vec<DownloadInfo>,
 }
 
-/// [`NodeInfo`] in a form the client can deserialize.
-pub type NodeInfoOwned = serde_json::Value;
-
 /// `DELETE /api/files/{cid}` and `POST /api/files/{cid}/unpublish`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CidResponse {
     /// The file CID.
     pub cid: String,
@@ -158,7 +160,7 @@ pub struct CidResponse {
 }
 
 /// `GET` and `PUT /api/settings`: what the owner can change while the daemon runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Settings {
     /// A name for this node, shown in the web UI and in `p2pd status` (1 to 64
     /// characters, no control characters; `null` or empty clears it).
@@ -167,7 +169,7 @@ pub struct Settings {
 }
 
 /// `POST /api/downloads`: start (or attach to) a download kept in the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartDownload {
     /// The file CID.
     pub cid: String,
@@ -178,20 +180,22 @@ pub struct StartDownload {
 
 /// A download as listed by `GET /api/downloads`: its progress, and whether the owner
 /// paused it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DownloadInfo {
     /// The engine's last snapshot.
     #[serde(flatten)]
+    #[schema(inline)]
     pub progress: Progress,
     /// Paused by the owner: the verified chunks are kept and `resume` continues.
     pub paused: bool,
 }
 
 /// One connected peer with what we exchanged with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerView {
     /// Addresses, connection kind, RTT, agent.
     #[serde(flatten)]
+    #[schema(inline)]
     pub info: PeerInfo,
     /// Verified bytes it sent us (all time: kept with its reputation).
     pub bytes_received: u64,
@@ -209,7 +213,7 @@ pub struct PeerView {
 }
 
 /// One sample of the node's traffic.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RateSample {
     /// When (milliseconds since the Unix epoch).
     pub t_ms: u64,
@@ -220,7 +224,7 @@ pub struct RateSample {
 }
 
 /// `GET /api/stats`: bandwidth now and over the last minutes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatsResponse {
     /// Bytes per second received now.
     pub down_rate: f64,
@@ -236,13 +240,13 @@ pub struct StatsResponse {
 
 /// A live event, as sent on `GET /api/events/live` (server-sent events, one JSON object
 /// per `data:` line) and tagged by `type`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     /// A peer connected, left, or an address of ours was confirmed.
     Net {
         /// The network event (`peer_connected`, `peer_disconnected`, `external_address`).
-        event: crate::network::NetEvent,
+        event: NetEvent,
     },
     /// A download changed.
     Download {
@@ -284,14 +288,14 @@ pub enum LiveEvent {
 }
 
 /// `POST /api/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// The owner's password.
     pub password: String,
 }
 
 /// `POST /api/setup`: set the first password with the one-time setup token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetupRequest {
     /// The token from the setup link the daemon printed.
     pub token: String,
@@ -300,7 +304,7 @@ pub struct SetupRequest {
 }
 
 /// `GET /api/session`, and the answer to a login.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     /// Whether this request is authenticated.
     pub authenticated: bool,
@@ -314,3 +318,177 @@ pub struct SessionInfo {
     /// Seconds until the session expires.
     pub expires_in_secs: Option<u64>,
 }
+
+/// The lines of `POST /api/add`.
+pub type AddLine = StreamLine<AddProgress, AddResponse>;
+/// The lines of `POST /api/fetch`.
+pub type FetchLine = StreamLine<Progress, Progress>;
+
+/// The node's view of itself (`node` in `GET /api/status`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NodeInfo {
+    /// Our peer id.
+    pub peer_id: String,
+    /// Addresses we listen on, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// Addresses confirmed reachable from outside.
+    pub external_addrs: Vec<String>,
+    /// `public` when an address that is not relayed is confirmed, `private` otherwise.
+    pub nat_status: String,
+    /// Whether we answer DHT queries now.
+    pub dht_server: bool,
+    /// Number of connected peers.
+    pub connected_peers: usize,
+    /// Peers in the DHT routing table.
+    pub routing_table_peers: usize,
+    /// Files we announce as provider.
+    pub provided_files: usize,
+    /// Our `/p2p-circuit` addresses: relays holding a reservation for us.
+    pub relay_reservations: Vec<String>,
+    /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
+    /// started: one per file per round, never one per chunk.
+    pub provider_announcements: u64,
+}
+
+/// One connected peer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PeerInfo {
+    /// The peer.
+    pub peer_id: String,
+    /// Remote addresses of our connections to it.
+    pub addrs: Vec<String>,
+    /// Whether any connection is direct (not through a relay).
+    pub direct: bool,
+    /// Last measured round-trip time.
+    pub rtt_ms: Option<f64>,
+    /// What software it runs.
+    pub agent: Option<String>,
+}
+
+/// What changed in the network (`GET /api/events`, and `net` live events).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NetEvent {
+    /// A peer connected.
+    PeerConnected {
+        /// The peer.
+        peer_id: String,
+    },
+    /// The last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer_id: String,
+    },
+    /// An address of ours was confirmed reachable from outside.
+    ExternalAddress {
+        /// The address.
+        addr: String,
+    },
+}
+
+/// Where a download stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadState {
+    /// Looking for providers and the manifest.
+    Finding,
+    /// Transferring chunks.
+    Downloading,
+    /// Finished; the file is in place.
+    Done,
+    /// Gave up; see `error`.
+    Failed,
+}
+
+/// Verified bytes one peer sent in a download.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PeerBytes {
+    /// The peer.
+    pub peer_id: String,
+    /// Verified bytes it sent.
+    pub bytes: u64,
+}
+
+/// A snapshot of a download.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    /// The file CID.
+    pub cid: String,
+    /// Its name, once known.
+    pub name: Option<String>,
+    /// Where it stands.
+    pub state: DownloadState,
+    /// File size (0 until the manifest is known).
+    pub size: u64,
+    /// Chunks in the file.
+    pub chunks_total: u32,
+    /// Chunks verified and stored.
+    pub chunks_done: u32,
+    /// Bytes verified and stored (including any held before this run).
+    pub bytes_done: u64,
+    /// Verified bytes received over the network in this run.
+    pub bytes_received: u64,
+    /// Current rate in bytes per second.
+    pub rate: f64,
+    /// Estimated seconds left.
+    pub eta_secs: Option<f64>,
+    /// Peers sending to us now.
+    pub peers: usize,
+    /// Verified bytes per peer in this run.
+    pub per_peer: Vec<PeerBytes>,
+    /// Seconds since this run started.
+    pub elapsed_secs: f64,
+    /// Where the file goes (`null`: the store).
+    #[schema(value_type = Option<String>)]
+    pub output: Option<PathBuf>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether the failure was the caller's input rather than the network.
+    pub bad_input: bool,
+}
+
+impl Progress {
+    /// Whether the download has ended.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, DownloadState::Done | DownloadState::Failed)
+    }
+}
+
+/// This node's record of a peer: its score and the counters behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PeerReputation {
+    /// The peer.
+    pub peer_id: String,
+    /// Its score, -100 to 100.
+    pub score: f64,
+    /// Whether it is banned now.
+    pub banned: bool,
+    /// Verified bytes it sent us.
+    pub received: u64,
+    /// Bytes we sent it.
+    pub sent: u64,
+    /// Chunks it sent that failed verification.
+    pub corrupt_chunks: u32,
+    /// Requests to it that timed out or failed.
+    pub failures: u32,
+    /// Requests it refused (choked, or did not have what it claimed).
+    pub refusals: u32,
+    /// Banned until this time (seconds since the Unix epoch).
+    pub banned_until: Option<u64>,
+    /// Last time we dealt with it (seconds since the Unix epoch).
+    pub last_seen: u64,
+}
+
+/// The bytes of a file, as an `application/octet-stream` body (for the document only).
+pub struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl ToSchema for FileBytes {}
