@@ -5,11 +5,13 @@
 //! bodies whole, JSON lines line by line, server-sent events event by event.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use p2pd_tests::http::{endpoint, request, Request, Response};
-use p2pd_tests::*;
+use harness::http::{endpoint, request, Request, Response};
+use harness::*;
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
