@@ -5,10 +5,11 @@
 //! operations through [`crate::client`].
 
 pub mod auth;
-mod convert;
+pub mod convert;
 pub mod http;
 pub mod live;
 pub mod openapi;
+pub mod transfers;
 pub mod types;
 
 use std::collections::HashMap;
@@ -200,39 +201,17 @@ pub fn load_settings(data_dir: &Path) -> Settings {
         .unwrap_or_default()
 }
 
-/// Writes the settings file of a data directory (via a temporary file and a rename).
+/// Writes the settings file of a data directory (atomically and durably).
 pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
-    let path = data_dir.join(SETTINGS_FILE);
-    let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path)
+    chunk_store::fsutil::write_atomic(&data_dir.join(SETTINGS_FILE), &bytes)
 }
 
-/// A name for a file uploaded through the browser: its last path component, without
-/// control characters, at most 255 bytes; `upload` if nothing is left.
+/// A name for a file uploaded through the browser: its safe form
+/// ([`dht_proto::names::sanitize_file_name`]), or `upload` if nothing usable is left.
 pub fn upload_name(name: Option<&str>) -> String {
-    let base = name
-        .unwrap_or("")
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>();
-    let base = base.trim();
-    let mut out = String::new();
-    for c in base.chars() {
-        if out.len() + c.len_utf8() > dht_proto::message::MAX_NAME_LEN {
-            break;
-        }
-        out.push(c);
-    }
-    if out.is_empty() || out == "." || out == ".." {
-        "upload".into()
-    } else {
-        out
-    }
+    name.and_then(dht_proto::names::sanitize_file_name)
+        .unwrap_or_else(|| "upload".into())
 }
 
 impl Api {
@@ -427,6 +406,7 @@ impl Api {
                 let (state, have) = match e.state {
                     EntryState::Complete => ("complete", e.chunk_count),
                     EntryState::Partial { have } => ("partial", have),
+                    EntryState::ChangedOnDisk => ("changed", 0),
                 };
                 let (location, path) = match e.location {
                     Location::Blob => ("store", None),
@@ -509,24 +489,25 @@ impl Api {
         Ok(peers
             .into_iter()
             .map(|info| {
-                let id = info.peer_id.parse::<libp2p::PeerId>().ok();
-                let t = id.and_then(|id| traffic.get(&id).copied());
-                let (rate_down, rate_up) = id.map_or((0.0, 0.0), |id| stats.peer_rates(&id));
+                let id = info.peer_id;
+                let t = traffic.get(&id).copied();
+                let (rate_down, rate_up) = stats.peer_rates(&id);
+                let info = PeerInfo::from(info);
                 PeerView {
                     bytes_received: t.map_or(0, |t| t.received),
                     bytes_sent: t.map_or(0, |t| t.sent),
                     rate_down,
                     rate_up,
-                    banned: id.is_some_and(|id| self.transfers.is_banned(&id)),
+                    banned: self.transfers.is_banned(&id),
                     reputation: scores.get(&info.peer_id).copied(),
-                    info: info.into(),
+                    info,
                 }
             })
             .collect())
     }
 
     /// Live network events.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::network::NetEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<crate::network::NetEvent> {
         self.transfers.net().subscribe()
     }
 

@@ -1,13 +1,17 @@
 //! The wire types of the control API: what the HTTP handlers, the CLI and the web UI
 //! exchange, one definition each, shared by the server and the client. The OpenAPI
 //! document's schemas are derived from them (`ToSchema`), so a field cannot be added to
-//! the answers without reaching the document. Lower layers keep their own types;
-//! `convert.rs` turns those into these at the edge.
+//! the answers without reaching the document. Lower layers keep their own types; the
+//! wire forms of theirs, and the conversions, are in `convert.rs` (network) and
+//! `transfers.rs` (the transfer engine).
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
+pub use super::transfers::{DownloadState, PeerBytes, PeerReputation, Progress};
 
 /// `POST /api/add`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -100,7 +104,7 @@ pub struct FileInfo {
     pub chunks: u32,
     /// Verified chunks held.
     pub have_chunks: u32,
-    /// `complete` or `partial`.
+    /// `complete`, `partial` or `changed` (an in-place file that changed on disk).
     pub state: String,
     /// `store` (copied), `in_place` (tracked where it is) or `partial` (downloading).
     pub location: String,
@@ -323,161 +327,6 @@ pub struct SessionInfo {
 pub type AddLine = StreamLine<AddProgress, AddResponse>;
 /// The lines of `POST /api/fetch`.
 pub type FetchLine = StreamLine<Progress, Progress>;
-
-/// The node's view of itself (`node` in `GET /api/status`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NodeInfo {
-    /// Our peer id.
-    pub peer_id: String,
-    /// Addresses we listen on, each ending in `/p2p/<peer id>`.
-    pub listen_addrs: Vec<String>,
-    /// Addresses confirmed reachable from outside.
-    pub external_addrs: Vec<String>,
-    /// `public` when an address that is not relayed is confirmed, `private` otherwise.
-    pub nat_status: String,
-    /// Whether we answer DHT queries now.
-    pub dht_server: bool,
-    /// Number of connected peers.
-    pub connected_peers: usize,
-    /// Peers in the DHT routing table.
-    pub routing_table_peers: usize,
-    /// Files we announce as provider.
-    pub provided_files: usize,
-    /// Our `/p2p-circuit` addresses: relays holding a reservation for us.
-    pub relay_reservations: Vec<String>,
-    /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
-    /// started: one per file per round, never one per chunk.
-    pub provider_announcements: u64,
-}
-
-/// One connected peer.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PeerInfo {
-    /// The peer.
-    pub peer_id: String,
-    /// Remote addresses of our connections to it.
-    pub addrs: Vec<String>,
-    /// Whether any connection is direct (not through a relay).
-    pub direct: bool,
-    /// Last measured round-trip time.
-    pub rtt_ms: Option<f64>,
-    /// What software it runs.
-    pub agent: Option<String>,
-}
-
-/// What changed in the network (`GET /api/events`, and `net` live events).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NetEvent {
-    /// A peer connected.
-    PeerConnected {
-        /// The peer.
-        peer_id: String,
-    },
-    /// The last connection to a peer closed.
-    PeerDisconnected {
-        /// The peer.
-        peer_id: String,
-    },
-    /// An address of ours was confirmed reachable from outside.
-    ExternalAddress {
-        /// The address.
-        addr: String,
-    },
-}
-
-/// Where a download stands.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DownloadState {
-    /// Looking for providers and the manifest.
-    Finding,
-    /// Transferring chunks.
-    Downloading,
-    /// Finished; the file is in place.
-    Done,
-    /// Gave up; see `error`.
-    Failed,
-}
-
-/// Verified bytes one peer sent in a download.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PeerBytes {
-    /// The peer.
-    pub peer_id: String,
-    /// Verified bytes it sent.
-    pub bytes: u64,
-}
-
-/// A snapshot of a download.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Progress {
-    /// The file CID.
-    pub cid: String,
-    /// Its name, once known.
-    pub name: Option<String>,
-    /// Where it stands.
-    pub state: DownloadState,
-    /// File size (0 until the manifest is known).
-    pub size: u64,
-    /// Chunks in the file.
-    pub chunks_total: u32,
-    /// Chunks verified and stored.
-    pub chunks_done: u32,
-    /// Bytes verified and stored (including any held before this run).
-    pub bytes_done: u64,
-    /// Verified bytes received over the network in this run.
-    pub bytes_received: u64,
-    /// Current rate in bytes per second.
-    pub rate: f64,
-    /// Estimated seconds left.
-    pub eta_secs: Option<f64>,
-    /// Peers sending to us now.
-    pub peers: usize,
-    /// Verified bytes per peer in this run.
-    pub per_peer: Vec<PeerBytes>,
-    /// Seconds since this run started.
-    pub elapsed_secs: f64,
-    /// Where the file goes (`null`: the store).
-    #[schema(value_type = Option<String>)]
-    pub output: Option<PathBuf>,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Whether the failure was the caller's input rather than the network.
-    pub bad_input: bool,
-}
-
-impl Progress {
-    /// Whether the download has ended.
-    pub fn is_finished(&self) -> bool {
-        matches!(self.state, DownloadState::Done | DownloadState::Failed)
-    }
-}
-
-/// This node's record of a peer: its score and the counters behind it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PeerReputation {
-    /// The peer.
-    pub peer_id: String,
-    /// Its score, -100 to 100.
-    pub score: f64,
-    /// Whether it is banned now.
-    pub banned: bool,
-    /// Verified bytes it sent us.
-    pub received: u64,
-    /// Bytes we sent it.
-    pub sent: u64,
-    /// Chunks it sent that failed verification.
-    pub corrupt_chunks: u32,
-    /// Requests to it that timed out or failed.
-    pub failures: u32,
-    /// Requests it refused (choked, or did not have what it claimed).
-    pub refusals: u32,
-    /// Banned until this time (seconds since the Unix epoch).
-    pub banned_until: Option<u64>,
-    /// Last time we dealt with it (seconds since the Unix epoch).
-    pub last_seen: u64,
-}
 
 /// The bytes of a file, as an `application/octet-stream` body (for the document only).
 pub struct FileBytes;
