@@ -452,10 +452,15 @@ fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    crate::api::auth::store_password(data_dir, &password)?;
-    let url = std::fs::read(data_dir.join(paths::API_FILE))
+    crate::password::store(data_dir, &password).map_err(|e| -> anyhow::Error {
+        if e.is_bad_input() {
+            UsageError(e.to_string()).into()
+        } else {
+            e.into()
+        }
+    })?;
+    let url = crate::control::ApiEndpoint::read(data_dir)
         .ok()
-        .and_then(|b| serde_json::from_slice::<crate::daemon::ApiEndpoint>(&b).ok())
         .map(|e| format!("http://{}/", e.addr));
     if json {
         out!("{}", json!({"password_set": true, "web_ui": url}));

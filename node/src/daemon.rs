@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chunk_store::{EntryState, Store};
 use libp2p::Multiaddr;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::api::{http, Api};
+use crate::control::ApiEndpoint;
 use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
 use crate::paths;
@@ -127,17 +127,6 @@ impl From<DhtModeArg> for DhtMode {
             DhtModeArg::Client => DhtMode::Client,
         }
     }
-}
-
-/// What the daemon writes for the CLI: where its API is and the token it wants.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiEndpoint {
-    /// `host:port` of the control API.
-    pub addr: SocketAddr,
-    /// Bearer token.
-    pub token: String,
-    /// The daemon's process id.
-    pub pid: u32,
 }
 
 /// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
@@ -277,10 +266,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         token: token.clone(),
         pid: std::process::id(),
     };
-    chunk_store::fsutil::write_private(
-        &data_dir.join(paths::API_FILE),
-        &serde_json::to_vec_pretty(&endpoint)?,
-    )?;
+    endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
     let app = http::app(

@@ -28,8 +28,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -37,9 +35,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::types::SessionInfo;
 use super::ApiError;
+use crate::password::{self, PASSWORD_FILE};
 
-/// File in the data directory holding the argon2 hash of the owner's password.
-pub const PASSWORD_FILE: &str = "web-password";
 /// How long a web session lasts after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Failed logins in a row answered without delay.
@@ -48,10 +45,6 @@ pub const FREE_ATTEMPTS: u32 = 3;
 pub const MAX_LOCKOUT: Duration = Duration::from_secs(60);
 /// Most sessions kept at once; the oldest goes first.
 const MAX_SESSIONS: usize = 64;
-/// Shortest password accepted.
-pub const MIN_PASSWORD_LEN: usize = 8;
-/// Longest password accepted (argon2 hashes any length, but a bound keeps requests small).
-pub const MAX_PASSWORD_LEN: usize = 1024;
 /// The header a session's state-changing requests carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -114,55 +107,6 @@ pub fn random_hex() -> String {
 /// Compares secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Checks a new password's length.
-pub fn check_new_password(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if chars < MIN_PASSWORD_LEN {
-        return Err(ApiError::bad_request(format!(
-            "the password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(ApiError::bad_request(format!(
-            "the password must have at most {MAX_PASSWORD_LEN} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// The argon2id hash of a password, as a PHC string.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|e| anyhow::anyhow!("making a password salt: {e}"))?;
-    let hash = Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-    Ok(hash.to_string())
-}
-
-/// Whether `password` matches a stored PHC hash (false for a malformed hash).
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc.trim()) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// Hashes `password` and stores it in the data directory (mode 0600, via a temporary
-/// file and a rename, so a crash leaves the old password or the new one).
-pub fn store_password(data_dir: &Path, password: &str) -> anyhow::Result<()> {
-    check_new_password(password).map_err(|e| crate::UsageError(e.message))?;
-    let hash = hash_password(password)?;
-    chunk_store::fsutil::write_private(
-        &data_dir.join(PASSWORD_FILE),
-        format!("{hash}\n").as_bytes(),
-    )?;
-    Ok(())
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -342,7 +286,7 @@ impl Auth {
         let ok = {
             let _permit = self.hashing_permit().await?;
             let password = password.to_string();
-            tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            tokio::task::spawn_blocking(move || password::verify(&password, &stored))
                 .await
                 .unwrap_or(false)
         };
@@ -379,7 +323,7 @@ impl Auth {
         token: &str,
         password: &str,
     ) -> Result<(String, SessionInfo), ApiError> {
-        check_new_password(password)?;
+        password::check_new(password).map_err(|e| ApiError::bad_request(e.to_string()))?;
         {
             let expected = lock(&self.inner.setup_token);
             let valid = expected
@@ -402,10 +346,10 @@ impl Auth {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || store_password(&data_dir, &password))
+        tokio::task::spawn_blocking(move || password::store(&data_dir, &password))
             .await
             .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("storing the password: {e}")))?;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         *lock(&self.inner.setup_token) = None;
         tracing::info!("web password set through the setup link");
         Ok(self.new_session())
@@ -518,15 +462,6 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashes_verify_only_their_password() {
-        let hash = hash_password("correct horse").unwrap_or_default();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("correct horsf", &hash));
-        assert!(!verify_password("correct horse", "not a hash"));
-    }
 
     #[test]
     fn loopback_hosts() {
