@@ -884,6 +884,15 @@ fn bad_requests_get_4xx_with_a_json_message() {
             200,
             "",
         ),
+        // Its size says 0 bytes, then it has some: it changed while being read, which
+        // is the file's doing, not a failure of the daemon.
+        (
+            call("POST", "/api/add")
+                .json(&json!({"path": "/proc/self/status"}))
+                .send(),
+            200,
+            "",
+        ),
         (
             call("POST", "/api/fetch")
                 .json(&json!({"cid": UNKNOWN_CID, "output": "/nonexistent-dir/x"}))

@@ -46,6 +46,7 @@ pub struct AddResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FetchRequest {
     /// The file CID.
+    #[schema(example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     pub cid: String,
     /// Where to write the file (absolute path on the daemon's machine).
     #[serde(default)]
@@ -176,6 +177,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartDownload {
     /// The file CID.
+    #[schema(example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     pub cid: String,
     /// Give up after this many seconds without progress (default 60).
     #[serde(default)]

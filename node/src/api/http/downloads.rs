@@ -73,7 +73,7 @@ pub(super) async fn start_download(
 
 /// Pause a download, keeping its verified chunks.
 #[utoipa::path(post, path = "/api/downloads/{cid}/pause", tag = "downloads",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "The paused download.", body = DownloadInfo)))]
 pub(super) async fn pause(
     State(s): State<AppState>,
@@ -84,7 +84,7 @@ pub(super) async fn pause(
 
 /// Resume a paused or failed download.
 #[utoipa::path(post, path = "/api/downloads/{cid}/resume", tag = "downloads",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "The running download.", body = DownloadInfo)))]
 pub(super) async fn resume(
     State(s): State<AppState>,
@@ -95,7 +95,7 @@ pub(super) async fn resume(
 
 /// Cancel a download and delete what it fetched.
 #[utoipa::path(delete, path = "/api/downloads/{cid}", tag = "downloads",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "The cancelled download.", body = DownloadInfo)))]
 pub(super) async fn cancel(
     State(s): State<AppState>,

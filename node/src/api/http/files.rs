@@ -28,7 +28,7 @@ pub(super) async fn files(State(s): State<AppState>) -> Result<Json<Vec<FileInfo
 
 /// Stop sharing a file and delete the store's copy.
 #[utoipa::path(delete, path = "/api/files/{cid}", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "Removed.", body = CidResponse)))]
 pub(super) async fn remove(
     State(s): State<AppState>,
@@ -39,7 +39,7 @@ pub(super) async fn remove(
 
 /// Stop announcing a file (it stays in the store).
 #[utoipa::path(post, path = "/api/files/{cid}/unpublish", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "No longer announced.", body = CidResponse)))]
 pub(super) async fn unpublish(
     State(s): State<AppState>,
@@ -63,7 +63,7 @@ fn percent_encode(name: &str) -> String {
 
 /// The bytes of a complete file, verified as they are read, as an attachment.
 #[utoipa::path(get, path = "/api/files/{cid}/content", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.")),
+    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "The file's bytes; a failed read ends the body early.",
         content_type = "application/octet-stream", body = inline(FileBytes))))]
 pub(super) async fn content(
