@@ -47,12 +47,24 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
 
 /// The one-time setup link a daemon without a password logged.
 fn setup_token(daemon: &Daemon) -> String {
-    let log = daemon.log();
+    setup_token_in(&daemon.log())
+}
+
+/// The token of the setup link in a daemon's log.
+fn setup_token_in(log: &str) -> String {
     let start = log.find("/#/setup/").expect("a setup link in the log") + "/#/setup/".len();
     log[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
+}
+
+/// A daemon in `dir/a` whose web password is `password`.
+fn daemon_with_password(dir: &Path, password: &str) -> Daemon {
+    let data = dir.join("a");
+    std::fs::create_dir_all(&data).unwrap();
+    passwd(&data, &format!("{password}\n")).success();
+    Daemon::start(&data, &[])
 }
 
 /// Logs in and returns the `Cookie` header value and the CSRF token.
@@ -280,10 +292,7 @@ fn every_route_needs_the_token_or_a_session() {
 #[test]
 fn failed_logins_are_slowed_down() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("a");
-    std::fs::create_dir_all(&data).unwrap();
-    passwd(&data, "the real password\n").success();
-    let node = Daemon::start(&data, &[]);
+    let node = daemon_with_password(dir.path(), "the real password");
     let (addr, _) = endpoint(&node.data_dir);
     let attempt = |password: &str| {
         request(&addr, "POST", "/api/login")
@@ -949,10 +958,7 @@ fn bad_requests_get_4xx_with_a_json_message() {
 #[test]
 fn concurrent_wrong_logins_are_checked_no_more_than_the_throttle_allows() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("a");
-    std::fs::create_dir_all(&data).unwrap();
-    passwd(&data, "the real password\n").success();
-    let node = Daemon::start(&data, &[]);
+    let node = daemon_with_password(dir.path(), "the real password");
     let (addr, _) = endpoint(&node.data_dir);
     // 50 wrong guesses at once: the throttle lets 3 be checked (each a 401), and the
     // others are refused at once (429), not queued to be checked one after another.
@@ -1057,12 +1063,7 @@ fn the_setup_link_expires() {
     let dir = tempfile::tempdir().unwrap();
     let node = ShortSetupDaemon::start(&dir.path().join("a"), 1500);
     let (addr, _) = endpoint(&node.data_dir);
-    let log = node.log();
-    let start = log.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
-    let token: String = log[start..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
+    let token = setup_token_in(&node.log());
     let setup = || {
         request(&addr, "POST", "/api/setup")
             .json(&json!({"token": token, "password": "long enough password"}))
@@ -1077,12 +1078,7 @@ fn the_setup_link_expires() {
     // A password set with `p2pd passwd` ends a link that has not expired yet.
     let other = ShortSetupDaemon::start(&dir.path().join("b"), 3_600_000);
     let (addr, _) = endpoint(&other.data_dir);
-    let log = other.log();
-    let start = log.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
-    let token: String = log[start..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
+    let token = setup_token_in(&other.log());
     passwd(&other.data_dir, "set by the owner\n").success();
     request(&addr, "POST", "/api/setup")
         .json(&json!({"token": token, "password": "set by the attacker"}))

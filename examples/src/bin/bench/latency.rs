@@ -1,7 +1,10 @@
 //! Figure 6: how fast the control API answers while the daemon works hard. A client
 //! asks `GET /api/status` over and over (a new connection each time, as the CLI does)
 //! on a daemon that is adding one file and fetching another at once; the same client
-//! against the same daemon while it is idle is the baseline.
+//! against the same daemon while it is idle is the baseline. Two other routes are asked
+//! in turn with it, to tell where the time goes: `GET /api/id` costs one round trip to
+//! the swarm task and nothing else, `GET /api/settings` touches no lower layer at all
+//! (its latency is the HTTP server's and the runtime's).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -81,17 +84,20 @@ impl Latencies {
     }
 }
 
-/// Asks `GET path` every [`PAUSE`] until `done` is set (at least `min` times).
+/// Asks each of `paths` in turn, one request every [`PAUSE`], until `done` is set (and
+/// each at least `min` times); returns the latencies of each path.
 pub fn probe(
     addr: &str,
     token: &str,
-    path: &str,
+    paths: &[&str],
     min: usize,
     done: &AtomicBool,
-) -> anyhow::Result<Latencies> {
-    let mut out = Latencies::default();
-    while out.len() < min || !done.load(Ordering::Relaxed) {
-        out.0.push(timed_get(addr, token, path)?);
+) -> anyhow::Result<Vec<Latencies>> {
+    let mut out = vec![Latencies::default(); paths.len()];
+    let mut next = 0;
+    while out.iter().any(|l| l.len() < min) || !done.load(Ordering::Relaxed) {
+        out[next].0.push(timed_get(addr, token, paths[next])?);
+        next = (next + 1) % paths.len();
         std::thread::sleep(PAUSE);
     }
     Ok(out)
