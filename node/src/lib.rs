@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
-//! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
+//! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
+//!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
@@ -12,6 +13,7 @@
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
 //! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
 //!   web password file): the files the daemon and the CLI both read or write.
+//! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
 //! Errors end as one line on stderr, `error: …`, and an exit code: 2 for bad usage or
@@ -27,6 +29,8 @@ pub mod identity;
 pub mod network;
 pub mod password;
 pub mod paths;
+pub mod startup;
+pub mod tasks;
 pub mod transfer;
 pub mod web;
 

@@ -37,23 +37,18 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = wait_output(child, CLI_TIMEOUT);
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
-/// The one-time setup link a daemon without a password logged.
+/// The token of the one-time setup link of a daemon without a password.
 fn setup_token(daemon: &Daemon) -> String {
-    setup_token_in(&daemon.log())
+    setup_token_in(&daemon.setup_link())
 }
 
-/// The token of the setup link in a daemon's log.
-fn setup_token_in(log: &str) -> String {
-    let start = log.find("/#/setup/").expect("a setup link in the log") + "/#/setup/".len();
-    log[start..]
+/// The token of a setup link.
+fn setup_token_in(link: &str) -> String {
+    let start = link.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
+    link[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
@@ -353,6 +348,7 @@ fn the_setup_link_sets_the_first_password_once() {
     let mut node = node;
     node.restart();
     assert!(!node.log().contains("/#/setup/"), "{}", node.log());
+    assert!(!node.data_dir.join("setup-link").exists());
 }
 
 #[test]
@@ -1040,14 +1036,15 @@ impl ShortSetupDaemon {
             child,
             data_dir: data_dir.to_path_buf(),
         };
-        wait_until("the daemon's API", START_TIMEOUT, || {
-            daemon.data_dir.join("api.json").exists()
+        wait_until("the daemon's API and setup link", START_TIMEOUT, || {
+            daemon.data_dir.join("api.json").exists() && daemon.data_dir.join("setup-link").exists()
         });
         daemon
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("stderr.log")).unwrap_or_default()
+    /// The setup link it handed to its owner.
+    fn setup_link(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("setup-link")).unwrap_or_default()
     }
 }
 
@@ -1063,7 +1060,7 @@ fn the_setup_link_expires() {
     let dir = tempfile::tempdir().unwrap();
     let node = ShortSetupDaemon::start(&dir.path().join("a"), 1500);
     let (addr, _) = endpoint(&node.data_dir);
-    let token = setup_token_in(&node.log());
+    let token = setup_token_in(&node.setup_link());
     let setup = || {
         request(&addr, "POST", "/api/setup")
             .json(&json!({"token": token, "password": "long enough password"}))
@@ -1078,7 +1075,7 @@ fn the_setup_link_expires() {
     // A password set with `p2pd passwd` ends a link that has not expired yet.
     let other = ShortSetupDaemon::start(&dir.path().join("b"), 3_600_000);
     let (addr, _) = endpoint(&other.data_dir);
-    let token = setup_token_in(&other.log());
+    let token = setup_token_in(&other.setup_link());
     passwd(&other.data_dir, "set by the owner\n").success();
     request(&addr, "POST", "/api/setup")
         .json(&json!({"token": token, "password": "set by the attacker"}))

@@ -173,9 +173,9 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 }
 
 fn setup_token(daemon: &Daemon) -> String {
-    let log = daemon.log();
-    let start = log.find("/#/setup/").expect("a setup link in the log") + "/#/setup/".len();
-    log[start..]
+    let link = daemon.setup_link();
+    let start = link.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
+    link[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()

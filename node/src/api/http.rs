@@ -62,11 +62,14 @@ pub struct ServerConfig {
     pub public: bool,
     /// Largest browser upload, in bytes.
     pub max_upload: u64,
+    /// The daemon's task tree: streamed answers run in it and end when it stops.
+    pub tasks: crate::tasks::Tasks,
 }
 
 #[derive(Clone)]
 struct AppState {
     api: Api,
+    tasks: crate::tasks::Tasks,
     auth: Auth,
     openapi: Arc<serde_json::Value>,
     max_upload: u64,
@@ -170,21 +173,20 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub struct App {
     router: Router,
     closing: watch::Sender<bool>,
+    /// The one-time link that sets the first web password, while none is set. A secret:
+    /// the daemon hands it to the owner, never to a log.
+    pub setup_link: Option<String>,
 }
 
-/// Builds the control API and web UI over `api`. Logs the one-time setup link while no
-/// web password is set.
+/// Builds the control API and web UI over `api`.
 pub fn app(api: Api, config: ServerConfig) -> App {
     let auth = Auth::new(config.token, api.data_dir(), config.addr, config.public);
-    if let Some(link) = auth.setup_link(config.addr) {
-        tracing::warn!(
-            "no web UI password is set: open {link} to set one (one-time link), or run `p2pd passwd`"
-        );
-    }
+    let setup_link = auth.setup_link(config.addr);
     let (closing_tx, closing) = watch::channel(false);
     let (router, document) = build(Some(&auth));
     let state = AppState {
         api,
+        tasks: config.tasks.clone(),
         auth: auth.clone(),
         openapi: Arc::new(serde_json::to_value(&document).unwrap_or_default()),
         max_upload: config.max_upload,
@@ -203,6 +205,7 @@ pub fn app(api: Api, config: ServerConfig) -> App {
     App {
         router,
         closing: closing_tx,
+        setup_link,
     }
 }
 
@@ -213,7 +216,9 @@ pub async fn serve(
     app: App,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let App { router, closing } = app;
+    let App {
+        router, closing, ..
+    } = app;
     let (stopped_tx, mut stopped) = watch::channel(false);
     let served = axum::serve(listener, router).with_graceful_shutdown(async move {
         signal.await;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
+pub use super::convert::{AnnouncementInfo, NetEvent, NodeInfo, PeerInfo};
 pub use super::transfers::{DownloadState, PeerBytes, PeerReputation, Progress};
 
 /// `POST /api/add`.
@@ -119,6 +119,9 @@ pub struct FileInfo {
     /// Whether the node announces it (false after `unpublish`).
     #[serde(default = "yes")]
     pub published: bool,
+    /// How announcing it went, while the node announces it.
+    #[serde(default)]
+    pub announcement: Option<AnnouncementInfo>,
 }
 
 fn yes() -> bool {

@@ -119,7 +119,7 @@ impl Transfers {
             syncing: Arc::new(AtomicBool::new(false)),
             requests_cancelled: 0,
         };
-        tokio::spawn(engine.run());
+        self.inner.tasks.spawn(engine.run());
         progress_rx
     }
 }
@@ -553,9 +553,10 @@ impl Engine {
                         tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
                         slot.failures += 1;
                     }
-                    Err(RequestError::ConnectionClosed) => {
+                    Err(RequestError::ConnectionClosed | RequestError::Overloaded) => {
                         // Another connection to the peer (e.g. a direct one replacing a
-                        // relayed one) carries the retry; not the peer's fault.
+                        // relayed one) carries the retry, or too many requests were in
+                        // flight here: not the peer's fault.
                     }
                     Err(e) => {
                         tracing::debug!(%peer, index, "chunk request failed: {e}");
@@ -655,7 +656,7 @@ impl Engine {
                 if net
                     .request(peer, Request::Have { cid, index })
                     .await
-                    .is_err()
+                    .is_err_and(|e| e.blames_peer())
                 {
                     lock(&interested).remove(&peer);
                 }

@@ -27,7 +27,7 @@ pub(super) async fn fetch(
     let Json(request) = body.map_err(json_error)?;
     let mut progress = s.api.fetch(request)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         loop {
             let snapshot = Progress::from(progress.borrow_and_update().clone());
             if snapshot.is_finished() {

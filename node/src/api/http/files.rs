@@ -73,7 +73,7 @@ pub(super) async fn content(
     let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         for index in 0..chunks {
             let item = api
                 .read_chunk(cid, index)
@@ -144,7 +144,7 @@ pub(super) async fn add(
         }
     };
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         let out = match api.add(request, progress).await {
             Ok(done) => line(&AddLine::Done(done)),
             Err(e) => line(&AddLine::Error(e.body())),
