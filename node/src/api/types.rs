@@ -46,7 +46,6 @@ pub struct AddResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FetchRequest {
     /// The file CID.
-    #[schema(example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     pub cid: String,
     /// Where to write the file (absolute path on the daemon's machine).
     #[serde(default)]
