@@ -11,6 +11,8 @@
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
+//!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
@@ -21,9 +23,11 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod control;
 pub mod daemon;
 pub mod identity;
 pub mod network;
+pub mod password;
 pub mod paths;
 pub mod startup;
 pub mod tasks;
