@@ -267,7 +267,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     tracing::info!(api = %api_addr, "control API ready");
 
     let app = http::app(
-        Api::new(transfers.clone(), data_dir.clone()),
+        Api::new(transfers.clone(), net.clone(), data_dir.clone()),
         http::ServerConfig {
             token,
             addr: api_addr,

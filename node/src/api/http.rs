@@ -510,7 +510,12 @@ fn percent_encode(name: &str) -> String {
 }
 
 async fn content(State(s): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
-    let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
+    let crate::transfer::files::Content {
+        cid,
+        name,
+        size,
+        chunks,
+    } = s.api.content_info(&cid).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let api = s.api.clone();
     tokio::spawn(async move {
@@ -699,7 +704,7 @@ async fn fetch(
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         loop {
-            let snapshot = progress.borrow_and_update().clone();
+            let snapshot = progress.latest();
             if snapshot.is_finished() {
                 let out = if snapshot.error.is_some() {
                     // 400: the caller's input; 502: the network could not deliver.

@@ -7,11 +7,9 @@
 //! number of open browser tabs.
 
 use std::collections::{HashMap, VecDeque};
-use std::str::FromStr;
 use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dht_proto::Cid;
 use libp2p::PeerId;
 
 use super::types::{DownloadInfo, LiveEvent, RateSample, StatsResponse};
@@ -145,10 +143,11 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
             let _ = shared.events.send(LiveEvent::Stats { sample });
             for peer in transfers.reputation() {
                 let now = (peer.score, peer.banned);
-                if scores.get(&peer.peer_id) != Some(&now) {
-                    scores.insert(peer.peer_id.clone(), now);
+                let peer_id = peer.peer.to_string();
+                if scores.get(&peer_id) != Some(&now) {
+                    scores.insert(peer_id.clone(), now);
                     let _ = shared.events.send(LiveEvent::Reputation {
-                        peer_id: peer.peer_id,
+                        peer_id,
                         score: peer.score,
                         banned: peer.banned,
                     });
@@ -159,14 +158,12 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
             sent.clear();
             continue;
         }
-        for progress in transfers.downloads() {
-            if progress.is_finished() && sent.get(&progress.cid).is_some_and(|(_, ended)| *ended) {
+        for status in transfers.downloads() {
+            let cid = status.cid.to_string();
+            if status.state.has_ended() && sent.get(&cid).is_some_and(|(_, ended)| *ended) {
                 continue;
             }
-            let paused = progress.is_finished()
-                && Cid::from_str(&progress.cid)
-                    .is_ok_and(|c| lock(&shared.paused).contains_key(&c));
-            let info = DownloadInfo { progress, paused };
+            let info = DownloadInfo::from(&status);
             let Ok(mut value) = serde_json::to_value(&info) else {
                 continue;
             };

@@ -1,13 +1,15 @@
 //! The control API: [`Api`] is a facade of plain async operations on the serde types in
-//! [`types`]; [`http`] serves them over HTTP/JSON (with the route table that also makes
-//! the [`openapi`] document), [`auth`] decides who may call it, [`live`] keeps the
-//! bandwidth history and the stream of live events, and the CLI calls the same
-//! operations through [`crate::client`].
+//! [`types`] and [`transfers`]; it calls the transfer engine's and the network's
+//! operations and converts their domain types to those wire types. [`http`] serves them
+//! over HTTP/JSON (with the route table that also makes the [`openapi`] document),
+//! [`auth`] decides who may call it, [`live`] keeps the bandwidth history and the stream
+//! of live events, and the CLI calls the same operations through [`crate::client`].
 
 pub mod auth;
 pub mod http;
 pub mod live;
 pub mod openapi;
+pub mod transfers;
 pub mod types;
 
 use std::collections::HashMap;
@@ -18,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use chunk_store::{EntryState, ImportMode, Location, StoreError};
 use dht_proto::Cid;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
-use crate::transfer::fetch::FetchParams;
-use crate::transfer::{Progress, Transfers};
+use crate::network::Network;
+use crate::transfer::files::Content;
+use crate::transfer::{EngineError, FetchParams, Transfers};
+use transfers::DownloadWatch;
 use types::*;
 
 /// Default fetch timeout without progress.
@@ -127,6 +131,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(e) => e.into(),
+            EngineError::NoDownload(_) => ApiError::not_found(e.to_string()),
+            EngineError::Downloading(_) | EngineError::DownloadingElsewhere { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            EngineError::Running(_)
+            | EngineError::NotRunning(_)
+            | EngineError::Complete(_)
+            | EngineError::Cancelled(_)
+            | EngineError::NotComplete(_)
+            | EngineError::TooManyDownloads(_) => ApiError::conflict(e.to_string()),
+            EngineError::StopTimeout(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
 /// Parses a CID given by a user.
 pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
     let cid = Cid::from_str(text)
@@ -143,6 +166,7 @@ pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
 #[derive(Clone)]
 pub struct Api {
     transfers: Transfers,
+    net: Network,
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
@@ -154,22 +178,11 @@ struct Shared {
     events: broadcast::Sender<LiveEvent>,
     /// Bandwidth history.
     stats: Mutex<live::Stats>,
-    /// Downloads the owner paused, with where each was going.
-    paused: Mutex<HashMap<Cid, Option<PathBuf>>>,
     settings: Mutex<Settings>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
-        .map_err(ApiError::from)
 }
 
 /// Checks a display name: `None` or empty clears it.
@@ -237,17 +250,17 @@ pub fn upload_name(name: Option<&str>) -> String {
 impl Api {
     /// The facade over a running node. Starts the task that samples bandwidth and
     /// watches downloads for the live views; it ends when the last `Api` is dropped.
-    pub fn new(transfers: Transfers, data_dir: PathBuf) -> Self {
+    pub fn new(transfers: Transfers, net: Network, data_dir: PathBuf) -> Self {
         let (events, _) = broadcast::channel(256);
         // Uploads left over from a previous run were never imported.
         let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
         let api = Api {
             transfers,
+            net,
             started: Instant::now(),
             shared: Arc::new(Shared {
                 events,
                 stats: Mutex::new(live::Stats::default()),
-                paused: Mutex::new(HashMap::new()),
                 settings: Mutex::new(load_settings(&data_dir)),
             }),
             data_dir,
@@ -330,18 +343,15 @@ impl Api {
                 return Err(ApiError::bad_request("name must be 1 to 255 bytes"));
             }
         }
-        let store = self.transfers.store().clone();
         let mode = if request.no_copy {
             ImportMode::Reference
         } else {
             ImportMode::Copy
         };
-        let mut progress = progress;
-        let outcome =
-            blocking(move || store.import(&request.path, mode, request.name, &mut progress))
-                .await?;
-        tracing::info!(cid = %outcome.cid, size = outcome.size, "file added");
-        self.transfers.net().start_providing(outcome.cid).await;
+        let outcome = self
+            .transfers
+            .add(request.path, mode, request.name, progress)
+            .await?;
         let response = AddResponse {
             cid: outcome.cid.to_string(),
             name: outcome.name,
@@ -356,7 +366,7 @@ impl Api {
     }
 
     /// Starts a download, or attaches to the one running for the same file.
-    pub fn fetch(&self, request: FetchRequest) -> Result<watch::Receiver<Progress>, ApiError> {
+    pub fn fetch(&self, request: FetchRequest) -> Result<DownloadWatch, ApiError> {
         let cid = parse_cid(&request.cid)?;
         for path in [&request.output, &request.output_dir].into_iter().flatten() {
             if !path.is_absolute() {
@@ -391,35 +401,19 @@ impl Api {
                 )));
             }
         }
-        if let Some(running) = self.transfers.download(&cid) {
-            let running = running.borrow();
-            if !running.is_finished()
-                && request.output.is_some()
-                && running.output != request.output
-            {
-                return Err(ApiError::bad_request(format!(
-                    "{cid} is already being downloaded to {}",
-                    running
-                        .output
-                        .as_ref()
-                        .map_or("the store".to_string(), |p| p.display().to_string())
-                )));
-            }
-        }
         let timeout = fetch_timeout(request.timeout_secs)?;
-        lock(&self.shared.paused).remove(&cid);
-        Ok(self.transfers.fetch(FetchParams {
+        let status = self.transfers.fetch(FetchParams {
             cid,
             output: request.output,
             output_dir: request.output_dir,
             timeout,
-        }))
+        })?;
+        Ok(DownloadWatch::new(status))
     }
 
     /// Every file the node holds.
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
-        let store = self.transfers.store().clone();
-        let entries = blocking(move || store.list()).await?;
+        let entries = self.transfers.files().await?;
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -465,8 +459,7 @@ impl Api {
     }
 
     async fn node_info(&self) -> Result<NodeInfo, ApiError> {
-        self.transfers
-            .net()
+        self.net
             .info()
             .await
             .map_err(|e| ApiError::internal(e.to_string()))
@@ -475,8 +468,7 @@ impl Api {
     /// Identity, reach, files and downloads.
     pub async fn status(&self) -> Result<StatusResponse, ApiError> {
         let info = self.node_info().await?;
-        let store = self.transfers.store().clone();
-        let files = blocking(move || store.len()).await? as usize;
+        let files = self.transfers.file_count().await? as usize;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
@@ -487,7 +479,7 @@ impl Api {
             downloads: self
                 .downloads()
                 .into_iter()
-                .filter_map(|p| serde_json::to_value(p).ok())
+                .filter_map(|d| serde_json::to_value(d.progress).ok())
                 .collect(),
         })
     }
@@ -495,17 +487,16 @@ impl Api {
     /// Connected peers, with the bytes exchanged with each and its current rates.
     pub async fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
         let peers = self
-            .transfers
-            .net()
+            .net
             .peers()
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let traffic = self.transfers.traffic();
-        let scores: HashMap<String, f64> = self
+        let standing: HashMap<libp2p::PeerId, (f64, bool)> = self
             .transfers
             .reputation()
             .into_iter()
-            .map(|r| (r.peer_id, r.score))
+            .map(|r| (r.peer, (r.score, r.banned)))
             .collect();
         let stats = lock(&self.shared.stats);
         Ok(peers
@@ -514,13 +505,14 @@ impl Api {
                 let id = info.peer_id.parse::<libp2p::PeerId>().ok();
                 let t = id.and_then(|id| traffic.get(&id).copied());
                 let (rate_down, rate_up) = id.map_or((0.0, 0.0), |id| stats.peer_rates(&id));
+                let standing = id.and_then(|id| standing.get(&id).copied());
                 PeerView {
                     bytes_received: t.map_or(0, |t| t.received),
                     bytes_sent: t.map_or(0, |t| t.sent),
                     rate_down,
                     rate_up,
-                    banned: id.is_some_and(|id| self.transfers.is_banned(&id)),
-                    reputation: scores.get(&info.peer_id).copied(),
+                    banned: standing.is_some_and(|(_, banned)| banned),
+                    reputation: standing.map(|(score, _)| score),
                     info,
                 }
             })
@@ -529,109 +521,42 @@ impl Api {
 
     /// Live network events.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::network::NetEvent> {
-        self.transfers.net().subscribe()
+        self.net.subscribe()
     }
 
     /// This node's scores for the peers it has dealt with, best first.
     pub fn reputation(&self) -> Vec<PeerReputation> {
-        self.transfers.reputation()
+        self.transfers
+            .reputation()
+            .iter()
+            .map(PeerReputation::from)
+            .collect()
     }
 
-    /// Downloads run since the daemon started, newest first.
+    /// Downloads run since the daemon started, the most recently started first.
     pub fn downloads(&self) -> Vec<DownloadInfo> {
-        let paused = lock(&self.shared.paused);
-        let mut list: Vec<DownloadInfo> = self
-            .transfers
+        self.transfers
             .downloads()
-            .into_iter()
-            .map(|progress| DownloadInfo {
-                paused: progress.is_finished()
-                    && Cid::from_str(&progress.cid).is_ok_and(|c| paused.contains_key(&c)),
-                progress,
-            })
-            .collect();
-        list.sort_by(|a, b| a.progress.elapsed_secs.total_cmp(&b.progress.elapsed_secs));
-        list
+            .iter()
+            .map(DownloadInfo::from)
+            .collect()
     }
 
-    fn download_info(&self, cid: &Cid) -> Result<DownloadInfo, ApiError> {
-        let progress = self
-            .transfers
-            .download(cid)
-            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?
-            .borrow()
-            .clone();
-        Ok(DownloadInfo {
-            paused: progress.is_finished() && lock(&self.shared.paused).contains_key(cid),
-            progress,
-        })
-    }
-
-    /// Starts downloading a file into the store (or attaches to its running download).
+    /// Starts downloading a file into the store (or attaches to its running download);
+    /// a paused or failed download continues where it stopped.
     pub fn start_download(&self, request: StartDownload) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(&request.cid)?;
         let timeout = fetch_timeout(request.timeout_secs)?;
-        let output = lock(&self.shared.paused).remove(&cid).flatten();
-        let progress = self.transfers.fetch(FetchParams {
-            cid,
-            output,
-            output_dir: None,
-            timeout,
-        });
-        let progress = progress.borrow().clone();
-        Ok(DownloadInfo {
-            progress,
-            paused: false,
-        })
-    }
-
-    /// Stops a running download and waits (briefly) until it has saved what it holds.
-    /// Returns whether it was running.
-    async fn stop_download(&self, cid: &Cid) -> Result<bool, ApiError> {
-        let mut progress = self
-            .transfers
-            .download(cid)
-            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?;
-        if !self.transfers.cancel(cid) {
-            return Ok(false);
-        }
-        let stopped = tokio::time::timeout(Duration::from_secs(10), async {
-            while !progress.borrow_and_update().is_finished() {
-                if progress.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
-        if stopped.is_err() {
-            return Err(ApiError::internal(format!("{cid} did not stop in time")));
-        }
-        Ok(true)
+        let status = self.transfers.start(cid, timeout)?;
+        let info = DownloadInfo::from(&*status.borrow());
+        Ok(info)
     }
 
     /// Pauses a running download: it stops, keeping its verified chunks; `resume`
     /// continues it.
     pub async fn pause(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(cid)?;
-        // Where the file was going: a resumed download goes there too.
-        let output = self
-            .transfers
-            .download(&cid)
-            .and_then(|p| p.borrow().output.clone());
-        // Marked first, so nobody sees the stopped download as failed.
-        let was_paused = lock(&self.shared.paused).insert(cid, output);
-        match self.stop_download(&cid).await {
-            Ok(true) => tracing::info!(%cid, "download paused"),
-            Ok(false) if was_paused.is_some() => {} // paused already
-            other => {
-                lock(&self.shared.paused).remove(&cid);
-                other?;
-                return Err(ApiError::conflict(format!(
-                    "the download of {cid} is not running"
-                )));
-            }
-        }
-        let info = self.download_info(&cid)?;
+        let info = DownloadInfo::from(&self.transfers.pause(&cid).await?);
         self.emit(LiveEvent::Download {
             download: info.clone(),
         });
@@ -640,45 +565,27 @@ impl Api {
 
     /// Resumes a paused (or failed) download where it stopped.
     pub fn resume(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
-        let parsed = parse_cid(cid)?;
-        let Some(progress) = self.transfers.download(&parsed) else {
-            return Err(ApiError::not_found(format!("no download of {parsed}")));
-        };
-        if !progress.borrow().is_finished() {
-            return Err(ApiError::conflict(format!(
-                "the download of {parsed} is running"
-            )));
-        }
-        self.start_download(StartDownload {
-            cid: cid.to_string(),
-            timeout_secs: None,
-        })
+        let cid = parse_cid(cid)?;
+        Ok(DownloadInfo::from(&self.transfers.resume(&cid)?))
     }
 
     /// Cancels a download: stops it if it runs and deletes what it had fetched (a
     /// complete file stays).
     pub async fn cancel(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(cid)?;
-        self.stop_download(&cid).await?;
-        lock(&self.shared.paused).remove(&cid);
-        let store = self.transfers.store().clone();
-        let partial = blocking(move || {
-            Ok(store
-                .info(&cid)?
-                .is_some_and(|e| matches!(e.state, EntryState::Partial { .. })))
-        })
-        .await?;
-        if partial {
-            self.transfers.net().stop_providing(cid).await;
-            let store = self.transfers.store().clone();
-            blocking(move || store.remove(&cid)).await?;
+        let had_partial = self.transfers.download(&cid).is_some_and(|d| {
+            !matches!(
+                d.state,
+                crate::transfer::DownloadState::Done | crate::transfer::DownloadState::Cancelled
+            )
+        });
+        let info = DownloadInfo::from(&self.transfers.cancel(&cid).await?);
+        if had_partial {
             self.emit(LiveEvent::FileChanged {
                 cid: cid.to_string(),
                 change: "removed".into(),
             });
         }
-        tracing::info!(%cid, "download cancelled");
-        let info = self.download_info(&cid)?;
         self.emit(LiveEvent::Download {
             download: info.clone(),
         });
@@ -686,19 +593,9 @@ impl Api {
     }
 
     /// A complete file's name, size and chunk count, for streaming it to a browser.
-    pub async fn content_info(&self, cid: &str) -> Result<(Cid, String, u64, u32), ApiError> {
+    pub async fn content_info(&self, cid: &str) -> Result<Content, ApiError> {
         let cid = parse_cid(cid)?;
-        let store = self.transfers.store().clone();
-        let info = blocking(move || store.info(&cid))
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("{cid} is not in the store")))?;
-        if !matches!(info.state, EntryState::Complete) {
-            return Err(ApiError::conflict(format!(
-                "{cid} is not complete yet: it is still being downloaded"
-            )));
-        }
-        let name = crate::transfer::fetch::safe_file_name(info.name.as_deref(), &cid);
-        Ok((cid, name, info.size, info.chunk_count))
+        Ok(self.transfers.content(cid).await?)
     }
 
     /// One verified chunk of a file.
@@ -707,16 +604,13 @@ impl Api {
         cid: Cid,
         index: u32,
     ) -> Result<chunk_store::ChunkBuf, ApiError> {
-        let store = self.transfers.store().clone();
-        blocking(move || store.read_chunk(&cid, index)).await
+        Ok(self.transfers.read_chunk(cid, index).await?)
     }
 
     /// Stops announcing a file (it stays in the store).
     pub async fn unpublish(&self, cid: &str) -> Result<CidResponse, ApiError> {
         let cid = parse_cid(cid)?;
-        let store = self.transfers.store().clone();
-        blocking(move || store.set_published(&cid, false)).await?;
-        self.transfers.net().stop_providing(cid).await;
+        self.transfers.unpublish(cid).await?;
         self.emit(LiveEvent::FileChanged {
             cid: cid.to_string(),
             change: "unpublished".into(),
@@ -730,27 +624,14 @@ impl Api {
     /// Stops announcing a file and deletes the store's copy.
     pub async fn remove(&self, cid: &str) -> Result<CidResponse, ApiError> {
         let cid = parse_cid(cid)?;
-        if self
-            .transfers
-            .download(&cid)
-            .is_some_and(|p| !p.borrow().is_finished())
-        {
-            return Err(ApiError::bad_request(format!("{cid} is being downloaded")));
-        }
-        self.transfers.net().stop_providing(cid).await;
-        let store = self.transfers.store().clone();
-        let changed = blocking(move || store.remove(&cid)).await?;
-        if !changed {
-            return Err(ApiError::not_found(format!("{cid} is not in the store")));
-        }
-        lock(&self.shared.paused).remove(&cid);
+        self.transfers.remove(cid).await?;
         self.emit(LiveEvent::FileChanged {
             cid: cid.to_string(),
             change: "removed".into(),
         });
         Ok(CidResponse {
             cid: cid.to_string(),
-            changed,
+            changed: true,
         })
     }
 }

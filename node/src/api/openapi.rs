@@ -59,7 +59,7 @@ pub fn schemas() -> Map<String, Value> {
         ("name", nullable("string"), true),
         (
             "state",
-            json!({"type": "string", "enum": ["finding", "downloading", "done", "failed"]}),
+            json!({"type": "string", "enum": ["queued", "finding", "downloading", "verifying", "paused", "done", "failed", "cancelled"]}),
             true,
         ),
         ("size", integer(), true),
@@ -495,9 +495,9 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::api::transfers::{DownloadState, PeerBytes};
     use crate::api::types::*;
     use crate::network::NetEvent;
-    use crate::transfer::{DownloadState, PeerBytes};
 
     fn progress() -> Progress {
         Progress {
@@ -611,7 +611,7 @@ mod tests {
                     peer_id: "p".into(),
                     score: 0.0,
                     banned: false,
-                    record: crate::transfer::reputation::PeerRecord::default(),
+                    record: crate::api::transfers::PeerCounters::default(),
                 }),
             ),
             (

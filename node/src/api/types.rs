@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::transfers::{PeerReputation, Progress};
 pub use crate::network::{NodeInfo, PeerInfo};
-pub use crate::transfer::reputation::PeerReputation;
-pub use crate::transfer::Progress;
 
 /// `POST /api/add`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

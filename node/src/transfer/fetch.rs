@@ -6,22 +6,24 @@
 //! When only chunks already in flight are missing (endgame), they are asked of a second
 //! peer too and the first answer wins. What to ask of whom is the [`Picker`]'s choice.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chunk_store::{EntryState, StoreError};
-use dht_proto::{Bitfield, Cid, Manifest, Request, Response};
+use dht_proto::{Bitfield, Manifest, Request, Response};
 use futures::stream::FuturesUnordered;
 use futures::{Future, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 
+use super::downloads::{DownloadShared, FetchParams, Stop, TaskLink};
 use super::picker::{Picker, ReadyPeer};
-use super::{lock, ActiveDownload, DownloadState, PeerBytes, PeerNews, Progress, Transfers};
+use super::status::{DownloadState, DownloadStatus, Failure, RunPhase};
+use super::{blocking, lock, PeerNews, Transfers};
 use crate::network::{Reply, RequestError};
 
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
@@ -34,8 +36,6 @@ const MAX_IN_FLIGHT: usize = 24;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
 const MAX_HELD_BYTES: u64 = 24 << 20;
-/// Downloads kept for listing; past this, the ended ones are forgotten.
-const MAX_LISTED_DOWNLOADS: usize = 256;
 /// Failed requests after which a peer is dropped from this download.
 const MAX_PEER_FAILURES: u32 = 3;
 /// While fewer than 4 peers are sending, the DHT is asked again after this long, then
@@ -52,76 +52,32 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// Peers that keep answering `Choked` are asked again after this pause.
 const CHOKE_BACKOFF: Duration = Duration::from_millis(500);
 
-/// What the caller asked for.
-#[derive(Debug, Clone)]
-pub struct FetchParams {
-    /// The file.
-    pub cid: Cid,
-    /// Where to write it; `None` keeps it in the store only.
-    pub output: Option<PathBuf>,
-    /// A directory to write it in under the name the provider gives (used when `output`
-    /// is `None`).
-    pub output_dir: Option<PathBuf>,
-    /// Give up after this long without progress.
-    pub timeout: Duration,
-}
-
-impl Transfers {
-    /// Starts downloading (or attaches to the running download of the same file) and
-    /// returns its progress.
-    pub fn fetch(&self, params: FetchParams) -> watch::Receiver<Progress> {
-        let mut active = lock(&self.inner.active);
-        if let Some(existing) = active.get(&params.cid) {
-            if !existing.progress.borrow().is_finished() {
-                return existing.progress.clone();
-            }
-        }
-        // Ended downloads stay listed for the API and UI, but not without bound.
-        if active.len() >= MAX_LISTED_DOWNLOADS {
-            active.retain(|_, d| !d.progress.borrow().is_finished());
-        }
-        let (progress_tx, progress_rx) = watch::channel(Progress::new(&params.cid));
-        let (news_tx, news_rx) = mpsc::channel(1024);
-        let have = Arc::new(Mutex::new(Bitfield::new(0)));
-        let interested = Arc::new(Mutex::new(HashSet::new()));
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        active.insert(
-            params.cid,
-            ActiveDownload {
-                progress: progress_rx.clone(),
-                have: have.clone(),
-                news: news_tx,
-                interested: interested.clone(),
-                cancel: cancel_tx,
-            },
-        );
-        drop(active);
-        let engine = Engine {
-            transfers: self.clone(),
-            params,
-            progress_tx,
-            news: news_rx,
-            shared_have: have,
-            interested,
-            cancel: cancel_rx,
-            started: Instant::now(),
-            peers: HashMap::new(),
-            manifest: None,
-            have: Bitfield::new(0),
-            picker: Picker::new(0, 0),
-            in_flight: 0,
-            bytes_received: 0,
-            rate_window: VecDeque::new(),
-            last_progress: Instant::now(),
-            last_save: Instant::now(),
-            dirty_since_save: false,
-            name: None,
-            syncing: Arc::new(AtomicBool::new(false)),
-            requests_cancelled: 0,
-        };
-        tokio::spawn(engine.run());
-        progress_rx
-    }
+/// Spawns the task of one run of a download.
+pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
+    let engine = Engine {
+        transfers,
+        params,
+        status: link.status,
+        news: link.news,
+        shared: link.shared,
+        stop: link.stop,
+        started: Instant::now(),
+        peers: HashMap::new(),
+        manifest: None,
+        have: Bitfield::new(0),
+        picker: Picker::new(0, 0),
+        in_flight: 0,
+        bytes_received: 0,
+        rate_window: VecDeque::new(),
+        last_progress: Instant::now(),
+        last_save: Instant::now(),
+        dirty_since_save: false,
+        name: None,
+        syncing: Arc::new(AtomicBool::new(false)),
+        requests_cancelled: 0,
+        verifying: false,
+    };
+    tokio::spawn(engine.run());
 }
 
 #[derive(Default)]
@@ -144,20 +100,28 @@ enum Outcome {
     Written(PeerId, u32, u64, Result<(), StoreError>),
 }
 
-enum Failure {
-    BadInput(String),
-    Failed(String),
+/// How a run ended without the file.
+enum Ended {
+    /// The owner stopped it.
+    Stopped(Stop),
+    /// It gave up.
+    Failed(Failure),
+}
+
+impl From<Failure> for Ended {
+    fn from(f: Failure) -> Self {
+        Ended::Failed(f)
+    }
 }
 
 struct Engine {
     transfers: Transfers,
     params: FetchParams,
-    progress_tx: watch::Sender<Progress>,
+    status: watch::Sender<DownloadStatus>,
     news: mpsc::Receiver<PeerNews>,
-    shared_have: Arc<Mutex<Bitfield>>,
-    interested: Arc<Mutex<HashSet<PeerId>>>,
-    /// Becomes `true` when the owner stops the download.
-    cancel: watch::Receiver<bool>,
+    shared: Arc<DownloadShared>,
+    /// Set when the owner stops the download.
+    stop: watch::Receiver<Option<Stop>>,
     started: Instant,
     peers: HashMap<PeerId, PeerSlot>,
     manifest: Option<Arc<Manifest>>,
@@ -176,32 +140,51 @@ struct Engine {
     syncing: Arc<AtomicBool>,
     /// Endgame duplicates withdrawn with `Cancel` so far.
     requests_cancelled: u64,
+    /// Whether the chunks of a partial file are being re-hashed now.
+    verifying: bool,
 }
 
 impl Engine {
     async fn run(mut self) {
-        let result = self.drive().await;
-        let mut progress = self.snapshot();
-        match result {
+        let cid = self.params.cid;
+        let result = match self.wait_for_run_slot().await {
+            Ok(_slot) => self.drive().await,
+            Err(stop) => Err(Ended::Stopped(stop)),
+        };
+        let mut status = self.snapshot();
+        status.state = match result {
             Ok(()) => {
-                progress.state = DownloadState::Done;
-                tracing::info!(cid = %self.params.cid, secs = self.started.elapsed().as_secs_f64(), bytes = self.bytes_received, requests_cancelled = self.requests_cancelled, "download finished");
+                tracing::info!(%cid, secs = self.started.elapsed().as_secs_f64(), bytes = self.bytes_received, requests_cancelled = self.requests_cancelled, "download finished");
+                DownloadState::Done
             }
-            Err(failure) => {
-                progress.state = DownloadState::Failed;
-                let (message, bad_input) = match failure {
-                    Failure::BadInput(m) => (m, true),
-                    Failure::Failed(m) => (m, false),
-                };
-                tracing::warn!(cid = %self.params.cid, "download failed: {message}");
-                progress.error = Some(message);
-                progress.bad_input = bad_input;
+            Err(Ended::Stopped(Stop::Pause)) => DownloadState::Paused,
+            Err(Ended::Stopped(Stop::Cancel)) => match self.transfers.delete_partial(cid).await {
+                Ok(_) => DownloadState::Cancelled,
+                Err(e) => DownloadState::Failed(Failure::storage(format!(
+                    "cancelled, but what it fetched could not be deleted: {e}"
+                ))),
+            },
+            Err(Ended::Failed(failure)) => {
+                tracing::warn!(%cid, "download failed: {}", failure.message);
+                DownloadState::Failed(failure)
             }
-        }
-        let _ = self.progress_tx.send(progress);
+        };
+        self.status.send_replace(status);
     }
 
-    async fn drive(&mut self) -> Result<(), Failure> {
+    /// Waits in the queue for one of the engine's run slots; returns the owner's stop
+    /// if it comes first.
+    async fn wait_for_run_slot(&mut self) -> Result<tokio::sync::OwnedSemaphorePermit, Stop> {
+        let slots = self.transfers.inner.run_slots.clone();
+        tokio::select! {
+            slot = slots.acquire_owned() => slot.map_err(|_| Stop::Pause),
+            stop = self.stop.wait_for(Option::is_some) => {
+                Err(stop.ok().and_then(|s| *s).unwrap_or(Stop::Pause))
+            }
+        }
+    }
+
+    async fn drive(&mut self) -> Result<(), Ended> {
         let cid = self.params.cid;
         let store = self.transfers.store().clone();
         let net = self.transfers.net().clone();
@@ -209,12 +192,12 @@ impl Engine {
 
         if let Some(output) = &self.params.output {
             if output.exists() {
-                return Err(Failure::BadInput(format!(
-                    "{} already exists",
-                    output.display()
-                )));
+                return Err(
+                    Failure::bad_input(format!("{} already exists", output.display())).into(),
+                );
             }
         }
+        self.publish(true);
 
         // Already here? Then there is nothing to download.
         let info = blocking({
@@ -222,11 +205,14 @@ impl Engine {
             move || store.info(&cid)
         })
         .await
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
+        .map_err(|e| Failure::storage(e.to_string()))?;
         if let Some(info) = &info {
             self.name = info.name.clone();
+            if !info.published {
+                self.shared.published.store(false, Ordering::SeqCst);
+            }
             if info.state == EntryState::Complete {
-                return self.finish_from_store().await;
+                return Ok(self.finish_from_store().await?);
             }
             // A partial download: resume from the stored manifest.
             let bytes = blocking({
@@ -234,9 +220,14 @@ impl Engine {
                 move || store.manifest_bytes(&cid)
             })
             .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(|e| Failure::storage(e.to_string()))?;
             if let Some(bytes) = bytes {
-                self.begin(bytes).await?;
+                // Nothing stored earlier is trusted: `begin` re-hashes every chunk.
+                self.verifying = true;
+                self.publish(true);
+                let begun = self.begin(bytes).await;
+                self.verifying = false;
+                begun?;
                 tracing::info!(%cid, have = self.have.count(), total = self.have.len(), "resuming download");
             }
         }
@@ -276,7 +267,7 @@ impl Engine {
                         self.params.timeout.as_secs()
                     )
                 };
-                return Err(Failure::Failed(message));
+                return Err(Failure::network(message).into());
             }
             self.schedule(&mut pending);
 
@@ -286,8 +277,9 @@ impl Engine {
                     None => lookup_open = false,
                 },
                 Some(news) = self.news.recv() => self.on_news(news),
-                Ok(()) = self.cancel.changed() => {
-                    if *self.cancel.borrow() {
+                Ok(()) = self.stop.changed() => {
+                    let stop = *self.stop.borrow_and_update();
+                    if let Some(stop) = stop {
                         // Paused or cancelled: peers need not send what is still asked.
                         let out: Vec<(u32, Vec<PeerId>)> = self
                             .picker
@@ -298,7 +290,7 @@ impl Engine {
                             self.cancel_requests(index, &peers);
                         }
                         self.maybe_save(true).await;
-                        return Err(Failure::Failed(format!("download of {cid} stopped")));
+                        return Err(Ended::Stopped(stop));
                     }
                 }
                 Some(outcome) = pending.next(), if !pending.is_empty() => {
@@ -319,7 +311,7 @@ impl Engine {
             }
         }
         self.maybe_save(true).await;
-        self.complete().await
+        Ok(self.complete().await?)
     }
 
     fn active_peers(&self) -> usize {
@@ -430,17 +422,24 @@ impl Engine {
             Ok((manifest, have, picker))
         })
         .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+        .map_err(|e| Failure::storage(e.to_string()))?;
         self.picker = picker;
-        *lock(&self.shared_have) = have.clone();
+        *lock(&self.shared.have) = have.clone();
         self.have = have;
         self.manifest = Some(manifest);
         // Peers that sent bitfields before we knew the manifest are asked again.
         for slot in self.peers.values_mut() {
             slot.asked_bitfield = false;
         }
+        if !self.shared.published.load(Ordering::SeqCst) {
+            // Unpublished before the entry existed: the entry records it now.
+            let store = self.transfers.store().clone();
+            if let Err(e) = blocking(move || store.set_published(&cid, false)).await {
+                tracing::warn!(%cid, "cannot record that the file is unpublished: {e}");
+            }
+        }
         if self.have.count() > 0 {
-            self.transfers.net().start_providing(cid).await;
+            self.transfers.announce_download(cid, &self.shared).await;
         }
         Ok(())
     }
@@ -594,7 +593,7 @@ impl Engine {
                 match result {
                     Ok(()) => {
                         self.have.set(index);
-                        lock(&self.shared_have).set(index);
+                        lock(&self.shared.have).set(index);
                         self.dirty_since_save = true;
                         self.bytes_received += len;
                         self.rate_window.push_back((Instant::now(), len));
@@ -605,7 +604,9 @@ impl Engine {
                         self.transfers.note_received(peer, len);
                         if self.have.count() == 1 {
                             // Holding verified chunks makes us a provider too.
-                            self.transfers.net().start_providing(self.params.cid).await;
+                            self.transfers
+                                .announce_download(self.params.cid, &self.shared)
+                                .await;
                         }
                         self.announce_have(index);
                         self.publish(false);
@@ -617,7 +618,7 @@ impl Engine {
                         self.drop_peer(peer);
                         Ok(false)
                     }
-                    Err(e) => Err(Failure::Failed(format!("cannot store chunk {index}: {e}"))),
+                    Err(e) => Err(Failure::storage(format!("cannot store chunk {index}: {e}"))),
                 }
             }
         }
@@ -641,7 +642,7 @@ impl Engine {
     /// those known to hold it already (a seeder, or the peer that sent it) and banned
     /// ones. A peer that cannot be reached is forgotten: it asks again if it returns.
     fn announce_have(&self, index: u32) {
-        let peers: Vec<PeerId> = lock(&self.interested).iter().copied().collect();
+        let peers: Vec<PeerId> = lock(&self.shared.interested).iter().copied().collect();
         for peer in peers {
             if self.picker.peer_have(&peer).is_some_and(|h| h.get(index))
                 || self.transfers.is_banned(&peer)
@@ -650,14 +651,14 @@ impl Engine {
             }
             let net = self.transfers.net().clone();
             let cid = self.params.cid;
-            let interested = self.interested.clone();
+            let shared = self.shared.clone();
             tokio::spawn(async move {
                 if net
                     .request(peer, Request::Have { cid, index })
                     .await
                     .is_err()
                 {
-                    lock(&interested).remove(&peer);
+                    lock(&shared.interested).remove(&peer);
                 }
             });
         }
@@ -769,7 +770,10 @@ impl Engine {
             return Some(output.clone());
         }
         let dir = self.params.output_dir.as_ref()?;
-        Some(dir.join(safe_file_name(self.name.as_deref(), &self.params.cid)))
+        Some(dir.join(super::files::safe_file_name(
+            self.name.as_deref(),
+            &self.params.cid,
+        )))
     }
 
     async fn complete(&mut self) -> Result<(), Failure> {
@@ -779,7 +783,7 @@ impl Engine {
         let output = self.output_path();
         if let Some(out) = &output {
             if out.exists() {
-                return Err(Failure::BadInput(format!(
+                return Err(Failure::bad_input(format!(
                     "{} already exists; the download is kept and resumes into another path",
                     out.display()
                 )));
@@ -788,8 +792,8 @@ impl Engine {
         let target = output.clone();
         blocking(move || store.complete_download(&cid, &have, target.as_deref()))
             .await
-            .map_err(|e| Failure::Failed(format!("cannot finish {cid}: {e}")))?;
-        self.transfers.net().start_providing(cid).await;
+            .map_err(|e| Failure::storage(format!("cannot finish {cid}: {e}")))?;
+        self.transfers.announce_download(cid, &self.shared).await;
         self.publish(true);
         Ok(())
     }
@@ -803,27 +807,27 @@ impl Engine {
             move || store.manifest(&cid)
         })
         .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+        .map_err(|e| Failure::storage(e.to_string()))?;
         if let Some(m) = &manifest {
             self.have = Bitfield::full(m.chunk_count());
         }
         self.manifest = manifest;
         if let Some(out) = self.output_path() {
             if out.exists() {
-                return Err(Failure::BadInput(format!(
+                return Err(Failure::bad_input(format!(
                     "{} already exists",
                     out.display()
                 )));
             }
             blocking(move || store.export(&cid, &out))
                 .await
-                .map_err(|e| Failure::Failed(format!("cannot write {cid}: {e}")))?;
+                .map_err(|e| Failure::storage(format!("cannot write {cid}: {e}")))?;
         }
-        self.transfers.net().start_providing(cid).await;
+        self.transfers.announce_download(cid, &self.shared).await;
         Ok(())
     }
 
-    fn snapshot(&mut self) -> Progress {
+    fn snapshot(&mut self) -> DownloadStatus {
         let now = Instant::now();
         while self
             .rate_window
@@ -841,7 +845,8 @@ impl Engine {
             .max(self.started.elapsed().as_secs_f64().min(3.0))
             .max(0.001);
         let rate = window_bytes as f64 / window_secs;
-        let (size, chunks_total, bytes_done) = match &self.manifest {
+        let mut status = DownloadStatus::new(self.params.cid, self.state());
+        match &self.manifest {
             Some(m) => {
                 // Every chunk but the last is chunk_size long.
                 let last = m.chunk_count().saturating_sub(1);
@@ -850,42 +855,49 @@ impl Engine {
                 } else {
                     0
                 };
-                let done = u64::from(self.have.count()) * u64::from(m.chunk_size()) - short_last;
-                (m.size(), m.chunk_count(), done)
+                status.bytes_done =
+                    u64::from(self.have.count()) * u64::from(m.chunk_size()) - short_last;
+                status.size = m.size();
+                status.chunks_total = m.chunk_count();
+                status.chunks_done = self.have.count();
             }
-            None => (0, 0, 0),
-        };
-        let mut per_peer: Vec<PeerBytes> = self
+            None => {
+                // A resumed download shows what it held until it knows the manifest.
+                let before = self.status.borrow();
+                status.size = before.size;
+                status.chunks_total = before.chunks_total;
+                status.chunks_done = before.chunks_done;
+                status.bytes_done = before.bytes_done;
+            }
+        }
+        let mut per_peer: Vec<(PeerId, u64)> = self
             .peers
             .iter()
             .filter(|(_, s)| s.bytes > 0)
-            .map(|(p, s)| PeerBytes {
-                peer_id: p.to_string(),
-                bytes: s.bytes,
-            })
+            .map(|(p, s)| (*p, s.bytes))
             .collect();
-        per_peer.sort_by_key(|p| std::cmp::Reverse(p.bytes));
-        Progress {
-            cid: self.params.cid.to_string(),
-            name: self.name.clone(),
-            state: if self.manifest.is_some() {
-                DownloadState::Downloading
-            } else {
-                DownloadState::Finding
-            },
-            size,
-            chunks_total,
-            chunks_done: self.have.count(),
-            bytes_done,
-            bytes_received: self.bytes_received,
-            rate,
-            eta_secs: (rate > 0.0).then(|| (size - bytes_done) as f64 / rate),
-            peers: self.peers.values().filter(|s| s.in_flight > 0).count(),
-            per_peer,
-            elapsed_secs: self.started.elapsed().as_secs_f64(),
-            output: self.output_path(),
-            error: None,
-            bad_input: false,
+        per_peer.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        status.name = self.name.clone();
+        status.bytes_received = self.bytes_received;
+        status.rate = rate;
+        status.eta = (rate > 0.0).then(|| {
+            Duration::from_secs_f64(status.size.saturating_sub(status.bytes_done) as f64 / rate)
+        });
+        status.peers = self.peers.values().filter(|s| s.in_flight > 0).count();
+        status.per_peer = per_peer;
+        status.elapsed = self.started.elapsed();
+        status.output = self.output_path();
+        status
+    }
+
+    /// The state of the run now (it has not ended).
+    fn state(&self) -> DownloadState {
+        if self.verifying {
+            DownloadState::Verifying
+        } else if self.manifest.is_some() {
+            DownloadState::Running(RunPhase::Transferring)
+        } else {
+            DownloadState::Running(RunPhase::Finding)
         }
     }
 
@@ -894,27 +906,8 @@ impl Engine {
             return;
         }
         self.last_progress = Instant::now();
-        let progress = self.snapshot();
-        let _ = self.progress_tx.send(progress);
-    }
-}
-
-/// A file name from a peer, made safe to create in a directory: only its last path
-/// component, no control characters, never `.` or `..`; the CID when nothing is left.
-pub fn safe_file_name(name: Option<&str>, cid: &Cid) -> String {
-    let cleaned = name
-        .and_then(|n| Path::new(n).file_name())
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-                .collect::<String>()
-        })
-        .unwrap_or_default();
-    if cleaned.is_empty() || cleaned == "." || cleaned == ".." || cleaned.starts_with('.') {
-        cid.to_string()
-    } else {
-        cleaned
+        let status = self.snapshot();
+        self.status.send_replace(status);
     }
 }
 
@@ -932,31 +925,5 @@ fn short(reply: &Reply) -> &'static str {
         Response::Choked => "choked",
         Response::Cancelled => "cancelled",
         Response::Error { .. } => "error",
-    }
-}
-
-/// Runs a store operation on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_from_peers_are_made_safe() {
-        let cid = Cid::for_manifest_bytes(b"x");
-        assert_eq!(safe_file_name(Some("report.pdf"), &cid), "report.pdf");
-        assert_eq!(safe_file_name(Some("../../etc/passwd"), &cid), "passwd");
-        assert_eq!(safe_file_name(Some(".."), &cid), cid.to_string());
-        assert_eq!(safe_file_name(Some(".bashrc"), &cid), cid.to_string());
-        assert_eq!(safe_file_name(Some("a\nb"), &cid), "ab");
-        assert_eq!(safe_file_name(None, &cid), cid.to_string());
-        assert_eq!(safe_file_name(Some(""), &cid), cid.to_string());
     }
 }

@@ -36,17 +36,16 @@ pub struct PeerRecord {
     pub last_seen: u64,
 }
 
-/// One peer's entry as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PeerReputation {
+/// One peer with its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStanding {
     /// The peer.
-    pub peer_id: String,
+    pub peer: PeerId,
     /// Its score.
     pub score: f64,
     /// Whether it is banned now.
     pub banned: bool,
     /// The counters behind the score.
-    #[serde(flatten)]
     pub record: PeerRecord,
 }
 
@@ -206,19 +205,19 @@ impl Reputation {
     }
 
     /// Every peer with its score, best first.
-    pub fn table(&self) -> Vec<PeerReputation> {
+    pub fn table(&self) -> Vec<PeerStanding> {
         let now = now_unix();
-        let mut out: Vec<PeerReputation> = self
+        let mut out: Vec<PeerStanding> = self
             .peers
             .iter()
-            .map(|(peer, record)| PeerReputation {
-                peer_id: peer.to_string(),
+            .map(|(peer, record)| PeerStanding {
+                peer: *peer,
                 score: (record.score_at(now) * 10.0).round() / 10.0,
                 banned: record.is_banned_at(now),
                 record: record.clone(),
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer_id.cmp(&b.peer_id)));
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer)));
         out
     }
 }
@@ -236,7 +235,7 @@ mod tests {
         rep.received(bad, 64 << 20);
         rep.corrupt(bad, Duration::from_secs(60));
         let table = rep.table();
-        assert_eq!(table[0].peer_id, good.to_string());
+        assert_eq!(table[0].peer, good);
         assert!((table[0].score - 60.2).abs() < 0.05, "{}", table[0].score);
         assert_eq!(table[1].score, -100.0);
         assert!(table[1].banned && rep.is_banned(&bad) && !rep.is_banned(&good));
