@@ -190,7 +190,8 @@ impl Manifest {
         Cid::for_manifest_bytes(&self.encode())
     }
 
-    /// Decodes and validates a manifest of at most [`MAX_MANIFEST_LEN`] bytes.
+    /// Decodes and validates a manifest of at most [`MAX_MANIFEST_LEN`] bytes, which must
+    /// be byte for byte its canonical encoding ([`Manifest::encode`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let wire: WireManifest = codec::decode(bytes, MAX_MANIFEST_LEN)?;
         if wire.v != MANIFEST_VERSION {
@@ -212,8 +213,16 @@ impl Manifest {
                 hash
             })
             .collect();
-        Manifest::new(wire.size, wire.chunk_size, chunks)
-            .map_err(|e| DecodeError::Invalid(e.to_string()))
+        let manifest = Manifest::new(wire.size, wire.chunk_size, chunks)
+            .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        // The CID covers the exact bytes: any other spelling of the same manifest (keys in
+        // another order, an extra key) would give the same file a second CID.
+        if manifest.encode() != bytes {
+            return Err(DecodeError::Invalid(
+                "manifest is not in its canonical encoding".into(),
+            ));
+        }
+        Ok(manifest)
     }
 
     /// Decodes a manifest and checks that it is the one `cid` names.
@@ -339,6 +348,49 @@ mod tests {
         odd.chunks = ByteBuf::from(vec![0u8; 32]);
         odd.v = 2;
         assert!(Manifest::decode(&codec::encode(&odd)).is_err());
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        let m = manifest_of(b"abc", MIN_CHUNK_SIZE);
+        let canonical = m.encode();
+        assert_eq!(Manifest::decode(&canonical).unwrap(), m);
+        #[derive(Serialize)]
+        struct Reordered {
+            size: u64,
+            v: u32,
+            chunks: ByteBuf,
+            chunk_size: u32,
+        }
+        #[derive(Serialize)]
+        struct Extra {
+            v: u32,
+            size: u64,
+            chunks: ByteBuf,
+            chunk_size: u32,
+            note: &'static str,
+        }
+        let hashes = ByteBuf::from(m.chunk_hashes().concat());
+        let reordered = codec::encode(&Reordered {
+            size: 3,
+            v: 1,
+            chunks: hashes.clone(),
+            chunk_size: MIN_CHUNK_SIZE,
+        });
+        let extra = codec::encode(&Extra {
+            v: 1,
+            size: 3,
+            chunks: hashes,
+            chunk_size: MIN_CHUNK_SIZE,
+            note: "x",
+        });
+        for other in [reordered, extra] {
+            assert_ne!(other, canonical);
+            assert!(matches!(
+                Manifest::decode(&other),
+                Err(DecodeError::Invalid(_))
+            ));
+        }
     }
 
     #[test]

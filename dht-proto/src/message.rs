@@ -64,7 +64,8 @@ pub enum Request {
     Chunk {
         /// The file CID.
         cid: Cid,
-        /// The chunk index.
+        /// The chunk index; one that does not fit in 32 bits decodes as `u32::MAX`.
+        #[serde(deserialize_with = "deserialize_index")]
         index: u32,
     },
     /// Tell the peer which chunks we hold and ask which it holds.
@@ -78,7 +79,8 @@ pub enum Request {
     Have {
         /// The file CID.
         cid: Cid,
-        /// The chunk index.
+        /// The chunk index; one that does not fit in 32 bits decodes as `u32::MAX`.
+        #[serde(deserialize_with = "deserialize_index")]
         index: u32,
     },
     /// Withdraw a `Chunk` request still unanswered (another peer delivered the chunk):
@@ -86,9 +88,19 @@ pub enum Request {
     Cancel {
         /// The file CID.
         cid: Cid,
-        /// The chunk index.
+        /// The chunk index; one that does not fit in 32 bits decodes as `u32::MAX`.
+        #[serde(deserialize_with = "deserialize_index")]
         index: u32,
     },
+}
+
+/// Reads a chunk index: any CBOR unsigned integer. One that does not fit in 32 bits reads
+/// as `u32::MAX`, an index past the last chunk of every manifest ([`MAX_CHUNKS`] is
+/// 2^19), so the request is answered like any other out-of-range index (`NotFound` for
+/// `Chunk`, `Ack` for `Have` and `Cancel`) rather than dropped as undecodable.
+fn deserialize_index<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let index = u64::deserialize(deserializer)?;
+    Ok(u32::try_from(index).unwrap_or(u32::MAX))
 }
 
 /// A response of the chunk protocol.
@@ -193,25 +205,35 @@ pub fn chunk_response_header(len: usize) -> Vec<u8> {
 }
 
 /// If `bytes` starts with a chunk-response header, returns the header's length and the
-/// data length it declares. `None` when it is some other response (or too short to
-/// tell), which is then decoded the ordinary way.
+/// data length it declares. `None` when it is some other response, a header whose length
+/// is not in its shortest form, or too short to tell; such input is then decoded the
+/// ordinary way (and a non-shortest length is refused there, as everywhere).
 pub fn parse_chunk_response_header(bytes: &[u8]) -> Option<(usize, u64)> {
     let rest = bytes.strip_prefix(CHUNK_PREFIX)?;
     let (&first, rest) = rest.split_first()?;
-    let (extra, len) = match first {
-        0x40..=0x57 => (0, u64::from(first & 0x1f)),
-        0x58 => (1, u64::from(*rest.first()?)),
+    let (extra, len, shortest_from) = match first {
+        0x40..=0x57 => (0, u64::from(first & 0x1f), 0),
+        0x58 => (1, u64::from(*rest.first()?), 24),
         0x59 => (
             2,
             u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            0x100,
         ),
         0x5a => (
             4,
             u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
+            0x1_0000,
         ),
-        0x5b => (8, u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
+        0x5b => (
+            8,
+            u64::from_be_bytes(rest.get(..8)?.try_into().ok()?),
+            0x1_0000_0000,
+        ),
         _ => return None,
     };
+    if len < shortest_from {
+        return None;
+    }
     Some((CHUNK_PREFIX.len() + 1 + extra, len))
 }
 
@@ -439,6 +461,103 @@ mod tests {
             .protocol(),
             CHUNK_PROTOCOL
         );
+    }
+
+    /// `{"<kind>": {"cid": C, "index": <index head>}}` with the CID of [`cid`].
+    fn indexed_request(kind: &str, index: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0xa1, 0x60 | kind.len() as u8];
+        bytes.extend_from_slice(kind.as_bytes());
+        bytes.extend_from_slice(&[0xa2, 0x63, b'c', b'i', b'd', 0x58, 0x24]);
+        bytes.extend_from_slice(&cid().to_bytes());
+        bytes.extend_from_slice(&[0x65, b'i', b'n', b'd', b'e', b'x']);
+        bytes.extend_from_slice(index);
+        bytes
+    }
+
+    #[test]
+    fn an_index_past_32_bits_decodes_out_of_range() {
+        for kind in ["chunk", "have", "cancel"] {
+            let expect = |index| match kind {
+                "chunk" => Request::Chunk { cid: cid(), index },
+                "have" => Request::Have { cid: cid(), index },
+                _ => Request::Cancel { cid: cid(), index },
+            };
+            let at = |head: &[u8]| Request::decode(&indexed_request(kind, head));
+            assert_eq!(at(&[0x07]).unwrap(), expect(7));
+            assert_eq!(
+                at(&[0x1a, 0xff, 0xff, 0xff, 0xff]).unwrap(),
+                expect(u32::MAX)
+            );
+            assert_eq!(
+                at(&[0x1b, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap(),
+                expect(u32::MAX)
+            );
+            assert_eq!(
+                at(&[0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap(),
+                expect(u32::MAX)
+            );
+            // Not an unsigned integer, or not in its shortest form: no request at all.
+            assert!(at(&[0x20]).is_err(), "{kind}: negative index");
+            assert!(at(&[0x18, 0x07]).is_err(), "{kind}: non-shortest index");
+            assert!(at(&[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
+            assert!(at(&[0xf9, 0x47, 0x00]).is_err(), "{kind}: float index");
+        }
+    }
+
+    #[test]
+    fn key_order_and_unknown_keys_do_not_matter_but_the_encoding_does() {
+        let expected = Request::Chunk {
+            cid: cid(),
+            index: 7,
+        };
+        // "index" first, then "cid".
+        let mut reordered = vec![0xa1, 0x65];
+        reordered.extend_from_slice(b"chunk");
+        reordered.extend_from_slice(&[0xa2, 0x65]);
+        reordered.extend_from_slice(b"index");
+        reordered.extend_from_slice(&[0x07, 0x63, b'c', b'i', b'd', 0x58, 0x24]);
+        reordered.extend_from_slice(&cid().to_bytes());
+        assert_eq!(Request::decode(&reordered).unwrap(), expected);
+        // An extra key, whatever it holds, is ignored.
+        let mut extra = indexed_request("chunk", &[0x07]);
+        extra[7] = 0xa3;
+        extra.extend_from_slice(&[0x63, b'f', b'o', b'o', 0x82, 0xf5, 0xa0]);
+        assert_eq!(Request::decode(&extra).unwrap(), expected);
+        // A repeated key is not.
+        let mut repeated = indexed_request("chunk", &[0x07]);
+        repeated[7] = 0xa3;
+        repeated.extend_from_slice(&[0x65, b'i', b'n', b'd', b'e', b'x', 0x08]);
+        assert!(Request::decode(&repeated).is_err());
+        // The CID's byte-string length in a longer form than needed.
+        let mut long_cid = indexed_request("chunk", &[0x07]);
+        long_cid.splice(12..14, [0x59, 0x00, 0x24]);
+        assert!(Request::decode(&long_cid).is_err());
+        // The CID as a dag-cbor link (tag 42) rather than a plain byte string.
+        let mut tagged = indexed_request("chunk", &[0x07]);
+        tagged.splice(12..12, [0xd8, 0x2a]);
+        assert!(Request::decode(&tagged).is_err());
+        // A unit response in map form is not the text string it must be.
+        assert!(Response::decode(&[0xa1, 0x63, b'a', b'c', b'k', 0xf6]).is_err());
+    }
+
+    #[test]
+    fn a_chunk_header_with_a_long_form_length_is_not_taken() {
+        let data = [0x5au8; 30];
+        let mut encoded = CHUNK_PREFIX.to_vec();
+        encoded.extend_from_slice(&[0x59, 0x00, 30]);
+        encoded.extend_from_slice(&data);
+        assert_eq!(parse_chunk_response_header(&encoded), None);
+        assert!(Response::decode(&encoded).is_err());
+        for (head, len) in [
+            (&[0x5a, 0, 0, 0x01, 0][..], 256usize),
+            (&[0x5b, 0, 0, 0, 0, 0, 0x01, 0, 0][..], 65_536),
+        ] {
+            let mut encoded = CHUNK_PREFIX.to_vec();
+            encoded.extend_from_slice(head);
+            assert_eq!(parse_chunk_response_header(&encoded), None, "len {len}");
+            encoded.extend(std::iter::repeat_n(0u8, len));
+            assert!(Response::decode(&encoded).is_err(), "len {len}");
+        }
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! and the OpenAPI document checked against the router.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pd_tests::http::{endpoint, request, Response};
-use p2pd_tests::*;
+use harness::http::{endpoint, request, Response};
+use harness::*;
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
@@ -299,6 +301,7 @@ fn failed_logins_are_slowed_down() {
     let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     // The first wait is 1 s (Retry-After rounds the rest of it up).
     assert_eq!(wait, 1);
+    // Waiting out the advertised Retry-After is the behaviour under test, not a guess.
     std::thread::sleep(Duration::from_secs(wait) + Duration::from_millis(200));
     attempt("guess again").assert_error(401);
     // Each further failure doubles the wait.
@@ -703,6 +706,7 @@ fn each_operation_works_over_http() {
     assert_eq!(paused["state"], "paused");
     let held = paused["bytes_done"].as_u64().unwrap();
     assert!((2 * MIB..12 * MIB).contains(&held), "{held}");
+    // Not a wait for something: the window in which a paused download must not move.
     std::thread::sleep(Duration::from_millis(1500));
     let list = get("/api/downloads");
     let still = download(&list, &slow).unwrap();

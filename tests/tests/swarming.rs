@@ -3,9 +3,11 @@
 //! seeders down so that failures can be injected mid-transfer.
 #![allow(clippy::unwrap_used)]
 
+mod harness;
+
 use std::time::Duration;
 
-use p2pd_tests::*;
+use harness::*;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -36,9 +38,10 @@ fn four_seeders_each_send_part_of_the_file() {
     for s in &seeders {
         cid = add(s, &src, &[]);
     }
+    for s in &seeders {
+        s.wait_announced(1);
+    }
     let fetcher = swarm.node(&[]);
-    // Let the four announcements land before asking.
-    std::thread::sleep(Duration::from_secs(2));
     let out = swarm.path("swarm.out");
     let summary = fetch(&fetcher, &cid, &out, 60).success().json();
     assert_eq!(file_hash(&out), file_hash(&src));
@@ -65,8 +68,9 @@ fn a_seeder_killed_mid_transfer_does_not_stop_the_fetch() {
     let second = swarm.node(&["--max-upload-rate", "4MiB"]);
     let cid = add(&first, &src, &[]);
     add(&second, &src, &[]);
+    first.wait_announced(1);
+    second.wait_announced(1);
     let fetcher = swarm.node(&[]);
-    std::thread::sleep(Duration::from_secs(1));
     let out = swarm.path("two.out");
     let child = spawn_cli(
         &fetcher.data_dir,
@@ -142,21 +146,16 @@ fn a_seeder_sending_corrupt_chunks_is_banned_and_the_file_arrives_intact() {
     let honest = swarm.node(&["--max-upload-rate", "8MiB"]);
     let cid = add(&liar, &src, &[]);
     add(&honest, &src, &[]);
+    liar.wait_announced(1);
+    honest.wait_announced(1);
     let fetcher = swarm.node(&[]);
-    std::thread::sleep(Duration::from_secs(1));
     let out = swarm.path("corrupt.out");
     let summary = fetch(&fetcher, &cid, &out, 60).success().json();
     assert_eq!(file_hash(&out), file_hash(&src));
     let liar_id = liar.peer_id();
     let peers = per_peer(&summary);
     assert!(peers.iter().all(|(p, _)| *p != liar_id), "{peers:?}");
-    let log = std::fs::read_to_string(fetcher.data_dir.join("p2pd.log")).unwrap();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("peer banned") && l.contains(&liar_id)),
-        "the corrupt peer was not banned"
-    );
-    // The reputation table shows it, and the ban survives a restart.
+    // The reputation table shows the ban, which survives a restart.
     let mut fetcher = fetcher;
     let honest_id = honest.peer_id();
     let check = |fetcher: &Daemon| {
@@ -257,15 +256,17 @@ fn endgame_duplicates_are_withdrawn_from_the_slow_peer() {
     let fast = swarm.node(&[]);
     let cid = add(&slow, &src, &[]);
     add(&fast, &src, &[]);
+    slow.wait_announced(1);
+    fast.wait_announced(1);
     let fetcher = swarm.node(&[]);
-    std::thread::sleep(Duration::from_secs(2));
     let out = swarm.path("endgame.out");
     fetch(&fetcher, &cid, &out, 60).success();
     assert_eq!(file_hash(&out), file_hash(&src));
     let fetcher_id = fetcher.peer_id();
     let at_end = bytes_sent(&slow, &fetcher_id);
 
-    // The fetcher withdrew the duplicates it no longer needed...
+    // The fetcher withdrew the duplicates it no longer needed (its log says how many;
+    // the API does not)...
     let log = fetcher.log();
     let line = log
         .lines()
@@ -280,7 +281,8 @@ fn endgame_duplicates_are_withdrawn_from_the_slow_peer() {
     assert!(cancelled >= 1, "nothing was withdrawn: {line}");
 
     // ...so the slow seeder stops: without the Cancel it would go on sending each chunk
-    // it was asked for, one per second, to a fetcher that already has them.
+    // it was asked for, one per second, to a fetcher that already has them. Nothing to
+    // wait for here: this is the window in which it must send (almost) nothing.
     std::thread::sleep(Duration::from_secs(4));
     let later = bytes_sent(&slow, &fetcher_id);
     assert!(

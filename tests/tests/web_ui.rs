@@ -7,16 +7,18 @@
 //! phone-sized screen, log out and be refused. Screenshots of each page are saved under
 //! `target/web-screenshots/`.
 //!
-//! `scripts/test` installs Chromium and the npm package; without them this test fails
-//! and says so.
+//! `scripts/test` installs Node.js, the browsers and the npm packages; without them
+//! each test is skipped and says so.
 #![allow(clippy::unwrap_used)]
+
+mod harness;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pd_tests::*;
+use harness::*;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -140,24 +142,37 @@ struct Browser {
     shots: PathBuf,
 }
 
-fn browser(module: &str, env_var: &str, default: &str, package: &str, shots: &str) -> Browser {
+/// What a browser test needs, or `None` (the test is skipped, saying why) when this
+/// machine lacks Node.js, the npm package `module` or the browser.
+fn browser(
+    module: &str,
+    env_var: &str,
+    default: &str,
+    package: &str,
+    shots: &str,
+) -> Option<Browser> {
     let web = workspace_root().join("tests/web");
-    assert!(
-        web.join("node_modules").join(module).exists(),
-        "{module} is not installed in {}: run scripts/test (or `npm ci` there)",
-        web.display()
-    );
     let executable = std::env::var(env_var).unwrap_or_else(|_| default.into());
-    assert!(
-        Path::new(&executable).exists(),
-        "{executable} not found: run scripts/test (apt-get install {package})"
-    );
+    if Needs::new()
+        .program("node", "nodejs")
+        .file(
+            &web.join("node_modules").join(module),
+            "`npm ci` in tests/web",
+        )
+        .file(
+            Path::new(&executable),
+            &format!("apt-get install {package}, or set {env_var}"),
+        )
+        .skip()
+    {
+        return None;
+    }
     let shots = p2pd_bin().parent().unwrap().parent().unwrap().join(shots);
-    Browser {
+    Some(Browser {
         web,
         executable,
         shots,
-    }
+    })
 }
 
 fn workspace_root() -> PathBuf {
@@ -169,17 +184,20 @@ fn workspace_root() -> PathBuf {
 
 #[test]
 fn the_web_ui_works_end_to_end_in_chromium() {
-    let Browser {
+    let Some(Browser {
         web,
         executable: chromium,
         shots,
-    } = browser(
+    }) = browser(
         "playwright-core",
         "CHROMIUM",
         "/usr/bin/chromium",
         "chromium",
         "web-screenshots",
-    );
+    )
+    else {
+        return;
+    };
     let bin = p2pd_bin();
     let _ = std::fs::remove_dir_all(&shots);
 
@@ -283,17 +301,20 @@ fn the_web_ui_works_end_to_end_in_chromium() {
 #[test]
 fn the_web_ui_works_in_firefox() {
     // Screenshots apart from the Chromium test's folder, which that test empties.
-    let Browser {
+    let Some(Browser {
         web,
         executable: firefox,
         shots,
-    } = browser(
+    }) = browser(
         "puppeteer-core",
         "FIREFOX",
         "/usr/bin/firefox-esr",
         "firefox-esr",
         "web-screenshots-firefox",
-    );
+    )
+    else {
+        return;
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let (seeder, node, remote_cid, link) =

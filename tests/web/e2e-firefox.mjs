@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { env, STEP, testRun } from "./harness.mjs";
+import { env, painted, STEP, testRun } from "./harness.mjs";
 import puppeteer from "puppeteer-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -133,7 +133,7 @@ async function main() {
   await page.setViewport({ width: 390, height: 844 });
   for (const p of ["dashboard", "files", "downloads", "peers"]) {
     await nav(p);
-    await new Promise((r) => setTimeout(r, 200));
+    await painted(page);
   }
   await shot("phone-peers");
   results.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { env, STEP, testRun } from "./harness.mjs";
+import { env, painted, STEP, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -131,6 +131,7 @@ async function main() {
   await card.locator('[data-action="pause"]').click();
   await page.locator(`#downloads-list .download[data-cid="${remoteCid}"][data-state="paused"]`).waitFor();
   const pausedAt = await percent();
+  // Not a wait for something: the window in which a paused download must not move.
   await page.waitForTimeout(1000);
   if ((await percent()) !== pausedAt) throw new Error("a paused download moved on");
   results.paused_at = pausedAt;
@@ -161,7 +162,10 @@ async function main() {
 
   step("the dashboard, after a few seconds of traffic");
   await nav("dashboard");
-  await page.waitForTimeout(2500);
+  // Shown once it counts the peer and has drawn the rate chart.
+  await page.waitForFunction(() =>
+    Number(document.querySelector("#stat-peers")?.textContent) >= 1
+      && document.querySelector("#chart-max")?.textContent !== "");
   results.dashboard_peers = await page.textContent("#stat-peers");
   await shot("02-dashboard");
 
@@ -169,7 +173,7 @@ async function main() {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const p of ["dashboard", "files", "downloads", "peers"]) {
     await nav(p);
-    await page.waitForTimeout(200);
+    await painted(page);
     await shot(`06-phone-${p}`);
   }
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

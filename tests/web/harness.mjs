@@ -9,6 +9,13 @@ export const env = (name) => {
   return v;
 };
 
+/**
+ * Resolves once the page has painted twice since the call: the layout of a page just
+ * shown or resized is on screen (for a screenshot), without guessing a delay.
+ */
+export const painted = (page) =>
+  page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+
 /** Timeout of one step, in ms. */
 export const STEP = 30_000;
 

@@ -1,5 +1,6 @@
-//! Manifest::decode on arbitrary bytes. If it decodes, encode() must decode back to an
-//! equal manifest (see common::check_manifest for the other invariants).
+//! Manifest::decode on arbitrary bytes. If it decodes, the input must be exactly the
+//! canonical encoding, and encode() must decode back to an equal manifest (see
+//! common::check_manifest for the other invariants).
 #![no_main]
 
 mod common;
@@ -9,6 +10,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Manifest::decode(data) {
+        assert_eq!(
+            m.encode(),
+            data,
+            "a manifest decoded from a non-canonical encoding"
+        );
         common::check_manifest(&m);
     }
 });

@@ -1,5 +1,5 @@
 //! Starting real `p2pd` daemons on 127.0.0.1 and running CLI commands against them, the
-//! same way the multi-process test harness (`tests/src/lib.rs`) does, but returning
+//! same way the multi-process test harness (`tests/tests/harness/`) does, but returning
 //! errors instead of panicking. Every daemon is killed by its pid when its [`Daemon`] is
 //! dropped, and its pid is registered so that an interrupted benchmark can kill it too.
 

@@ -2,9 +2,18 @@
 //! directories on 127.0.0.1, run CLI commands against them, wait for conditions with
 //! deadlines, and inject failures (kill, restart). Every daemon is killed by its pid when
 //! its [`Daemon`] value is dropped, so a failing test leaves no process behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//!
+//! Each test file under `tests/tests/` is an integration test of the `p2pd` package (a
+//! `[[test]]` entry in `node/Cargo.toml`) and includes this module with `mod harness;`.
+//! That is what gives it `CARGO_BIN_EXE_p2pd`: the path of the binary cargo built for
+//! this very test run, so a stale `target/*/p2pd` is never what is tested.
+// Each test file uses part of the harness; the rest is dead code in that test binary.
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod skip;
+
+pub use skip::Needs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -17,25 +26,10 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest a daemon may take to answer its API after start.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `p2pd` binary under test: `$P2PD_BIN`, else `target/<profile>/p2pd` beside this
-/// test executable.
+/// The `p2pd` binary under test: the one cargo built for this test run, with the
+/// `test-faults` feature (node/Cargo.toml turns it on for the package's tests).
 pub fn p2pd_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("P2PD_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test-binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let bin = profile_dir.join("p2pd");
-    assert!(
-        bin.exists(),
-        "{} not found: build it first (cargo build -p p2pd --features test-faults)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_p2pd"))
 }
 
 /// A command that runs `p2pd`, inside network namespace `netns` if given.
@@ -333,6 +327,23 @@ impl Daemon {
             .iter()
             .find(|p| p["peer_id"] == peer_id)
             .cloned()
+    }
+
+    /// Waits until `files` provider announcements of this node have been stored in the
+    /// DHT, so that a fetcher started next finds it as a provider. The API does not
+    /// report announcements yet, so this counts the log lines that do; it needs the
+    /// harness's default log level (info).
+    pub fn wait_announced(&self, files: usize) {
+        wait_until(
+            &format!("{files} provider announcement(s) stored in the DHT"),
+            START_TIMEOUT,
+            || {
+                self.log()
+                    .matches("provider announcement stored in the DHT")
+                    .count()
+                    >= files
+            },
+        );
     }
 
     /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
