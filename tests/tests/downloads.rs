@@ -3,10 +3,12 @@
 //! freed run slot goes to the download that waited.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+mod harness;
 
-use p2pd_tests::http::{endpoint, request};
-use p2pd_tests::*;
+use std::time::Duration;
+
+use harness::http::{endpoint, request};
+use harness::*;
 use serde_json::{json, Value};
 
 /// Downloads the engine runs at once (`transfer::downloads::MAX_RUNNING`).
@@ -43,15 +45,12 @@ fn downloads_past_the_run_slots_wait_queued_and_can_be_paused_resumed_and_cancel
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let list = |what: &str, ok: &dyn Fn(&Value) -> bool| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = call("GET", "/api/downloads").send().json();
-            if ok(&v) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut seen = Value::Null;
+        wait_until(what, Duration::from_secs(30), || {
+            seen = call("GET", "/api/downloads").send().json();
+            ok(&seen)
+        });
+        seen
     };
     let last = cids[MAX_RUNNING].clone();
     let v = list("16 running, 1 queued", &|v| {
@@ -73,8 +72,15 @@ fn downloads_past_the_run_slots_wait_queued_and_can_be_paused_resumed_and_cancel
     // A run slot that frees up goes to the download that waited.
     let first = &cids[0];
     let cancelled = call("DELETE", &format!("/api/downloads/{first}")).send();
-    assert_eq!(cancelled.json()["state"], "cancelled", "{}", cancelled.text());
-    list("the queued download runs", &|v| state_of(v, &last) == "finding");
+    assert_eq!(
+        cancelled.json()["state"],
+        "cancelled",
+        "{}",
+        cancelled.text()
+    );
+    list("the queued download runs", &|v| {
+        state_of(v, &last) == "finding"
+    });
     // A cancelled download is not resumed: it is started again.
     call("POST", &format!("/api/downloads/{first}/resume"))
         .send()
