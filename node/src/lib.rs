@@ -5,7 +5,8 @@
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
-//! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
+//! - `transfer/`: the transfer engine: its operations on files, downloads and peers
+//!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.

@@ -4,9 +4,12 @@
 //! over HTTP/JSON (with the route table that also makes the [`openapi`] document),
 //! [`auth`] decides who may call it, [`live`] keeps the bandwidth history and the stream
 //! of live events, and the CLI calls the same operations through [`crate::client`].
+//! [`ApiError`] carries an HTTP status; [`input`] checks what users send.
 
 pub mod auth;
+mod error;
 pub mod http;
+pub mod input;
 pub mod live;
 pub mod openapi;
 pub mod transfers;
@@ -14,17 +17,19 @@ pub mod types;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chunk_store::{EntryState, ImportMode, Location, StoreError};
+use chunk_store::{EntryState, ImportMode, Location};
 use dht_proto::Cid;
 use tokio::sync::broadcast;
 
 use crate::network::Network;
 use crate::transfer::files::Content;
-use crate::transfer::{EngineError, FetchParams, Transfers};
+use crate::transfer::{FetchParams, Transfers};
+pub use error::ApiError;
+use input::fetch_timeout;
+pub use input::{check_display_name, parse_cid, upload_name};
 use transfers::DownloadWatch;
 use types::*;
 
@@ -36,131 +41,6 @@ pub const SETTINGS_FILE: &str = "settings.json";
 pub const UPLOAD_DIR: &str = "uploads";
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 64;
-
-/// An error that carries its HTTP status.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// One line.
-    pub message: String,
-    /// Seconds the caller should wait before trying again (429).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    /// An error with any status.
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    /// The request was bad (400).
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, message)
-    }
-
-    /// No credentials, or wrong ones (401).
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(401, message)
-    }
-
-    /// Refused whoever asks (403).
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, message)
-    }
-
-    /// The thing asked about does not exist (404).
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, message)
-    }
-
-    /// The request does not fit the current state (409).
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(409, message)
-    }
-
-    /// The body is larger than allowed (413).
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(413, message)
-    }
-
-    /// Too many attempts; try again after `secs` (429).
-    pub fn too_many_requests(message: impl Into<String>, secs: u64) -> Self {
-        ApiError {
-            retry_after: Some(secs),
-            ..Self::new(429, message)
-        }
-    }
-
-    /// The daemon failed (500).
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, message)
-    }
-
-    /// The body of this error.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            status: self.status,
-            message: self.message.clone(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::Invalid(_) | StoreError::Changed(_) | StoreError::AlreadyComplete(_) => {
-                ApiError::bad_request(e.to_string())
-            }
-            StoreError::Io { ref source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                ApiError::bad_request(e.to_string())
-            }
-            _ => ApiError::internal(e.to_string()),
-        }
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::Store(e) => e.into(),
-            EngineError::NoDownload(_) => ApiError::not_found(e.to_string()),
-            EngineError::Downloading(_) | EngineError::DownloadingElsewhere { .. } => {
-                ApiError::bad_request(e.to_string())
-            }
-            EngineError::Running(_)
-            | EngineError::NotRunning(_)
-            | EngineError::Complete(_)
-            | EngineError::Cancelled(_)
-            | EngineError::NotComplete(_)
-            | EngineError::TooManyDownloads(_) => ApiError::conflict(e.to_string()),
-            EngineError::StopTimeout(_) => ApiError::internal(e.to_string()),
-        }
-    }
-}
-
-/// Parses a CID given by a user.
-pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
-    let cid = Cid::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("invalid CID {text:?}: {e}")))?;
-    if cid.codec() != dht_proto::Codec::DagCbor {
-        return Err(ApiError::bad_request(format!(
-            "{cid} names a single chunk (raw), not a file"
-        )));
-    }
-    Ok(cid)
-}
 
 /// The daemon's operations.
 #[derive(Clone)]
@@ -185,24 +65,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Checks a display name: `None` or empty clears it.
-pub fn check_display_name(name: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(name) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if name.chars().count() > MAX_DISPLAY_NAME {
-        return Err(ApiError::bad_request(format!(
-            "the display name must have at most {MAX_DISPLAY_NAME} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "the display name must not contain control characters",
-        ));
-    }
-    Ok(Some(name))
-}
-
 /// Reads the settings file of a data directory (defaults if there is none or it is
 /// unreadable: a corrupt settings file must not stop the daemon).
 pub fn load_settings(data_dir: &Path) -> Settings {
@@ -219,32 +81,6 @@ pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()
     let bytes = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, &path)
-}
-
-/// A name for a file uploaded through the browser: its last path component, without
-/// control characters, at most 255 bytes; `upload` if nothing is left.
-pub fn upload_name(name: Option<&str>) -> String {
-    let base = name
-        .unwrap_or("")
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>();
-    let base = base.trim();
-    let mut out = String::new();
-    for c in base.chars() {
-        if out.len() + c.len_utf8() > dht_proto::message::MAX_NAME_LEN {
-            break;
-        }
-        out.push(c);
-    }
-    if out.is_empty() || out == "." || out == ".." {
-        "upload".into()
-    } else {
-        out
-    }
 }
 
 impl Api {
@@ -633,43 +469,5 @@ impl Api {
             cid: cid.to_string(),
             changed: true,
         })
-    }
-}
-
-fn fetch_timeout(secs: Option<u64>) -> Result<Duration, ApiError> {
-    match secs {
-        Some(0) => Err(ApiError::bad_request("timeout must be at least 1 second")),
-        Some(secs) if secs > 7 * 24 * 3600 => Err(ApiError::bad_request(
-            "timeout must be at most a week (604800 seconds)",
-        )),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => Ok(DEFAULT_FETCH_TIMEOUT),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_names_are_checked() {
-        assert_eq!(check_display_name(None).ok(), Some(None));
-        assert_eq!(check_display_name(Some("  ".into())).ok(), Some(None));
-        assert_eq!(
-            check_display_name(Some(" Ada's laptop ".into())).ok(),
-            Some(Some("Ada's laptop".into()))
-        );
-        assert!(check_display_name(Some("a\nb".into())).is_err());
-        assert!(check_display_name(Some("x".repeat(65))).is_err());
-    }
-
-    #[test]
-    fn upload_names_are_made_safe() {
-        assert_eq!(upload_name(Some("report.pdf")), "report.pdf");
-        assert_eq!(upload_name(Some("C:\\Users\\a\\b.txt")), "b.txt");
-        assert_eq!(upload_name(Some("../x")), "x");
-        assert_eq!(upload_name(Some("..")), "upload");
-        assert_eq!(upload_name(None), "upload");
-        assert_eq!(upload_name(Some(&"é".repeat(200))).len(), 254);
     }
 }

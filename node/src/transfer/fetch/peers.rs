@@ -1,0 +1,232 @@
+//! The peers of one download: provider lookups in the DHT ([`Lookup`]), and for each
+//! peer ([`PeerSlot`]) what it was asked, what it sent, how often it failed, and
+//! whether it was dropped. Sending a peer what it should be asked next (the manifest
+//! while we lack it, then our bitfield) and taking in its bitfields and `Have`s.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dht_proto::{Bitfield, Cid, Request, Response};
+use libp2p::PeerId;
+use tokio::sync::mpsc;
+
+use super::{Engine, Outcome};
+use crate::network::{Network, Reply, RequestError};
+use crate::transfer::picker::Picker;
+use crate::transfer::PeerNews;
+
+/// While fewer peers than this are sending, the DHT is asked again for providers.
+pub(super) const ENOUGH_PEERS: usize = 4;
+/// The first wait before the DHT is asked again, doubled each time up to
+/// [`MAX_LOOKUP_INTERVAL`]: a provider that just started (its record gets addresses ~1 s
+/// after start) is found quickly, and a long download with few peers does not keep
+/// querying the DHT every few seconds.
+const FIRST_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest wait between two provider lookups of one download.
+const MAX_LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
+/// Failed requests after which a peer is dropped from this download.
+pub(super) const MAX_PEER_FAILURES: u32 = 3;
+
+/// The provider lookups of one download.
+pub(super) struct Lookup {
+    providers: mpsc::Receiver<PeerId>,
+    open: bool,
+    interval: Duration,
+    next: Instant,
+}
+
+impl Lookup {
+    /// Starts the first lookup.
+    pub(super) async fn start(net: &Network, cid: Cid) -> Self {
+        Lookup {
+            providers: net.find_providers(cid).await,
+            open: true,
+            interval: FIRST_LOOKUP_INTERVAL,
+            next: Instant::now() + FIRST_LOOKUP_INTERVAL,
+        }
+    }
+
+    /// Whether a lookup is running.
+    pub(super) fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The next provider found (`None` when the lookup has ended).
+    pub(super) async fn next(&mut self) -> Option<PeerId> {
+        self.providers.recv().await
+    }
+
+    /// The running lookup has ended.
+    pub(super) fn close(&mut self) {
+        self.open = false;
+    }
+
+    /// Starts another lookup if none runs and the wait since the last is over.
+    pub(super) async fn again_if_due(&mut self, net: &Network, cid: Cid) {
+        if self.open || Instant::now() < self.next {
+            return;
+        }
+        self.providers = net.find_providers(cid).await;
+        self.open = true;
+        self.interval = (self.interval * 2).min(MAX_LOOKUP_INTERVAL);
+        self.next = Instant::now() + self.interval;
+    }
+}
+
+/// One peer of a download.
+#[derive(Default)]
+pub(super) struct PeerSlot {
+    /// Chunk requests in flight to it.
+    pub in_flight: usize,
+    /// Verified bytes it sent in this run.
+    pub bytes: u64,
+    /// Failed requests since its last verified chunk.
+    pub failures: u32,
+    pub asked_bitfield: bool,
+    pub asked_manifest: bool,
+    /// It answered `Choked`: not asked again before this.
+    pub choked_until: Option<Instant>,
+    /// Dropped from this download (it failed, sent garbage, or lacks the file).
+    pub dropped: bool,
+}
+
+/// The peers of one download.
+#[derive(Default)]
+pub(super) struct Peers {
+    pub slots: HashMap<PeerId, PeerSlot>,
+}
+
+impl Peers {
+    /// Peers not dropped that hold at least one chunk.
+    pub(super) fn active(&self, picker: &Picker) -> usize {
+        self.slots
+            .iter()
+            .filter(|(peer, slot)| {
+                !slot.dropped && picker.peer_have(peer).is_some_and(|h| h.count() > 0)
+            })
+            .count()
+    }
+
+    /// Peers with chunk requests in flight.
+    pub(super) fn sending(&self) -> usize {
+        self.slots.values().filter(|s| s.in_flight > 0).count()
+    }
+
+    /// Whether some peer that was not dropped is being asked for the manifest.
+    fn manifest_asked(&self) -> bool {
+        self.slots.values().any(|p| p.asked_manifest && !p.dropped)
+    }
+}
+
+impl Engine {
+    /// A peer that may hold the file: a provider found, or a connected peer.
+    pub(super) fn add_peer(&mut self, peer: PeerId) {
+        if peer == self.transfers.net().local_peer_id() || self.transfers.is_banned(&peer) {
+            return;
+        }
+        let slot = self.peers.slots.entry(peer).or_default();
+        if slot.dropped {
+            // A provider found again gets another chance.
+            slot.dropped = false;
+            slot.failures = 0;
+            slot.asked_bitfield = false;
+            slot.asked_manifest = false;
+        }
+        self.ask(peer);
+    }
+
+    /// Asks every peer what it should be asked next.
+    pub(super) fn ask_all(&mut self) {
+        let peers: Vec<PeerId> = self.peers.slots.keys().copied().collect();
+        for peer in peers {
+            self.ask(peer);
+        }
+    }
+
+    /// Sends whatever a peer should be asked next: the manifest if we lack it (from one
+    /// peer at a time), then its bitfield.
+    pub(super) fn ask(&mut self, peer: PeerId) {
+        let net = self.transfers.net().clone();
+        let cid = self.params.cid;
+        let manifest_asked = self.file.manifest.is_none() && self.peers.manifest_asked();
+        let Some(slot) = self.peers.slots.get_mut(&peer) else {
+            return;
+        };
+        if slot.dropped {
+            return;
+        }
+        if self.file.manifest.is_none() {
+            if !slot.asked_manifest && !manifest_asked {
+                slot.asked_manifest = true;
+                self.pending.push(Box::pin(async move {
+                    Outcome::Manifest(peer, net.request(peer, Request::Manifest { cid }).await)
+                }));
+            }
+            return;
+        }
+        if !slot.asked_bitfield {
+            slot.asked_bitfield = true;
+            let have = self.file.have.clone();
+            self.pending.push(Box::pin(async move {
+                Outcome::Bitfield(
+                    peer,
+                    net.request(peer, Request::Bitfield { cid, have }).await,
+                )
+            }));
+        }
+    }
+
+    /// Drops a peer from this download: it is asked nothing more unless found again.
+    pub(super) fn drop_peer(&mut self, peer: PeerId) {
+        if let Some(slot) = self.peers.slots.get_mut(&peer) {
+            if !slot.dropped {
+                slot.dropped = true;
+                self.picker.remove_peer(peer);
+            }
+        }
+    }
+
+    /// Records what a peer holds, if it covers the file's chunks.
+    fn set_peer_have(&mut self, peer: PeerId, have: Bitfield) {
+        let Some(manifest) = &self.file.manifest else {
+            return;
+        };
+        // Decoding checked the bits against the bitfield's own length.
+        if have.len() != manifest.chunk_count() {
+            return;
+        }
+        let Some(slot) = self.peers.slots.get(&peer) else {
+            return;
+        };
+        if slot.dropped {
+            return;
+        }
+        self.picker.set_peer_have(peer, have);
+    }
+
+    /// A peer's bitfield or `Have` that reached the upload side.
+    pub(super) fn on_news(&mut self, news: PeerNews) {
+        match news {
+            PeerNews::Bitfield(peer, have) => {
+                self.peers.slots.entry(peer).or_default();
+                self.set_peer_have(peer, have);
+            }
+            PeerNews::Have(peer, index) => self.picker.peer_gained(peer, index),
+        }
+    }
+
+    /// The answer to our bitfield.
+    pub(super) fn on_bitfield(&mut self, peer: PeerId, result: Result<Reply, RequestError>) {
+        match result {
+            Ok(Reply::Message(Response::Bitfield { have })) => self.set_peer_have(peer, have),
+            Err(RequestError::ConnectionClosed) => {
+                // The connection was replaced (relayed → direct): ask again.
+                if let Some(slot) = self.peers.slots.get_mut(&peer) {
+                    slot.asked_bitfield = false;
+                }
+                self.ask(peer);
+            }
+            _ => self.drop_peer(peer),
+        }
+    }
+}
