@@ -1,13 +1,22 @@
-//! Streaming import: read a file once, cut it into chunks, hash each chunk with BLAKE3,
-//! and either copy the bytes into the store or leave them where they are. The file is
-//! never held in memory whole: at most one batch of chunks is.
+//! Import: read a regular file once, cut it into chunks, hash them, and either copy the
+//! bytes into the store or track the file where it is. The file is never held in memory
+//! whole: at most one batch of chunks is.
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use dht_proto::cid::HASH_LEN;
+use dht_proto::manifest::chunk_size_for;
+use dht_proto::names::sanitize_file_name;
+use dht_proto::{Cid, Manifest};
+use redb::Durability;
 
-use crate::StoreError;
+use crate::fsutil::{ensure_free_space, sync_dir};
+use crate::hashing::{hash_chunks, BATCH_CHUNKS};
+use crate::store::{mtime_ns, now_unix};
+use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS};
+use crate::{Store, StoreError};
 
 /// How an imported file's bytes are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,24 +31,233 @@ pub enum ImportMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOutcome {
     /// The file CID.
-    pub cid: dht_proto::Cid,
+    pub cid: Cid,
     /// File size in bytes.
     pub size: u64,
     /// Number of chunks.
     pub chunks: u32,
     /// The name the store keeps for it.
     pub name: Option<String>,
-    /// Whether the store already had these bytes (same CID) before this import.
+    /// Whether the store already had these bytes (same CID), servable, before this import.
     pub already_present: bool,
+    /// Files tracked in place at this same path that had changed on disk and that this
+    /// import replaced (forgotten by the store: the caller stops announcing them).
+    pub replaced: Vec<Cid>,
 }
 
-/// Chunks read and hashed together; their hashing is spread over the available cores.
-const BATCH_CHUNKS: usize = 8;
+/// Removes a temporary copy on every early return.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+impl Store {
+    /// Imports the file at `path`. With [`ImportMode::Copy`] the bytes are copied into the
+    /// store (after checking there is room for them); with [`ImportMode::Reference`] they
+    /// stay where they are. `progress` is told the bytes read so far. Anything but a
+    /// regular file (a FIFO, a device, a directory) is refused before it is opened.
+    ///
+    /// Importing bytes the store already has returns their CID with `already_present`
+    /// set and changes nothing, except that a file tracked in place that had changed on
+    /// disk is tracked (or copied) anew. `name`, if given, must be a plain file name.
+    ///
+    /// Blocks: reads and hashes the whole file.
+    pub fn import(
+        &self,
+        path: &Path,
+        mode: ImportMode,
+        name: Option<String>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportOutcome, StoreError> {
+        if let Some(name) = &name {
+            if sanitize_file_name(name).as_deref() != Some(name.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "invalid name {name:?}: a name is one plain file name (no path parts, \
+                     control characters or leading dot, at most 255 bytes)"
+                )));
+            }
+        }
+        let (path, mut input, meta_before) = open_regular_file(path)?;
+        let size = meta_before.len();
+        let chunk_size = chunk_size_for(size).ok_or_else(|| {
+            StoreError::Invalid(format!("{} is too large ({size} bytes)", path.display()))
+        })?;
+        let name = name.or_else(|| {
+            path.file_name()
+                .and_then(|n| sanitize_file_name(&n.to_string_lossy()))
+        });
+
+        let mut tmp = TempFile(None);
+        let mut copy = None;
+        if mode == ImportMode::Copy {
+            ensure_free_space(&self.tmp_dir(), size)?;
+            let tmp_path = self
+                .tmp_dir()
+                .join(format!("import-{:016x}", rand::random::<u64>()));
+            let file =
+                File::create(&tmp_path).map_err(|e| StoreError::io("creating", &tmp_path, e))?;
+            tmp.0 = Some(tmp_path);
+            copy = Some(file);
+        }
+
+        let hashes = hash_stream(&mut input, size, chunk_size, copy.as_mut(), progress)
+            .map_err(|e| import_error(&path, e))?;
+        let meta_after =
+            fs::metadata(&path).map_err(|e| StoreError::io("reading metadata of", &path, e))?;
+        if meta_after.len() != size || mtime_ns(&meta_after) != mtime_ns(&meta_before) {
+            return Err(StoreError::Changed(path));
+        }
+        let manifest = Manifest::new(size, chunk_size, hashes)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let manifest_bytes = manifest.encode();
+        let cid = Cid::for_manifest_bytes(&manifest_bytes);
+        let key = *cid.hash();
+        let chunks = manifest.chunk_count();
+        let replaced = self.changed_references_at(&path, &key)?;
+
+        let mut pinned = false;
+        if let Some(existing) = self.entry(&key)? {
+            pinned = existing.pinned;
+            match existing.location {
+                Location::Partial => {
+                    // A download of these bytes was in progress: the import completes it.
+                    self.remove(&cid)?;
+                }
+                _ if !existing.changed_on_disk => {
+                    if !existing.published {
+                        self.set_published(&cid, true)?;
+                    }
+                    self.forget_all(&replaced)?;
+                    return Ok(ImportOutcome {
+                        cid,
+                        size,
+                        chunks,
+                        name: existing.name,
+                        already_present: true,
+                        replaced,
+                    });
+                }
+                // Tracked in place and changed since: track (or copy) these bytes anew.
+                _ => {}
+            }
+        }
+
+        let location = match (copy, tmp.0.clone()) {
+            (Some(file), Some(tmp_path)) => {
+                file.sync_all()
+                    .map_err(|e| StoreError::io("syncing", &tmp_path, e))?;
+                let blob = self.blob_path(&key);
+                fs::rename(&tmp_path, &blob).map_err(|e| StoreError::io("renaming", &blob, e))?;
+                tmp.0 = None;
+                // The entry must never be durable before the name of its bytes is.
+                let blobs = self.root.join("blobs");
+                sync_dir(&blobs).map_err(|e| StoreError::io("syncing", &blobs, e))?;
+                Location::Blob
+            }
+            _ => Location::Reference {
+                path: path.clone(),
+                size,
+                mtime_ns: mtime_ns(&meta_before),
+            },
+        };
+        let record = EntryRecord {
+            name: name.clone(),
+            location,
+            added_unix: now_unix(),
+            pinned,
+            published: true,
+            changed_on_disk: false,
+        };
+        let encoded = record.encode();
+        self.db.write(Durability::Immediate, |tx| {
+            tx.open_table(MANIFESTS)?
+                .insert(key.as_slice(), manifest_bytes.as_slice())?;
+            tx.open_table(ENTRIES)?
+                .insert(key.as_slice(), encoded.as_slice())?;
+            Ok(())
+        })?;
+        self.forget_all(&replaced)?;
+        tracing::debug!(%cid, size, chunks, "imported");
+        Ok(ImportOutcome {
+            cid,
+            size,
+            chunks,
+            name,
+            already_present: false,
+            replaced,
+        })
+    }
+
+    /// Entries other than `key` tracking `path` in place and known to have changed.
+    fn changed_references_at(&self, path: &Path, key: &[u8; 32]) -> Result<Vec<Cid>, StoreError> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|(k, record)| {
+                k != key
+                    && record.changed_on_disk
+                    && matches!(&record.location, Location::Reference { path: p, .. } if p == path)
+            })
+            .map(|(k, _)| crate::store::cid_of(k))
+            .collect())
+    }
+
+    fn forget_all(&self, cids: &[Cid]) -> Result<(), StoreError> {
+        for cid in cids {
+            self.remove(cid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves `path` and opens it for reading, refusing anything but a regular file before
+/// opening it (opening a FIFO for reading blocks until a writer comes). The path could
+/// be swapped between the check and the open, so the open does not block either
+/// (`O_NONBLOCK`) and the opened file is checked again.
+pub(crate) fn open_regular_file(path: &Path) -> Result<(PathBuf, File, fs::Metadata), StoreError> {
+    let path = fs::canonicalize(path).map_err(|e| StoreError::io("opening", path, e))?;
+    let meta = fs::metadata(&path).map_err(|e| StoreError::io("reading metadata of", &path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(&path));
+    }
+    let (file, meta) = open_checked(&path)?;
+    Ok((path, file, meta))
+}
+
+fn open_checked(path: &Path) -> Result<(File, fs::Metadata), StoreError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // No effect on a regular file's reads; keeps a FIFO or device from blocking here.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| StoreError::io("opening", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading metadata of", path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok((file, meta))
+}
+
+fn not_regular(path: &Path) -> StoreError {
+    StoreError::Invalid(format!("{} is not a regular file", path.display()))
+}
 
 /// Reads `size` bytes from `input` in chunks of `chunk_size`, returns the chunk hashes,
 /// passes every batch of bytes to `sink` (the copy target, if any) and reports the bytes
 /// done to `progress`. Fails if the file turns out shorter or longer than `size`.
-pub(crate) fn hash_stream(
+fn hash_stream(
     input: &mut File,
     size: u64,
     chunk_size: u32,
@@ -49,41 +267,13 @@ pub(crate) fn hash_stream(
     let chunk_size = chunk_size as usize;
     let mut hashes = Vec::with_capacity(size.div_ceil(chunk_size as u64) as usize);
     let mut buf = vec![0u8; chunk_size * BATCH_CHUNKS];
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(BATCH_CHUNKS);
     let mut done: u64 = 0;
     while done < size {
         let want = ((size - done) as usize).min(buf.len());
         input.read_exact(&mut buf[..want])?;
         let batch = &buf[..want];
         let chunks: Vec<&[u8]> = batch.chunks(chunk_size).collect();
-        if chunks.len() == 1 || threads == 1 {
-            hashes.extend(chunks.iter().map(|c| *blake3::hash(c).as_bytes()));
-        } else {
-            let per_thread = chunks.len().div_ceil(threads);
-            let parts: Vec<Vec<[u8; HASH_LEN]>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunks
-                    .chunks(per_thread)
-                    .map(|group| {
-                        scope.spawn(move || {
-                            group
-                                .iter()
-                                .map(|c| *blake3::hash(c).as_bytes())
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
-            for part in parts {
-                hashes.extend(part);
-            }
-        }
+        hashes.extend(hash_chunks(&chunks));
         if let Some(out) = sink.as_deref_mut() {
             out.write_all(batch)?;
         }
@@ -102,10 +292,41 @@ pub(crate) fn hash_stream(
 }
 
 /// Converts an I/O error during import into a store error naming the file.
-pub(crate) fn import_error(path: &std::path::Path, e: std::io::Error) -> StoreError {
+fn import_error(path: &Path, e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
         StoreError::Changed(path.to_path_buf())
     } else {
         StoreError::io("reading", path, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The second line of defence: a path swapped for a FIFO after the check is opened
+    /// without blocking and refused.
+    #[test]
+    fn a_fifo_reaching_the_open_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(open_checked(&path).map(|_| ()));
+        });
+        let result = done_rx.recv_timeout(std::time::Duration::from_secs(10));
+        if result.is_err() {
+            // Unblock the stuck open before failing.
+            let _ = OpenOptions::new().write(true).open(&fifo);
+        }
+        let result = result.expect("opening a FIFO blocked");
+        assert!(matches!(result, Err(StoreError::Invalid(m)) if m.contains("not a regular file")));
     }
 }

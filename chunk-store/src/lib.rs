@@ -1,10 +1,23 @@
 //! p2pd's content-addressed store. No networking: the node calls it, it owns the disk.
 //!
 //! # Layout
-//! - [`store`]: [`Store`], the entry point: import, read chunks, list, remove, verify,
-//!   partial downloads.
-//! - [`tables`]: the redb tables and the records kept in them.
-//! - [`import`]: streaming import (chunk, hash, copy or reference in place).
+//! - [`store`]: [`Store`], the entry point: opening, crash cleanup, shared lookups.
+//! - `import`: [`Store::import`], streaming import (chunk, hash, copy or reference in
+//!   place); refuses anything but a regular file before opening it.
+//! - `read`: [`Store::read_chunk`] and [`Store::export`]; noticing that a file tracked in
+//!   place changed on disk.
+//! - `download`: partial downloads: [`Store::begin_download`] (with its free-space
+//!   check and resume), [`Store::write_chunk`], [`Store::complete_download`].
+//! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
+//! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
+//!   reports.
+//! - `manifests`: stored manifests and the cache of decoded ones.
+//! - `hashing`: BLAKE3 chunk hashing on several threads, shared by import, resume and
+//!   verify.
+//! - `db`: the redb database, reopened by itself after an I/O error.
+//! - [`tables`]: the redb tables, their versions, and the records kept in them.
+//! - [`fsutil`]: durable atomic writes (also for the node's own files), directory syncs,
+//!   free space.
 //! - [`buffer`]: page-aligned chunk buffers and the pool that reuses them.
 //! - [`error`]: the error type, [`StoreError`].
 //!
@@ -24,25 +37,50 @@
 //!
 //! Crash safety: a file becomes visible only through its row in the `entries` table, and
 //! that row is written in the same transaction as its manifest, after its bytes are on
-//! disk and renamed into place. A crash before that commit leaves a file under `tmp/` or
-//! an orphan under `blobs/`; both are deleted when the store next opens. A partial
-//! download's bitfield is committed from time to time, for listings; when a download
-//! resumes, every chunk of the partial file is re-hashed and the bitfield rebuilt from
-//! what verifies, so chunks written after the last commit are recovered, and a chunk
-//! whose bytes did not reach the disk (or a partial file lost in a crash) fails its hash
-//! and is simply fetched again. Chunks read from a partial file or from a file
-//! tracked in place (`--no-copy`) are verified against the manifest on every read, so a
-//! reader never sees unverified bytes.
+//! disk and renamed into place (file and directory synced). A crash before that commit
+//! leaves a file under `tmp/` or an orphan under `blobs/`; both are deleted when the
+//! store next opens. A partial download's bitfield is committed from time to time, for
+//! listings; when a download resumes, every chunk of the partial file is re-hashed and
+//! the bitfield rebuilt from what verifies, so chunks written after the last commit are
+//! recovered, and a chunk whose bytes did not reach the disk (or a partial file lost in
+//! a crash) fails its hash and is simply fetched again. Chunks read from a partial file
+//! or from a file tracked in place (`--no-copy`) are verified against the manifest on
+//! every read, so a reader never sees unverified bytes; a file tracked in place that
+//! fails that check is marked changed on disk, persistently, and no longer served.
+//!
+//! Disk full: opening writes nothing to an existing database, so the store opens on a
+//! full disk; after an I/O error the database is reopened by itself (see `db`);
+//! [`Store::remove`] frees a file's space even when the database has no room left; a copy
+//! or a download checks for room before it writes ([`StoreError::NoSpace`]).
+//!
+//! # Blocking
+//! Every [`Store`] method blocks on the disk, and an async caller runs it on a blocking
+//! thread, except those documented "Does not block" ([`Store::cached_manifest`],
+//! [`Store::buffers`], [`Store::root`], [`Store::direct_writes`],
+//! [`Store::set_direct_io`], [`Store::database_reopens`]). The slow ones read or hash
+//! whole files: [`Store::import`], [`Store::export`], [`Store::begin_download`] when it
+//! resumes, [`Store::complete_download`] (a sync, or a copy across file systems), and
+//! the verify family.
 #![deny(missing_docs)]
 
 pub mod buffer;
+mod db;
+mod download;
+mod entries;
 pub mod error;
-pub mod import;
+pub mod fsutil;
+mod hashing;
+mod import;
+mod manifests;
+mod read;
 pub mod store;
 pub mod tables;
+mod verify;
 
 pub use buffer::{BufferPool, ChunkBuf};
+pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
-pub use store::{EntryInfo, EntryState, Store, VerifyReport};
+pub use store::Store;
 pub use tables::Location;
+pub use verify::{FileReport, Repair, StoreReport};

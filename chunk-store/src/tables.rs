@@ -1,24 +1,35 @@
-//! The redb tables of the store and the records kept in them. Table names carry a
-//! version; a format change adds a new table and a migration rather than reinterpreting
-//! old bytes.
+//! The redb tables of the store and the records kept in them.
+//!
+//! Every table name carries a format version (`-v1`). A record may gain a field that
+//! old records lack, with a default (old binaries ignore fields they do not know); any
+//! other change of a key or value format adds a table with the next version, and
+//! `Store::open` migrates the old table into it, rather than reinterpreting old bytes.
+//! Every key is the 32-byte BLAKE3 digest of a file CID, which is also the `<hex>` of
+//! the file's content file.
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `manifests-v1` | file hash (32 bytes) | encoded manifest (its BLAKE3 is the key) |
+//! | `manifests-v1` | file hash | encoded manifest (its BLAKE3 is the key) |
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
-//! | `partial-have-v1` | file hash | bitfield of verified chunks of a partial download |
+//! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
 
 use std::path::PathBuf;
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-/// Manifests by file hash.
+/// Manifests by file hash: the canonical manifest encoding, exactly as hashed into the
+/// CID. Written with the entry; removed with it.
 pub const MANIFESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("manifests-v1");
-/// Entries (what the store holds and where) by file hash.
+/// Entries (what the store holds and where) by file hash; a file exists for the store
+/// exactly when it has a row here.
 pub const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries-v1");
-/// Partial-download bitfields by file hash.
+/// The verified chunks of partial downloads by file hash, saved from time to time (a
+/// hint for listings and peers; a resume re-hashes the partial file).
 pub const PARTIAL_HAVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("partial-have-v1");
+
+/// Largest encoded entry record accepted when decoding.
+const MAX_RECORD_LEN: usize = 64 << 10;
 
 /// Where a file's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +37,8 @@ pub const PARTIAL_HAVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pa
 pub enum Location {
     /// Copied into `blobs/<hex>`.
     Blob,
-    /// Tracked in place; served only while size and modification time are unchanged.
+    /// Tracked in place; served only while size and modification time are unchanged and
+    /// the bytes still hash right.
     Reference {
         /// Absolute path of the file.
         path: PathBuf,
@@ -53,6 +65,10 @@ pub struct EntryRecord {
     /// Whether the node announces it (cleared by `unpublish`, set again by `add`).
     #[serde(default = "yes")]
     pub published: bool,
+    /// A file tracked in place was found changed (size, mtime or bytes): it is not served
+    /// until it is added again. Absent in records written before this field existed.
+    #[serde(default)]
+    pub changed_on_disk: bool,
 }
 
 fn yes() -> bool {
@@ -65,7 +81,33 @@ impl EntryRecord {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, crate::StoreError> {
-        dht_proto::codec::decode(bytes, 64 << 10)
+        dht_proto::codec::decode(bytes, MAX_RECORD_LEN)
             .map_err(|e| crate::StoreError::Db(format!("corrupt entry record: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_the_changed_flag_read_as_unchanged() {
+        #[derive(Serialize)]
+        struct Old {
+            name: Option<String>,
+            location: Location,
+            added_unix: u64,
+            pinned: bool,
+        }
+        let old = dht_proto::codec::encode(&Old {
+            name: Some("a".into()),
+            location: Location::Blob,
+            added_unix: 7,
+            pinned: false,
+        });
+        let record = EntryRecord::decode(&old).unwrap();
+        assert!(record.published);
+        assert!(!record.changed_on_disk);
+        assert_eq!(record.added_unix, 7);
     }
 }

@@ -1,41 +1,15 @@
 //! Scenarios against a real on-disk store in a temporary directory.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
 use chunk_store::{EntryState, ImportMode, Location, Store, StoreError};
+use common::{data, read_all, source_file, write, MIB};
 use dht_proto::manifest::DEFAULT_CHUNK_SIZE;
 use dht_proto::{Bitfield, Manifest};
-
-const MIB: usize = 1 << 20;
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    let mut state = u64::from(seed) + 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn read_all(store: &Store, cid: &dht_proto::Cid) -> Vec<u8> {
-    let manifest = store.manifest(cid).unwrap().unwrap();
-    let mut out = Vec::new();
-    for i in 0..manifest.chunk_count() {
-        out.extend_from_slice(&store.read_chunk(cid, i).unwrap());
-    }
-    out
-}
 
 #[test]
 fn imports_and_reads_back_every_size() {
@@ -187,22 +161,10 @@ fn remove_deletes_copies_but_not_files_tracked_in_place() {
     ));
 }
 
-/// Imports a file into a source store and returns its manifest bytes, CID and bytes.
-fn source_file(dir: &Path, len: usize) -> (dht_proto::Cid, Vec<u8>, Vec<u8>) {
-    let src = Store::open(dir.join("src")).unwrap();
-    let bytes = data(len, 9);
-    let path = write(dir, "source.bin", &bytes);
-    let out = src
-        .import(&path, ImportMode::Copy, None, &mut |_| {})
-        .unwrap();
-    let manifest = src.manifest_bytes(&out.cid).unwrap().unwrap();
-    (out.cid, manifest, bytes)
-}
-
 #[test]
 fn a_download_resumes_with_chunks_written_after_the_last_save() {
     let dir = tempfile::tempdir().unwrap();
-    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 5 * MIB + 3);
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 5 * MIB + 3, 9);
     let root = dir.path().join("dst");
     {
         let store = Store::open(&root).unwrap();
@@ -267,7 +229,7 @@ fn a_download_resumes_with_chunks_written_after_the_last_save() {
 #[test]
 fn a_download_refuses_a_manifest_that_is_not_the_cid() {
     let dir = tempfile::tempdir().unwrap();
-    let (cid, mut manifest_bytes, bytes) = source_file(dir.path(), MIB + 1);
+    let (cid, mut manifest_bytes, bytes) = source_file(dir.path(), MIB + 1, 9);
     let store = Store::open(dir.path().join("dst")).unwrap();
     // Change one byte of the first chunk's hash: still a well-formed manifest, just not
     // the one the CID names.
@@ -288,7 +250,7 @@ fn a_download_refuses_a_manifest_that_is_not_the_cid() {
 #[test]
 fn an_incomplete_download_cannot_be_completed() {
     let dir = tempfile::tempdir().unwrap();
-    let (cid, manifest_bytes, _) = source_file(dir.path(), 2 * MIB);
+    let (cid, manifest_bytes, _) = source_file(dir.path(), 2 * MIB, 9);
     let store = Store::open(dir.path().join("dst")).unwrap();
     let (manifest, _) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
     let mut lie = Bitfield::new(manifest.chunk_count());
@@ -301,7 +263,7 @@ fn an_incomplete_download_cannot_be_completed() {
 fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
     // Under target/ (a real disk file system), not /tmp, which may be a tmpfs.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 3 * MIB + 5);
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 3 * MIB + 5, 9);
     let store = Store::open(dir.path().join("dst")).unwrap();
     let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
     // Out of order, as a swarm delivers them; chunk 1 arrives in memory that is not
@@ -332,7 +294,7 @@ fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
     assert_eq!(read_all(&store, &cid), bytes);
     // Turned off, every chunk goes through the page cache.
     store.set_direct_io(false);
-    let (cid3, manifest_bytes3, bytes3) = source_file(&dir.path().join("c"), 2 * MIB + 1);
+    let (cid3, manifest_bytes3, bytes3) = source_file(&dir.path().join("c"), 2 * MIB + 1, 9);
     let (manifest3, _) = store.begin_download(&cid3, &manifest_bytes3, None).unwrap();
     let before = store.direct_writes();
     let mut buf = store.buffers().get(MIB);
@@ -342,7 +304,7 @@ fn chunks_in_pool_buffers_are_written_with_direct_io_and_read_back_intact() {
     assert_eq!(store.read_chunk(&cid3, 0).unwrap(), &bytes3[..MIB]);
     store.set_direct_io(true);
     // A corrupt chunk in a pool buffer is refused like any other.
-    let (cid2, manifest_bytes2, _) = source_file(&dir.path().join("b"), 2 * MIB);
+    let (cid2, manifest_bytes2, _) = source_file(&dir.path().join("b"), 2 * MIB, 9);
     let (manifest2, _) = store.begin_download(&cid2, &manifest_bytes2, None).unwrap();
     // (Pool buffers are reused: this one may still hold a valid chunk 0.)
     let mut buf = store.buffers().get(MIB);
@@ -373,4 +335,226 @@ fn listing_many_files_keeps_the_manifests_being_served_in_the_cache() {
     assert_eq!(store.list().unwrap().len(), 81);
     // The listing decoded 80 manifests without caching them, so the one in use stayed.
     assert!(store.cached_manifest(&served).is_some());
+}
+
+/// Sets a file's mtime back to `mtime`, so that a change hides behind unchanged metadata.
+fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn a_changed_file_is_marked_persistently_stops_being_served_and_is_re_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let bytes = data(3 * MIB, 6);
+    let path = write(dir.path(), "tracked.bin", &bytes);
+    let cid = {
+        let store = Store::open(&root).unwrap();
+        let cid = store
+            .import(&path, ImportMode::Reference, None, &mut |_| {})
+            .unwrap()
+            .cid;
+        // Bytes changed behind an unchanged size and mtime: only the hash sees it.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        let mut changed = bytes.clone();
+        changed[2 * MIB + 1] ^= 0xff;
+        fs::write(&path, &changed).unwrap();
+        set_mtime(&path, mtime);
+        assert_eq!(
+            store.info(&cid).unwrap().unwrap().state,
+            EntryState::Complete
+        );
+        assert!(store.read_chunk(&cid, 0).is_ok());
+        assert!(matches!(
+            store.read_chunk(&cid, 2),
+            Err(StoreError::Changed(_))
+        ));
+        // From now on no chunk is served, even the unchanged ones, and the file is
+        // listed as changed and no longer among the files to announce.
+        assert!(matches!(
+            store.read_chunk(&cid, 0),
+            Err(StoreError::Changed(_))
+        ));
+        assert_eq!(
+            store.info(&cid).unwrap().unwrap().state,
+            EntryState::ChangedOnDisk
+        );
+        assert!(store.complete_cids().unwrap().is_empty());
+        cid
+    };
+    // The mark survives a restart, even though size and mtime still look unchanged.
+    let store = Store::open(&root).unwrap();
+    assert_eq!(store.list().unwrap()[0].state, EntryState::ChangedOnDisk);
+    assert!(matches!(
+        store.read_chunk(&cid, 0),
+        Err(StoreError::Changed(_))
+    ));
+
+    // The original bytes back, added again: the same CID, served again.
+    fs::write(&path, &bytes).unwrap();
+    let again = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    assert_eq!(again.cid, cid);
+    assert!(!again.already_present, "it could not be served before");
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Complete
+    );
+    assert_eq!(read_all(&store, &cid), bytes);
+    assert_eq!(store.complete_cids().unwrap(), vec![cid]);
+
+    // New content at that path: a new CID, and the stale entry is dropped once its
+    // change is known.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let new_bytes = data(MIB + 5, 7);
+    fs::write(&path, &new_bytes).unwrap();
+    assert_eq!(store.find_changed_in_place_files().unwrap(), vec![cid]);
+    assert!(store.find_changed_in_place_files().unwrap().is_empty());
+    let newer = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap();
+    assert_ne!(newer.cid, cid);
+    assert_eq!(newer.replaced, vec![cid]);
+    assert!(store.info(&cid).unwrap().is_none());
+    assert_eq!(read_all(&store, &newer.cid), new_bytes);
+}
+
+#[test]
+fn a_vanished_file_is_listed_as_changed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let path = write(dir.path(), "gone.bin", &data(MIB, 8));
+    let cid = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap()
+        .cid;
+    fs::remove_file(&path).unwrap();
+    // A stat is enough for listings; nothing was recorded yet.
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::ChangedOnDisk
+    );
+    assert!(store.complete_cids().unwrap().is_empty());
+    assert!(matches!(store.read_chunk(&cid, 0), Err(StoreError::Changed(p)) if p == path));
+}
+
+#[test]
+fn a_fetch_of_a_file_changed_on_disk_downloads_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 2 * MIB, 10);
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let path = write(dir.path(), "mine.bin", &bytes);
+    store
+        .import(
+            &path,
+            ImportMode::Reference,
+            Some("mine.bin".into()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(matches!(
+        store.begin_download(&cid, &manifest_bytes, None),
+        Err(StoreError::AlreadyComplete(_))
+    ));
+    fs::write(&path, b"something else").unwrap();
+    let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    assert_eq!(have.count(), 0);
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Partial { have: 0 }
+    );
+    for i in 0..manifest.chunk_count() {
+        store
+            .write_chunk(&cid, &manifest, i, common::chunk(&bytes, i))
+            .unwrap();
+        have.set(i);
+    }
+    store.complete_download(&cid, &have, None).unwrap();
+    assert_eq!(read_all(&store, &cid), bytes);
+    assert_eq!(fs::read(&path).unwrap(), b"something else", "left alone");
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().name.as_deref(),
+        Some("mine.bin")
+    );
+}
+
+#[test]
+fn a_fifo_is_refused_before_it_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let result = store.import(&fifo, ImportMode::Copy, None, &mut |_| {});
+            let _ = tx.send(result.map(|o| o.cid));
+        });
+        let result = rx.recv_timeout(std::time::Duration::from_secs(10));
+        if result.is_err() {
+            // Unblock the import stuck in open() so the scope can end, then fail.
+            let _ = fs::OpenOptions::new().write(true).open(&fifo);
+        }
+        let result = result.expect("importing a FIFO blocked");
+        assert!(
+            matches!(&result, Err(StoreError::Invalid(m)) if m.contains("not a regular file")),
+            "{result:?}"
+        );
+    });
+    assert!(store.is_empty().unwrap());
+    assert_eq!(
+        fs::read_dir(dir.path().join("store/tmp")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn names_with_path_parts_are_refused_and_names_from_peers_made_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let path = write(dir.path(), "plain.bin", b"x");
+    for bad in ["../../n", "a/b", ".hidden", "", "tab\there"] {
+        assert!(
+            matches!(
+                store.import(&path, ImportMode::Copy, Some(bad.into()), &mut |_| {}),
+                Err(StoreError::Invalid(m)) if m.contains("invalid name")
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(store.is_empty().unwrap());
+    let ok = store
+        .import(
+            &path,
+            ImportMode::Copy,
+            Some("report 2.pdf".into()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(ok.name.as_deref(), Some("report 2.pdf"));
+
+    let (cid, manifest_bytes, _) = source_file(dir.path(), 100, 11);
+    store
+        .begin_download(&cid, &manifest_bytes, Some("../../etc/passwd".into()))
+        .unwrap();
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().name.as_deref(),
+        Some("passwd")
+    );
+    let (cid, manifest_bytes, _) = source_file(dir.path(), 100, 12);
+    store
+        .begin_download(&cid, &manifest_bytes, Some("..".into()))
+        .unwrap();
+    assert_eq!(store.info(&cid).unwrap().unwrap().name, None);
 }

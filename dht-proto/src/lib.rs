@@ -6,6 +6,7 @@
 //! - [`message`]: the chunk protocol `/p2pd/chunk/1.0.0`, its requests, responses and limits.
 //! - [`bitfield`]: which chunks of a file a peer holds.
 //! - [`codec`]: CBOR encoding (cbor4ii) with an explicit size limit on every decode.
+//! - [`names`]: file names from peers and users, made safe to show and to create.
 //!
 //! Every decoder here takes bytes that came from a peer or a user and returns an error,
 //! never panics, and refuses input larger than its documented limit before parsing it.
@@ -16,6 +17,7 @@ pub mod cid;
 pub mod codec;
 pub mod manifest;
 pub mod message;
+pub mod names;
 
 pub use bitfield::Bitfield;
 pub use cid::{Cid, CidError, Codec};

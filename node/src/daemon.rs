@@ -45,8 +45,8 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub api_public: bool,
     /// DHT participation: auto (server once reachable), server, or client.
-    #[arg(long, value_enum, default_value_t = DhtMode::Auto)]
-    pub dht_mode: DhtMode,
+    #[arg(long, value_enum, default_value_t = DhtModeArg::Auto)]
+    pub dht_mode: DhtModeArg,
     /// Do not look for peers on the LAN with mDNS.
     #[arg(long)]
     pub no_mdns: bool,
@@ -108,6 +108,27 @@ pub struct DaemonArgs {
     pub test_corrupt_chunks: bool,
 }
 
+/// `--dht-mode`: the command-line spelling of [`DhtMode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DhtModeArg {
+    /// Server once an address that is not relayed is confirmed reachable; client before.
+    Auto,
+    /// Always answer DHT queries (public bootstrap nodes).
+    Server,
+    /// Never answer DHT queries.
+    Client,
+}
+
+impl From<DhtModeArg> for DhtMode {
+    fn from(arg: DhtModeArg) -> Self {
+        match arg {
+            DhtModeArg::Auto => DhtMode::Auto,
+            DhtModeArg::Server => DhtMode::Server,
+            DhtModeArg::Client => DhtMode::Client,
+        }
+    }
+}
+
 /// What the daemon writes for the CLI: where its API is and the token it wants.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiEndpoint {
@@ -117,11 +138,6 @@ pub struct ApiEndpoint {
     pub token: String,
     /// The daemon's process id.
     pub pid: u32,
-}
-
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
@@ -176,7 +192,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             bootstrap: args.bootstrap.clone(),
             external: args.external_addr.clone(),
             relays: args.relay.clone(),
-            dht_mode: args.dht_mode,
+            dht_mode: args.dht_mode.into(),
             behaviour: BehaviourConfig {
                 // Peers see the owner's display name in our identify agent string.
                 display_name: crate::api::load_settings(&data_dir).display_name,
@@ -184,14 +200,14 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
                 request_timeout: Duration::from_secs(args.request_timeout.max(1)),
-                relay_server: (args.relay_server || args.dht_mode == DhtMode::Server).then(|| {
-                    RelayLimits {
+                relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
+                    || RelayLimits {
                         max_reservations: args.relay_max_reservations,
                         max_circuits: args.relay_max_circuits,
                         max_circuit_duration: Duration::from_secs(args.relay_max_circuit_secs),
                         max_circuit_bytes: args.relay_max_circuit_bytes,
-                    }
-                }),
+                    },
+                ),
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
             },
@@ -244,6 +260,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             && match entry.state {
                 EntryState::Complete => true,
                 EntryState::Partial { have } => have > 0,
+                EntryState::ChangedOnDisk => false,
             };
         if holds_some {
             net.start_providing(entry.cid).await;
@@ -254,13 +271,13 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for the control API on {}", args.api))?;
     let api_addr = listener.local_addr()?;
-    let token = random_token();
+    let token = crate::api::auth::random_hex();
     let endpoint = ApiEndpoint {
         addr: api_addr,
         token: token.clone(),
         pid: std::process::id(),
     };
-    paths::write_private(
+    chunk_store::fsutil::write_private(
         &data_dir.join(paths::API_FILE),
         &serde_json::to_vec_pretty(&endpoint)?,
     )?;

@@ -17,7 +17,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<Keypair> {
             let bytes = key
                 .to_protobuf_encoding()
                 .context("encoding the node key")?;
-            crate::paths::write_private(path, &bytes)?;
+            chunk_store::fsutil::write_private(path, &bytes)?;
             tracing::info!(peer_id = %key.public().to_peer_id(), "created a new node identity");
             Ok(key)
         }

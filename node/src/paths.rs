@@ -32,21 +32,3 @@ pub fn data_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 pub fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("invalid path {}", path.display()))
 }
-
-/// Writes a file only its owner may read (mode 0600: keys, tokens, password hashes),
-/// through a temporary file and a rename, so a crash leaves the old content or the new.
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}

@@ -108,7 +108,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// 32 random bytes as hex.
 pub fn random_hex() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(&bytes)
 }
 
 /// Compares secrets without leaking where they differ.
@@ -158,10 +158,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 pub fn store_password(data_dir: &Path, password: &str) -> anyhow::Result<()> {
     check_new_password(password).map_err(|e| crate::UsageError(e.message))?;
     let hash = hash_password(password)?;
-    crate::paths::write_private(
+    chunk_store::fsutil::write_private(
         &data_dir.join(PASSWORD_FILE),
         format!("{hash}\n").as_bytes(),
-    )
+    )?;
+    Ok(())
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -793,7 +793,7 @@ fn until_closing<T: Clone + Send + 'static>(
 /// Network events as JSON lines, until the client goes away.
 async fn events(State(s): State<AppState>) -> Response {
     let stream = until_closing(s.api.subscribe(), s.closing.clone())
-        .map(|event| Ok::<_, Infallible>(line(&event)));
+        .map(|event| Ok::<_, Infallible>(line(&NetEvent::from(event))));
     let mut response = Body::from_stream(stream).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -804,8 +804,9 @@ async fn events(State(s): State<AppState>) -> Response {
 
 /// Everything the web UI shows live, as server-sent events.
 async fn live(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let net =
-        until_closing(s.api.subscribe(), s.closing.clone()).map(|event| LiveEvent::Net { event });
+    let net = until_closing(s.api.subscribe(), s.closing.clone()).map(|event| LiveEvent::Net {
+        event: event.into(),
+    });
     let own = until_closing(s.api.live_events(), s.closing.clone());
     let stream = futures::stream::select(net, own).map(|event| {
         Ok(Event::default()

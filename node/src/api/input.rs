@@ -38,30 +38,11 @@ pub fn check_display_name(name: Option<String>) -> Result<Option<String>, ApiErr
     Ok(Some(name))
 }
 
-/// A name for a file uploaded through the browser: its last path component, without
-/// control characters, at most 255 bytes; `upload` if nothing is left.
+/// A name for a file uploaded through the browser: its safe form
+/// ([`dht_proto::names::sanitize_file_name`]), or `upload` if nothing usable is left.
 pub fn upload_name(name: Option<&str>) -> String {
-    let base = name
-        .unwrap_or("")
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>();
-    let base = base.trim();
-    let mut out = String::new();
-    for c in base.chars() {
-        if out.len() + c.len_utf8() > dht_proto::message::MAX_NAME_LEN {
-            break;
-        }
-        out.push(c);
-    }
-    if out.is_empty() || out == "." || out == ".." {
-        "upload".into()
-    } else {
-        out
-    }
+    name.and_then(dht_proto::names::sanitize_file_name)
+        .unwrap_or_else(|| "upload".into())
 }
 
 /// The no-progress timeout of a download, from the seconds a user gave.

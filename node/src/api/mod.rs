@@ -7,6 +7,7 @@
 //! [`ApiError`] carries an HTTP status; [`input`] checks what users send.
 
 pub mod auth;
+pub mod convert;
 mod error;
 pub mod http;
 pub mod input;
@@ -74,13 +75,10 @@ pub fn load_settings(data_dir: &Path) -> Settings {
         .unwrap_or_default()
 }
 
-/// Writes the settings file of a data directory (via a temporary file and a rename).
+/// Writes the settings file of a data directory (atomically and durably).
 pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
-    let path = data_dir.join(SETTINGS_FILE);
-    let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path)
+    chunk_store::fsutil::write_atomic(&data_dir.join(SETTINGS_FILE), &bytes)
 }
 
 impl Api {
@@ -256,6 +254,7 @@ impl Api {
                 let (state, have) = match e.state {
                     EntryState::Complete => ("complete", e.chunk_count),
                     EntryState::Partial { have } => ("partial", have),
+                    EntryState::ChangedOnDisk => ("changed", 0),
                 };
                 let (location, path) = match e.location {
                     Location::Blob => ("store", None),
@@ -298,6 +297,7 @@ impl Api {
         self.net
             .info()
             .await
+            .map(NodeInfo::from)
             .map_err(|e| ApiError::internal(e.to_string()))
     }
 
@@ -338,10 +338,11 @@ impl Api {
         Ok(peers
             .into_iter()
             .map(|info| {
-                let id = info.peer_id.parse::<libp2p::PeerId>().ok();
-                let t = id.and_then(|id| traffic.get(&id).copied());
-                let (rate_down, rate_up) = id.map_or((0.0, 0.0), |id| stats.peer_rates(&id));
-                let standing = id.and_then(|id| standing.get(&id).copied());
+                let id = info.peer_id;
+                let t = traffic.get(&id).copied();
+                let (rate_down, rate_up) = stats.peer_rates(&id);
+                let standing = standing.get(&id).copied();
+                let info = PeerInfo::from(info);
                 PeerView {
                     bytes_received: t.map_or(0, |t| t.received),
                     bytes_sent: t.map_or(0, |t| t.sent),
@@ -356,7 +357,7 @@ impl Api {
     }
 
     /// Live network events.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::network::NetEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<crate::network::NetEvent> {
         self.net.subscribe()
     }
 

@@ -255,7 +255,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("have_chunks", integer(), true),
                 (
                     "state",
-                    json!({"type": "string", "enum": ["complete", "partial"]}),
+                    json!({"type": "string", "enum": ["complete", "partial", "changed"]}),
                     true,
                 ),
                 (
@@ -497,7 +497,6 @@ mod tests {
     use super::*;
     use crate::api::transfers::{DownloadState, PeerBytes};
     use crate::api::types::*;
-    use crate::network::NetEvent;
 
     fn progress() -> Progress {
         Progress {

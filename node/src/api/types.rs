@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
 pub use super::transfers::{PeerReputation, Progress};
-pub use crate::network::{NodeInfo, PeerInfo};
 
 /// `POST /api/add`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,7 +241,7 @@ pub enum LiveEvent {
     /// A peer connected, left, or an address of ours was confirmed.
     Net {
         /// The network event (`peer_connected`, `peer_disconnected`, `external_address`).
-        event: crate::network::NetEvent,
+        event: NetEvent,
     },
     /// A download changed.
     Download {

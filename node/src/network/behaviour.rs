@@ -1,4 +1,4 @@
-//! The composed libp2p behaviour of a p2pd node and how it is configured.
+//! The composed libp2p behaviour of a p2pd node and how each part is configured.
 
 use std::time::Duration;
 
@@ -9,11 +9,12 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, dcutr, identify, identity, kad, mdns, memory_connection_limits,
-    ping, relay, request_response, upnp, StreamProtocol,
+    autonat, dcutr, identify, identity, kad, mdns, memory_connection_limits, ping, relay,
+    request_response, upnp, PeerId, StreamProtocol,
 };
 
 use super::codec::ChunkCodec;
+use super::gate::{ConnectionGate, GateLimits};
 use chunk_store::BufferPool;
 
 /// Kademlia protocol name: our own DHT, not the IPFS one.
@@ -71,10 +72,33 @@ pub fn agent_version(display_name: Option<&str>) -> String {
     }
 }
 
+/// The Kademlia behaviour exactly as a p2pd node runs it: our protocol name, our record
+/// store limits (at most `max_provider_keys` provider keys, ours and other peers'),
+/// timeouts and republication intervals. It works over any transport; the daemon and
+/// anything that simulates it (tests, `dht-sim`) build Kademlia only through here.
+pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviour<MemoryStore> {
+    let store = MemoryStore::with_config(
+        peer_id,
+        MemoryStoreConfig {
+            max_records: 4096,
+            max_value_bytes: 65 * 1024,
+            max_providers_per_key: 20,
+            max_provided_keys: max_provider_keys,
+        },
+    );
+    let mut config = kad::Config::new(KAD_PROTOCOL);
+    config
+        .set_query_timeout(Duration::from_secs(30))
+        .set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)))
+        .set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)))
+        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
+    kad::Behaviour::with_config(peer_id, store, config)
+}
+
 /// Everything a p2pd node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) gate: ConnectionGate,
     pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
     pub(crate) identify: identify::Behaviour,
@@ -99,22 +123,7 @@ impl Behaviour {
     ) -> anyhow::Result<Self> {
         let peer_id = key.public().to_peer_id();
 
-        let store = MemoryStore::with_config(
-            peer_id,
-            MemoryStoreConfig {
-                max_records: 4096,
-                max_value_bytes: 65 * 1024,
-                max_providers_per_key: 20,
-                max_provided_keys: config.max_provider_keys,
-            },
-        );
-        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-        kad_config
-            .set_query_timeout(Duration::from_secs(30))
-            .set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)))
-            .set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)))
-            .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
-        let kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+        let kad = kad_behaviour(peer_id, config.max_provider_keys);
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
@@ -149,16 +158,8 @@ impl Behaviour {
             None
         };
 
-        let limits = connection_limits::Behaviour::new(
-            connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(config.max_connections))
-                .with_max_established_per_peer(Some(4))
-                .with_max_pending_incoming(Some(128))
-                .with_max_pending_outgoing(Some(128)),
-        );
-
         Ok(Behaviour {
-            limits,
+            gate: ConnectionGate::new(GateLimits::with_max_established(config.max_connections)),
             memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
             kad,
             identify,

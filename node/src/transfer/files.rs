@@ -127,23 +127,11 @@ impl Transfers {
     }
 }
 
-/// A file name from a peer, made safe to create in a directory: only its last path
-/// component, no control characters, never `.` or `..`; the CID when nothing is left.
+/// A file name from a peer, made safe to create in a directory
+/// ([`dht_proto::names::sanitize_file_name`]); the CID when nothing usable is left.
 pub fn safe_file_name(name: Option<&str>, cid: &Cid) -> String {
-    let cleaned = name
-        .and_then(|n| std::path::Path::new(n).file_name())
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-                .collect::<String>()
-        })
-        .unwrap_or_default();
-    if cleaned.is_empty() || cleaned == "." || cleaned == ".." || cleaned.starts_with('.') {
-        cid.to_string()
-    } else {
-        cleaned
-    }
+    name.and_then(dht_proto::names::sanitize_file_name)
+        .unwrap_or_else(|| cid.to_string())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! verified data is what raises it; one corrupt chunk costs more than 30 MiB earns.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
@@ -114,7 +114,7 @@ impl Reputation {
         }
     }
 
-    /// Saves the table to `path` if it changed (written to a temporary file, then renamed).
+    /// Saves the table to `path` if it changed (atomically and durably).
     pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
         if !self.dirty {
             return Ok(());
@@ -127,9 +127,7 @@ impl Reputation {
                 .collect(),
         };
         let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        let tmp: PathBuf = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)?;
+        chunk_store::fsutil::write_atomic(path, &bytes)?;
         self.dirty = false;
         Ok(())
     }

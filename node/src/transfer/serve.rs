@@ -224,15 +224,21 @@ async fn answer(
     match request {
         Request::Manifest { cid } => {
             let result = tokio::task::spawn_blocking(move || {
+                // A file changed on disk is answered as not held, like its chunks.
+                let Some(info) = store.info(&cid)? else {
+                    return Ok(None);
+                };
+                if info.state == EntryState::ChangedOnDisk {
+                    return Ok(None);
+                }
                 let bytes = store.manifest_bytes(&cid)?;
-                let name = store.info(&cid)?.and_then(|i| i.name);
-                Ok::<_, StoreError>(bytes.map(|b| (b, name)))
+                Ok::<_, StoreError>(bytes.map(|b| (b, info.name)))
             })
             .await;
             Reply::Message(match result {
                 Ok(Ok(Some((bytes, name)))) => Response::Manifest {
                     manifest: ByteBuf::from(bytes),
-                    name: name.map(|n| truncate_name(&n)),
+                    name: name.and_then(|n| dht_proto::names::sanitize_file_name(&n)),
                 },
                 Ok(Ok(None)) | Ok(Err(StoreError::Invalid(_))) => Response::NotFound,
                 Ok(Err(e)) => error_response(e),
@@ -254,6 +260,7 @@ async fn answer(
                 Ok(Err(
                     StoreError::NotFound(_)
                     | StoreError::ChunkUnavailable { .. }
+                    | StoreError::Changed(_)
                     | StoreError::Invalid(_),
                 )) => Reply::Message(Response::NotFound),
                 Ok(Err(e)) => Reply::Message(error_response(e)),
@@ -287,24 +294,15 @@ pub async fn our_bitfield(transfers: &Transfers, cid: Cid) -> Option<Bitfield> {
         match info.state {
             EntryState::Complete => Some(Bitfield::full(info.chunk_count)),
             EntryState::Partial { .. } => store.partial_have(&cid).ok()?,
+            EntryState::ChangedOnDisk => None,
         }
     })
     .await
     .ok()?
 }
 
-fn truncate_name(name: &str) -> String {
-    let mut end = name.len().min(dht_proto::message::MAX_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_string()
-}
-
 fn error_response(e: StoreError) -> Response {
     let message = match e {
-        // Say that the file changed, without leaking local paths to peers.
-        StoreError::Changed(_) => "file changed on the provider's disk".to_string(),
         StoreError::Corrupt { .. } => "stored chunk is corrupt".to_string(),
         _ => "provider storage error".to_string(),
     };

@@ -31,9 +31,18 @@ impl Engine {
         if !info.published {
             self.link.shared.published.store(false, Ordering::SeqCst);
         }
-        if info.state == EntryState::Complete {
-            self.finish_from_store().await?;
-            return Ok(true);
+        match info.state {
+            EntryState::Complete => {
+                self.finish_from_store().await?;
+                return Ok(true);
+            }
+            EntryState::ChangedOnDisk => {
+                return Err(Failure::bad_input(format!(
+                    "{cid} is tracked in place and changed on disk: add the file again, or \
+                     remove it (p2pd rm) to download it anew"
+                )));
+            }
+            EntryState::Partial { .. } => {}
         }
         let store = self.transfers.store().clone();
         let bytes = blocking(move || store.manifest_bytes(&cid))

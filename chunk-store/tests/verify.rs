@@ -1,0 +1,221 @@
+//! Verify and repair against a real on-disk store: damage made by hand, found, reported
+//! per file, and repaired so that a download makes the file whole again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+
+use chunk_store::{EntryState, ImportMode, Repair, Store};
+use common::*;
+use dht_proto::Bitfield;
+
+fn damage(path: &std::path::Path, offset: u64) {
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    let mut byte = [0u8; 1];
+    fs::File::open(path)
+        .unwrap()
+        .read_exact_at(&mut byte, offset)
+        .unwrap();
+    file.write_all_at(&[byte[0] ^ 0xff], offset).unwrap();
+}
+
+#[test]
+fn verify_reports_bad_and_missing_chunks_and_repair_makes_the_copy_a_download_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let bytes = data(5 * MIB + 10, 1);
+    let cid = store
+        .import(
+            &write(dir.path(), "f.bin", &bytes),
+            ImportMode::Copy,
+            None,
+            &mut |_| {},
+        )
+        .unwrap()
+        .cid;
+    let blob = root.join("blobs").join(content_name(&cid));
+    damage(&blob, MIB as u64 + 7);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(4 * MIB as u64 + 3)
+        .unwrap();
+
+    let report = store.verify(&cid).unwrap();
+    assert_eq!(report.chunks_checked, 6);
+    assert_eq!(report.bad_chunks, vec![1]);
+    assert_eq!(report.missing_chunks, vec![4, 5]);
+    assert!(!report.is_ok() && !report.changed_on_disk && report.repair.is_none());
+    // Verifying changes nothing.
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Complete
+    );
+    assert!(blob.exists());
+
+    let report = store.repair(&cid).unwrap();
+    assert_eq!(report.repair, Some(Repair::BackToPartial { have: 3 }));
+    assert!(!blob.exists());
+    assert!(root.join("partial").join(content_name(&cid)).exists());
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Partial { have: 3 }
+    );
+    assert!(store.complete_cids().unwrap().is_empty());
+    // The repaired store is consistent, and a download fetches only what is missing.
+    assert!(store.verify(&cid).unwrap().is_ok());
+    let manifest_bytes = store.manifest_bytes(&cid).unwrap().unwrap();
+    drop(store);
+    let store = Store::open(&root).unwrap();
+    let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    assert_eq!(have.iter_set().collect::<Vec<_>>(), vec![0, 2, 3]);
+    for i in [1, 4, 5] {
+        store
+            .write_chunk(&cid, &manifest, i, chunk(&bytes, i))
+            .unwrap();
+        have.set(i);
+    }
+    store.complete_download(&cid, &have, None).unwrap();
+    assert_eq!(read_all(&store, &cid), bytes);
+    assert!(store.verify(&cid).unwrap().is_ok());
+}
+
+#[test]
+fn a_lost_copy_is_all_missing_and_repaired_into_an_empty_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let cid = store
+        .import(
+            &write(dir.path(), "f.bin", &data(2 * MIB, 2)),
+            ImportMode::Copy,
+            None,
+            &mut |_| {},
+        )
+        .unwrap()
+        .cid;
+    fs::remove_file(root.join("blobs").join(content_name(&cid))).unwrap();
+    let report = store.repair(&cid).unwrap();
+    assert_eq!(report.missing_chunks, vec![0, 1]);
+    assert_eq!(report.repair, Some(Repair::BackToPartial { have: 0 }));
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Partial { have: 0 }
+    );
+}
+
+#[test]
+fn repair_drops_a_partial_downloads_bad_chunks_from_its_bitfield() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 4 * MIB, 3);
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let (manifest, mut have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    for i in [0, 2, 3] {
+        store
+            .write_chunk(&cid, &manifest, i, chunk(&bytes, i))
+            .unwrap();
+        have.set(i);
+    }
+    store.save_progress(&cid, &have).unwrap();
+    damage(
+        &root.join("partial").join(content_name(&cid)),
+        2 * MIB as u64,
+    );
+
+    let report = store.verify(&cid).unwrap();
+    assert_eq!(
+        report.chunks_checked, 3,
+        "only the chunks the bitfield claims"
+    );
+    assert_eq!(report.bad_chunks, vec![2]);
+    let report = store.repair(&cid).unwrap();
+    assert_eq!(
+        report.repair,
+        Some(Repair::DroppedFromPartial { dropped: 1 })
+    );
+    let saved = store.partial_have(&cid).unwrap().unwrap();
+    assert_eq!(saved.iter_set().collect::<Vec<_>>(), vec![0, 3]);
+    assert!(store.verify(&cid).unwrap().is_ok());
+}
+
+#[test]
+fn a_changed_in_place_file_is_reported_and_repair_marks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let path = write(dir.path(), "mine.bin", &data(3 * MIB, 4));
+    let cid = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap()
+        .cid;
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    damage(&path, 2 * MIB as u64 + 1);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+
+    let report = store.verify(&cid).unwrap();
+    assert!(report.changed_on_disk);
+    assert_eq!(report.bad_chunks, vec![2]);
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::Complete
+    );
+    let report = store.repair(&cid).unwrap();
+    assert_eq!(report.repair, Some(Repair::MarkedChanged));
+    assert_eq!(
+        store.info(&cid).unwrap().unwrap().state,
+        EntryState::ChangedOnDisk
+    );
+    // Already marked: reported, nothing more to repair.
+    let report = store.repair(&cid).unwrap();
+    assert!(report.changed_on_disk && report.repair.is_none());
+}
+
+#[test]
+fn verify_store_reports_every_file_and_the_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let mut cids = Vec::new();
+    for i in 0..3u8 {
+        let path = write(dir.path(), &format!("f{i}"), &data(MIB + 1, 10 + i));
+        cids.push(
+            store
+                .import(&path, ImportMode::Copy, None, &mut |_| {})
+                .unwrap()
+                .cid,
+        );
+    }
+    let (cid, manifest_bytes, _) = source_file(dir.path(), 2 * MIB, 20);
+    store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    store.save_progress(&cid, &Bitfield::new(2)).unwrap();
+
+    let clean = store.verify_store(false, &mut |_| {}).unwrap();
+    assert!(clean.is_ok());
+    assert_eq!(clean.files_checked, 4);
+    assert_eq!(clean.files.iter().map(|f| f.chunks_checked).sum::<u32>(), 6);
+
+    damage(&root.join("blobs").join(content_name(&cids[1])), 5);
+    fs::remove_file(root.join("blobs").join(content_name(&cids[2]))).unwrap();
+    let mut seen = Vec::new();
+    let report = store
+        .verify_store(false, &mut |f| seen.push(f.cid))
+        .unwrap();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(
+        (report.bad_chunks, report.missing_chunks, report.repaired),
+        (1, 2, 0)
+    );
+    assert!(!report.is_ok());
+    let report = store.verify_store(true, &mut |_| {}).unwrap();
+    assert_eq!(report.repaired, 2);
+    assert!(store.verify_store(false, &mut |_| {}).unwrap().is_ok());
+}

@@ -1,0 +1,205 @@
+//! The swarm task: [`NetworkActor`] owns the `Swarm` and the state of every part of the
+//! network layer, runs the loop over swarm events, commands and a tick, dispatches
+//! each to the module that owns it, and answers the snapshot commands (`Info`,
+//! `Peers`).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{kad, Multiaddr, Swarm};
+use tokio::sync::{broadcast, mpsc};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::dht::Dht;
+use super::handle::Command;
+use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
+use super::peers::{is_relayed, Peers};
+use super::reach::Reach;
+use super::requests::Requests;
+
+/// How often the actor runs its timers (re-announcements, relay reservations, clean-up).
+const TICK: Duration = Duration::from_millis(500);
+
+/// The task that owns the swarm.
+pub struct NetworkActor {
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) events: broadcast::Sender<NetEvent>,
+    pub(super) requests: Requests,
+    pub(super) dht: Dht,
+    pub(super) reach: Reach,
+    pub(super) peers: Peers,
+}
+
+impl NetworkActor {
+    /// Runs until every [`Network`](super::Network) handle is dropped.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    pub(super) fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.run_due_announcements(now);
+        self.keep_reservations(now);
+        self.finish_abandoned_provider_queries();
+    }
+
+    /// Whether an address that is not relayed is confirmed reachable.
+    pub(super) fn is_public(&self) -> bool {
+        self.swarm.external_addresses().any(|a| !is_relayed(a))
+    }
+
+    pub(super) fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => self.send_request(peer, request, reply),
+            Command::Respond { channel, response } => self.respond(channel, response),
+            Command::StartProviding(cid) => self.start_providing(cid),
+            Command::StopProviding(cid) => self.stop_providing(cid),
+            Command::FindProviders { cid, found } => self.find_providers(cid, found),
+            Command::Info(reply) => {
+                let _ = reply.send(self.node_info());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.infos());
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+        }
+    }
+
+    pub(super) fn node_info(&mut self) -> NodeInfo {
+        let local = *self.swarm.local_peer_id();
+        // Relayed addresses already end in our id (`…/p2p-circuit/p2p/<us>`).
+        let with_id = |a: &Multiaddr| match a.iter().last() {
+            Some(Protocol::P2p(_)) => a.clone(),
+            _ => a.clone().with(Protocol::P2p(local)),
+        };
+        let routing_table_peers = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
+        NodeInfo {
+            relay_reservations: self.reach.circuit_addrs(),
+            peer_id: local,
+            listen_addrs: self.swarm.listeners().map(with_id).collect(),
+            external_addrs: self.swarm.external_addresses().map(with_id).collect(),
+            nat_status: if self.is_public() {
+                NatStatus::Public
+            } else {
+                NatStatus::Private
+            },
+            dht_role: match self.swarm.behaviour().kad.mode() {
+                kad::Mode::Server => DhtRole::Server,
+                kad::Mode::Client => DhtRole::Client,
+            },
+            connected_peers: self.swarm.connected_peers().count(),
+            routing_table_peers,
+            provided_files: self.dht.provided_count(),
+            provider_announcements: self.dht.announcements_started(),
+        }
+    }
+
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
+                tracing::info!(%address, "listening");
+                self.reach.on_new_listen_addr(listener_id, address);
+            }
+            SwarmEvent::ExpiredListenAddr {
+                address,
+                listener_id,
+            } => self.reach.on_expired_listen_addr(listener_id, &address),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => self.reach.on_listener_closed(listener_id, reason),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => self.on_connection_established(peer_id, connection_id, &endpoint, num_established),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                tracing::info!(peer = %peer_id, cause = ?cause, "connection closed");
+                self.on_connection_closed(peer_id, connection_id, num_established);
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, "dial failed: {error}");
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!(%address, "external address confirmed");
+                let _ = self
+                    .events
+                    .send(NetEvent::ExternalAddressConfirmed(address));
+                self.update_dht_mode();
+                // Provider records carry our addresses: re-announce with the new ones.
+                self.schedule_reannounce();
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                tracing::info!(%address, "external address expired");
+                self.update_dht_mode();
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Chunk(event) => {
+                self.on_transfer_event(super::requests::Transfer::Chunk, event)
+            }
+            BehaviourEvent::Manifest(event) => {
+                self.on_transfer_event(super::requests::Transfer::Manifest, event)
+            }
+            BehaviourEvent::Kad(event) => self.on_kad_event(event),
+            BehaviourEvent::Identify(event) => self.on_identify_event(event),
+            BehaviourEvent::Ping(event) => self.peers.on_ping(event),
+            BehaviourEvent::Mdns(event) => self.on_mdns_event(event),
+            BehaviourEvent::Dcutr(event) => super::reach::on_dcutr_event(event),
+            BehaviourEvent::RelayClient(event) => super::reach::on_relay_client_event(event),
+            BehaviourEvent::RelayServer(event) => {
+                tracing::debug!(?event, "relay server");
+            }
+            BehaviourEvent::Upnp(event) => {
+                tracing::info!(?event, "UPnP");
+            }
+            BehaviourEvent::AutonatClient(event) => {
+                tracing::debug!(addr = %event.tested_addr, server = %event.server, ok = event.result.is_ok(), "AutoNAT probe");
+            }
+            _ => {}
+        }
+    }
+}

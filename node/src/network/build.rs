@@ -1,0 +1,173 @@
+//! Building the network: its settings ([`NetworkConfig`]), the swarm over TCP/QUIC/DNS
+//! for the daemon ([`build`]) or over libp2p's in-memory transport for tests and
+//! simulations ([`build_in_memory`]), and the actor and handle around either. Both
+//! transports carry the same behaviour and the same actor, so what runs in memory is
+//! what the daemon runs.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::core::Transport as _;
+use libp2p::{identity, noise, tcp, yamux, Multiaddr, Swarm};
+use tokio::sync::{broadcast, mpsc};
+
+use super::actor::NetworkActor;
+use super::behaviour::{Behaviour, BehaviourConfig};
+use super::dht::Dht;
+use super::handle::{InboundRequest, Network};
+use super::info::DhtMode;
+use super::peers::{split_peer_addr, Peers};
+use super::pending::{PendingGate, PendingLimits};
+use super::reach::Reach;
+use super::requests::Requests;
+
+/// Longest a connection may take from its first byte to a secured, multiplexed
+/// connection (libp2p's default is 10 s). A handshake is a few round trips; a peer that
+/// needs longer is most likely holding a slot on purpose.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Commands waiting for the swarm task.
+const COMMAND_QUEUE: usize = 1024;
+/// Network events kept for slow subscribers (older ones are skipped).
+const EVENT_QUEUE: usize = 256;
+
+/// Settings of the network task.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap nodes (each ending in `/p2p/<peer id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Addresses this node is known to be reachable at (public hosts).
+    pub external: Vec<Multiaddr>,
+    /// Relays to reserve a slot on when not publicly reachable (besides bootstrap nodes
+    /// that offer relaying).
+    pub relays: Vec<Multiaddr>,
+    /// DHT participation.
+    pub dht_mode: DhtMode,
+    /// Behaviour tunables.
+    pub behaviour: BehaviourConfig,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+}
+
+fn behaviour_error(e: anyhow::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    e.to_string().into()
+}
+
+/// Builds the daemon's swarm (TCP, QUIC, DNS, relay client) and returns the actor to
+/// run and the handle to it.
+pub fn build(
+    key: identity::Keypair,
+    config: NetworkConfig,
+    inbound: mpsc::Sender<InboundRequest>,
+) -> anyhow::Result<(NetworkActor, Network)> {
+    let behaviour_config = config.behaviour.clone();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_quic()
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default());
+                Ok(PendingGate::new(tcp, PendingLimits::default()))
+            },
+        )?
+        .with_dns()?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
+        .build();
+    assemble(swarm, config, inbound)
+}
+
+/// Builds the same node over libp2p's in-memory transport (`/memory/<port>`
+/// addresses, noise and yamux as over TCP), for tests and simulations that run many
+/// nodes in one process.
+pub fn build_in_memory(
+    key: identity::Keypair,
+    config: NetworkConfig,
+    inbound: mpsc::Sender<InboundRequest>,
+) -> anyhow::Result<(NetworkActor, Network)> {
+    let behaviour_config = config.behaviour.clone();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()))
+            },
+        )?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
+        .build();
+    assemble(swarm, config, inbound)
+}
+
+/// Starts listening, dials the bootstrap nodes and wraps the swarm in its actor.
+fn assemble(
+    mut swarm: Swarm<Behaviour>,
+    config: NetworkConfig,
+    inbound: mpsc::Sender<InboundRequest>,
+) -> anyhow::Result<(NetworkActor, Network)> {
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    for addr in &config.external {
+        swarm.add_external_address(addr.clone());
+    }
+    let mut relay_candidates = HashMap::new();
+    for addr in &config.relays {
+        let (peer, transport_addr) = split_peer_addr(addr)
+            .with_context(|| format!("relay address {addr} must end in /p2p/<peer id>"))?;
+        relay_candidates.insert(peer, transport_addr);
+    }
+    let mut bootstrap_peers = HashSet::new();
+    for addr in &config.bootstrap {
+        let (peer, transport_addr) = split_peer_addr(addr)
+            .with_context(|| format!("bootstrap address {addr} must end in /p2p/<peer id>"))?;
+        swarm.behaviour_mut().kad.add_address(&peer, transport_addr);
+        bootstrap_peers.insert(peer);
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, "cannot dial bootstrap node: {e}");
+        }
+    }
+
+    let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let local_peer_id = *swarm.local_peer_id();
+    let use_relays = config.dht_mode != DhtMode::Server && config.external.is_empty();
+    let mut actor = NetworkActor {
+        swarm,
+        commands,
+        events: events.clone(),
+        requests: Requests::new(inbound),
+        dht: Dht::new(config.dht_mode, bootstrap_peers),
+        reach: Reach::new(use_relays, relay_candidates),
+        peers: Peers::default(),
+    };
+    actor.update_dht_mode();
+    Ok((
+        actor,
+        Network {
+            commands: command_tx,
+            events,
+            local_peer_id,
+        },
+    ))
+}

@@ -1,0 +1,226 @@
+//! Kademlia inside the swarm task: the files we provide and their announcements
+//! (first announcement, re-announcement rounds), provider lookups streamed to their
+//! callers, the bootstrap nodes, and whether we are a DHT server or client.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use dht_proto::Cid;
+use libp2p::{kad, PeerId};
+use tokio::sync::mpsc;
+
+use super::actor::NetworkActor;
+use super::info::DhtMode;
+
+/// Re-announcements are delayed this long after a trigger, so a burst of triggers
+/// (several addresses confirmed at once) costs one round of announcements.
+const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
+/// A reconnect to a bootstrap node re-announces everything only if the last full round
+/// is older than this (Kademlia republishes provider records on its own schedule).
+const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The provider key of a file: the multihash bytes of its CID (what an IPFS node would
+/// look up for the same CID).
+pub(super) fn provider_key(cid: &Cid) -> kad::RecordKey {
+    kad::RecordKey::new(&cid.multihash_bytes())
+}
+
+/// Our part in the DHT.
+pub(super) struct Dht {
+    pub(super) mode: DhtMode,
+    pub(super) bootstrap_peers: HashSet<PeerId>,
+    /// Provider lookups running, and where each sends the providers it finds.
+    pub(super) provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
+    pub(super) provided: HashSet<Cid>,
+    reannounce_at: Option<Instant>,
+    last_announce_all: Option<Instant>,
+    announcements_started: u64,
+}
+
+impl Dht {
+    pub(super) fn new(mode: DhtMode, bootstrap_peers: HashSet<PeerId>) -> Self {
+        Dht {
+            mode,
+            bootstrap_peers,
+            provider_queries: HashMap::new(),
+            provided: HashSet::new(),
+            reannounce_at: None,
+            last_announce_all: None,
+            announcements_started: 0,
+        }
+    }
+
+    pub(super) fn provided_count(&self) -> usize {
+        self.provided.len()
+    }
+
+    pub(super) fn announcements_started(&self) -> u64 {
+        self.announcements_started
+    }
+}
+
+impl NetworkActor {
+    pub(super) fn start_providing(&mut self, cid: Cid) {
+        // Already announced: Kademlia republishes it on its own schedule.
+        if self.dht.provided.insert(cid) {
+            tracing::info!(%cid, "announcing as provider");
+            self.announce(cid);
+        }
+    }
+
+    pub(super) fn stop_providing(&mut self, cid: Cid) {
+        self.dht.provided.remove(&cid);
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .stop_providing(&provider_key(&cid));
+    }
+
+    pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(provider_key(&cid));
+        tracing::info!(%cid, "provider lookup started");
+        self.dht.provider_queries.insert(id, found);
+    }
+
+    /// The first connection to a bootstrap node fills the routing table from it and
+    /// announces what we provide; a reconnect (every few minutes on a flaky link)
+    /// re-announces only if the last full round is old.
+    pub(super) fn on_first_connection(&mut self, peer: PeerId) {
+        if !self.dht.bootstrap_peers.contains(&peer) {
+            return;
+        }
+        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        if self
+            .dht
+            .last_announce_all
+            .is_none_or(|t| t.elapsed() > REANNOUNCE_MIN_INTERVAL)
+        {
+            self.schedule_reannounce();
+        }
+    }
+
+    pub(super) fn schedule_reannounce(&mut self) {
+        if !self.dht.provided.is_empty() && self.dht.reannounce_at.is_none() {
+            self.dht.reannounce_at = Some(Instant::now() + REANNOUNCE_DELAY);
+        }
+    }
+
+    pub(super) fn run_due_announcements(&mut self, now: Instant) {
+        if self.dht.reannounce_at.is_some_and(|at| now >= at) {
+            self.dht.reannounce_at = None;
+            self.announce_all();
+        }
+    }
+
+    fn announce_all(&mut self) {
+        self.dht.last_announce_all = Some(Instant::now());
+        let cids: Vec<Cid> = self.dht.provided.iter().copied().collect();
+        tracing::info!(files = cids.len(), "announcing provider records");
+        for cid in cids {
+            self.announce(cid);
+        }
+    }
+
+    fn announce(&mut self, cid: Cid) {
+        self.dht.announcements_started += 1;
+        match self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .start_providing(provider_key(&cid))
+        {
+            Ok(_) => tracing::debug!(%cid, "provider announcement started"),
+            Err(e) => tracing::warn!(%cid, "cannot announce provider record: {e}"),
+        }
+    }
+
+    /// Kademlia server mode only on a confirmed address that is not relayed: a relay
+    /// reservation must not turn a node behind NAT into a DHT server.
+    pub(super) fn update_dht_mode(&mut self) {
+        let mode = match self.dht.mode {
+            DhtMode::Server => kad::Mode::Server,
+            DhtMode::Client => kad::Mode::Client,
+            DhtMode::Auto if self.is_public() => kad::Mode::Server,
+            DhtMode::Auto => kad::Mode::Client,
+        };
+        if self.swarm.behaviour().kad.mode() != mode {
+            tracing::info!(?mode, "DHT mode changed");
+            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+        }
+    }
+
+    pub(super) fn on_kad_event(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
+                kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                    providers,
+                    ..
+                })) => {
+                    let local = *self.swarm.local_peer_id();
+                    if let Some(found) = self.dht.provider_queries.get(&id) {
+                        for peer in providers.into_iter().filter(|p| *p != local) {
+                            tracing::info!(%peer, "provider found");
+                            // Dial now: Kademlia knows the provider's addresses only while
+                            // the query runs.
+                            if !self.swarm.is_connected(&peer) {
+                                let _ = self.swarm.dial(peer);
+                            }
+                            let _ = found.try_send(peer);
+                        }
+                    }
+                }
+                kad::QueryResult::GetProviders(Ok(
+                    kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. },
+                )) => {
+                    self.dht.provider_queries.remove(&id);
+                }
+                kad::QueryResult::GetProviders(Err(e)) => {
+                    tracing::debug!("provider lookup ended: {e}");
+                    self.dht.provider_queries.remove(&id);
+                }
+                kad::QueryResult::StartProviding(result) => match result {
+                    Ok(ok) => {
+                        tracing::info!(key = ?ok.key, "provider announcement stored in the DHT")
+                    }
+                    Err(e) => tracing::info!("provider announcement incomplete: {e}"),
+                },
+                kad::QueryResult::Bootstrap(Ok(_)) if step.last => {
+                    tracing::debug!("DHT bootstrap finished");
+                }
+                _ => {}
+            },
+            kad::Event::RoutingUpdated {
+                peer,
+                is_new_peer: true,
+                ..
+            } => {
+                tracing::debug!(%peer, "added to the routing table");
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the provider lookups nobody waits for any more (the download ended while
+    /// its lookup ran), so they do not go on querying the DHT until their timeout.
+    pub(super) fn finish_abandoned_provider_queries(&mut self) {
+        let abandoned: Vec<kad::QueryId> = self
+            .dht
+            .provider_queries
+            .iter()
+            .filter(|(_, found)| found.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            self.dht.provider_queries.remove(&id);
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.finish();
+            }
+        }
+    }
+}

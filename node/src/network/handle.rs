@@ -1,0 +1,162 @@
+//! The handle to the swarm task: [`Network`] (cheap to clone), the [`Command`]s it sends
+//! over the bounded command channel, and the errors its callers see.
+
+use anyhow::Context as _;
+use dht_proto::{Cid, Request};
+use libp2p::request_response::ResponseChannel;
+use libp2p::PeerId;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::codec::Reply;
+use super::info::{NetEvent, NodeInfo, PeerInfo};
+
+/// Why an outbound chunk-protocol request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    /// The peer could not be reached.
+    #[error("dial failed: {0}")]
+    Dial(String),
+    /// No response within the request timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The connection closed or the peer does not speak the protocol.
+    #[error("{0}")]
+    Other(String),
+    /// The connection carrying the request closed (e.g. a relayed connection replaced
+    /// by a direct one); worth retrying at once.
+    #[error("connection closed")]
+    ConnectionClosed,
+    /// The network task is gone (daemon shutting down).
+    #[error("network task stopped")]
+    Stopped,
+}
+
+/// A request from a peer, waiting for an answer.
+pub struct InboundRequest {
+    /// Who asked.
+    pub peer: PeerId,
+    /// What they asked.
+    pub request: Request,
+    /// Where the answer goes (back through [`Network::respond`]).
+    pub channel: ResponseChannel<Reply>,
+}
+
+/// What the swarm task can be asked to do.
+pub enum Command {
+    /// Send a chunk-protocol request.
+    Request {
+        /// To whom.
+        peer: PeerId,
+        /// What.
+        request: Request,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Reply, RequestError>>,
+    },
+    /// Answer an inbound request.
+    Respond {
+        /// The request's channel.
+        channel: ResponseChannel<Reply>,
+        /// The answer.
+        response: Reply,
+    },
+    /// Announce that we provide a file (and keep re-announcing it).
+    StartProviding(Cid),
+    /// Stop announcing a file.
+    StopProviding(Cid),
+    /// Look up providers of a file; found peers are sent on `found` (and dialed) until the
+    /// lookup ends, then the sender is dropped.
+    FindProviders {
+        /// The file.
+        cid: Cid,
+        /// Where found providers go.
+        found: mpsc::Sender<PeerId>,
+    },
+    /// Our own identity and reach.
+    Info(oneshot::Sender<NodeInfo>),
+    /// Connected peers.
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    /// Peers we are connected to now (ids only).
+    ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+}
+
+/// A cheap, cloneable handle to the swarm task.
+#[derive(Clone)]
+pub struct Network {
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) events: broadcast::Sender<NetEvent>,
+    pub(super) local_peer_id: PeerId,
+}
+
+impl Network {
+    async fn send(&self, command: Command) {
+        // If the task is gone the daemon is shutting down; callers see closed oneshots.
+        let _ = self.commands.send(command).await;
+    }
+
+    /// Our peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// Sends a chunk-protocol request and waits for the answer.
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Reply, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await;
+        answer.await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, channel: ResponseChannel<Reply>, response: impl Into<Reply>) {
+        let response = response.into();
+        self.send(Command::Respond { channel, response }).await;
+    }
+
+    /// Announces a file.
+    pub async fn start_providing(&self, cid: Cid) {
+        self.send(Command::StartProviding(cid)).await;
+    }
+
+    /// Stops announcing a file.
+    pub async fn stop_providing(&self, cid: Cid) {
+        self.send(Command::StopProviding(cid)).await;
+    }
+
+    /// Starts a provider lookup; providers arrive on the returned channel, which closes
+    /// when the lookup ends.
+    pub async fn find_providers(&self, cid: Cid) -> mpsc::Receiver<PeerId> {
+        let (found, rx) = mpsc::channel(256);
+        self.send(Command::FindProviders { cid, found }).await;
+        rx
+    }
+
+    /// Our identity and reach.
+    pub async fn info(&self) -> anyhow::Result<NodeInfo> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Info(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> anyhow::Result<Vec<PeerInfo>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Peers(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Ids of the peers connected now.
+    pub async fn connected_peers(&self) -> Vec<PeerId> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::ConnectedPeers(reply)).await;
+        answer.await.unwrap_or_default()
+    }
+
+    /// Live network events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NetEvent> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,206 @@
+//! Per-peer bookkeeping: the connections to each peer (direct or relayed, and the rule
+//! that a direct one replaces relayed ones), its RTT and agent, what identify and mDNS
+//! tell about peers, and the address helpers the rest of the layer uses.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{identify, mdns, ping, relay, Multiaddr, PeerId};
+
+use super::actor::NetworkActor;
+use super::behaviour::KAD_PROTOCOL;
+use super::info::{ConnectionKind, NetEvent, PeerInfo};
+
+/// Whether an address goes through a relay.
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether an address is on 127.0.0.0/8 or ::1.
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+/// Splits `/…/p2p/<id>` into the peer id and the address.
+pub fn split_peer_addr(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut addr = addr.clone();
+    match addr.pop() {
+        Some(Protocol::P2p(peer)) => Some((peer, addr)),
+        _ => None,
+    }
+}
+
+/// What we know of one connected peer. An entry lives exactly as long as the peer has
+/// a connection, so the map is bounded by the connection limits.
+#[derive(Default)]
+pub(super) struct PeerState {
+    pub(super) connections: HashMap<ConnectionId, Multiaddr>,
+    /// An address we dialed it at directly (usable to reach it as a relay).
+    pub(super) dialed: Option<Multiaddr>,
+    pub(super) rtt: Option<Duration>,
+    pub(super) agent: Option<String>,
+}
+
+/// The connected peers.
+#[derive(Default)]
+pub(super) struct Peers {
+    pub(super) by_id: HashMap<PeerId, PeerState>,
+}
+
+impl Peers {
+    pub(super) fn infos(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .by_id
+            .iter()
+            .filter(|(_, s)| !s.connections.is_empty())
+            .map(|(peer, state)| PeerInfo {
+                peer_id: *peer,
+                addrs: state.connections.values().cloned().collect(),
+                connection: if state.connections.values().any(|a| !is_relayed(a)) {
+                    ConnectionKind::Direct
+                } else {
+                    ConnectionKind::Relayed
+                },
+                rtt: state.rtt,
+                agent: state.agent.clone(),
+            })
+            .collect();
+        out.sort_by_key(|p| p.peer_id);
+        out
+    }
+
+    pub(super) fn on_ping(&mut self, event: ping::Event) {
+        if let Ok(rtt) = event.result {
+            if let Some(state) = self.by_id.get_mut(&event.peer) {
+                state.rtt = Some(rtt);
+            }
+        }
+    }
+
+    /// Whether we reach the peer over loopback (its loopback addresses are then usable).
+    fn on_loopback(&self, peer: &PeerId) -> bool {
+        self.by_id
+            .get(peer)
+            .is_some_and(|s| s.connections.values().any(is_loopback))
+    }
+}
+
+impl NetworkActor {
+    pub(super) fn on_connection_established(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        endpoint: &ConnectedPoint,
+        num_established: NonZeroU32,
+    ) {
+        let remote = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => address.clone(),
+            ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
+        };
+        let relayed = is_relayed(&remote);
+        tracing::info!(peer = %peer_id, addr = %remote, relayed, "connection established");
+        let state = self.peers.by_id.entry(peer_id).or_default();
+        if !relayed {
+            if let ConnectedPoint::Dialer { address, .. } = endpoint {
+                let mut address = address.clone();
+                if matches!(address.iter().last(), Some(Protocol::P2p(_))) {
+                    address.pop();
+                }
+                state.dialed = Some(address);
+            }
+            // A direct connection replaces relayed ones to the same peer at once:
+            // request-response spreads requests over all of a peer's connections, so a
+            // relayed one left open would carry a share of every transfer. Requests cut
+            // short by the close are retried over the direct one.
+            let relayed_ids: Vec<ConnectionId> = state
+                .connections
+                .iter()
+                .filter(|(_, addr)| is_relayed(addr))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in relayed_ids {
+                tracing::debug!(peer = %peer_id, "closing relayed connection: a direct one exists");
+                self.swarm.close_connection(id);
+            }
+        }
+        let has_direct = state.connections.values().any(|a| !is_relayed(a));
+        state.connections.insert(connection_id, remote);
+        if relayed && has_direct {
+            // Same rule the other way round: never keep a relayed connection beside a
+            // direct one.
+            self.swarm.close_connection(connection_id);
+        }
+        if num_established.get() == 1 {
+            let _ = self.events.send(NetEvent::PeerConnected(peer_id));
+            self.on_first_connection(peer_id);
+        }
+    }
+
+    pub(super) fn on_connection_closed(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        num_established: u32,
+    ) {
+        if let Some(state) = self.peers.by_id.get_mut(&peer_id) {
+            state.connections.remove(&connection_id);
+        }
+        if num_established == 0 {
+            self.peers.by_id.remove(&peer_id);
+            let _ = self.events.send(NetEvent::PeerDisconnected(peer_id));
+        }
+    }
+
+    pub(super) fn on_identify_event(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        let mut dialed = None;
+        if let Some(state) = self.peers.by_id.get_mut(&peer_id) {
+            state.agent = Some(info.agent_version.clone());
+            dialed = state.dialed.clone();
+        }
+        if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+            if let Some(addr) = dialed {
+                self.reach.add_relay_candidate(peer_id, addr);
+            }
+        }
+        // Kademlia learns addresses only of peers it dialed itself: feed it the listen
+        // addresses of every DHT server we meet.
+        if info.protocols.contains(&KAD_PROTOCOL) {
+            // A loopback address of a peer we reach over a network is useless.
+            let on_loopback = self.peers.on_loopback(&peer_id);
+            for addr in info.listen_addrs {
+                if on_loopback || !is_loopback(&addr) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_mdns_event(&mut self, event: mdns::Event) {
+        let mdns::Event::Discovered(found) = event else {
+            return;
+        };
+        for (peer, addr) in found {
+            tracing::debug!(%peer, %addr, "found on the LAN");
+            if !self.swarm.is_connected(&peer) {
+                let addr = match addr.iter().last() {
+                    Some(Protocol::P2p(_)) => addr,
+                    _ => addr.with(Protocol::P2p(peer)),
+                };
+                if let Err(e) = self.swarm.dial(addr) {
+                    tracing::debug!(%peer, "cannot dial LAN peer: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Unit tests of the network layer over libp2p's in-memory transport: whole nodes
+//! (the daemon's behaviour and actor, built by `build_in_memory`) talking to each other
+//! in one process, and the actor's event handling fed events directly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chunk_store::BufferPool;
+use dht_proto::{Cid, Request, Response};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identity, Multiaddr, PeerId};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::behaviour::RelayLimits;
+use super::*;
+
+/// Longest any test waits for the network to do something.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+pub(super) fn config(dht_mode: DhtMode) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec!["/memory/0".parse().expect("valid address")],
+        bootstrap: vec![],
+        external: vec![],
+        relays: vec![],
+        dht_mode,
+        behaviour: BehaviourConfig {
+            display_name: Some("test node".into()),
+            mdns: false,
+            max_provider_keys: 1024,
+            max_connections: 64,
+            request_timeout: Duration::from_secs(10),
+            relay_server: None,
+            upnp: false,
+            chunk_buffers: BufferPool::new(8 << 20),
+        },
+        idle_timeout: Duration::from_secs(60),
+    }
+}
+
+/// Something a test does to a running actor, between two of its events.
+pub(super) type Poke = Box<dyn FnOnce(&mut NetworkActor) + Send>;
+
+/// [`NetworkActor::run`], plus pokes from the test.
+async fn drive(mut actor: NetworkActor, mut pokes: mpsc::Receiver<Poke>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            event = actor.swarm.select_next_some() => actor.on_swarm_event(event),
+            command = actor.commands.recv() => match command {
+                Some(command) => actor.on_command(command),
+                None => break,
+            },
+            Some(poke) = pokes.recv() => poke(&mut actor),
+            _ = tick.tick() => actor.on_tick(),
+        }
+    }
+}
+
+/// A running in-memory node.
+pub(super) struct Node {
+    pub(super) net: Network,
+    pub(super) inbound: mpsc::Receiver<InboundRequest>,
+    /// Its listen address, ending in `/p2p/<id>`.
+    pub(super) addr: Multiaddr,
+    pokes: mpsc::Sender<Poke>,
+    task: JoinHandle<()>,
+}
+
+impl Node {
+    /// Runs `f` on the node's actor and returns what it returns.
+    pub(super) async fn poke<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut NetworkActor) -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let poke: Poke = Box::new(move |actor| {
+            let _ = tx.send(f(actor));
+        });
+        self.pokes.send(poke).await.expect("the node runs");
+        rx.await.expect("the node runs")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`].
+pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(super) async fn spawn(config: NetworkConfig) -> Node {
+    let (inbound_tx, inbound) = mpsc::channel(64);
+    let (actor, net) = build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
+        .expect("an in-memory node builds");
+    let (pokes, poke_rx) = mpsc::channel(8);
+    let task = tokio::spawn(drive(actor, poke_rx));
+    let addr = eventually("a listen address", || async {
+        net.info().await.ok()?.listen_addrs.into_iter().next()
+    })
+    .await;
+    Node {
+        net,
+        inbound,
+        addr,
+        pokes,
+        task,
+    }
+}
+
+/// A node that bootstraps from `boot`.
+async fn spawn_joining(mut config: NetworkConfig, boot: &Node) -> Node {
+    config.bootstrap = vec![boot.addr.clone()];
+    spawn(config).await
+}
+
+async fn wait_connected(node: &Node, peer: PeerId) {
+    eventually("a connection", || async {
+        node.net
+            .connected_peers()
+            .await
+            .contains(&peer)
+            .then_some(())
+    })
+    .await;
+}
+
+fn cid(n: u8) -> Cid {
+    Cid::for_manifest_bytes(&[n; 8])
+}
+
+#[tokio::test]
+async fn identify_tells_each_side_the_others_agent_and_ping_measures_rtt() {
+    let a = spawn(config(DhtMode::Server)).await;
+    let b = spawn_joining(config(DhtMode::Client), &a).await;
+    let a_id = a.net.local_peer_id();
+    wait_connected(&b, a_id).await;
+    let peer = eventually("identify and a ping", || async {
+        let peers = b.net.peers().await.ok()?;
+        let p = peers.into_iter().find(|p| p.peer_id == a_id)?;
+        (p.agent.is_some() && p.rtt.is_some()).then_some(p)
+    })
+    .await;
+    assert!(peer
+        .agent
+        .as_deref()
+        .is_some_and(|a| a.starts_with("p2pd/") && a.ends_with("(test node)")));
+    assert_eq!(peer.connection, ConnectionKind::Direct);
+    assert_eq!(peer.addrs.len(), 1);
+    // A DHT server's listen address reached B's routing table through identify.
+    let info = b.net.info().await.unwrap();
+    assert_eq!(info.routing_table_peers, 1);
+    assert_eq!(info.connected_peers, 1);
+    assert_eq!(info.dht_role, DhtRole::Client);
+    assert_eq!(info.nat_status, NatStatus::Private);
+    // A client is not added to a server's routing table.
+    assert_eq!(a.net.info().await.unwrap().routing_table_peers, 0);
+    assert_eq!(a.net.info().await.unwrap().dht_role, DhtRole::Server);
+}
+
+#[tokio::test]
+async fn requests_reach_the_inbound_channel_and_answers_come_back() {
+    let mut a = spawn(config(DhtMode::Server)).await;
+    let b = spawn_joining(config(DhtMode::Client), &a).await;
+    let a_id = a.net.local_peer_id();
+    wait_connected(&b, a_id).await;
+    let server = a.net.clone();
+    let b_id = b.net.local_peer_id();
+    let answering = tokio::spawn(async move {
+        for _ in 0..2 {
+            let r = a.inbound.recv().await.expect("a request arrives");
+            assert_eq!(r.peer, b_id);
+            let answer = match r.request {
+                Request::Manifest { .. } => Response::NotFound,
+                Request::Have { .. } => Response::Ack,
+                other => panic!("unexpected request {other:?}"),
+            };
+            server.respond(r.channel, answer).await;
+        }
+        a
+    });
+    // One request on each transfer protocol.
+    let have = b.net.request(
+        a_id,
+        Request::Have {
+            cid: cid(1),
+            index: 0,
+        },
+    );
+    let manifest = b.net.request(a_id, Request::Manifest { cid: cid(1) });
+    let (have, manifest) = tokio::time::timeout(DEADLINE, async { tokio::join!(have, manifest) })
+        .await
+        .expect("answers in time");
+    assert_eq!(have.unwrap(), Reply::Message(Response::Ack));
+    assert_eq!(manifest.unwrap(), Reply::Message(Response::NotFound));
+    let _a = answering.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_peer_is_a_dial_error() {
+    let a = spawn(config(DhtMode::Client)).await;
+    let stranger = PeerId::random();
+    let result = tokio::time::timeout(
+        DEADLINE,
+        a.net.request(
+            stranger,
+            Request::Have {
+                cid: cid(1),
+                index: 0,
+            },
+        ),
+    )
+    .await
+    .expect("fails in time");
+    assert!(matches!(result, Err(RequestError::Dial(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_stops() {
+    let boot = spawn(config(DhtMode::Server)).await;
+    let provider = spawn_joining(config(DhtMode::Server), &boot).await;
+    let finder = spawn_joining(config(DhtMode::Server), &boot).await;
+    for node in [&provider, &finder] {
+        eventually("a routing table", || async {
+            (node.net.info().await.ok()?.routing_table_peers > 0).then_some(())
+        })
+        .await;
+    }
+    let file = cid(7);
+    provider.net.start_providing(file).await;
+    // Announcing twice is announcing once.
+    provider.net.start_providing(file).await;
+    let info = provider.net.info().await.unwrap();
+    assert_eq!(info.provided_files, 1);
+    assert_eq!(info.provider_announcements, 1);
+
+    let provider_id = provider.net.local_peer_id();
+    let found = eventually("the provider found", || async {
+        let mut found = finder.net.find_providers(file).await;
+        let mut peers = vec![];
+        while let Ok(Some(p)) = tokio::time::timeout(DEADLINE, found.recv()).await {
+            peers.push(p);
+        }
+        peers.contains(&provider_id).then_some(peers)
+    })
+    .await;
+    assert!(!found.contains(&finder.net.local_peer_id()));
+    // The finder dials what it finds.
+    wait_connected(&finder, provider_id).await;
+
+    provider.net.stop_providing(file).await;
+    assert_eq!(provider.net.info().await.unwrap().provided_files, 0);
+}
+
+#[tokio::test]
+async fn a_lookup_nobody_waits_for_is_finished() {
+    let boot = spawn(config(DhtMode::Server)).await;
+    let (inbound_tx, _inbound) = mpsc::channel(8);
+    let mut cfg = config(DhtMode::Server);
+    cfg.bootstrap = vec![boot.addr.clone()];
+    let (mut actor, _net) =
+        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
+    let (found, receiver) = mpsc::channel(4);
+    actor.on_command(Command::FindProviders { cid: cid(3), found });
+    assert_eq!(actor.dht.provider_queries.len(), 1);
+    drop(receiver);
+    actor.on_tick();
+    assert!(actor.dht.provider_queries.is_empty());
+}
+
+#[tokio::test]
+async fn a_confirmed_direct_address_makes_an_auto_node_public_and_a_dht_server() {
+    let (inbound_tx, _inbound) = mpsc::channel(8);
+    let (mut actor, net) = build_in_memory(
+        identity::Keypair::generate_ed25519(),
+        config(DhtMode::Auto),
+        inbound_tx,
+    )
+    .unwrap();
+    let mut events = net.subscribe();
+    assert_eq!(actor.node_info().dht_role, DhtRole::Client);
+
+    // A relayed address (what a relay reservation gets confirmed) changes nothing.
+    let relay = PeerId::random();
+    let circuit: Multiaddr = format!("/memory/9/p2p/{relay}/p2p-circuit")
+        .parse()
+        .unwrap();
+    actor.swarm.add_external_address(circuit.clone());
+    actor.on_swarm_event(SwarmEvent::ExternalAddrConfirmed {
+        address: circuit.clone(),
+    });
+    let info = actor.node_info();
+    assert_eq!(info.nat_status, NatStatus::Private);
+    assert_eq!(info.dht_role, DhtRole::Client);
+
+    // What AutoNAT reports for a direct address.
+    let direct: Multiaddr = "/memory/4242".parse().unwrap();
+    actor.swarm.add_external_address(direct.clone());
+    actor.on_swarm_event(SwarmEvent::ExternalAddrConfirmed {
+        address: direct.clone(),
+    });
+    let info = actor.node_info();
+    assert_eq!(info.nat_status, NatStatus::Public);
+    assert_eq!(info.dht_role, DhtRole::Server);
+    let local = net.local_peer_id();
+    assert!(info
+        .external_addrs
+        .contains(&direct.clone().with(Protocol::P2p(local))));
+    assert_eq!(
+        events.try_recv().unwrap(),
+        NetEvent::ExternalAddressConfirmed(circuit)
+    );
+    assert_eq!(
+        events.try_recv().unwrap(),
+        NetEvent::ExternalAddressConfirmed(direct.clone())
+    );
+
+    // And back when it expires.
+    actor.swarm.remove_external_address(&direct);
+    actor.on_swarm_event(SwarmEvent::ExternalAddrExpired { address: direct });
+    assert_eq!(actor.node_info().dht_role, DhtRole::Client);
+}
+
+#[tokio::test]
+async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
+    let mut relay_cfg = config(DhtMode::Server);
+    relay_cfg.behaviour.relay_server = Some(RelayLimits {
+        max_reservations: 8,
+        max_circuits: 8,
+        max_circuit_duration: Duration::from_secs(60),
+        max_circuit_bytes: 0,
+    });
+    // libp2p's relay server serves only on a confirmed external address.
+    let port: u64 = rand::random::<u64>() % 1_000_000 + 1_000_000;
+    let relay_addr: Multiaddr = format!("/memory/{port}").parse().unwrap();
+    relay_cfg.listen = vec![relay_addr.clone()];
+    relay_cfg.external = vec![relay_addr];
+    let relay = spawn(relay_cfg).await;
+
+    let hidden = spawn_joining(config(DhtMode::Auto), &relay).await;
+    let circuit = eventually("a relay reservation", || async {
+        hidden
+            .net
+            .info()
+            .await
+            .ok()?
+            .relay_reservations
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(is_relayed(&circuit), "{circuit}");
+    // A reservation does not make the node a DHT server.
+    assert_eq!(hidden.net.info().await.unwrap().dht_role, DhtRole::Client);
+
+    // A third node reaches it through the relay; the connection shows as relayed.
+    let visitor = spawn_joining(config(DhtMode::Client), &relay).await;
+    wait_connected(&visitor, relay.net.local_peer_id()).await;
+    visitor
+        .poke(move |actor| actor.swarm.dial(circuit))
+        .await
+        .expect("dial through the relay");
+    let hidden_id = hidden.net.local_peer_id();
+    let peer = eventually("a relayed connection", || async {
+        visitor
+            .net
+            .peers()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|p| p.peer_id == hidden_id)
+    })
+    .await;
+    assert_eq!(peer.connection, ConnectionKind::Relayed);
+}
