@@ -233,7 +233,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             let mut every = tokio::time::interval(Duration::from_secs(30));
             loop {
                 every.tick().await;
-                transfers.save_reputation();
+                transfers.save_reputation().await;
             }
         });
     }
@@ -295,7 +295,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     http::serve(listener, app, shutdown_signal())
         .await
         .context("control API failed")?;
-    transfers.save_reputation();
+    transfers.save_reputation().await;
     let _ = fs::remove_file(data_dir.join(paths::API_FILE));
     tracing::info!("p2pd daemon stopped");
     drop(lock);

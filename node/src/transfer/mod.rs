@@ -68,6 +68,8 @@ struct Inner {
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
     reputation_path: Option<PathBuf>,
+    /// Held while the table is written, so that an older copy never overwrites a newer.
+    reputation_saving: tokio::sync::Mutex<()>,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -124,6 +126,7 @@ impl Transfers {
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),
                 reputation_path,
+                reputation_saving: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -144,18 +147,33 @@ impl Transfers {
         &self.inner.download_limit
     }
 
-    /// Saves peer reputation if it changed since the last save.
-    pub fn save_reputation(&self) {
-        if let Some(path) = &self.inner.reputation_path {
-            if let Err(e) = lock(&self.inner.reputation).save(path) {
-                tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
-            }
+    /// Saves peer reputation if it changed since the last save. The table's lock is held
+    /// only to copy it; encoding and writing run on a blocking thread, one save at a time.
+    pub async fn save_reputation(&self) {
+        let Some(path) = self.inner.reputation_path.clone() else {
+            return;
+        };
+        let _one_at_a_time = self.inner.reputation_saving.lock().await;
+        let Some(changes) = lock(&self.inner.reputation).changes() else {
+            return;
+        };
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || changes.write(&path)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
+            lock(&self.inner.reputation).unsaved();
         }
     }
 
     /// Every peer this node has dealt with, with its score, best first.
     pub fn reputation(&self) -> Vec<PeerStanding> {
-        lock(&self.inner.reputation).table()
+        let mut table = lock(&self.inner.reputation).standings();
+        reputation::best_first(&mut table);
+        table
     }
 
     /// Counts a failed or timed-out request to a peer.

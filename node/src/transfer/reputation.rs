@@ -83,6 +83,26 @@ pub struct Reputation {
     dirty: bool,
 }
 
+/// A copy of the table, to be written to its file away from the async runtime.
+#[derive(Debug)]
+pub struct Snapshot(Vec<(PeerId, PeerRecord)>);
+
+impl Snapshot {
+    /// Writes the table to `path` (atomically and durably). Encoding and the disk both
+    /// take time: call it on a blocking thread.
+    pub fn write(self, path: &Path) -> std::io::Result<()> {
+        let saved = Saved {
+            peers: self
+                .0
+                .into_iter()
+                .map(|(p, r)| (p.to_string(), r))
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        chunk_store::fsutil::write_atomic(path, &bytes)
+    }
+}
+
 /// The file format: peer ids as strings.
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -114,22 +134,22 @@ impl Reputation {
         }
     }
 
-    /// Saves the table to `path` if it changed (atomically and durably).
-    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+    /// A copy of the table if it changed since the last copy taken, which it marks
+    /// saved. Cheap (no encoding, no I/O), so it can be taken under the table's lock
+    /// and written without it.
+    pub fn changes(&mut self) -> Option<Snapshot> {
         if !self.dirty {
-            return Ok(());
+            return None;
         }
-        let saved = Saved {
-            peers: self
-                .peers
-                .iter()
-                .map(|(p, r)| (p.to_string(), r.clone()))
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        chunk_store::fsutil::write_atomic(path, &bytes)?;
         self.dirty = false;
-        Ok(())
+        Some(Snapshot(
+            self.peers.iter().map(|(p, r)| (*p, r.clone())).collect(),
+        ))
+    }
+
+    /// Marks the table changed again: its last copy could not be written.
+    pub fn unsaved(&mut self) {
+        self.dirty = true;
     }
 
     fn record(&mut self, peer: PeerId) -> &mut PeerRecord {
@@ -204,9 +224,16 @@ impl Reputation {
 
     /// Every peer with its score, best first.
     pub fn table(&self) -> Vec<PeerStanding> {
+        let mut table = self.standings();
+        best_first(&mut table);
+        table
+    }
+
+    /// Every peer with its score, in no order (sort with [`best_first`] after letting go
+    /// of the table's lock).
+    pub fn standings(&self) -> Vec<PeerStanding> {
         let now = now_unix();
-        let mut out: Vec<PeerStanding> = self
-            .peers
+        self.peers
             .iter()
             .map(|(peer, record)| PeerStanding {
                 peer: *peer,
@@ -214,10 +241,13 @@ impl Reputation {
                 banned: record.is_banned_at(now),
                 record: record.clone(),
             })
-            .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer)));
-        out
+            .collect()
     }
+}
+
+/// Sorts peers best score first, ties in peer-id order.
+pub fn best_first(table: &mut [PeerStanding]) {
+    table.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer)));
 }
 
 #[cfg(test)]
@@ -253,13 +283,38 @@ mod tests {
         rep.corrupt(peer, Duration::from_secs(3600));
         rep.corrupt(expired, Duration::ZERO);
         assert!(!rep.is_banned(&expired));
-        rep.save(&path).unwrap();
+        rep.changes().unwrap().write(&path).unwrap();
+        // Nothing changed since: nothing to write.
+        assert!(rep.changes().is_none());
         let loaded = Reputation::load(&path);
         assert!(loaded.is_banned(&peer));
         assert_eq!(loaded.get(&peer), rep.get(&peer));
         // An unreadable file is ignored, not fatal.
         std::fs::write(&path, b"{not json").unwrap();
         assert_eq!(Reputation::load(&path).iter().count(), 0);
+    }
+
+    #[test]
+    fn a_copy_that_could_not_be_written_is_taken_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rep = Reputation::default();
+        rep.refusal(PeerId::random());
+        let copy = rep.changes().unwrap();
+        // Changes made while the copy is written are in the next one.
+        rep.refusal(PeerId::random());
+        assert!(copy
+            .write(&dir.path().join("missing/reputation.json"))
+            .is_err());
+        rep.unsaved();
+        let again = rep.changes().unwrap();
+        assert_eq!(again.0.len(), 2);
+        again.write(&dir.path().join("reputation.json")).unwrap();
+        assert_eq!(
+            Reputation::load(&dir.path().join("reputation.json"))
+                .iter()
+                .count(),
+            2
+        );
     }
 
     #[test]

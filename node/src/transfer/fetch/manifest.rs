@@ -109,10 +109,18 @@ impl Engine {
         match result {
             Ok(Reply::Message(Response::Manifest { manifest, name })) => {
                 let cid = self.params.cid;
-                match Manifest::decode_for(&cid, &manifest) {
-                    Ok(_) => {
+                // Hashing and decoding up to 16 MiB takes milliseconds: not on the
+                // runtime's threads.
+                let bytes = manifest.into_vec();
+                let checked = tokio::task::spawn_blocking(move || {
+                    Manifest::decode_for(&cid, &bytes).map(|_| bytes)
+                })
+                .await
+                .map_err(|e| Failure::storage(format!("checking the manifest: {e}")))?;
+                match checked {
+                    Ok(bytes) => {
                         self.file.name = name.filter(|n| !n.is_empty());
-                        self.begin(manifest.into_vec()).await?;
+                        self.begin(bytes).await?;
                         self.ask_all();
                         return Ok(true);
                     }
