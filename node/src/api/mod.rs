@@ -172,11 +172,7 @@ impl Api {
                 request.path.display()
             )));
         }
-        if let Some(name) = &request.name {
-            if name.is_empty() || name.len() > dht_proto::message::MAX_NAME_LEN {
-                return Err(ApiError::bad_request("name must be 1 to 255 bytes"));
-            }
-        }
+        // The store checks the name (one plain file name) before it opens the file.
         let mode = if request.no_copy {
             ImportMode::Reference
         } else {

@@ -3,8 +3,10 @@
 //! [`DownloadWatch`], a download's progress as it changes. The JSON shape is the one
 //! the CLI and the web UI read.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
+use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -239,6 +241,42 @@ impl From<&PeerStanding> for PeerReputation {
     }
 }
 
+/// The last score and ban shown of each peer, so that only changes are sent to live
+/// views. It holds the peers of the latest table only: a peer the engine forgot is
+/// forgotten here too.
+#[derive(Debug, Default)]
+pub struct ScoreChanges {
+    shown: HashMap<PeerId, (f64, bool)>,
+}
+
+impl ScoreChanges {
+    /// The peers of `table` whose score or ban changed since the last call (all of them
+    /// the first time).
+    pub fn update(&mut self, table: &[PeerStanding]) -> Vec<PeerStanding> {
+        let mut changed = Vec::new();
+        let mut shown = HashMap::with_capacity(table.len());
+        for peer in table {
+            let now = (peer.score, peer.banned);
+            if self.shown.get(&peer.peer) != Some(&now) {
+                changed.push(peer.clone());
+            }
+            shown.insert(peer.peer, now);
+        }
+        self.shown = shown;
+        changed
+    }
+
+    /// Peers remembered.
+    pub fn len(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// Whether no peer is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +340,30 @@ mod tests {
         let bad = Progress::from(&status(S::Failed(Failure::bad_input("exists"))));
         assert!(bad.bad_input);
         assert_eq!(bad.error.as_deref(), Some("exists"));
+    }
+
+    #[test]
+    fn score_changes_hold_only_the_peers_of_the_latest_table() {
+        use crate::transfer::reputation::PeerRecord;
+        let standing = |peer, score| PeerStanding {
+            peer,
+            score,
+            banned: false,
+            record: PeerRecord::default(),
+        };
+        let mut changes = ScoreChanges::default();
+        let stays = PeerId::random();
+        // 10,000 peers come, each seen once, and go.
+        for _ in 0..10_000 {
+            let table = [standing(stays, 1.0), standing(PeerId::random(), 0.0)];
+            let changed = changes.update(&table);
+            assert!(changed.iter().any(|p| p.peer == table[1].peer));
+            assert!(changes.len() <= 2);
+        }
+        // Only changes are reported.
+        assert!(changes.update(&[standing(stays, 1.0)]).is_empty());
+        assert_eq!(changes.update(&[standing(stays, 2.5)]).len(), 1);
+        assert!(changes.update(&[]).is_empty());
+        assert!(changes.is_empty());
     }
 }

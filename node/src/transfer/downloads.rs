@@ -25,6 +25,9 @@ pub const MAX_RUNNING: usize = 16;
 pub const MAX_LISTED: usize = 256;
 /// Peer news queued for one download (bitfields and `Have`s); more are dropped.
 const NEWS_QUEUE: usize = 1024;
+/// Peers one download sends its `Have`s to; past this, a peer that sends its bitfield
+/// still gets ours, but no `Have`s.
+pub const MAX_INTERESTED: usize = 256;
 /// How long pause and cancel wait for a download to save what it holds and stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -59,6 +62,27 @@ pub(super) struct DownloadShared {
     pub interested: Mutex<HashSet<PeerId>>,
     /// Whether the file may be announced (cleared by `unpublish`).
     pub published: AtomicBool,
+}
+
+impl DownloadShared {
+    fn new() -> Self {
+        DownloadShared {
+            have: Mutex::new(Bitfield::new(0)),
+            interested: Mutex::new(HashSet::new()),
+            published: AtomicBool::new(true),
+        }
+    }
+
+    /// Remembers that `peer` wants our `Have`s, if there is room. Returns whether it
+    /// will get them.
+    fn note_interested(&self, peer: PeerId) -> bool {
+        let mut interested = lock(&self.interested);
+        if interested.len() >= MAX_INTERESTED && !interested.contains(&peer) {
+            return false;
+        }
+        interested.insert(peer);
+        true
+    }
 }
 
 /// The ends a download's task holds.
@@ -176,11 +200,7 @@ impl Transfers {
         let (status, status_rx) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(None);
         let (news, news_rx) = mpsc::channel(NEWS_QUEUE);
-        let shared = Arc::new(DownloadShared {
-            have: Mutex::new(Bitfield::new(0)),
-            interested: Mutex::new(HashSet::new()),
-            published: AtomicBool::new(true),
-        });
+        let shared = Arc::new(DownloadShared::new());
         downloads.insert(
             cid,
             Download {
@@ -354,7 +374,7 @@ impl Transfers {
                 return;
             }
             if let PeerNews::Bitfield(peer, _) = &news {
-                lock(&d.shared.interested).insert(*peer);
+                d.shared.note_interested(*peer);
             }
             let _ = d.news.try_send(news);
         }
@@ -370,5 +390,31 @@ async fn wait_until_ended(
         Ok(Ok(ended)) => Ok(ended.clone()),
         // The sender is kept by the registry, so the channel stays open.
         Ok(Err(_)) | Err(_) => Err(EngineError::StopTimeout(*cid)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_thousand_interested_peers_coming_and_going_keep_the_set_bounded() {
+        let shared = DownloadShared::new();
+        let first = PeerId::random();
+        assert!(shared.note_interested(first));
+        for _ in 0..10_000 {
+            let peer = PeerId::random();
+            shared.note_interested(peer);
+            // A peer that cannot be reached is forgotten (see `announce_have`): half
+            // of them leave.
+            if rand::random::<bool>() {
+                lock(&shared.interested).remove(&peer);
+            }
+            assert!(lock(&shared.interested).len() <= MAX_INTERESTED);
+        }
+        assert_eq!(lock(&shared.interested).len(), MAX_INTERESTED);
+        // A peer already in keeps its place.
+        assert!(shared.note_interested(first));
+        assert!(!shared.note_interested(PeerId::random()));
     }
 }

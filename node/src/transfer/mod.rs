@@ -21,6 +21,8 @@ pub mod rate;
 pub mod reputation;
 pub mod serve;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

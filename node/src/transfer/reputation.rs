@@ -162,17 +162,30 @@ impl Reputation {
         record
     }
 
-    /// Forgets the tenth of peers that matter least: not banned, least recently seen.
+    /// Forgets the tenth of peers that matter least: those not banned, least recently
+    /// seen first; then, if bans fill the table, the bans that end soonest (a flood of
+    /// banned identities must not grow it without bound).
     fn evict(&mut self) {
         let now = now_unix();
-        let mut candidates: Vec<(u64, PeerId)> = self
+        let mut candidates: Vec<(bool, u64, PeerId)> = self
             .peers
             .iter()
-            .filter(|(_, r)| !r.is_banned_at(now))
-            .map(|(p, r)| (r.last_seen, *p))
+            .map(|(p, r)| {
+                let banned = r.is_banned_at(now);
+                let order = if banned {
+                    r.banned_until.unwrap_or(0)
+                } else {
+                    r.last_seen
+                };
+                (banned, order, *p)
+            })
             .collect();
-        candidates.sort();
-        for (_, peer) in candidates.into_iter().take(MAX_PEERS / 10) {
+        let evict = MAX_PEERS / 10;
+        if evict < candidates.len() {
+            candidates.select_nth_unstable(evict);
+            candidates.truncate(evict);
+        }
+        for (_, _, peer) in candidates {
             self.peers.remove(&peer);
         }
     }
@@ -315,6 +328,30 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn ten_thousand_banned_peers_coming_and_going_keep_the_table_bounded() {
+        let mut rep = Reputation::default();
+        let mut banned = Vec::new();
+        for n in 0..MAX_PEERS + 1000 {
+            let peer = PeerId::random();
+            // Later bans last longer.
+            rep.corrupt(peer, Duration::from_secs(3600 + n as u64));
+            banned.push(peer);
+            assert!(rep.iter().count() <= MAX_PEERS);
+        }
+        // The bans that end soonest were forgotten, the latest are kept.
+        assert!(rep.is_banned(banned.last().unwrap()));
+        assert!(!rep.is_banned(&banned[0]));
+        // Peers not banned are forgotten before any ban.
+        let mut rep = Reputation::default();
+        let villain = PeerId::random();
+        rep.corrupt(villain, Duration::from_secs(3600));
+        for _ in 0..MAX_PEERS + 1000 {
+            rep.received(PeerId::random(), 1);
+        }
+        assert!(rep.is_banned(&villain));
     }
 
     #[test]

@@ -26,6 +26,10 @@ const FIRST_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
 /// Failed requests after which a peer is dropped from this download.
 pub(super) const MAX_PEER_FAILURES: u32 = 3;
+/// Peers one download keeps track of. Past this, a newcomer takes the place of an idle
+/// peer (dropped ones first, then those that sent the least, the longest known first),
+/// or is turned away while every peer has chunk requests in flight.
+pub(super) const MAX_PEERS: usize = 256;
 
 /// The provider lookups of one download.
 pub(super) struct Lookup {
@@ -88,15 +92,57 @@ pub(super) struct PeerSlot {
     pub choked_until: Option<Instant>,
     /// Dropped from this download (it failed, sent garbage, or lacks the file).
     pub dropped: bool,
+    /// When it was admitted, in admission order.
+    admitted: u64,
 }
 
-/// The peers of one download.
+/// The peers of one download (at most [`MAX_PEERS`]).
 #[derive(Default)]
 pub(super) struct Peers {
+    /// Only [`Peers::admit`] adds to it.
     pub slots: HashMap<PeerId, PeerSlot>,
+    /// Peers admitted so far.
+    admitted: u64,
+}
+
+/// The answer to a peer asking in.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// It is (now) one of the download's peers; `evicted` made room for it.
+    In { evicted: Option<PeerId> },
+    /// Every peer has requests in flight: no room.
+    Full,
 }
 
 impl Peers {
+    /// Makes `peer` one of the download's peers, making room if needed.
+    pub(super) fn admit(&mut self, peer: PeerId) -> Admission {
+        if self.slots.contains_key(&peer) {
+            return Admission::In { evicted: None };
+        }
+        let mut evicted = None;
+        if self.slots.len() >= MAX_PEERS {
+            let idle = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.in_flight == 0)
+                .min_by_key(|(_, s)| (!s.dropped, s.bytes, s.admitted))
+                .map(|(p, _)| *p);
+            let Some(idle) = idle else {
+                return Admission::Full;
+            };
+            self.slots.remove(&idle);
+            evicted = Some(idle);
+        }
+        self.admitted += 1;
+        let slot = PeerSlot {
+            admitted: self.admitted,
+            ..PeerSlot::default()
+        };
+        self.slots.insert(peer, slot);
+        Admission::In { evicted }
+    }
+
     /// Peers not dropped that hold at least one chunk.
     pub(super) fn active(&self, picker: &Picker) -> usize {
         self.slots
@@ -124,7 +170,12 @@ impl Engine {
         if peer == self.transfers.net().local_peer_id() || self.transfers.is_banned(&peer) {
             return;
         }
-        let slot = self.peers.slots.entry(peer).or_default();
+        if !self.admit_peer(peer) {
+            return;
+        }
+        let Some(slot) = self.peers.slots.get_mut(&peer) else {
+            return;
+        };
         if slot.dropped {
             // A provider found again gets another chance.
             slot.dropped = false;
@@ -133,6 +184,20 @@ impl Engine {
             slot.asked_manifest = false;
         }
         self.ask(peer);
+    }
+
+    /// Makes `peer` one of the download's peers if there is room; an evicted idle peer
+    /// is forgotten by the picker too. Returns whether it is in.
+    fn admit_peer(&mut self, peer: PeerId) -> bool {
+        match self.peers.admit(peer) {
+            Admission::In { evicted } => {
+                if let Some(evicted) = evicted {
+                    self.picker.remove_peer(evicted);
+                }
+                true
+            }
+            Admission::Full => false,
+        }
     }
 
     /// Asks every peer what it should be asked next.
@@ -208,8 +273,9 @@ impl Engine {
     pub(super) fn on_news(&mut self, news: PeerNews) {
         match news {
             PeerNews::Bitfield(peer, have) => {
-                self.peers.slots.entry(peer).or_default();
-                self.set_peer_have(peer, have);
+                if self.admit_peer(peer) {
+                    self.set_peer_have(peer, have);
+                }
             }
             PeerNews::Have(peer, index) => self.picker.peer_gained(peer, index),
         }
@@ -228,5 +294,88 @@ impl Engine {
             }
             _ => self.drop_peer(peer),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full map of idle peers that sent 0, 1, 2… bytes, admitted in that order.
+    fn full_map() -> (Peers, Vec<PeerId>) {
+        let mut peers = Peers::default();
+        let mut by_bytes = Vec::new();
+        for bytes in 0..MAX_PEERS as u64 {
+            let peer = PeerId::random();
+            peers.admit(peer);
+            if let Some(slot) = peers.slots.get_mut(&peer) {
+                slot.bytes = bytes;
+            }
+            by_bytes.push(peer);
+        }
+        (peers, by_bytes)
+    }
+
+    #[test]
+    fn ten_thousand_peers_coming_and_going_keep_the_map_bounded() {
+        let mut peers = Peers::default();
+        // A peer that is sending stays, whatever comes.
+        let busy = PeerId::random();
+        assert_eq!(peers.admit(busy), Admission::In { evicted: None });
+        if let Some(slot) = peers.slots.get_mut(&busy) {
+            slot.in_flight = 1;
+        }
+        for n in 0..10_000u64 {
+            let peer = PeerId::random();
+            assert!(matches!(peers.admit(peer), Admission::In { .. }));
+            // Some give a little and leave (dropped); others just go quiet.
+            if let Some(slot) = peers.slots.get_mut(&peer) {
+                slot.bytes = n % 7;
+                slot.dropped = n % 2 == 0;
+            }
+            assert!(peers.slots.len() <= MAX_PEERS);
+        }
+        assert_eq!(peers.slots.len(), MAX_PEERS);
+        assert!(peers.slots.contains_key(&busy));
+    }
+
+    #[test]
+    fn dropped_peers_make_room_first_then_those_that_sent_least() {
+        let (mut peers, by_bytes) = full_map();
+        if let Some(slot) = peers.slots.get_mut(&by_bytes[200]) {
+            slot.dropped = true;
+        }
+        let room = peers.admit(PeerId::random());
+        assert_eq!(
+            room,
+            Admission::In {
+                evicted: Some(by_bytes[200])
+            }
+        );
+        // Of the peers that sent nothing (the first one and the newcomer that took the
+        // dropped peer's place), the one known longest goes first.
+        let newcomer = PeerId::random();
+        let room = peers.admit(newcomer);
+        assert_eq!(
+            room,
+            Admission::In {
+                evicted: Some(by_bytes[0])
+            }
+        );
+        // A peer with requests out is never evicted, even one that sent nothing.
+        if let Some(slot) = peers.slots.get_mut(&newcomer) {
+            slot.in_flight = 1;
+        }
+        for _ in 0..3 {
+            let room = peers.admit(PeerId::random());
+            assert!(matches!(room, Admission::In { evicted: Some(p) } if p != newcomer));
+        }
+        assert!(peers.slots.contains_key(&newcomer));
+        // With every peer sending, a newcomer waits outside.
+        for slot in peers.slots.values_mut() {
+            slot.in_flight = 1;
+        }
+        assert_eq!(peers.admit(PeerId::random()), Admission::Full);
+        assert_eq!(peers.slots.len(), MAX_PEERS);
     }
 }

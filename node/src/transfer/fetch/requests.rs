@@ -117,7 +117,11 @@ impl Engine {
         result: Result<Reply, RequestError>,
     ) {
         self.requests.in_flight -= 1;
-        let slot = self.peers.slots.entry(peer).or_default();
+        let Some(slot) = self.peers.slots.get_mut(&peer) else {
+            // Only idle peers are evicted: a peer with a request out is still here.
+            self.picker.forget_request(index, peer);
+            return;
+        };
         slot.in_flight = slot.in_flight.saturating_sub(1);
         let mut requeue = true;
         match result {

@@ -1,0 +1,154 @@
+//! In-process tests of the transfer engine: whole nodes (a store in a temporary
+//! directory, the daemon's network over libp2p's in-memory transport, the engine and
+//! its upload server) in one process, driven through the engine's operations.
+
+mod downloads;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chunk_store::{ImportMode, Store};
+use dht_proto::Cid;
+use libp2p::{identity, Multiaddr};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::serve::{self, ServeConfig};
+use super::{RateLimits, Transfers};
+use crate::network::{self, BehaviourConfig, DhtMode, Network, NetworkConfig};
+
+/// Longest any test waits for the engine to do something.
+pub(super) const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running node: store, network, engine and upload server.
+pub(super) struct Node {
+    pub transfers: Transfers,
+    pub net: Network,
+    /// Its listen address, ending in `/p2p/<id>`.
+    pub addr: Multiaddr,
+    pub dir: tempfile::TempDir,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// How a test node is set up.
+#[derive(Default)]
+pub(super) struct Setup {
+    /// A node to bootstrap from.
+    pub boot: Option<Multiaddr>,
+    /// Upload cap in bytes per second.
+    pub upload_rate: Option<u64>,
+    /// Upload slots (default 8).
+    pub upload_slots: Option<usize>,
+}
+
+impl Node {
+    pub(super) async fn start(setup: Setup) -> Node {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Arc::new(Store::open(dir.path().join("store")).expect("a store"));
+        let config = NetworkConfig {
+            listen: vec!["/memory/0".parse().expect("valid address")],
+            bootstrap: setup.boot.into_iter().collect(),
+            external: vec![],
+            relays: vec![],
+            dht_mode: DhtMode::Server,
+            behaviour: BehaviourConfig {
+                display_name: None,
+                mdns: false,
+                max_provider_keys: 1024,
+                max_connections: 64,
+                request_timeout: Duration::from_secs(10),
+                relay_server: None,
+                upnp: false,
+                chunk_buffers: store.buffers().clone(),
+            },
+            idle_timeout: Duration::from_secs(60),
+        };
+        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let (actor, net) =
+            network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
+                .expect("an in-memory node builds");
+        let mut tasks = vec![tokio::spawn(actor.run())];
+        let transfers = Transfers::new(
+            store,
+            net.clone(),
+            RateLimits {
+                upload: setup.upload_rate,
+                download: None,
+            },
+            Some(dir.path().join("reputation.json")),
+        );
+        tasks.push(tokio::spawn(serve::run(
+            transfers.clone(),
+            ServeConfig {
+                upload_slots: setup.upload_slots.unwrap_or(8),
+                corrupt_chunks: false,
+            },
+            inbound_rx,
+        )));
+        let addr = eventually("a listen address", || async {
+            net.info().await.ok()?.listen_addrs.into_iter().next()
+        })
+        .await;
+        Node {
+            transfers,
+            net,
+            addr,
+            dir,
+            tasks,
+        }
+    }
+
+    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it.
+    pub(super) async fn add_file(&self, name: &str, len: usize, seed: u8) -> Cid {
+        let path = self.dir.path().join(name);
+        write_pattern(&path, len, seed);
+        self.transfers
+            .add(path, ImportMode::Copy, None, |_| {})
+            .await
+            .expect("the file is added")
+            .cid
+    }
+
+    /// Whether the node announces `cid` in the DHT now.
+    pub(super) async fn provided_files(&self) -> usize {
+        self.net
+            .info()
+            .await
+            .expect("the network runs")
+            .provided_files
+    }
+}
+
+/// Bytes that differ from file to file and from chunk to chunk.
+pub(super) fn write_pattern(path: &Path, len: usize, seed: u8) {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u64).wrapping_mul(2654435761).to_le_bytes()[(i % 4) + 1] ^ seed)
+        .collect();
+    std::fs::write(path, bytes).expect("the file is written");
+}
+
+/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`].
+pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
