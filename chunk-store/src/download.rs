@@ -17,7 +17,7 @@ use crate::fsutil::{ensure_free_space, sync_dir, sync_parent, temp_beside};
 use crate::hashing::{check_chunks, ChunkCheck};
 use crate::read::unchanged_on_disk;
 use crate::store::{file_key, mtime_ns, now_unix};
-use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS, PARTIAL_HAVE};
+use crate::tables::{EntryRecord, Location, ENTRIES, PARTIAL_HAVE};
 use crate::{Store, StoreError};
 
 impl Store {
@@ -73,16 +73,7 @@ impl Store {
             published: true,
             changed_on_disk: false,
         };
-        let encoded = record.encode();
-        self.db.write(Durability::Immediate, |tx| {
-            tx.open_table(MANIFESTS)?
-                .insert(key.as_slice(), manifest_bytes)?;
-            tx.open_table(ENTRIES)?
-                .insert(key.as_slice(), encoded.as_slice())?;
-            tx.open_table(PARTIAL_HAVE)?
-                .insert(key.as_slice(), have.as_bytes())?;
-            Ok(())
-        })?;
+        self.insert_entry(&key, manifest_bytes, &record, Some(&have))?;
         let manifest = Arc::new(manifest);
         self.cache_manifest(key, manifest.clone());
         Ok((manifest, have))

@@ -10,12 +10,11 @@ use dht_proto::cid::HASH_LEN;
 use dht_proto::manifest::chunk_size_for;
 use dht_proto::names::sanitize_file_name;
 use dht_proto::{Cid, Manifest};
-use redb::Durability;
 
 use crate::fsutil::{ensure_free_space, sync_dir};
 use crate::hashing::{hash_chunks, BATCH_CHUNKS};
 use crate::store::{mtime_ns, now_unix};
-use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS};
+use crate::tables::{EntryRecord, Location};
 use crate::{Store, StoreError};
 
 /// How an imported file's bytes are kept.
@@ -40,8 +39,9 @@ pub struct ImportOutcome {
     pub name: Option<String>,
     /// Whether the store already had these bytes (same CID), servable, before this import.
     pub already_present: bool,
-    /// Files tracked in place at this same path that had changed on disk and that this
-    /// import replaced (forgotten by the store: the caller stops announcing them).
+    /// Other files tracked in place at this same path: its content changed since they
+    /// were added, so this import replaced them (the store forgot them; the caller stops
+    /// announcing them).
     pub replaced: Vec<Cid>,
 }
 
@@ -118,7 +118,7 @@ impl Store {
         let cid = Cid::for_manifest_bytes(&manifest_bytes);
         let key = *cid.hash();
         let chunks = manifest.chunk_count();
-        let replaced = self.changed_references_at(&path, &key)?;
+        let replaced = self.stale_references_at(&path, &key)?;
 
         let mut pinned = false;
         if let Some(existing) = self.entry(&key)? {
@@ -173,14 +173,7 @@ impl Store {
             published: true,
             changed_on_disk: false,
         };
-        let encoded = record.encode();
-        self.db.write(Durability::Immediate, |tx| {
-            tx.open_table(MANIFESTS)?
-                .insert(key.as_slice(), manifest_bytes.as_slice())?;
-            tx.open_table(ENTRIES)?
-                .insert(key.as_slice(), encoded.as_slice())?;
-            Ok(())
-        })?;
+        self.insert_entry(&key, &manifest_bytes, &record, None)?;
         self.forget_all(&replaced)?;
         tracing::debug!(%cid, size, chunks, "imported");
         Ok(ImportOutcome {
@@ -193,14 +186,14 @@ impl Store {
         })
     }
 
-    /// Entries other than `key` tracking `path` in place and known to have changed.
-    fn changed_references_at(&self, path: &Path, key: &[u8; 32]) -> Result<Vec<Cid>, StoreError> {
+    /// Entries other than `key` tracking `path` in place: the file there now hashes to
+    /// `key`, so they describe content that is gone, noticed or not.
+    fn stale_references_at(&self, path: &Path, key: &[u8; 32]) -> Result<Vec<Cid>, StoreError> {
         Ok(self
             .entries()?
             .into_iter()
             .filter(|(k, record)| {
                 k != key
-                    && record.changed_on_disk
                     && matches!(&record.location, Location::Reference { path: p, .. } if p == path)
             })
             .map(|(k, _)| crate::store::cid_of(k))

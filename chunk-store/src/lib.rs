@@ -48,8 +48,8 @@
 //! every read, so a reader never sees unverified bytes; a file tracked in place that
 //! fails that check is marked changed on disk, persistently, and no longer served.
 //!
-//! Disk full: opening writes nothing to an existing database, so the store opens on a
-//! full disk; after an I/O error the database is reopened by itself (see `db`);
+//! Disk full: opening an existing store needs no new space (redb rewrites its header in
+//! place; tables are created only when missing), so the store opens on a full disk; after an I/O error the database is reopened by itself (see `db`);
 //! [`Store::remove`] frees a file's space even when the database has no room left; a copy
 //! or a download checks for room before it writes ([`StoreError::NoSpace`]).
 //!

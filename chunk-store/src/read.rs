@@ -56,15 +56,18 @@ impl Store {
                 path.clone()
             }
         };
-        let in_place = matches!(record.location, Location::Reference { .. });
         let mut data = self.buffers.get(manifest.chunk_len(index) as usize);
         let read = File::open(&path)
             .and_then(|f| f.read_exact_at(&mut data, manifest.chunk_offset(index)));
         if let Err(e) = read {
-            return Err(match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof if in_place => {
-                    self.changed(key, &record.location, &path)
-                }
+            let gone = matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+            );
+            return Err(match record.location {
+                Location::Reference { .. } if gone => self.changed(key, &record.location, &path),
+                // A crash can lose a partial file; its chunks are simply not held.
+                Location::Partial if gone => StoreError::ChunkUnavailable { cid: *cid, index },
                 _ => StoreError::io("reading", &path, e),
             });
         }

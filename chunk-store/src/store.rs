@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dht_proto::{Cid, Codec};
-use redb::{ReadableTable, ReadableTableMetadata};
+use dht_proto::{Bitfield, Cid, Codec};
+use redb::{Durability, ReadableTable, ReadableTableMetadata};
 
 use crate::buffer::BufferPool;
 use crate::db::Db;
 use crate::fsutil::hex;
 use crate::manifests::ManifestCache;
-use crate::tables::{EntryRecord, Location, ENTRIES};
+use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS, PARTIAL_HAVE};
 use crate::StoreError;
 
 /// Free chunk buffers kept for reuse (see [`BufferPool`]): as many as a busy node has in
@@ -70,8 +70,8 @@ pub(crate) fn cid_of(key: [u8; 32]) -> Cid {
 
 impl Store {
     /// Opens (or creates) the store in `root`, and removes leftovers of interrupted
-    /// imports and orphaned content files. Writes nothing to an existing store's
-    /// database, so it opens on a full disk.
+    /// imports and orphaned content files. Opening an existing store needs no new space
+    /// (see `db`), so it opens on a full disk.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         Self::create_dirs(&root)?;
@@ -199,6 +199,29 @@ impl Store {
             let table = tx.open_table(ENTRIES)?;
             let value = table.get(key.as_slice())?;
             value.map(|v| EntryRecord::decode(v.value())).transpose()
+        })
+    }
+
+    /// Makes a file visible: its manifest, its entry and, for a partial download, its
+    /// bitfield, in one transaction.
+    pub(crate) fn insert_entry(
+        &self,
+        key: &[u8; 32],
+        manifest_bytes: &[u8],
+        record: &EntryRecord,
+        partial_have: Option<&Bitfield>,
+    ) -> Result<(), StoreError> {
+        let encoded = record.encode();
+        self.db.write(Durability::Immediate, |tx| {
+            tx.open_table(MANIFESTS)?
+                .insert(key.as_slice(), manifest_bytes)?;
+            tx.open_table(ENTRIES)?
+                .insert(key.as_slice(), encoded.as_slice())?;
+            if let Some(have) = partial_have {
+                tx.open_table(PARTIAL_HAVE)?
+                    .insert(key.as_slice(), have.as_bytes())?;
+            }
+            Ok(())
         })
     }
 

@@ -409,8 +409,8 @@ fn a_changed_file_is_marked_persistently_stops_being_served_and_is_re_added() {
     assert_eq!(read_all(&store, &cid), bytes);
     assert_eq!(store.complete_cids().unwrap(), vec![cid]);
 
-    // New content at that path: a new CID, and the stale entry is dropped once its
-    // change is known.
+    // New content at that path: a stat finds the change; added again, it gets a new
+    // CID and the stale entry is dropped.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let new_bytes = data(MIB + 5, 7);
     fs::write(&path, &new_bytes).unwrap();
@@ -423,6 +423,15 @@ fn a_changed_file_is_marked_persistently_stops_being_served_and_is_re_added() {
     assert_eq!(newer.replaced, vec![cid]);
     assert!(store.info(&cid).unwrap().is_none());
     assert_eq!(read_all(&store, &newer.cid), new_bytes);
+
+    // Changed and added again before anything noticed: replaced all the same.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(&path, data(MIB, 8)).unwrap();
+    let newest = store
+        .import(&path, ImportMode::Copy, None, &mut |_| {})
+        .unwrap();
+    assert_eq!(newest.replaced, vec![newer.cid]);
+    assert_eq!(store.list().unwrap().len(), 1);
 }
 
 #[test]
@@ -557,4 +566,27 @@ fn names_with_path_parts_are_refused_and_names_from_peers_made_safe() {
         .begin_download(&cid, &manifest_bytes, Some("..".into()))
         .unwrap();
     assert_eq!(store.info(&cid).unwrap().unwrap().name, None);
+}
+
+#[test]
+fn a_lost_partial_file_reads_as_chunks_not_held_and_is_recreated_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cid, manifest_bytes, bytes) = source_file(dir.path(), 2 * MIB, 13);
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    let (manifest, _) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    store
+        .write_chunk(&cid, &manifest, 0, common::chunk(&bytes, 0))
+        .unwrap();
+    fs::remove_file(root.join("partial").join(common::content_name(&cid))).unwrap();
+    assert!(matches!(
+        store.read_chunk(&cid, 0),
+        Err(StoreError::ChunkUnavailable { index: 0, .. })
+    ));
+    let (_, have) = store.begin_download(&cid, &manifest_bytes, None).unwrap();
+    assert_eq!(have.count(), 0);
+    assert!(root
+        .join("partial")
+        .join(common::content_name(&cid))
+        .exists());
 }

@@ -219,3 +219,53 @@ fn verify_store_reports_every_file_and_the_totals() {
     assert_eq!(report.repaired, 2);
     assert!(store.verify_store(false, &mut |_| {}).unwrap().is_ok());
 }
+
+/// CPU seconds (user + system, all threads) this process has used so far, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Prints what `verify` costs on a 256 MiB file tracked in place (wall time and CPU time),
+/// beside the way it used to work (one `read_chunk` per chunk, each with its own lookups,
+/// open and hash, then a second hash), measured in the same run. Run by hand:
+/// `cargo test --release -p chunk-store --test verify -- --ignored --nocapture verify_cost`
+#[test]
+#[ignore = "prints timings; run by hand"]
+fn verify_cost_beside_the_chunk_by_chunk_baseline() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let path = write(dir.path(), "big.bin", &data(256 * MIB, 1));
+    let cid = store
+        .import(&path, ImportMode::Reference, None, &mut |_| {})
+        .unwrap()
+        .cid;
+    let manifest = store.manifest(&cid).unwrap().unwrap();
+    let measure = |run: &dyn Fn()| {
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        run();
+        (start.elapsed().as_secs_f64(), cpu_seconds() - cpu)
+    };
+    for round in 1..=3 {
+        let (wall_before, cpu_before) = measure(&|| {
+            for i in 0..manifest.chunk_count() {
+                let bytes = store.read_chunk(&cid, i).unwrap();
+                assert!(manifest.verify_chunk(i, &bytes));
+            }
+        });
+        let (wall, cpu) = measure(&|| assert!(store.verify(&cid).unwrap().is_ok()));
+        println!(
+            "round {round}: 256 MiB in place: chunk by chunk {:.0} ms wall, {:.2} s CPU; \
+             verify {:.0} ms wall, {:.2} s CPU",
+            wall_before * 1e3,
+            cpu_before,
+            wall * 1e3,
+            cpu,
+        );
+    }
+}

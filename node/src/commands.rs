@@ -330,13 +330,29 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         node["nat_status"].as_str().unwrap_or("?")
     );
     out!(
-        "DHT mode:    {}",
+        "DHT mode:    {}{}",
         if node["dht_server"].as_bool().unwrap_or(false) {
             "server"
         } else {
             "client"
-        }
+        },
+        node["dht_client_reason"]
+            .as_str()
+            .map_or(String::new(), |r| format!(" — {r}"))
     );
+    match (
+        node["relay_server"].as_str(),
+        node["relay_server_reason"].as_str(),
+    ) {
+        (Some("serving"), _) => out!("relay:       serving"),
+        (Some("disabled"), reason) => {
+            out!("relay:       disabled — {}", reason.unwrap_or("?"))
+        }
+        _ => {}
+    }
+    if let Some(n) = node["unannounced_files"].as_u64().filter(|n| *n > 0) {
+        out!("warning:     {n} file(s) announced to no DHT server yet (retrying)");
+    }
     out!(
         "peers:       {} connected, {} in routing table",
         node["connected_peers"],

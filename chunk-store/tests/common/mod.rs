@@ -53,7 +53,7 @@ pub fn source_file(dir: &Path, len: usize, seed: u8) -> (Cid, Vec<u8>, Vec<u8>) 
 
 /// The name of a file's content file under `blobs/` or `partial/`.
 pub fn content_name(cid: &Cid) -> String {
-    cid.hash().iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(cid.hash())
 }
 
 /// Chunk `index` of `bytes` cut with 1 MiB chunks.

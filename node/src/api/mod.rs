@@ -244,6 +244,14 @@ impl Api {
     /// Every file the node holds.
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
         let entries = self.transfers.files().await?;
+        let mut announced: HashMap<Cid, crate::network::Announcement> = self
+            .net
+            .announcements()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.cid, a))
+            .collect();
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -269,6 +277,7 @@ impl Api {
                     pinned: e.pinned,
                     added_unix: e.added_unix,
                     published: e.published,
+                    announcement: announced.remove(&e.cid).map(Into::into),
                 }
             })
             .collect())

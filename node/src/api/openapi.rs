@@ -168,6 +168,14 @@ pub fn schemas() -> Map<String, Value> {
                 ("provided_files", integer(), true),
                 ("relay_reservations", strings(), true),
                 ("provider_announcements", integer(), true),
+                ("unannounced_files", integer(), true),
+                ("dht_client_reason", nullable("string"), true),
+                (
+                    "relay_server",
+                    json!({"type": "string", "enum": ["off", "serving", "disabled"]}),
+                    true,
+                ),
+                ("relay_server_reason", nullable("string"), true),
             ],
         ),
     );
@@ -267,6 +275,23 @@ pub fn schemas() -> Map<String, Value> {
                 ("pinned", boolean(), true),
                 ("added_unix", integer(), true),
                 ("published", boolean(), true),
+                (
+                    "announcement",
+                    json!({"anyOf": [reference("AnnouncementInfo"), {"type": "null"}]}),
+                    true,
+                ),
+            ],
+        ),
+    );
+    put(
+        "AnnouncementInfo",
+        object(
+            "How announcing a file went.",
+            &[
+                ("last_announced_unix", nullable("integer"), true),
+                ("peers", nullable("integer"), true),
+                ("announcing", boolean(), true),
+                ("retry_in_secs", nullable("integer"), true),
             ],
         ),
     );
@@ -544,6 +569,10 @@ mod tests {
             provided_files: 0,
             relay_reservations: vec![],
             provider_announcements: 0,
+            unannounced_files: 0,
+            dht_client_reason: None,
+            relay_server: "off".into(),
+            relay_server_reason: None,
         }
     }
 
@@ -663,6 +692,16 @@ mod tests {
                     pinned: false,
                     added_unix: 0,
                     published: true,
+                    announcement: None,
+                }),
+            ),
+            (
+                "AnnouncementInfo",
+                to(&AnnouncementInfo {
+                    last_announced_unix: Some(1),
+                    peers: Some(0),
+                    announcing: false,
+                    retry_in_secs: None,
                 }),
             ),
             (

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::convert::{NetEvent, NodeInfo, PeerInfo};
+pub use super::convert::{AnnouncementInfo, NetEvent, NodeInfo, PeerInfo};
 pub use super::transfers::{PeerReputation, Progress};
 
 /// `POST /api/add`.
@@ -109,6 +109,9 @@ pub struct FileInfo {
     /// Whether the node announces it (false after `unpublish`).
     #[serde(default = "yes")]
     pub published: bool,
+    /// How announcing it went, while the node announces it.
+    #[serde(default)]
+    pub announcement: Option<AnnouncementInfo>,
 }
 
 fn yes() -> bool {

@@ -55,6 +55,7 @@ impl NetworkActor {
         self.run_due_announcements(now);
         self.keep_reservations(now);
         self.finish_abandoned_provider_queries();
+        self.report_serving();
     }
 
     /// Whether an address that is not relayed is confirmed reachable.
@@ -78,6 +79,9 @@ impl NetworkActor {
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peers.infos());
+            }
+            Command::Announcements(reply) => {
+                let _ = reply.send(self.dht.provided.snapshot());
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -113,10 +117,13 @@ impl NetworkActor {
                 kad::Mode::Server => DhtRole::Server,
                 kad::Mode::Client => DhtRole::Client,
             },
+            dht_client_reason: self.dht_client_reason(),
+            relay_server: self.relay_server_status(),
             connected_peers: self.swarm.connected_peers().count(),
             routing_table_peers,
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
+            unannounced_files: self.dht.provided.unannounced(),
         }
     }
 

@@ -158,7 +158,11 @@ fn assemble(
         events: events.clone(),
         requests: Requests::new(inbound),
         dht: Dht::new(config.dht_mode, bootstrap_peers),
-        reach: Reach::new(use_relays, relay_candidates),
+        reach: Reach::new(
+            use_relays,
+            relay_candidates,
+            config.behaviour.relay_server.is_some(),
+        ),
         peers: Peers::default(),
     };
     actor.update_dht_mode();

@@ -137,6 +137,9 @@ impl Engine {
                     slot.asked_manifest = false;
                 }
             }
+            Err(e) if !e.blames_peer() => self.retry_later(peer, |slot| {
+                slot.asked_manifest = false;
+            }),
             other => {
                 tracing::debug!(%peer, "no manifest from peer: {:?}", other.map(|r| short(&r)));
                 self.drop_peer(peer);

@@ -26,6 +26,9 @@ const FIRST_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
 /// Failed requests after which a peer is dropped from this download.
 pub(super) const MAX_PEER_FAILURES: u32 = 3;
+/// A peer that choked us, or that a limit of ours kept us from asking, is asked again
+/// after this pause.
+pub(super) const BACKOFF: Duration = Duration::from_millis(500);
 /// Peers one download keeps track of. Past this, a newcomer takes the place of an idle
 /// peer (dropped ones first, then those that sent the least, the longest known first),
 /// or is turned away while every peer has chunk requests in flight.
@@ -88,8 +91,9 @@ pub(super) struct PeerSlot {
     pub failures: u32,
     pub asked_bitfield: bool,
     pub asked_manifest: bool,
-    /// It answered `Choked`: not asked again before this.
-    pub choked_until: Option<Instant>,
+    /// Asked nothing before this: it answered `Choked`, or a limit of ours refused a
+    /// request to it.
+    pub wait_until: Option<Instant>,
     /// Dropped from this download (it failed, sent garbage, or lacks the file).
     pub dropped: bool,
     /// When it was admitted, in admission order.
@@ -217,7 +221,7 @@ impl Engine {
         let Some(slot) = self.peers.slots.get_mut(&peer) else {
             return;
         };
-        if slot.dropped {
+        if slot.dropped || slot.wait_until.is_some_and(|t| t > Instant::now()) {
             return;
         }
         if self.file.manifest.is_none() {
@@ -238,6 +242,16 @@ impl Engine {
                     net.request(peer, Request::Bitfield { cid, have }).await,
                 )
             }));
+        }
+    }
+
+    /// A request to `peer` failed for a reason of ours (too many requests in flight
+    /// here): not its fault. It is asked again after [`BACKOFF`] (see `ask_all` on the
+    /// loop's tick); `reset` says what to ask again.
+    pub(super) fn retry_later(&mut self, peer: PeerId, reset: impl FnOnce(&mut PeerSlot)) {
+        if let Some(slot) = self.peers.slots.get_mut(&peer) {
+            reset(slot);
+            slot.wait_until = Some(Instant::now() + BACKOFF);
         }
     }
 
@@ -292,6 +306,9 @@ impl Engine {
                 }
                 self.ask(peer);
             }
+            Err(e) if !e.blames_peer() => self.retry_later(peer, |slot| {
+                slot.asked_bitfield = false;
+            }),
             _ => self.drop_peer(peer),
         }
     }

@@ -4,12 +4,12 @@
 //! held; handling each answer; and withdrawing requests with `Cancel` (endgame losers,
 //! or every request when the owner stops the download).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dht_proto::{Request, Response};
 use libp2p::PeerId;
 
-use super::peers::MAX_PEER_FAILURES;
+use super::peers::{BACKOFF, MAX_PEER_FAILURES};
 use super::{short, Engine, Outcome};
 use crate::network::{Reply, RequestError};
 use crate::transfer::picker::ReadyPeer;
@@ -24,8 +24,6 @@ const MAX_IN_FLIGHT: usize = 24;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
 const MAX_HELD_BYTES: u64 = 24 << 20;
-/// Peers that keep answering `Choked` are asked again after this pause.
-const CHOKE_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The download's count of chunk requests.
 #[derive(Default)]
@@ -60,7 +58,7 @@ impl Engine {
                 !s.dropped
                     && s.in_flight < depth
                     && self.picker.peer_have(peer).is_some()
-                    && s.choked_until.is_none_or(|t| t <= now)
+                    && s.wait_until.is_none_or(|t| t <= now)
             })
             .map(|(peer, s)| {
                 let ready = ReadyPeer {
@@ -135,7 +133,7 @@ impl Engine {
             }
             Ok(Reply::Message(Response::Choked)) => {
                 // Choking is how a busy seeder shares its slots: not held against it.
-                slot.choked_until = Some(Instant::now() + CHOKE_BACKOFF);
+                slot.wait_until = Some(Instant::now() + BACKOFF);
             }
             Ok(Reply::Message(Response::Cancelled)) => {
                 // We withdrew this request: the chunk came from another peer.
@@ -151,6 +149,12 @@ impl Engine {
             Err(RequestError::ConnectionClosed) => {
                 // Another connection to the peer (e.g. a direct one replacing a relayed
                 // one) carries the retry; not the peer's fault.
+            }
+            Err(e) if !e.blames_peer() => {
+                // Too many requests in flight here (or the daemon is stopping): a limit of
+                // ours, never held against the peer. Ask it again a little later.
+                tracing::debug!(%peer, index, "chunk request not sent: {e}");
+                slot.wait_until = Some(Instant::now() + BACKOFF);
             }
             Err(e) => {
                 tracing::debug!(%peer, index, "chunk request failed: {e}");

@@ -125,10 +125,12 @@ impl Engine {
             let cid = self.params.cid;
             let shared = self.link.shared.clone();
             tokio::spawn(async move {
+                // A peer that cannot be reached is forgotten; one a limit of ours kept
+                // us from telling is not.
                 if net
                     .request(peer, Request::Have { cid, index })
                     .await
-                    .is_err()
+                    .is_err_and(|e| e.blames_peer())
                 {
                     lock(&shared.interested).remove(&peer);
                 }

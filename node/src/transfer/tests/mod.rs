@@ -12,12 +12,12 @@ use std::time::Duration;
 use chunk_store::{ImportMode, Store};
 use dht_proto::Cid;
 use libp2p::{identity, Multiaddr};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::serve::{self, ServeConfig};
 use super::{RateLimits, Transfers};
-use crate::network::{self, BehaviourConfig, DhtMode, Network, NetworkConfig};
+use crate::network::{self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig};
 
 /// Longest any test waits for the engine to do something.
 pub(super) const DEADLINE: Duration = Duration::from_secs(30);
@@ -30,6 +30,8 @@ pub(super) struct Node {
     pub addr: Multiaddr,
     pub dir: tempfile::TempDir,
     tasks: Vec<JoinHandle<()>>,
+    /// Set to release the held `Have` requests (see [`Setup::hold_haves`]).
+    release: watch::Sender<bool>,
 }
 
 impl Drop for Node {
@@ -47,8 +49,12 @@ pub(super) struct Setup {
     pub boot: Option<Multiaddr>,
     /// Upload cap in bytes per second.
     pub upload_rate: Option<u64>,
+    /// Download cap in bytes per second.
+    pub download_rate: Option<u64>,
     /// Upload slots (default 8).
     pub upload_slots: Option<usize>,
+    /// Hold the `Have` requests peers send, unanswered, until [`Node::release_haves`].
+    pub hold_haves: bool,
 }
 
 impl Node {
@@ -73,17 +79,23 @@ impl Node {
             },
             idle_timeout: Duration::from_secs(60),
         };
-        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let (inbound_tx, mut inbound_rx) = mpsc::channel(1024);
         let (actor, net) =
             network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
                 .expect("an in-memory node builds");
         let mut tasks = vec![tokio::spawn(actor.run())];
+        let (release, released) = watch::channel(false);
+        if setup.hold_haves {
+            let (to_serve, from_net) = mpsc::channel(1024);
+            tasks.push(tokio::spawn(hold_haves(inbound_rx, to_serve, released)));
+            inbound_rx = from_net;
+        }
         let transfers = Transfers::new(
             store,
             net.clone(),
             RateLimits {
                 upload: setup.upload_rate,
-                download: None,
+                download: setup.download_rate,
             },
             Some(dir.path().join("reputation.json")),
         );
@@ -105,7 +117,13 @@ impl Node {
             addr,
             dir,
             tasks,
+            release,
         }
+    }
+
+    /// Answers the `Have` requests held so far, and those to come.
+    pub(super) fn release_haves(&self) {
+        self.release.send_replace(true);
     }
 
     /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it.
@@ -126,6 +144,34 @@ impl Node {
             .await
             .expect("the network runs")
             .provided_files
+    }
+}
+
+/// Passes inbound requests to the upload server, but holds `Have`s until released.
+async fn hold_haves(
+    mut inbound: mpsc::Receiver<InboundRequest>,
+    to_serve: mpsc::Sender<InboundRequest>,
+    mut released: watch::Receiver<bool>,
+) {
+    let mut held = Vec::new();
+    loop {
+        tokio::select! {
+            next = inbound.recv() => {
+                let Some(request) = next else { return };
+                if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
+                    held.push(request);
+                } else if to_serve.send(request).await.is_err() {
+                    return;
+                }
+            }
+            Ok(()) = released.changed() => {
+                for request in held.drain(..) {
+                    if to_serve.send(request).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
