@@ -365,19 +365,26 @@ impl Transfers {
         (!have.is_empty()).then_some(have)
     }
 
-    /// Passes a peer's news to the running download of `cid`, if there is one;
-    /// remembers that a peer that sent its bitfield wants our `Have` messages.
+    /// Passes a peer's news to the running download of `cid`, if there is one. A
+    /// bitfield is passed, and its sender then gets the download's `Have`s, only if it
+    /// covers the file's chunks (the download knows its manifest and `len` is its chunk
+    /// count); any other is ignored.
     pub(super) fn peer_news(&self, cid: &Cid, news: PeerNews) {
         let downloads = self.registry();
-        if let Some(d) = downloads.get(cid) {
-            if d.state().has_ended() {
+        let Some(d) = downloads.get(cid) else {
+            return;
+        };
+        if d.state().has_ended() {
+            return;
+        }
+        if let PeerNews::Bitfield(peer, have) = &news {
+            let chunks = lock(&d.shared.have).len();
+            if chunks == 0 || have.len() != chunks {
                 return;
             }
-            if let PeerNews::Bitfield(peer, _) = &news {
-                d.shared.note_interested(*peer);
-            }
-            let _ = d.news.try_send(news);
+            d.shared.note_interested(*peer);
         }
+        let _ = d.news.try_send(news);
     }
 }
 

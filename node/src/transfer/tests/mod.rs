@@ -3,6 +3,7 @@
 //! its upload server) in one process, driven through the engine's operations.
 
 mod downloads;
+mod uploads;
 
 use std::future::Future;
 use std::path::Path;
@@ -10,14 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chunk_store::{ImportMode, Store};
-use dht_proto::Cid;
+use dht_proto::{Cid, Request, Response};
 use libp2p::{identity, Multiaddr};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::serve::{self, ServeConfig};
 use super::{RateLimits, Transfers};
-use crate::network::{self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig};
+use crate::network::{
+    self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig, Reply,
+};
 
 /// Longest any test waits for the engine to do something.
 pub(super) const DEADLINE: Duration = Duration::from_secs(30);
@@ -61,24 +64,7 @@ impl Node {
     pub(super) async fn start(setup: Setup) -> Node {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(Store::open(dir.path().join("store")).expect("a store"));
-        let config = NetworkConfig {
-            listen: vec!["/memory/0".parse().expect("valid address")],
-            bootstrap: setup.boot.into_iter().collect(),
-            external: vec![],
-            relays: vec![],
-            dht_mode: DhtMode::Server,
-            behaviour: BehaviourConfig {
-                display_name: None,
-                mdns: false,
-                max_provider_keys: 1024,
-                max_connections: 64,
-                request_timeout: Duration::from_secs(10),
-                relay_server: None,
-                upnp: false,
-                chunk_buffers: store.buffers().clone(),
-            },
-            idle_timeout: Duration::from_secs(60),
-        };
+        let config = network_config(setup.boot.into_iter().collect(), store.buffers().clone());
         let (inbound_tx, mut inbound_rx) = mpsc::channel(1024);
         let (actor, net) =
             network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
@@ -126,12 +112,23 @@ impl Node {
         self.release.send_replace(true);
     }
 
-    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it.
+    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it (copied).
     pub(super) async fn add_file(&self, name: &str, len: usize, seed: u8) -> Cid {
+        self.add_file_as(name, len, seed, ImportMode::Copy).await
+    }
+
+    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it.
+    pub(super) async fn add_file_as(
+        &self,
+        name: &str,
+        len: usize,
+        seed: u8,
+        mode: ImportMode,
+    ) -> Cid {
         let path = self.dir.path().join(name);
         write_pattern(&path, len, seed);
         self.transfers
-            .add(path, ImportMode::Copy, None, |_| {})
+            .add(path, mode, None, |_| {})
             .await
             .expect("the file is added")
             .cid
@@ -144,6 +141,83 @@ impl Node {
             .await
             .expect("the network runs")
             .provided_files
+    }
+}
+
+/// A bare network node that asks a node questions by hand and records what it is
+/// told: a peer that is not p2pd's engine (a test client).
+pub(super) struct Probe {
+    pub net: Network,
+    /// Requests other nodes sent it, unanswered.
+    pub inbound: mpsc::Receiver<InboundRequest>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        // Its swarm goes with its task: every connection closes.
+        self.task.abort();
+    }
+}
+
+impl Probe {
+    /// A probe connected to `node`.
+    pub(super) async fn start(node: &Node) -> Probe {
+        let (inbound_tx, inbound) = mpsc::channel(1024);
+        let config = network_config(
+            vec![node.addr.clone()],
+            chunk_store::BufferPool::new(8 << 20),
+        );
+        let (actor, net) =
+            network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
+                .expect("an in-memory node builds");
+        let task = tokio::spawn(actor.run());
+        let peer = node.net.local_peer_id();
+        eventually("the probe connects", || async {
+            net.connected_peers().await.contains(&peer).then_some(())
+        })
+        .await;
+        Probe { net, inbound, task }
+    }
+
+    /// Sends `request` to `node` and returns its answer.
+    pub(super) async fn ask(&self, node: &Node, request: Request) -> Response {
+        let answer = self
+            .net
+            .request(node.net.local_peer_id(), request)
+            .await
+            .expect("the node answers");
+        match answer {
+            Reply::Message(response) => response,
+            Reply::Chunk(data) => Response::Chunk {
+                data: serde_bytes::ByteBuf::from(data.as_slice().to_vec()),
+            },
+        }
+    }
+}
+
+/// The in-memory network of a test node.
+fn network_config(
+    bootstrap: Vec<Multiaddr>,
+    chunk_buffers: chunk_store::BufferPool,
+) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec!["/memory/0".parse().expect("valid address")],
+        bootstrap,
+        external: vec![],
+        relays: vec![],
+        dht_mode: DhtMode::Server,
+        behaviour: BehaviourConfig {
+            display_name: None,
+            mdns: false,
+            max_provider_keys: 1024,
+            max_connections: 64,
+            request_timeout: Duration::from_secs(10),
+            relay_server: None,
+            upnp: false,
+            chunk_buffers,
+        },
+        idle_timeout: Duration::from_secs(60),
     }
 }
 
