@@ -265,6 +265,16 @@ impl Transfers {
         Ok(ended)
     }
 
+    /// Tells every download that is queued or running to stop as a pause does (withdraw
+    /// its requests, save what it verified), without waiting: the daemon stops.
+    pub fn stop_downloads(&self) {
+        for download in self.registry().values() {
+            if !download.state().has_ended() {
+                download.stop.send_replace(Some(Stop::Pause));
+            }
+        }
+    }
+
     /// Continues a paused or failed download where it stopped, with the output it had.
     pub fn resume(&self, cid: &Cid) -> Result<DownloadStatus, EngineError> {
         let mut downloads = self.registry();

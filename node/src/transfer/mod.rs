@@ -35,6 +35,7 @@ use libp2p::PeerId;
 use tokio::sync::Semaphore;
 
 use crate::network::Network;
+use crate::tasks::Tasks;
 use rate::RateLimiter;
 use reputation::{PeerStanding, Reputation};
 
@@ -72,6 +73,8 @@ struct Inner {
     reputation_path: Option<PathBuf>,
     /// Held while the table is written, so that an older copy never overwrites a newer.
     reputation_saving: tokio::sync::Mutex<()>,
+    /// The daemon's task tree: download engines run in it.
+    tasks: Tasks,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -107,12 +110,13 @@ async fn blocking<T: Send + 'static>(
 
 impl Transfers {
     /// The engine over a store and a network. Peer reputation is loaded from and saved
-    /// to `reputation_path` when given.
+    /// to `reputation_path` when given. Downloads run as tasks of `tasks`.
     pub fn new(
         store: Arc<Store>,
         net: Network,
         limits: RateLimits,
         reputation_path: Option<PathBuf>,
+        tasks: Tasks,
     ) -> Self {
         let reputation = reputation_path
             .as_deref()
@@ -129,6 +133,7 @@ impl Transfers {
                 reputation: Mutex::new(reputation),
                 reputation_path,
                 reputation_saving: tokio::sync::Mutex::new(()),
+                tasks,
             }),
         }
     }

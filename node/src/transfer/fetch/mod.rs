@@ -73,7 +73,9 @@ pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
         meter: Meter::new(),
         pending: FuturesUnordered::new(),
     };
-    tokio::spawn(engine.run());
+    // In the daemon's task tree: a stopping daemon waits for the download to save.
+    let tasks = engine.transfers.inner.tasks.clone();
+    tasks.spawn(engine.run());
 }
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -84,6 +84,7 @@ impl Node {
                 download: setup.download_rate,
             },
             Some(dir.path().join("reputation.json")),
+            crate::tasks::Tasks::new(),
         );
         tasks.push(tokio::spawn(serve::run(
             transfers.clone(),
@@ -218,6 +219,7 @@ fn network_config(
             chunk_buffers,
         },
         idle_timeout: Duration::from_secs(60),
+        test_panic_after: None,
     }
 }
 
