@@ -419,11 +419,11 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             p.peer_id,
             p.score,
             if p.banned { " banned" } else { "" },
-            human_bytes(p.record.received),
-            human_bytes(p.record.sent),
-            p.record.corrupt_chunks,
-            p.record.failures,
-            p.record.refusals
+            human_bytes(p.received),
+            human_bytes(p.sent),
+            p.corrupt_chunks,
+            p.failures,
+            p.refusals
         );
     }
     Ok(())

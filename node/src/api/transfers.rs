@@ -198,14 +198,6 @@ pub struct PeerReputation {
     pub score: f64,
     /// Whether it is banned now.
     pub banned: bool,
-    /// The counters behind the score.
-    #[serde(flatten)]
-    pub record: PeerCounters,
-}
-
-/// What this node counted of one peer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PeerCounters {
     /// Verified bytes it sent us.
     pub received: u64,
     /// Bytes we sent it.
@@ -228,15 +220,13 @@ impl From<&PeerStanding> for PeerReputation {
             peer_id: p.peer.to_string(),
             score: p.score,
             banned: p.banned,
-            record: PeerCounters {
-                received: p.record.received,
-                sent: p.record.sent,
-                corrupt_chunks: p.record.corrupt_chunks,
-                failures: p.record.failures,
-                refusals: p.record.refusals,
-                banned_until: p.record.banned_until,
-                last_seen: p.record.last_seen,
-            },
+            received: p.record.received,
+            sent: p.record.sent,
+            corrupt_chunks: p.record.corrupt_chunks,
+            failures: p.record.failures,
+            refusals: p.record.refusals,
+            banned_until: p.record.banned_until,
+            last_seen: p.record.last_seen,
         }
     }
 }

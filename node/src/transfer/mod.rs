@@ -108,6 +108,21 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
 }
 
+/// A short name for a transfer-protocol answer, for logs and tests.
+pub(crate) fn answer_name(response: &dht_proto::Response) -> &'static str {
+    use dht_proto::Response;
+    match response {
+        Response::Manifest { .. } => "manifest",
+        Response::Chunk { .. } => "chunk",
+        Response::Bitfield { .. } => "bitfield",
+        Response::Ack => "ack",
+        Response::NotFound => "not found",
+        Response::Choked => "choked",
+        Response::Cancelled => "cancelled",
+        Response::Error { .. } => "error",
+    }
+}
+
 impl Transfers {
     /// The engine over a store and a network. Peer reputation is loaded from and saved
     /// to `reputation_path` when given. Downloads run as tasks of `tasks`.

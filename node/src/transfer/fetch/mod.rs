@@ -289,19 +289,8 @@ impl Engine {
 
 /// A short name for an answer, for logs.
 fn short(reply: &Reply) -> &'static str {
-    use dht_proto::Response;
-    let response = match reply {
-        Reply::Chunk(_) => return "chunk",
-        Reply::Message(response) => response,
-    };
-    match response {
-        Response::Manifest { .. } => "manifest",
-        Response::Chunk { .. } => "chunk",
-        Response::Bitfield { .. } => "bitfield",
-        Response::Ack => "ack",
-        Response::NotFound => "not found",
-        Response::Choked => "choked",
-        Response::Cancelled => "cancelled",
-        Response::Error { .. } => "error",
+    match reply {
+        Reply::Chunk(_) => "chunk",
+        Reply::Message(response) => super::answer_name(response),
     }
 }

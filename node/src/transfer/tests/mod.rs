@@ -5,7 +5,6 @@
 mod downloads;
 mod uploads;
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +16,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::serve::{self, ServeConfig};
-use super::{RateLimits, Transfers};
+use super::{DownloadStatus, RateLimits, Transfers};
 use crate::network::{
     self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig, Reply,
 };
 
-/// Longest any test waits for the engine to do something.
+pub(super) use crate::network::tests::eventually;
+
+/// Longest any test waits for a download to end.
 pub(super) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A running node: store, network, engine and upload server.
@@ -259,18 +260,38 @@ pub(super) fn write_pattern(path: &Path, len: usize, seed: u8) {
     std::fs::write(path, bytes).expect("the file is written");
 }
 
-/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`].
-pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = tokio::time::Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the download's status satisfies `ok`.
+pub(super) async fn until(
+    what: &str,
+    status: &mut watch::Receiver<DownloadStatus>,
+    ok: impl FnMut(&DownloadStatus) -> bool,
+) -> DownloadStatus {
+    let reached = match tokio::time::timeout(DEADLINE, status.wait_for(ok)).await {
+        Ok(Ok(reached)) => Some(reached.clone()),
+        Ok(Err(_)) => panic!("the engine forgot the download while waiting for {what}"),
+        Err(_) => None,
+    };
+    reached.unwrap_or_else(|| panic!("timed out waiting for {what}: {:?}", *status.borrow()))
+}
+
+/// A seeder holding a file of `len` bytes, and a fetcher that bootstraps from it and
+/// starts downloading it into its store.
+pub(super) async fn seeder_and_fetcher(
+    seeder: Setup,
+    fetcher: Setup,
+    len: usize,
+    seed: u8,
+) -> (Node, Node, Cid, watch::Receiver<DownloadStatus>) {
+    let seeder = Node::start(seeder).await;
+    let cid = seeder.add_file("file.bin", len, seed).await;
+    let fetcher = Node::start(Setup {
+        boot: Some(seeder.addr.clone()),
+        ..fetcher
+    })
+    .await;
+    let status = fetcher
+        .transfers
+        .start(cid, Duration::from_secs(60))
+        .expect("the download starts");
+    (seeder, fetcher, cid, status)
 }

@@ -6,23 +6,12 @@ use std::time::Duration;
 use chunk_store::ImportMode;
 use dht_proto::{Bitfield, Cid, Codec, Request, Response};
 
-use super::{eventually, Node, Probe, Setup};
+use super::{eventually, seeder_and_fetcher, until, Node, Probe, Setup};
 use crate::transfer::DownloadState;
 
 const MIB: usize = 1 << 20;
 
-fn short(response: &Response) -> &'static str {
-    match response {
-        Response::Manifest { .. } => "manifest",
-        Response::Chunk { .. } => "chunk",
-        Response::Bitfield { .. } => "bitfield",
-        Response::Ack => "ack",
-        Response::NotFound => "not found",
-        Response::Choked => "choked",
-        Response::Cancelled => "cancelled",
-        Response::Error { .. } => "error",
-    }
-}
+use crate::transfer::answer_name as short;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_cid_is_answered_like_a_file_not_held() {
@@ -76,26 +65,13 @@ async fn a_raw_cid_is_answered_like_a_file_not_held() {
 async fn a_bitfield_of_the_wrong_length_is_ignored_and_the_question_answered() {
     // The node downloads a 6-chunk file slowly from a seeder; two probes send it their
     // bitfields meanwhile, one of the wrong length.
-    let seeder = Node::start(Setup {
+    let seeder = Setup {
         upload_rate: Some(MIB as u64),
         ..Setup::default()
-    })
-    .await;
-    let cid = seeder.add_file("six.bin", 6 * MIB, 4).await;
-    let node = Node::start(Setup {
-        boot: Some(seeder.addr.clone()),
-        ..Setup::default()
-    })
-    .await;
-    let mut status = node
-        .transfers
-        .start(cid, Duration::from_secs(30))
-        .expect("the download starts");
-    eventually("the manifest", || {
-        let known = status.borrow().chunks_total;
-        async move { (known > 0).then_some(()) }
-    })
-    .await;
+    };
+    let (_seeder, node, cid, mut status) =
+        seeder_and_fetcher(seeder, Setup::default(), 6 * MIB, 4).await;
+    until("the manifest", &mut status, |s| s.chunks_total > 0).await;
     let mut wrong = Probe::start(&node).await;
     let mut right = Probe::start(&node).await;
     for (probe, len) in [(&wrong, 3), (&right, 6)] {
@@ -114,13 +90,7 @@ async fn a_bitfield_of_the_wrong_length_is_ignored_and_the_question_answered() {
         };
         assert_eq!(have.len(), 6);
     }
-    tokio::time::timeout(
-        super::DEADLINE,
-        status.wait_for(|s| s.state == DownloadState::Done),
-    )
-    .await
-    .expect("the download ends")
-    .expect("the engine runs");
+    until("the end", &mut status, |s| s.state == DownloadState::Done).await;
     // Only the probe whose bitfield counted was told of new chunks (and asked for its
     // bitfield in turn).
     let haves = |probe: &mut Probe| {
