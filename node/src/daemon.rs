@@ -335,7 +335,7 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), data_dir.clone());
+    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone());
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
         api,
@@ -409,11 +409,8 @@ async fn stop(
     let started = Instant::now();
     let deadline = started + STOP_WITHIN - Duration::from_millis(500);
     tasks.stop();
-    for download in transfers.downloads() {
-        if let Ok(cid) = download.cid.parse() {
-            transfers.cancel(&cid);
-        }
-    }
+    // Each download withdraws its requests, saves what it verified and ends paused.
+    transfers.stop_downloads();
     // The swarm gets at least the last second to itself.
     let left = tasks.wait(deadline - Duration::from_secs(1)).await;
     if left > 0 {
@@ -422,12 +419,7 @@ async fn stop(
             "stopping: downloads or streams still running are dropped"
         );
     }
-    let saver = transfers.clone();
-    let saved = tokio::time::timeout_at(
-        deadline,
-        tokio::task::spawn_blocking(move || saver.save_reputation()),
-    )
-    .await;
+    let saved = tokio::time::timeout_at(deadline, transfers.save_reputation()).await;
     if saved.is_err() {
         tracing::warn!("stopping: saving peer reputation took too long");
     }
@@ -465,10 +457,7 @@ async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> any
             _ = every.tick() => {}
             () = tasks.stopping() => return Ok(()),
         }
-        let transfers = transfers.clone();
-        tokio::task::spawn_blocking(move || transfers.save_reputation())
-            .await
-            .context("saving peer reputation")?;
+        transfers.save_reputation().await;
     }
 }
 

@@ -6,7 +6,8 @@
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
-//! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
+//! - `transfer/`: the transfer engine: its operations on files, downloads and peers
+//!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
