@@ -49,7 +49,9 @@ pub fn private_umask() -> Option<u32> {
     {
         use rustix::fs::Mode;
         let original = rustix::process::umask(Mode::from_raw_mode(0o077));
-        Some(original.bits())
+        // mode_t is u32 on Linux, u16 on macOS.
+        #[allow(clippy::useless_conversion)]
+        Some(u32::from(original.bits()))
     }
     #[cfg(not(unix))]
     None
