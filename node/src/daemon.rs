@@ -49,7 +49,6 @@ pub async fn start(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     }
     let fixed = startup::prepare_data_dir(&data_dir)?;
     let _log_guard = startup::init_logging(startup::open_log(&data_dir)?)?;
-    args.config.log();
     if !fixed.is_empty() {
         let shown: Vec<String> = fixed
             .iter()
@@ -155,6 +154,7 @@ async fn run(
         inbound_tx,
     )?;
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
+    args.config.log();
     {
         let stop = network_stop.clone();
         essentials.spawn("network", async move {

@@ -144,21 +144,17 @@ async fn stats(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// p2pd(1): clap's sections for the top command, with FILES and ENVIRONMENT added.
+/// p2pd(1): clap's page for the top command, with FILES, ENVIRONMENT and EXIT STATUS
+/// before its VERSION section.
 fn main_page() -> anyhow::Result<Vec<u8>> {
     let mut command = config::command();
     command.build();
-    let man = clap_mangen::Man::new(command);
     let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    man.render_options_section(&mut page)?;
-    man.render_subcommands_section(&mut page)?;
-    page.extend_from_slice(files_and_environment().as_bytes());
-    man.render_version_section(&mut page)?;
-    Ok(page)
+    clap_mangen::Man::new(command).render(&mut page)?;
+    let mut page = String::from_utf8(page).context("the man page is not UTF-8")?;
+    let at = page.find(".SH VERSION").unwrap_or(page.len());
+    page.insert_str(at, &files_and_environment());
+    Ok(page.into_bytes())
 }
 
 /// The sections a man page of a daemon is expected to have that clap does not know.
