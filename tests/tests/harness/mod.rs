@@ -393,19 +393,22 @@ impl Daemon {
             .cloned()
     }
 
-    /// Waits until `files` provider announcements of this node have been stored in the
-    /// DHT, so that a fetcher started next finds it as a provider. The API does not
-    /// report announcements yet, so this counts the log lines that do; it needs the
-    /// harness's default log level (info).
+    /// Waits until `files` of this node's files have been announced to at least one DHT
+    /// server (`announcement.peers` in `p2pd ls --json`), so that a fetcher started next
+    /// finds it as a provider.
     pub fn wait_announced(&self, files: usize) {
         wait_until(
-            &format!("{files} provider announcement(s) stored in the DHT"),
+            &format!("{files} file(s) announced to a DHT server"),
             START_TIMEOUT,
             || {
-                self.log()
-                    .matches("provider announcement stored in the DHT")
-                    .count()
-                    >= files
+                let ls = self.cli(&["ls", "--json"]);
+                ls.code == 0
+                    && ls.json().as_array().is_some_and(|list| {
+                        list.iter()
+                            .filter(|f| f["announcement"]["peers"].as_u64().unwrap_or(0) > 0)
+                            .count()
+                            >= files
+                    })
             },
         );
     }
