@@ -360,3 +360,74 @@ fn the_file_is_found_in_the_platform_config_directory_or_through_p2pd_config() {
     assert_eq!(show["file_found"], false);
     assert_eq!(setting(&show, "upload-slots")["source"], "default");
 }
+
+#[test]
+fn the_configuration_files_in_deploy_are_valid() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let show = |file: &Path, env: &[(&str, &str)]| {
+        run_with_env(
+            &[
+                "--config",
+                file.to_str().unwrap(),
+                "config",
+                "show",
+                "--json",
+            ],
+            env,
+        )
+        .success()
+        .json()
+    };
+    let bootstrap = show(&deploy.join("bootstrap.toml"), &[]);
+    assert_eq!(setting(&bootstrap, "dht-mode")["value"], "server");
+    assert_eq!(setting(&bootstrap, "relay-server")["value"], true);
+    assert_eq!(setting(&bootstrap, "external-addr")["source"], "file");
+    assert_eq!(
+        setting(&bootstrap, "data-dir")["value"],
+        "/var/lib/p2pd-bootstrap"
+    );
+
+    let public = "/ip4/203.0.113.7/tcp/5891,/ip4/203.0.113.7/udp/5891/quic-v1";
+    let container = show(
+        &deploy.join("container/config.toml"),
+        &[("P2PD_EXTERNAL_ADDR", public)],
+    );
+    let external = setting(&container, "external-addr");
+    assert_eq!(external["source"], "env");
+    assert_eq!(external["value"].as_array().unwrap().len(), 2);
+    assert_eq!(setting(&container, "data-dir")["value"], "/data");
+
+    // The example for a home node sets nothing until a line is uncommented; with every
+    // example line uncommented it is still valid.
+    let example = deploy.join("config.toml");
+    let home = show(&example, &[]);
+    for s in home["settings"].as_array().unwrap() {
+        assert_eq!(s["source"], "default", "{s}");
+    }
+    let text = std::fs::read_to_string(&example).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(key, _)| {
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                }) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.toml");
+    std::fs::write(&all, uncommented).unwrap();
+    let all_set = show(&all, &[]);
+    let from_file = all_set["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "file")
+        .count();
+    assert!(from_file >= 9, "{all_set}");
+}
