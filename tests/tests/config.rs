@@ -17,17 +17,22 @@ use serde_json::Value;
 /// How long a command that must refuse to start may take to do so.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs `p2pd args…` with `env` added to the (cleaned) environment.
-fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> CliResult {
-    let child = p2pd_command(None)
+/// Starts `p2pd args…` with `env` added to the (cleaned) environment, its output
+/// captured or not (an output nobody reads must not be a pipe that fills up).
+fn spawn_with_env(args: &[&str], env: &[(&str, &str)], output: fn() -> Stdio) -> Child {
+    p2pd_command(None)
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(output())
+        .stderr(output())
         .spawn()
-        .unwrap();
-    wait_output(child, REFUSAL_TIMEOUT).into()
+        .unwrap()
+}
+
+/// Runs `p2pd args…` with `env` added to the (cleaned) environment.
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> CliResult {
+    wait_output(spawn_with_env(args, env, Stdio::piped), REFUSAL_TIMEOUT).into()
 }
 
 /// A daemon started by hand (with an environment of its own), killed when dropped.
@@ -40,14 +45,7 @@ impl Running {
     fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
         all.extend_from_slice(args);
-        let child = p2pd_command(None)
-            .args(&all)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_with_env(&all, env, Stdio::null);
         let mut running = Running {
             child,
             data_dir: data_dir.to_path_buf(),
