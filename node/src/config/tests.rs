@@ -3,6 +3,7 @@
 //! its precedence is shown by the multi-process tests in tests/tests/config.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::refusal::edit_distance;
 use super::*;
 
 /// Runs `config::parse` on `p2pd --config <file with text> <args…>`.
