@@ -3,8 +3,12 @@
 //!
 //! # Layout
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
+//! - `options.rs`: the daemon's options, one field each; `config/`: each option as a
+//!   flag, an environment variable and a key of the configuration file, their
+//!   precedence, and `p2pd config show`.
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
+//! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `transfer/`: the transfer engine: its operations on files, downloads and peers
 //!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
@@ -24,10 +28,13 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod identity;
 pub mod network;
+pub mod ops;
+pub mod options;
 pub mod password;
 pub mod paths;
 pub mod startup;
