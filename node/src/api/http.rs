@@ -25,6 +25,7 @@ mod events;
 mod files;
 mod node;
 mod session;
+mod store;
 mod stream;
 mod web;
 
@@ -129,6 +130,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
+        row(Owner, routes!(store::verify)),
         // Downloads.
         row(Owner, routes!(downloads::fetch)),
         row(Owner, routes!(downloads::downloads)),

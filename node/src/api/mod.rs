@@ -13,6 +13,7 @@ pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod store;
 pub mod transfers;
 pub mod types;
 
@@ -31,6 +32,7 @@ use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
 pub use input::{check_display_name, parse_cid, upload_name};
+use store::changed_files;
 use transfers::DownloadWatch;
 use types::*;
 
@@ -208,21 +210,7 @@ impl Api {
             }
         }
         if let Some(output) = &request.output {
-            if output.exists() {
-                return Err(ApiError::bad_request(format!(
-                    "{} already exists",
-                    output.display()
-                )));
-            }
-            match output.parent() {
-                Some(dir) if dir.is_dir() => {}
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "directory of {} does not exist",
-                        output.display()
-                    )))
-                }
-            }
+            input::check_output(output)?;
         }
         if let Some(dir) = &request.output_dir {
             if !dir.is_dir() {
@@ -318,6 +306,7 @@ impl Api {
             display_name: self.settings().display_name,
             node: info,
             files,
+            changed_files: changed_files(&self.transfers).await?,
             downloads: self.downloads(),
         })
     }
