@@ -48,12 +48,7 @@ impl Transfers {
                     "verify: file damaged"
                 );
             }
-            report.files_checked += 1;
-            report.bad_chunks += file.bad_chunks.len() as u64;
-            report.missing_chunks += file.missing_chunks.len() as u64;
-            report.changed_on_disk += u64::from(file.changed_on_disk);
-            report.repaired += u64::from(file.repair.is_some());
-            report.files.push(file);
+            report.add(file);
         }
         Ok(report)
     }
