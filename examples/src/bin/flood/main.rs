@@ -1,7 +1,8 @@
 //! The flood benchmark (issue 11, point 5): is a daemon bounded under load from many
-//! connections? A seeder holds a file; 1,000 connections are opened to it over loopback
-//! from 250 source addresses in ten /24 subnets (any 127.0.0.0/8 source can be bound on
-//! Linux), of three kinds, each reopened at once when the seeder drops it:
+//! connections? A seeder holds a file; 1,000 connections are opened to it over loopback,
+//! of three kinds, each reopened at once when the seeder drops it (the raw ones come from
+//! 250 source addresses in ten /24 subnets, since any 127.0.0.0/8 source can be bound on
+//! Linux; the libp2p peers from 127.0.0.1, see [`valid_peer`]):
 //!
 //! - idle: a TCP connection that never sends a byte;
 //! - garbage: a TCP connection that sends random bytes as fast as it can;
@@ -60,6 +61,13 @@ struct Args {
     /// libp2p peers sending valid requests.
     #[arg(long, default_value_t = 300)]
     valid: usize,
+    /// Keep the daemons' data directories (and logs) in this directory instead of a
+    /// temporary one.
+    #[arg(long)]
+    keep_in: Option<PathBuf>,
+    /// `RUST_LOG` for the daemons (default: their own default level).
+    #[arg(long)]
+    daemon_log: Option<String>,
     /// Seconds to wait after the flood before measuring memory again.
     #[arg(long, default_value_t = 30)]
     settle_secs: u64,
@@ -107,9 +115,8 @@ impl Flood {
         for i in 0..args.valid {
             let (stop, counts) = (stop.clone(), counts.clone());
             let addr = target_addr.clone();
-            let ip = source(args.idle + args.garbage + i);
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = valid_peer(ip, addr, cid, i as u64, stop, counts).await {
+                if let Err(e) = valid_peer(addr, cid, i as u64, stop, counts).await {
                     eprintln!("valid flooder {i}: {e:#}");
                 }
             }));
@@ -185,9 +192,10 @@ async fn raw_connection(
     }
 }
 
-/// A libp2p peer from `ip` that sends valid requests for `cid`, one after the other.
+/// A libp2p peer that sends valid requests for `cid`, one after the other. It dials
+/// from 127.0.0.1, like the honest peers: libp2p's TCP transport binds a dial to the
+/// unspecified address (or a listener's port), so its source address cannot be chosen.
 async fn valid_peer(
-    ip: IpAddr,
     target: Multiaddr,
     cid: Cid,
     seed: u64,
@@ -204,8 +212,6 @@ async fn valid_peer(
         .with_behaviour(|_| libp2p_stream::Behaviour::new())?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
-    // Listening on the source address makes the dial reuse it as its source.
-    swarm.listen_on(Multiaddr::from(ip).with(Protocol::Tcp(0)))?;
     let peer: PeerId = match target.iter().last() {
         Some(Protocol::P2p(id)) => id,
         _ => anyhow::bail!("the target address has no /p2p part"),
@@ -365,6 +371,9 @@ fn new_peer_connects(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(filter) = &args.daemon_log {
+        let _ = harness::DAEMON_LOG.set(filter.clone());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -375,15 +384,23 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = match &args.keep_in {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            tempfile::tempdir_in(keep)?.keep()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let dir = dir.as_path();
     println!("load average at start: {}", loadavg());
     let seeder = Daemon::start(
         &args.p2pd,
-        &dir.path().join("seeder"),
+        &dir.join("seeder"),
         "seeder",
         &["--dht-mode", "server"],
     )?;
-    let src = dir.path().join("file.bin");
+    let src = dir.join("file.bin");
     harness::random_file(&src, args.size_mib * MIB, 1)?;
     let cid = seeder
         .cli(&["add", src.to_str().unwrap_or_default()], LONG)?
@@ -410,7 +427,7 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
 
     // Baseline: the same fetch, unloaded.
     let cpu = harness::CpuMeter::start(&[pid]);
-    let unloaded = honest_fetch(args, dir.path(), "baseline", &seeder_addr, &cid)?;
+    let unloaded = honest_fetch(args, dir, "baseline", &seeder_addr, &cid)?;
     let unloaded_cpu = cpu.stop();
     let rss_before = rss_mib(pid);
     println!("unloaded fetch: {unloaded:.1} MiB/s ({}); seeder RSS idle {rss_idle:.1} MiB, after it {rss_before:.1} MiB", unloaded_cpu.show());
@@ -427,10 +444,10 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let load_during = loadavg();
     let connected = seeder.status()?["node"]["connected_peers"].clone();
     let cpu = harness::CpuMeter::start(&[pid]);
-    let loaded = honest_fetch(args, dir.path(), "loaded", &seeder_addr, &cid);
+    let loaded = honest_fetch(args, dir, "loaded", &seeder_addr, &cid);
     let loaded_cpu = cpu.stop();
     let joins: Vec<anyhow::Result<f64>> = (0..3)
-        .map(|i| new_peer_connects(args, dir.path(), &format!("newcomer{i}"), &seeder))
+        .map(|i| new_peer_connects(args, dir, &format!("newcomer{i}"), &seeder))
         .collect();
     let counts = runtime.block_on(flood.stop());
     let (rss_peak, threads_peak) = mem.stop();
