@@ -22,6 +22,8 @@ use crate::transfer::{RateLimits, Transfers};
 
 /// Default control API address.
 pub const DEFAULT_API: &str = "127.0.0.1:5890";
+/// How long an idle peer connection is kept (`dht-sim` configures its nodes with it).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `p2pd daemon` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -211,7 +213,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
             },
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: IDLE_CONNECTION_TIMEOUT,
         },
         inbound_tx,
     )?;
