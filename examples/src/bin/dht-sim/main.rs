@@ -36,7 +36,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::Layer as _;
 
-use node::{Departure, Role};
+use node::Role;
 use probe::Probe;
 use sim::{Params, Sim};
 
@@ -84,9 +84,6 @@ struct Args {
     /// Nodes bootstrapping at once while the network is built.
     #[arg(long, default_value_t = 8)]
     join_concurrency: usize,
-    /// What a leaving node looks like to others.
-    #[arg(long, value_enum, default_value_t = Departure::Silent)]
-    departure: Departure,
     /// Seed of the schedule.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -203,7 +200,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         lookups_per_minute: args.lookups_per_minute,
         bootstrap_per_node: args.bootstrap_per_node,
         join_concurrency: args.join_concurrency,
-        departure: args.departure,
         seed: args.seed,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,7 +1,11 @@
 //! One simulated node: the daemon's own network layer (`p2pd::network::build_in_memory`,
 //! the same behaviour, Kademlia configuration and swarm task as `p2pd daemon`), set up
-//! from the daemon's own option defaults, run with an observer feeding [`Probe`], and
-//! what is left of it after it leaves (a black-hole listener, see [`Departure`]).
+//! from the daemon's own option defaults, and run with an observer feeding [`Probe`].
+//!
+//! A node that leaves drops its swarm: its connections close at once and its address
+//! refuses connections from then on (libp2p's memory transport never frees a port whose
+//! listener was dropped), like a host whose daemon exited. A node that comes back
+//! listens at a new address, like a host that got a new IP address.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +13,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chunk_store::BufferPool;
 use clap::Parser;
-use futures::StreamExt;
-use libp2p::core::transport::{ListenerId, MemoryTransport, Transport as _, TransportEvent};
 use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId};
 use p2pd::daemon::{DaemonArgs, IDLE_CONNECTION_TIMEOUT};
@@ -20,11 +22,6 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::probe::Probe;
-
-/// How long a departed node's black hole keeps each connection attempt before dropping
-/// it: longer than the daemon's handshake timeout (5 s), so the dialer times out first,
-/// as it does when the host is gone.
-const BLACK_HOLE_HOLD: Duration = Duration::from_secs(15);
 
 /// Whether a node is a DHT server or a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,18 +33,6 @@ pub enum Role {
     /// A node behind NAT: `p2pd daemon` with no confirmed address (DHT mode auto, which
     /// stays client), i.e. known unreachable.
     Client,
-}
-
-/// What happens when a node leaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Departure {
-    /// Its connections close and its address stops answering: dials to it hang until
-    /// the dialer's handshake timeout, like a host that went offline.
-    Silent,
-    /// Its connections close and dials to its address fail at once, like a host whose
-    /// daemon exited (connection refused).
-    Closed,
 }
 
 /// The `p2pd daemon` options as a user who sets none gets them.
@@ -106,7 +91,7 @@ pub fn memory_addr(port: u64) -> Multiaddr {
 pub struct SimNode {
     pub key: identity::Keypair,
     pub peer_id: PeerId,
-    /// Its address; it comes back at the same one.
+    /// Its address now (or last).
     pub port: u64,
     pub role: Role,
     pub state: NodeState,
@@ -117,8 +102,7 @@ pub struct SimNode {
 
 pub enum NodeState {
     Online(Running),
-    /// Gone; a silent departure leaves a black hole at its address.
-    Offline(Option<JoinHandle<()>>),
+    Offline,
 }
 
 /// A node whose swarm task runs.
@@ -131,14 +115,14 @@ pub struct Running {
 }
 
 impl SimNode {
-    pub fn new(port: u64, role: Role) -> Self {
+    pub fn new(role: Role) -> Self {
         let key = identity::Keypair::generate_ed25519();
         SimNode {
             peer_id: key.public().to_peer_id(),
             key,
-            port,
+            port: 0,
             role,
-            state: NodeState::Offline(None),
+            state: NodeState::Offline,
             files: Vec::new(),
         }
     }
@@ -155,21 +139,17 @@ impl SimNode {
     pub fn running(&self) -> Option<&Running> {
         match &self.state {
             NodeState::Online(r) => Some(r),
-            NodeState::Offline(_) => None,
+            NodeState::Offline => None,
         }
     }
 
-    /// Starts the node's network task (after its black hole, if any, is gone).
-    pub async fn start(
+    /// Starts the node's network task.
+    pub fn start(
         &mut self,
         index: usize,
         config: NetworkConfig,
         probe: &Arc<Probe>,
     ) -> anyhow::Result<()> {
-        if let NodeState::Offline(Some(hole)) = &mut self.state {
-            hole.abort();
-            let _ = hole.await;
-        }
         let (inbound_tx, inbound) = mpsc::channel(16);
         let (actor, net) = network::build_in_memory(self.key.clone(), config, inbound_tx)
             .with_context(|| format!("starting node {index}"))?;
@@ -184,45 +164,14 @@ impl SimNode {
         Ok(())
     }
 
-    /// Stops the node: its swarm is dropped (connections close); with
-    /// [`Departure::Silent`] its address then swallows connection attempts.
-    pub async fn stop(&mut self, departure: Departure) {
-        let NodeState::Online(running) =
-            std::mem::replace(&mut self.state, NodeState::Offline(None))
+    /// Stops the node: its swarm is dropped (connections close, its address refuses
+    /// connections).
+    pub async fn stop(&mut self) {
+        let NodeState::Online(running) = std::mem::replace(&mut self.state, NodeState::Offline)
         else {
             return;
         };
         running.task.abort();
-        // The swarm and its listener are dropped once the aborted task is.
         let _ = running.task.await;
-        if departure == Departure::Silent {
-            self.state = NodeState::Offline(black_hole(self.port));
-        }
     }
-}
-
-/// Listens at `port` and holds every incoming connection unanswered for
-/// [`BLACK_HOLE_HOLD`].
-fn black_hole(port: u64) -> Option<JoinHandle<()>> {
-    let mut transport = MemoryTransport::default();
-    transport
-        .listen_on(ListenerId::next(), memory_addr(port))
-        .ok()?;
-    Some(tokio::spawn(async move {
-        let mut held = futures::stream::FuturesUnordered::new();
-        loop {
-            tokio::select! {
-                event = std::future::poll_fn(|cx| std::pin::Pin::new(&mut transport).poll(cx)) => {
-                    if let TransportEvent::Incoming { upgrade, .. } = event {
-                        held.push(async move {
-                            let connection = upgrade.await;
-                            tokio::time::sleep(BLACK_HOLE_HOLD).await;
-                            drop(connection);
-                        });
-                    }
-                }
-                Some(()) = held.next(), if !held.is_empty() => {}
-            }
-        }
-    }))
 }

@@ -74,8 +74,9 @@ pub struct Counters {
 #[derive(Default)]
 pub struct Probe {
     roles: RwLock<HashMap<PeerId, Role>>,
-    /// Roles by node index.
+    /// Roles and ids by node index.
     node_roles: Mutex<Vec<Role>>,
+    node_peers: Mutex<Vec<PeerId>>,
     /// Per node: hops of its provider queries still running (first provider seen).
     running: Mutex<HashMap<(usize, kad::QueryId), Option<u32>>>,
     /// Per node: its last provider query that ended.
@@ -97,6 +98,7 @@ impl Probe {
     /// in the order they are registered.
     pub fn register(&self, peer: PeerId, role: Role) {
         lock(&self.node_roles).push(role);
+        lock(&self.node_peers).push(peer);
         self.roles
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -217,10 +219,9 @@ impl Probe {
             }
             kad::Event::ModeChanged {
                 new_mode: kad::Mode::Server,
-            } => {
-                if self.node_role(node) == Some(Role::Client) {
-                    c.client_mode_changes.fetch_add(1, Ordering::Relaxed);
-                }
+            } if self.node_role(node) == Some(Role::Client) => {
+                c.client_mode_changes.fetch_add(1, Ordering::Relaxed);
+                self.violation(node, &self.peer_of(node), "a DHT client turned server");
             }
             kad::Event::InboundRequest { request } => {
                 let counter = match request {
@@ -233,6 +234,13 @@ impl Probe {
             }
             _ => {}
         }
+    }
+
+    fn peer_of(&self, node: usize) -> PeerId {
+        lock(&self.node_peers)
+            .get(node)
+            .copied()
+            .unwrap_or(PeerId::random())
     }
 
     fn node_role(&self, node: usize) -> Option<Role> {

@@ -91,6 +91,10 @@ pub fn lookups(records: &[LookupRecord]) -> Value {
             "server": success(churn.iter().copied().filter(|r| r.looker == Role::Server)),
             "client": success(churn.iter().copied().filter(|r| r.looker == Role::Client)),
         },
+        "under_churn_by_provider": {
+            "server": success(churn.iter().copied().filter(|r| r.provider == Role::Server)),
+            "client": success(churn.iter().copied().filter(|r| r.provider == Role::Client)),
+        },
         "latency_ms_to_provider": distribution(ok().filter_map(|r| r.latency_ms)),
         "query_duration_ms": distribution(churn.iter().filter_map(|r| r.query_ms)),
         "hops": distribution(ok().filter_map(|r| r.hops.map(f64::from))),

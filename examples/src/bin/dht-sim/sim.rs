@@ -20,7 +20,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 
-use crate::node::{daemon_defaults, network_config, Departure, Role, SimNode};
+use crate::node::{daemon_defaults, network_config, Role, SimNode};
 use crate::probe::{Probe, QueryOutcome};
 
 /// Memory ports start here (high, so that nothing else in the process collides).
@@ -46,7 +46,6 @@ pub struct Params {
     pub lookups_per_minute: f64,
     pub bootstrap_per_node: usize,
     pub join_concurrency: usize,
-    pub departure: Departure,
     pub seed: u64,
 }
 
@@ -64,6 +63,8 @@ pub struct LookupRecord {
     /// Simulated minute it started in (0: before churn started).
     pub minute: u32,
     pub looker: Role,
+    /// The role of the file's provider.
+    pub provider: Role,
     /// It found a provider that was online when it started.
     pub ok: bool,
     /// Wall time to the first online provider.
@@ -122,6 +123,7 @@ pub struct Sim {
     pub minutes: Vec<MinuteRecord>,
     pub announcements: AnnouncementTotals,
     pub lookups_skipped: u64,
+    next_port: u64,
 }
 
 /// A set of node indices with O(1) insert, remove and random pick.
@@ -184,6 +186,7 @@ impl Sim {
             minutes: Vec::new(),
             announcements: AnnouncementTotals::default(),
             lookups_skipped: 0,
+            next_port: FIRST_PORT,
         })
     }
 
@@ -199,7 +202,7 @@ impl Sim {
         } else {
             Role::Client
         };
-        let node = SimNode::new(FIRST_PORT + index as u64, role);
+        let node = SimNode::new(role);
         self.probe.register(node.peer_id, role);
         self.nodes.push(node);
         index
@@ -231,6 +234,8 @@ impl Sim {
     /// Starts node `n` and announces its files, as the daemon does at start.
     async fn start(&mut self, n: usize) -> anyhow::Result<()> {
         let bootstrap = self.pick_bootstrap(n);
+        self.nodes[n].port = self.next_port;
+        self.next_port += 1;
         let node = &self.nodes[n];
         let config = network_config(
             &self.defaults,
@@ -240,7 +245,7 @@ impl Sim {
             self.buffers.clone(),
         );
         self.probe.forget_bootstrap(n);
-        self.nodes[n].start(n, config, &self.probe).await?;
+        self.nodes[n].start(n, config, &self.probe)?;
         self.offline.remove(n);
         self.online.insert(n);
         let cids: Vec<Cid> = self.nodes[n]
@@ -257,7 +262,7 @@ impl Sim {
     }
 
     async fn stop(&mut self, n: usize) {
-        self.nodes[n].stop(self.params.departure).await;
+        self.nodes[n].stop().await;
         self.online.remove(n);
         self.offline.insert(n);
     }
@@ -283,6 +288,13 @@ impl Sim {
             self.start(n).await?;
             if n > 0 {
                 joining.push((n, Instant::now()));
+            }
+            if (n + 1).is_multiple_of(100) {
+                eprintln!(
+                    "{} nodes started in {:.0} s",
+                    n + 1,
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
         while !joining.is_empty() {
@@ -395,11 +407,11 @@ impl Sim {
         let net = running.net.clone();
         let cid = self.files[f].cid;
         let online_provider = self.nodes[provider].peer_id;
-        let role = self.nodes[n].role;
+        let roles = (self.nodes[n].role, self.nodes[provider].role);
         let probe = self.probe.clone();
         self.lookups.spawn(async move {
             let record =
-                run_lookup(net, cid, online_provider, n, role, minute, probe.clone()).await;
+                run_lookup(net, cid, online_provider, n, roles, minute, probe.clone()).await;
             probe.hops.unwatch(n);
             (n, record)
         });
@@ -415,7 +427,8 @@ impl Sim {
     }
 
     /// One churn step: a random idle online node leaves, and one joins: a node that
-    /// left earlier comes back (with probability `return_fraction`) or a new one.
+    /// left earlier comes back (with probability `return_fraction`, same key, new
+    /// address, its files announced again) or a new one.
     async fn churn(&mut self, minute: &mut MinuteRecord) -> anyhow::Result<()> {
         for _ in 0..100 {
             let Some(n) = self.online.pick(&mut self.rng) else {
@@ -527,7 +540,7 @@ impl Sim {
     /// Stops every node.
     pub async fn shutdown(&mut self) {
         for n in 0..self.nodes.len() {
-            self.nodes[n].stop(Departure::Closed).await;
+            self.nodes[n].stop().await;
         }
     }
 
@@ -552,7 +565,7 @@ async fn run_lookup(
     cid: Cid,
     provider: PeerId,
     node: usize,
-    looker: Role,
+    (looker, provider_role): (Role, Role),
     minute: u32,
     probe: Arc<Probe>,
 ) -> LookupRecord {
@@ -570,6 +583,7 @@ async fn run_lookup(
     LookupRecord {
         minute,
         looker,
+        provider: provider_role,
         ok: latency.is_some(),
         latency_ms: latency.map(|d| d.as_secs_f64() * 1e3),
         hops: outcome.and_then(|o| o.hops),
