@@ -1,5 +1,5 @@
-//! Smoke test of `dht-sim`: a small network of real nodes (servers and clients) with
-//! churn for one short simulated minute. Lookups must find their providers, hops must
+//! Smoke test of `dht-sim`: a small network of real nodes (servers that relay, and
+//! clients) with churn for one short simulated minute. Lookups must find their providers, hops must
 //! be measured, no DHT client may enter a routing table, and the report and plots must
 //! be written. The heavy runs of `docs/scale.md` stay out of the test suite.
 
@@ -20,7 +20,8 @@ fn a_small_network_with_churn_finds_its_providers() {
     let plots = Path::new(FONT).is_file();
     let mut command = Command::new(env!("CARGO_BIN_EXE_dht-sim"));
     command
-        .args(["--nodes", "24", "--servers", "0.5", "--minutes", "1"])
+        .args(["--nodes", "16", "--servers", "0.5", "--relay-servers"])
+        .args(["--minutes", "1"])
         .args(["--minute-secs", "10", "--churn", "0.1"])
         .args(["--lookups-per-minute", "30", "--files-per-minute", "4"])
         .args(["--seed", "7", "--name", "smoke"])

@@ -56,6 +56,10 @@ struct Args {
     /// (behind NAT, known unreachable).
     #[arg(long, default_value_t = 1.0)]
     servers: f64,
+    /// Servers also relay for clients (`p2pd daemon --relay-server`), so clients hold
+    /// relay reservations and announce their relayed addresses.
+    #[arg(long)]
+    relay_servers: bool,
     /// Simulated minutes with churn (after minute 0, which has none).
     #[arg(long, default_value_t = 5)]
     minutes: u32,
@@ -191,6 +195,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let params = Params {
         nodes: args.nodes,
         server_fraction: args.servers,
+        relay_servers: args.relay_servers,
         minutes: args.minutes,
         minute_secs: args.minute_secs,
         churn: args.churn,

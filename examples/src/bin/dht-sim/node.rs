@@ -16,6 +16,7 @@ use clap::Parser;
 use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId};
 use p2pd::daemon::{DaemonArgs, IDLE_CONNECTION_TIMEOUT};
+use p2pd::network::behaviour::RelayLimits;
 use p2pd::network::{self, BehaviourConfig, InboundRequest, Network, NetworkConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -49,10 +50,12 @@ pub fn daemon_defaults() -> anyhow::Result<DaemonArgs> {
 
 /// The daemon's network settings for a node at `addr`, as `p2pd daemon` builds them
 /// from `defaults`, except: no mDNS and no UPnP (there is no LAN or router in memory,
-/// and they must not reach the real ones), and servers name their address as external.
+/// and they must not reach the real ones), and servers name their address as external
+/// (`--external-addr`) and, with `relay_server`, relay for others (`--relay-server`).
 pub fn network_config(
     defaults: &DaemonArgs,
     role: Role,
+    relay_server: bool,
     addr: Multiaddr,
     bootstrap: Vec<Multiaddr>,
     buffers: BufferPool,
@@ -72,9 +75,12 @@ pub fn network_config(
             max_provider_keys: defaults.max_provider_keys,
             max_connections: defaults.max_connections,
             request_timeout: Duration::from_secs(defaults.request_timeout.max(1)),
-            // The daemon runs a relay server only with --relay-server or --dht-mode
-            // server; neither is set.
-            relay_server: None,
+            relay_server: (relay_server && role == Role::Server).then(|| RelayLimits {
+                max_reservations: defaults.relay_max_reservations,
+                max_circuits: defaults.relay_max_circuits,
+                max_circuit_duration: Duration::from_secs(defaults.relay_max_circuit_secs),
+                max_circuit_bytes: defaults.relay_max_circuit_bytes,
+            }),
             upnp: false,
             chunk_buffers: buffers,
         },

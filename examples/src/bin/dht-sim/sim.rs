@@ -37,6 +37,7 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(60);
 pub struct Params {
     pub nodes: usize,
     pub server_fraction: f64,
+    pub relay_servers: bool,
     pub minutes: u32,
     pub minute_secs: f64,
     pub churn: f64,
@@ -240,6 +241,7 @@ impl Sim {
         let config = network_config(
             &self.defaults,
             node.role,
+            self.params.relay_servers,
             node.addr(),
             bootstrap,
             self.buffers.clone(),
