@@ -220,7 +220,7 @@ impl<'de> serde::Deserialize<'de> for Cid {
 }
 
 /// Appends `value` as an unsigned LEB128 varint.
-fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
@@ -233,7 +233,7 @@ fn write_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Reads an unsigned varint of at most 9 bytes (the multiformats limit), minimally encoded.
-fn read_varint(input: &mut &[u8]) -> Result<u64, CidError> {
+pub(crate) fn read_varint(input: &mut &[u8]) -> Result<u64, CidError> {
     let mut value: u64 = 0;
     for i in 0..9 {
         let (&byte, rest) = input.split_first().ok_or(CidError::Varint)?;

@@ -40,12 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
     let json = cli.json;
     match cli.command {
-        Command::Daemon(args) => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-            let _guard = init_logging(&data_dir)?;
-            crate::daemon::run(data_dir, args).await
-        }
+        Command::Daemon(args) => crate::daemon::start(data_dir, args).await,
         Command::Add {
             path,
             no_copy,
@@ -70,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
         Command::Passwd => passwd(&data_dir, json),
+        Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -79,30 +75,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("removed {}", r.cid))
         }
     }
-}
-
-/// Logs go to stderr and to `p2pd.log` in the data directory; `RUST_LOG` sets the level.
-fn init_logging(data_dir: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{fmt, EnvFilter};
-
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,libp2p_mdns=warn,libp2p_swarm=warn"));
-    let file = tracing_appender::rolling::never(data_dir, paths::LOG_FILE);
-    let (file_writer, guard) = tracing_appender::non_blocking(file);
-    tracing_subscriber::registry()
-        .with(filter)
-        // Colours only on a terminal: a redirected log stays plain text.
-        .with(
-            fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
-        .with(fmt::layer().with_ansi(false).with_writer(file_writer))
-        .try_init()
-        .context("initialising logging")?;
-    Ok(guard)
 }
 
 /// Rejects a malformed CID before bothering the daemon.
@@ -319,56 +291,61 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let node = &s.node;
-    out!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    out!("peer id:     {}", node.peer_id);
     if let Some(name) = &s.display_name {
         out!("name:        {name}");
     }
     out!("version:     {} (up {}s)", s.version, s.uptime_secs);
     out!("data dir:    {}", s.data_dir.display());
+    out!("NAT status:  {}", node.nat_status);
     out!(
-        "NAT status:  {}",
-        node["nat_status"].as_str().unwrap_or("?")
+        "DHT mode:    {}{}",
+        if node.dht_server { "server" } else { "client" },
+        node.dht_client_reason
+            .as_deref()
+            .map_or(String::new(), |r| format!(" — {r}"))
     );
-    out!(
-        "DHT mode:    {}",
-        if node["dht_server"].as_bool().unwrap_or(false) {
-            "server"
-        } else {
-            "client"
+    match (
+        node.relay_server.as_str(),
+        node.relay_server_reason.as_deref(),
+    ) {
+        ("serving", _) => out!("relay:       serving"),
+        ("disabled", reason) => {
+            out!("relay:       disabled — {}", reason.unwrap_or("?"))
         }
-    );
+        _ => {}
+    }
+    if let Some(n) = Some(node.unannounced_files).filter(|n| *n > 0) {
+        out!("warning:     {n} file(s) announced to no DHT server yet (retrying)");
+    }
     out!(
         "peers:       {} connected, {} in routing table",
-        node["connected_peers"],
-        node["routing_table_peers"]
+        node.connected_peers,
+        node.routing_table_peers
     );
     out!(
         "files:       {} ({} announced)",
         s.files,
-        node["provided_files"]
+        node.provided_files
     );
-    for (label, key) in [
-        ("listening:", "listen_addrs"),
-        ("external:", "external_addrs"),
-        ("relayed via:", "relay_reservations"),
+    for (label, addrs) in [
+        ("listening:", &node.listen_addrs),
+        ("external:", &node.external_addrs),
+        ("relayed via:", &node.relay_reservations),
     ] {
-        if let Some(addrs) = node[key].as_array() {
-            for (i, a) in addrs.iter().enumerate() {
-                out!(
-                    "{:<12} {}",
-                    if i == 0 { label } else { "" },
-                    a.as_str().unwrap_or("")
-                );
-            }
+        for (i, a) in addrs.iter().enumerate() {
+            out!("{:<12} {a}", if i == 0 { label } else { "" });
         }
     }
     for d in &s.downloads {
+        let p = &d.progress;
+        let state = serde_json::to_value(p.state).unwrap_or_default();
         out!(
             "download:    {} {} {}/{} chunks",
-            d["cid"].as_str().unwrap_or(""),
-            d["state"].as_str().unwrap_or(""),
-            d["chunks_done"],
-            d["chunks_total"]
+            p.cid,
+            state.as_str().unwrap_or(""),
+            p.chunks_done,
+            p.chunks_total
         );
     }
     Ok(())
@@ -432,11 +409,11 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             p.peer_id,
             p.score,
             if p.banned { " banned" } else { "" },
-            human_bytes(p.record.received),
-            human_bytes(p.record.sent),
-            p.record.corrupt_chunks,
-            p.record.failures,
-            p.record.refusals
+            human_bytes(p.received),
+            human_bytes(p.sent),
+            p.corrupt_chunks,
+            p.failures,
+            p.refusals
         );
     }
     Ok(())
@@ -463,10 +440,15 @@ fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    crate::api::auth::store_password(data_dir, &password)?;
-    let url = std::fs::read(data_dir.join(paths::API_FILE))
+    crate::password::store(data_dir, &password).map_err(|e| -> anyhow::Error {
+        if e.is_bad_input() {
+            UsageError(e.to_string()).into()
+        } else {
+            e.into()
+        }
+    })?;
+    let url = crate::control::ApiEndpoint::read(data_dir)
         .ok()
-        .and_then(|b| serde_json::from_slice::<crate::daemon::ApiEndpoint>(&b).ok())
         .map(|e| format!("http://{}/", e.addr));
     if json {
         out!("{}", json!({"password_set": true, "web_ui": url}));

@@ -3,12 +3,17 @@
 //! network's domain types. Ids and addresses become strings and durations milliseconds
 //! here, at the edge, and nowhere below.
 
-use serde::{Deserialize, Serialize};
+use std::time::UNIX_EPOCH;
 
-use crate::network::{self, ConnectionKind, DhtRole, NatStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::network::{
+    self, describe_cannot_serve, ConnectionKind, DhtRole, NatStatus, RelayServer,
+};
 
 /// The node's view of itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NodeInfo {
     /// Our peer id.
     pub peer_id: String,
@@ -31,10 +36,36 @@ pub struct NodeInfo {
     /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
     /// started: one per file per round, never one per chunk.
     pub provider_announcements: u64,
+    /// Provided files whose last announcement reached no DHT server.
+    #[serde(default)]
+    pub unannounced_files: usize,
+    /// Why we are a DHT client, while we are one (e.g. `no confirmed public address`).
+    #[serde(default)]
+    pub dht_client_reason: Option<String>,
+    /// `off` (not asked for), `serving`, or `disabled` (asked for, see the reason).
+    #[serde(default)]
+    pub relay_server: String,
+    /// Why the relay server is disabled, with what to do about it.
+    #[serde(default)]
+    pub relay_server_reason: Option<String>,
+}
+
+/// How announcing one file went (`announcement` in `GET /api/files`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AnnouncementInfo {
+    /// When its last announcement round ended (seconds since the Unix epoch).
+    pub last_announced_unix: Option<u64>,
+    /// How many DHT servers that round sent the provider record to; 0 means nobody can
+    /// find the file through the DHT yet.
+    pub peers: Option<u32>,
+    /// A round runs now.
+    pub announcing: bool,
+    /// After a round that reached nobody: seconds until the next one.
+    pub retry_in_secs: Option<u64>,
 }
 
 /// One connected peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerInfo {
     /// The peer.
     pub peer_id: String,
@@ -49,7 +80,7 @@ pub struct PeerInfo {
 }
 
 /// What changed in the network, for live views (API events).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NetEvent {
     /// A peer connected.
@@ -90,6 +121,37 @@ impl From<network::NodeInfo> for NodeInfo {
             provided_files: info.provided_files,
             relay_reservations: strings(&info.relay_reservations),
             provider_announcements: info.provider_announcements,
+            unannounced_files: info.unannounced_files,
+            dht_client_reason: info
+                .dht_client_reason
+                .map(|r| describe_cannot_serve(r).to_string()),
+            relay_server: match info.relay_server {
+                RelayServer::Off => "off",
+                RelayServer::Serving => "serving",
+                RelayServer::Disabled(_) => "disabled",
+            }
+            .into(),
+            relay_server_reason: match info.relay_server {
+                RelayServer::Disabled(reason) => Some(format!(
+                    "{}; pass --external-addr",
+                    describe_cannot_serve(reason)
+                )),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl From<network::Announcement> for AnnouncementInfo {
+    fn from(a: network::Announcement) -> Self {
+        AnnouncementInfo {
+            last_announced_unix: a
+                .last_announced
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            peers: a.peers,
+            announcing: a.announcing,
+            retry_in_secs: a.retry_in.map(|d| d.as_secs()),
         }
     }
 }
@@ -146,12 +208,20 @@ mod tests {
             provided_files: 4,
             relay_reservations: vec![],
             provider_announcements: 5,
+            unannounced_files: 1,
+            dht_client_reason: None,
+            relay_server: RelayServer::Disabled(network::CannotServe::NoConfirmedPublicAddress),
         });
         let v = serde_json::to_value(&info).unwrap();
         assert_eq!(v["peer_id"], peer.to_string());
         assert_eq!(v["listen_addrs"], json!(["/ip4/127.0.0.1/tcp/1"]));
         assert_eq!(v["nat_status"], "public");
         assert_eq!(v["dht_server"], true);
+        assert_eq!(v["relay_server"], "disabled");
+        assert_eq!(
+            v["relay_server_reason"],
+            "no confirmed public address; pass --external-addr"
+        );
 
         let p = PeerInfo::from(network::PeerInfo {
             peer_id: peer,

@@ -24,6 +24,8 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The task that owns the swarm.
 pub struct NetworkActor {
+    /// See [`NetworkConfig::test_panic_after`](super::NetworkConfig::test_panic_after).
+    pub(super) test_panic_at: Option<Instant>,
     pub(super) swarm: Swarm<Behaviour>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) events: broadcast::Sender<NetEvent>,
@@ -62,9 +64,13 @@ impl NetworkActor {
 
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
+        if self.test_panic_at.is_some_and(|at| now >= at) {
+            panic!("test fault: the network task panics as asked (--test-panic-network-after)");
+        }
         self.run_due_announcements(now);
         self.keep_reservations(now);
         self.finish_abandoned_provider_queries();
+        self.report_serving();
     }
 
     /// Whether an address that is not relayed is confirmed reachable.
@@ -88,6 +94,9 @@ impl NetworkActor {
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peers.infos());
+            }
+            Command::Announcements(reply) => {
+                let _ = reply.send(self.dht.provided.snapshot());
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -123,10 +132,13 @@ impl NetworkActor {
                 kad::Mode::Server => DhtRole::Server,
                 kad::Mode::Client => DhtRole::Client,
             },
+            dht_client_reason: self.dht_client_reason(),
+            relay_server: self.relay_server_status(),
             connected_peers: self.swarm.connected_peers().count(),
             routing_table_peers,
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
+            unannounced_files: self.dht.provided.unannounced(),
         }
     }
 

@@ -9,12 +9,13 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, dcutr, identify, identity, kad, mdns, memory_connection_limits, ping, relay,
+    autonat, dcutr, identify, identity, kad, mdns, memory_connection_limits, relay,
     request_response, upnp, PeerId, StreamProtocol,
 };
 
 use super::codec::ChunkCodec;
 use super::gate::{ConnectionGate, GateLimits};
+use super::ping::{Ping, PingConfig};
 use chunk_store::BufferPool;
 
 /// Kademlia protocol name: our own DHT, not the IPFS one.
@@ -102,7 +103,7 @@ pub struct Behaviour {
     pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
     pub(crate) identify: identify::Behaviour,
-    pub(crate) ping: ping::Behaviour,
+    pub(crate) ping: Ping,
     pub(crate) chunk: request_response::Behaviour<ChunkCodec>,
     pub(crate) manifest: request_response::Behaviour<ChunkCodec>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -163,7 +164,11 @@ impl Behaviour {
             memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
             kad,
             identify,
-            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+            ping: Ping::new(PingConfig {
+                interval: Duration::from_secs(15),
+                timeout: Duration::from_secs(20),
+                answer: true,
+            }),
             chunk,
             manifest,
             mdns: mdns.into(),

@@ -1,6 +1,7 @@
-//! Kademlia inside the swarm task: the files we provide and their announcements
-//! (first announcement, re-announcement rounds), provider lookups streamed to their
-//! callers, the bootstrap nodes, and whether we are a DHT server or client.
+//! Kademlia inside the swarm task: when files are announced (first announcement,
+//! re-announcement rounds after address changes and bootstrap connections), provider
+//! lookups streamed to their callers, the bootstrap nodes, and whether we are a DHT
+//! server or client. How each announcement went is kept in `announce.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use libp2p::{kad, PeerId};
 use tokio::sync::mpsc;
 
 use super::actor::NetworkActor;
+use super::announce::{peers_reached, provider_key, FileAnnouncements, Provided};
 use super::info::DhtMode;
 
 /// Re-announcements are delayed this long after a trigger, so a burst of triggers
@@ -19,22 +21,15 @@ const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// is older than this (Kademlia republishes provider records on its own schedule).
 const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// The provider key of a file: the multihash bytes of its CID (what an IPFS node would
-/// look up for the same CID).
-pub(super) fn provider_key(cid: &Cid) -> kad::RecordKey {
-    kad::RecordKey::new(&cid.multihash_bytes())
-}
-
 /// Our part in the DHT.
 pub(super) struct Dht {
     pub(super) mode: DhtMode,
     pub(super) bootstrap_peers: HashSet<PeerId>,
     /// Provider lookups running, and where each sends the providers it finds.
     pub(super) provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
-    pub(super) provided: HashSet<Cid>,
+    pub(super) provided: Provided,
     reannounce_at: Option<Instant>,
     last_announce_all: Option<Instant>,
-    announcements_started: u64,
 }
 
 impl Dht {
@@ -43,37 +38,46 @@ impl Dht {
             mode,
             bootstrap_peers,
             provider_queries: HashMap::new(),
-            provided: HashSet::new(),
+            provided: Provided::default(),
             reannounce_at: None,
             last_announce_all: None,
-            announcements_started: 0,
         }
     }
 
     pub(super) fn provided_count(&self) -> usize {
-        self.provided.len()
+        self.provided.files.len()
     }
 
     pub(super) fn announcements_started(&self) -> u64 {
-        self.announcements_started
+        self.provided.started
     }
 }
 
 impl NetworkActor {
     pub(super) fn start_providing(&mut self, cid: Cid) {
         // Already announced: Kademlia republishes it on its own schedule.
-        if self.dht.provided.insert(cid) {
-            tracing::info!(%cid, "announcing as provider");
-            self.announce(cid);
+        let key = provider_key(&cid);
+        if self.dht.provided.files.contains_key(&key) {
+            return;
         }
+        self.dht.provided.files.insert(
+            key,
+            FileAnnouncements {
+                cid,
+                last: None,
+                running: false,
+                failures: 0,
+                retry_at: None,
+            },
+        );
+        tracing::info!(%cid, "announcing as provider");
+        self.announce(cid);
     }
 
     pub(super) fn stop_providing(&mut self, cid: Cid) {
-        self.dht.provided.remove(&cid);
-        self.swarm
-            .behaviour_mut()
-            .kad
-            .stop_providing(&provider_key(&cid));
+        let key = provider_key(&cid);
+        self.dht.provided.files.remove(&key);
+        self.swarm.behaviour_mut().kad.stop_providing(&key);
     }
 
     pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
@@ -104,7 +108,7 @@ impl NetworkActor {
     }
 
     pub(super) fn schedule_reannounce(&mut self) {
-        if !self.dht.provided.is_empty() && self.dht.reannounce_at.is_none() {
+        if !self.dht.provided.files.is_empty() && self.dht.reannounce_at.is_none() {
             self.dht.reannounce_at = Some(Instant::now() + REANNOUNCE_DELAY);
         }
     }
@@ -114,27 +118,15 @@ impl NetworkActor {
             self.dht.reannounce_at = None;
             self.announce_all();
         }
+        self.retry_failed_announcements(now);
     }
 
     fn announce_all(&mut self) {
         self.dht.last_announce_all = Some(Instant::now());
-        let cids: Vec<Cid> = self.dht.provided.iter().copied().collect();
+        let cids: Vec<Cid> = self.dht.provided.files.values().map(|f| f.cid).collect();
         tracing::info!(files = cids.len(), "announcing provider records");
         for cid in cids {
             self.announce(cid);
-        }
-    }
-
-    fn announce(&mut self, cid: Cid) {
-        self.dht.announcements_started += 1;
-        match self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .start_providing(provider_key(&cid))
-        {
-            Ok(_) => tracing::debug!(%cid, "provider announcement started"),
-            Err(e) => tracing::warn!(%cid, "cannot announce provider record: {e}"),
         }
     }
 
@@ -158,7 +150,10 @@ impl NetworkActor {
     pub(super) fn on_kad_event(&mut self, event: kad::Event) {
         match event {
             kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
+                id,
+                result,
+                step,
+                stats,
             } => match result {
                 kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
                     providers,
@@ -186,12 +181,17 @@ impl NetworkActor {
                     tracing::debug!("provider lookup ended: {e}");
                     self.dht.provider_queries.remove(&id);
                 }
-                kad::QueryResult::StartProviding(result) => match result {
-                    Ok(ok) => {
-                        tracing::info!(key = ?ok.key, "provider announcement stored in the DHT")
-                    }
-                    Err(e) => tracing::info!("provider announcement incomplete: {e}"),
-                },
+                kad::QueryResult::StartProviding(result)
+                | kad::QueryResult::RepublishProvider(result) => {
+                    let (key, completed) = match result {
+                        Ok(ok) => (ok.key, true),
+                        Err(e) => {
+                            tracing::debug!("provider announcement timed out: {e}");
+                            (e.into_key(), false)
+                        }
+                    };
+                    self.announcement_done(key, peers_reached(&stats, completed));
+                }
                 kad::QueryResult::Bootstrap(Ok(_)) if step.last => {
                     tracing::debug!("DHT bootstrap finished");
                 }

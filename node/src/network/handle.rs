@@ -8,7 +8,7 @@ use libp2p::PeerId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::codec::Reply;
-use super::info::{NetEvent, NodeInfo, PeerInfo};
+use super::info::{Announcement, NetEvent, NodeInfo, PeerInfo};
 
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,6 +29,22 @@ pub enum RequestError {
     /// The network task is gone (daemon shutting down).
     #[error("network task stopped")]
     Stopped,
+    /// Too many requests in flight from this node (to this peer, or in all): a local
+    /// limit, never the peer's fault.
+    #[error("too many requests in flight here")]
+    Overloaded,
+}
+
+impl RequestError {
+    /// Whether the failure may be held against the peer (it could not be reached, or
+    /// did not answer in time or in the protocol); local limits, closed connections
+    /// and shutdown are not.
+    pub fn blames_peer(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Dial(_) | RequestError::Timeout | RequestError::Other(_)
+        )
+    }
 }
 
 /// A request from a peer, waiting for an answer.
@@ -75,6 +91,8 @@ pub enum Command {
     Info(oneshot::Sender<NodeInfo>),
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    /// How announcing each provided file went.
+    Announcements(oneshot::Sender<Vec<Announcement>>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
@@ -145,6 +163,13 @@ impl Network {
     pub async fn peers(&self) -> anyhow::Result<Vec<PeerInfo>> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Peers(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// How announcing each provided file went, sorted by CID.
+    pub async fn announcements(&self) -> anyhow::Result<Vec<Announcement>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Announcements(reply)).await;
         answer.await.context("network task stopped")
     }
 

@@ -3,8 +3,9 @@
 //! ([`NetEvent`]). The control API turns these into its own wire types; nothing here is
 //! shaped for JSON.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use dht_proto::Cid;
 use libp2p::{Multiaddr, PeerId};
 
 /// How the node takes part in the DHT (the operator's choice).
@@ -25,6 +26,27 @@ pub enum DhtRole {
     Server,
     /// It only asks.
     Client,
+}
+
+/// Why the node does not serve others in some role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannotServe {
+    /// No address that is not relayed is confirmed reachable from outside (AutoNAT has
+    /// confirmed none and none was given with `--external-addr`).
+    NoConfirmedPublicAddress,
+    /// The operator chose it (`--dht-mode client`).
+    ClientModeChosen,
+}
+
+/// The relay server's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayServer {
+    /// Not asked for (no `--relay-server`, not a `--dht-mode server` node).
+    Off,
+    /// Accepting reservations and circuits.
+    Serving,
+    /// Asked for, but libp2p keeps it disabled.
+    Disabled(CannotServe),
 }
 
 /// Whether others can reach the node directly.
@@ -58,6 +80,10 @@ pub struct NodeInfo {
     pub nat_status: NatStatus,
     /// Whether we answer DHT queries now.
     pub dht_role: DhtRole,
+    /// Why we do not, while we are a DHT client.
+    pub dht_client_reason: Option<CannotServe>,
+    /// Whether we relay for peers behind NAT, and why not if asked to and we do not.
+    pub relay_server: RelayServer,
     /// Number of connected peers.
     pub connected_peers: usize,
     /// Peers in the DHT routing table.
@@ -69,6 +95,25 @@ pub struct NodeInfo {
     /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
     /// started: one per file per round, never one per chunk.
     pub provider_announcements: u64,
+    /// Provided files whose last announcement reached no DHT server (they cannot be
+    /// found through the DHT until a retry reaches one).
+    pub unannounced_files: usize,
+}
+
+/// How announcing one provided file went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The file.
+    pub cid: Cid,
+    /// When its last announcement round ended (`None`: none has ended yet).
+    pub last_announced: Option<SystemTime>,
+    /// How many DHT servers that round sent the provider record to (`ADD_PROVIDER` has
+    /// no answer: sent is all anyone can know). Zero means nobody can find the file yet.
+    pub peers: Option<u32>,
+    /// A round runs now.
+    pub announcing: bool,
+    /// After a round that reached nobody: when the next one starts.
+    pub retry_in: Option<Duration>,
 }
 
 /// One connected peer.

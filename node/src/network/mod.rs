@@ -9,7 +9,9 @@
 //! - `actor.rs`: the swarm task ([`NetworkActor`]): its loop, commands, snapshots.
 //! - `behaviour.rs`: what the node speaks and its limits; [`kad_behaviour`] is the one
 //!   place our Kademlia is configured.
-//! - `dht.rs`: Kademlia: announcements, provider lookups, server or client mode.
+//! - `dht.rs`: Kademlia: when files are announced, provider lookups, server or client
+//!   mode.
+//! - `announce.rs`: the files we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
@@ -17,10 +19,14 @@
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
+//! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
+mod announce;
 pub mod behaviour;
+#[cfg(test)]
+mod bounds_tests;
 mod build;
 pub mod codec;
 mod dht;
@@ -29,15 +35,20 @@ mod handle;
 mod info;
 mod peers;
 pub mod pending;
+pub mod ping;
 mod reach;
 mod requests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use behaviour::{kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
 pub use build::{build, build_in_memory, NetworkConfig};
 pub use codec::Reply;
 pub use handle::{Command, InboundRequest, Network, RequestError};
-pub use info::{ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo, PeerInfo};
+pub use info::{
+    Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo,
+    PeerInfo, RelayServer,
+};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
+pub use reach::describe as describe_cannot_serve;

@@ -9,11 +9,12 @@ use std::time::Duration;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
-use libp2p::{identify, mdns, ping, relay, Multiaddr, PeerId};
+use libp2p::{identify, mdns, relay, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
 use super::behaviour::KAD_PROTOCOL;
 use super::info::{ConnectionKind, NetEvent, PeerInfo};
+use super::ping::PingEvent;
 
 /// Whether an address goes through a relay.
 pub fn is_relayed(addr: &Multiaddr) -> bool {
@@ -77,11 +78,14 @@ impl Peers {
         out
     }
 
-    pub(super) fn on_ping(&mut self, event: ping::Event) {
-        if let Ok(rtt) = event.result {
-            if let Some(state) = self.by_id.get_mut(&event.peer) {
-                state.rtt = Some(rtt);
+    pub(super) fn on_ping(&mut self, event: PingEvent) {
+        match event.result {
+            Ok(rtt) => {
+                if let Some(state) = self.by_id.get_mut(&event.peer) {
+                    state.rtt = Some(rtt);
+                }
             }
+            Err(e) => tracing::debug!(peer = %event.peer, "{e}"),
         }
     }
 

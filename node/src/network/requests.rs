@@ -13,8 +13,12 @@ use super::actor::NetworkActor;
 use super::codec::Reply;
 use super::handle::{InboundRequest, RequestError};
 
-/// Most chunk-protocol requests in flight from this node at once.
-const MAX_PENDING_REQUESTS: usize = 4096;
+/// Most transfer-protocol requests in flight from this node at once.
+pub(super) const MAX_PENDING_REQUESTS: usize = 4096;
+/// Most in flight to one peer: below the 256 streams a p2pd peer accepts per
+/// connection, so that our own burst (e.g. `Have`s) is refused here, as a local
+/// overload, instead of being reset by the peer and blamed on it.
+pub(super) const MAX_PENDING_PER_PEER: usize = 128;
 
 /// The two request-response protocols of a transfer (they differ in response limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,8 +31,11 @@ type ReplyTo = oneshot::Sender<Result<Reply, RequestError>>;
 
 /// Outbound requests in flight and the way to the upload server.
 pub(super) struct Requests {
-    /// Requests in flight, by the protocol they went on and their id there.
-    pending: HashMap<(Transfer, OutboundRequestId), ReplyTo>,
+    /// Requests in flight, by the protocol they went on and their id there, with the
+    /// peer they went to.
+    pending: HashMap<(Transfer, OutboundRequestId), (PeerId, ReplyTo)>,
+    /// Requests in flight per peer (a peer leaves the map when it has none).
+    per_peer: HashMap<PeerId, usize>,
     inbound: mpsc::Sender<InboundRequest>,
 }
 
@@ -36,17 +43,44 @@ impl Requests {
     pub(super) fn new(inbound: mpsc::Sender<InboundRequest>) -> Self {
         Requests {
             pending: HashMap::new(),
+            per_peer: HashMap::new(),
             inbound,
         }
+    }
+
+    /// Whether one more request to `peer` fits.
+    fn has_room(&self, peer: &PeerId) -> bool {
+        self.pending.len() < MAX_PENDING_REQUESTS
+            && self.per_peer.get(peer).copied().unwrap_or(0) < MAX_PENDING_PER_PEER
+    }
+
+    fn insert(&mut self, key: (Transfer, OutboundRequestId), peer: PeerId, reply: ReplyTo) {
+        *self.per_peer.entry(peer).or_insert(0) += 1;
+        self.pending.insert(key, (peer, reply));
+    }
+
+    fn remove(&mut self, key: &(Transfer, OutboundRequestId)) -> Option<ReplyTo> {
+        let (peer, reply) = self.pending.remove(key)?;
+        if let Some(n) = self.per_peer.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_peer.remove(&peer);
+            }
+        }
+        Some(reply)
+    }
+
+    /// Requests in flight, and peers they are in flight to.
+    #[cfg(test)]
+    pub(super) fn in_flight(&self) -> (usize, usize) {
+        (self.pending.len(), self.per_peer.len())
     }
 }
 
 impl NetworkActor {
     pub(super) fn send_request(&mut self, peer: PeerId, request: Request, reply: ReplyTo) {
-        if self.requests.pending.len() >= MAX_PENDING_REQUESTS {
-            let _ = reply.send(Err(RequestError::Other(
-                "too many requests in flight".into(),
-            )));
+        if !self.requests.has_room(&peer) {
+            let _ = reply.send(Err(RequestError::Overloaded));
             return;
         }
         let behaviour = self.swarm.behaviour_mut();
@@ -60,7 +94,7 @@ impl NetworkActor {
                 behaviour.chunk.send_request(&peer, request),
             ),
         };
-        self.requests.pending.insert(key, reply);
+        self.requests.insert(key, peer, reply);
     }
 
     pub(super) fn respond(&mut self, channel: ResponseChannel<Reply>, response: Reply) {
@@ -105,7 +139,7 @@ impl NetworkActor {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.requests.pending.remove(&(protocol, request_id)) {
+                    if let Some(reply) = self.requests.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -117,7 +151,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::debug!(%peer, "chunk request failed: {error}");
-                if let Some(reply) = self.requests.pending.remove(&(protocol, request_id)) {
+                if let Some(reply) = self.requests.remove(&(protocol, request_id)) {
                     let error = match error {
                         request_response::OutboundFailure::DialFailure => {
                             RequestError::Dial("cannot reach peer".into())

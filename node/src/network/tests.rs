@@ -38,6 +38,7 @@ pub(super) fn config(dht_mode: DhtMode) -> NetworkConfig {
             chunk_buffers: BufferPool::new(8 << 20),
         },
         idle_timeout: Duration::from_secs(60),
+        test_panic_after: None,
     }
 }
 
@@ -91,8 +92,9 @@ impl Drop for Node {
     }
 }
 
-/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`].
-pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`]
+/// (the transfer engine's in-process tests use it too).
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -108,7 +110,11 @@ where
 }
 
 pub(super) async fn spawn(config: NetworkConfig) -> Node {
-    let (inbound_tx, inbound) = mpsc::channel(64);
+    spawn_with_inbound_queue(config, 64).await
+}
+
+async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
+    let (inbound_tx, inbound) = mpsc::channel(queue);
     let (actor, net) = build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
         .expect("an in-memory node builds");
     let (pokes, poke_rx) = mpsc::channel(8);
@@ -124,6 +130,29 @@ pub(super) async fn spawn(config: NetworkConfig) -> Node {
         pokes,
         task,
     }
+}
+
+/// A swarm over the memory transport with nothing but `behaviour`: a peer that is not
+/// p2pd, for tests of how a node treats other implementations.
+fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p::Swarm<B> {
+    use libp2p::core::transport::MemoryTransport;
+    use libp2p::core::upgrade::Version;
+    use libp2p::core::Transport as _;
+    use libp2p::{noise, yamux};
+
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key).expect("a noise key"))
+                .multiplex(yamux::Config::default())
+        })
+        .expect("a memory transport")
+        .with_behaviour(|_| behaviour)
+        .expect("a behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
 }
 
 /// A node that bootstraps from `boot`.
@@ -238,9 +267,9 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
     let boot = spawn(config(DhtMode::Server)).await;
     let provider = spawn_joining(config(DhtMode::Server), &boot).await;
     let finder = spawn_joining(config(DhtMode::Server), &boot).await;
-    for node in [&provider, &finder] {
+    for (node, peers) in [(&provider, 1), (&finder, 1), (&boot, 2)] {
         eventually("a routing table", || async {
-            (node.net.info().await.ok()?.routing_table_peers > 0).then_some(())
+            (node.net.info().await.ok()?.routing_table_peers >= peers).then_some(())
         })
         .await;
     }
@@ -251,6 +280,17 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
     let info = provider.net.info().await.unwrap();
     assert_eq!(info.provided_files, 1);
     assert_eq!(info.provider_announcements, 1);
+    // The record went to both other DHT servers, and that is what is reported.
+    let announced = eventually("the announcement's end", || async {
+        let a = provider.net.announcements().await.ok()?.pop()?;
+        (!a.announcing).then_some(a)
+    })
+    .await;
+    assert_eq!(announced.cid, file);
+    assert_eq!(announced.peers, Some(2));
+    assert!(announced.last_announced.is_some());
+    assert_eq!(announced.retry_in, None);
+    assert_eq!(provider.net.info().await.unwrap().unannounced_files, 0);
 
     let provider_id = provider.net.local_peer_id();
     let found = eventually("the provider found", || async {
@@ -268,6 +308,82 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
 
     provider.net.stop_providing(file).await;
     assert_eq!(provider.net.info().await.unwrap().provided_files, 0);
+    assert!(provider.net.announcements().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_announcement_that_reaches_nobody_is_reported_and_retried() {
+    let lonely = spawn(config(DhtMode::Server)).await;
+    let file = cid(9);
+    lonely.net.start_providing(file).await;
+    let first = eventually("the first round's end", || async {
+        let a = lonely.net.announcements().await.ok()?.pop()?;
+        (!a.announcing).then_some(a)
+    })
+    .await;
+    assert_eq!(first.peers, Some(0));
+    assert!(first.retry_in.is_some());
+    assert_eq!(lonely.net.info().await.unwrap().unannounced_files, 1);
+
+    // A DHT server appears; the retry reaches it.
+    let _other = spawn_joining(config(DhtMode::Server), &lonely).await;
+    let retried = eventually("a retry that reaches a peer", || async {
+        let a = lonely.net.announcements().await.ok()?.pop()?;
+        (a.peers == Some(1)).then_some(a)
+    })
+    .await;
+    assert_eq!(retried.retry_in, None);
+    let info = lonely.net.info().await.unwrap();
+    assert_eq!(info.unannounced_files, 0);
+    assert!(info.provider_announcements >= 2);
+}
+
+#[tokio::test]
+async fn why_a_node_cannot_serve_is_reported() {
+    let build = |cfg: NetworkConfig| {
+        let (inbound_tx, _) = mpsc::channel(1);
+        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx)
+            .unwrap()
+            .0
+    };
+    let relay_limits = RelayLimits {
+        max_reservations: 1,
+        max_circuits: 1,
+        max_circuit_duration: Duration::from_secs(1),
+        max_circuit_bytes: 0,
+    };
+    // A relay without a confirmed public address: disabled, and why.
+    let mut cfg = config(DhtMode::Server);
+    cfg.behaviour.relay_server = Some(relay_limits.clone());
+    let mut relay = build(cfg);
+    let info = relay.node_info();
+    assert_eq!(
+        info.relay_server,
+        RelayServer::Disabled(CannotServe::NoConfirmedPublicAddress)
+    );
+    assert_eq!(info.dht_client_reason, None);
+    relay.report_serving();
+    assert!(relay.reach.told.is_some());
+
+    // With --external-addr it serves.
+    let mut cfg = config(DhtMode::Server);
+    cfg.behaviour.relay_server = Some(relay_limits);
+    cfg.external = vec!["/memory/77".parse().unwrap()];
+    assert_eq!(build(cfg).node_info().relay_server, RelayServer::Serving);
+
+    // No relay asked for.
+    let mut auto = build(config(DhtMode::Auto));
+    let info = auto.node_info();
+    assert_eq!(info.relay_server, RelayServer::Off);
+    assert_eq!(info.dht_role, DhtRole::Client);
+    assert_eq!(
+        info.dht_client_reason,
+        Some(CannotServe::NoConfirmedPublicAddress)
+    );
+    assert_eq!(
+        build(config(DhtMode::Client)).node_info().dht_client_reason,
+        Some(CannotServe::ClientModeChosen)
+    );
 }
 
 #[tokio::test]
@@ -390,4 +506,117 @@ async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
     })
     .await;
     assert_eq!(peer.connection, ConnectionKind::Relayed);
+}
+
+#[tokio::test]
+async fn pings_are_answered_after_the_peer_refused_ours() {
+    use super::ping::{Ping, PingConfig, PingEvent};
+
+    let a = spawn(config(DhtMode::Client)).await;
+    // A peer that pings every 200 ms but does not answer pings itself, as some
+    // js-libp2p configurations do.
+    let mut b = bare_swarm(Ping::new(PingConfig {
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_secs(5),
+        answer: false,
+    }));
+    b.dial(a.addr.clone()).unwrap();
+    let mut answered = 0;
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while answered < 10 {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .expect("pings answered in time");
+        if let SwarmEvent::Behaviour(PingEvent { result, .. }) = event {
+            result.expect("A answers every ping");
+            answered += 1;
+        }
+    }
+    // A's own pings to B found no ping protocol: no RTT for B, yet B's pings were
+    // answered all along.
+    let b_id = *b.local_peer_id();
+    let peers = a.net.peers().await.unwrap();
+    let seen = peers
+        .iter()
+        .find(|p| p.peer_id == b_id)
+        .expect("B connected");
+    assert_eq!(seen.rtt, None);
+}
+
+#[tokio::test]
+async fn past_256_requests_in_service_on_a_connection_further_streams_are_reset() {
+    use dht_proto::message::{CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN};
+    use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
+    use libp2p::StreamProtocol;
+
+    use super::codec::ChunkCodec;
+
+    let mut a = spawn_with_inbound_queue(config(DhtMode::Client), 1024).await;
+    // A requester with no limit of its own sends 300 requests at once on one connection.
+    let mut b = bare_swarm(request_response::Behaviour::with_codec(
+        ChunkCodec {
+            max_response: MAX_CHUNK_RESPONSE_LEN,
+            buffers: BufferPool::new(1 << 20),
+        },
+        [(
+            StreamProtocol::new(CHUNK_PROTOCOL),
+            ProtocolSupport::Outbound,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(30))
+            .with_max_concurrent_streams(1000),
+    ));
+    let a_id = a.net.local_peer_id();
+    b.dial(a.addr.clone()).unwrap();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .unwrap();
+        if matches!(event, SwarmEvent::ConnectionEstablished { .. }) {
+            break;
+        }
+    }
+    for index in 0..300 {
+        b.behaviour_mut()
+            .send_request(&a_id, Request::Have { cid: cid(1), index });
+    }
+    // A holds every request it gets without answering; B sees the rest refused.
+    let mut held = vec![];
+    let mut refused = 0;
+    while held.len() + refused < 300 {
+        tokio::select! {
+            r = a.inbound.recv() => held.push(r.expect("A runs")),
+            event = b.select_next_some() => match event {
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                    assert!(
+                        matches!(error, OutboundFailure::Io(_) | OutboundFailure::ConnectionClosed),
+                        "{error}"
+                    );
+                    refused += 1;
+                }
+                SwarmEvent::ConnectionClosed { .. } => panic!("the connection must survive"),
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(until) => panic!("{} held, {refused} refused", held.len()),
+        }
+    }
+    assert_eq!(held.len(), 256);
+    assert_eq!(refused, 44);
+    // The held ones are answered, on the same connection.
+    for r in held {
+        a.net.respond(r.channel, Response::Ack).await;
+    }
+    let mut acks = 0;
+    while acks < 256 {
+        let event = tokio::time::timeout_at(until, b.select_next_some())
+            .await
+            .unwrap();
+        match event {
+            SwarmEvent::Behaviour(request_response::Event::Message { .. }) => acks += 1,
+            SwarmEvent::ConnectionClosed { .. } => panic!("the connection must survive"),
+            _ => {}
+        }
+    }
+    assert!(b.is_connected(&a_id));
 }

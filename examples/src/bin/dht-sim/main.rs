@@ -69,7 +69,7 @@ struct Args {
     /// Share of the nodes that leave per simulated minute (as many join).
     #[arg(long, default_value_t = 0.2)]
     churn: f64,
-    /// Share of joins that are earlier nodes coming back (same key and address); the
+    /// Share of joins that are earlier nodes coming back (same key, new address); the
     /// rest are new nodes.
     #[arg(long, default_value_t = 0.5)]
     return_fraction: f64,

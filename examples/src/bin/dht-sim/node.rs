@@ -15,9 +15,10 @@ use chunk_store::BufferPool;
 use clap::Parser;
 use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId};
-use p2pd::daemon::{DaemonArgs, IDLE_CONNECTION_TIMEOUT};
+use p2pd::daemon::IDLE_CONNECTION_TIMEOUT;
 use p2pd::network::behaviour::RelayLimits;
 use p2pd::network::{self, BehaviourConfig, InboundRequest, Network, NetworkConfig};
+use p2pd::options::DaemonArgs;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
@@ -85,6 +86,7 @@ pub fn network_config(
             chunk_buffers: buffers,
         },
         idle_timeout: IDLE_CONNECTION_TIMEOUT,
+        test_panic_after: None,
     }
 }
 
