@@ -1,7 +1,8 @@
 //! Smoke test of `dht-sim`: a small network of real nodes (servers that relay, and
-//! clients) with churn for one short simulated minute. Lookups must find their providers, hops must
-//! be measured, no DHT client may enter a routing table, and the report and plots must
-//! be written. The heavy runs of `docs/scale.md` stay out of the test suite.
+//! clients holding relay reservations) with churn for one short simulated minute.
+//! Lookups must find their providers, hops must be measured, no DHT client may enter a
+//! routing table or turn server, and the report and plots must be written. The heavy
+//! runs of `docs/scale.md` stay out of the test suite.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
