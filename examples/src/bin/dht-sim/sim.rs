@@ -278,13 +278,7 @@ impl Sim {
         for _ in 0..self.params.nodes {
             while joining.len() >= self.params.join_concurrency.max(1) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                joining.retain(|(n, at)| {
-                    let waiting = !self.probe.bootstrapped(*n) && at.elapsed() < JOIN_DEADLINE;
-                    if !waiting && !self.probe.bootstrapped(*n) {
-                        slow_joins += 1;
-                    }
-                    waiting
-                });
+                slow_joins += self.end_joins(&mut joining);
             }
             let n = self.new_identity();
             self.start(n).await?;
@@ -301,18 +295,27 @@ impl Sim {
         }
         while !joining.is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            joining.retain(|(n, at)| {
-                let waiting = !self.probe.bootstrapped(*n) && at.elapsed() < JOIN_DEADLINE;
-                if !waiting && !self.probe.bootstrapped(*n) {
-                    slow_joins += 1;
-                }
-                waiting
-            });
+            slow_joins += self.end_joins(&mut joining);
         }
         Ok(BuildRecord {
             wall_secs: started.elapsed().as_secs_f64(),
             slow_joins,
         })
+    }
+
+    /// Drops from `joining` the nodes whose first bootstrap ended or whose join
+    /// deadline passed; returns how many of them passed the deadline.
+    fn end_joins(&self, joining: &mut Vec<(usize, Instant)>) -> usize {
+        let mut slow = 0;
+        joining.retain(|(n, at)| {
+            let bootstrapped = self.probe.bootstrapped(*n);
+            let waiting = !bootstrapped && at.elapsed() < JOIN_DEADLINE;
+            if !waiting && !bootstrapped {
+                slow += 1;
+            }
+            waiting
+        });
+        slow
     }
 
     fn new_file(&mut self, provider: usize) -> Cid {
