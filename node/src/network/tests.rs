@@ -370,7 +370,11 @@ async fn a_lookup_nobody_waits_for_is_finished() {
     let (mut actor, _net) =
         build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
     let (found, receiver) = mpsc::channel(4);
-    actor.on_command(Command::FindProviders { cid: cid(3), found });
+    actor.on_command(Command::FindProviders {
+        key: ProviderKey::File(cid(3)),
+        found,
+        started: None,
+    });
     assert_eq!(actor.dht.provider_queries.len(), 1);
     drop(receiver);
     actor.on_tick();
