@@ -5,6 +5,8 @@
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
+//! - `catalog/`: this node's signed catalog (what it lists, answered to peers) and
+//!   keyword search and browsing of other nodes' catalogs.
 //! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
@@ -16,6 +18,7 @@
 //! input ([`cli::UsageError`]), 1 for everything else that failed.
 
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod commands;

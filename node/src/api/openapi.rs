@@ -244,6 +244,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("received", integer(), true),
                 ("sent", integer(), true),
                 ("corrupt_chunks", integer(), true),
+                ("forged_entries", integer(), true),
                 ("failures", integer(), true),
                 ("refusals", integer(), true),
                 ("banned_until", nullable("integer"), true),

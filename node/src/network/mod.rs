@@ -44,7 +44,7 @@ pub mod ping;
 mod reach;
 mod requests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;

@@ -20,7 +20,7 @@ use super::*;
 /// Longest any test waits for the network to do something.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-pub(super) fn config(dht_mode: DhtMode) -> NetworkConfig {
+pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
     NetworkConfig {
         listen: vec!["/memory/0".parse().expect("valid address")],
         bootstrap: vec![],
