@@ -40,12 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
     let json = cli.json;
     match cli.command {
-        Command::Daemon(args) => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-            let _guard = init_logging(&data_dir)?;
-            crate::daemon::run(data_dir, args).await
-        }
+        Command::Daemon(args) => crate::daemon::start(data_dir, args).await,
         Command::Add {
             path,
             no_copy,
@@ -79,30 +74,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("removed {}", r.cid))
         }
     }
-}
-
-/// Logs go to stderr and to `p2pd.log` in the data directory; `RUST_LOG` sets the level.
-fn init_logging(data_dir: &Path) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{fmt, EnvFilter};
-
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,libp2p_mdns=warn,libp2p_swarm=warn"));
-    let file = tracing_appender::rolling::never(data_dir, paths::LOG_FILE);
-    let (file_writer, guard) = tracing_appender::non_blocking(file);
-    tracing_subscriber::registry()
-        .with(filter)
-        // Colours only on a terminal: a redirected log stays plain text.
-        .with(
-            fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
-        .with(fmt::layer().with_ansi(false).with_writer(file_writer))
-        .try_init()
-        .context("initialising logging")?;
-    Ok(guard)
 }
 
 /// Rejects a malformed CID before bothering the daemon.

@@ -2,6 +2,7 @@
 //! API, announces what the store holds, and runs until interrupted.
 
 use std::fs;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,13 +13,16 @@ use chunk_store::{EntryState, Store};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{http, Api};
 use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
-use crate::paths;
+use crate::tasks::{Essentials, Tasks};
 use crate::transfer::serve::{self, ServeConfig};
 use crate::transfer::{RateLimits, Transfers};
+use crate::{paths, startup};
 
 /// Default control API address.
 pub const DEFAULT_API: &str = "127.0.0.1:5890";
@@ -102,10 +106,18 @@ pub struct DaemonArgs {
     /// file systems where direct I/O is slow; those that refuse it are detected).
     #[arg(long)]
     pub no_direct_io: bool,
+    /// Start even if another process listens on a --listen port: both then share it,
+    /// and peers reach one or the other (normally a mistake).
+    #[arg(long)]
+    pub allow_shared_port: bool,
     /// Test only: serve corrupt chunks.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub test_corrupt_chunks: bool,
+    /// Test only: the network task panics this many seconds after start.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub test_panic_network_after: Option<u64>,
 }
 
 /// `--dht-mode`: the command-line spelling of [`DhtMode`].
@@ -140,15 +152,43 @@ pub struct ApiEndpoint {
     pub pid: u32,
 }
 
-/// Runs the daemon in `data_dir` until SIGINT or SIGTERM.
-pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
+/// `p2pd daemon`: refuses nonsense options (exit 2) before it touches anything, makes
+/// the data directory private, starts logging, and runs the node until it stops.
+pub async fn start(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
+    startup::check_args(&args)?;
+    let display_name = match args.display_name.clone() {
+        Some(name) => Some(
+            crate::api::check_display_name(Some(name))
+                .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?,
+        ),
+        None => None,
+    };
+    startup::private_umask();
+    let fixed = startup::prepare_data_dir(&data_dir)?;
+    let _log_guard = startup::init_logging(startup::open_log(&data_dir)?)?;
+    if !fixed.is_empty() {
+        let shown: Vec<String> = fixed
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::warn!(
+            count = fixed.len(),
+            first = ?shown,
+            "the data directory or files in it were open to other users: group and others lost their rights (directories 0700, files 0600)"
+        );
+    }
+    run(data_dir, args, display_name).await
+}
+
+/// Runs the daemon in a prepared `data_dir` until SIGINT or SIGTERM, or until an
+/// essential task ends.
+async fn run(
+    data_dir: PathBuf,
+    args: DaemonArgs,
+    display_name: Option<Option<String>>,
+) -> anyhow::Result<()> {
     if !args.api.ip().is_loopback() {
-        if !args.api_public {
-            anyhow::bail!(crate::UsageError(format!(
-                "--api {} is not a loopback address; add --api-public to expose the control API",
-                args.api
-            )));
-        }
         tracing::warn!(api = %args.api, "the control API listens on a non-loopback address");
     }
     // One daemon per data directory.
@@ -166,11 +206,14 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         );
     }
 
-    if let Some(name) = args.display_name.clone() {
-        let display_name = crate::api::check_display_name(Some(name))
-            .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?;
+    if let Some(display_name) = display_name {
         crate::api::save_settings(&data_dir, &crate::api::types::Settings { display_name })
             .context("saving the display name")?;
+    }
+    // libp2p's listeners share ports (SO_REUSEPORT): without this check a second daemon
+    // on a taken port would listen beside the first and take some of its peers.
+    for addr in startup::check_listen_ports(&args.listen, args.allow_shared_port)? {
+        tracing::warn!(%addr, "another process listens on this port too (--allow-shared-port)");
     }
 
     let key = crate::identity::load_or_create(&data_dir.join(paths::IDENTITY_FILE))?;
@@ -184,6 +227,17 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
         store.set_direct_io(false);
     }
 
+    // The task tree: essential tasks below; downloads and streamed answers are children
+    // in `tasks`. The swarm task has a stop of its own: it goes last, so that downloads
+    // can still withdraw their requests while they stop.
+    let tasks = Tasks::new();
+    let mut essentials = Essentials::new();
+    let network_stop = CancellationToken::new();
+
+    #[cfg(feature = "test-faults")]
+    let test_panic_after = args.test_panic_network_after.map(Duration::from_secs);
+    #[cfg(not(feature = "test-faults"))]
+    let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let (actor, net) = network::build(
         key,
@@ -199,7 +253,7 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
-                request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+                request_timeout: Duration::from_secs(args.request_timeout),
                 relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
                     || RelayLimits {
                         max_reservations: args.relay_max_reservations,
@@ -212,11 +266,22 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
                 chunk_buffers: store.buffers().clone(),
             },
             idle_timeout: Duration::from_secs(120),
+            test_panic_after,
         },
         inbound_tx,
     )?;
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
-    tokio::spawn(actor.run());
+    {
+        let stop = network_stop.clone();
+        essentials.spawn("network", async move {
+            tokio::select! {
+                () = actor.run() => {}
+                // Dropping the swarm closes every connection.
+                () = stop.cancelled() => {}
+            }
+            Ok(())
+        });
+    }
 
     let transfers = Transfers::new(
         store.clone(),
@@ -226,29 +291,30 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
             download: args.max_download_rate,
         },
         Some(data_dir.join(paths::REPUTATION_FILE)),
+        tasks.clone(),
     );
-    {
-        let transfers = transfers.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                every.tick().await;
-                transfers.save_reputation();
-            }
-        });
-    }
+    essentials.spawn(
+        "reputation saver",
+        save_reputation_periodically(transfers.clone(), tasks.clone()),
+    );
     #[cfg(feature = "test-faults")]
     let corrupt_chunks = args.test_corrupt_chunks;
     #[cfg(not(feature = "test-faults"))]
     let corrupt_chunks = false;
-    tokio::spawn(serve::run(
-        transfers.clone(),
-        ServeConfig {
-            upload_slots: args.upload_slots,
-            corrupt_chunks,
-        },
-        inbound_rx,
-    ));
+    essentials.spawn(
+        "upload server",
+        until_stop(
+            &tasks,
+            serve::run(
+                transfers.clone(),
+                ServeConfig {
+                    upload_slots: args.upload_slots,
+                    corrupt_chunks,
+                },
+                inbound_rx,
+            ),
+        ),
+    );
 
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
@@ -283,23 +349,141 @@ pub async fn run(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     )?;
     tracing::info!(api = %api_addr, "control API ready");
 
+    let api = Api::new(transfers.clone(), data_dir.clone());
+    essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
-        Api::new(transfers.clone(), data_dir.clone()),
+        api,
         http::ServerConfig {
             token,
             addr: api_addr,
             public: args.api_public,
             max_upload: args.max_upload,
+            tasks: tasks.clone(),
         },
     );
-    http::serve(listener, app, shutdown_signal())
-        .await
-        .context("control API failed")?;
-    transfers.save_reputation();
+    let setup_link_path = data_dir.join(paths::SETUP_LINK_FILE);
+    match &app.setup_link {
+        Some(link) => {
+            let path = startup::publish_setup_link(&data_dir, link)?;
+            tracing::warn!(
+                "no web UI password is set: the one-time setup link is in {} (readable only by you), or run `p2pd passwd`",
+                path.display()
+            );
+        }
+        None => {
+            let _ = fs::remove_file(&setup_link_path);
+        }
+    }
+    {
+        let tasks = tasks.clone();
+        let stopping = async move { tasks.stopping().await };
+        essentials.spawn("control API", async move {
+            http::serve(listener, app, stopping)
+                .await
+                .context("serving the control API")
+        });
+    }
+
+    let failure = tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("stopping: signal received");
+            None
+        }
+        ended = essentials.next_end() => {
+            tracing::error!("{ended}: the daemon stops (a supervisor such as systemd restarts it)");
+            Some(ended)
+        }
+    };
+    stop(tasks, essentials, network_stop, &transfers).await;
     let _ = fs::remove_file(data_dir.join(paths::API_FILE));
-    tracing::info!("p2pd daemon stopped");
     drop(lock);
-    Ok(())
+    match failure {
+        None => {
+            tracing::info!("p2pd daemon stopped");
+            Ok(())
+        }
+        Some(ended) => Err(anyhow::anyhow!("{ended}")),
+    }
+}
+
+/// Longest the daemon takes to stop after SIGTERM or Ctrl-C, or after an essential task
+/// ended (systemd's default is to wait 90 s; ours is a promise to the operator).
+pub const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// Stops the daemon in order: no new requests (the API stops accepting, streamed answers
+/// end, the upload server and the savers return), downloads save what they verified,
+/// the reputation ledger is written, then the swarm goes and its connections with it.
+/// Whatever has not ended a little before [`STOP_WITHIN`] is aborted.
+async fn stop(
+    tasks: Tasks,
+    mut essentials: Essentials,
+    network_stop: CancellationToken,
+    transfers: &Transfers,
+) {
+    let started = Instant::now();
+    let deadline = started + STOP_WITHIN - Duration::from_millis(500);
+    tasks.stop();
+    for download in transfers.downloads() {
+        if let Ok(cid) = download.cid.parse() {
+            transfers.cancel(&cid);
+        }
+    }
+    // The swarm gets at least the last second to itself.
+    let left = tasks.wait(deadline - Duration::from_secs(1)).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "stopping: downloads or streams still running are dropped"
+        );
+    }
+    let saver = transfers.clone();
+    let saved = tokio::time::timeout_at(
+        deadline,
+        tokio::task::spawn_blocking(move || saver.save_reputation()),
+    )
+    .await;
+    if saved.is_err() {
+        tracing::warn!("stopping: saving peer reputation took too long");
+    }
+    network_stop.cancel();
+    let aborted = essentials.finish(deadline).await;
+    if !aborted.is_empty() {
+        tracing::warn!(tasks = ?aborted, "stopping: tasks that did not end in time were aborted");
+    }
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), "stopped");
+}
+
+/// Runs `task` until it ends or the daemon stops. Its ending first is not an error of
+/// its own; the supervisor treats any end of an essential task before shutdown as fatal.
+fn until_stop(
+    tasks: &Tasks,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+    let tasks = tasks.clone();
+    async move {
+        tokio::select! {
+            () = task => {}
+            () = tasks.stopping() => {}
+        }
+        Ok(())
+    }
+}
+
+/// Saves peer reputation every 30 s when it changed, on a blocking thread (it writes a
+/// file), until the daemon stops (which saves it one last time itself).
+async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = tasks.stopping() => return Ok(()),
+        }
+        let transfers = transfers.clone();
+        tokio::task::spawn_blocking(move || transfers.save_reputation())
+            .await
+            .context("saving peer reputation")?;
+    }
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
-//! - `daemon.rs`: `p2pd daemon`, wiring the parts together.
+//! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
+//!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `catalog/`: this node's signed catalog (what it lists, answered to peers) and
 //!   keyword search and browsing of other nodes' catalogs.
@@ -12,6 +13,7 @@
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
 //! Errors end as one line on stderr, `error: …`, and an exit code: 2 for bad usage or
@@ -26,6 +28,8 @@ pub mod daemon;
 pub mod identity;
 pub mod network;
 pub mod paths;
+pub mod startup;
+pub mod tasks;
 pub mod transfer;
 pub mod web;
 

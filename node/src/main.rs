@@ -28,7 +28,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // A blocking thread still at work (an import the daemon stopped waiting for) must not
+    // hold the process past the daemon's promise to stop within seconds; the store
+    // survives being cut off like that.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(300));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let mut message = e.to_string();

@@ -14,6 +14,9 @@ pub const LOG_FILE: &str = "p2pd.log";
 pub const LOCK_FILE: &str = "daemon.lock";
 /// Peer scores and bans, saved by the daemon.
 pub const REPUTATION_FILE: &str = "reputation.json";
+/// The one-time web setup link, while no web password is set (mode 0600; the link is
+/// never logged).
+pub const SETUP_LINK_FILE: &str = "setup-link";
 /// The store's directory inside the data directory.
 pub const STORE_DIR: &str = "store";
 

@@ -37,19 +37,14 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = wait_output(child, CLI_TIMEOUT);
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
-/// The one-time setup link a daemon without a password logged.
+/// The token of the one-time setup link of a daemon without a password.
 fn setup_token(daemon: &Daemon) -> String {
-    let log = daemon.log();
-    let start = log.find("/#/setup/").expect("a setup link in the log") + "/#/setup/".len();
-    log[start..]
+    let link = daemon.setup_link();
+    let start = link.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
+    link[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
@@ -344,6 +339,7 @@ fn the_setup_link_sets_the_first_password_once() {
     let mut node = node;
     node.restart();
     assert!(!node.log().contains("/#/setup/"), "{}", node.log());
+    assert!(!node.data_dir.join("setup-link").exists());
 }
 
 #[test]

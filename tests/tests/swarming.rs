@@ -55,8 +55,7 @@ fn four_seeders_each_send_part_of_the_file() {
         contributing >= 3,
         "bytes came from {contributing} seeders: {summary}"
     );
-    let total: u64 = peers.iter().map(|(_, b)| b).sum();
-    assert_eq!(total, 48 * MIB, "{summary}");
+    assert_eq!(bytes_from_peers(&summary), 48 * MIB, "{summary}");
 }
 
 #[test]
@@ -108,13 +107,7 @@ fn a_fetcher_killed_with_sigkill_resumes_without_refetching_verified_chunks() {
     let cid = add(&seeder, &src, &[]);
     let mut fetcher = swarm.node(&[]);
     let out = swarm.path("resume.out");
-    let child = spawn_cli(
-        &fetcher.data_dir,
-        &["fetch", &cid, "-o", out.to_str().unwrap(), "--json"],
-    );
-    wait_until("a third of the file", Duration::from_secs(60), || {
-        fetcher.bytes_done(&cid) >= 12 * MIB
-    });
+    let child = fetch_in_background(&fetcher, &cid, &out, 12 * MIB);
     let done_before_kill = fetcher.bytes_done(&cid);
     fetcher.kill();
     let interrupted = finish(child);
@@ -129,7 +122,7 @@ fn a_fetcher_killed_with_sigkill_resumes_without_refetching_verified_chunks() {
     assert_eq!(listed[0]["state"], "partial", "{listed}");
     let summary = fetch(&fetcher, &cid, &out, 60).success().json();
     assert_eq!(file_hash(&out), file_hash(&src));
-    let received_after: u64 = per_peer(&summary).iter().map(|(_, b)| b).sum();
+    let received_after = bytes_from_peers(&summary);
     assert!(
         received_after <= size - done_before_kill,
         "fetched {received_after} bytes after the restart, but {done_before_kill} of {size} were verified before the kill"
@@ -233,7 +226,7 @@ fn a_leecher_serves_the_chunks_it_holds_to_a_third_peer() {
     seeder.restart();
     let summary = fetch(&third, &cid, &third_out, 60).success().json();
     assert_eq!(file_hash(&third_out), file_hash(&src));
-    assert!(per_peer(&summary).iter().map(|(_, b)| b).sum::<u64>() <= size - third_has);
+    assert!(bytes_from_peers(&summary) <= size - third_has);
     finish(leech).success();
     assert_eq!(file_hash(&leech_out), file_hash(&src));
 }

@@ -47,19 +47,6 @@ impl Drop for Group {
     }
 }
 
-fn setup_link(daemon: &Daemon) -> String {
-    let log = daemon.log();
-    let start = log
-        .find("http://")
-        .expect("a setup link in the daemon's log");
-    log[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches(|c: char| !c.is_ascii_hexdigit())
-        .to_string()
-}
-
 fn path_str(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
@@ -128,7 +115,7 @@ fn two_daemons(
     random_file(&shared, size, seed);
     let remote_cid = add(&seeder, &shared, &[]);
     let node = Daemon::start(&dir.join("a"), &["--bootstrap", &seeder.addr()]);
-    let link = setup_link(&node);
+    let link = node.setup_link();
     assert!(link.contains("/#/setup/"), "{link}");
     (seeder, node, remote_cid, link)
 }

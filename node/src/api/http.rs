@@ -54,11 +54,14 @@ pub struct ServerConfig {
     pub public: bool,
     /// Largest browser upload, in bytes.
     pub max_upload: u64,
+    /// The daemon's task tree: streamed answers run in it and end when it stops.
+    pub tasks: crate::tasks::Tasks,
 }
 
 #[derive(Clone)]
 struct AppState {
     api: Api,
+    tasks: crate::tasks::Tasks,
     auth: Auth,
     openapi: Arc<serde_json::Value>,
     max_upload: u64,
@@ -220,22 +223,21 @@ pub fn route_specs() -> Vec<RouteSpec> {
 pub struct App {
     router: Router,
     closing: watch::Sender<bool>,
+    /// The one-time link that sets the first web password, while none is set. A secret:
+    /// the daemon hands it to the owner, never to a log.
+    pub setup_link: Option<String>,
 }
 
-/// Builds the control API and web UI over `api`. Logs the one-time setup link while no
-/// web password is set.
+/// Builds the control API and web UI over `api`.
 pub fn app(api: Api, config: ServerConfig) -> App {
     let auth = Auth::new(config.token, api.data_dir(), config.addr, config.public);
-    if let Some(link) = auth.setup_link(config.addr) {
-        tracing::warn!(
-            "no web UI password is set: open {link} to set one (one-time link), or run `p2pd passwd`"
-        );
-    }
+    let setup_link = auth.setup_link(config.addr);
     let (closing_tx, closing) = watch::channel(false);
     let table = routes();
     let specs: Vec<RouteSpec> = table.iter().map(|r| r.spec.clone()).collect();
     let state = AppState {
         api,
+        tasks: config.tasks.clone(),
         auth: auth.clone(),
         openapi: Arc::new(super::openapi::document(&specs)),
         max_upload: config.max_upload,
@@ -269,6 +271,7 @@ pub fn app(api: Api, config: ServerConfig) -> App {
     App {
         router,
         closing: closing_tx,
+        setup_link,
     }
 }
 
@@ -279,7 +282,9 @@ pub async fn serve(
     app: App,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let App { router, closing } = app;
+    let App {
+        router, closing, ..
+    } = app;
     let (stopped_tx, mut stopped) = watch::channel(false);
     let served = axum::serve(listener, router).with_graceful_shutdown(async move {
         signal.await;
@@ -513,7 +518,7 @@ async fn content(State(s): State<AppState>, Path(cid): Path<String>) -> Result<R
     let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         for index in 0..chunks {
             let item = api
                 .read_chunk(cid, index)
@@ -602,7 +607,7 @@ async fn add(
         }
     };
     let api = s.api.clone();
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         let result = api.add(request, progress).await;
         let out = match result {
             Ok(done) => line(&StreamLine::<(), _>::Done(done)),
@@ -697,7 +702,7 @@ async fn fetch(
     let Json(request) = body.map_err(json_error)?;
     let mut progress = s.api.fetch(request)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
+    s.tasks.spawn_until_stop(async move {
         loop {
             let snapshot = progress.borrow_and_update().clone();
             if snapshot.is_finished() {

@@ -214,13 +214,12 @@ pub fn upload_name(name: Option<&str>) -> String {
 }
 
 impl Api {
-    /// The facade over a running node. Starts the task that samples bandwidth and
-    /// watches downloads for the live views; it ends when the last `Api` is dropped.
+    /// The facade over a running node. The daemon runs [`Api::live_monitor`] beside it.
     pub fn new(transfers: Transfers, data_dir: PathBuf) -> Self {
         let (events, _) = broadcast::channel(256);
         // Uploads left over from a previous run were never imported.
         let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
-        let api = Api {
+        Api {
             transfers,
             started: Instant::now(),
             shared: Arc::new(Shared {
@@ -230,12 +229,13 @@ impl Api {
                 settings: Mutex::new(load_settings(&data_dir)),
             }),
             data_dir,
-        };
-        tokio::spawn(live::monitor(
-            api.transfers.clone(),
-            Arc::downgrade(&api.shared),
-        ));
-        api
+        }
+    }
+
+    /// The task that samples bandwidth and watches downloads for the live views; it
+    /// ends when the last `Api` is dropped.
+    pub fn live_monitor(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        live::monitor(self.transfers.clone(), Arc::downgrade(&self.shared))
     }
 
     /// The data directory.

@@ -25,6 +25,8 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The task that owns the swarm.
 pub struct NetworkActor {
+    /// See [`NetworkConfig::test_panic_after`](super::NetworkConfig::test_panic_after).
+    pub(super) test_panic_at: Option<Instant>,
     pub(super) swarm: Swarm<Behaviour>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) events: broadcast::Sender<NetEvent>,
@@ -54,6 +56,9 @@ impl NetworkActor {
 
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
+        if self.test_panic_at.is_some_and(|at| now >= at) {
+            panic!("test fault: the network task panics as asked (--test-panic-network-after)");
+        }
         self.run_due_announcements(now);
         self.keep_reservations(now);
         self.finish_abandoned_provider_queries();

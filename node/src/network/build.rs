@@ -51,6 +51,9 @@ pub struct NetworkConfig {
     pub behaviour: BehaviourConfig,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// Test only (`--test-panic-network-after`): the swarm task panics this long after
+    /// start, so tests can see the daemon notice a dead network.
+    pub test_panic_after: Option<Duration>,
 }
 
 fn behaviour_error(e: anyhow::Error) -> Box<dyn std::error::Error + Send + Sync> {
@@ -153,6 +156,9 @@ fn assemble(
     let local_peer_id = *swarm.local_peer_id();
     let use_relays = config.dht_mode != DhtMode::Server && config.external.is_empty();
     let mut actor = NetworkActor {
+        test_panic_at: config
+            .test_panic_after
+            .map(|after| std::time::Instant::now() + after),
         swarm,
         commands,
         events: events.clone(),

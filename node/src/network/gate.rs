@@ -1,25 +1,30 @@
 //! Connection limits: a small `NetworkBehaviour` ([`ConnectionGate`]) that bounds
 //! pending and established connections in all, per peer, and (inbound) per IP address
 //! and per subnet (/24 for IPv4, /64 for IPv6), so one host or one network cannot take
-//! every slot. It replaces libp2p's `connection-limits`, which has no per-IP limit and
-//! keeps an entry for every peer it ever saw. Every map here loses its entry when the
-//! count behind it drops to zero.
+//! every slot. When every slot is taken, a new inbound peer gets one by closing the
+//! oldest inbound connection of the address that holds the most (if it holds at least
+//! two more than the newcomer's address), rather than being refused. It replaces
+//! libp2p's `connection-limits`, which has no per-IP limit and keeps an entry for every
+//! peer it ever saw. Every map here loses its entry when the count behind it drops to
+//! zero.
 //!
 //! Handshakes still in progress are bounded, and evicted to make room, by the transport
 //! wrapper in `pending.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use libp2p::core::transport::PortUse;
 use libp2p::core::{ConnectedPoint, Endpoint};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{
-    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure, FromSwarm, ListenFailure,
-    NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    dummy, CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, DialFailure,
+    FromSwarm, ListenFailure, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent,
+    ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
 
@@ -149,6 +154,7 @@ struct Established {
     peer: PeerId,
     /// The remote IP of an inbound connection (only those are limited per IP).
     inbound_ip: Option<IpAddr>,
+    since: Instant,
 }
 
 /// Bounds connections as [`GateLimits`] say.
@@ -160,6 +166,11 @@ pub struct ConnectionGate {
     per_peer: Counts<PeerId>,
     per_ip: Counts<IpAddr>,
     per_subnet: Counts<Subnet>,
+    /// Connections closed to make room, not yet reported closed.
+    closing: HashSet<ConnectionId>,
+    /// Closes to ask the swarm for.
+    to_close: VecDeque<(PeerId, ConnectionId)>,
+    waker: Option<Waker>,
 }
 
 impl ConnectionGate {
@@ -173,7 +184,32 @@ impl ConnectionGate {
             per_peer: Counts::default(),
             per_ip: Counts::default(),
             per_subnet: Counts::default(),
+            closing: HashSet::new(),
+            to_close: VecDeque::new(),
+            waker: None,
         }
+    }
+
+    /// When every slot is taken and a newcomer arrives from `ip`, the inbound
+    /// connection to close for it: the oldest from the address holding the most inbound
+    /// connections, if that address holds more than the newcomer's already does (so room
+    /// goes to addresses that hold few, never from one honest peer to the next).
+    fn make_room_for(&self, ip: IpAddr) -> Option<(PeerId, ConnectionId)> {
+        let mut busiest: Option<(IpAddr, u32)> = None;
+        for (other, n) in &self.per_ip.0 {
+            if busiest.is_none_or(|(_, m)| *n > m) {
+                busiest = Some((*other, *n));
+            }
+        }
+        let (victim_ip, n) = busiest?;
+        if n <= self.per_ip.get(&ip) + 1 {
+            return None;
+        }
+        self.established
+            .iter()
+            .filter(|(id, e)| e.inbound_ip == Some(victim_ip) && !self.closing.contains(id))
+            .min_by_key(|(_, e)| e.since)
+            .map(|(id, e)| (e.peer, *id))
     }
 
     /// How many entries the gate holds in all its maps (for tests of boundedness).
@@ -187,16 +223,25 @@ impl ConnectionGate {
     }
 
     fn check_established(
-        &self,
+        &mut self,
         peer: &PeerId,
         inbound_ip: Option<IpAddr>,
     ) -> Result<(), ConnectionDenied> {
-        let l = &self.limits;
-        check(
-            self.established.len() as u32,
-            l.max_established,
-            "connections",
-        )?;
+        let l = self.limits;
+        let open = (self.established.len() - self.closing.len()) as u32;
+        if open >= l.max_established {
+            match inbound_ip.and_then(|ip| self.make_room_for(ip)) {
+                Some((victim_peer, victim)) => {
+                    tracing::debug!(peer = %victim_peer, "closing a connection to make room for a new peer");
+                    self.closing.insert(victim);
+                    self.to_close.push_back((victim_peer, victim));
+                    if let Some(w) = self.waker.take() {
+                        w.wake();
+                    }
+                }
+                None => check(open, l.max_established, "connections")?,
+            }
+        }
         check(
             self.per_peer.get(peer),
             l.max_per_peer,
@@ -295,10 +340,12 @@ impl NetworkBehaviour for ConnectionGate {
                     Established {
                         peer: e.peer_id,
                         inbound_ip,
+                        since: Instant::now(),
                     },
                 );
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
+                self.closing.remove(&connection_id);
                 if let Some(e) = self.established.remove(&connection_id) {
                     self.per_peer.remove(&e.peer);
                     if let Some(ip) = e.inbound_ip {
@@ -326,8 +373,17 @@ impl NetworkBehaviour for ConnectionGate {
         match event {}
     }
 
-    fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
-        Poll::Pending
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
+        match self.to_close.pop_front() {
+            Some((peer_id, connection)) => Poll::Ready(ToSwarm::CloseConnection {
+                peer_id,
+                connection: CloseConnection::One(connection),
+            }),
+            None => {
+                self.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -354,5 +410,76 @@ mod tests {
             ip_of(&"/ip4/10.1.2.3/tcp/1/p2p-circuit".parse().unwrap()),
             None
         );
+    }
+
+    fn inbound(from: &str) -> (ConnectedPoint, Multiaddr) {
+        let addr: Multiaddr = format!("/ip4/{from}/tcp/1").parse().unwrap();
+        (
+            ConnectedPoint::Listener {
+                local_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+                send_back_addr: addr.clone(),
+            },
+            addr,
+        )
+    }
+
+    /// Admits an inbound connection the way the swarm does; whether it was allowed.
+    fn connect(gate: &mut ConnectionGate, id: usize, from: &str) -> bool {
+        let (endpoint, addr) = inbound(from);
+        let local: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().unwrap();
+        let connection_id = ConnectionId::new_unchecked(id);
+        let peer = PeerId::random();
+        if gate
+            .handle_established_inbound_connection(connection_id, peer, &local, &addr)
+            .is_err()
+        {
+            return false;
+        }
+        gate.on_swarm_event(FromSwarm::ConnectionEstablished(
+            libp2p::swarm::behaviour::ConnectionEstablished {
+                peer_id: peer,
+                connection_id,
+                endpoint: &endpoint,
+                failed_addresses: &[],
+                other_established: 0,
+            },
+        ));
+        true
+    }
+
+    fn closes(gate: &mut ConnectionGate) -> Vec<ConnectionId> {
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut out = vec![];
+        while let Poll::Ready(ToSwarm::CloseConnection { connection, .. }) = gate.poll(&mut cx) {
+            match connection {
+                CloseConnection::One(id) => out.push(id),
+                CloseConnection::All => panic!("closes one connection at a time"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_full_node_makes_room_for_a_new_address_at_the_busiest_ones_expense() {
+        let mut limits = GateLimits::with_max_established(4);
+        limits.max_inbound_per_ip = 10;
+        let mut gate = ConnectionGate::new(limits);
+        for id in 0..3 {
+            assert!(connect(&mut gate, id, "10.0.0.1"));
+        }
+        assert!(connect(&mut gate, 3, "10.0.1.1"));
+        // Full: a newcomer from a new address is let in, and the busiest address's
+        // oldest connection is closed for it.
+        assert!(connect(&mut gate, 4, "10.0.2.1"));
+        assert_eq!(closes(&mut gate), vec![ConnectionId::new_unchecked(0)]);
+        // Another from the busiest address itself gets nothing at others' expense.
+        assert!(!connect(&mut gate, 5, "10.0.0.1"));
+        // Nor does anyone when every address holds about as many.
+        let mut even = ConnectionGate::new(GateLimits::with_max_established(2));
+        assert!(connect(&mut even, 0, "10.0.0.1"));
+        assert!(connect(&mut even, 1, "10.0.1.1"));
+        assert!(!connect(&mut even, 2, "10.0.2.1"));
+        assert!(closes(&mut even).is_empty());
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
             chunk_buffers: BufferPool::new(8 << 20),
         },
         idle_timeout: Duration::from_secs(60),
+        test_panic_after: None,
     }
 }
 
@@ -128,6 +129,29 @@ async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
         pokes,
         task,
     }
+}
+
+/// A swarm over the memory transport with nothing but `behaviour`: a peer that is not
+/// p2pd, for tests of how a node treats other implementations.
+fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p::Swarm<B> {
+    use libp2p::core::transport::MemoryTransport;
+    use libp2p::core::upgrade::Version;
+    use libp2p::core::Transport as _;
+    use libp2p::{noise, yamux};
+
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key).expect("a noise key"))
+                .multiplex(yamux::Config::default())
+        })
+        .expect("a memory transport")
+        .with_behaviour(|_| behaviour)
+        .expect("a behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
 }
 
 /// A node that bootstraps from `boot`.
@@ -489,35 +513,16 @@ async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
 
 #[tokio::test]
 async fn pings_are_answered_after_the_peer_refused_ours() {
-    use libp2p::core::transport::MemoryTransport;
-    use libp2p::core::upgrade::Version;
-    use libp2p::core::Transport as _;
-    use libp2p::{noise, yamux};
-
     use super::ping::{Ping, PingConfig, PingEvent};
 
     let a = spawn(config(DhtMode::Client)).await;
     // A peer that pings every 200 ms but does not answer pings itself, as some
     // js-libp2p configurations do.
-    let mut b = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_other_transport(|key| {
-            MemoryTransport::default()
-                .upgrade(Version::V1)
-                .authenticate(noise::Config::new(key).unwrap())
-                .multiplex(yamux::Config::default())
-        })
-        .unwrap()
-        .with_behaviour(|_| {
-            Ping::new(PingConfig {
-                interval: Duration::from_millis(200),
-                timeout: Duration::from_secs(5),
-                answer: false,
-            })
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut b = bare_swarm(Ping::new(PingConfig {
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_secs(5),
+        answer: false,
+    }));
     b.dial(a.addr.clone()).unwrap();
     let mut answered = 0;
     let until = tokio::time::Instant::now() + DEADLINE;
@@ -544,43 +549,26 @@ async fn pings_are_answered_after_the_peer_refused_ours() {
 #[tokio::test]
 async fn past_256_requests_in_service_on_a_connection_further_streams_are_reset() {
     use dht_proto::message::{CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN};
-    use libp2p::core::transport::MemoryTransport;
-    use libp2p::core::upgrade::Version;
-    use libp2p::core::Transport as _;
     use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
-    use libp2p::{noise, yamux, StreamProtocol};
+    use libp2p::StreamProtocol;
 
     use super::codec::ChunkCodec;
 
     let mut a = spawn_with_inbound_queue(config(DhtMode::Client), 1024).await;
     // A requester with no limit of its own sends 300 requests at once on one connection.
-    let mut b = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_other_transport(|key| {
-            MemoryTransport::default()
-                .upgrade(Version::V1)
-                .authenticate(noise::Config::new(key).unwrap())
-                .multiplex(yamux::Config::default())
-        })
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                ChunkCodec {
-                    max_response: MAX_CHUNK_RESPONSE_LEN,
-                    buffers: BufferPool::new(1 << 20),
-                },
-                [(
-                    StreamProtocol::new(CHUNK_PROTOCOL),
-                    ProtocolSupport::Outbound,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
-                    .with_max_concurrent_streams(1000),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut b = bare_swarm(request_response::Behaviour::with_codec(
+        ChunkCodec {
+            max_response: MAX_CHUNK_RESPONSE_LEN,
+            buffers: BufferPool::new(1 << 20),
+        },
+        [(
+            StreamProtocol::new(CHUNK_PROTOCOL),
+            ProtocolSupport::Outbound,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(30))
+            .with_max_concurrent_streams(1000),
+    ));
     let a_id = a.net.local_peer_id();
     b.dial(a.addr.clone()).unwrap();
     let until = tokio::time::Instant::now() + DEADLINE;

@@ -119,7 +119,7 @@ impl Transfers {
             syncing: Arc::new(AtomicBool::new(false)),
             requests_cancelled: 0,
         };
-        tokio::spawn(engine.run());
+        self.inner.tasks.spawn(engine.run());
         progress_rx
     }
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::network::Network;
+use crate::tasks::Tasks;
 use rate::RateLimiter;
 use reputation::{PeerReputation, Reputation};
 
@@ -148,6 +149,8 @@ struct Inner {
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
     reputation_path: Option<PathBuf>,
+    /// The daemon's task tree: download engines run in it.
+    tasks: Tasks,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -174,12 +177,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Transfers {
     /// Shared state over a store and a network. Peer reputation is loaded from and
-    /// saved to `reputation_path` when given.
+    /// saved to `reputation_path` when given. Downloads run as tasks of `tasks`.
     pub fn new(
         store: Arc<Store>,
         net: Network,
         limits: RateLimits,
         reputation_path: Option<PathBuf>,
+        tasks: Tasks,
     ) -> Self {
         let reputation = reputation_path
             .as_deref()
@@ -194,6 +198,7 @@ impl Transfers {
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),
                 reputation_path,
+                tasks,
             }),
         }
     }

@@ -11,6 +11,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+mod process;
 pub mod skip;
 
 pub use skip::Needs;
@@ -107,7 +108,7 @@ pub fn spawn_cli(data_dir: &Path, args: &[&str]) -> Child {
 
 /// Waits for a background CLI command.
 pub fn finish(child: Child) -> CliResult {
-    to_result(wait_output(child, CLI_TIMEOUT))
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
 /// A CLI command's result.
@@ -157,11 +158,13 @@ impl CliResult {
     }
 }
 
-fn to_result(out: Output) -> CliResult {
-    CliResult {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+impl From<Output> for CliResult {
+    fn from(out: Output) -> CliResult {
+        CliResult {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 
@@ -175,7 +178,7 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
 pub fn cli_in(netns: Option<&str>, data_dir: &Path, args: &[&str]) -> CliResult {
     let mut all = vec!["--data-dir", data_dir.to_str().unwrap()];
     all.extend_from_slice(args);
-    to_result(run_p2pd_in(netns, &all, CLI_TIMEOUT))
+    run_p2pd_in(netns, &all, CLI_TIMEOUT).into()
 }
 
 /// A running `p2pd daemon` process.
@@ -187,13 +190,16 @@ pub struct Daemon {
     netns: Option<String>,
     listen: Vec<String>,
     mdns: bool,
+    stderr: Option<std::fs::File>,
 }
 
 impl Daemon {
     /// Starts a daemon on 127.0.0.1 (ephemeral ports, no mDNS) in `data_dir` with extra
     /// `args`, and waits until its API answers.
     pub fn start(data_dir: &Path, args: &[&str]) -> Daemon {
-        Daemon::start_in(None, &["/ip4/127.0.0.1/tcp/0"], data_dir, args)
+        let mut daemon = Daemon::launch(data_dir, args);
+        daemon.spawn();
+        daemon
     }
 
     /// Starts a daemon inside network namespace `netns` (if given), listening on
@@ -204,22 +210,55 @@ impl Daemon {
         data_dir: &Path,
         args: &[&str],
     ) -> Daemon {
-        let mut daemon = Daemon {
-            child: None,
-            data_dir: data_dir.to_path_buf(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            netns: netns.map(str::to_string),
-            listen: listen.iter().map(|s| s.to_string()).collect(),
-            mdns: false,
-        };
+        let mut daemon = Daemon::launch(data_dir, args);
+        daemon.netns = netns.map(str::to_string);
+        daemon.listen = listen.iter().map(|s| s.to_string()).collect();
         daemon.spawn();
         daemon
     }
 
+    /// A daemon on 127.0.0.1 like [`Daemon::start`]'s, not started yet: call
+    /// [`Daemon::spawn_process`] (returns at once) or [`Daemon::restart`] (waits for the
+    /// API).
+    pub fn launch(data_dir: &Path, args: &[&str]) -> Daemon {
+        Daemon {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            netns: None,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".to_string()],
+            mdns: false,
+            stderr: None,
+        }
+    }
+
     fn spawn(&mut self) {
-        std::fs::create_dir_all(&self.data_dir).unwrap();
-        let _ = std::fs::remove_file(self.data_dir.join("api.json"));
-        let log = std::fs::File::create(self.data_dir.join("stderr.log")).unwrap();
+        self.spawn_process();
+        self.wait_ready();
+    }
+
+    /// Starts the process and returns at once; its stderr goes to `stderr.log` in the
+    /// data directory.
+    pub fn spawn_process(&mut self) {
+        // Private, as the daemon wants its data directory (it would fix and warn).
+        {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.data_dir)
+                .unwrap();
+            let _ = std::fs::remove_file(self.data_dir.join("api.json"));
+            let log = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(self.data_dir.join("stderr.log"))
+                .unwrap();
+            self.stderr = Some(log);
+        }
+        let log = self.stderr.take().unwrap();
         let mut command = p2pd_command(self.netns.as_deref());
         command.arg("--data-dir").arg(&self.data_dir).arg("daemon");
         for addr in &self.listen {
@@ -244,6 +283,10 @@ impl Daemon {
             .spawn()
             .expect("spawn p2pd daemon");
         self.child = Some(child);
+    }
+
+    /// Waits until the daemon's API answers; panics with its log if it exits first.
+    fn wait_ready(&mut self) {
         let dir = self.data_dir.clone();
         let netns = self.netns.clone();
         wait_until("the daemon's API", START_TIMEOUT, || {
@@ -259,6 +302,15 @@ impl Daemon {
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The one-time web setup link of a daemon without a password: it is in the data
+    /// directory's `setup-link` file, never in a log.
+    pub fn setup_link(&self) -> String {
+        let path = self.data_dir.join("setup-link");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.trim().to_string()
     }
 
     /// Runs a CLI command against this daemon.
@@ -329,19 +381,22 @@ impl Daemon {
             .cloned()
     }
 
-    /// Waits until `files` provider announcements of this node have been stored in the
-    /// DHT, so that a fetcher started next finds it as a provider. The API does not
-    /// report announcements yet, so this counts the log lines that do; it needs the
-    /// harness's default log level (info).
+    /// Waits until `files` of this node's files have been announced to at least one DHT
+    /// server (`announcement.peers` in `p2pd ls --json`), so that a fetcher started next
+    /// finds it as a provider.
     pub fn wait_announced(&self, files: usize) {
         wait_until(
-            &format!("{files} provider announcement(s) stored in the DHT"),
+            &format!("{files} file(s) announced to a DHT server"),
             START_TIMEOUT,
             || {
-                self.log()
-                    .matches("provider announcement stored in the DHT")
-                    .count()
-                    >= files
+                let ls = self.cli(&["ls", "--json"]);
+                ls.code == 0
+                    && ls.json().as_array().is_some_and(|list| {
+                        list.iter()
+                            .filter(|f| f["announcement"]["peers"].as_u64().unwrap_or(0) > 0)
+                            .count()
+                            >= files
+                    })
             },
         );
     }
@@ -403,10 +458,11 @@ impl Drop for Daemon {
 
 /// A bootstrap node and a way to start nodes that know only its address.
 pub struct Swarm {
+    /// The bootstrap node (a DHT server). Declared before `dir`, so it is dropped (and
+    /// its log shown, if the test failed) before the directory is deleted.
+    pub bootstrap: Daemon,
     /// Temporary directory holding every node's data directory.
     pub dir: tempfile::TempDir,
-    /// The bootstrap node (a DHT server).
-    pub bootstrap: Daemon,
     bootstrap_addr: String,
     next: usize,
 }
@@ -483,6 +539,31 @@ pub fn add(node: &Daemon, path: &Path, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = node.cli(&args).success();
     out.last_line().to_string()
+}
+
+/// Starts `fetch <cid> -o <output> --json` on a node in the background and waits until
+/// the node holds `at_least` verified bytes of it; finish the fetch with [`finish`].
+pub fn fetch_in_background(node: &Daemon, cid: &str, output: &Path, at_least: u64) -> Child {
+    let child = spawn_cli(
+        &node.data_dir,
+        &["fetch", cid, "-o", output.to_str().unwrap(), "--json"],
+    );
+    wait_until(
+        &format!("{at_least} bytes of {cid} fetched"),
+        Duration::from_secs(60),
+        || node.bytes_done(cid) >= at_least,
+    );
+    child
+}
+
+/// Bytes a fetch's `--json` summary says the peers sent, in all.
+pub fn bytes_from_peers(summary: &Value) -> u64 {
+    summary["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["bytes"].as_u64().unwrap())
+        .sum()
 }
 
 /// Fetches a CID on a node into `output` and returns the `--json` summary.

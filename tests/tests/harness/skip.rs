@@ -59,6 +59,14 @@ impl Needs {
         self
     }
 
+    /// `available` must hold; `what` says what it is.
+    pub fn that(mut self, available: bool, what: &str) -> Needs {
+        if !available {
+            self.missing.push(what.to_string());
+        }
+        self
+    }
+
     /// True when something is missing: the calling test should return at once. Says
     /// so on the terminal (written to stderr directly, past the test harness's output
     /// capture, so that it shows even when the test passes); panics instead when
