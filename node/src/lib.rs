@@ -12,7 +12,8 @@
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
-//! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `client.rs` and `commands.rs`: the CLI, a thin client of the API; `find.rs`: its
+//!   search, browse and listing commands.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod daemon;
+pub mod find;
 pub mod identity;
 pub mod network;
 pub mod paths;

@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc, watch};
 
+mod search;
+
 use super::auth::{self, Auth};
 use super::types::*;
 use super::{Api, ApiError};
@@ -197,6 +199,8 @@ fn routes() -> Vec<Route> {
         route("GET", "/api/files", Owner, "Files this node holds (complete or partial).", Input::None, JsonList("FileInfo"), &[], files),
         route("DELETE", "/api/files/{cid}", Owner, "Stop sharing a file and delete the store's copy.", Input::None, Out("CidResponse"), &[], remove),
         route("POST", "/api/files/{cid}/unpublish", Owner, "Stop announcing a file (it stays in the store).", Input::None, Out("CidResponse"), &[], unpublish),
+        route("POST", "/api/files/{cid}/list", Owner, "List a file in this node's catalog (found by search, shown to peers that browse).", Input::None, Out("ListingResponse"), &[], search::list),
+        route("POST", "/api/files/{cid}/unlist", Owner, "Take a file out of the catalog: fetchable by CID only.", Input::None, Out("ListingResponse"), &[], search::unlist),
         route("GET", "/api/files/{cid}/content", Owner, "The bytes of a complete file, verified as they are read, as an attachment.", Input::None, Output::File, &[], content),
         route("POST", "/api/add", Owner, "Share a file on the daemon's machine by path (copy, or track in place with no_copy).", In("AddRequest"), Ndjson("AddResponse"), &[], add),
         route("POST", "/api/upload", Owner, "Share a file uploaded as the raw request body (streamed to disk, size-capped).", Input::Raw, Out("AddResponse"), &[("name", "the file's name")], upload),
@@ -207,6 +211,11 @@ fn routes() -> Vec<Route> {
         route("POST", "/api/downloads/{cid}/pause", Owner, "Pause a download, keeping its verified chunks.", Input::None, Out("DownloadInfo"), &[], pause),
         route("POST", "/api/downloads/{cid}/resume", Owner, "Resume a paused or failed download.", Input::None, Out("DownloadInfo"), &[], resume),
         route("DELETE", "/api/downloads/{cid}", Owner, "Cancel a download and delete what it fetched.", Input::None, Out("DownloadInfo"), &[], cancel),
+        // Search and browse.
+        route("POST", "/api/search", Owner, "Keyword search across the network (all words must match): a progress line per result as it arrives, then every result ranked.", In("SearchRequest"), Ndjson("SearchDone"), &[], search::search),
+        route("POST", "/api/browse", Owner, "A peer's listed files, by peer id or address.", In("BrowseRequest"), Out("BrowseResponse"), &[], search::browse),
+        route("GET", "/api/catalog", Owner, "This node's catalog: files listed, keywords announced, whether peers may browse it.", Input::None, Out("CatalogInfo"), &[], search::catalog),
+        route("PUT", "/api/catalog", Owner, "Allow or refuse browsing of the whole catalog (search works either way).", In("CatalogSettingsRequest"), Out("CatalogInfo"), &[], search::set_catalog),
         // Events.
         route("GET", "/api/events", Owner, "Network events as JSON lines (peer_connected, peer_disconnected, external_address).", Input::None, Ndjson("NetEvent"), &[], events),
         route("GET", "/api/events/live", Owner, "Live events for the web UI as server-sent events: network, downloads, files, bandwidth, settings.", Input::None, Output::EventStream, &[], live),
@@ -685,6 +694,7 @@ async fn upload(
                 path: path.clone(),
                 no_copy: false,
                 name: Some(name),
+                unlisted: false,
             },
             |_| {},
         )

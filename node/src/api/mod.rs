@@ -9,6 +9,7 @@ pub mod convert;
 pub mod http;
 pub mod live;
 pub mod openapi;
+pub mod search;
 pub mod types;
 
 use std::collections::HashMap;
@@ -147,6 +148,8 @@ pub struct Api {
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
+    /// Search, browse and listing (see `search.rs`).
+    catalog: Option<crate::catalog::Catalog>,
 }
 
 /// State the facade keeps besides the transfer engine's.
@@ -229,6 +232,7 @@ impl Api {
                 settings: Mutex::new(load_settings(&data_dir)),
             }),
             data_dir,
+            catalog: None,
         }
     }
 
@@ -316,9 +320,11 @@ impl Api {
             ImportMode::Copy
         };
         let mut progress = progress;
-        let outcome =
-            blocking(move || store.import(&request.path, mode, request.name, &mut progress))
-                .await?;
+        let listed = !request.unlisted;
+        let outcome = blocking(move || {
+            store.import_listed(&request.path, mode, request.name, listed, &mut progress)
+        })
+        .await?;
         tracing::info!(cid = %outcome.cid, size = outcome.size, "file added");
         self.transfers.net().start_providing(outcome.cid).await;
         let response = AddResponse {
@@ -432,6 +438,8 @@ impl Api {
                     added_unix: e.added_unix,
                     published: e.published,
                     announcement: announced.remove(&e.cid).map(Into::into),
+                    listed: e.listed,
+                    in_catalog: self.in_catalog(&e.cid),
                 }
             })
             .collect())

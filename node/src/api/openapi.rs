@@ -9,25 +9,25 @@ use serde_json::{json, Map, Value};
 
 use super::http::{Access, Input, Output, RouteSpec};
 
-fn string() -> Value {
+pub(super) fn string() -> Value {
     json!({"type": "string"})
 }
-fn nullable(kind: &str) -> Value {
+pub(super) fn nullable(kind: &str) -> Value {
     json!({"type": [kind, "null"]})
 }
-fn integer() -> Value {
+pub(super) fn integer() -> Value {
     json!({"type": "integer", "minimum": 0})
 }
 fn number() -> Value {
     json!({"type": "number"})
 }
-fn boolean() -> Value {
+pub(super) fn boolean() -> Value {
     json!({"type": "boolean"})
 }
-fn strings() -> Value {
+pub(super) fn strings() -> Value {
     json!({"type": "array", "items": {"type": "string"}})
 }
-fn reference(name: &str) -> Value {
+pub(super) fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 fn list_of(name: &str) -> Value {
@@ -35,7 +35,7 @@ fn list_of(name: &str) -> Value {
 }
 
 /// An object schema: each property with its schema and whether it is required.
-fn object(description: &str, properties: &[(&str, Value, bool)]) -> Value {
+pub(super) fn object(description: &str, properties: &[(&str, Value, bool)]) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
     for (name, schema, needed) in properties {
@@ -103,6 +103,9 @@ pub fn schemas() -> Map<String, Value> {
     let mut put = |name: &str, schema: Value| {
         m.insert(name.to_string(), schema);
     };
+    for (name, schema) in super::search::schemas() {
+        put(name, schema);
+    }
     put(
         "ErrorBody",
         object(
@@ -276,6 +279,8 @@ pub fn schemas() -> Map<String, Value> {
                 ("pinned", boolean(), true),
                 ("added_unix", integer(), true),
                 ("published", boolean(), true),
+                ("listed", boolean(), true),
+                ("in_catalog", boolean(), true),
                 (
                     "announcement",
                     json!({"anyOf": [reference("AnnouncementInfo"), {"type": "null"}]}),
@@ -311,6 +316,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("path", string(), true),
                 ("no_copy", boolean(), false),
                 ("name", nullable("string"), false),
+                ("unlisted", boolean(), false),
             ],
         ),
     );
@@ -595,7 +601,8 @@ mod tests {
             down: 0.0,
             up: 0.0,
         };
-        vec![
+        let mut all = crate::api::search::samples();
+        all.extend(vec![
             (
                 "ErrorBody",
                 to(&ErrorBody {
@@ -694,6 +701,8 @@ mod tests {
                     added_unix: 0,
                     published: true,
                     announcement: None,
+                    listed: true,
+                    in_catalog: true,
                 }),
             ),
             (
@@ -718,6 +727,7 @@ mod tests {
                     path: PathBuf::new(),
                     no_copy: false,
                     name: None,
+                    unlisted: false,
                 }),
             ),
             ("AddResponse", to(&add)),
@@ -794,7 +804,8 @@ mod tests {
                     settings: Settings::default(),
                 }),
             ),
-        ]
+        ]);
+        all
     }
 
     fn to<T: serde::Serialize>(value: &T) -> Value {

@@ -19,7 +19,7 @@
 //! - `browse.rs`: [`Catalog::browse`], paging through one peer's listed entries.
 //! - `forge.rs` (test builds only): a catalog server that lies, for the tests.
 
-mod browse;
+pub mod browse;
 #[cfg(feature = "test-faults")]
 pub mod forge;
 pub mod index;
@@ -31,6 +31,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,7 @@ use dht_proto::Cid;
 use serde::{Deserialize, Serialize};
 
 use crate::network::{KeywordAnnouncements, Network};
+use crate::tasks::Tasks;
 use crate::transfer::Transfers;
 pub use browse::{BrowseError, BrowseTarget, Browsed};
 pub use index::Index;
@@ -134,6 +136,8 @@ struct Shared {
     transfers: Transfers,
     settings: Mutex<CatalogSettings>,
     data_dir: PathBuf,
+    /// Where searches run, as children of the daemon's task tree.
+    tasks: Tasks,
     /// Held while the index is brought in step with the store (see `sync.rs`).
     refreshing: tokio::sync::Mutex<()>,
     #[cfg(feature = "test-faults")]
@@ -156,16 +160,18 @@ pub struct CatalogParts {
     pub signer: Option<SigningKey>,
     /// The data directory (settings).
     pub data_dir: PathBuf,
+    /// The daemon's task tree: each search runs as a child task.
+    pub tasks: Tasks,
     /// Test builds: make the catalog server lie.
     #[cfg(feature = "test-faults")]
     pub forgery: Option<forge::Forgery>,
 }
 
 impl Catalog {
-    /// Starts the catalog: the task that keeps it in step with the store (beginning with
-    /// the whole store) and the server that answers peers. Both run until the process
-    /// ends.
-    pub async fn start(parts: CatalogParts) -> Catalog {
+    /// Makes the catalog, and the task to run for it: it keeps the catalog in step with
+    /// the store (beginning with the whole store) and answers peers, until the store or
+    /// the network goes away. Peers are answered "no catalog" until the task runs.
+    pub async fn start(parts: CatalogParts) -> (Catalog, impl Future<Output = ()> + Send) {
         if parts.signer.is_none() {
             tracing::warn!("the node's identity is not an Ed25519 key: its catalog stays empty");
         }
@@ -178,17 +184,25 @@ impl Catalog {
                 net: parts.net,
                 transfers: parts.transfers,
                 data_dir: parts.data_dir,
+                tasks: parts.tasks,
                 refreshing: tokio::sync::Mutex::new(()),
                 #[cfg(feature = "test-faults")]
                 forgery: parts.forgery,
             }),
         };
         let changes = sync::watch_store(&catalog.inner.store);
-        tokio::spawn(sync::keep_in_step(catalog.clone(), changes));
         let (requests, inbound) = tokio::sync::mpsc::channel(server::QUEUE);
         catalog.inner.net.serve_catalog(requests).await;
-        tokio::spawn(server::run(catalog.clone(), inbound));
-        catalog
+        let task = {
+            let catalog = catalog.clone();
+            async move {
+                tokio::join!(
+                    sync::keep_in_step(catalog.clone(), changes),
+                    server::run(catalog, inbound)
+                );
+            }
+        };
+        (catalog, task)
     }
 
     /// How the catalog stands now.

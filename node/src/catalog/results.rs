@@ -2,7 +2,9 @@
 //! peers list it, and ranked.
 //!
 //! Peers may list the same file under different names; a result shows the name (and
-//! size, and media type) that most of its publishers give, the first one seen on a tie.
+//! size, and media type) that most of its publishers give. On a tie it shows the name
+//! the search words make up most of, then the smallest; so the result does not depend
+//! on which peer answered first.
 //! Ranking: the number of distinct publishers first (what many peers share is more
 //! likely what was looked for, and easier to download), then how much of the name the
 //! search words make up (`holiday` ranks `holiday.jpg` above `holiday photos from the
@@ -39,11 +41,11 @@ pub struct SearchHit {
     pub name_match: f64,
 }
 
-/// Counts of one value among a file's publishers, in the order first seen.
+/// Counts of one value among a file's publishers.
 #[derive(Debug, Default)]
 struct Votes<T>(Vec<(T, u32)>);
 
-impl<T: PartialEq + Clone> Votes<T> {
+impl<T: PartialEq + Ord> Votes<T> {
     fn add(&mut self, value: T) {
         match self.0.iter_mut().find(|(v, _)| *v == value) {
             Some((_, n)) => *n += 1,
@@ -51,15 +53,27 @@ impl<T: PartialEq + Clone> Votes<T> {
         }
     }
 
-    /// The value most publishers give; the first seen on a tie.
-    fn winner(&self) -> Option<&T> {
-        let mut best: Option<&(T, u32)> = None;
-        for vote in &self.0 {
-            if best.is_none_or(|b| vote.1 > b.1) {
-                best = Some(vote);
-            }
+    /// The value most publishers give; on a tie, the one `better` prefers, then the
+    /// smallest.
+    fn winner_by<K: PartialOrd>(&self, better: impl Fn(&T) -> K) -> Option<&T> {
+        let most = self.0.iter().map(|(_, n)| *n).max()?;
+        let mut best: Option<&T> = None;
+        for (value, _) in self.0.iter().filter(|(_, n)| *n == most) {
+            best = match best {
+                None => Some(value),
+                Some(b) => match better(value).partial_cmp(&better(b)) {
+                    Some(std::cmp::Ordering::Greater) => Some(value),
+                    Some(std::cmp::Ordering::Equal) | None if value < b => Some(value),
+                    _ => Some(b),
+                },
+            };
         }
-        best.map(|(v, _)| v)
+        best
+    }
+
+    /// The value most publishers give; the smallest on a tie.
+    fn winner(&self) -> Option<&T> {
+        self.winner_by(|_| ())
     }
 }
 
@@ -117,7 +131,9 @@ impl Results {
     /// The current result for `cid`.
     pub fn hit(&self, cid: &Cid) -> Option<SearchHit> {
         let merged = self.files.get(cid)?;
-        let name = merged.names.winner()?.clone();
+        let name = (merged.names)
+            .winner_by(|n| name_match(n, &self.words))?
+            .clone();
         Some(SearchHit {
             cid: *cid,
             name_match: name_match(&name, &self.words),
@@ -203,13 +219,34 @@ mod tests {
         assert_eq!(first.publishers, vec![a]);
         // The same peer again changes nothing.
         assert!(results.add(a, &entry("x", "holiday.jpg", 5, 30)).is_none());
-        let second = results.add(b, &entry("x", "Holiday 2.jpg", 6, 20)).unwrap();
+        let second = results
+            .add(b, &entry("x", "Holiday at the sea.jpg", 6, 20))
+            .unwrap();
         assert_eq!(second.publishers, vec![a, b]);
-        assert_eq!(second.name, "holiday.jpg", "a tie keeps the first name");
+        // A tie: the name the words make more of (1 of 2 words against 1 of 4).
+        assert_eq!((second.name.as_str(), second.size), ("holiday.jpg", 5));
         assert_eq!(second.added, 20, "the earliest time added");
-        let third = results.add(c, &entry("x", "Holiday 2.jpg", 6, 40)).unwrap();
-        assert_eq!((third.name.as_str(), third.size), ("Holiday 2.jpg", 6));
+        let third = results
+            .add(c, &entry("x", "Holiday at the sea.jpg", 6, 40))
+            .unwrap();
+        assert_eq!(
+            (third.name.as_str(), third.size),
+            ("Holiday at the sea.jpg", 6)
+        );
         assert_eq!(results.len(), 1);
+        // The same entries in another order give the same result.
+        let mut reversed = Results::new(words(&["holiday"]));
+        reversed.add(c, &entry("x", "Holiday at the sea.jpg", 6, 40));
+        reversed.add(b, &entry("x", "Holiday at the sea.jpg", 6, 20));
+        let last = reversed.add(a, &entry("x", "holiday.jpg", 5, 30)).unwrap();
+        assert_eq!(
+            (last.name, last.size, last.added),
+            (third.name, third.size, 20)
+        );
+        let mut tied = Results::new(words(&["holiday"]));
+        tied.add(b, &entry("y", "Holiday at the sea.jpg", 6, 1));
+        let hit = tied.add(a, &entry("y", "holiday.jpg", 5, 1)).unwrap();
+        assert_eq!((hit.name.as_str(), hit.size), ("holiday.jpg", 5));
     }
 
     #[test]

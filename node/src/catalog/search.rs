@@ -97,7 +97,7 @@ impl Catalog {
         let request = CatalogRequest::search(text)?;
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
         let timeout = timeout.min(MAX_TIMEOUT);
-        tokio::spawn(self.clone().run_search(request, timeout, events));
+        (self.inner.tasks).spawn_until_stop(self.clone().run_search(request, timeout, events));
         Ok(receiver)
     }
 

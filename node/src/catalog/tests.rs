@@ -47,17 +47,25 @@ async fn node_with(
     let (inbound, _uploads) = mpsc::channel(8);
     let (actor, net) = build_in_memory(key.clone(), cfg, inbound).unwrap();
     tokio::spawn(actor.run());
-    let transfers = Transfers::new(store.clone(), net.clone(), RateLimits::default(), None);
-    let catalog = Catalog::start(CatalogParts {
+    let transfers = Transfers::new(
+        store.clone(),
+        net.clone(),
+        RateLimits::default(),
+        None,
+        Tasks::new(),
+    );
+    let (catalog, task) = Catalog::start(CatalogParts {
         store: store.clone(),
         net: net.clone(),
         transfers: transfers.clone(),
         signer: crate::identity::signing_key(&key),
         data_dir: dir.path().to_path_buf(),
+        tasks: Tasks::new(),
         #[cfg(feature = "test-faults")]
         forgery: forgery.map(|f| clap::ValueEnum::from_str(f, true).unwrap()),
     })
     .await;
+    tokio::spawn(task);
     // Listening takes a moment; a node without an address cannot be bootstrapped from.
     eventually("a listen address", || async {
         (!net.info().await.ok()?.listen_addrs.is_empty()).then_some(())

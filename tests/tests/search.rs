@@ -1,0 +1,366 @@
+//! Issue 12: keyword search and browsing with real daemons on 127.0.0.1, every one of
+//! them a DHT server. Files are found from another node by one word, by two, in any
+//! letter case and in other scripts; unlisted files are never found or browsed; forged
+//! entries are dropped and cost their sender; a publisher that dies or falls silent
+//! mid-search does not hold the search past its timeout; browse lists exactly the
+//! listed files, by peer id or by address.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::*;
+use serde_json::Value;
+
+/// Writes `name` in the swarm's directory with bytes that depend on `seed`.
+fn file(swarm: &Swarm, dir: &str, name: &str, seed: u64) -> PathBuf {
+    let dir = swarm.path(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    random_file(&path, 2000 + seed, seed);
+    path
+}
+
+/// Waits until `node` lists `files` files and every keyword key of theirs reached a DHT
+/// server (so a search started next can find it).
+fn wait_catalog(node: &Daemon, files: u64) {
+    wait_until(
+        &format!("{files} listed file(s) with their keywords announced"),
+        START_TIMEOUT,
+        || {
+            let out = node.cli(&["catalog", "--json"]);
+            if out.code != 0 {
+                return false;
+            }
+            let c = out.json();
+            c["listed"] == files
+                && c["keywords"].as_u64() > Some(0)
+                && c["keywords_announced"] == c["keywords"]
+        },
+    );
+}
+
+/// `search --json`: the results.
+fn search(node: &Daemon, words: &[&str]) -> Vec<Value> {
+    let mut args = vec!["search", "--json", "--timeout", "20"];
+    args.extend_from_slice(words);
+    node.cli(&args).success().json().as_array().unwrap().clone()
+}
+
+fn names(results: &[Value]) -> BTreeSet<String> {
+    results
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn publishers(result: &Value) -> BTreeSet<String> {
+    result["publishers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `browse --json`: the files.
+fn browse(node: &Daemon, target: &str) -> Vec<Value> {
+    node.cli(&["browse", "--json", target])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn signal(node: &Daemon, name: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", name, &node.pid().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -s {name} {}", node.pid());
+}
+
+#[test]
+fn files_are_found_by_their_words_in_any_case_and_script_and_never_when_unlisted() {
+    let mut swarm = Swarm::new();
+    let alice = swarm.node(&["--dht-mode", "server"]);
+    let bob = swarm.node(&["--dht-mode", "server"]);
+    let _relay = swarm.node(&["--dht-mode", "server"]);
+    let carol = swarm.node(&["--dht-mode", "server"]);
+
+    let photos = file(&swarm, "a", "Holiday Photos 2024.zip", 1);
+    let photos_cid = add(&alice, &photos, &[]);
+    let listed = [
+        ("Straße nach Österreich.pdf", 2),
+        ("Мастер и Маргарита.epub", 3),
+        ("第一章 ١٢٣.txt", 4),
+    ];
+    for (name, seed) in listed {
+        add(&alice, &file(&swarm, "a", name, seed), &[]);
+    }
+    let secret = file(&swarm, "a", "holiday secrets.txt", 5);
+    let secret_cid = add(&alice, &secret, &["--unlisted"]);
+    // Bob shares the same photos, under another name.
+    let bobs = swarm.path("b");
+    std::fs::create_dir_all(&bobs).unwrap();
+    std::fs::copy(&photos, bobs.join("holiday photos.zip")).unwrap();
+    assert_eq!(add(&bob, &bobs.join("holiday photos.zip"), &[]), photos_cid);
+    wait_catalog(&alice, 4);
+    wait_catalog(&bob, 1);
+    let ls = alice.cli(&["ls", "--json"]).success().json();
+    let secret_row = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cid"] == secret_cid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(secret_row["listed"], false);
+    assert_eq!(secret_row["in_catalog"], false);
+
+    // One word, two words, any letter case: the photos, with both publishers.
+    let alice_id = alice.peer_id();
+    let bob_id = bob.peer_id();
+    for words in [
+        &["holiday"][..],
+        &["holiday", "photos"],
+        &["HOLIDAY", "pHoToS"],
+    ] {
+        let found = search(&carol, words);
+        assert_eq!(names(&found).len(), 1, "{words:?}: {found:?}");
+        let hit = &found[0];
+        assert_eq!(hit["cid"], photos_cid.as_str(), "{words:?}");
+        assert_eq!(publishers(hit), set(&[&alice_id, &bob_id]), "{words:?}");
+        assert_eq!(hit["sources"], 2);
+        assert!(hit["size"].as_u64().is_some() && hit["name"].is_string());
+    }
+    // Bob's name for the file lacks "2024": only Alice's entry matches both words.
+    let found = search(&carol, &["Photos,", "2024!"]);
+    assert_eq!(names(&found), set(&["Holiday Photos 2024.zip"]));
+    assert_eq!(publishers(&found[0]), set(&[&alice_id]));
+    // Other scripts, other cases.
+    for (words, name) in [
+        (&["straße", "ÖSTERREICH"][..], "Straße nach Österreich.pdf"),
+        (&["МАСТЕР"], "Мастер и Маргарита.epub"),
+        (&["маргарита", "epub"], "Мастер и Маргарита.epub"),
+        (&["第一章"], "第一章 ١٢٣.txt"),
+        (&["١٢٣"], "第一章 ١٢٣.txt"),
+    ] {
+        assert_eq!(names(&search(&carol, words)), set(&[name]), "{words:?}");
+    }
+    // All words must match; the unlisted file is never found.
+    for words in [
+        &["secrets"][..],
+        &["holiday", "secrets"],
+        &["photos", "italy"],
+    ] {
+        let out = carol.cli(&[&["search", "--json", "--timeout", "10"][..], words].concat());
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.json(), serde_json::json!([]), "{words:?}");
+    }
+    // Found nothing: an empty table, exit 0.
+    let text = carol
+        .cli(&["search", "--timeout", "10", "secrets"])
+        .success();
+    assert!(text.stdout.contains("no files found"), "{text:?}");
+
+    // Browse lists exactly the listed files, by peer id and by address (with and
+    // without the peer id in it).
+    let listed_names = set(&[
+        "Holiday Photos 2024.zip",
+        "Straße nach Österreich.pdf",
+        "Мастер и Маргарита.epub",
+        "第一章 ١٢٣.txt",
+    ]);
+    let addr = alice.addr();
+    let bare = addr.split("/p2p/").next().unwrap().to_string();
+    for target in [alice_id.as_str(), addr.as_str(), bare.as_str()] {
+        let files = browse(&carol, target);
+        assert_eq!(names(&files), listed_names, "browse {target}");
+        assert!(files.iter().all(|f| publishers(f) == set(&[&alice_id])));
+    }
+    let table = carol.cli(&["browse", &alice_id]).success();
+    assert!(
+        table.stdout.contains("Straße nach Österreich.pdf"),
+        "{table:?}"
+    );
+    assert!(!table.stdout.contains("secrets"), "{table:?}");
+
+    // Listing the secret makes it findable; unlisting hides it again, though the DHT
+    // still names Alice for its words.
+    alice.cli(&["list", &secret_cid]).success();
+    wait_catalog(&alice, 5);
+    assert_eq!(
+        names(&search(&carol, &["secrets"])),
+        set(&["holiday secrets.txt"])
+    );
+    let out = alice
+        .cli(&["unlist", "--json", &secret_cid])
+        .success()
+        .json();
+    assert_eq!(
+        (&out["listed"], &out["in_catalog"]),
+        (&Value::Bool(false), &Value::Bool(false))
+    );
+    assert!(search(&carol, &["secrets"]).is_empty());
+    assert_eq!(names(&browse(&carol, &alice_id)), listed_names);
+
+    // Browsing can be refused; search still works.
+    alice.cli(&["catalog", "--browse", "off"]).success();
+    carol.cli(&["browse", &alice_id]).assert_clean_error(1);
+    let found = search(&carol, &["holiday"]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["cid"], photos_cid.as_str());
+    alice.cli(&["catalog", "--browse", "on"]).success();
+    assert_eq!(names(&browse(&carol, &alice_id)), listed_names);
+}
+
+#[test]
+fn bad_input_gets_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Daemon::start(&dir.path().join("n"), &[]);
+    for args in [
+        &["search", "ab"][..],
+        &["search", "a", "bc", "..."],
+        &[
+            "search", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+        ],
+        &["search", "holiday", "--timeout", "0"],
+        &["search", "holiday", "--timeout", "301"],
+        &["browse", "not-a-peer"],
+        &["browse", "/ip4/999.1.1.1/tcp/1"],
+        &["browse", "12D3KooWExample", "--timeout", "0"],
+        &["list", "not-a-cid"],
+        &["unlist", "bafkreigh2akiscaildc"],
+    ] {
+        node.cli(args).assert_clean_error(2);
+    }
+    // Listing a file the node does not hold is an operation that failed.
+    node.cli(&[
+        "list",
+        "bafyr4ihinq4y5nv3a4c6rh34rk7h7g5ne427ojnooyfwzd33nabxva2j5q",
+    ])
+    .assert_clean_error(1);
+    // A search on a node with no peers finds nothing, and says so.
+    let out = node.cli(&["search", "--json", "--timeout", "2", "anything"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json(), serde_json::json!([]));
+}
+
+#[test]
+fn forged_entries_are_rejected_and_cost_their_sender() {
+    let mut swarm = Swarm::new();
+    let honest = swarm.node(&["--dht-mode", "server"]);
+    let bad_signature = swarm.node(&[
+        "--dht-mode",
+        "server",
+        "--test-forge-catalog",
+        "bad-signature",
+    ]);
+    let foreign_key = swarm.node(&[
+        "--dht-mode",
+        "server",
+        "--test-forge-catalog",
+        "foreign-key",
+    ]);
+    let searcher = swarm.node(&["--dht-mode", "server"]);
+    for (node, name, seed) in [
+        (&honest, "quarterly report.pdf", 11),
+        (&bad_signature, "quarterly figures.pdf", 12),
+        (&foreign_key, "quarterly results.pdf", 13),
+    ] {
+        add(node, &file(&swarm, name, name, seed), &[]);
+        wait_catalog(node, 1);
+    }
+    let found = search(&searcher, &["quarterly"]);
+    assert_eq!(names(&found), set(&["quarterly report.pdf"]));
+    assert_eq!(publishers(&found[0]), set(&[&honest.peer_id()]));
+
+    // Each forger lost reputation for its entry; the honest node did not.
+    let table = searcher.cli(&["reputation", "--json"]).success().json();
+    let row = |id: String| {
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["peer_id"] == id.as_str())
+            .cloned()
+    };
+    for forger in [&bad_signature, &foreign_key] {
+        let r = row(forger.peer_id()).expect("the forger has a record");
+        assert!(r["forged_entries"].as_u64() >= Some(1), "{r}");
+        assert!(r["score"].as_f64() < Some(0.0), "{r}");
+    }
+    if let Some(r) = row(honest.peer_id()) {
+        assert_eq!(r["forged_entries"], 0, "{r}");
+    }
+    // Browsing a forger shows nothing it forged.
+    assert!(browse(&searcher, &bad_signature.peer_id()).is_empty());
+}
+
+#[test]
+fn a_publisher_that_dies_or_falls_silent_does_not_hold_the_search() {
+    let mut swarm = Swarm::new();
+    let publishers: Vec<Daemon> = (0..4)
+        .map(|_| swarm.node(&["--dht-mode", "server"]))
+        .collect();
+    let searcher = swarm.node(&["--dht-mode", "server"]);
+    for (i, node) in publishers.iter().enumerate() {
+        let name = format!("meeting notes {i}.txt");
+        add(
+            node,
+            &file(&swarm, &format!("p{i}"), &name, 20 + i as u64),
+            &[],
+        );
+        wait_catalog(node, 1);
+    }
+    assert_eq!(search(&searcher, &["meeting", "notes"]).len(), 4);
+
+    // One publisher is killed, another stopped (its connections stay open, and nothing
+    // answers on them): the search ends by its timeout with what the others sent.
+    let mut publishers = publishers;
+    publishers[0].kill();
+    signal(&publishers[1], "STOP");
+    let started = Instant::now();
+    let out = searcher.cli(&["search", "--json", "--timeout", "5", "meeting", "notes"]);
+    let took = started.elapsed();
+    signal(&publishers[1], "CONT");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        names(out.json().as_array().unwrap()),
+        set(&["meeting notes 2.txt", "meeting notes 3.txt"])
+    );
+    // The daemon's own account: it stopped waiting at the 5 s deadline, with the silent
+    // peer still owing an answer.
+    let log = searcher.log();
+    let ended = log
+        .lines()
+        .rfind(|l| l.contains("search ended"))
+        .expect("the search's end is logged");
+    assert!(ended.contains("timed_out=true"), "{ended}");
+    let elapsed_ms: u64 = ended
+        .split("elapsed_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("elapsed_ms in the log line");
+    assert!((5000..6000).contains(&elapsed_ms), "{ended}");
+    // And the CLI's: the margin covers starting the CLI on a loaded machine.
+    assert!(
+        took < Duration::from_secs(5) + CLI_MARGIN,
+        "the search took {took:?}"
+    );
+}
+
+/// What a CLI command may take beyond its own work on a shared, loaded test machine.
+const CLI_MARGIN: Duration = Duration::from_secs(10);
