@@ -122,6 +122,10 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true, value_enum)]
     pub test_forge_catalog: Option<crate::catalog::forge::Forgery>,
+    /// Test only: the catalog server answers this many seconds late.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub test_catalog_delay: Option<u64>,
 }
 
 /// `--dht-mode`: the command-line spelling of [`DhtMode`].
@@ -330,6 +334,8 @@ async fn run(
         tasks: tasks.clone(),
         #[cfg(feature = "test-faults")]
         forgery: args.test_forge_catalog,
+        #[cfg(feature = "test-faults")]
+        answer_delay: args.test_catalog_delay.map(Duration::from_secs),
     })
     .await;
     essentials.spawn("catalog", until_stop(&tasks, catalog_task));

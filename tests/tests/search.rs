@@ -3,7 +3,8 @@
 //! letter case and in other scripts; unlisted files are never found or browsed; forged
 //! entries are dropped and cost their sender; a publisher that dies or falls silent
 //! mid-search does not hold the search past its timeout; browse lists exactly the
-//! listed files, by peer id or by address.
+//! listed files, by peer id or by address. And in the web UI, in headless Chromium and
+//! Firefox (`tests/web/search.mjs`): search, download, find the file in My files.
 #![allow(clippy::unwrap_used)]
 
 mod harness;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use harness::browser::*;
 use harness::*;
 use serde_json::Value;
 
@@ -364,3 +366,166 @@ fn a_publisher_that_dies_or_falls_silent_does_not_hold_the_search() {
 
 /// What a CLI command may take beyond its own work on a shared, loaded test machine.
 const CLI_MARGIN: Duration = Duration::from_secs(10);
+
+/// The web UI's search in each browser this machine has (each one skipped, saying why,
+/// when missing): two publishers share the wanted file (capped at 2 MiB/s, so its
+/// download shows progress), a third publisher matching the words answers 60 s late (so
+/// the search runs to its 10 s timeout while the results already show, and ends
+/// without that publisher's file), and one fresh node per browser is driven by
+/// `tests/web/search.mjs`.
+#[test]
+fn search_then_download_then_find_it_in_my_files_in_chromium_and_firefox() {
+    let browsers: Vec<(&str, Browser)> = [
+        ("chromium", "CHROMIUM", "/usr/bin/chromium", "chromium"),
+        ("firefox", "FIREFOX", "/usr/bin/firefox-esr", "firefox-esr"),
+    ]
+    .into_iter()
+    .filter_map(|(name, var, default, package)| {
+        let found = browser(
+            "puppeteer-core",
+            var,
+            default,
+            package,
+            "web-screenshots-search",
+        )?;
+        Some((name, found))
+    })
+    .collect();
+    if browsers.is_empty() {
+        return;
+    }
+    let mut swarm = Swarm::new();
+    let capped = ["--dht-mode", "server", "--max-upload-rate", "2MiB"];
+    let bob = swarm.node(&capped);
+    let carol = swarm.node(&capped);
+    let slow = swarm.node(&["--dht-mode", "server", "--test-catalog-delay", "60"]);
+    let concert = file(&swarm, "b", "Concert Recording LIVE.flac", 0);
+    random_file(&concert, 6 << 20, 31);
+    let wanted_cid = add(&bob, &concert, &[]);
+    add(&bob, &file(&swarm, "b", "b notes.txt", 32), &[]);
+    add(
+        &bob,
+        &file(&swarm, "b", "b private.txt", 33),
+        &["--unlisted"],
+    );
+    let carols = swarm.path("c");
+    std::fs::create_dir_all(&carols).unwrap();
+    std::fs::copy(&concert, carols.join("concert recording live.flac")).unwrap();
+    assert_eq!(
+        add(&carol, &carols.join("concert recording live.flac"), &[]),
+        wanted_cid
+    );
+    add(
+        &slow,
+        &file(&swarm, "d", "concert tickets live.pdf", 34),
+        &[],
+    );
+    wait_catalog(&bob, 2);
+    wait_catalog(&carol, 1);
+    wait_catalog(&slow, 1);
+
+    for (name, found) in &browsers {
+        let ui = swarm.node(&[]);
+        let link = ui.setup_link();
+        let envs = vec![
+            ("P2PD_BROWSER", name.to_string()),
+            ("P2PD_BROWSER_BIN", found.executable.clone()),
+            ("P2PD_SETUP_LINK", link),
+            ("P2PD_PASSWORD", format!("a long {name} password")),
+            ("P2PD_QUERY", "concert LIVE".to_string()),
+            ("P2PD_WANTED_CID", wanted_cid.clone()),
+            (
+                "P2PD_WANTED_NAME",
+                "Concert Recording LIVE.flac".to_string(),
+            ),
+            ("P2PD_SLOW_NAME", "concert tickets live.pdf".to_string()),
+            ("P2PD_PUBLISHER", bob.peer_id()),
+            (
+                "P2PD_PUBLISHER_FILES",
+                serde_json::json!(["Concert Recording LIVE.flac", "b notes.txt"]).to_string(),
+            ),
+            ("P2PD_SCREENSHOTS", path_str(&found.shots)),
+        ];
+        let stderr = swarm.path(&format!("{name}.stderr"));
+        let results = run_node(&found.web, "search.mjs", &envs, &stderr);
+
+        // The result showed while the search ran, named as most publishers (here: the
+        // tie-break) name it, and the slow publisher's file never showed.
+        assert!(
+            results["status_while_running"]
+                .as_str()
+                .unwrap()
+                .starts_with("Searching"),
+            "{results}"
+        );
+        assert!(
+            results["first_row_ms"].as_u64() < results["search_ms"].as_u64(),
+            "{results}"
+        );
+        assert_eq!(results["row_name"], "Concert Recording LIVE.flac");
+        assert_eq!(
+            results["final_names"],
+            serde_json::json!(["Concert Recording LIVE.flac"])
+        );
+        let links: Vec<&str> = results["source_links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert_eq!(links.len(), 2, "{results}");
+        for p in [bob.peer_id(), carol.peer_id()] {
+            assert!(links.contains(&format!("#/peer/{p}").as_str()), "{results}");
+        }
+        let seen: Vec<u64> = results["progress_seen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert!(
+            !seen.is_empty() && seen.windows(2).all(|w| w[0] <= w[1]),
+            "{seen:?}"
+        );
+
+        // The daemon holds the file whole, unlisted as the page asked, and refuses
+        // browsing now.
+        let files = ui.cli(&["ls", "--json"]).success().json();
+        let got = files
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["cid"] == wanted_cid.as_str())
+            .unwrap_or_else(|| panic!("{wanted_cid} not in {files}"));
+        assert_eq!(got["state"], "complete", "{got}");
+        assert_eq!(got["listed"], false, "{got}");
+        assert!(results["unlisted_row"]
+            .as_str()
+            .unwrap()
+            .contains("unlisted"));
+        assert_eq!(
+            ui.cli(&["catalog", "--json"]).success().json()["browse"],
+            false
+        );
+        for (page, overflow) in results["phone_overflow"].as_object().unwrap() {
+            assert!(
+                overflow.as_i64().unwrap() <= 2,
+                "{page} scrolls sideways: {results}"
+            );
+        }
+        assert_eq!(results["problems"], serde_json::json!([]), "{results}");
+        // The search waited for the slow peer only until its 10 s timeout.
+        let ms = results["search_ms"].as_u64().unwrap();
+        assert!(
+            (10_000..10_000 + CLI_MARGIN.as_millis() as u64).contains(&ms),
+            "{results}"
+        );
+        assert!(
+            results["final_status"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer in time"),
+            "{results}"
+        );
+    }
+}

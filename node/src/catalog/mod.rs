@@ -17,7 +17,8 @@
 //! - `search.rs`: [`Catalog::search`], asking the peers that provide the words' keys.
 //! - `results.rs`: merging verified entries by CID and ranking them.
 //! - `browse.rs`: [`Catalog::browse`], paging through one peer's listed entries.
-//! - `forge.rs` (test builds only): a catalog server that lies, for the tests.
+//! - `forge.rs` (test builds only): a catalog server that lies, for the tests (another
+//!   test switch makes it slow).
 
 pub mod browse;
 #[cfg(feature = "test-faults")]
@@ -142,6 +143,8 @@ struct Shared {
     refreshing: tokio::sync::Mutex<()>,
     #[cfg(feature = "test-faults")]
     forgery: Option<forge::Forgery>,
+    #[cfg(feature = "test-faults")]
+    answer_delay: Option<std::time::Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -165,6 +168,9 @@ pub struct CatalogParts {
     /// Test builds: make the catalog server lie.
     #[cfg(feature = "test-faults")]
     pub forgery: Option<forge::Forgery>,
+    /// Test builds: make the catalog server answer this late (a slow peer).
+    #[cfg(feature = "test-faults")]
+    pub answer_delay: Option<std::time::Duration>,
 }
 
 impl Catalog {
@@ -188,6 +194,8 @@ impl Catalog {
                 refreshing: tokio::sync::Mutex::new(()),
                 #[cfg(feature = "test-faults")]
                 forgery: parts.forgery,
+                #[cfg(feature = "test-faults")]
+                answer_delay: parts.answer_delay,
             }),
         };
         let changes = sync::watch_store(&catalog.inner.store);

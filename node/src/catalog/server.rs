@@ -36,6 +36,16 @@ pub(super) async fn run(catalog: Catalog, mut inbound: mpsc::Receiver<InboundCat
             Some(forgery) => forgery.apply(response),
             None => response,
         };
+        #[cfg(feature = "test-faults")]
+        if let Some(delay) = catalog.inner.answer_delay {
+            // A slow peer: the answer goes out late, the server goes on with others.
+            let net = catalog.inner.net.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                net.respond_catalog(channel, response).await;
+            });
+            continue;
+        }
         catalog.inner.net.respond_catalog(channel, response).await;
     }
 }

@@ -63,6 +63,8 @@ async fn node_with(
         tasks: Tasks::new(),
         #[cfg(feature = "test-faults")]
         forgery: forgery.map(|f| clap::ValueEnum::from_str(f, true).unwrap()),
+        #[cfg(feature = "test-faults")]
+        answer_delay: None,
     })
     .await;
     tokio::spawn(task);
