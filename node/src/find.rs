@@ -250,15 +250,20 @@ impl LiveTable {
         self.results.insert(result.cid.clone(), result);
         let mut ranked: Vec<&SearchResult> = self.results.values().collect();
         ranked.sort_by(|a, b| b.sources.cmp(&a.sources).then_with(|| a.name.cmp(&b.name)));
+        // Every line must fit the terminal: a wrapped line would throw off the redraw.
+        let (height, width) = console::Term::stdout()
+            .size_checked()
+            .map_or((24, 80), |(h, w)| (usize::from(h), usize::from(w)));
+        let rows = LIVE_ROWS.min(height.saturating_sub(4).max(1));
         let mut lines = vec![header(true)];
-        lines.extend(ranked.iter().take(LIVE_ROWS).map(|r| row(r, true)));
-        if ranked.len() > LIVE_ROWS {
-            lines.push(format!("… and {} more", ranked.len() - LIVE_ROWS));
+        lines.extend(ranked.iter().take(rows).map(|r| row(r, true)));
+        if ranked.len() > rows {
+            lines.push(format!("… and {} more", ranked.len() - rows));
         }
         self.clear();
         let mut stdout = std::io::stdout().lock();
         for line in &lines {
-            let _ = writeln!(stdout, "{line}");
+            let _ = writeln!(stdout, "{}", fit(line, width.saturating_sub(1).max(10)));
         }
         let _ = stdout.flush();
         self.drawn = lines.len();

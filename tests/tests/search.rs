@@ -529,3 +529,109 @@ fn search_then_download_then_find_it_in_my_files_in_chromium_and_firefox() {
         );
     }
 }
+
+/// The keys a documented object schema lists, and the keys of a value.
+fn schema_keys(doc: &Value, name: &str) -> BTreeSet<String> {
+    doc["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no schema {name}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+/// Every answer of the search, browse, listing and catalog routes has exactly the fields
+/// the OpenAPI document gives its schema (the stream's lines too, besides `event`).
+#[test]
+fn the_api_answers_as_its_document_says() {
+    use harness::http::{endpoint, request};
+    let mut swarm = Swarm::new();
+    let publisher = swarm.node(&["--dht-mode", "server"]);
+    let searcher = swarm.node(&["--dht-mode", "server"]);
+    let cid = add(&publisher, &file(&swarm, "p", "Field Recordings.wav", 40), &[]);
+    wait_catalog(&publisher, 1);
+    let (addr, token) = endpoint(&searcher.data_dir);
+    let doc = request(&addr, "GET", "/api/openapi.json")
+        .bearer(&token)
+        .send()
+        .json();
+
+    let stream = request(&addr, "POST", "/api/search")
+        .bearer(&token)
+        .json(&serde_json::json!({"query": "field recordings", "timeout_secs": 20}))
+        .send();
+    assert_eq!(stream.status, 200);
+    assert!(stream
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/x-ndjson")));
+    let lines: Vec<Value> = stream
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (done, progress) = lines.split_last().unwrap();
+    assert_eq!(done["event"], "done", "{lines:?}");
+    assert!(!progress.is_empty(), "a result line before the end: {lines:?}");
+    for line in progress {
+        assert_eq!(line["event"], "progress");
+        let mut fields = keys(line);
+        fields.remove("event");
+        assert_eq!(fields, schema_keys(&doc, "SearchResult"), "{line}");
+    }
+    let mut fields = keys(done);
+    fields.remove("event");
+    assert_eq!(fields, schema_keys(&doc, "SearchDone"), "{done}");
+    assert_eq!(done["results"][0]["cid"], cid.as_str());
+    assert_eq!(keys(&done["results"][0]), schema_keys(&doc, "SearchResult"));
+
+    let bad = request(&addr, "POST", "/api/search")
+        .bearer(&token)
+        .json(&serde_json::json!({"query": "a b"}))
+        .send();
+    bad.assert_error(400);
+
+    let browsed = request(&addr, "POST", "/api/browse")
+        .bearer(&token)
+        .json(&serde_json::json!({"peer": publisher.peer_id()}))
+        .send()
+        .json();
+    assert_eq!(keys(&browsed), schema_keys(&doc, "BrowseResponse"), "{browsed}");
+    assert_eq!(browsed["files"][0]["cid"], cid.as_str());
+
+    let (paddr, ptoken) = endpoint(&publisher.data_dir);
+    for verb in ["unlist", "list"] {
+        let listing = request(&paddr, "POST", &format!("/api/files/{cid}/{verb}"))
+            .bearer(&ptoken)
+            .send()
+            .json();
+        assert_eq!(keys(&listing), schema_keys(&doc, "ListingResponse"), "{listing}");
+        assert_eq!(listing["in_catalog"], verb == "list", "{listing}");
+    }
+    let info = request(&paddr, "GET", "/api/catalog")
+        .bearer(&ptoken)
+        .send()
+        .json();
+    assert_eq!(keys(&info), schema_keys(&doc, "CatalogInfo"), "{info}");
+    let changed = request(&paddr, "PUT", "/api/catalog")
+        .bearer(&ptoken)
+        .json(&serde_json::json!({"browse": false}))
+        .send()
+        .json();
+    assert_eq!(changed["browse"], false);
+    // Browsing a peer that refuses it is the peer's refusal, not bad input: 502.
+    request(&addr, "POST", "/api/browse")
+        .bearer(&token)
+        .json(&serde_json::json!({"peer": publisher.peer_id()}))
+        .send()
+        .assert_error(502);
+    let files = request(&paddr, "GET", "/api/files")
+        .bearer(&ptoken)
+        .send()
+        .json();
+    assert_eq!(files[0]["listed"], true);
+    assert_eq!(files[0]["in_catalog"], true);
+}

@@ -217,6 +217,19 @@ pub enum SearchUpdate {
     Done(SearchDone),
 }
 
+/// A running search, read as wire types. Dropping it ends the search.
+pub struct SearchStream(mpsc::Receiver<SearchEvent>);
+
+impl SearchStream {
+    /// The next update; `None` after [`SearchUpdate::Done`].
+    pub async fn next(&mut self) -> Option<SearchUpdate> {
+        Some(match self.0.recv().await? {
+            SearchEvent::Hit(hit) => SearchUpdate::Result(result(hit)),
+            SearchEvent::Done(summary) => SearchUpdate::Done(done(summary)),
+        })
+    }
+}
+
 impl Api {
     /// The facade with the node's catalog: search, browse and listing work.
     pub fn with_catalog(mut self, catalog: Catalog) -> Self {
@@ -230,30 +243,17 @@ impl Api {
             .ok_or_else(|| ApiError::new(503, "the catalog is not running"))
     }
 
-    /// Starts a search; its results and its end arrive on the returned channel.
-    pub fn search(&self, request: SearchRequest) -> Result<mpsc::Receiver<SearchUpdate>, ApiError> {
+    /// Starts a search; its results and its end are read from the returned stream.
+    pub fn search(&self, request: SearchRequest) -> Result<SearchStream, ApiError> {
         let timeout = timeout(
             request.timeout_secs,
             DEFAULT_SEARCH_TIMEOUT,
             crate::catalog::search::MAX_TIMEOUT,
         )?;
-        let mut events = self
-            .catalog()?
+        self.catalog()?
             .search(&request.query, timeout)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let update = match event {
-                    SearchEvent::Hit(hit) => SearchUpdate::Result(result(hit)),
-                    SearchEvent::Done(summary) => SearchUpdate::Done(done(summary)),
-                };
-                if tx.send(update).await.is_err() {
-                    return; // the caller went away; dropping `events` ends the search
-                }
-            }
-        });
-        Ok(rx)
+            .map(SearchStream)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// A peer's listed files.

@@ -150,13 +150,13 @@ impl Catalog {
             if !searching && asking.is_empty() {
                 break;
             }
-            if events.is_closed() {
-                tracing::debug!("search abandoned by its caller");
-                break;
-            }
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {
                     summary.timed_out = true;
+                    break;
+                }
+                () = events.closed() => {
+                    tracing::debug!("search abandoned by its caller");
                     break;
                 }
                 provider = next_provider(&mut lookups, &mut ended), if searching => {

@@ -23,7 +23,7 @@ pub(super) async fn search(
     let mut updates = s.api.search(request)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     s.tasks.spawn_until_stop(async move {
-        while let Some(update) = updates.recv().await {
+        while let Some(update) = updates.next().await {
             let out = match update {
                 SearchUpdate::Result(r) => line(&StreamLine::<_, ()>::Progress(r)),
                 SearchUpdate::Done(d) => line(&StreamLine::<(), _>::Done(d)),
