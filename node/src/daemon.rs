@@ -11,12 +11,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chunk_store::{EntryState, Store};
 use libp2p::Multiaddr;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{http, Api};
+use crate::control::ApiEndpoint;
 use crate::network::behaviour::RelayLimits;
 use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
 use crate::tasks::{Essentials, Tasks};
@@ -147,17 +147,6 @@ impl From<DhtModeArg> for DhtMode {
             DhtModeArg::Client => DhtMode::Client,
         }
     }
-}
-
-/// What the daemon writes for the CLI: where its API is and the token it wants.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiEndpoint {
-    /// `host:port` of the control API.
-    pub addr: SocketAddr,
-    /// Bearer token.
-    pub token: String,
-    /// The daemon's process id.
-    pub pid: u32,
 }
 
 /// `p2pd daemon`: refuses nonsense options (exit 2) before it touches anything, makes
@@ -367,10 +356,7 @@ async fn run(
         token: token.clone(),
         pid: std::process::id(),
     };
-    chunk_store::fsutil::write_private(
-        &data_dir.join(paths::API_FILE),
-        &serde_json::to_vec_pretty(&endpoint)?,
-    )?;
+    endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
     let api = Api::new(transfers.clone(), data_dir.clone()).with_catalog(catalog);

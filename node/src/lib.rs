@@ -14,6 +14,8 @@
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API; `find.rs`: its
 //!   search, browse and listing commands.
+//! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
+//!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
@@ -25,10 +27,12 @@ pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod control;
 pub mod daemon;
 pub mod find;
 pub mod identity;
 pub mod network;
+pub mod password;
 pub mod paths;
 pub mod startup;
 pub mod tasks;

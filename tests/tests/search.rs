@@ -552,7 +552,11 @@ fn the_api_answers_as_its_document_says() {
     let mut swarm = Swarm::new();
     let publisher = swarm.node(&["--dht-mode", "server"]);
     let searcher = swarm.node(&["--dht-mode", "server"]);
-    let cid = add(&publisher, &file(&swarm, "p", "Field Recordings.wav", 40), &[]);
+    let cid = add(
+        &publisher,
+        &file(&swarm, "p", "Field Recordings.wav", 40),
+        &[],
+    );
     wait_catalog(&publisher, 1);
     let (addr, token) = endpoint(&searcher.data_dir);
     let doc = request(&addr, "GET", "/api/openapi.json")
@@ -575,7 +579,10 @@ fn the_api_answers_as_its_document_says() {
         .collect();
     let (done, progress) = lines.split_last().unwrap();
     assert_eq!(done["event"], "done", "{lines:?}");
-    assert!(!progress.is_empty(), "a result line before the end: {lines:?}");
+    assert!(
+        !progress.is_empty(),
+        "a result line before the end: {lines:?}"
+    );
     for line in progress {
         assert_eq!(line["event"], "progress");
         let mut fields = keys(line);
@@ -599,7 +606,11 @@ fn the_api_answers_as_its_document_says() {
         .json(&serde_json::json!({"peer": publisher.peer_id()}))
         .send()
         .json();
-    assert_eq!(keys(&browsed), schema_keys(&doc, "BrowseResponse"), "{browsed}");
+    assert_eq!(
+        keys(&browsed),
+        schema_keys(&doc, "BrowseResponse"),
+        "{browsed}"
+    );
     assert_eq!(browsed["files"][0]["cid"], cid.as_str());
 
     let (paddr, ptoken) = endpoint(&publisher.data_dir);
@@ -608,7 +619,11 @@ fn the_api_answers_as_its_document_says() {
             .bearer(&ptoken)
             .send()
             .json();
-        assert_eq!(keys(&listing), schema_keys(&doc, "ListingResponse"), "{listing}");
+        assert_eq!(
+            keys(&listing),
+            schema_keys(&doc, "ListingResponse"),
+            "{listing}"
+        );
         assert_eq!(listing["in_catalog"], verb == "list", "{listing}");
     }
     let info = request(&paddr, "GET", "/api/catalog")

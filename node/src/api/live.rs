@@ -166,7 +166,10 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
             let paused = progress.is_finished()
                 && Cid::from_str(&progress.cid)
                     .is_ok_and(|c| lock(&shared.paused).contains_key(&c));
-            let info = DownloadInfo { progress, paused };
+            let info = DownloadInfo {
+                progress: progress.into(),
+                paused,
+            };
             let Ok(mut value) = serde_json::to_value(&info) else {
                 continue;
             };

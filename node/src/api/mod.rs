@@ -10,6 +10,7 @@ pub mod http;
 pub mod live;
 pub mod openapi;
 pub mod search;
+pub mod transfers;
 pub mod types;
 
 use std::collections::HashMap;
@@ -479,13 +480,9 @@ impl Api {
             uptime_secs: self.started.elapsed().as_secs(),
             data_dir: self.data_dir.clone(),
             display_name: self.settings().display_name,
-            node: serde_json::to_value(info).unwrap_or_default(),
+            node: info,
             files,
-            downloads: self
-                .downloads()
-                .into_iter()
-                .filter_map(|p| serde_json::to_value(p).ok())
-                .collect(),
+            downloads: self.downloads(),
         })
     }
 
@@ -532,7 +529,11 @@ impl Api {
 
     /// This node's scores for the peers it has dealt with, best first.
     pub fn reputation(&self) -> Vec<PeerReputation> {
-        self.transfers.reputation()
+        self.transfers
+            .reputation()
+            .into_iter()
+            .map(PeerReputation::from)
+            .collect()
     }
 
     /// Downloads run since the daemon started, newest first.
@@ -545,7 +546,7 @@ impl Api {
             .map(|progress| DownloadInfo {
                 paused: progress.is_finished()
                     && Cid::from_str(&progress.cid).is_ok_and(|c| paused.contains_key(&c)),
-                progress,
+                progress: progress.into(),
             })
             .collect();
         list.sort_by(|a, b| a.progress.elapsed_secs.total_cmp(&b.progress.elapsed_secs));
@@ -561,7 +562,7 @@ impl Api {
             .clone();
         Ok(DownloadInfo {
             paused: progress.is_finished() && lock(&self.shared.paused).contains_key(cid),
-            progress,
+            progress: progress.into(),
         })
     }
 
@@ -578,7 +579,7 @@ impl Api {
         });
         let progress = progress.borrow().clone();
         Ok(DownloadInfo {
-            progress,
+            progress: progress.into(),
             paused: false,
         })
     }

@@ -1,16 +1,16 @@
-//! The control API's side of search and browsing: the wire types (JSON) of search
-//! results, browse answers, listing changes and the catalog's state and setting, the
-//! [`Api`] operations over the catalog, and their OpenAPI schemas. Domain types from
+//! The control API's side of search and browsing: the wire types (JSON, their OpenAPI
+//! schemas derived) of search results, browse answers, listing changes and the catalog's
+//! state and setting, and the [`Api`] operations over the catalog. Domain types from
 //! `crate::catalog` are converted here, at the edge.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
-use super::openapi::{boolean, integer, nullable, object, reference, string, strings};
+use super::types::StreamLine;
 use super::{parse_cid, Api, ApiError};
 use crate::catalog::{
     BrowseError, BrowseTarget, Browsed, Catalog, CatalogSettings, CatalogStatus, SearchEvent,
@@ -23,18 +23,20 @@ pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BROWSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `POST /api/search`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchRequest {
     /// What the user typed: its words (3 letters or digits or more, at most 8) must all
     /// be in a file's name, in any letter case.
+    #[schema(example = "holiday photos")]
     pub query: String,
     /// Longest the search runs, in seconds (default 10, at most 300).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 300, example = 2)]
     pub timeout_secs: Option<u64>,
 }
 
 /// One file found: by search (any number of publishers) or by browse (one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResult {
     /// The file CID (what `fetch` takes).
     pub cid: String,
@@ -53,7 +55,7 @@ pub struct SearchResult {
 }
 
 /// The end of a search: every result, best first, and what it cost.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchDone {
     /// The words searched for (lower case).
     pub words: Vec<String>,
@@ -84,17 +86,19 @@ pub struct SearchDone {
 }
 
 /// `POST /api/browse`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BrowseRequest {
     /// A peer id, or an address (`/ip4/…/tcp/…`, with or without `/p2p/<peer id>`).
+    #[schema(example = "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq")]
     pub peer: String,
     /// Longest the browse runs, in seconds (default 30, at most 300).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 300, example = 2)]
     pub timeout_secs: Option<u64>,
 }
 
 /// A peer's listed files.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BrowseResponse {
     /// The peer.
     pub peer_id: String,
@@ -109,7 +113,7 @@ pub struct BrowseResponse {
 }
 
 /// The answer to listing or unlisting a file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListingResponse {
     /// The file.
     pub cid: String,
@@ -122,7 +126,7 @@ pub struct ListingResponse {
 }
 
 /// The catalog's state and its setting (`GET`/`PUT /api/catalog`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CatalogInfo {
     /// Files in the catalog.
     pub listed: usize,
@@ -137,11 +141,15 @@ pub struct CatalogInfo {
 }
 
 /// `PUT /api/catalog`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CatalogSettingsRequest {
     /// Whether peers may browse the whole catalog.
     pub browse: bool,
 }
+
+/// The lines of `POST /api/search`: a `progress` line per result as it arrives (new, or
+/// with more publishers), then `done`, or `error`.
+pub type SearchLine = StreamLine<SearchResult, SearchDone>;
 
 fn result(hit: SearchHit) -> SearchResult {
     SearchResult {
@@ -308,191 +316,4 @@ impl Api {
             .map_err(|e| ApiError::internal(format!("saving the catalog settings: {e}")))?;
         Ok(info(catalog.status().await))
     }
-}
-
-/// The OpenAPI schemas of these wire types.
-pub fn schemas() -> Vec<(&'static str, Value)> {
-    let result_list = serde_json::json!({"type": "array", "items": reference("SearchResult")});
-    vec![
-        (
-            "SearchRequest",
-            object(
-                "A keyword search: all words (3 letters or digits or more, at most 8) must be in a name, in any letter case.",
-                &[("query", string(), true), ("timeout_secs", nullable("integer"), false)],
-            ),
-        ),
-        (
-            "SearchResult",
-            object(
-                "A file found; `publishers` are the peers that list it, each verified to have signed its entry.",
-                &[
-                    ("cid", string(), true),
-                    ("name", string(), true),
-                    ("size", integer(), true),
-                    ("media_type", string(), true),
-                    ("added_unix", integer(), true),
-                    ("publishers", strings(), true),
-                    ("sources", integer(), true),
-                ],
-            ),
-        ),
-        (
-            "SearchDone",
-            object(
-                "The end of a search: every result, best first (most publishers, then the closest name), and what it cost.",
-                &[
-                    ("words", strings(), true),
-                    ("results", result_list.clone(), true),
-                    ("peers_found", integer(), true),
-                    ("peers_asked", integer(), true),
-                    ("peers_answered", integer(), true),
-                    ("peers_failed", integer(), true),
-                    ("rejected_entries", integer(), true),
-                    ("dht_requests", integer(), true),
-                    ("catalog_requests", integer(), true),
-                    ("first_result_ms", nullable("integer"), true),
-                    ("last_result_ms", nullable("integer"), true),
-                    ("elapsed_ms", integer(), true),
-                    ("timed_out", boolean(), true),
-                ],
-            ),
-        ),
-        (
-            "BrowseRequest",
-            object(
-                "Whose listed files to read: a peer id, or an address with or without /p2p/<peer id>.",
-                &[("peer", string(), true), ("timeout_secs", nullable("integer"), false)],
-            ),
-        ),
-        (
-            "BrowseResponse",
-            object(
-                "A peer's listed files, newest first.",
-                &[
-                    ("peer_id", string(), true),
-                    ("files", result_list, true),
-                    ("total", integer(), true),
-                    ("complete", boolean(), true),
-                    ("rejected_entries", integer(), true),
-                ],
-            ),
-        ),
-        (
-            "ListingResponse",
-            object(
-                "Whether a file is listed, and whether it is in the catalog (listed, published and complete) and why not.",
-                &[
-                    ("cid", string(), true),
-                    ("listed", boolean(), true),
-                    ("in_catalog", boolean(), true),
-                    ("reason", nullable("string"), true),
-                ],
-            ),
-        ),
-        (
-            "CatalogInfo",
-            object(
-                "This node's catalog: files listed, their keywords and how announcing them went, and whether peers may browse it.",
-                &[
-                    ("listed", integer(), true),
-                    ("keywords", integer(), true),
-                    ("keywords_announced", integer(), true),
-                    ("keywords_unannounced", integer(), true),
-                    ("browse", boolean(), true),
-                ],
-            ),
-        ),
-        (
-            "CatalogSettingsRequest",
-            object(
-                "Whether peers may browse the whole catalog.",
-                &[("browse", boolean(), true)],
-            ),
-        ),
-    ]
-}
-
-/// A serialized value of each type with a schema above, for the schema tests.
-#[cfg(test)]
-pub fn samples() -> Vec<(&'static str, Value)> {
-    fn to<T: Serialize>(value: &T) -> Value {
-        serde_json::to_value(value).unwrap_or_default()
-    }
-    let hit = SearchResult {
-        cid: "b".into(),
-        name: "n".into(),
-        size: 1,
-        media_type: "text/plain".into(),
-        added_unix: 0,
-        publishers: vec!["p".into()],
-        sources: 1,
-    };
-    vec![
-        (
-            "SearchRequest",
-            to(&SearchRequest {
-                query: "q".into(),
-                timeout_secs: Some(1),
-            }),
-        ),
-        ("SearchResult", to(&hit)),
-        (
-            "SearchDone",
-            to(&SearchDone {
-                words: vec![],
-                results: vec![hit.clone()],
-                peers_found: 0,
-                peers_asked: 0,
-                peers_answered: 0,
-                peers_failed: 0,
-                rejected_entries: 0,
-                dht_requests: 0,
-                catalog_requests: 0,
-                first_result_ms: None,
-                last_result_ms: None,
-                elapsed_ms: 0,
-                timed_out: false,
-            }),
-        ),
-        (
-            "BrowseRequest",
-            to(&BrowseRequest {
-                peer: "p".into(),
-                timeout_secs: None,
-            }),
-        ),
-        (
-            "BrowseResponse",
-            to(&BrowseResponse {
-                peer_id: "p".into(),
-                files: vec![hit],
-                total: 1,
-                complete: true,
-                rejected_entries: 0,
-            }),
-        ),
-        (
-            "ListingResponse",
-            to(&ListingResponse {
-                cid: "b".into(),
-                listed: true,
-                in_catalog: false,
-                reason: None,
-            }),
-        ),
-        (
-            "CatalogInfo",
-            to(&CatalogInfo {
-                listed: 0,
-                keywords: 0,
-                keywords_announced: 0,
-                keywords_unannounced: 0,
-                browse: true,
-            }),
-        ),
-        (
-            "CatalogSettingsRequest",
-            to(&CatalogSettingsRequest { browse: false }),
-        ),
-    ]
 }

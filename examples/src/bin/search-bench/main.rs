@@ -72,12 +72,12 @@ struct Args {
 }
 
 const ADJECTIVES: [&str; 16] = [
-    "quiet", "golden", "northern", "broken", "hidden", "electric", "silver", "wild",
-    "ancient", "frozen", "crimson", "lonely", "bright", "distant", "secret", "gentle",
+    "quiet", "golden", "northern", "broken", "hidden", "electric", "silver", "wild", "ancient",
+    "frozen", "crimson", "lonely", "bright", "distant", "secret", "gentle",
 ];
 const NOUNS: [&str; 16] = [
-    "river", "mountain", "garden", "city", "harbor", "forest", "desert", "island",
-    "station", "library", "market", "bridge", "valley", "castle", "meadow", "canyon",
+    "river", "mountain", "garden", "city", "harbor", "forest", "desert", "island", "station",
+    "library", "market", "bridge", "valley", "castle", "meadow", "canyon",
 ];
 const KINDS: [&str; 6] = ["mp4", "jpg", "flac", "pdf", "zip", "epub"];
 const WANTED: &str = "Aurora Borealis Timelapse.mp4";
@@ -104,7 +104,11 @@ struct Searched {
 
 /// `POST path` with a JSON body to a daemon's API; returns the status, the answer's
 /// lines (de-chunked), the time the first `progress` line arrived and the total time.
-fn post_stream(data_dir: &Path, path: &str, body: &Value) -> anyhow::Result<(u16, Vec<Value>, Option<f64>, f64)> {
+fn post_stream(
+    data_dir: &Path,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Vec<Value>, Option<f64>, f64)> {
     let api: Value = serde_json::from_slice(&std::fs::read(data_dir.join("api.json"))?)?;
     let addr = api["addr"].as_str().context("addr in api.json")?;
     let token = api["token"].as_str().context("token in api.json")?;
@@ -186,13 +190,21 @@ fn start_nodes(bin: &Path, dir: &Path, boot: &str, count: usize) -> anyhow::Resu
                 .map(|i| {
                     let data = dir.join(format!("n{i}"));
                     s.spawn(move || {
-                        Daemon::start(bin, &data, &format!("n{i}"), &["--dht-mode", "server", "--bootstrap", boot])
+                        Daemon::start(
+                            bin,
+                            &data,
+                            &format!("n{i}"),
+                            &["--dht-mode", "server", "--bootstrap", boot],
+                        )
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("start thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("start thread panicked")))
+                })
                 .collect()
         });
         for node in started {
@@ -218,7 +230,10 @@ fn wait_keywords(nodes: &[&Daemon]) -> anyhow::Result<Duration> {
     while !waiting.is_empty() {
         let mut still = Vec::new();
         for node in waiting {
-            let c = node.cli(&["catalog", "--json"], SHORT)?.ok("catalog")?.json()?;
+            let c = node
+                .cli(&["catalog", "--json"], SHORT)?
+                .ok("catalog")?
+                .json()?;
             let keywords = c["keywords"].as_u64().unwrap_or(0);
             if keywords == 0 || c["keywords_announced"].as_u64() != Some(keywords) {
                 still.push(node);
@@ -226,7 +241,10 @@ fn wait_keywords(nodes: &[&Daemon]) -> anyhow::Result<Duration> {
         }
         waiting = still;
         if start.elapsed() > ANNOUNCE_TIMEOUT {
-            bail!("{} nodes' keywords were not announced after {ANNOUNCE_TIMEOUT:?}", waiting.len());
+            bail!(
+                "{} nodes' keywords were not announced after {ANNOUNCE_TIMEOUT:?}",
+                waiting.len()
+            );
         }
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_millis(500));
@@ -257,7 +275,10 @@ fn loadavg() -> String {
 /// Everything measured for one network size.
 fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<String> {
     if n < args.publishers + 3 {
-        bail!("--nodes {n} is too few for --publishers {} (and a searcher)", args.publishers);
+        bail!(
+            "--nodes {n} is too few for --publishers {} (and a searcher)",
+            args.publishers
+        );
     }
     let dir = dir.join(format!("net-{n}"));
     let files = dir.join("files");
@@ -270,7 +291,8 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     eprintln!("{n} daemons up in {start_secs:.0} s");
 
     // What they list.
-    let wanted_bytes = b"the aurora borealis timelapse, the same bytes on every publisher\n".repeat(64);
+    let wanted_bytes =
+        b"the aurora borealis timelapse, the same bytes on every publisher\n".repeat(64);
     let mut wanted_cid = String::new();
     for (i, node) in nodes.iter().enumerate() {
         let own = files.join(format!("n{i}"));
@@ -282,13 +304,21 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
         if i < args.publishers {
             wanted_cid = add(node, &own, WANTED, &wanted_bytes)?;
         } else if i == args.publishers {
-            add(node, &own, "aurora over the lake.jpg", b"a lake under the aurora\n")?;
+            add(
+                node,
+                &own,
+                "aurora over the lake.jpg",
+                b"a lake under the aurora\n",
+            )?;
         }
     }
     let mut all: Vec<&Daemon> = nodes.iter().collect();
     all.push(&boot);
     let announce = wait_keywords(&nodes.iter().collect::<Vec<_>>())?;
-    eprintln!("{n} daemons: every keyword announced {:.0} s after the files were added", announce.as_secs_f64());
+    eprintln!(
+        "{n} daemons: every keyword announced {:.0} s after the files were added",
+        announce.as_secs_f64()
+    );
     let publisher_ids: Vec<String> = nodes[..args.publishers]
         .iter()
         .map(Daemon::peer_id)
@@ -300,8 +330,11 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     let mut baseline = Vec::new();
     for (k, searcher) in searchers.iter().take(3).enumerate() {
         let target = nodes[k % args.publishers].addr()?;
-        let (status, lines, _, total) =
-            post_stream(&searcher.data_dir, "/api/browse", &json!({ "peer": target }))?;
+        let (status, lines, _, total) = post_stream(
+            &searcher.data_dir,
+            "/api/browse",
+            &json!({ "peer": target }),
+        )?;
         if status != 200 || lines.first().and_then(|l| l["files"].as_array()).is_none() {
             bail!("browse failed: HTTP {status} {lines:?}");
         }
@@ -314,7 +347,11 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     let mut runs = Vec::new();
     for s in 0..args.searches {
         let searcher = searchers[(s * 7) % searchers.len()];
-        let query = if s % 2 == 0 { "aurora borealis" } else { "aurora" };
+        let query = if s % 2 == 0 {
+            "aurora borealis"
+        } else {
+            "aurora"
+        };
         let (status, lines, first, total) = post_stream(
             &searcher.data_dir,
             "/api/search",
@@ -343,7 +380,11 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
             .and_then(|rs| rs.iter().find(|x| x["cid"] == wanted_cid.as_str()));
         let publishers = hit
             .and_then(|h| h["publishers"].as_array())
-            .map(|p| p.iter().filter(|x| publisher_ids.iter().any(|id| x == &id.as_str())).count())
+            .map(|p| {
+                p.iter()
+                    .filter(|x| publisher_ids.iter().any(|id| x == &id.as_str()))
+                    .count()
+            })
             .unwrap_or(0);
         let expected = if r.query == "aurora" { 2 } else { 1 };
         let results = r.done["results"].as_array().map_or(0, Vec::len);
@@ -358,7 +399,8 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     let elapsed = ms(&|r| r.done["elapsed_ms"].as_f64());
     let dht = ms(&|r| r.done["dht_requests"].as_f64());
     let catalog = ms(&|r| r.done["catalog_requests"].as_f64());
-    let messages = ms(&|r| Some(r.done["dht_requests"].as_f64()? + r.done["catalog_requests"].as_f64()?));
+    let messages =
+        ms(&|r| Some(r.done["dht_requests"].as_f64()? + r.done["catalog_requests"].as_f64()?));
     let timed_out = runs.iter().filter(|r| r.done["timed_out"] == true).count();
     let asked = ms(&|r| r.done["peers_asked"].as_f64());
 
@@ -369,11 +411,13 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     ));
     out.push_str(&format!(
         "| {n} | first result line at the client | {:.0} ms | {:.0} ms | | |\n",
-        median(first_client.clone()), max(&first_client)
+        median(first_client.clone()),
+        max(&first_client)
     ));
     out.push_str(&format!(
         "| {n} | last new result (daemon) | {:.0} ms | {:.0} ms | | |\n",
-        median(last.clone()), max(&last)
+        median(last.clone()),
+        max(&last)
     ));
     out.push_str(&format!(
         "| {n} | search ended (daemon; {timed_out} of {} at the {} s timeout) | {:.0} ms | {:.0} ms | | |\n",
@@ -407,7 +451,9 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     }
     eprintln!(
         "  client totals: {:?}",
-        runs.iter().map(|r| r.client_total_ms.round()).collect::<Vec<_>>()
+        runs.iter()
+            .map(|r| r.client_total_ms.round())
+            .collect::<Vec<_>>()
     );
     drop(all);
     drop(nodes);
@@ -468,7 +514,10 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<()> {
     if !bin.exists() {
-        bail!("{} not found: build it with `cargo build --release -p p2pd`", bin.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p p2pd`",
+            bin.display()
+        );
     }
     println!("| daemons | figure | median | worst | baseline | baseline value |");
     println!("| --- | --- | --- | --- | --- | --- |");
