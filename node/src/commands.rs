@@ -66,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
         Command::Passwd => passwd(&data_dir, json),
+        Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;

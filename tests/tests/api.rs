@@ -714,7 +714,7 @@ fn each_operation_works_over_http() {
     assert_eq!(r.status, 200, "{}", r.text());
     let paused = r.json();
     assert_eq!(paused["paused"], true, "{paused}");
-    assert_eq!(paused["state"], "failed");
+    assert_eq!(paused["state"], "paused");
     let held = paused["bytes_done"].as_u64().unwrap();
     assert!((2 * MIB..12 * MIB).contains(&held), "{held}");
     // Not a wait for something: the window in which a paused download must not move.
@@ -776,7 +776,7 @@ fn each_operation_works_over_http() {
         .bearer(&token)
         .send();
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["state"], "failed");
+    assert_eq!(r.json()["state"], "cancelled");
     assert!(
         !get("/api/files").to_string().contains(&third),
         "partial deleted"

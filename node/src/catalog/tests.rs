@@ -281,12 +281,12 @@ async fn forged_entries_are_dropped_and_cost_the_sender() {
     let found = search(&searcher, "quarterly").await;
     assert_eq!(names(&found.results), ["quarterly report.pdf"]);
     assert_eq!(found.rejected_entries, 1);
-    let forger_id = forger.net.local_peer_id().to_string();
+    let forger_id = forger.net.local_peer_id();
     let record = searcher
         .transfers
         .reputation()
         .into_iter()
-        .find(|r| r.peer_id == forger_id)
+        .find(|r| r.peer == forger_id)
         .expect("the forger has a record");
     assert_eq!(record.record.forged_entries, 1);
     assert!(record.score < 0.0);

@@ -10,9 +10,7 @@ use tokio::sync::mpsc;
 
 use super::stream::{line, ndjson, receiver_stream};
 use super::{json_error, AppState};
-use crate::api::types::{
-    DownloadInfo, ErrorBody, FetchLine, FetchRequest, Progress, StartDownload,
-};
+use crate::api::types::{DownloadInfo, ErrorBody, FetchLine, FetchRequest, StartDownload};
 use crate::api::ApiError;
 
 /// Download a file to a path on the daemon's machine, streaming progress.
@@ -29,7 +27,7 @@ pub(super) async fn fetch(
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     s.tasks.spawn_until_stop(async move {
         loop {
-            let snapshot = Progress::from(progress.borrow_and_update().clone());
+            let snapshot = progress.latest();
             if snapshot.is_finished() {
                 let out = match &snapshot.error {
                     // 400: the caller's input; 502: the network could not deliver.

@@ -70,7 +70,12 @@ pub(super) async fn content(
     State(s): State<AppState>,
     Path(cid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
+    let crate::transfer::files::Content {
+        cid,
+        name,
+        size,
+        chunks,
+    } = s.api.content_info(&cid).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let api = s.api.clone();
     s.tasks.spawn_until_stop(async move {
