@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-pub use p2pd_examples::procfs::{proc_status_bytes, proc_status_value, CpuMeter, CpuUse};
+pub use p2pd_examples::procfs::{proc_status_bytes, proc_status_value, CpuMeter};
 use serde_json::Value;
 
 /// Longest a daemon may take to answer its API after start.
@@ -36,6 +36,22 @@ pub fn kill_all_registered() {
             .arg("-KILL")
             .arg(pid.to_string())
             .status();
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM (the benchmark then kills its daemons and stops).
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
