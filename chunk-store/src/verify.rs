@@ -81,6 +81,16 @@ pub struct StoreReport {
 }
 
 impl StoreReport {
+    /// Counts one more file's report in.
+    pub fn add(&mut self, file: FileReport) {
+        self.files_checked += 1;
+        self.bad_chunks += file.bad_chunks.len() as u64;
+        self.missing_chunks += file.missing_chunks.len() as u64;
+        self.changed_on_disk += u64::from(file.changed_on_disk);
+        self.repaired += u64::from(file.repair.is_some());
+        self.files.push(file);
+    }
+
     /// Whether nothing is wrong in the store.
     pub fn is_ok(&self) -> bool {
         self.files.iter().all(FileReport::is_ok)
@@ -123,12 +133,7 @@ impl Store {
                 Err(e) => return Err(e),
             };
             progress(&file);
-            report.files_checked += 1;
-            report.bad_chunks += file.bad_chunks.len() as u64;
-            report.missing_chunks += file.missing_chunks.len() as u64;
-            report.changed_on_disk += u64::from(file.changed_on_disk);
-            report.repaired += u64::from(file.repair.is_some());
-            report.files.push(file);
+            report.add(file);
         }
         Ok(report)
     }

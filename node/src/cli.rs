@@ -93,6 +93,13 @@ pub enum Command {
     },
     /// Set the web UI password (read from the terminal, or the first line of stdin).
     Passwd,
+    /// Re-hash the store: report bad or missing chunks and changed `--no-copy` files
+    /// (exit 1 if any).
+    Verify {
+        /// Drop what is bad, so that fetching the file again gets it back.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Find files on the network by the words of their names (all must match).
     Search {
         /// The words (3 letters or digits or more; letter case does not matter).

@@ -35,6 +35,8 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+mod verify;
+
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
@@ -66,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
         Command::Passwd => passwd(&data_dir, json),
+        Command::Verify { repair } => verify::run(&data_dir, json, repair).await,
         Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
@@ -209,7 +212,7 @@ async fn fetch(
     let (output, output_dir) = match output {
         Some(o) => {
             let o = paths::absolute(o)?;
-            if o.exists() {
+            if o.symlink_metadata().is_ok() {
                 return Err(UsageError(format!("{} already exists", o.display())).into());
             }
             (Some(o), None)
@@ -283,6 +286,8 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     for f in files {
         let mut state = if f.state == "complete" {
             String::new()
+        } else if f.state == "changed" {
+            "  [changed on disk: not shared; add it again]".to_string()
         } else {
             format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
         };
@@ -331,6 +336,9 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             out!("relay:       disabled — {}", reason.unwrap_or("?"))
         }
         _ => {}
+    }
+    for cid in &s.changed_files {
+        out!("warning:     {cid} changed on disk: no longer shared (add it again)");
     }
     if let Some(n) = Some(node.unannounced_files).filter(|n| *n > 0) {
         out!("warning:     {n} file(s) announced to no DHT server yet (retrying)");

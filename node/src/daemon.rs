@@ -236,6 +236,10 @@ async fn run(
 
     let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
+    essentials.spawn(
+        "changed file watch",
+        until_stop(&tasks, api.watch_changed_files()),
+    );
     let app = http::app(
         api,
         http::ServerConfig {

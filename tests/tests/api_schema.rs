@@ -384,6 +384,12 @@ fn every_answer_matches_the_openapi_document() {
     );
     assert!(r.text().contains("\"event\":\"error\""), "{}", r.text());
     c.send("GET", "/api/files", owner("GET", "/api/files"));
+    let r = c.send(
+        "POST",
+        "/api/verify",
+        owner("POST", "/api/verify").json(&json!({"repair": false})),
+    );
+    assert_eq!(r.json()["ok"], true, "{}", r.text());
     let content = "/api/files/{cid}/content";
     let r = c.send(
         "GET",

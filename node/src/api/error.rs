@@ -95,6 +95,9 @@ impl From<StoreError> for ApiError {
             {
                 ApiError::bad_request(e.to_string())
             }
+            // 507 Insufficient Storage: freeing space (`rm`, `cancel`) and trying again
+            // may succeed; the message says how much is needed and free where.
+            _ if e.is_disk_full() => ApiError::new(507, e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }

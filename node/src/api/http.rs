@@ -27,6 +27,7 @@ mod files;
 mod node;
 mod search;
 mod session;
+mod store;
 mod stream;
 mod web;
 
@@ -131,6 +132,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
+        row(Owner, routes!(store::verify)),
         row(Owner, routes!(search::list)),
         row(Owner, routes!(search::unlist)),
         // Downloads.

@@ -14,6 +14,7 @@ pub mod input;
 pub mod live;
 pub mod openapi;
 pub mod search;
+pub mod store;
 pub mod transfers;
 pub mod types;
 
@@ -32,6 +33,7 @@ use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
 pub use input::{check_display_name, parse_cid, upload_name};
+use store::changed_files;
 use transfers::DownloadWatch;
 use types::*;
 
@@ -218,21 +220,7 @@ impl Api {
             }
         }
         if let Some(output) = &request.output {
-            if output.exists() {
-                return Err(ApiError::bad_request(format!(
-                    "{} already exists",
-                    output.display()
-                )));
-            }
-            match output.parent() {
-                Some(dir) if dir.is_dir() => {}
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "directory of {} does not exist",
-                        output.display()
-                    )))
-                }
-            }
+            input::check_output(output)?;
         }
         if let Some(dir) = &request.output_dir {
             if !dir.is_dir() {
@@ -330,6 +318,7 @@ impl Api {
             display_name: self.settings().display_name,
             node: info,
             files,
+            changed_files: changed_files(&self.transfers).await?,
             downloads: self.downloads(),
         })
     }

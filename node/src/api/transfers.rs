@@ -96,6 +96,10 @@ pub struct Progress {
     pub error: Option<String>,
     /// Whether the failure was the caller's input (exit code 2) rather than the network.
     pub bad_input: bool,
+    /// Whether the failure was this node's full disk (the error says how much room the
+    /// file needs and how much is free).
+    #[serde(default)]
+    pub no_space: bool,
 }
 
 impl Progress {
@@ -157,6 +161,7 @@ impl From<&DownloadStatus> for Progress {
             output: s.output.clone(),
             error,
             bad_input,
+            no_space: matches!(&s.state, transfer::DownloadState::Failed(f) if f.kind == FailureKind::NoSpace),
         }
     }
 }

@@ -162,6 +162,9 @@ pub struct StatusResponse {
     pub node: NodeInfo,
     /// Files held (complete or partial).
     pub files: usize,
+    /// CIDs of the files tracked in place that changed on disk (no longer served).
+    #[serde(default)]
+    pub changed_files: Vec<String>,
     /// Downloads run since start.
     pub downloads: Vec<DownloadInfo>,
 }
@@ -279,7 +282,7 @@ pub enum LiveEvent {
     FileChanged {
         /// The file CID.
         cid: String,
-        /// `removed` or `unpublished`.
+        /// `removed`, `unpublished`, `changed_on_disk` or `repaired`.
         change: String,
     },
     /// The bandwidth sample of the last second.

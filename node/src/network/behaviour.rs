@@ -146,7 +146,7 @@ impl Behaviour {
                 )],
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
-                    .with_max_concurrent_streams(256),
+                    .with_max_concurrent_streams(dht_proto::message::MAX_CONCURRENT_STREAMS),
             )
         };
         let chunk = transfer_protocol(CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN);

@@ -16,6 +16,7 @@ pub mod downloads;
 mod error;
 pub mod fetch;
 pub mod files;
+pub mod integrity;
 pub mod picker;
 pub mod rate;
 pub mod reputation;

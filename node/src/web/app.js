@@ -420,7 +420,7 @@ async function loadFiles() {
 function renderFiles() {
   const rows = state.files.slice().reverse().map((f) => {
     const name = f.name || "(unnamed)";
-    let stateText = f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
+    let stateText = f.state === "changed" ? "changed on disk: not shared, add it again" : f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
     if (f.location === "in_place") stateText += " · in place";
     stateText += f.listed ? (f.in_catalog ? " · listed" : " · listed when shared") : " · unlisted";
     const actions = [];

@@ -187,7 +187,8 @@ impl Engine {
         let cid = self.params.cid;
         tracing::info!(%cid, output = ?self.params.output, "download started");
         if let Some(output) = &self.params.output {
-            if output.exists() {
+            // A dangling symbolic link counts: the final link would refuse it.
+            if output.symlink_metadata().is_ok() {
                 return Err(
                     Failure::bad_input(format!("{} already exists", output.display())).into(),
                 );

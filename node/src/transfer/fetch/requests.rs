@@ -142,8 +142,20 @@ impl Engine {
                 self.transfers.note_refusal(peer);
                 self.picker.peer_lacks(peer, index);
             }
+            Ok(Reply::Message(other))
+                if !other.answers(&Request::Chunk {
+                    cid: self.params.cid,
+                    index,
+                }) =>
+            {
+                // Not an answer to a chunk request at all (the spec's table of answers):
+                // the peer breaks the protocol, which counts against it.
+                tracing::debug!(%peer, index, "not an answer to a chunk request: {}", short(&Reply::Message(other)));
+                slot.failures += 1;
+                self.transfers.note_failure(peer);
+            }
             Ok(other) => {
-                tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
+                tracing::debug!(%peer, index, "chunk request refused: {}", short(&other));
                 slot.failures += 1;
             }
             Err(RequestError::ConnectionClosed) => {

@@ -106,7 +106,13 @@ impl Engine {
                 self.drop_peer(peer);
                 Ok(false)
             }
-            Err(e) => Err(Failure::storage(format!("cannot store chunk {index}: {e}"))),
+            Err(e) => {
+                let failure = Failure::of_store(e);
+                Err(Failure {
+                    message: format!("cannot store chunk {index}: {}", failure.message),
+                    ..failure
+                })
+            }
         }
     }
 
