@@ -35,6 +35,8 @@ fn print_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+pub mod downloads;
+
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
@@ -48,9 +50,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => add(&data_dir, json, &path, no_copy, name).await,
         Command::Fetch {
             cid,
+            timeout,
+            detach: true,
+            ..
+        } => downloads::detach(&data_dir, json, &cid, timeout).await,
+        Command::Fetch {
+            cid,
             output,
             timeout,
+            detach: false,
         } => fetch(&data_dir, json, &cid, output.as_deref(), timeout).await,
+        Command::Downloads(command) => downloads::run(command, &data_dir, json).await,
         Command::Ls => ls(&data_dir, json).await,
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,

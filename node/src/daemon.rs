@@ -188,6 +188,9 @@ async fn run(
         ),
     );
 
+    // Downloads the last run left unfinished (even if it was killed) go on.
+    transfers.restore_downloads().await?;
+
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
         let store = store.clone();

@@ -24,6 +24,7 @@ mod downloads;
 mod events;
 mod files;
 mod node;
+mod ops;
 mod session;
 mod stream;
 mod web;
@@ -136,6 +137,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::pause)),
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
+        row(Owner, routes!(ops::clear_history)),
         // Events.
         row(Owner, routes!(events::events)),
         row(Owner, routes!(events::live)),

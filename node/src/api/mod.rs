@@ -13,6 +13,7 @@ pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod ops;
 pub mod transfers;
 pub mod types;
 

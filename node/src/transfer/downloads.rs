@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch};
 use super::status::{DownloadState, DownloadStatus};
 use super::{blocking, lock, EngineError, PeerNews, Transfers};
 
+mod saved;
+
 /// Downloads running at once; more wait in [`DownloadState::Queued`].
 pub const MAX_RUNNING: usize = 16;
 /// Downloads kept for listing; past this, the ended ones are forgotten, and a new one is
@@ -52,6 +54,9 @@ pub(super) enum Stop {
     Pause,
     /// Delete what was fetched.
     Cancel,
+    /// The daemon stops: as a pause, but the download stays saved as unfinished, so
+    /// that the next start resumes it.
+    Shutdown,
 }
 
 /// What a download's task shares with the rest of the engine.
@@ -270,7 +275,7 @@ impl Transfers {
     pub fn stop_downloads(&self) {
         for download in self.registry().values() {
             if !download.state().has_ended() {
-                download.stop.send_replace(Some(Stop::Pause));
+                download.stop.send_replace(Some(Stop::Shutdown));
             }
         }
     }
@@ -313,12 +318,16 @@ impl Transfers {
             Some(status) => wait_until_ended(cid, status).await?,
             None => {
                 self.delete_partial(*cid).await?;
-                let downloads = self.registry();
-                let download = downloads.get(cid).ok_or(EngineError::NoDownload(*cid))?;
-                download
-                    .status
-                    .send_modify(|s| s.state = DownloadState::Cancelled);
-                let now = download.status.borrow().clone();
+                let (params, now) = {
+                    let downloads = self.registry();
+                    let download = downloads.get(cid).ok_or(EngineError::NoDownload(*cid))?;
+                    download
+                        .status
+                        .send_modify(|s| s.state = DownloadState::Cancelled);
+                    let now = download.status.borrow().clone();
+                    (download.params.clone(), now)
+                };
+                self.save_download(&params, &now).await;
                 now
             }
         };
