@@ -9,6 +9,7 @@
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
+//! - `metrics.rs`: the Prometheus registry (libp2p's families and the daemon's).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `transfer/`: the transfer engine: its operations on files, downloads and peers
 //!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
@@ -32,6 +33,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod ops;
 pub mod options;

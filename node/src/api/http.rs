@@ -24,7 +24,7 @@ mod downloads;
 mod events;
 mod files;
 mod node;
-mod ops;
+pub mod ops;
 mod session;
 mod stream;
 mod web;
@@ -123,6 +123,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(node::put_settings)),
         row(Owner, routes!(node::peers)),
         row(Owner, routes!(node::reputation)),
+        row(Owner, routes!(ops::metrics)),
         // Files.
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),

@@ -61,6 +61,8 @@ struct Shared {
     /// Bandwidth history.
     stats: Mutex<live::Stats>,
     settings: Mutex<Settings>,
+    /// The Prometheus registry, once the daemon set it (see `ops`).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +99,7 @@ impl Api {
                 events,
                 stats: Mutex::new(live::Stats::default()),
                 settings: Mutex::new(load_settings(&data_dir)),
+                metrics: std::sync::OnceLock::new(),
             }),
             data_dir,
         }
