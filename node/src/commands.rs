@@ -36,6 +36,7 @@ fn print_line(line: std::fmt::Arguments<'_>) {
 }
 
 pub mod downloads;
+mod fetch_bar;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -222,24 +223,27 @@ async fn fetch(
         output_dir,
         timeout_secs: Some(timeout),
     };
-    let mut bar: Option<ProgressBar> = None;
-    let mut bar_made = false;
-    let result: Result<Value, _> = client
-        .stream("/api/fetch", &request, |p: Value| {
-            let size = p["size"].as_u64().unwrap_or(0);
-            if !bar_made && size > 0 {
-                bar_made = true;
-                bar = progress_bar(size, json);
-            }
-            if let Some(bar) = &bar {
-                bar.set_position(p["bytes_done"].as_u64().unwrap_or(0));
-                bar.set_message(format!("{} peers", p["peers"].as_u64().unwrap_or(0)));
-            }
-        })
-        .await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let mut bar = fetch_bar::FetchBar::new(json);
+    let (latest_tx, mut latest) = tokio::sync::watch::channel(Value::Null);
+    let mut stream = std::pin::pin!(client.stream("/api/fetch", &request, |p: Value| {
+        latest_tx.send_replace(p);
+    }));
+    // The latest progress line comes through `latest`; between lines the sources'
+    // paths are looked up for the bar.
+    let result: Result<Value, _> = loop {
+        tokio::select! {
+            done = &mut stream => break done,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if latest.has_changed().unwrap_or(false) {
+            let p = latest.borrow_and_update().clone();
+            bar.update(&p);
+        }
+        if bar.paths_due() {
+            bar.refresh_paths(&client).await;
+        }
+    };
+    bar.finish();
     let done = result?;
     if json {
         let summary = json!({

@@ -25,6 +25,7 @@ mod events;
 mod files;
 mod node;
 pub mod ops;
+mod range;
 mod session;
 mod stream;
 mod web;
@@ -128,7 +129,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),
         row(Owner, routes!(files::unpublish)),
-        row(Owner, routes!(files::content)),
+        row(Owner, routes!(range::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
         // Downloads.

@@ -27,7 +27,6 @@ use dht_proto::Cid;
 use tokio::sync::broadcast;
 
 use crate::network::Network;
-use crate::transfer::files::Content;
 use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
@@ -433,21 +432,6 @@ impl Api {
             download: info.clone(),
         });
         Ok(info)
-    }
-
-    /// A complete file's name, size and chunk count, for streaming it to a browser.
-    pub async fn content_info(&self, cid: &str) -> Result<Content, ApiError> {
-        let cid = parse_cid(cid)?;
-        Ok(self.transfers.content(cid).await?)
-    }
-
-    /// One verified chunk of a file.
-    pub async fn read_chunk(
-        &self,
-        cid: Cid,
-        index: u32,
-    ) -> Result<chunk_store::ChunkBuf, ApiError> {
-        Ok(self.transfers.read_chunk(cid, index).await?)
     }
 
     /// Stops announcing a file (it stays in the store).

@@ -117,3 +117,30 @@ impl Api {
 fn count<T: TryInto<i64>>(n: T) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
+
+/// How long a reader waits for a file's manifest, and then for each chunk.
+pub const STREAM_TIMEOUT: std::time::Duration = super::DEFAULT_FETCH_TIMEOUT;
+
+impl Api {
+    /// Opens a file for reading as it downloads (starting its download if needed).
+    pub async fn open_stream(
+        &self,
+        cid: &str,
+    ) -> Result<crate::transfer::stream::StreamInfo, ApiError> {
+        let cid = super::parse_cid(cid)?;
+        Ok(self.transfers.open_stream(cid, STREAM_TIMEOUT).await?)
+    }
+
+    /// Chunk `index` once verified; the download fetches `wanted` first meanwhile.
+    pub async fn stream_chunk(
+        &self,
+        cid: dht_proto::Cid,
+        index: u32,
+        wanted: std::ops::Range<u32>,
+    ) -> Result<chunk_store::ChunkBuf, ApiError> {
+        Ok(self
+            .transfers
+            .chunk_when_ready(cid, index, wanted, STREAM_TIMEOUT)
+            .await?)
+    }
+}

@@ -67,6 +67,8 @@ pub(super) struct DownloadShared {
     pub interested: Mutex<HashSet<PeerId>>,
     /// Whether the file may be announced (cleared by `unpublish`).
     pub published: AtomicBool,
+    /// Chunks a reader of the file waits for: fetched before any other (see `stream`).
+    pub urgent: Mutex<Vec<u32>>,
 }
 
 impl DownloadShared {
@@ -75,6 +77,7 @@ impl DownloadShared {
             have: Mutex::new(Bitfield::new(0)),
             interested: Mutex::new(HashSet::new()),
             published: AtomicBool::new(true),
+            urgent: Mutex::new(Vec::new()),
         }
     }
 
@@ -370,6 +373,13 @@ impl Transfers {
             }
             _ => false,
         }
+    }
+
+    /// What a running download of `cid` shares with the engine.
+    pub(super) fn download_shared(&self, cid: &Cid) -> Option<Arc<DownloadShared>> {
+        let downloads = self.registry();
+        let download = downloads.get(cid)?;
+        (!download.state().has_ended()).then(|| download.shared.clone())
     }
 
     /// The live bitfield of a running download that knows its manifest. Finished

@@ -22,6 +22,7 @@ pub mod rate;
 pub mod reputation;
 pub mod serve;
 mod status;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 
