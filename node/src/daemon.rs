@@ -1,5 +1,5 @@
-//! `p2pd daemon`: starts the store, the swarm task, the upload server and the control
-//! API, announces what the store holds, and runs until interrupted.
+//! `p2pd daemon`: starts the store, the swarm task, the upload server, the catalog and
+//! the control API, announces what the store holds, and runs until interrupted.
 
 use std::fs;
 use std::future::Future;
@@ -111,6 +111,7 @@ async fn run(
     let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let mut registry = libp2p::metrics::Registry::default();
+    let signer = crate::identity::signing_key(&key);
     let (actor, net) = network::build(
         key,
         NetworkConfig {
@@ -191,6 +192,21 @@ async fn run(
         ),
     );
 
+    let (catalog, catalog_task) = crate::catalog::Catalog::start(crate::catalog::CatalogParts {
+        store: store.clone(),
+        net: net.clone(),
+        transfers: transfers.clone(),
+        signer,
+        data_dir: data_dir.clone(),
+        tasks: tasks.clone(),
+        #[cfg(feature = "test-faults")]
+        forgery: args.test_forge_catalog,
+        #[cfg(feature = "test-faults")]
+        answer_delay: args.test_catalog_delay.map(Duration::from_secs),
+    })
+    .await;
+    essentials.spawn("catalog", until_stop(&tasks, catalog_task));
+
     // Downloads the last run left unfinished (even if it was killed) go on.
     transfers.restore_downloads().await?;
 
@@ -224,7 +240,7 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone());
+    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
     api.set_metrics(metrics);
     if let Some(addr) = args.metrics {
         let listener = tokio::net::TcpListener::bind(addr)

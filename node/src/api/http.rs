@@ -18,7 +18,8 @@
 //!
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
-//! upload), `downloads.rs`, `events.rs`; `stream.rs` writes JSON lines.
+//! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
+//! catalog's setting); `stream.rs` writes JSON lines.
 
 mod downloads;
 mod events;
@@ -26,6 +27,7 @@ mod files;
 mod node;
 pub mod ops;
 mod range;
+mod search;
 mod session;
 mod stream;
 mod web;
@@ -132,6 +134,8 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(range::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
+        row(Owner, routes!(search::list)),
+        row(Owner, routes!(search::unlist)),
         // Downloads.
         row(Owner, routes!(downloads::fetch)),
         row(Owner, routes!(downloads::downloads)),
@@ -141,6 +145,11 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::cancel)),
         row(Owner, routes!(ops::clear_history)),
         // Events.
+        // Search and browse.
+        row(Owner, routes!(search::search)),
+        row(Owner, routes!(search::browse)),
+        row(Owner, routes!(search::catalog)),
+        row(Owner, routes!(search::set_catalog)),
         row(Owner, routes!(events::events)),
         row(Owner, routes!(events::live)),
     ]

@@ -14,6 +14,7 @@ pub mod input;
 pub mod live;
 pub mod openapi;
 pub mod ops;
+pub mod search;
 pub mod transfers;
 pub mod types;
 
@@ -51,6 +52,8 @@ pub struct Api {
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
+    /// Search, browse and listing (see `search.rs`).
+    catalog: Option<crate::catalog::Catalog>,
 }
 
 /// State the facade keeps besides the transfer engine's.
@@ -101,6 +104,7 @@ impl Api {
                 metrics: std::sync::OnceLock::new(),
             }),
             data_dir,
+            catalog: None,
         }
     }
 
@@ -184,7 +188,13 @@ impl Api {
         };
         let outcome = self
             .transfers
-            .add(request.path, mode, request.name, progress)
+            .add(
+                request.path,
+                mode,
+                request.name,
+                !request.unlisted,
+                progress,
+            )
             .await?;
         let response = AddResponse {
             cid: outcome.cid.to_string(),
@@ -282,6 +292,8 @@ impl Api {
                     added_unix: e.added_unix,
                     published: e.published,
                     announcement: announced.remove(&e.cid).map(Into::into),
+                    listed: e.listed,
+                    in_catalog: self.in_catalog(&e.cid),
                 }
             })
             .collect())
