@@ -107,73 +107,88 @@ impl Metrics {
         };
         let f = &families;
         let r = registry.sub_registry_with_prefix("p2pd");
-        r.register(
-            "received_bytes",
-            "Verified file bytes received from the peers in the reputation ledger",
-            f.received_bytes.clone(),
-        );
-        r.register(
-            "sent_bytes",
-            "File bytes sent to the peers in the reputation ledger",
-            f.sent_bytes.clone(),
-        );
-        r.register(
-            "chunks_verified",
-            "Chunks received, verified against their manifest and stored",
-            f.chunks_verified.clone(),
-        );
-        r.register(
-            "chunks_corrupt",
-            "Chunks received that failed verification (their sender is banned)",
-            f.chunks_corrupt.clone(),
-        );
-        r.register("downloads", "Downloads by state", f.downloads.clone());
-        r.register(
-            "connected_peers",
-            "Connected peers, by path (direct, or relayed only)",
-            f.connected_peers.clone(),
-        );
-        r.register(
-            "routing_table_peers",
-            "Peers in the DHT routing table",
-            f.routing_table_peers.clone(),
-        );
-        r.register(
-            "dht_server",
-            "1 when the node answers DHT queries (server mode), 0 as a client",
-            f.dht_server.clone(),
-        );
-        r.register(
-            "provider_announcements",
-            "Provider announcements started",
-            f.provider_announcements.clone(),
-        );
-        r.register(
-            "provided_files",
-            "Files this node announces, by whether the latest announcement reached a peer",
-            f.provided_files.clone(),
-        );
-        r.register(
-            "announcement_peers",
-            "Peers that stored the latest provider record, summed over the files",
-            f.announcement_peers.clone(),
-        );
-        r.register(
-            "store_files",
-            "Files in the store, by state",
-            f.store_files.clone(),
-        );
-        r.register(
-            "store_bytes",
-            "Bytes of file content the store holds",
-            f.store_bytes.clone(),
-        );
-        r.register("banned_peers", "Peers banned now", f.banned_peers.clone());
-        r.register(
-            "relay_reservations",
-            "Relay reservations this node holds",
-            f.relay_reservations.clone(),
-        );
+        let counters = [
+            (
+                "received_bytes",
+                "Verified file bytes received from the peers in the reputation ledger",
+                &f.received_bytes,
+            ),
+            (
+                "sent_bytes",
+                "File bytes sent to the peers in the reputation ledger",
+                &f.sent_bytes,
+            ),
+            (
+                "chunks_verified",
+                "Chunks received, verified against their manifest and stored",
+                &f.chunks_verified,
+            ),
+            (
+                "chunks_corrupt",
+                "Chunks received that failed verification (their sender is banned)",
+                &f.chunks_corrupt,
+            ),
+            (
+                "provider_announcements",
+                "Provider announcements started",
+                &f.provider_announcements,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            r.register(name, help, counter.clone());
+        }
+        let gauges = [
+            (
+                "routing_table_peers",
+                "Peers in the DHT routing table",
+                &f.routing_table_peers,
+            ),
+            (
+                "dht_server",
+                "1 when the node answers DHT queries (server mode), 0 as a client",
+                &f.dht_server,
+            ),
+            (
+                "announcement_peers",
+                "Peers that stored the latest provider record, summed over the files",
+                &f.announcement_peers,
+            ),
+            (
+                "store_bytes",
+                "Bytes of file content the store holds",
+                &f.store_bytes,
+            ),
+            ("banned_peers", "Peers banned now", &f.banned_peers),
+            (
+                "relay_reservations",
+                "Relay reservations this node holds",
+                &f.relay_reservations,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            r.register(name, help, gauge.clone());
+        }
+        let labelled = [
+            ("downloads", "Downloads by state", &f.downloads),
+            (
+                "connected_peers",
+                "Connected peers, by path (direct, or relayed only)",
+                &f.connected_peers,
+            ),
+            (
+                "provided_files",
+                "Files this node announces, by whether the latest announcement reached a peer",
+                &f.provided_files,
+            ),
+            (
+                "store_files",
+                "Files in the store, by state",
+                &f.store_files,
+            ),
+        ];
+        for (name, help, family) in labelled {
+            r.register(name, help, family.clone());
+        }
         Metrics {
             registry,
             families,
