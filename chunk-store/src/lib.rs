@@ -8,6 +8,8 @@
 //!   place changed on disk.
 //! - `download`: partial downloads: [`Store::begin_download`] (with its free-space
 //!   check and resume), [`Store::write_chunk`], [`Store::complete_download`].
+//! - `saved_downloads`: the node's daemon-managed downloads and their state
+//!   ([`Store::save_download`], [`Store::saved_downloads`]), kept across restarts.
 //! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
@@ -28,7 +30,7 @@
 //! files for content:
 //!
 //! ```text
-//! store.redb          manifests, entries, partial-download bitfields (see tables.rs)
+//! store.redb          manifests, entries, partial-download bitfields, downloads (tables.rs)
 //! blobs/<hex>         the bytes of a file imported by copy (immutable once named)
 //! partial/<hex>       a download in progress, pre-sized; verified chunks written in place
 //! tmp/                imports in progress; emptied whenever the store opens
@@ -77,6 +79,7 @@ mod import;
 mod manifests;
 pub mod platform;
 mod read;
+mod saved_downloads;
 pub mod store;
 pub mod tables;
 mod verify;
@@ -85,6 +88,7 @@ pub use buffer::{BufferPool, ChunkBuf};
 pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
+pub use saved_downloads::{SavedDownload, SavedState, MAX_HISTORY};
 pub use store::Store;
 pub use tables::Location;
 pub use verify::{FileReport, Repair, StoreReport};

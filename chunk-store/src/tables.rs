@@ -12,6 +12,7 @@
 //! | `manifests-v1` | file hash | encoded manifest (its BLAKE3 is the key) |
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
+//! | `downloads-v1` | file hash | [`SavedDownload`](crate::SavedDownload) as CBOR: a daemon-managed download and its state |
 
 use std::path::PathBuf;
 
@@ -27,6 +28,8 @@ pub const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries
 /// The verified chunks of partial downloads by file hash, saved from time to time (a
 /// hint for listings and peers; a resume re-hashes the partial file).
 pub const PARTIAL_HAVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("partial-have-v1");
+/// The node's daemon-managed downloads by file hash (see `saved_downloads`).
+pub const DOWNLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("downloads-v1");
 
 /// Largest encoded entry record accepted when decoding.
 const MAX_RECORD_LEN: usize = 64 << 10;

@@ -70,6 +70,10 @@ pub enum Command {
         /// Give up after this many seconds without progress.
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         timeout: u64,
+        /// Let the daemon download it into the store and return at once (it goes on
+        /// across daemon restarts; see `p2pd downloads`).
+        #[arg(long, conflicts_with = "output")]
+        detach: bool,
     },
     /// List the files this node shares and downloads.
     Ls,
@@ -135,6 +139,8 @@ pub enum Command {
     },
     #[command(flatten)]
     Ops(OpsCommand),
+    #[command(flatten)]
+    Downloads(crate::commands::downloads::DownloadCommand),
 }
 
 /// Commands for the operator: bandwidth, configuration, shell completions, manual

@@ -36,6 +36,8 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
 }
 
 mod verify;
+pub mod downloads;
+mod fetch_bar;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,9 +53,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => add(&data_dir, json, &path, no_copy, name, unlisted).await,
         Command::Fetch {
             cid,
+            timeout,
+            detach: true,
+            ..
+        } => downloads::detach(&data_dir, json, &cid, timeout).await,
+        Command::Fetch {
+            cid,
             output,
             timeout,
+            detach: false,
         } => fetch(&data_dir, json, &cid, output.as_deref(), timeout).await,
+        Command::Downloads(command) => downloads::run(command, &data_dir, json).await,
         Command::Ls => ls(&data_dir, json).await,
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,
@@ -229,24 +239,27 @@ async fn fetch(
         output_dir,
         timeout_secs: Some(timeout),
     };
-    let mut bar: Option<ProgressBar> = None;
-    let mut bar_made = false;
-    let result: Result<Value, _> = client
-        .stream("/api/fetch", &request, |p: Value| {
-            let size = p["size"].as_u64().unwrap_or(0);
-            if !bar_made && size > 0 {
-                bar_made = true;
-                bar = progress_bar(size, json);
-            }
-            if let Some(bar) = &bar {
-                bar.set_position(p["bytes_done"].as_u64().unwrap_or(0));
-                bar.set_message(format!("{} peers", p["peers"].as_u64().unwrap_or(0)));
-            }
-        })
-        .await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let mut bar = fetch_bar::FetchBar::new(json);
+    let (latest_tx, mut latest) = tokio::sync::watch::channel(Value::Null);
+    let mut stream = std::pin::pin!(client.stream("/api/fetch", &request, |p: Value| {
+        latest_tx.send_replace(p);
+    }));
+    // The latest progress line comes through `latest`; between lines the sources'
+    // paths are looked up for the bar.
+    let result: Result<Value, _> = loop {
+        tokio::select! {
+            done = &mut stream => break done,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if latest.has_changed().unwrap_or(false) {
+            let p = latest.borrow_and_update().clone();
+            bar.update(&p);
+        }
+        if bar.paths_due() {
+            bar.refresh_paths(&client).await;
+        }
+    };
+    bar.finish();
     let done = result?;
     if json {
         let summary = json!({

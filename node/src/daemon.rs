@@ -110,6 +110,7 @@ async fn run(
     #[cfg(not(feature = "test-faults"))]
     let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+    let mut registry = libp2p::metrics::Registry::default();
     let signer = crate::identity::signing_key(&key);
     let (actor, net) = network::build(
         key,
@@ -141,7 +142,9 @@ async fn run(
             test_panic_after,
         },
         inbound_tx,
+        &mut registry,
     )?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(registry));
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
     args.config.log();
     {
@@ -204,6 +207,9 @@ async fn run(
     .await;
     essentials.spawn("catalog", until_stop(&tasks, catalog_task));
 
+    // Downloads the last run left unfinished (even if it was killed) go on.
+    transfers.restore_downloads().await?;
+
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
         let store = store.clone();
@@ -235,6 +241,20 @@ async fn run(
     tracing::info!(api = %api_addr, "control API ready");
 
     let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
+    api.set_metrics(metrics);
+    if let Some(addr) = args.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        tracing::info!(metrics = %listener.local_addr()?, "metrics ready");
+        let (api, tasks) = (api.clone(), tasks.clone());
+        essentials.spawn("metrics", async move {
+            let stop = async move { tasks.stopping().await };
+            http::ops::serve_metrics(listener, api, stop)
+                .await
+                .context("serving metrics")
+        });
+    }
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     essentials.spawn(
         "changed file watch",

@@ -9,6 +9,7 @@
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
+//! - `metrics.rs`: the Prometheus registry (libp2p's families and the daemon's).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `catalog/`: this node's signed catalog (what it lists, answered to peers) and
 //!   keyword search and browsing of other nodes' catalogs.
@@ -37,6 +38,7 @@ pub mod control;
 pub mod daemon;
 pub mod find;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod ops;
 pub mod options;

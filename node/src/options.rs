@@ -41,6 +41,10 @@ pub struct DaemonArgs {
     /// Allow the control API on a non-loopback address.
     #[arg(long)]
     pub api_public: bool,
+    /// Also serve Prometheus metrics at http://ADDR/metrics, without the API token (they
+    /// are always at /metrics on the API, behind it).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// DHT participation: auto (server once reachable), server, or client.
     #[arg(long, value_enum, default_value_t = DhtModeArg::Auto)]
     pub dht_mode: DhtModeArg,

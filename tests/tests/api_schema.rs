@@ -504,6 +504,19 @@ fn every_answer_matches_the_openapi_document() {
         owner("DELETE", &format!("/api/downloads/{UNKNOWN_CID}")),
     );
     assert_eq!(r.status, 404);
+    // Issue 16: the history of ended downloads is cleared; the metrics are text.
+    let r = c.send(
+        "DELETE",
+        "/api/downloads",
+        owner("DELETE", "/api/downloads"),
+    );
+    assert!(r.json()["cleared"].as_u64().unwrap() >= 1, "{}", r.text());
+    let r = c.send("GET", "/metrics", owner("GET", "/metrics"));
+    assert!(
+        r.text().contains("p2pd_downloads{state=\"cancelled\"} 0"),
+        "{}",
+        r.text()
+    );
     c.send("GET", "/api/peers", owner("GET", "/api/peers"));
     c.send("GET", "/api/reputation", owner("GET", "/api/reputation"));
     let r = c.send(

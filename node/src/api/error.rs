@@ -118,6 +118,8 @@ impl From<EngineError> for ApiError {
             | EngineError::NotComplete(_)
             | EngineError::TooManyDownloads(_) => ApiError::conflict(e.to_string()),
             EngineError::StopTimeout(_) => ApiError::internal(e.to_string()),
+            // The network could not deliver, as for a fetch.
+            EngineError::StreamFailed(_) => ApiError::new(502, e.to_string()),
         }
     }
 }

@@ -25,6 +25,8 @@ mod downloads;
 mod events;
 mod files;
 mod node;
+pub mod ops;
+mod range;
 mod search;
 mod session;
 mod store;
@@ -125,11 +127,12 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(node::put_settings)),
         row(Owner, routes!(node::peers)),
         row(Owner, routes!(node::reputation)),
+        row(Owner, routes!(ops::metrics)),
         // Files.
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),
         row(Owner, routes!(files::unpublish)),
-        row(Owner, routes!(files::content)),
+        row(Owner, routes!(range::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
         row(Owner, routes!(store::verify)),
@@ -142,6 +145,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::pause)),
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
+        row(Owner, routes!(ops::clear_history)),
         // Events.
         // Search and browse.
         row(Owner, routes!(search::search)),

@@ -13,6 +13,7 @@ pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod ops;
 pub mod search;
 pub mod store;
 pub mod transfers;
@@ -28,7 +29,6 @@ use dht_proto::Cid;
 use tokio::sync::broadcast;
 
 use crate::network::Network;
-use crate::transfer::files::Content;
 use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
@@ -65,6 +65,8 @@ struct Shared {
     /// Bandwidth history.
     stats: Mutex<live::Stats>,
     settings: Mutex<Settings>,
+    /// The Prometheus registry, once the daemon set it (see `ops`).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,6 +103,7 @@ impl Api {
                 events,
                 stats: Mutex::new(live::Stats::default()),
                 settings: Mutex::new(load_settings(&data_dir)),
+                metrics: std::sync::OnceLock::new(),
             }),
             data_dir,
             catalog: None,
@@ -430,21 +433,6 @@ impl Api {
             download: info.clone(),
         });
         Ok(info)
-    }
-
-    /// A complete file's name, size and chunk count, for streaming it to a browser.
-    pub async fn content_info(&self, cid: &str) -> Result<Content, ApiError> {
-        let cid = parse_cid(cid)?;
-        Ok(self.transfers.content(cid).await?)
-    }
-
-    /// One verified chunk of a file.
-    pub async fn read_chunk(
-        &self,
-        cid: Cid,
-        index: u32,
-    ) -> Result<chunk_store::ChunkBuf, ApiError> {
-        Ok(self.transfers.read_chunk(cid, index).await?)
     }
 
     /// Stops announcing a file (it stays in the store).

@@ -34,6 +34,8 @@ pub struct NetworkActor {
     pub(super) dht: Dht,
     pub(super) reach: Reach,
     pub(super) peers: Peers,
+    /// libp2p's metrics, when the daemon serves them.
+    pub(super) metrics: Option<libp2p::metrics::Metrics>,
     pub(super) catalog: CatalogRequests,
 }
 
@@ -164,6 +166,9 @@ impl NetworkActor {
     }
 
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            super::metrics::record(metrics, &event);
+        }
         match event {
             SwarmEvent::NewListenAddr {
                 address,

@@ -61,11 +61,13 @@ fn behaviour_error(e: anyhow::Error) -> Box<dyn std::error::Error + Send + Sync>
 }
 
 /// Builds the daemon's swarm (TCP, QUIC, DNS, relay client) and returns the actor to
-/// run and the handle to it.
+/// run and the handle to it. libp2p's metrics (and the transport's bytes) are recorded
+/// into `metrics`.
 pub fn build(
     key: identity::Keypair,
     config: NetworkConfig,
     inbound: mpsc::Sender<InboundRequest>,
+    metrics: &mut libp2p::metrics::Registry,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     let behaviour_config = config.behaviour.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -82,13 +84,15 @@ pub fn build(
         )?
         .with_dns()?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_bandwidth_metrics(metrics)
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
-    assemble(swarm, config, inbound)
+    let recorder = libp2p::metrics::Metrics::new(metrics);
+    assemble(swarm, config, inbound, Some(recorder))
 }
 
 /// Builds the same node over libp2p's in-memory transport (`/memory/<port>`
@@ -117,7 +121,7 @@ pub fn build_in_memory(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
-    assemble(swarm, config, inbound)
+    assemble(swarm, config, inbound, None)
 }
 
 /// Starts listening, dials the bootstrap nodes and wraps the swarm in its actor.
@@ -125,6 +129,7 @@ fn assemble(
     mut swarm: Swarm<Behaviour>,
     config: NetworkConfig,
     inbound: mpsc::Sender<InboundRequest>,
+    metrics: Option<libp2p::metrics::Metrics>,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     for addr in &config.listen {
         swarm
@@ -170,6 +175,7 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        metrics,
         catalog: Default::default(),
     };
     actor.update_dht_mode();

@@ -38,6 +38,7 @@ mod dht;
 pub mod gate;
 mod handle;
 mod info;
+mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;

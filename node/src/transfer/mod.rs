@@ -12,6 +12,7 @@
 //! network handles stay inside this module: callers ask for operations, not handles.
 
 pub mod choke;
+pub mod counters;
 pub mod downloads;
 mod error;
 pub mod fetch;
@@ -22,6 +23,7 @@ pub mod rate;
 pub mod reputation;
 pub mod serve;
 mod status;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +78,8 @@ struct Inner {
     reputation_saving: tokio::sync::Mutex<()>,
     /// The daemon's task tree: download engines run in it.
     tasks: Tasks,
+    /// Chunks verified and corrupt, for the metrics.
+    chunk_counters: counters::ChunkCounters,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -150,8 +154,14 @@ impl Transfers {
                 reputation_path,
                 reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,
+                chunk_counters: counters::ChunkCounters::default(),
             }),
         }
+    }
+
+    /// Chunks verified and corrupt since the daemon started.
+    pub fn chunk_counts(&self) -> counters::ChunkCounts {
+        self.inner.chunk_counters.read()
     }
 
     fn store(&self) -> &Arc<Store> {

@@ -146,17 +146,20 @@ struct Engine {
 impl Engine {
     async fn run(mut self) {
         let cid = self.params.cid;
+        let queued = self.link.status.borrow().clone();
+        self.transfers.save_download(&self.params, &queued).await;
         let result = match self.wait_for_run_slot().await {
             Ok(_slot) => self.drive().await,
             Err(stop) => Err(Ended::Stopped(stop)),
         };
+        let shutdown = matches!(result, Err(Ended::Stopped(Stop::Shutdown)));
         let mut status = self.snapshot();
         status.state = match result {
             Ok(()) => {
                 tracing::info!(%cid, secs = self.meter.started.elapsed().as_secs_f64(), bytes = self.meter.bytes_received, requests_cancelled = self.requests.cancelled, "download finished");
                 DownloadState::Done
             }
-            Err(Ended::Stopped(Stop::Pause)) => DownloadState::Paused,
+            Err(Ended::Stopped(Stop::Pause | Stop::Shutdown)) => DownloadState::Paused,
             Err(Ended::Stopped(Stop::Cancel)) => match self.transfers.delete_partial(cid).await {
                 Ok(_) => DownloadState::Cancelled,
                 Err(e) => DownloadState::Failed(Failure::storage(format!(
@@ -168,6 +171,11 @@ impl Engine {
                 DownloadState::Failed(failure)
             }
         };
+        // Stopped by the daemon's stop, it stays saved as unfinished: the next start
+        // resumes it.
+        if !shutdown {
+            self.transfers.save_download(&self.params, &status).await;
+        }
         self.link.status.send_replace(status);
     }
 

@@ -12,6 +12,7 @@ use libp2p::PeerId;
 use super::peers::{BACKOFF, MAX_PEER_FAILURES};
 use super::{short, Engine, Outcome};
 use crate::network::{Reply, RequestError};
+use crate::transfer::lock;
 use crate::transfer::picker::ReadyPeer;
 
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
@@ -48,6 +49,10 @@ impl Engine {
         let budget = max_held.saturating_sub(self.held());
         if budget == 0 {
             return;
+        }
+        let urgent = std::mem::take(&mut *lock(&self.link.shared.urgent));
+        if !urgent.is_empty() {
+            self.picker.set_urgent(urgent);
         }
         let now = Instant::now();
         let mut ready: Vec<(ReadyPeer, u64)> = self

@@ -81,6 +81,7 @@ impl Engine {
         self.cancel_requests(index, &losers);
         match result {
             Ok(()) => {
+                self.transfers.inner.chunk_counters.verified();
                 self.file.have.set(index);
                 lock(&self.link.shared.have).set(index);
                 self.saver.dirty = true;
@@ -102,6 +103,7 @@ impl Engine {
             }
             Err(StoreError::BadChunk { .. }) => {
                 tracing::warn!(%peer, index, "corrupt chunk received");
+                self.transfers.inner.chunk_counters.corrupt();
                 self.transfers.ban(peer);
                 self.drop_peer(peer);
                 Ok(false)
