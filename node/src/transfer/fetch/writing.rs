@@ -88,6 +88,7 @@ impl Engine {
                 if let Some(slot) = self.peers.slots.get_mut(&peer) {
                     slot.bytes += len;
                     slot.failures = 0;
+                    slot.last_delivery = Some(std::time::Instant::now());
                 }
                 self.transfers.note_received(peer, len);
                 if self.file.have.count() == 1 {
