@@ -233,11 +233,12 @@ impl Transfers {
     }
 
     /// Counts a chunk a peer advertised and then did not have (which bans it after
-    /// [`reputation::MAX_FALSE_HAVES`]). Returns whether it is banned now.
+    /// [`reputation::MAX_FALSE_HAVES`] of them). Returns whether it is banned now.
     fn note_refusal(&self, peer: PeerId) -> bool {
         let banned = lock(&self.inner.reputation).refusal(peer);
         if banned {
             tracing::warn!(%peer, "peer banned: {}", reputation::REASON_FALSE_HAVE);
+            self.save_reputation_soon();
         }
         banned
     }
@@ -289,6 +290,16 @@ impl Transfers {
     fn ban(&self, peer: PeerId) {
         tracing::warn!(%peer, "peer banned for sending corrupt data");
         lock(&self.inner.reputation).corrupt(peer, BAN_DURATION);
+        self.save_reputation_soon();
+    }
+
+    /// Saves the ledger now, in the background: a ban must survive a crash that comes
+    /// before the next periodic save.
+    fn save_reputation_soon(&self) {
+        let transfers = self.clone();
+        tokio::spawn(async move {
+            transfers.save_reputation().await;
+        });
     }
 
     /// Whether a peer is banned now.

@@ -153,8 +153,12 @@ impl Engine {
         match result {
             Ok(Reply::Chunk(data)) => {
                 // An endgame duplicate (someone else was faster) is just forgotten, like
-                // a refusal but with no blame.
-                if !self.file.have.get(index) && !self.picker.is_verifying(index) {
+                // a refusal but with no blame; so is a chunk from a peer banned while it
+                // was in flight (a corrupter's pipelined chunks are not even verified).
+                if !self.file.have.get(index)
+                    && !self.picker.is_verifying(index)
+                    && !self.transfers.is_banned(&peer)
+                {
                     requeue = false;
                     self.write_chunk(peer, index, data);
                 }

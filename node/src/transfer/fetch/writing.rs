@@ -103,7 +103,10 @@ impl Engine {
             }
             Err(StoreError::BadChunk { .. }) => {
                 tracing::warn!(%peer, index, "corrupt chunk received");
-                self.transfers.ban(peer);
+                // Chunks verified at once with the first bad one count once: the ban.
+                if !self.transfers.is_banned(&peer) {
+                    self.transfers.ban(peer);
+                }
                 self.drop_peer(peer);
                 Ok(false)
             }

@@ -26,7 +26,7 @@ pub const MAX_HISTORY: usize = 48;
 pub const HISTORY_INTERVAL: Duration = Duration::from_secs(60);
 /// Chunks a peer may claim and then deny (`NotFound` to a chunk it advertised) before
 /// it is banned for [`FALSE_HAVE_BAN`].
-pub const MAX_FALSE_HAVES: u32 = 8;
+pub const MAX_FALSE_HAVES: u32 = 4;
 /// How long a peer that keeps advertising chunks it does not have is refused.
 pub const FALSE_HAVE_BAN: Duration = Duration::from_secs(600);
 /// Ban reason of a peer that sent a chunk failing verification.
