@@ -12,6 +12,7 @@ use libp2p::{kad, Multiaddr, Swarm};
 use tokio::sync::{broadcast, mpsc};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::catalog::CatalogRequests;
 use super::dht::Dht;
 use super::handle::Command;
 use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
@@ -33,6 +34,7 @@ pub struct NetworkActor {
     pub(super) dht: Dht,
     pub(super) reach: Reach,
     pub(super) peers: Peers,
+    pub(super) catalog: CatalogRequests,
 }
 
 impl NetworkActor {
@@ -76,9 +78,28 @@ impl NetworkActor {
                 reply,
             } => self.send_request(peer, request, reply),
             Command::Respond { channel, response } => self.respond(channel, response),
-            Command::StartProviding(cid) => self.start_providing(cid),
-            Command::StopProviding(cid) => self.stop_providing(cid),
-            Command::FindProviders { cid, found } => self.find_providers(cid, found),
+            Command::StartProviding(subject) => self.start_providing(subject),
+            Command::StopProviding(subject) => self.stop_providing(subject),
+            Command::FindProviders {
+                key,
+                found,
+                started,
+            } => self.find_providers(key, found, started),
+            Command::FinishLookup { id, done } => self.finish_provider_query(id, done),
+            Command::KeywordAnnouncements(reply) => {
+                let _ = reply.send(self.dht.provided.keywords());
+            }
+            Command::CatalogRequest {
+                peer,
+                request,
+                addrs,
+                reply,
+            } => self.send_catalog_request(peer, request, addrs, reply),
+            Command::RespondCatalog { channel, response } => {
+                self.respond_catalog(channel, response)
+            }
+            Command::ServeCatalog(server) => self.serve_catalog(server),
+            Command::Dial { addr, reply } => self.dial_address(addr, reply),
             Command::Info(reply) => {
                 let _ = reply.send(self.node_info());
             }
@@ -156,7 +177,10 @@ impl NetworkActor {
                 endpoint,
                 num_established,
                 ..
-            } => self.on_connection_established(peer_id, connection_id, &endpoint, num_established),
+            } => {
+                self.on_dialed(connection_id, peer_id);
+                self.on_connection_established(peer_id, connection_id, &endpoint, num_established)
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -167,8 +191,13 @@ impl NetworkActor {
                 tracing::info!(peer = %peer_id, cause = ?cause, "connection closed");
                 self.on_connection_closed(peer_id, connection_id, num_established);
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                peer_id,
+                error,
+                connection_id,
+            } => {
                 tracing::debug!(peer = ?peer_id, "dial failed: {error}");
+                self.on_dial_failed(connection_id, error.to_string());
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
@@ -196,6 +225,7 @@ impl NetworkActor {
             BehaviourEvent::Manifest(event) => {
                 self.on_transfer_event(super::requests::Transfer::Manifest, event)
             }
+            BehaviourEvent::Catalog(event) => self.on_catalog_event(event),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Identify(event) => self.on_identify_event(event),
             BehaviourEvent::Ping(event) => self.peers.on_ping(event),

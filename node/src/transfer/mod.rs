@@ -260,6 +260,13 @@ impl Transfers {
         })
     }
 
+    /// Counts catalog entries a peer sent that failed their checks (not signed by it, or
+    /// not matching the search): each costs it reputation.
+    pub fn note_forged_entries(&self, peer: PeerId, entries: u32) {
+        tracing::warn!(%peer, entries, "peer sent catalog entries it did not sign");
+        lock(&self.inner.reputation).forged_entries(peer, entries);
+    }
+
     /// Counts verified bytes a peer sent us.
     fn note_received(&self, peer: PeerId, bytes: u64) {
         lock(&self.inner.reputation).received(peer, bytes);

@@ -38,6 +38,22 @@ pub fn kill_all_registered() {
     }
 }
 
+/// Completes on Ctrl-C or SIGTERM (the benchmark then kills its daemons and stops).
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// The output of a CLI command, and how long it ran (from spawn to exit).
 #[derive(Debug)]
 pub struct CliRun {
