@@ -137,7 +137,7 @@ async fn run(
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
             },
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: IDLE_CONNECTION_TIMEOUT,
             test_panic_after,
         },
         inbound_tx,
@@ -289,6 +289,9 @@ async fn run(
         Some(ended) => Err(anyhow::anyhow!("{ended}")),
     }
 }
+
+/// How long an idle peer connection is kept (`dht-sim` configures its nodes with it).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Longest the daemon takes to stop after SIGTERM or Ctrl-C, or after an essential task
 /// ended (systemd's default is to wait 90 s; ours is a promise to the operator).

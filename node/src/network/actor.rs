@@ -39,11 +39,21 @@ pub struct NetworkActor {
 
 impl NetworkActor {
     /// Runs until every [`Network`](super::Network) handle is dropped.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        self.run_observed(|_| {}).await
+    }
+
+    /// [`run`](Self::run), showing each swarm event to `observe` before handling it:
+    /// how `dht-sim` measures the daemon's own Kademlia (query statistics, routing
+    /// table insertions) without a copy of it.
+    pub async fn run_observed(mut self, mut observe: impl FnMut(&SwarmEvent<BehaviourEvent>)) {
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    observe(&event);
+                    self.on_swarm_event(event);
+                }
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => break,

@@ -179,8 +179,10 @@ impl NetworkActor {
         };
         if self.swarm.behaviour().kad.mode() != mode {
             tracing::info!(?mode, "DHT mode changed");
-            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
         }
+        // Always explicit: libp2p-kad left in its automatic mode turns server by itself
+        // on any confirmed address, relayed ones included, before this runs.
+        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
     }
 
     pub(super) fn on_kad_event(&mut self, event: kad::Event) {

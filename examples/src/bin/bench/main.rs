@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
-use harness::{file_hash, random_file, CpuMeter, CpuUse, Daemon, MemSampler};
+use harness::{file_hash, random_file, CpuMeter, Daemon, MemSampler};
+use p2pd_examples::procfs::CpuUse;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;

@@ -11,7 +11,7 @@
 //! ```
 
 #[path = "../bench/harness.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod harness;
 
 mod api;
