@@ -13,6 +13,7 @@
 //! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
+//! - [`ledger`]: the peer ledger, the node's reputation records, saved crash-safe.
 //! - `manifests`: stored manifests and the cache of decoded ones.
 //! - `hashing`: BLAKE3 chunk hashing on several threads, shared by import, resume and
 //!   verify.
@@ -30,7 +31,7 @@
 //! files for content:
 //!
 //! ```text
-//! store.redb          manifests, entries, partial-download bitfields, downloads (tables.rs)
+//! store.redb          manifests, entries, partial-download bitfields, downloads, peer ledger (tables.rs)
 //! blobs/<hex>         the bytes of a file imported by copy (immutable once named)
 //! partial/<hex>       a download in progress, pre-sized; verified chunks written in place
 //! tmp/                imports in progress; emptied whenever the store opens
@@ -76,6 +77,7 @@ pub mod error;
 pub mod fsutil;
 mod hashing;
 mod import;
+pub mod ledger;
 mod manifests;
 pub mod platform;
 mod read;
@@ -88,6 +90,7 @@ pub use buffer::{BufferPool, ChunkBuf};
 pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
+pub use ledger::LedgerChanges;
 pub use saved_downloads::{SavedDownload, SavedState, MAX_HISTORY};
 pub use store::Store;
 pub use tables::Location;

@@ -446,7 +446,12 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             "{}  {:>6.1}{}  recv {:>10}  sent {:>10}  corrupt {}  failed {}  refused {}",
             p.peer_id,
             p.score,
-            if p.banned { " banned" } else { "" },
+            match (&p.ban_reason, p.banned, p.taker) {
+                (Some(reason), true, _) => format!(" banned ({reason})"),
+                (None, true, _) => " banned".to_string(),
+                (_, false, true) => " takes, gives nothing".to_string(),
+                _ => String::new(),
+            },
             human_bytes(p.received),
             human_bytes(p.sent),
             p.corrupt_chunks,

@@ -163,20 +163,19 @@ async fn run(
         store.clone(),
         net.clone(),
         RateLimits {
-            upload: args.max_upload_rate,
+            upload: args.upload_cap(),
             download: args.max_download_rate,
         },
-        Some(data_dir.join(paths::REPUTATION_FILE)),
+        true,
         tasks.clone(),
     );
+    transfers
+        .import_legacy_reputation(&data_dir.join(paths::REPUTATION_FILE))
+        .await;
     essentials.spawn(
         "reputation saver",
         save_reputation_periodically(transfers.clone(), tasks.clone()),
     );
-    #[cfg(feature = "test-faults")]
-    let corrupt_chunks = args.test_corrupt_chunks;
-    #[cfg(not(feature = "test-faults"))]
-    let corrupt_chunks = false;
     essentials.spawn(
         "upload server",
         until_stop(
@@ -185,7 +184,7 @@ async fn run(
                 transfers.clone(),
                 ServeConfig {
                     upload_slots: args.upload_slots,
-                    corrupt_chunks,
+                    faults: args.test_faults(),
                 },
                 inbound_rx,
             ),
@@ -373,10 +372,10 @@ fn until_stop(
     }
 }
 
-/// Saves peer reputation every 30 s when it changed, on a blocking thread (it writes a
-/// file), until the daemon stops (which saves it one last time itself).
+/// Saves what changed in peer reputation every 10 s to the store's ledger, on a
+/// blocking thread, until the daemon stops (which saves it one last time itself).
 async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> anyhow::Result<()> {
-    let mut every = tokio::time::interval(Duration::from_secs(30));
+    let mut every = tokio::time::interval(Duration::from_secs(10));
     every.tick().await;
     loop {
         tokio::select! {

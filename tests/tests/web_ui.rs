@@ -128,6 +128,10 @@ fn the_web_ui_works_end_to_end_in_chromium() {
     // B was in the peers list, connected directly.
     let row = results["peer_row"].as_str().unwrap();
     assert!(row.contains("direct"), "{row}");
+    // And in the reputation table, with a score and a trend line.
+    let row = results["reputation_row"].as_str().unwrap();
+    assert!(row.contains("MiB"), "{row}");
+    assert_eq!(results["reputation_trend"], 1, "{results}");
 
     // Logged out: refused.
     assert_eq!(results["after_logout_status"], 401);

@@ -158,6 +158,12 @@ async function main() {
   // The bytes it sent us (the downloaded file) are counted.
   await peerRow.locator('td[data-label="Received"]', { hasText: "MiB" }).waitFor();
   results.peer_row = (await peerRow.textContent()).replace(/\s+/g, " ").trim();
+  // The reputation table (reputation.js) lists it too, with its score and trend.
+  const repRow = page.locator(`#reputation-body tr[data-peer="${remotePeer}"]`);
+  await repRow.waitFor();
+  await repRow.locator('td[data-label="Received"]', { hasText: "MiB" }).waitFor();
+  results.reputation_row = (await repRow.textContent()).replace(/\s+/g, " ").trim();
+  results.reputation_trend = await repRow.locator("svg.trend").count();
   await shot("05-peers");
 
   step("the dashboard, after a few seconds of traffic");

@@ -22,6 +22,11 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "reputation.js",
+        include_bytes!("reputation.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "search.js",
         include_bytes!("search.js"),
         "text/javascript; charset=utf-8",

@@ -89,6 +89,7 @@ impl Engine {
                 if let Some(slot) = self.peers.slots.get_mut(&peer) {
                     slot.bytes += len;
                     slot.failures = 0;
+                    slot.last_delivery = Some(std::time::Instant::now());
                 }
                 self.transfers.note_received(peer, len);
                 if self.file.have.count() == 1 {
@@ -104,7 +105,10 @@ impl Engine {
             Err(StoreError::BadChunk { .. }) => {
                 tracing::warn!(%peer, index, "corrupt chunk received");
                 self.transfers.inner.chunk_counters.corrupt();
-                self.transfers.ban(peer);
+                // Chunks verified at once with the first bad one count once: the ban.
+                if !self.transfers.is_banned(&peer) {
+                    self.transfers.ban(peer);
+                }
                 self.drop_peer(peer);
                 Ok(false)
             }

@@ -15,6 +15,7 @@
 //! when their peer disconnects.
 
 mod answer;
+pub mod faults;
 mod uploads;
 
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,8 @@ pub const OTHER_REQUESTS: usize = 64;
 pub struct ServeConfig {
     /// Peers unchoked at once (upload slots).
     pub upload_slots: usize,
-    /// Test-only: corrupt every chunk served (compiled only with the `test-faults` feature).
-    pub corrupt_chunks: bool,
+    /// Test-only misbehaviour (set only with the `test-faults` feature).
+    pub faults: faults::Faults,
 }
 
 /// Answers inbound requests until the channel closes.
@@ -70,7 +71,17 @@ pub async fn run(
                     .into_iter()
                     .map(|(peer, t)| (peer, t.received))
                     .collect();
-                lock(&choker).rechoke(Instant::now(), &received);
+                let interested = lock(&choker).interested();
+                let judgements: Vec<_> = interested
+                    .into_iter()
+                    .map(|peer| {
+                        let (score, taker) = transfers.peer_judgement(&peer);
+                        (peer, score, taker)
+                    })
+                    .collect();
+                let mut choker = lock(&choker);
+                choker.judge(judgements);
+                choker.rechoke(Instant::now(), &received);
                 continue;
             }
             event = net_events.recv(), if net_events_open => {
@@ -96,7 +107,7 @@ pub async fn run(
             continue;
         }
         if let Request::Chunk { cid, index } = request {
-            if !lock(&choker).allow(peer, Instant::now()) {
+            if config.faults.refuse_chunk() || !lock(&choker).allow(peer, Instant::now()) {
                 net.respond(channel, Response::Choked).await;
                 continue;
             }
@@ -120,7 +131,7 @@ pub async fn run(
                 reads: reads.clone(),
                 uploads: uploads.clone(),
                 choker: choker.clone(),
-                corrupt: config.corrupt_chunks,
+                faults: config.faults,
             };
             tokio::spawn(upload.run());
             continue;
@@ -130,9 +141,9 @@ pub async fn run(
             continue;
         };
         let transfers = transfers.clone();
-        let corrupt = config.corrupt_chunks;
+        let faults = config.faults;
         tokio::spawn(async move {
-            let response = answer::answer(&transfers, peer, request, corrupt).await;
+            let response = answer::answer(&transfers, peer, request, faults).await;
             net.respond(channel, response).await;
             drop(permit);
         });
