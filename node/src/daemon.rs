@@ -165,6 +165,17 @@ async fn run(
         Some(data_dir.join(paths::REPUTATION_FILE)),
         tasks.clone(),
     );
+    // Before the upload server starts: it must know the private files from the first
+    // request on.
+    let shares = crate::share::Shares::new(
+        transfers.clone(),
+        net.clone(),
+        Some(data_dir.join(crate::share::SHARES_FILE)),
+    );
+    essentials.spawn(
+        "share access server",
+        until_stop(&tasks, crate::share::serve::run(shares.clone())),
+    );
     essentials.spawn(
         "reputation saver",
         save_reputation_periodically(transfers.clone(), tasks.clone()),
@@ -218,7 +229,7 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone());
+    let api = Api::new(transfers.clone(), net.clone(), shares, data_dir.clone());
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
         api,

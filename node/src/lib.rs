@@ -37,6 +37,7 @@ pub mod ops;
 pub mod options;
 pub mod password;
 pub mod paths;
+pub mod share;
 pub mod startup;
 pub mod tasks;
 pub mod transfer;

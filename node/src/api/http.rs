@@ -18,13 +18,14 @@
 //!
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
-//! upload), `downloads.rs`, `events.rs`; `stream.rs` writes JSON lines.
+//! upload), `downloads.rs`, `share.rs` (shares, tickets, publish), `events.rs`; `stream.rs` writes JSON lines.
 
 mod downloads;
 mod events;
 mod files;
 mod node;
 mod session;
+mod share;
 mod stream;
 mod web;
 
@@ -126,6 +127,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),
         row(Owner, routes!(files::unpublish)),
+        row(Owner, routes!(share::publish)),
         row(Owner, routes!(files::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
@@ -136,6 +138,11 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::pause)),
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
+        // Shares.
+        row(Owner, routes!(share::shares, share::share)),
+        row(Owner, routes!(share::unshare)),
+        row(Owner, routes!(share::qr)),
+        row(Owner, routes!(share::open_ticket)),
         // Events.
         row(Owner, routes!(events::events)),
         row(Owner, routes!(events::live)),

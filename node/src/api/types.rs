@@ -266,11 +266,11 @@ pub enum LiveEvent {
         /// The file.
         file: AddResponse,
     },
-    /// A file was removed, or stopped being announced.
+    /// A file was removed, or stopped or started being announced.
     FileChanged {
         /// The file CID.
         cid: String,
-        /// `removed` or `unpublished`.
+        /// `removed`, `unpublished` or `published`.
         change: String,
     },
     /// The bandwidth sample of the last second.

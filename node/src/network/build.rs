@@ -172,12 +172,14 @@ fn assemble(
         peers: Peers::default(),
     };
     actor.update_dht_mode();
+    let streams = actor.swarm.behaviour().streams.new_control();
     Ok((
         actor,
         Network {
             commands: command_tx,
             events,
             local_peer_id,
+            streams,
         },
     ))
 }

@@ -75,6 +75,8 @@ struct Inner {
     reputation_saving: tokio::sync::Mutex<()>,
     /// The daemon's task tree: download engines run in it.
     tasks: Tasks,
+    /// Which peers may fetch private (password-shared) files.
+    share_gate: Arc<crate::share::Gate>,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -149,6 +151,7 @@ impl Transfers {
                 reputation_path,
                 reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,
+                share_gate: Arc::default(),
             }),
         }
     }
@@ -159,6 +162,11 @@ impl Transfers {
 
     fn net(&self) -> &Network {
         &self.inner.net
+    }
+
+    /// Which peers may fetch private files; the upload side asks it about every request.
+    pub fn share_gate(&self) -> Arc<crate::share::Gate> {
+        self.inner.share_gate.clone()
     }
 
     fn upload_limit(&self) -> &RateLimiter {
