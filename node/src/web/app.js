@@ -210,13 +210,13 @@ function enterApp() {
 
 function route() {
   if (state.csrf === null) return;
-  const m = location.hash.match(/^#\/(dashboard|files|downloads|peers)/);
+  const m = location.hash.match(/^#\/(dashboard|files|downloads|shares|peers)/);
   const page = m ? m[1] : "dashboard";
   state.page = page;
-  for (const p of ["dashboard", "files", "downloads", "peers"]) $(`page-${p}`).hidden = p !== page;
+  for (const p of ["dashboard", "files", "downloads", "shares", "peers"]) $(`page-${p}`).hidden = p !== page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
   // Show the page's data as it is now, not as of the last poll.
-  const refresh = { dashboard: refreshStatus, files: refreshFiles, downloads: refreshDownloads, peers: refreshPeers }[page];
+  const refresh = { dashboard: refreshStatus, files: refreshFiles, downloads: refreshDownloads, shares: refreshShares, peers: refreshPeers }[page];
   refresh().catch(() => {});
   if (page === "dashboard") drawChart();
 }
@@ -422,7 +422,10 @@ function renderFiles() {
     }
     if (f.published) {
       actions.push(h("button", { type: "button", class: "small", "data-action": "unpublish", onclick: () => fileAction("POST", `/api/files/${f.cid}/unpublish`, `${name} is no longer announced`) }, "Stop sharing"));
+    } else if (f.state === "complete") {
+      actions.push(h("button", { type: "button", class: "small", "data-action": "publish", onclick: () => fileAction("POST", `/api/files/${f.cid}/publish`, `${name} is announced again`) }, "Publish again"));
     }
+    if (f.state === "complete") actions.push(h("a", { class: "button small", href: `#/shares/${f.cid}`, "data-action": "share" }, "Ticket"));
     actions.push(h("button", { type: "button", class: "small danger", "data-action": "remove", onclick: () => {
       if (confirm(`Remove ${name} from this node?${f.location === "in_place" ? " (the file itself stays where it is)" : ""}`)) {
         fileAction("DELETE", `/api/files/${f.cid}`, `${name} removed`);
