@@ -180,10 +180,18 @@ async fn share(
     }
     eprintln!("{}", describe(&info));
     if qr {
-        let dark = !std::env::var("P2PD_QR_LIGHT").is_ok_and(|v| v == "1");
-        let code = dht_proto::qr::qr_terminal(&info.ticket.to_ascii_uppercase(), dark)
+        // Dark modules as block characters; on a terminal in black on white whatever its
+        // colours, since scanners want dark modules on a light ground.
+        let code = dht_proto::qr::qr_terminal(&info.ticket.to_ascii_uppercase(), false)
             .map_err(|e| anyhow::anyhow!("cannot draw the QR code: {e}"))?;
-        super::print_line(format_args!("{}", code.trim_end()));
+        let colour = std::io::stdout().is_terminal();
+        for line in code.lines() {
+            if colour {
+                super::print_line(format_args!("\x1b[30;47m{line}\x1b[0m"));
+            } else {
+                super::print_line(format_args!("{line}"));
+            }
+        }
     }
     super::print_line(format_args!("{}", info.ticket));
     Ok(())

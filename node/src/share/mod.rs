@@ -25,7 +25,7 @@ use dht_proto::Cid;
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
-use crate::network::{is_relayed, Network};
+use crate::network::{is_loopback, is_relayed, Network};
 use crate::transfer::{EngineError, Transfers};
 pub use gate::Gate;
 use table::Table;
@@ -224,8 +224,8 @@ impl Shares {
     }
 
     /// The addresses a ticket carries: confirmed external ones, then the specific
-    /// addresses we listen on, then up to [`MAX_CIRCUIT_ADDRS`] relay circuits; each
-    /// without our own `/p2p/<id>`, at most [`MAX_TICKET_ADDRS`].
+    /// addresses we listen on (loopback ones last), then up to [`MAX_CIRCUIT_ADDRS`]
+    /// relay circuits; each without our own `/p2p/<id>`, at most [`MAX_TICKET_ADDRS`].
     async fn ticket_addrs(&self) -> Vec<Multiaddr> {
         let Ok(info) = self.inner.net.info().await else {
             return Vec::new();
@@ -251,6 +251,9 @@ impl Shares {
                 list.push(addr);
             }
         }
+        // Loopback addresses last: they reach only this machine. (A stable sort keeps
+        // confirmed external addresses first among the rest.)
+        direct.sort_by_key(is_loopback);
         circuits.truncate(MAX_CIRCUIT_ADDRS);
         direct.truncate(MAX_TICKET_ADDRS - circuits.len());
         direct.extend(circuits);
