@@ -5,32 +5,14 @@
 
 mod harness;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use harness::*;
 
-/// Runs the CLI with `stdin` as its standard input (how a password is given without a
-/// terminal).
+/// Runs the CLI on `node` with `stdin` as its standard input.
 fn cli_with_stdin(node: &Daemon, args: &[&str], stdin: &str) -> CliResult {
-    let mut child = p2pd_command(None)
-        .arg("--data-dir")
-        .arg(&node.data_dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    wait_output(child, CLI_TIMEOUT).into()
+    harness::cli_with_stdin(&node.data_dir, args, stdin)
 }
 
 /// A node with no bootstrap node: it knows no one.

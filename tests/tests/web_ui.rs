@@ -388,24 +388,14 @@ fn sharing_by_ticket_works_in_chromium() {
     let remote_file = dir.path().join("private notes.txt");
     random_file(&remote_file, MIB, 32);
     let remote_cid = add(&remote, &remote_file, &[]);
-    let remote_ticket = {
-        let mut child = p2pd_command(None)
-            .args([
-                "--data-dir",
-                &path_str(&remote.data_dir),
-                "share",
-                &remote_cid,
-            ])
-            .arg("--password")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"open sesame\n").unwrap();
-        let out: CliResult = wait_output(child, CLI_TIMEOUT).into();
-        out.success().last_line().to_string()
-    };
+    let remote_ticket = cli_with_stdin(
+        &remote.data_dir,
+        &["share", &remote_cid, "--password"],
+        "open sesame\n",
+    )
+    .success()
+    .last_line()
+    .to_string();
     let envs = vec![
         ("P2PD_SETUP_LINK", node.setup_link()),
         ("P2PD_PASSWORD", "a long web password".to_string()),

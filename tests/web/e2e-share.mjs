@@ -6,7 +6,7 @@
 // results (the ticket and the QR code's SVG, for the Rust test to check and fetch with).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { env, STEP, testRun } from "./harness.mjs";
+import { env, launchChromium, STEP, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -22,14 +22,7 @@ mkdirSync(shots, { recursive: true });
 const { results, step, run, setBrowser } = testRun("e2e-share");
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium(chromium, executablePath);
   setBrowser(browser);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
