@@ -1,8 +1,10 @@
-//! The files we provide and how announcing each went: every provider announcement
-//! (`ADD_PROVIDER` round) is followed to its end, and the number of DHT servers the
-//! record was sent to is kept per file with the time. A round that reached nobody is a
-//! warning and is tried again with growing pauses, so a node that had no peers when a
-//! file was added announces it once it has some.
+//! The files and keywords we provide and how announcing each went: every provider
+//! announcement (`ADD_PROVIDER` round) is followed to its end, and the number of DHT
+//! servers the record was sent to is kept per key with the time. A round that reached
+//! nobody is a warning and is tried again with growing pauses, so a node that had no
+//! peers when a file was added announces it once it has some. Keyword keys (one per
+//! distinct word of the catalog's listed names) go through exactly the same rounds as
+//! file keys.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,7 +13,7 @@ use dht_proto::Cid;
 use libp2p::kad;
 
 use super::actor::NetworkActor;
-use super::info::Announcement;
+use super::info::{Announcement, KeywordAnnouncements};
 
 /// Pause before the first retry of an announcement that reached no peer; it doubles
 /// with each further failure up to [`MAX_RETRY`].
@@ -22,6 +24,37 @@ const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
 /// look up for the same CID).
 pub(super) fn provider_key(cid: &Cid) -> kad::RecordKey {
     kad::RecordKey::new(&cid.multihash_bytes())
+}
+
+/// What a DHT provider record says we have.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProviderKey {
+    /// A file (or directory), by CID.
+    File(Cid),
+    /// Listed files whose names hold this keyword (as `dht_proto::keyword::keywords`
+    /// makes them); the key is `dht_proto::keyword::keyword_key`.
+    Keyword(String),
+}
+
+impl ProviderKey {
+    /// The Kademlia key of the record.
+    pub fn record_key(&self) -> kad::RecordKey {
+        match self {
+            ProviderKey::File(cid) => provider_key(cid),
+            ProviderKey::Keyword(word) => {
+                kad::RecordKey::new(&dht_proto::keyword::keyword_key(word))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderKey::File(cid) => write!(f, "file {cid}"),
+            ProviderKey::Keyword(word) => write!(f, "keyword {word:?}"),
+        }
+    }
 }
 
 /// How many peers an announcement's `ADD_PROVIDER` messages went to.
@@ -39,10 +72,10 @@ pub(super) fn peers_reached(stats: &kad::QueryStats, completed: bool) -> u32 {
     (stats.num_successes() / 2).min(kad::K_VALUE.get() as u32)
 }
 
-/// What we know of one provided file's announcements.
+/// What we know of one provided key's announcements.
 #[derive(Debug, Clone)]
 pub(super) struct FileAnnouncements {
-    pub(super) cid: Cid,
+    pub(super) subject: ProviderKey,
     /// When the last round ended, and how many peers it reached.
     pub(super) last: Option<(SystemTime, u32)>,
     /// A round runs now.
@@ -53,7 +86,7 @@ pub(super) struct FileAnnouncements {
     pub(super) retry_at: Option<Instant>,
 }
 
-/// Every file we provide, by provider key.
+/// Every file and keyword we provide, by provider key.
 #[derive(Default)]
 pub(super) struct Provided {
     pub(super) files: HashMap<kad::RecordKey, FileAnnouncements>,
@@ -68,59 +101,90 @@ impl Provided {
         let mut out: Vec<Announcement> = self
             .files
             .values()
-            .map(|f| Announcement {
-                cid: f.cid,
-                last_announced: f.last.map(|(at, _)| at),
-                peers: f.last.map(|(_, n)| n),
-                announcing: f.running,
-                retry_in: f.retry_at.map(|at| at.saturating_duration_since(now)),
+            .filter_map(|f| {
+                let ProviderKey::File(cid) = f.subject else {
+                    return None;
+                };
+                Some(Announcement {
+                    cid,
+                    last_announced: f.last.map(|(at, _)| at),
+                    peers: f.last.map(|(_, n)| n),
+                    announcing: f.running,
+                    retry_in: f.retry_at.map(|at| at.saturating_duration_since(now)),
+                })
             })
             .collect();
         out.sort_by_key(|a| a.cid.to_string());
         out
     }
 
+    /// How the keyword keys' announcements stand.
+    pub(super) fn keywords(&self) -> KeywordAnnouncements {
+        let mut summary = KeywordAnnouncements::default();
+        for f in self.files.values() {
+            if !matches!(f.subject, ProviderKey::Keyword(_)) {
+                continue;
+            }
+            summary.provided += 1;
+            match f.last {
+                Some((_, 0)) => summary.unannounced += 1,
+                Some(_) => summary.announced += 1,
+                None => {}
+            }
+        }
+        summary
+    }
+
+    /// Provided files (not keywords).
+    pub(super) fn file_count(&self) -> usize {
+        self.files
+            .values()
+            .filter(|f| matches!(f.subject, ProviderKey::File(_)))
+            .count()
+    }
+
     /// Files whose last finished round reached no peer.
     pub(super) fn unannounced(&self) -> usize {
         self.files
             .values()
+            .filter(|f| matches!(f.subject, ProviderKey::File(_)))
             .filter(|f| matches!(f.last, Some((_, 0))))
             .count()
     }
 
-    /// Files due for a retry.
-    fn due(&self, now: Instant) -> Vec<Cid> {
+    /// Keys due for a retry.
+    fn due(&self, now: Instant) -> Vec<ProviderKey> {
         self.files
             .values()
             .filter(|f| !f.running && f.retry_at.is_some_and(|at| at <= now))
-            .map(|f| f.cid)
+            .map(|f| f.subject.clone())
             .collect()
     }
 }
 
 impl NetworkActor {
-    /// Starts an announcement round for `cid` (which must be provided).
-    pub(super) fn announce(&mut self, cid: Cid) {
-        let key = provider_key(&cid);
+    /// Starts an announcement round for `subject` (which must be provided).
+    pub(super) fn announce(&mut self, subject: &ProviderKey) {
+        let key = subject.record_key();
         let Some(file) = self.dht.provided.files.get_mut(&key) else {
             return;
         };
         file.running = true;
         file.retry_at = None;
         self.dht.provided.started += 1;
-        match self.swarm.behaviour_mut().kad.start_providing(key) {
-            Ok(_) => tracing::debug!(%cid, "provider announcement started"),
+        match self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
+            Ok(_) => tracing::debug!(%subject, "provider announcement started"),
             Err(e) => {
                 // The record store is full: nothing to send.
-                tracing::warn!(%cid, "cannot announce provider record: {e}");
-                self.announcement_done(provider_key(&cid), 0);
+                tracing::warn!(%subject, "cannot announce provider record: {e}");
+                self.announcement_done(key, 0);
             }
         }
     }
 
     pub(super) fn retry_failed_announcements(&mut self, now: Instant) {
-        for cid in self.dht.provided.due(now) {
-            self.announce(cid);
+        for subject in self.dht.provided.due(now) {
+            self.announce(&subject);
         }
     }
 
@@ -135,7 +199,7 @@ impl NetworkActor {
         if peers > 0 {
             file.failures = 0;
             file.retry_at = None;
-            tracing::info!(cid = %file.cid, peers, "provider record sent to DHT servers");
+            tracing::info!(subject = %file.subject, peers, "provider record sent to DHT servers");
         } else {
             let pause = FIRST_RETRY
                 .saturating_mul(1 << file.failures.min(16))
@@ -143,7 +207,7 @@ impl NetworkActor {
             file.failures += 1;
             file.retry_at = Some(Instant::now() + pause);
             tracing::warn!(
-                cid = %file.cid,
+                subject = %file.subject,
                 retry_in_secs = pause.as_secs(),
                 "provider record reached no DHT server: the file cannot be found yet"
             );

@@ -170,6 +170,7 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        catalog: Default::default(),
     };
     actor.update_dht_mode();
     let streams = actor.swarm.behaviour().streams.new_control();

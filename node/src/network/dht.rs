@@ -1,17 +1,19 @@
-//! Kademlia inside the swarm task: when files are announced (first announcement,
-//! re-announcement rounds after address changes and bootstrap connections), provider
-//! lookups streamed to their callers, the bootstrap nodes, and whether we are a DHT
-//! server or client. How each announcement went is kept in `announce.rs`.
+//! Kademlia inside the swarm task: when files and keywords are announced (first
+//! announcement, re-announcement rounds after address changes and bootstrap
+//! connections), provider lookups streamed to their callers, the bootstrap nodes, and
+//! whether we are a DHT server or client. How each announcement went is kept in
+//! `announce.rs`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dht_proto::Cid;
 use libp2p::{kad, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::actor::NetworkActor;
-use super::announce::{peers_reached, provider_key, FileAnnouncements, Provided};
+use super::announce::{peers_reached, FileAnnouncements, Provided, ProviderKey};
 use super::info::DhtMode;
 
 /// Re-announcements are delayed this long after a trigger, so a burst of triggers
@@ -21,12 +23,19 @@ const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// is older than this (Kademlia republishes provider records on its own schedule).
 const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// A provider lookup running: where it sends the providers it finds, and where it counts
+/// the DHT requests it sent so far.
+pub(super) struct ProviderQuery {
+    pub(super) found: mpsc::Sender<PeerId>,
+    requests: Arc<AtomicU32>,
+}
+
 /// Our part in the DHT.
 pub(super) struct Dht {
     pub(super) mode: DhtMode,
     pub(super) bootstrap_peers: HashSet<PeerId>,
-    /// Provider lookups running, and where each sends the providers it finds.
-    pub(super) provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
+    /// Provider lookups running.
+    pub(super) provider_queries: HashMap<kad::QueryId, ProviderQuery>,
     pub(super) provided: Provided,
     reannounce_at: Option<Instant>,
     last_announce_all: Option<Instant>,
@@ -45,7 +54,7 @@ impl Dht {
     }
 
     pub(super) fn provided_count(&self) -> usize {
-        self.provided.files.len()
+        self.provided.file_count()
     }
 
     pub(super) fn announcements_started(&self) -> u64 {
@@ -54,40 +63,67 @@ impl Dht {
 }
 
 impl NetworkActor {
-    pub(super) fn start_providing(&mut self, cid: Cid) {
+    pub(super) fn start_providing(&mut self, subject: ProviderKey) {
         // Already announced: Kademlia republishes it on its own schedule.
-        let key = provider_key(&cid);
+        let key = subject.record_key();
         if self.dht.provided.files.contains_key(&key) {
             return;
         }
         self.dht.provided.files.insert(
             key,
             FileAnnouncements {
-                cid,
+                subject: subject.clone(),
                 last: None,
                 running: false,
                 failures: 0,
                 retry_at: None,
             },
         );
-        tracing::info!(%cid, "announcing as provider");
-        self.announce(cid);
+        tracing::info!(%subject, "announcing as provider");
+        self.announce(&subject);
     }
 
-    pub(super) fn stop_providing(&mut self, cid: Cid) {
-        let key = provider_key(&cid);
+    pub(super) fn stop_providing(&mut self, subject: ProviderKey) {
+        let key = subject.record_key();
         self.dht.provided.files.remove(&key);
         self.swarm.behaviour_mut().kad.stop_providing(&key);
     }
 
-    pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
+    /// Starts a provider lookup; `started` gets its id (to finish it early) and the
+    /// counter of DHT requests it sends.
+    pub(super) fn find_providers(
+        &mut self,
+        subject: ProviderKey,
+        found: mpsc::Sender<PeerId>,
+        started: Option<oneshot::Sender<(kad::QueryId, Arc<AtomicU32>)>>,
+    ) {
         let id = self
             .swarm
             .behaviour_mut()
             .kad
-            .get_providers(provider_key(&cid));
-        tracing::info!(%cid, "provider lookup started");
-        self.dht.provider_queries.insert(id, found);
+            .get_providers(subject.record_key());
+        tracing::info!(%subject, "provider lookup started");
+        let requests = Arc::new(AtomicU32::new(0));
+        if let Some(started) = started {
+            let _ = started.send((id, requests.clone()));
+        }
+        self.dht
+            .provider_queries
+            .insert(id, ProviderQuery { found, requests });
+    }
+
+    /// Ends a provider lookup now (its caller has what it needs), counting the requests
+    /// it sent; `done` is told once the count is final.
+    pub(super) fn finish_provider_query(&mut self, id: kad::QueryId, done: oneshot::Sender<()>) {
+        if let Some(query) = self.dht.provider_queries.remove(&id) {
+            if let Some(mut running) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query
+                    .requests
+                    .store(running.stats().num_requests(), Ordering::Relaxed);
+                running.finish();
+            }
+        }
+        let _ = done.send(());
     }
 
     /// The first connection to a bootstrap node fills the routing table from it and
@@ -123,10 +159,12 @@ impl NetworkActor {
 
     fn announce_all(&mut self) {
         self.dht.last_announce_all = Some(Instant::now());
-        let cids: Vec<Cid> = self.dht.provided.files.values().map(|f| f.cid).collect();
-        tracing::info!(files = cids.len(), "announcing provider records");
-        for cid in cids {
-            self.announce(cid);
+        let subjects: Vec<ProviderKey> = (self.dht.provided.files.values())
+            .map(|f| f.subject.clone())
+            .collect();
+        tracing::info!(keys = subjects.len(), "announcing provider records");
+        for subject in subjects {
+            self.announce(&subject);
         }
     }
 
@@ -141,8 +179,10 @@ impl NetworkActor {
         };
         if self.swarm.behaviour().kad.mode() != mode {
             tracing::info!(?mode, "DHT mode changed");
-            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
         }
+        // Always explicit: libp2p-kad left in its automatic mode turns server by itself
+        // on any confirmed address, relayed ones included, before this runs.
+        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
     }
 
     pub(super) fn on_kad_event(&mut self, event: kad::Event) {
@@ -158,7 +198,11 @@ impl NetworkActor {
                     ..
                 })) => {
                     let local = *self.swarm.local_peer_id();
-                    if let Some(found) = self.dht.provider_queries.get(&id) {
+                    if let Some(query) = self.dht.provider_queries.get(&id) {
+                        query
+                            .requests
+                            .store(stats.num_requests(), Ordering::Relaxed);
+                        let found = &query.found;
                         for peer in providers.into_iter().filter(|p| *p != local) {
                             tracing::info!(%peer, "provider found");
                             // Dial now: Kademlia knows the provider's addresses only while
@@ -172,12 +216,10 @@ impl NetworkActor {
                 }
                 kad::QueryResult::GetProviders(Ok(
                     kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. },
-                )) => {
-                    self.dht.provider_queries.remove(&id);
-                }
+                )) => self.provider_query_ended(id, &stats),
                 kad::QueryResult::GetProviders(Err(e)) => {
                     tracing::debug!("provider lookup ended: {e}");
-                    self.dht.provider_queries.remove(&id);
+                    self.provider_query_ended(id, &stats);
                 }
                 kad::QueryResult::StartProviding(result)
                 | kad::QueryResult::RepublishProvider(result) => {
@@ -206,6 +248,14 @@ impl NetworkActor {
         }
     }
 
+    fn provider_query_ended(&mut self, id: kad::QueryId, stats: &kad::QueryStats) {
+        if let Some(query) = self.dht.provider_queries.remove(&id) {
+            query
+                .requests
+                .store(stats.num_requests(), Ordering::Relaxed);
+        }
+    }
+
     /// Stops the provider lookups nobody waits for any more (the download ended while
     /// its lookup ran), so they do not go on querying the DHT until their timeout.
     pub(super) fn finish_abandoned_provider_queries(&mut self) {
@@ -213,14 +263,12 @@ impl NetworkActor {
             .dht
             .provider_queries
             .iter()
-            .filter(|(_, found)| found.is_closed())
+            .filter(|(_, query)| query.found.is_closed())
             .map(|(id, _)| *id)
             .collect();
         for id in abandoned {
-            self.dht.provider_queries.remove(&id);
-            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-                query.finish();
-            }
+            let (done, _) = oneshot::channel();
+            self.finish_provider_query(id, done);
         }
     }
 }

@@ -22,6 +22,11 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "search.js",
+        include_bytes!("search.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "share.js",
         include_bytes!("share.js"),
         "text/javascript; charset=utf-8",
