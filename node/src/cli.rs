@@ -60,9 +60,9 @@ pub enum Command {
         #[arg(long)]
         unlisted: bool,
     },
-    /// Download a file by CID.
+    /// Download a file by CID, or by a ticket from `p2pd share`.
     Fetch {
-        /// The file's CID.
+        /// The file's CID, or a ticket (`p2pd1…`).
         cid: String,
         /// Where to write it (default: the provider's name for it, in the current directory).
         #[arg(short, long, value_name = "PATH")]
@@ -141,6 +141,7 @@ pub enum Command {
     Ops(OpsCommand),
     #[command(flatten)]
     Downloads(crate::commands::downloads::DownloadCommand),
+    Share(crate::commands::share::ShareCommand),
 }
 
 /// Commands for the operator: bandwidth, configuration, shell completions, manual

@@ -15,6 +15,8 @@ use crate::api::types::*;
 use crate::client::ApiClient;
 use crate::{paths, Cli, Command, UsageError};
 
+pub mod share;
+
 /// Prints a line to stdout, like `println!`, except that a reader that went away
 /// (`p2pd ls | head -1`) ends the command quietly instead of with a panic.
 macro_rules! out {
@@ -80,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Passwd => passwd(&data_dir, json),
         Command::Verify { repair } => verify::run(&data_dir, json, repair).await,
         Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
+        Command::Share(command) => share::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -215,6 +218,14 @@ async fn fetch(
     output: Option<&Path>,
     timeout: u64,
 ) -> anyhow::Result<()> {
+    // A ticket: reach its provider first (no DHT), then fetch its CID.
+    let from_ticket;
+    let cid = if dht_proto::ticket::looks_like_ticket(cid) {
+        from_ticket = share::open_ticket(data_dir, json, cid).await?;
+        from_ticket.as_str()
+    } else {
+        cid
+    };
     check_cid(cid)?;
     if timeout == 0 {
         return Err(UsageError("--timeout must be at least 1 second".into()).into());
@@ -464,23 +475,7 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 
 /// `p2pd passwd`: asks twice on a terminal (without echo), or reads one line of stdin.
 fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let password = if std::io::stdin().is_terminal() {
-        let first =
-            rpassword::prompt_password("New web UI password: ").context("reading the password")?;
-        let again = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
-        if first != again {
-            return Err(UsageError("the passwords differ".into()).into());
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from stdin")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    };
+    let password = share::read_password("New web UI password: ", true)?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     crate::password::store(data_dir, &password).map_err(|e| -> anyhow::Error {

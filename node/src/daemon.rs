@@ -172,6 +172,17 @@ async fn run(
     transfers
         .import_legacy_reputation(&data_dir.join(paths::REPUTATION_FILE))
         .await;
+    // Before the upload server starts: it must know the private files from the first
+    // request on.
+    let shares = crate::share::Shares::new(
+        transfers.clone(),
+        net.clone(),
+        Some(data_dir.join(crate::share::SHARES_FILE)),
+    );
+    essentials.spawn(
+        "share access server",
+        until_stop(&tasks, crate::share::serve::run(shares.clone())),
+    );
     essentials.spawn(
         "reputation saver",
         save_reputation_periodically(transfers.clone(), tasks.clone()),
@@ -239,7 +250,7 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
+    let api = Api::new(transfers.clone(), net.clone(), shares, data_dir.clone()).with_catalog(catalog);
     api.set_metrics(metrics);
     if let Some(addr) = args.metrics {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -17,9 +17,12 @@
 //!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
+//! - `share/`: shares and their tickets, the access protocol that enforces expiry and
+//!   passwords, and the gate that keeps a password share's file private.
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API; `find.rs`: its
-//!   search, browse and listing commands.
+//!   search, browse and listing commands; `commands/share.rs`: share, shares,
+//!   unshare, publish and opening a ticket.
 //! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
 //!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
@@ -44,6 +47,7 @@ pub mod ops;
 pub mod options;
 pub mod password;
 pub mod paths;
+pub mod share;
 pub mod startup;
 pub mod tasks;
 pub mod transfer;

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { env, painted, STEP, testRun } from "./harness.mjs";
+import { env, launchChromium, painted, STEP, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -26,15 +26,7 @@ const { log, results, step, run, setBrowser } = testRun("e2e");
 
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // Playwright gives every launch a fresh, empty profile directory.
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium(chromium, executablePath);
   setBrowser(browser);
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
   const page = await context.newPage();

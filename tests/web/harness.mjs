@@ -53,3 +53,18 @@ export function testRun(tag) {
   };
   return { log, results, step, run, setBrowser: (b) => { browser = b; } };
 }
+
+/**
+ * Launches headless Chromium at `executablePath` the way both Chromium tests want it
+ * (a fresh profile, nothing running in the background).
+ */
+export const launchChromium = (chromium, executablePath) =>
+  chromium.launch({
+    executablePath,
+    headless: true,
+    // Playwright gives every launch a fresh, empty profile directory.
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });

@@ -19,7 +19,8 @@
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
 //! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
-//! catalog's setting); `stream.rs` writes JSON lines.
+//! catalog's setting), `share.rs` (shares, tickets, publish); `stream.rs` writes JSON
+//! lines.
 
 mod downloads;
 mod events;
@@ -30,6 +31,7 @@ mod range;
 mod search;
 mod session;
 mod store;
+mod share;
 mod stream;
 mod web;
 
@@ -132,6 +134,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),
         row(Owner, routes!(files::unpublish)),
+        row(Owner, routes!(share::publish)),
         row(Owner, routes!(range::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
@@ -146,6 +149,11 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
         row(Owner, routes!(ops::clear_history)),
+        // Shares.
+        row(Owner, routes!(share::shares, share::share)),
+        row(Owner, routes!(share::unshare)),
+        row(Owner, routes!(share::qr)),
+        row(Owner, routes!(share::open_ticket)),
         // Events.
         // Search and browse.
         row(Owner, routes!(search::search)),

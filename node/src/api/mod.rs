@@ -4,7 +4,8 @@
 //! over HTTP/JSON (with the route table that also makes the [`openapi`] document),
 //! [`auth`] decides who may call it, [`live`] keeps the bandwidth history and the stream
 //! of live events, and the CLI calls the same operations through [`crate::client`].
-//! [`ApiError`] carries an HTTP status; [`input`] checks what users send.
+//! [`share`] holds the share operations and their wire types. [`ApiError`] carries an
+//! HTTP status; [`input`] checks what users send.
 
 pub mod auth;
 pub mod convert;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod ops;
 pub mod search;
 pub mod store;
+pub mod share;
 pub mod transfers;
 pub mod types;
 
@@ -51,6 +53,7 @@ pub const MAX_DISPLAY_NAME: usize = 64;
 pub struct Api {
     transfers: Transfers,
     net: Network,
+    shares: crate::share::Shares,
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
@@ -91,13 +94,19 @@ pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()
 impl Api {
     /// The facade over a running node (the engine's operations, and the network's for
     /// what it reports). The daemon runs [`Api::live_monitor`] beside it.
-    pub fn new(transfers: Transfers, net: Network, data_dir: PathBuf) -> Self {
+    pub fn new(
+        transfers: Transfers,
+        net: Network,
+        shares: crate::share::Shares,
+        data_dir: PathBuf,
+    ) -> Self {
         let (events, _) = broadcast::channel(256);
         // Uploads left over from a previous run were never imported.
         let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
         Api {
             transfers,
             net,
+            shares,
             started: Instant::now(),
             shared: Arc::new(Shared {
                 events,

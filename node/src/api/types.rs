@@ -278,11 +278,11 @@ pub enum LiveEvent {
         /// The file.
         file: AddResponse,
     },
-    /// A file was removed, or stopped being announced.
+    /// A file was removed, or stopped or started being announced.
     FileChanged {
         /// The file CID.
         cid: String,
-        /// `removed`, `unpublished`, `changed_on_disk` or `repaired`.
+        /// `removed`, `unpublished`, `published`, `changed_on_disk` or `repaired`.
         change: String,
     },
     /// The bandwidth sample of the last second.

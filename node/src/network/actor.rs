@@ -77,6 +77,24 @@ impl NetworkActor {
         self.report_serving();
     }
 
+    /// Dials a peer at addresses we were given (a share ticket's), keeping them for
+    /// later dials.
+    fn dial_at(&mut self, peer: libp2p::PeerId, addrs: Vec<Multiaddr>) {
+        for addr in &addrs {
+            self.swarm.add_peer_address(peer, addr.clone());
+        }
+        if self.swarm.is_connected(&peer) {
+            return;
+        }
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .extend_addresses_through_behaviour()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, "cannot dial a ticket's provider: {e}");
+        }
+    }
+
     /// Whether an address that is not relayed is confirmed reachable.
     pub(super) fn is_public(&self) -> bool {
         self.swarm.external_addresses().any(|a| !is_relayed(a))
@@ -123,6 +141,10 @@ impl NetworkActor {
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::DialAt { peer, addrs, done } => {
+                self.dial_at(peer, addrs);
+                let _ = done.send(());
             }
         }
     }

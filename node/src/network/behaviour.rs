@@ -115,6 +115,8 @@ pub struct Behaviour {
     pub(crate) relay_server: Toggle<relay::Behaviour>,
     pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) upnp: Toggle<upnp::tokio::Behaviour>,
+    /// Plain streams for protocols served outside the swarm task (share access).
+    pub(crate) streams: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -203,6 +205,7 @@ impl Behaviour {
                 .into(),
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: config.upnp.then(upnp::tokio::Behaviour::default).into(),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

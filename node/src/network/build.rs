@@ -179,12 +179,14 @@ fn assemble(
         catalog: Default::default(),
     };
     actor.update_dht_mode();
+    let streams = actor.swarm.behaviour().streams.new_control();
     Ok((
         actor,
         Network {
             commands: command_tx,
             events,
             local_peer_id,
+            streams,
         },
     ))
 }

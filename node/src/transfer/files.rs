@@ -1,5 +1,5 @@
 //! The engine's file operations: add (import into the store and announce), list,
-//! remove, unpublish, and reading a file's verified chunks. Store calls run on blocking
+//! remove, unpublish, publish again, and reading a file's verified chunks. Store calls run on blocking
 //! threads; announcements go to the network task.
 
 use std::path::PathBuf;
@@ -58,6 +58,15 @@ impl Transfers {
         }
         self.net().stop_providing(cid).await;
         tracing::info!(%cid, "file unpublished");
+        Ok(())
+    }
+
+    /// Announces a file again after `unpublish`; the choice survives a restart.
+    pub async fn publish(&self, cid: Cid) -> Result<(), EngineError> {
+        let store = self.store().clone();
+        blocking(move || store.set_published(&cid, true)).await?;
+        self.net().start_providing(cid).await;
+        tracing::info!(%cid, "file published again");
         Ok(())
     }
 

@@ -81,6 +81,8 @@ struct Inner {
     tasks: Tasks,
     /// Chunks verified and corrupt, for the metrics.
     chunk_counters: counters::ChunkCounters,
+    /// Which peers may fetch private (password-shared) files.
+    share_gate: Arc<crate::share::Gate>,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -161,6 +163,7 @@ impl Transfers {
                 reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,
                 chunk_counters: counters::ChunkCounters::default(),
+                share_gate: Arc::default(),
             }),
         }
     }
@@ -176,6 +179,11 @@ impl Transfers {
 
     fn net(&self) -> &Network {
         &self.inner.net
+    }
+
+    /// Which peers may fetch private files; the upload side asks it about every request.
+    pub fn share_gate(&self) -> Arc<crate::share::Gate> {
+        self.inner.share_gate.clone()
     }
 
     fn upload_limit(&self) -> &RateLimiter {

@@ -31,6 +31,11 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         include_bytes!("search.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "share.js",
+        include_bytes!("share.js"),
+        "text/javascript; charset=utf-8",
+    ),
     ("icon.svg", include_bytes!("icon.svg"), "image/svg+xml"),
 ];
 

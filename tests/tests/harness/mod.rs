@@ -187,6 +187,25 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
     cli_in(None, data_dir, args)
 }
 
+/// Runs the CLI against a data directory with `stdin` as its standard input (how a
+/// password is given without a terminal).
+pub fn cli_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> CliResult {
+    use std::io::Write as _;
+    let mut child = p2pd_command(None)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn p2pd");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    wait_output(child, CLI_TIMEOUT).into()
+}
+
 /// Runs the CLI against a data directory, inside a network namespace if given (the
 /// daemon's API is on the loopback of its namespace).
 pub fn cli_in(netns: Option<&str>, data_dir: &Path, args: &[&str]) -> CliResult {

@@ -16,6 +16,7 @@
 
 mod harness;
 mod latency;
+mod ticket;
 mod transport;
 
 use std::fmt::Write as _;
@@ -48,6 +49,8 @@ enum Figure {
     Dht,
     /// 6: `GET /api/status` latency while the daemon adds and fetches large files.
     Status,
+    /// 7: `fetch` by ticket vs by CID through the DHT, fresh fetchers (`ticket.rs`).
+    Ticket,
 }
 
 /// Benchmarks p2pd on 127.0.0.1 against baselines measured in the same run.
@@ -83,7 +86,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Figures to run (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status, Figure::Ticket])]
     only: Vec<Figure>,
     /// The p2pd binary (default: `p2pd` beside this program).
     #[arg(long)]
@@ -924,6 +927,9 @@ impl Bench {
         }
         if only.contains(&Figure::Status) {
             self.figure_status()?;
+        }
+        if only.contains(&Figure::Ticket) {
+            self.figure_ticket()?;
         }
         Ok(())
     }

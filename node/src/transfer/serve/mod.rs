@@ -5,10 +5,12 @@
 //! 1. a `Cancel` is answered `Ack` (and ends the named chunk request, if it still
 //!    waits, with `Cancelled`);
 //! 2. a banned requester is answered `Choked`;
-//! 3. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
-//! 4. then read permits, one per started MiB of the chunk, taken at once without
+//! 3. a request about a private file (a password share's) from a peer without a grant
+//!    is answered `NotFound` (`crate::share::gate`);
+//! 4. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
+//! 5. then read permits, one per started MiB of the chunk, taken at once without
 //!    waiting (see [`uploads`]), else `Choked`;
-//! 5. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
+//! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
 //! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
 //! chunk request. Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
@@ -104,6 +106,11 @@ pub async fn run(
         }
         if transfers.is_banned(&peer) {
             net.respond(channel, Response::Choked).await;
+            continue;
+        }
+        if !transfers.inner.share_gate.may_serve(&peer, request.cid()) {
+            // A private file, and no grant: answered as if we did not hold it.
+            net.respond(channel, Response::NotFound).await;
             continue;
         }
         if let Request::Chunk { cid, index } = request {
