@@ -39,7 +39,7 @@ pub mod ping;
 mod reach;
 mod requests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use behaviour::{kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
