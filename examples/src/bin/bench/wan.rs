@@ -237,16 +237,7 @@ fn run_profile(
     let pings = if loss > 0.0 { 2000 } else { 500 };
     let p = lab::ping(&lab, FETCHER, SEEDER, pings, Duration::from_millis(5))?;
     let rtt_ms = rtt.as_secs_f64() * 1e3;
-    checks.push(Check {
-        profile: name,
-        what: format!("ping RTT fetcher → seeder ({} pings)", p.sent),
-        expected: format!("{rtt_ms:.1} ms"),
-        measured: format!(
-            "min {:.2} / avg {:.2} / max {:.2} ms",
-            p.min_ms, p.avg_ms, p.max_ms
-        ),
-        verdict: within(p.avg_ms / rtt_ms, 1.0, 0.03, p.min_ms >= rtt_ms),
-    });
+    checks.push(rtt_check(name, "fetcher → seeder", rtt_ms, &p));
     let round_trip_loss = 1.0 - (1.0 - loss).powi(2);
     checks.push(binomial_check(
         name,
@@ -263,16 +254,7 @@ fn run_profile(
         200,
         Duration::from_millis(5),
     )?;
-    checks.push(Check {
-        profile: name,
-        what: format!("ping RTT fetcher → home seeder ({} pings)", hp.sent),
-        expected: format!("{home_rtt_ms:.1} ms"),
-        measured: format!(
-            "min {:.2} / avg {:.2} / max {:.2} ms",
-            hp.min_ms, hp.avg_ms, hp.max_ms
-        ),
-        verdict: within(hp.avg_ms / home_rtt_ms, 1.0, 0.03, hp.min_ms >= home_rtt_ms),
-    });
+    checks.push(rtt_check(name, "fetcher → home seeder", home_rtt_ms, &hp));
 
     // --- baselines on the same paths ---
     let timeout = LONG_TIMEOUT;
@@ -739,6 +721,21 @@ fn run_sendme(
         bail!("sendme delivered a different file");
     }
     Ok((secs, cpu))
+}
+
+/// The round trip `ping` measured on `path` against the configured `expected_ms`: the
+/// mean within 3%, and no answer faster than configured.
+fn rtt_check(profile: &'static str, path: &str, expected_ms: f64, p: &lab::Ping) -> Check {
+    Check {
+        profile,
+        what: format!("ping RTT {path} ({} pings)", p.sent),
+        expected: format!("{expected_ms:.1} ms"),
+        measured: format!(
+            "min {:.2} / avg {:.2} / max {:.2} ms",
+            p.min_ms, p.avg_ms, p.max_ms
+        ),
+        verdict: within(p.avg_ms / expected_ms, 1.0, 0.03, p.min_ms >= expected_ms),
+    }
 }
 
 /// `ok` when `ratio` is within `tolerance` of `target` (and `also` holds).
