@@ -68,7 +68,7 @@ impl Bench {
             "≥ 1 (no slower)",
         );
         self.cpu_row(
-            &format!("10 · fetch from 1 seeder (seeders + fetcher)"),
+            "10 · fetch from 1 seeder (seeders + fetcher)",
             size,
             one.best_cpu(),
         );
