@@ -141,6 +141,7 @@ pub enum Command {
     Ops(OpsCommand),
     #[command(flatten)]
     Downloads(crate::commands::downloads::DownloadCommand),
+    #[command(flatten)]
     Share(crate::commands::share::ShareCommand),
 }
 

@@ -37,9 +37,9 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-mod verify;
 pub mod downloads;
 mod fetch_bar;
+mod verify;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

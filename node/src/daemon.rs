@@ -250,7 +250,8 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), shares, data_dir.clone()).with_catalog(catalog);
+    let api =
+        Api::new(transfers.clone(), net.clone(), shares, data_dir.clone()).with_catalog(catalog);
     api.set_metrics(metrics);
     if let Some(addr) = args.metrics {
         let listener = tokio::net::TcpListener::bind(addr)

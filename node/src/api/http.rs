@@ -30,8 +30,8 @@ pub mod ops;
 mod range;
 mod search;
 mod session;
-mod store;
 mod share;
+mod store;
 mod stream;
 mod web;
 

@@ -16,8 +16,8 @@ pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod search;
-pub mod store;
 pub mod share;
+pub mod store;
 pub mod transfers;
 pub mod types;
 

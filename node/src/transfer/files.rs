@@ -5,10 +5,23 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use chunk_store::{ChunkBuf, EntryInfo, ImportMode, ImportOutcome};
+use chunk_store::{ChunkBuf, EntryInfo, EntryState, ImportMode, ImportOutcome};
 use dht_proto::Cid;
 
 use super::{blocking, EngineError, Transfers};
+
+/// What a complete file is, for whoever reads or shares it.
+#[derive(Debug, Clone)]
+pub struct Content {
+    /// The file.
+    pub cid: Cid,
+    /// A name safe to save it under (see [`safe_file_name`]).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of chunks.
+    pub chunks: u32,
+}
 
 impl Transfers {
     /// Imports a file (copied into the store, or tracked in place) and announces it;
@@ -83,6 +96,23 @@ impl Transfers {
         }
         tracing::info!(%cid, "file removed");
         Ok(())
+    }
+
+    /// A complete file's name, size and chunk count (what a share ticket carries).
+    pub async fn content(&self, cid: Cid) -> Result<Content, EngineError> {
+        let store = self.store().clone();
+        let info = blocking(move || store.info(&cid))
+            .await?
+            .ok_or(chunk_store::StoreError::NotFound(cid))?;
+        if !matches!(info.state, EntryState::Complete) {
+            return Err(EngineError::NotComplete(cid));
+        }
+        Ok(Content {
+            cid,
+            name: safe_file_name(info.name.as_deref(), &cid),
+            size: info.size,
+            chunks: info.chunk_count,
+        })
     }
 
     /// One verified chunk of a file.
