@@ -119,7 +119,8 @@ impl From<EngineError> for ApiError {
             | EngineError::TooManyDownloads(_) => ApiError::conflict(e.to_string()),
             EngineError::StopTimeout(_) => ApiError::internal(e.to_string()),
             // The network could not deliver, as for a fetch.
-            EngineError::StreamFailed(_) => ApiError::new(502, e.to_string()),
+            // Before any byte is sent: the file is not to be had (yet) from the network.
+            EngineError::StreamFailed(_) => ApiError::new(404, e.to_string()),
         }
     }
 }

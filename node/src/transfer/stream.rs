@@ -12,6 +12,8 @@ use dht_proto::Cid;
 use super::files::safe_file_name;
 use super::{blocking, lock, EngineError, Transfers};
 
+/// Longest a reader waits for a starting download's manifest.
+const MANIFEST_WAIT: Duration = Duration::from_secs(10);
 /// How often a reader waiting for a chunk looks again.
 const POLL: Duration = Duration::from_millis(50);
 /// Chunks a reader asks to have first: those of its range, from the one it waits for.
@@ -42,7 +44,9 @@ impl Transfers {
         cid: Cid,
         timeout: Duration,
     ) -> Result<StreamInfo, EngineError> {
-        let deadline = Instant::now() + timeout;
+        // A reader waits for a manifest briefly: an HTTP client does not wait a fetch's
+        // whole timeout for its first byte; the download itself goes on.
+        let deadline = Instant::now() + timeout.min(MANIFEST_WAIT);
         loop {
             let store = self.store().clone();
             if let Some(info) = blocking(move || store.info(&cid)).await? {
@@ -71,7 +75,7 @@ impl Transfers {
             if Instant::now() >= deadline {
                 return Err(EngineError::StreamFailed(format!(
                     "no provider of {cid} sent its manifest within {}s",
-                    timeout.as_secs()
+                    timeout.min(MANIFEST_WAIT).as_secs()
                 )));
             }
             tokio::time::sleep(POLL).await;
