@@ -140,9 +140,23 @@ impl Store {
 
     fn verify_one(&self, cid: &Cid, repair: bool) -> Result<FileReport, StoreError> {
         let key = file_key(cid)?;
-        let record = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
         let manifest = self.manifest_uncached(cid)?;
+        let mut record = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
         let mut report = self.check(cid, &key, &record, &manifest)?;
+        // A download that finished while it was checked moved its bytes from `partial/`
+        // to their final place: what was missing there is judged again where the entry
+        // now points (a few times at most; a file moves once per download).
+        for _ in 0..3 {
+            if report.is_ok() {
+                break;
+            }
+            let now = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
+            if now.location == record.location {
+                break;
+            }
+            record = now;
+            report = self.check(cid, &key, &record, &manifest)?;
+        }
         if repair && !report.is_ok() {
             report.repair = self.fix(&key, &record, &manifest, &report)?;
         }
