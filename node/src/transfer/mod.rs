@@ -21,6 +21,7 @@ pub mod integrity;
 pub mod picker;
 pub mod rate;
 pub mod reputation;
+mod run_queue;
 pub mod serve;
 mod status;
 pub mod stream;
@@ -35,7 +36,6 @@ use std::time::Duration;
 use chunk_store::{Store, StoreError};
 use dht_proto::Bitfield;
 use libp2p::PeerId;
-use tokio::sync::Semaphore;
 
 use crate::network::Network;
 use crate::tasks::Tasks;
@@ -69,7 +69,7 @@ struct Inner {
     net: Network,
     downloads: downloads::Registry,
     /// Downloads running at once; the others wait, queued.
-    run_slots: Arc<Semaphore>,
+    run_queue: Arc<run_queue::RunQueue>,
     upload_limit: RateLimiter,
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
@@ -155,7 +155,7 @@ impl Transfers {
                 store,
                 net,
                 downloads: downloads::Registry::default(),
-                run_slots: Arc::new(Semaphore::new(downloads::MAX_RUNNING)),
+                run_queue: run_queue::RunQueue::new(downloads::MAX_RUNNING),
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),

@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::downloads::{DownloadShared, FetchParams, Stop, TaskLink};
 use super::picker::Picker;
+use super::run_queue::{QueuePlace, RunSlot};
 use super::status::{DownloadState, DownloadStatus, Failure};
 use super::{PeerNews, Transfers};
 use crate::network::{Reply, RequestError};
@@ -51,8 +52,11 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Spawns the task of one run of a download.
 pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
+    // The place in the queue is taken now, in the order downloads are started.
+    let place = Some(transfers.inner.run_queue.join());
     let engine = Engine {
         transfers,
+        place,
         params,
         link: Link {
             status: link.status,
@@ -129,6 +133,8 @@ struct FileState {
 /// One run of a download.
 struct Engine {
     transfers: Transfers,
+    /// Its place in the download queue, until it gets a run slot.
+    place: Option<QueuePlace>,
     params: FetchParams,
     link: Link,
     file: FileState,
@@ -181,10 +187,12 @@ impl Engine {
 
     /// Waits in the queue for one of the engine's run slots; returns the owner's stop
     /// if it comes first.
-    async fn wait_for_run_slot(&mut self) -> Result<tokio::sync::OwnedSemaphorePermit, Stop> {
-        let slots = self.transfers.inner.run_slots.clone();
+    async fn wait_for_run_slot(&mut self) -> Result<RunSlot, Stop> {
+        let Some(place) = self.place.take() else {
+            return Err(Stop::Pause);
+        };
         tokio::select! {
-            slot = slots.acquire_owned() => slot.map_err(|_| Stop::Pause),
+            slot = place.slot() => Ok(slot),
             stop = self.link.stop.wait_for(Option::is_some) => {
                 Err(stop.ok().and_then(|s| *s).unwrap_or(Stop::Pause))
             }
