@@ -23,6 +23,7 @@
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
+//! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
 
 mod actor;
 mod announce;
@@ -44,6 +45,7 @@ pub mod pending;
 pub mod ping;
 mod reach;
 mod requests;
+pub mod standing;
 #[cfg(test)]
 pub(crate) mod tests;
 
