@@ -19,7 +19,7 @@ use super::peers::{is_relayed, Peers};
 use super::reach::Reach;
 use super::requests::Requests;
 
-/// How often the actor runs its timers (re-announcements, relay reservations, clean-up).
+/// How often the actor runs its timers (announcements due, relay reservations, clean-up).
 const TICK: Duration = Duration::from_millis(500);
 
 /// The task that owns the swarm.
@@ -76,8 +76,8 @@ impl NetworkActor {
                 reply,
             } => self.send_request(peer, request, reply),
             Command::Respond { channel, response } => self.respond(channel, response),
-            Command::StartProviding(cid) => self.start_providing(cid),
-            Command::StopProviding(cid) => self.stop_providing(cid),
+            Command::StartProviding(subject) => self.start_providing(subject),
+            Command::StopProviding(subject) => self.stop_providing(subject),
             Command::FindProviders { cid, found } => self.find_providers(cid, found),
             Command::Info(reply) => {
                 let _ = reply.send(self.node_info());
@@ -86,7 +86,10 @@ impl NetworkActor {
                 let _ = reply.send(self.peers.infos());
             }
             Command::Announcements(reply) => {
-                let _ = reply.send(self.dht.provided.snapshot());
+                let _ = reply.send(self.dht.reprovider.provided.snapshot());
+            }
+            Command::ReprovideStats(reply) => {
+                let _ = reply.send(self.reprovide_stats());
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -128,7 +131,7 @@ impl NetworkActor {
             routing_table_peers,
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
-            unannounced_files: self.dht.provided.unannounced(),
+            unannounced_files: self.dht.reprovider.provided.unannounced(),
         }
     }
 
@@ -197,6 +200,7 @@ impl NetworkActor {
                 self.on_transfer_event(super::requests::Transfer::Manifest, event)
             }
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
+            BehaviourEvent::Provide(event) => self.on_add_provider_event(event),
             BehaviourEvent::Identify(event) => self.on_identify_event(event),
             BehaviourEvent::Ping(event) => self.peers.on_ping(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),

@@ -1,24 +1,27 @@
-//! Kademlia inside the swarm task: when files are announced (first announcement,
-//! re-announcement rounds after address changes and bootstrap connections), provider
-//! lookups streamed to their callers, the bootstrap nodes, and whether we are a DHT
-//! server or client. How each announcement went is kept in `announce.rs`.
+//! Kademlia inside the swarm task: when everything we provide is announced again
+//! (after address changes and bootstrap connections), provider lookups streamed to
+//! their callers, the bootstrap nodes, and whether we are a DHT server or client.
+//! Announcing itself is the batched reprovider's (`providing.rs`, `reprovide.rs`); how
+//! each announcement went is kept in `announce.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use dht_proto::Cid;
+use libp2p::request_response::OutboundRequestId;
 use libp2p::{kad, PeerId};
 use tokio::sync::mpsc;
 
 use super::actor::NetworkActor;
-use super::announce::{peers_reached, provider_key, FileAnnouncements, Provided};
+use super::announce::provider_key;
 use super::info::DhtMode;
+use super::reprovide::Reprovider;
 
 /// Re-announcements are delayed this long after a trigger, so a burst of triggers
 /// (several addresses confirmed at once) costs one round of announcements.
 const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// A reconnect to a bootstrap node re-announces everything only if the last full round
-/// is older than this (Kademlia republishes provider records on its own schedule).
+/// is older than this (the reprovider refreshes records on its own schedule).
 const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Our part in the DHT.
@@ -27,59 +30,43 @@ pub(super) struct Dht {
     pub(super) bootstrap_peers: HashSet<PeerId>,
     /// Provider lookups running, and where each sends the providers it finds.
     pub(super) provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
-    pub(super) provided: Provided,
+    /// What we provide, and the rounds announcing it.
+    pub(super) reprovider: Reprovider,
+    /// The reprovider's lookups and batches in flight, by libp2p's ids.
+    pub(super) reprovide_lookups: HashMap<kad::QueryId, u64>,
+    pub(super) reprovide_batches: HashMap<OutboundRequestId, u64>,
     reannounce_at: Option<Instant>,
-    last_announce_all: Option<Instant>,
+    pub(super) last_announce_all: Option<Instant>,
 }
 
 impl Dht {
-    pub(super) fn new(mode: DhtMode, bootstrap_peers: HashSet<PeerId>) -> Self {
+    pub(super) fn new(
+        mode: DhtMode,
+        bootstrap_peers: HashSet<PeerId>,
+        reprovider: Reprovider,
+    ) -> Self {
         Dht {
             mode,
             bootstrap_peers,
             provider_queries: HashMap::new(),
-            provided: Provided::default(),
+            reprovider,
+            reprovide_lookups: HashMap::new(),
+            reprovide_batches: HashMap::new(),
             reannounce_at: None,
             last_announce_all: None,
         }
     }
 
     pub(super) fn provided_count(&self) -> usize {
-        self.provided.files.len()
+        self.reprovider.provided.file_count()
     }
 
     pub(super) fn announcements_started(&self) -> u64 {
-        self.provided.started
+        self.reprovider.provided.started
     }
 }
 
 impl NetworkActor {
-    pub(super) fn start_providing(&mut self, cid: Cid) {
-        // Already announced: Kademlia republishes it on its own schedule.
-        let key = provider_key(&cid);
-        if self.dht.provided.files.contains_key(&key) {
-            return;
-        }
-        self.dht.provided.files.insert(
-            key,
-            FileAnnouncements {
-                cid,
-                last: None,
-                running: false,
-                failures: 0,
-                retry_at: None,
-            },
-        );
-        tracing::info!(%cid, "announcing as provider");
-        self.announce(cid);
-    }
-
-    pub(super) fn stop_providing(&mut self, cid: Cid) {
-        let key = provider_key(&cid);
-        self.dht.provided.files.remove(&key);
-        self.swarm.behaviour_mut().kad.stop_providing(&key);
-    }
-
     pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
         let id = self
             .swarm
@@ -108,7 +95,7 @@ impl NetworkActor {
     }
 
     pub(super) fn schedule_reannounce(&mut self) {
-        if !self.dht.provided.files.is_empty() && self.dht.reannounce_at.is_none() {
+        if !self.dht.reprovider.provided.keys.is_empty() && self.dht.reannounce_at.is_none() {
             self.dht.reannounce_at = Some(Instant::now() + REANNOUNCE_DELAY);
         }
     }
@@ -118,16 +105,7 @@ impl NetworkActor {
             self.dht.reannounce_at = None;
             self.announce_all();
         }
-        self.retry_failed_announcements(now);
-    }
-
-    fn announce_all(&mut self) {
-        self.dht.last_announce_all = Some(Instant::now());
-        let cids: Vec<Cid> = self.dht.provided.files.values().map(|f| f.cid).collect();
-        tracing::info!(files = cids.len(), "announcing provider records");
-        for cid in cids {
-            self.announce(cid);
-        }
+        self.drive_reprovider(now);
     }
 
     /// Kademlia server mode only on a confirmed address that is not relayed: a relay
@@ -179,16 +157,12 @@ impl NetworkActor {
                     tracing::debug!("provider lookup ended: {e}");
                     self.dht.provider_queries.remove(&id);
                 }
-                kad::QueryResult::StartProviding(result)
-                | kad::QueryResult::RepublishProvider(result) => {
-                    let (key, completed) = match result {
-                        Ok(ok) => (ok.key, true),
-                        Err(e) => {
-                            tracing::debug!("provider announcement timed out: {e}");
-                            (e.into_key(), false)
-                        }
+                kad::QueryResult::GetClosestPeers(result) if self.is_reprovide_lookup(&id) => {
+                    let found = match result {
+                        Ok(ok) => ok.peers,
+                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                     };
-                    self.announcement_done(key, peers_reached(&stats, completed));
+                    self.on_reprovide_lookup(id, found, &stats);
                 }
                 kad::QueryResult::Bootstrap(Ok(_)) if step.last => {
                     tracing::debug!("DHT bootstrap finished");

@@ -7,8 +7,10 @@ use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::announce::ProviderKey;
 use super::codec::Reply;
 use super::info::{Announcement, NetEvent, NodeInfo, PeerInfo};
+use super::reprovide::ReprovideStats;
 
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,10 +77,10 @@ pub enum Command {
         /// The answer.
         response: Reply,
     },
-    /// Announce that we provide a file (and keep re-announcing it).
-    StartProviding(Cid),
-    /// Stop announcing a file.
-    StopProviding(Cid),
+    /// Announce that we provide a file or a keyword (and keep announcing it again).
+    StartProviding(ProviderKey),
+    /// Stop announcing a file or a keyword.
+    StopProviding(ProviderKey),
     /// Look up providers of a file; found peers are sent on `found` (and dialed) until the
     /// lookup ends, then the sender is dropped.
     FindProviders {
@@ -93,6 +95,8 @@ pub enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// How announcing each provided file went.
     Announcements(oneshot::Sender<Vec<Announcement>>),
+    /// What the batched reprovider did since start.
+    ReprovideStats(oneshot::Sender<ReprovideStats>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
@@ -136,12 +140,31 @@ impl Network {
 
     /// Announces a file.
     pub async fn start_providing(&self, cid: Cid) {
-        self.send(Command::StartProviding(cid)).await;
+        self.provide(ProviderKey::File(cid)).await;
     }
 
     /// Stops announcing a file.
     pub async fn stop_providing(&self, cid: Cid) {
-        self.send(Command::StopProviding(cid)).await;
+        self.stop_provide(ProviderKey::File(cid)).await;
+    }
+
+    /// Announces any key (a file, a keyword): the batched reprovider announces it soon,
+    /// grouped with other keys of its keyspace region, and again every reprovide
+    /// interval.
+    pub async fn provide(&self, key: ProviderKey) {
+        self.send(Command::StartProviding(key)).await;
+    }
+
+    /// Stops announcing a key (records already stored elsewhere expire with their TTL).
+    pub async fn stop_provide(&self, key: ProviderKey) {
+        self.send(Command::StopProviding(key)).await;
+    }
+
+    /// What the batched reprovider did since start.
+    pub async fn reprovide_stats(&self) -> anyhow::Result<ReprovideStats> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::ReprovideStats(reply)).await;
+        answer.await.context("network task stopped")
     }
 
     /// Starts a provider lookup; providers arrive on the returned channel, which closes

@@ -311,6 +311,62 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
 }
 
 #[tokio::test]
+async fn batched_add_providers_are_stored_by_libp2p_kademlia_with_our_address() {
+    use libp2p::kad::store::RecordStore as _;
+
+    let boot = spawn(config(DhtMode::Server)).await;
+    let servers = [
+        spawn_joining(config(DhtMode::Server), &boot).await,
+        spawn_joining(config(DhtMode::Server), &boot).await,
+    ];
+    let mut provider_config = config(DhtMode::Server);
+    let external: Multiaddr = "/memory/424242".parse().unwrap();
+    provider_config.external = vec![external.clone()];
+    let provider = spawn_joining(provider_config, &boot).await;
+    eventually("a routing table", || async {
+        (provider.net.info().await.ok()?.routing_table_peers >= 3).then_some(())
+    })
+    .await;
+    // More keys than one batch holds: a server gets them over several streams.
+    let keys: Vec<Cid> = (0..300u32)
+        .map(|i| Cid::for_manifest_bytes(&i.to_le_bytes()))
+        .collect();
+    for key in &keys {
+        provider.net.start_providing(*key).await;
+    }
+    eventually("every announcement's end", || async {
+        let all = provider.net.announcements().await.ok()?;
+        (all.len() == keys.len() && all.iter().all(|a| a.peers == Some(3))).then_some(())
+    })
+    .await;
+    let stats = provider.net.reprovide_stats().await.unwrap();
+    assert_eq!(stats.messages_sent, 3 * keys.len() as u64);
+    assert!(stats.lookups < keys.len() as u64 / 10, "{stats:?}");
+    // Every server's own Kademlia store holds every key, with us and our address.
+    let provider_id = provider.net.local_peer_id();
+    for node in servers.iter().chain([&boot]) {
+        let keys = keys.clone();
+        let stored = node
+            .poke(move |actor| {
+                let store = actor.swarm.behaviour_mut().kad.store_mut();
+                keys.iter()
+                    .map(|cid| store.providers(&super::announce::provider_key(cid)))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        for records in stored {
+            let ours = records
+                .iter()
+                .find(|r| r.provider == provider_id)
+                .expect("our record is stored");
+            // (libp2p-kad ends each address it reads with the provider's id.)
+            let expected = external.clone().with(Protocol::P2p(provider_id));
+            assert_eq!(ours.addresses, vec![expected]);
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_announcement_that_reaches_nobody_is_reported_and_retried() {
     let lonely = spawn(config(DhtMode::Server)).await;
     let file = cid(9);
