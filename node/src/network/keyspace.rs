@@ -160,17 +160,17 @@ impl std::fmt::Display for Prefix {
     }
 }
 
-/// The prefix length that cuts a network of `servers` DHT servers into regions of
-/// `2k` to `4k` servers each on average. A region must hold at least `k` servers for
-/// the closest servers of its keys to be all inside it; twice that on average leaves
-/// room for an estimate that is too high, and a region whose estimate was too low is
-/// explored in smaller parts.
+/// The prefix length that cuts a network of `servers` DHT servers into regions of `k`
+/// to `2k` servers each on average. Regions are the unit of the reprovide timetable:
+/// the smaller they are, the more evenly refreshes spread over the interval, while a
+/// region still holds about the `k` closest servers of its keys, so exploring it finds
+/// little that a neighbouring region needs (`explore.rs` finds every key's closest
+/// servers whatever the region's size).
 pub(super) fn prefix_len(servers: f64, k: usize) -> u32 {
-    let per_region = 2.0 * k as f64;
-    if !servers.is_finite() || servers < 2.0 * per_region {
+    if !servers.is_finite() || servers < 2.0 * k as f64 {
         return 0;
     }
-    ((servers / per_region).log2().floor() as u32).min(MAX_PREFIX_LEN)
+    ((servers / k as f64).log2().floor() as u32).min(MAX_PREFIX_LEN)
 }
 
 /// The `k` candidates closest to `target`, closest first.
@@ -299,17 +299,17 @@ mod tests {
     }
 
     #[test]
-    fn prefix_lengths_make_regions_of_2k_to_4k_servers() {
+    fn prefix_lengths_make_regions_of_k_to_2k_servers() {
         assert_eq!(prefix_len(10.0, 20), 0);
-        assert_eq!(prefix_len(79.0, 20), 0);
-        assert_eq!(prefix_len(80.0, 20), 1);
-        assert_eq!(prefix_len(100.0, 20), 1);
-        assert_eq!(prefix_len(10_000.0, 20), 7);
+        assert_eq!(prefix_len(39.0, 20), 0);
+        assert_eq!(prefix_len(40.0, 20), 1);
+        assert_eq!(prefix_len(100.0, 20), 2);
+        assert_eq!(prefix_len(10_000.0, 20), 8);
         assert_eq!(prefix_len(f64::NAN, 20), 0);
         assert_eq!(prefix_len(1e30, 20), MAX_PREFIX_LEN);
-        for n in [80.0, 100.0, 1000.0, 1e5] {
+        for n in [40.0, 100.0, 1000.0, 1e5] {
             let per_region = n / 2f64.powi(prefix_len(n, 20) as i32);
-            assert!((40.0..80.0).contains(&per_region), "{n}: {per_region}");
+            assert!((20.0..40.0).contains(&per_region), "{n}: {per_region}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! and announces it again every reprovide interval, without a DHT lookup per key.
 //!
 //! Keys are grouped by keyspace region (the keys whose points share a prefix; the
-//! prefix length makes regions of 2K to 4K DHT servers for the estimated network size).
+//! prefix length makes regions of K to 2K DHT servers for the estimated network size).
 //! A region is explored once, by a few lookups that find all of its servers
 //! (`explore.rs` says how it knows when it has them all), and every key of the region
 //! is then sent to exactly its own K closest servers among those found. A server that
