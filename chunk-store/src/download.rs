@@ -3,7 +3,6 @@
 //! file without ever overwriting one.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use redb::Durability;
 use crate::buffer::PAGE;
 use crate::fsutil::{ensure_free_space, sync_dir, sync_parent, temp_beside};
 use crate::hashing::{check_chunks, ChunkCheck};
+use crate::platform::{self, allocated_bytes, refuses_direct_io, write_all_at};
 use crate::read::unchanged_on_disk;
 use crate::store::{file_key, mtime_ns, now_unix};
 use crate::tables::{EntryRecord, Location, ENTRIES, PARTIAL_HAVE};
@@ -99,7 +99,7 @@ impl Store {
             .metadata()
             .map_err(|e| StoreError::io("reading metadata of", &path, e))?;
         // Blocks already allocated to the (sparse) partial file need no new space.
-        let allocated = meta.blocks().saturating_mul(512);
+        let allocated = allocated_bytes(&meta);
         ensure_free_space(
             &self.root.join("partial"),
             manifest.size().saturating_sub(allocated),
@@ -164,7 +164,7 @@ impl Store {
                     self.direct_writes.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(e) if refuses_direct_io(&e) => {
                     tracing::debug!(path = %path.display(), "no direct I/O here: {e}");
                     self.direct_io.store(false, Ordering::Relaxed);
                 }
@@ -175,8 +175,7 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|e| StoreError::io("opening", &path, e))?;
-        file.write_all_at(data, offset)
-            .map_err(|e| StoreError::io("writing", &path, e))
+        write_all_at(&file, data, offset).map_err(|e| StoreError::io("writing", &path, e))
     }
 
     /// Flushes the chunks written so far of a partial download to disk, so that the sync
@@ -203,8 +202,9 @@ impl Store {
     /// Finishes a download whose every chunk is verified: the bytes are synced to disk and
     /// the file moves to `output` (hard-linked, or copied across file systems), where the
     /// store tracks it in place; with no `output` it stays in the store as a blob. An
-    /// existing file at `output` is never overwritten. Blocks: syncs the file, and copies
-    /// it when `output` is on another file system.
+    /// existing file at `output` is never overwritten. A file placed at `output` gets
+    /// the user's modes ([`crate::platform::set_output_mode`]). Blocks: syncs the
+    /// file, and copies it when `output` is on another file system.
     pub fn complete_download(
         &self,
         cid: &Cid,
@@ -265,31 +265,22 @@ impl Store {
     }
 }
 
-/// Writes `data` at `offset` of `path` with `O_DIRECT` (Linux); `data`, its length and
-/// `offset` must be page-aligned. Fails with `EINVAL` where direct I/O is not supported.
-#[cfg(target_os = "linux")]
+/// Writes `data` at `offset` of `path` with direct I/O (`O_DIRECT`, Linux); `data`, its
+/// length and `offset` must be page-aligned. Fails with an error that
+/// [`refuses_direct_io`] recognises where direct I/O is not supported.
 fn write_direct(path: &Path, data: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)?;
-    file.write_all_at(data, offset)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn write_direct(_: &Path, _: &[u8], _: u64) -> std::io::Result<()> {
-    Err(std::io::Error::from_raw_os_error(libc::EINVAL))
+    write_all_at(&platform::open_direct(path)?, data, offset)
 }
 
 /// Moves a finished download of `size` bytes to `output` without ever exposing a partial
 /// file there and without overwriting an existing file: link it there when on the same
 /// file system, otherwise (after checking for room) copy to a temporary name beside
-/// `output`, sync, and link that.
+/// `output`, sync, and link that. The placed file then gets the user's modes.
 fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
     match link_no_clobber(from, output) {
         Ok(()) => {
             let _ = fs::remove_file(from);
+            give_user_modes(output);
             return sync_parent(output).map_err(|e| StoreError::io("syncing", output, e));
         }
         Err(StoreError::Invalid(m)) => return Err(StoreError::Invalid(m)),
@@ -305,8 +296,19 @@ fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
     let _ = fs::remove_file(&tmp);
     if result.is_ok() {
         let _ = fs::remove_file(from);
+        give_user_modes(output);
     }
     result
+}
+
+/// The daemon's private umask made the file 0600; the user gets the modes their own
+/// umask gives. Not a reason to fail a download whose bytes are in place: a failure is
+/// logged. (Set after the link, so a partial file left in the store by a failed link
+/// stays private; the file is at `output` with mode 0600 for a moment.)
+fn give_user_modes(output: &Path) {
+    if let Err(e) = platform::set_output_mode(output, false) {
+        tracing::warn!(path = %output.display(), "cannot set the mode of a downloaded file: {e}");
+    }
 }
 
 /// Gives the finished file `from` the name `output` without ever replacing an existing

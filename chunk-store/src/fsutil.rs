@@ -1,5 +1,6 @@
 //! Small file-system helpers shared by the store and the node: durable atomic writes,
 //! directory syncs, temporary names, free space. Every function here blocks on the disk.
+//! What differs between operating systems is in `platform.rs`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -79,16 +80,21 @@ pub fn temp_beside(path: &Path) -> PathBuf {
 }
 
 /// Bytes an unprivileged user may still write on the file system holding `path`
-/// (`statvfs`: available blocks times the fragment size).
+/// (`statvfs`: available blocks times the fragment size). Fails with
+/// [`io::ErrorKind::Unsupported`] where the platform does not tell (Windows).
 pub fn free_space(path: &Path) -> io::Result<u64> {
-    let stat = rustix::fs::statvfs(path).map_err(io::Error::from)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    crate::platform::free_space(path)?.ok_or_else(|| io::ErrorKind::Unsupported.into())
 }
 
 /// Fails with [`StoreError::NoSpace`] ("needs 812 MiB, 64 MiB free on …") unless the
-/// file system holding `path` has `needed` bytes free.
+/// file system holding `path` has `needed` bytes free. Where free space is unknown
+/// (Windows) nothing is checked: a full disk then fails the write itself.
 pub fn ensure_free_space(path: &Path, needed: u64) -> Result<(), StoreError> {
-    let free = free_space(path).map_err(|e| StoreError::io("checking free space on", path, e))?;
+    let free = match crate::platform::free_space(path) {
+        Ok(Some(free)) => free,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(StoreError::io("checking free space on", path, e)),
+    };
     if free < needed {
         return Err(StoreError::NoSpace {
             needed,
@@ -136,6 +142,7 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"secret");
     }
 
+    #[cfg(unix)]
     #[test]
     fn free_space_is_checked_against_what_is_needed() {
         let dir = tempfile::tempdir().unwrap();

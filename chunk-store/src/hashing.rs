@@ -2,11 +2,12 @@
 //! bytes into BLAKE3 chunk hashes. Blocks (CPU and disk).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
 
 use dht_proto::cid::HASH_LEN;
 use dht_proto::Manifest;
+
+use crate::platform::read_exact_at;
 
 /// Chunks read and hashed together; their hashing is spread over the available cores.
 pub(crate) const BATCH_CHUNKS: usize = 8;
@@ -77,9 +78,7 @@ pub(crate) fn check_chunks(
         let mut read = Vec::with_capacity(batch.len());
         for (slot, &index) in buf.chunks_mut(chunk_size).zip(&batch) {
             let bytes = &mut slot[..manifest.chunk_len(index) as usize];
-            let ok = file
-                .read_exact_at(bytes, manifest.chunk_offset(index))
-                .is_ok();
+            let ok = read_exact_at(file, bytes, manifest.chunk_offset(index)).is_ok();
             read.push(ok.then_some(&*bytes));
         }
         let readable: Vec<&[u8]> = read.iter().flatten().copied().collect();

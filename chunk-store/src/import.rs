@@ -279,14 +279,22 @@ fn hash_stream(
     // The file must end where its metadata said it would.
     let mut probe = [0u8; 1];
     if input.read(&mut probe)? != 0 {
-        return Err(std::io::Error::other("file grew while it was being read"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            "file grew while it was being read",
+        ));
     }
     Ok(hashes)
 }
 
 /// Converts an I/O error during import into a store error naming the file.
 fn import_error(path: &Path, e: std::io::Error) -> StoreError {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+    // A file that shrank or grew while it was read changed under us: the caller's file
+    // is at fault, not the store.
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::FileTooLarge
+    ) {
         StoreError::Changed(path.to_path_buf())
     } else {
         StoreError::io("reading", path, e)

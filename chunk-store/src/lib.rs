@@ -18,6 +18,8 @@
 //! - [`tables`]: the redb tables, their versions, and the records kept in them.
 //! - [`fsutil`]: durable atomic writes (also for the node's own files), directory syncs,
 //!   free space.
+//! - [`platform`]: what differs between operating systems (positioned I/O, free space,
+//!   direct I/O) and the modes of the files placed for the user.
 //! - [`buffer`]: page-aligned chunk buffers and the pool that reuses them.
 //! - [`error`]: the error type, [`StoreError`].
 //!
@@ -72,6 +74,7 @@ pub mod fsutil;
 mod hashing;
 mod import;
 mod manifests;
+pub mod platform;
 mod read;
 pub mod store;
 pub mod tables;

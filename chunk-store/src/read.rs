@@ -3,7 +3,6 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use dht_proto::Cid;
@@ -12,6 +11,7 @@ use redb::{Durability, ReadableTable};
 use crate::buffer::ChunkBuf;
 use crate::download::link_no_clobber;
 use crate::fsutil::{ensure_free_space, sync_parent, temp_beside};
+use crate::platform::{read_exact_at, set_output_mode};
 use crate::store::{cid_of, file_key, mtime_ns};
 use crate::tables::{EntryRecord, Location, ENTRIES};
 use crate::{Store, StoreError};
@@ -58,7 +58,7 @@ impl Store {
         };
         let mut data = self.buffers.get(manifest.chunk_len(index) as usize);
         let read = File::open(&path)
-            .and_then(|f| f.read_exact_at(&mut data, manifest.chunk_offset(index)));
+            .and_then(|f| read_exact_at(&f, &mut data, manifest.chunk_offset(index)));
         if let Err(e) = read {
             let gone = matches!(
                 e.kind(),
@@ -141,7 +141,8 @@ impl Store {
 
     /// Writes a complete file to `output` (a new file; an existing one is never
     /// overwritten), reading every chunk through [`Store::read_chunk`] so that only
-    /// verified bytes leave the store, and linking it into place only at the end.
+    /// verified bytes leave the store, and linking it into place only at the end. It
+    /// gets the user's modes ([`crate::platform::set_output_mode`]).
     /// Blocks: copies the whole file and syncs it.
     pub fn export(&self, cid: &Cid, output: &Path) -> Result<(), StoreError> {
         let manifest = self.manifest(cid)?.ok_or(StoreError::NotFound(*cid))?;
@@ -169,6 +170,10 @@ impl Store {
             drop(writer);
             file.sync_all()
                 .map_err(|e| StoreError::io("syncing", &tmp, e))?;
+            // The user's own modes, not the daemon's private ones (before the link, so
+            // the file never appears at `output` with the wrong ones).
+            set_output_mode(&tmp, false)
+                .map_err(|e| StoreError::io("setting the mode of", &tmp, e))?;
             link_no_clobber(&tmp, output)?;
             sync_parent(output).map_err(|e| StoreError::io("syncing", output, e))
         })();

@@ -271,6 +271,7 @@ mod tests {
             "f93c00",
             "fa3f800000",
             "fb3ff0000000000000",
+            "fb7ff8000000000000",
             // Map keys that are not text, or repeated.
             "a10101",
             "a1400a",

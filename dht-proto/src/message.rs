@@ -42,6 +42,10 @@ pub const MAX_RESPONSE_LEN: usize = max(MAX_CHUNK_RESPONSE_LEN, MAX_MANIFEST_RES
 pub const MAX_NAME_LEN: usize = 255;
 /// The longest error message a peer may send.
 pub const MAX_ERROR_LEN: usize = 512;
+/// The most streams of one transfer protocol open at once on one connection, inbound
+/// and outbound together. A requester keeps fewer requests outstanding; a responder
+/// resets the streams past it without an answer.
+pub const MAX_CONCURRENT_STREAMS: usize = 256;
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b {
@@ -238,6 +242,24 @@ pub fn parse_chunk_response_header(bytes: &[u8]) -> Option<(usize, u64)> {
 }
 
 impl Response {
+    /// Whether this is one of the answers the protocol allows to `request`; any other is
+    /// an unexpected answer, which fails the request. `Choked` may answer anything,
+    /// `Ack` only the notifications `Have` and `Cancel`, `NotFound` and `Error` only the
+    /// requests about a file's content, and `Cancelled` only `Chunk`.
+    pub fn answers(&self, request: &Request) -> bool {
+        match (request, self) {
+            (_, Response::Choked) => true,
+            (Request::Have { .. } | Request::Cancel { .. }, response) => {
+                matches!(response, Response::Ack)
+            }
+            (_, Response::NotFound | Response::Error { .. }) => true,
+            (Request::Manifest { .. }, Response::Manifest { .. })
+            | (Request::Chunk { .. }, Response::Chunk { .. } | Response::Cancelled)
+            | (Request::Bitfield { .. }, Response::Bitfield { .. }) => true,
+            _ => false,
+        }
+    }
+
     /// Encodes the response.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
@@ -461,6 +483,40 @@ mod tests {
             .protocol(),
             CHUNK_PROTOCOL
         );
+    }
+
+    #[test]
+    fn each_request_has_its_own_answers() {
+        let (requests, responses) = samples();
+        let allowed = |request: &Request| -> Vec<&'static str> {
+            match request {
+                Request::Manifest { .. } => vec!["manifest", "not_found", "choked", "error"],
+                Request::Chunk { .. } => {
+                    vec!["chunk", "not_found", "choked", "cancelled", "error"]
+                }
+                Request::Bitfield { .. } => vec!["bitfield", "not_found", "choked", "error"],
+                Request::Have { .. } | Request::Cancel { .. } => vec!["ack", "choked"],
+            }
+        };
+        let kind = |response: &Response| match response {
+            Response::Manifest { .. } => "manifest",
+            Response::Chunk { .. } => "chunk",
+            Response::Bitfield { .. } => "bitfield",
+            Response::Ack => "ack",
+            Response::NotFound => "not_found",
+            Response::Choked => "choked",
+            Response::Cancelled => "cancelled",
+            Response::Error { .. } => "error",
+        };
+        for request in &requests {
+            for response in &responses {
+                assert_eq!(
+                    response.answers(request),
+                    allowed(request).contains(&kind(response)),
+                    "{response:?} to {request:?}"
+                );
+            }
+        }
     }
 
     /// `{"<kind>": {"cid": C, "index": <index head>}}` with the CID of [`cid`].

@@ -221,6 +221,7 @@ fn exchanges() {
                 assert_eq!(decoded.encode(), answer, "{name}");
                 assert!(same(&response_json(&decoded), &v["answer_value"]));
                 let r = Request::decode(&request).expect(name);
+                assert!(decoded.answers(&r), "{name}: not an answer to {r:?}");
                 assert!(same(&request_json(&r), &v["request_value"]));
                 answered += 1;
             }

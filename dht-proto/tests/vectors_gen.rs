@@ -1063,6 +1063,9 @@ fn exchange_vectors() -> Vec<Value> {
     let f = file_cid();
     let raw = Cid::for_chunk(HELLO);
     let unknown = manifest_of(b"a file the responder does not hold").cid();
+    // A raw CID with the file's own digest: a responder that looked files up by digest
+    // alone would answer it.
+    let same_digest = Cid::new(Codec::Raw, *f.hash());
     let fb = f.to_bytes();
     let indexed = |kind: &str, index: u64| {
         variant(
@@ -1112,6 +1115,22 @@ fn exchange_vectors() -> Vec<Value> {
             "Manifest of a raw CID (the file's only chunk)",
             MANIFEST_PROTOCOL,
             Request::Manifest { cid: raw }.encode(),
+            Some(NotFound),
+        ),
+        (
+            "Manifest of a raw CID with the file's digest",
+            MANIFEST_PROTOCOL,
+            Request::Manifest { cid: same_digest }.encode(),
+            Some(NotFound),
+        ),
+        (
+            "Chunk 0 of a raw CID with the file's digest",
+            CHUNK_PROTOCOL,
+            Request::Chunk {
+                cid: same_digest,
+                index: 0,
+            }
+            .encode(),
             Some(NotFound),
         ),
         (

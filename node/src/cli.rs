@@ -18,12 +18,20 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// p2pd: share files by content ID over a peer-to-peer network.
+///
+/// Parse it with [`crate::config::parse`], which adds each setting's environment
+/// variable and the configuration file.
 #[derive(Debug, Parser)]
 #[command(name = "p2pd", version, about, propagate_version = true)]
 pub struct Cli {
     /// Data directory (default: the platform's data directory for p2pd).
-    #[arg(long, global = true, env = "P2PD_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: config.toml in the platform's configuration
+    /// directory for p2pd, if it is there).
+    #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_ENV,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
@@ -37,7 +45,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the node.
-    Daemon(crate::daemon::DaemonArgs),
+    Daemon(crate::options::DaemonArgs),
     /// Share a file: import it, announce it, print its CID.
     Add {
         /// The file.
@@ -82,4 +90,40 @@ pub enum Command {
     },
     /// Set the web UI password (read from the terminal, or the first line of stdin).
     Passwd,
+    #[command(flatten)]
+    Ops(OpsCommand),
+}
+
+/// Commands for the operator: bandwidth, configuration, shell completions, manual
+/// (`ops.rs`).
+#[derive(Debug, Subcommand)]
+// Parsed once per process, like `Command`.
+#[allow(clippy::large_enum_variant)]
+pub enum OpsCommand {
+    /// Bandwidth: bytes sent and received in all, rates now and over the last minutes.
+    Stats,
+    /// The configuration `p2pd daemon` runs with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `p2pd completions bash > /etc/bash_completion.d/p2pd`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `p2pd man | man -l -`), or write one page per
+    /// command into a directory.
+    Man {
+        /// Write p2pd.1 and p2pd-<command>.1 pages here instead.
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// `p2pd config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration `p2pd daemon` with these options would run with, and
+    /// where each value comes from: flag, environment, file:line, or default.
+    Show(crate::options::DaemonArgs),
 }

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::types::ErrorBody;
-use crate::daemon::ApiEndpoint;
-use crate::{paths, UsageError};
+use crate::control::ApiEndpoint;
+use crate::UsageError;
 
 /// A client of one daemon's API.
 pub struct ApiClient {
@@ -32,16 +32,7 @@ fn api_failure(body: ErrorBody) -> anyhow::Error {
 impl ApiClient {
     /// Connects to the daemon of `data_dir`.
     pub fn for_data_dir(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join(paths::API_FILE);
-        let not_running = || {
-            anyhow::anyhow!(
-                "the p2pd daemon is not running for {} (start it with `p2pd daemon`)",
-                data_dir.display()
-            )
-        };
-        let bytes = std::fs::read(&path).map_err(|_| not_running())?;
-        let endpoint: ApiEndpoint = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is corrupt", path.display()))?;
+        let endpoint = ApiEndpoint::read(data_dir)?;
         Ok(ApiClient {
             base: format!("http://{}", endpoint.addr),
             token: endpoint.token,

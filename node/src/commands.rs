@@ -65,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
         Command::Passwd => passwd(&data_dir, json),
+        Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -290,72 +291,61 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let node = &s.node;
-    out!("peer id:     {}", node["peer_id"].as_str().unwrap_or("?"));
+    out!("peer id:     {}", node.peer_id);
     if let Some(name) = &s.display_name {
         out!("name:        {name}");
     }
     out!("version:     {} (up {}s)", s.version, s.uptime_secs);
     out!("data dir:    {}", s.data_dir.display());
-    out!(
-        "NAT status:  {}",
-        node["nat_status"].as_str().unwrap_or("?")
-    );
+    out!("NAT status:  {}", node.nat_status);
     out!(
         "DHT mode:    {}{}",
-        if node["dht_server"].as_bool().unwrap_or(false) {
-            "server"
-        } else {
-            "client"
-        },
-        node["dht_client_reason"]
-            .as_str()
+        if node.dht_server { "server" } else { "client" },
+        node.dht_client_reason
+            .as_deref()
             .map_or(String::new(), |r| format!(" — {r}"))
     );
     match (
-        node["relay_server"].as_str(),
-        node["relay_server_reason"].as_str(),
+        node.relay_server.as_str(),
+        node.relay_server_reason.as_deref(),
     ) {
-        (Some("serving"), _) => out!("relay:       serving"),
-        (Some("disabled"), reason) => {
+        ("serving", _) => out!("relay:       serving"),
+        ("disabled", reason) => {
             out!("relay:       disabled — {}", reason.unwrap_or("?"))
         }
         _ => {}
     }
-    if let Some(n) = node["unannounced_files"].as_u64().filter(|n| *n > 0) {
+    if let Some(n) = Some(node.unannounced_files).filter(|n| *n > 0) {
         out!("warning:     {n} file(s) announced to no DHT server yet (retrying)");
     }
     out!(
         "peers:       {} connected, {} in routing table",
-        node["connected_peers"],
-        node["routing_table_peers"]
+        node.connected_peers,
+        node.routing_table_peers
     );
     out!(
         "files:       {} ({} announced)",
         s.files,
-        node["provided_files"]
+        node.provided_files
     );
-    for (label, key) in [
-        ("listening:", "listen_addrs"),
-        ("external:", "external_addrs"),
-        ("relayed via:", "relay_reservations"),
+    for (label, addrs) in [
+        ("listening:", &node.listen_addrs),
+        ("external:", &node.external_addrs),
+        ("relayed via:", &node.relay_reservations),
     ] {
-        if let Some(addrs) = node[key].as_array() {
-            for (i, a) in addrs.iter().enumerate() {
-                out!(
-                    "{:<12} {}",
-                    if i == 0 { label } else { "" },
-                    a.as_str().unwrap_or("")
-                );
-            }
+        for (i, a) in addrs.iter().enumerate() {
+            out!("{:<12} {a}", if i == 0 { label } else { "" });
         }
     }
     for d in &s.downloads {
+        let p = &d.progress;
+        let state = serde_json::to_value(p.state).unwrap_or_default();
         out!(
             "download:    {} {} {}/{} chunks",
-            d["cid"].as_str().unwrap_or(""),
-            d["state"].as_str().unwrap_or(""),
-            d["chunks_done"],
-            d["chunks_total"]
+            p.cid,
+            state.as_str().unwrap_or(""),
+            p.chunks_done,
+            p.chunks_total
         );
     }
     Ok(())
@@ -419,11 +409,11 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             p.peer_id,
             p.score,
             if p.banned { " banned" } else { "" },
-            human_bytes(p.record.received),
-            human_bytes(p.record.sent),
-            p.record.corrupt_chunks,
-            p.record.failures,
-            p.record.refusals
+            human_bytes(p.received),
+            human_bytes(p.sent),
+            p.corrupt_chunks,
+            p.failures,
+            p.refusals
         );
     }
     Ok(())
@@ -450,10 +440,15 @@ fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    crate::api::auth::store_password(data_dir, &password)?;
-    let url = std::fs::read(data_dir.join(paths::API_FILE))
+    crate::password::store(data_dir, &password).map_err(|e| -> anyhow::Error {
+        if e.is_bad_input() {
+            UsageError(e.to_string()).into()
+        } else {
+            e.into()
+        }
+    })?;
+    let url = crate::control::ApiEndpoint::read(data_dir)
         .ok()
-        .and_then(|b| serde_json::from_slice::<crate::daemon::ApiEndpoint>(&b).ok())
         .map(|e| format!("http://{}/", e.addr));
     if json {
         out!("{}", json!({"password_set": true, "web_ui": url}));

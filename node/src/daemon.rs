@@ -3,167 +3,38 @@
 
 use std::fs;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chunk_store::{EntryState, Store};
-use libp2p::Multiaddr;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{http, Api};
+use crate::control::ApiEndpoint;
 use crate::network::behaviour::RelayLimits;
-use crate::network::{self, BehaviourConfig, DhtMode, NetworkConfig};
+use crate::network::{self, BehaviourConfig, NetworkConfig};
+use crate::options::{DaemonArgs, DhtModeArg};
 use crate::tasks::{Essentials, Tasks};
 use crate::transfer::serve::{self, ServeConfig};
 use crate::transfer::{RateLimits, Transfers};
 use crate::{paths, startup};
 
-/// Default control API address.
-pub const DEFAULT_API: &str = "127.0.0.1:5890";
-
-/// `p2pd daemon` options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DaemonArgs {
-    /// Address to listen on for peers (repeatable).
-    #[arg(long, value_name = "MULTIADDR", default_values_t = [
-        "/ip4/0.0.0.0/tcp/5891".parse::<Multiaddr>().expect("valid default"),
-        "/ip4/0.0.0.0/udp/5891/quic-v1".parse::<Multiaddr>().expect("valid default"),
-    ])]
-    pub listen: Vec<Multiaddr>,
-    /// A bootstrap node, `/…/p2p/<peer id>` (repeatable).
-    #[arg(long, value_name = "MULTIADDR")]
-    pub bootstrap: Vec<Multiaddr>,
-    /// An address this node is reachable at from outside (public hosts; repeatable).
-    #[arg(long, value_name = "MULTIADDR")]
-    pub external_addr: Vec<Multiaddr>,
-    /// Control API address (HTTP). Must be a loopback address unless --api-public.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_API)]
-    pub api: SocketAddr,
-    /// Allow the control API on a non-loopback address.
-    #[arg(long)]
-    pub api_public: bool,
-    /// DHT participation: auto (server once reachable), server, or client.
-    #[arg(long, value_enum, default_value_t = DhtModeArg::Auto)]
-    pub dht_mode: DhtModeArg,
-    /// Do not look for peers on the LAN with mDNS.
-    #[arg(long)]
-    pub no_mdns: bool,
-    /// Most provider keys kept in the DHT store (ours and other peers').
-    #[arg(long, default_value_t = 65_536)]
-    pub max_provider_keys: usize,
-    /// Most established peer connections.
-    #[arg(long, default_value_t = 512)]
-    pub max_connections: u32,
-    /// Peers we upload to at once; peers that upload to us get them first.
-    #[arg(long, default_value_t = 8)]
-    pub upload_slots: usize,
-    /// Upload cap for the whole node, e.g. `10MiB` (bytes per second).
-    #[arg(long, value_name = "RATE", value_parser = crate::transfer::rate::parse_rate)]
-    pub max_upload_rate: Option<u64>,
-    /// Download cap for the whole node, e.g. `10MiB` (bytes per second).
-    #[arg(long, value_name = "RATE", value_parser = crate::transfer::rate::parse_rate)]
-    pub max_download_rate: Option<u64>,
-    /// A name for this node, shown in the web UI and `p2pd status` (kept in the data
-    /// directory; the web UI can change it).
-    #[arg(long, value_name = "NAME")]
-    pub display_name: Option<String>,
-    /// Largest file the web UI may upload, e.g. `4GiB`.
-    #[arg(long, value_name = "SIZE", value_parser = crate::transfer::rate::parse_rate,
-          default_value = "4GiB")]
-    pub max_upload: u64,
-    /// Seconds a chunk request may take before it is retried elsewhere.
-    #[arg(long, default_value_t = 30)]
-    pub request_timeout: u64,
-    /// Act as a relay for peers behind NAT (on by default with --dht-mode server).
-    #[arg(long)]
-    pub relay_server: bool,
-    /// Relay reservations held at once (relay server).
-    #[arg(long, default_value_t = 128)]
-    pub relay_max_reservations: usize,
-    /// Relayed circuits open at once (relay server).
-    #[arg(long, default_value_t = 64)]
-    pub relay_max_circuits: usize,
-    /// Longest life of one relayed circuit in seconds (relay server).
-    #[arg(long, default_value_t = 3600)]
-    pub relay_max_circuit_secs: u64,
-    /// Most bytes through one relayed circuit, 0 for no limit (relay server).
-    #[arg(long, default_value_t = 0)]
-    pub relay_max_circuit_bytes: u64,
-    /// A relay to reserve a slot on when behind NAT, `/…/p2p/<peer id>` (repeatable;
-    /// bootstrap nodes that relay are used too).
-    #[arg(long, value_name = "MULTIADDR")]
-    pub relay: Vec<Multiaddr>,
-    /// Do not ask the router for a port mapping (UPnP).
-    #[arg(long)]
-    pub no_upnp: bool,
-    /// Write downloaded chunks through the page cache instead of with direct I/O (for
-    /// file systems where direct I/O is slow; those that refuse it are detected).
-    #[arg(long)]
-    pub no_direct_io: bool,
-    /// Start even if another process listens on a --listen port: both then share it,
-    /// and peers reach one or the other (normally a mistake).
-    #[arg(long)]
-    pub allow_shared_port: bool,
-    /// Test only: serve corrupt chunks.
-    #[cfg(feature = "test-faults")]
-    #[arg(long, hide = true)]
-    pub test_corrupt_chunks: bool,
-    /// Test only: the network task panics this many seconds after start.
-    #[cfg(feature = "test-faults")]
-    #[arg(long, hide = true, value_name = "SECS")]
-    pub test_panic_network_after: Option<u64>,
-}
-
-/// `--dht-mode`: the command-line spelling of [`DhtMode`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DhtModeArg {
-    /// Server once an address that is not relayed is confirmed reachable; client before.
-    Auto,
-    /// Always answer DHT queries (public bootstrap nodes).
-    Server,
-    /// Never answer DHT queries.
-    Client,
-}
-
-impl From<DhtModeArg> for DhtMode {
-    fn from(arg: DhtModeArg) -> Self {
-        match arg {
-            DhtModeArg::Auto => DhtMode::Auto,
-            DhtModeArg::Server => DhtMode::Server,
-            DhtModeArg::Client => DhtMode::Client,
-        }
-    }
-}
-
-/// What the daemon writes for the CLI: where its API is and the token it wants.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiEndpoint {
-    /// `host:port` of the control API.
-    pub addr: SocketAddr,
-    /// Bearer token.
-    pub token: String,
-    /// The daemon's process id.
-    pub pid: u32,
-}
-
 /// `p2pd daemon`: refuses nonsense options (exit 2) before it touches anything, makes
 /// the data directory private, starts logging, and runs the node until it stops.
 pub async fn start(data_dir: PathBuf, args: DaemonArgs) -> anyhow::Result<()> {
     startup::check_args(&args)?;
-    let display_name = match args.display_name.clone() {
-        Some(name) => Some(
-            crate::api::check_display_name(Some(name))
-                .map_err(|e| crate::UsageError(format!("--display-name: {}", e.message)))?,
-        ),
-        None => None,
-    };
-    startup::private_umask();
+    // Checked by the option's parser; an empty name clears the saved one.
+    let display_name = args
+        .display_name
+        .clone()
+        .map(|name| Some(name).filter(|n| !n.is_empty()));
+    if let Some(user_umask) = startup::private_umask() {
+        chunk_store::platform::remember_user_umask(user_umask);
+    }
     let fixed = startup::prepare_data_dir(&data_dir)?;
     let _log_guard = startup::init_logging(startup::open_log(&data_dir)?)?;
     if !fixed.is_empty() {
@@ -271,6 +142,7 @@ async fn run(
         inbound_tx,
     )?;
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
+    args.config.log();
     {
         let stop = network_stop.clone();
         essentials.spawn("network", async move {
@@ -343,13 +215,10 @@ async fn run(
         token: token.clone(),
         pid: std::process::id(),
     };
-    chunk_store::fsutil::write_private(
-        &data_dir.join(paths::API_FILE),
-        &serde_json::to_vec_pretty(&endpoint)?,
-    )?;
+    endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), data_dir.clone());
+    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone());
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
         api,
@@ -423,11 +292,8 @@ async fn stop(
     let started = Instant::now();
     let deadline = started + STOP_WITHIN - Duration::from_millis(500);
     tasks.stop();
-    for download in transfers.downloads() {
-        if let Ok(cid) = download.cid.parse() {
-            transfers.cancel(&cid);
-        }
-    }
+    // Each download withdraws its requests, saves what it verified and ends paused.
+    transfers.stop_downloads();
     // The swarm gets at least the last second to itself.
     let left = tasks.wait(deadline - Duration::from_secs(1)).await;
     if left > 0 {
@@ -436,12 +302,7 @@ async fn stop(
             "stopping: downloads or streams still running are dropped"
         );
     }
-    let saver = transfers.clone();
-    let saved = tokio::time::timeout_at(
-        deadline,
-        tokio::task::spawn_blocking(move || saver.save_reputation()),
-    )
-    .await;
+    let saved = tokio::time::timeout_at(deadline, transfers.save_reputation()).await;
     if saved.is_err() {
         tracing::warn!("stopping: saving peer reputation took too long");
     }
@@ -479,23 +340,44 @@ async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> any
             _ = every.tick() => {}
             () = tasks.stopping() => return Ok(()),
         }
-        let transfers = transfers.clone();
-        tokio::task::spawn_blocking(move || transfers.save_reputation())
-            .await
-            .context("saving peer reputation")?;
+        transfers.save_reputation().await;
     }
 }
 
+/// Completes on Ctrl-C, or SIGTERM on Unix (what systemd and `kill` send); on Windows on
+/// Ctrl-C, Ctrl-Break, or the console closing or the system shutting down.
 async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows;
+        let (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) = (
+            windows::ctrl_break(),
+            windows::ctrl_close(),
+            windows::ctrl_shutdown(),
+        ) else {
             let _ = tokio::signal::ctrl_c().await;
             return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = brk.recv() => {}
+            _ = close.recv() => {}
+            _ = shutdown.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

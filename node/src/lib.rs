@@ -3,14 +3,21 @@
 //!
 //! # Layout
 //! - `cli.rs`: the command line (clap) and [`cli::UsageError`], the error of bad input.
+//! - `options.rs`: the daemon's options, one field each; `config/`: each option as a
+//!   flag, an environment variable and a key of the configuration file, their
+//!   precedence, and `p2pd config show`.
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
+//! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
-//! - `transfer/`: downloads (`fetch.rs`) and uploads (`serve.rs`).
+//! - `transfer/`: the transfer engine: its operations on files, downloads and peers
+//!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
+//!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
 //! - `identity.rs`, `paths.rs`: the node key and the data directory.
 //!
@@ -21,9 +28,14 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod identity;
 pub mod network;
+pub mod ops;
+pub mod options;
+pub mod password;
 pub mod paths;
 pub mod startup;
 pub mod tasks;

@@ -1,18 +1,23 @@
-//! The `p2pd` binary: parses the command line, runs it on a tokio runtime, and turns an
-//! error into one line on stderr and an exit code (2 for bad usage or input, else 1).
+//! The `p2pd` binary: parses the command line (with the environment and the
+//! configuration file), runs it on a tokio runtime, and turns an error into one line on
+//! stderr and an exit code (2 for bad usage or input, else 1).
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use p2pd::{commands, Cli, UsageError};
+use p2pd::config::{self, Refusal};
+use p2pd::{commands, UsageError};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match config::parse(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(Refusal::Clap(e)) => {
             // --help and --version are not errors; clap exits 2 for bad usage.
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+        Err(Refusal::Usage(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
         }
     };
     // Disk work runs on blocking threads; a few suffice, and each extra thread can keep a

@@ -1,11 +1,16 @@
 //! What `p2pd daemon` checks and prepares before it builds anything: its options make
-//! sense, its data directory is private (0700, every file in it 0600: the directory
-//! holds the node key, the API token and the web password), its log file can be
-//! written, and no other process already listens on its peer ports.
+//! sense together, its data directory is private (0700, every file in it 0600: the
+//! directory holds the node key, the API token and the web password), its log file can
+//! be written, and no other process already listens on its peer ports.
+//!
+//! Modes and the umask are Unix's; on Windows the data directory is created under the
+//! user's profile, whose access rules already keep other users out, and nothing is
+//! changed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -13,30 +18,22 @@ use anyhow::Context as _;
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
-use crate::daemon::DaemonArgs;
+use crate::options::DaemonArgs;
 use crate::paths;
 use crate::UsageError;
 
 /// Most entries of the data directory whose modes are checked at start (a store holds
 /// a few files per shared file; far more means something else lives there).
+#[cfg(unix)]
 const MAX_CHECKED_ENTRIES: usize = 1_000_000;
 
-/// Refuses option values that make no sense (exit 2), before anything is created.
+/// Refuses options that make no sense together (exit 2), before anything is created.
+/// (Each value on its own was checked by its parser, wherever it was written.)
 pub fn check_args(args: &DaemonArgs) -> Result<(), UsageError> {
-    let at_least_one = [
-        ("--upload-slots", args.upload_slots as u64),
-        ("--max-connections", u64::from(args.max_connections)),
-        ("--request-timeout", args.request_timeout),
-        ("--max-provider-keys", args.max_provider_keys as u64),
-    ];
-    for (flag, value) in at_least_one {
-        if value == 0 {
-            return Err(UsageError(format!("{flag} must be at least 1 (got 0)")));
-        }
-    }
     if !args.api.ip().is_loopback() && !args.api_public {
         return Err(UsageError(format!(
-            "--api {} is not a loopback address; add --api-public to expose the control API",
+            "--api {} is not a loopback address; add --api-public (api-public = true in the \
+             configuration file) to expose the control API",
             args.api
         )));
     }
@@ -44,10 +41,20 @@ pub fn check_args(args: &DaemonArgs) -> Result<(), UsageError> {
 }
 
 /// Makes files and directories the daemon creates from now on private to its owner
-/// (0600 and 0700), whoever creates them (the store, the log, libraries).
-pub fn private_umask() {
-    use rustix::fs::Mode;
-    rustix::process::umask(Mode::from_raw_mode(0o077));
+/// (0600 and 0700), whoever creates them (the store, the log, libraries). Returns the
+/// umask the process had, the user's, for files placed for the user (`None` where
+/// there is no umask: Windows).
+pub fn private_umask() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        let original = rustix::process::umask(Mode::from_raw_mode(0o077));
+        // mode_t is u32 on Linux, u16 on macOS.
+        #[allow(clippy::useless_conversion)]
+        Some(u32::from(original.bits()))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Creates the data directory with mode 0700, or makes an existing one private: group
@@ -55,9 +62,11 @@ pub fn private_umask() {
 /// becomes 0700, 0644 becomes 0600). Symbolic links are not followed. Returns what it
 /// had to fix, for a warning once logging runs.
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
         .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let meta = fs::metadata(dir)
@@ -65,6 +74,15 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !meta.is_dir() {
         anyhow::bail!("the data directory {} is not a directory", dir.display());
     }
+    #[cfg(unix)]
+    return make_private(dir);
+    #[cfg(not(unix))]
+    Ok(Vec::new())
+}
+
+/// Takes group and others' rights away from `dir` and everything under it.
+#[cfg(unix)]
+fn make_private(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut fixed = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = 0usize;
@@ -104,10 +122,11 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// read-only or unwritable data directory) instead of panicking later.
 pub fn open_log(dir: &Path) -> anyhow::Result<File> {
     let path = dir.join(paths::LOG_FILE);
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
         .open(&path)
         .with_context(|| format!("cannot write the log file {}", path.display()))
 }
@@ -237,6 +256,7 @@ mod tests {
         assert_eq!(check_listen_ports(&[addr], true).unwrap().len(), 1);
     }
 
+    #[cfg(unix)]
     #[test]
     fn an_existing_data_directory_is_made_private() {
         let dir = tempfile::tempdir().unwrap();

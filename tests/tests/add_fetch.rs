@@ -188,6 +188,14 @@ fn bad_input_gives_one_clear_line_and_the_documented_exit_code() {
         .assert_clean_error(2);
     node.cli(&["add", dir.to_str().unwrap()])
         .assert_clean_error(2);
+    // A name with path parts (or otherwise not one plain file name): exit 2.
+    let file = swarm.path("named");
+    std::fs::write(&file, b"some bytes").unwrap();
+    for bad in ["../../n", "a/b", ".hidden", "c:\\x"] {
+        let out = node.cli(&["add", file.to_str().unwrap(), "--name", bad]);
+        out.assert_clean_error(2);
+        assert!(out.stderr.contains("invalid name"), "{bad}: {out:?}");
+    }
     assert_eq!(
         node.cli(&["ls", "--json"]).success().json(),
         serde_json::json!([])

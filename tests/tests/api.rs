@@ -42,12 +42,24 @@ fn passwd(data_dir: &Path, input: &str) -> CliResult {
 
 /// The token of the one-time setup link of a daemon without a password.
 fn setup_token(daemon: &Daemon) -> String {
-    let link = daemon.setup_link();
+    setup_token_in(&daemon.setup_link())
+}
+
+/// The token of a setup link.
+fn setup_token_in(link: &str) -> String {
     let start = link.find("/#/setup/").expect("a setup link") + "/#/setup/".len();
     link[start..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
+}
+
+/// A daemon in `dir/a` whose web password is `password`.
+fn daemon_with_password(dir: &Path, password: &str) -> Daemon {
+    let data = dir.join("a");
+    std::fs::create_dir_all(&data).unwrap();
+    passwd(&data, &format!("{password}\n")).success();
+    Daemon::start(&data, &[])
 }
 
 /// Logs in and returns the `Cookie` header value and the CSRF token.
@@ -275,10 +287,7 @@ fn every_route_needs_the_token_or_a_session() {
 #[test]
 fn failed_logins_are_slowed_down() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("a");
-    std::fs::create_dir_all(&data).unwrap();
-    passwd(&data, "the real password\n").success();
-    let node = Daemon::start(&data, &[]);
+    let node = daemon_with_password(dir.path(), "the real password");
     let (addr, _) = endpoint(&node.data_dir);
     let attempt = |password: &str| {
         request(&addr, "POST", "/api/login")
@@ -699,7 +708,7 @@ fn each_operation_works_over_http() {
     assert_eq!(r.status, 200, "{}", r.text());
     let paused = r.json();
     assert_eq!(paused["paused"], true, "{paused}");
-    assert_eq!(paused["state"], "failed");
+    assert_eq!(paused["state"], "paused");
     let held = paused["bytes_done"].as_u64().unwrap();
     assert!((2 * MIB..12 * MIB).contains(&held), "{held}");
     // Not a wait for something: the window in which a paused download must not move.
@@ -761,7 +770,7 @@ fn each_operation_works_over_http() {
         .bearer(&token)
         .send();
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["state"], "failed");
+    assert_eq!(r.json()["state"], "cancelled");
     assert!(
         !get("/api/files").to_string().contains(&third),
         "partial deleted"
@@ -880,6 +889,15 @@ fn bad_requests_get_4xx_with_a_json_message() {
             200,
             "",
         ),
+        // Its size says 0 bytes, then it has some: it changed while being read, which
+        // is the file's doing, not a failure of the daemon.
+        (
+            call("POST", "/api/add")
+                .json(&json!({"path": "/proc/self/status"}))
+                .send(),
+            200,
+            "",
+        ),
         (
             call("POST", "/api/fetch")
                 .json(&json!({"cid": UNKNOWN_CID, "output": "/nonexistent-dir/x"}))
@@ -931,4 +949,140 @@ fn bad_requests_get_4xx_with_a_json_message() {
     // The daemon is still fine.
     assert!(node.log().find("panicked").is_none(), "{}", node.log());
     node.cli(&["status"]).success();
+}
+
+#[test]
+fn concurrent_wrong_logins_are_checked_no_more_than_the_throttle_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = daemon_with_password(dir.path(), "the real password");
+    let (addr, _) = endpoint(&node.data_dir);
+    // 50 wrong guesses at once: the throttle lets 3 be checked (each a 401), and the
+    // others are refused at once (429), not queued to be checked one after another.
+    let guesses: Vec<_> = (0..50)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                request(&addr, "POST", "/api/login")
+                    .json(&json!({"password": format!("guess {i}")}))
+                    .send()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    let mut refused = 0;
+    for guess in guesses {
+        let r = guess.join().unwrap();
+        match r.status {
+            401 => checked += 1,
+            429 => {
+                r.assert_error(429);
+                assert!(r.header("retry-after").is_some());
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    assert!(
+        checked <= 3,
+        "{checked} guesses were checked, {refused} refused"
+    );
+    assert_eq!(checked + refused, 50);
+    // The owner gets in once the wait is over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = request(&addr, "POST", "/api/login")
+            .json(&json!({"password": "the real password"}))
+            .send();
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert!(Instant::now() < deadline, "still locked out");
+        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        std::thread::sleep(Duration::from_secs(wait));
+    }
+}
+
+/// A daemon started with the setup link's lifetime shortened (a test-faults build
+/// reads `P2PD_TEST_SETUP_TTL_MS`), killed when dropped.
+struct ShortSetupDaemon {
+    child: std::process::Child,
+    data_dir: std::path::PathBuf,
+}
+
+impl ShortSetupDaemon {
+    fn start(data_dir: &Path, ttl_ms: u64) -> Self {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = std::fs::File::create(data_dir.join("stderr.log")).unwrap();
+        let child = Command::new(p2pd_bin())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "daemon",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+            ])
+            .args(["--no-upnp", "--no-mdns"])
+            .env("P2PD_TEST_SETUP_TTL_MS", ttl_ms.to_string())
+            .env_remove("P2PD_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = ShortSetupDaemon {
+            child,
+            data_dir: data_dir.to_path_buf(),
+        };
+        wait_until("the daemon's API and setup link", START_TIMEOUT, || {
+            daemon.data_dir.join("api.json").exists() && daemon.data_dir.join("setup-link").exists()
+        });
+        daemon
+    }
+
+    /// The setup link it handed to its owner.
+    fn setup_link(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("setup-link")).unwrap_or_default()
+    }
+}
+
+impl Drop for ShortSetupDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_setup_link_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = ShortSetupDaemon::start(&dir.path().join("a"), 1500);
+    let (addr, _) = endpoint(&node.data_dir);
+    let token = setup_token_in(&node.setup_link());
+    let setup = || {
+        request(&addr, "POST", "/api/setup")
+            .json(&json!({"token": token, "password": "long enough password"}))
+            .send()
+    };
+    // The link's lifetime started before the daemon answered; let it run out.
+    std::thread::sleep(Duration::from_millis(1600));
+    let message = setup().assert_error(403);
+    assert!(message.contains("expired"), "{message}");
+    assert!(!std::fs::exists(node.data_dir.join("web-password")).unwrap());
+
+    // A password set with `p2pd passwd` ends a link that has not expired yet.
+    let other = ShortSetupDaemon::start(&dir.path().join("b"), 3_600_000);
+    let (addr, _) = endpoint(&other.data_dir);
+    let token = setup_token_in(&other.setup_link());
+    passwd(&other.data_dir, "set by the owner\n").success();
+    request(&addr, "POST", "/api/setup")
+        .json(&json!({"token": token, "password": "set by the attacker"}))
+        .send()
+        .assert_error(409);
+    let r = request(&addr, "POST", "/api/login")
+        .json(&json!({"password": "set by the owner"}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
 }

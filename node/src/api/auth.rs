@@ -14,22 +14,27 @@
 //! this server, `Sec-Fetch-Site: cross-site`) and, while the API listens on loopback only,
 //! any `Host` that is not a loopback name (DNS rebinding).
 //!
-//! The password is stored as an argon2id hash (PHC string) in [`PASSWORD_FILE`] in the
-//! data directory, written by `p2pd passwd` or by the one-time setup link the daemon
-//! prints while no password is set. It is read at every login, so `p2pd passwd` takes
-//! effect without a restart, and a new password ends every session made with the old. Failed logins are throttled: after [`FREE_ATTEMPTS`]
+//! The password is stored as an argon2id hash (PHC string) in the data directory's
+//! password file ([`crate::password`]), written by `p2pd passwd` or through the one-time
+//! setup link the daemon prints while no password is set; the link expires after
+//! [`SETUP_TTL`], or as soon as a password is set. A changed file is noticed at the next
+//! request (`stored.rs`: one `stat` per request, a read only when it changed), so `p2pd
+//! passwd` takes effect without a restart, and a new password ends every session made
+//! with the old. argon2 runs only for a login or a new password, one at a time, on a
+//! blocking thread. Failed logins are throttled (`throttle.rs`): after [`FREE_ATTEMPTS`]
 //! failures in a row, each further attempt must wait twice as long as the last, up to
-//! [`MAX_LOCKOUT`]; attempts during the wait are answered 429.
+//! [`MAX_LOCKOUT`]; attempts during the wait, or beyond what the throttle lets be
+//! checked at once, are answered 429.
+
+mod stored;
+mod throttle;
 
 use std::collections::HashMap;
-use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -37,21 +42,17 @@ use axum::response::{IntoResponse, Response};
 
 use super::types::SessionInfo;
 use super::ApiError;
+use crate::password::{self, PASSWORD_FILE};
+use stored::StoredPassword;
+use throttle::{Refused, Throttle};
+pub use throttle::{FREE_ATTEMPTS, MAX_LOCKOUT};
 
-/// File in the data directory holding the argon2 hash of the owner's password.
-pub const PASSWORD_FILE: &str = "web-password";
 /// How long a web session lasts after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins in a row answered without delay.
-pub const FREE_ATTEMPTS: u32 = 3;
-/// Longest wait imposed after failed logins.
-pub const MAX_LOCKOUT: Duration = Duration::from_secs(60);
+/// How long the one-time setup link works after the daemon starts.
+pub const SETUP_TTL: Duration = Duration::from_secs(3600);
 /// Most sessions kept at once; the oldest goes first.
 const MAX_SESSIONS: usize = 64;
-/// Shortest password accepted.
-pub const MIN_PASSWORD_LEN: usize = 8;
-/// Longest password accepted (argon2 hashes any length, but a bound keeps requests small).
-pub const MAX_PASSWORD_LEN: usize = 1024;
 /// The header a session's state-changing requests carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -76,10 +77,10 @@ struct Session {
     password: Option<[u8; 32]>,
 }
 
-#[derive(Default)]
-struct Throttle {
-    failures: u32,
-    until: Option<Instant>,
+/// The one-time token of the setup link.
+struct SetupToken {
+    token: String,
+    expires: Instant,
 }
 
 /// Authentication state of one daemon: the CLI token, web sessions, the setup token and
@@ -91,11 +92,12 @@ pub struct Auth {
 
 struct Inner {
     token: String,
-    password_path: PathBuf,
+    data_dir: PathBuf,
+    password: StoredPassword,
     cookie_name: String,
     loopback_only: bool,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    setup_token: Mutex<Option<String>>,
+    setup_token: Mutex<Option<SetupToken>>,
     throttle: Mutex<Throttle>,
     /// One password hash at a time: argon2 is meant to be expensive.
     hashing: tokio::sync::Semaphore,
@@ -114,55 +116,6 @@ pub fn random_hex() -> String {
 /// Compares secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Checks a new password's length.
-pub fn check_new_password(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if chars < MIN_PASSWORD_LEN {
-        return Err(ApiError::bad_request(format!(
-            "the password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(ApiError::bad_request(format!(
-            "the password must have at most {MAX_PASSWORD_LEN} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// The argon2id hash of a password, as a PHC string.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|e| anyhow::anyhow!("making a password salt: {e}"))?;
-    let hash = Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-    Ok(hash.to_string())
-}
-
-/// Whether `password` matches a stored PHC hash (false for a malformed hash).
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc.trim()) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// Hashes `password` and stores it in the data directory (mode 0600, via a temporary
-/// file and a rename, so a crash leaves the old password or the new one).
-pub fn store_password(data_dir: &Path, password: &str) -> anyhow::Result<()> {
-    check_new_password(password).map_err(|e| crate::UsageError(e.message))?;
-    let hash = hash_password(password)?;
-    chunk_store::fsutil::write_private(
-        &data_dir.join(PASSWORD_FILE),
-        format!("{hash}\n").as_bytes(),
-    )?;
-    Ok(())
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -187,12 +140,16 @@ impl Auth {
     /// `token`, and the password kept in `data_dir`. While no password is set, a one-time
     /// setup token is made; see [`Auth::setup_link`].
     pub fn new(token: String, data_dir: &Path, addr: SocketAddr, public: bool) -> Self {
-        let password_path = data_dir.join(PASSWORD_FILE);
-        let setup_token = (!password_path.exists()).then(random_hex);
+        let password = StoredPassword::new(data_dir.join(PASSWORD_FILE));
+        let setup_token = password.current().is_none().then(|| SetupToken {
+            token: random_hex(),
+            expires: Instant::now() + setup_ttl(),
+        });
         Auth {
             inner: Arc::new(Inner {
                 token,
-                password_path,
+                data_dir: data_dir.to_path_buf(),
+                password,
                 // Cookies are not told apart by port: two daemons on one host need names
                 // of their own.
                 cookie_name: format!("p2pd_session_{}", addr.port()),
@@ -209,7 +166,7 @@ impl Auth {
     /// none is set. The token is in the fragment, so it never reaches a log or a
     /// `Referer` header.
     pub fn setup_link(&self, addr: SocketAddr) -> Option<String> {
-        let token = lock(&self.inner.setup_token).clone()?;
+        let token = self.setup_token()?;
         let host = if addr.ip().is_unspecified() {
             format!("127.0.0.1:{}", addr.port())
         } else {
@@ -220,7 +177,20 @@ impl Auth {
 
     /// Whether the owner has set a password.
     pub fn password_set(&self) -> bool {
-        self.inner.password_path.exists()
+        self.inner.password.current().is_some()
+    }
+
+    /// The setup token while it is valid: not expired, and no password set (by the link
+    /// or by `p2pd passwd`). Once invalid it is gone for good.
+    fn setup_token(&self) -> Option<String> {
+        let mut setup = lock(&self.inner.setup_token);
+        let valid = setup
+            .as_ref()
+            .is_some_and(|s| s.expires > Instant::now() && !self.password_set());
+        if !valid {
+            *setup = None;
+        }
+        setup.as_ref().map(|s| s.token.clone())
     }
 
     /// Who made this request, if anyone we know.
@@ -269,18 +239,15 @@ impl Auth {
         }
     }
 
-    /// A fingerprint of the stored password hash (`None` while there is none). The hash
-    /// has a random salt, so setting any password, even the same one, changes it.
+    /// A fingerprint of the stored password (`None` while there is none).
     fn password_version(&self) -> Option<[u8; 32]> {
-        fs::read(&self.inner.password_path)
-            .ok()
-            .map(|bytes| *blake3::hash(&bytes).as_bytes())
+        self.inner.password.current().map(|s| s.version)
     }
 
-    fn new_session(&self) -> (String, SessionInfo) {
+    /// Starts a session of the password whose version is `password`.
+    fn new_session(&self, password: Option<[u8; 32]>) -> (String, SessionInfo) {
         let token = random_hex();
         let csrf = random_hex();
-        let password = self.password_version();
         let mut sessions = lock(&self.inner.sessions);
         if sessions.len() >= MAX_SESSIONS {
             if let Some(oldest) = sessions
@@ -315,52 +282,41 @@ impl Auth {
     }
 
     /// Checks the password; on success starts a session and returns its `Set-Cookie`
-    /// value. Failures are throttled.
+    /// value. Failures are throttled, and the throttle's budget is taken before the
+    /// check waits for its turn, so attempts arriving at once cannot all be checked.
     pub async fn login(&self, password: &str) -> Result<(String, SessionInfo), ApiError> {
-        {
-            let throttle = lock(&self.inner.throttle);
-            if let Some(until) = throttle.until {
-                let wait = until.saturating_duration_since(Instant::now());
-                if !wait.is_zero() {
-                    return Err(ApiError::too_many_requests(
-                        format!(
-                            "too many failed logins: try again in {} s",
-                            wait.as_secs() + 1
-                        ),
-                        wait.as_secs() + 1,
-                    ));
-                }
-            }
-        }
-        let stored = match fs::read_to_string(&self.inner.password_path) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::conflict(
+        let Some(stored) = self.inner.password.current() else {
+            return Err(ApiError::conflict(
                 "no password is set: run `p2pd passwd`, or open the setup link the daemon printed",
-            )),
-            Err(e) => return Err(ApiError::internal(format!("reading the password: {e}"))),
+            ));
+        };
+        if let Err(Refused(wait)) = lock(&self.inner.throttle).start(Instant::now()) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(ApiError::too_many_requests(
+                format!("too many failed logins: try again in {secs} s"),
+                secs.max(1),
+            ));
+        }
+        // Ends the attempt if this future is dropped before the check is done.
+        let mut attempt = Attempt {
+            throttle: &self.inner.throttle,
+            open: true,
         };
         let ok = {
             let _permit = self.hashing_permit().await?;
             let password = password.to_string();
-            tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            let phc = stored.phc.clone();
+            tokio::task::spawn_blocking(move || password::verify(&password, &phc))
                 .await
                 .unwrap_or(false)
         };
-        let mut throttle = lock(&self.inner.throttle);
+        let failures = attempt.finish(ok);
         if !ok {
-            throttle.failures += 1;
-            if throttle.failures >= FREE_ATTEMPTS {
-                let doublings = (throttle.failures - FREE_ATTEMPTS).min(16);
-                let wait = Duration::from_secs(1u64 << doublings).min(MAX_LOCKOUT);
-                throttle.until = Some(Instant::now() + wait);
-            }
-            tracing::warn!(failures = throttle.failures, "failed web login");
+            tracing::warn!(failures, "failed web login");
             return Err(ApiError::unauthorized("wrong password"));
         }
-        *throttle = Throttle::default();
-        drop(throttle);
         tracing::info!("web login");
-        Ok(self.new_session())
+        Ok(self.new_session(Some(stored.version)))
     }
 
     /// Waits for the right to run an argon2 hash (one at a time: each takes memory and
@@ -379,36 +335,38 @@ impl Auth {
         token: &str,
         password: &str,
     ) -> Result<(String, SessionInfo), ApiError> {
-        check_new_password(password)?;
-        {
-            let expected = lock(&self.inner.setup_token);
-            let valid = expected
-                .as_deref()
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), token.trim().as_bytes()));
-            if self.password_set() {
-                return Err(ApiError::conflict(
-                    "a password is already set: log in, or change it with `p2pd passwd`",
-                ));
-            }
-            if !valid {
-                return Err(ApiError::forbidden("this setup link is not valid"));
-            }
-        }
+        password::check_new(password).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        // One setup at a time, and the token checked by the one that holds the turn: two
+        // requests with the same token cannot both set a password.
         let _permit = self.hashing_permit().await?;
-        let data_dir = self
-            .inner
-            .password_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        if self.password_set() {
+            return Err(ApiError::conflict(
+                "a password is already set: log in, or change it with `p2pd passwd`",
+            ));
+        }
+        let expired = lock(&self.inner.setup_token)
+            .as_ref()
+            .is_some_and(|s| s.expires <= Instant::now());
+        let valid = self
+            .setup_token()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.trim().as_bytes()));
+        if expired {
+            return Err(ApiError::forbidden(
+                "this setup link has expired: set the password with `p2pd passwd`",
+            ));
+        }
+        if !valid {
+            return Err(ApiError::forbidden("this setup link is not valid"));
+        }
+        let data_dir = self.inner.data_dir.clone();
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || store_password(&data_dir, &password))
+        tokio::task::spawn_blocking(move || password::store(&data_dir, &password))
             .await
             .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("storing the password: {e}")))?;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         *lock(&self.inner.setup_token) = None;
         tracing::info!("web password set through the setup link");
-        Ok(self.new_session())
+        Ok(self.new_session(self.password_version()))
     }
 
     /// Ends the request's session, if it has one; returns the `Set-Cookie` that clears
@@ -456,6 +414,43 @@ impl Auth {
         }
         Ok(())
     }
+}
+
+/// A login attempt the throttle counts until it is finished or dropped.
+struct Attempt<'a> {
+    throttle: &'a Mutex<Throttle>,
+    open: bool,
+}
+
+impl Attempt<'_> {
+    /// Records the outcome; returns the failures in a row now.
+    fn finish(&mut self, ok: bool) -> u32 {
+        self.open = false;
+        let mut throttle = lock(self.throttle);
+        throttle.finish(ok, Instant::now());
+        throttle.failures()
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            lock(self.throttle).abandon();
+        }
+    }
+}
+
+/// How long the setup link lasts ([`SETUP_TTL`]; a test build may shorten it with
+/// `P2PD_TEST_SETUP_TTL_MS`).
+fn setup_ttl() -> Duration {
+    #[cfg(feature = "test-faults")]
+    if let Some(ms) = std::env::var("P2PD_TEST_SETUP_TTL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    SETUP_TTL
 }
 
 /// `host[:port]` names this machine's loopback interface.
@@ -518,15 +513,6 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashes_verify_only_their_password() {
-        let hash = hash_password("correct horse").unwrap_or_default();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("correct horsf", &hash));
-        assert!(!verify_password("correct horse", "not a hash"));
-    }
 
     #[test]
     fn loopback_hosts() {

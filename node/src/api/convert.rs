@@ -6,13 +6,14 @@
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::network::{
     self, describe_cannot_serve, ConnectionKind, DhtRole, NatStatus, RelayServer,
 };
 
 /// The node's view of itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NodeInfo {
     /// Our peer id.
     pub peer_id: String,
@@ -50,7 +51,7 @@ pub struct NodeInfo {
 }
 
 /// How announcing one file went (`announcement` in `GET /api/files`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnnouncementInfo {
     /// When its last announcement round ended (seconds since the Unix epoch).
     pub last_announced_unix: Option<u64>,
@@ -64,7 +65,7 @@ pub struct AnnouncementInfo {
 }
 
 /// One connected peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerInfo {
     /// The peer.
     pub peer_id: String,
@@ -79,7 +80,7 @@ pub struct PeerInfo {
 }
 
 /// What changed in the network, for live views (API events).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NetEvent {
     /// A peer connected.

@@ -1,9 +1,12 @@
-//! HTTP/JSON over the [`Api`] facade, and the web UI.
+//! HTTP/JSON over the [`Api`] facade, and the web UI: the route table, the server and
+//! what every answer gets (security headers, JSON errors).
 //!
-//! Every route is one row of the route table ([`routes`]): method, path, who may call
-//! it, what it takes and answers, and its handler. The router and the OpenAPI document
-//! (`GET /api/openapi.json`, [`super::openapi`]) are both made from that table, so the
-//! document cannot list a route the server lacks or miss one it has.
+//! Every route is one row of the route table ([`routes`]): who may call it, and its
+//! handler. A handler's `#[utoipa::path]` attribute says its method, path, parameters,
+//! body and answers; the router and the OpenAPI document (`GET /api/openapi.json`,
+//! [`super::openapi`]) are both built from the rows, so the document cannot list a
+//! route the server lacks or miss one it has, and it says who may call each route
+//! because the same row puts the authentication layer on it.
 //!
 //! Owner routes need the CLI's bearer token or a web session ([`super::auth`]); every
 //! route refuses cross-origin requests. Errors are JSON [`ErrorBody`]s with a 4xx or 5xx
@@ -12,30 +15,35 @@
 //! streamed to disk, to the daemon's `--max-upload`. Long operations answer with streams:
 //! JSON lines for the CLI (`add`, `fetch`, `events`) and server-sent events for the web
 //! UI (`events/live`).
+//!
+//! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
+//! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
+//! upload), `downloads.rs`, `events.rs`; `stream.rs` writes JSON lines.
 
-use std::convert::Infallible;
+mod downloads;
+mod events;
+mod files;
+mod node;
+mod session;
+mod stream;
+mod web;
+
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::handler::Handler;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use futures::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::watch;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use super::auth::{self, Auth};
-use super::types::*;
 use super::{Api, ApiError};
 
 /// Largest JSON request body accepted.
@@ -76,147 +84,89 @@ pub enum Access {
     Public,
     /// The owner: bearer token or web session.
     Owner,
+    /// The owner, with a body that is streamed to disk rather than held (no JSON body
+    /// limit; the handler caps it).
+    OwnerUpload,
 }
 
-/// What a route takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    /// Nothing.
-    None,
-    /// A JSON body of the named schema.
-    Json(&'static str),
-    /// The raw bytes of a file.
-    Raw,
-}
-
-/// What a route answers (with 200, unless an error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// A JSON value of the named schema.
-    Json(&'static str),
-    /// A JSON array of the named schema.
-    JsonList(&'static str),
-    /// JSON lines (`application/x-ndjson`): progress, then `done` or `error`; the name is
-    /// the schema of the final result.
-    Ndjson(&'static str),
-    /// Server-sent events, each `data:` a JSON `LiveEvent`.
-    EventStream,
-    /// The bytes of a file (`application/octet-stream`, as an attachment).
-    File,
-    /// An HTML page.
-    Html,
-    /// A static file of the web UI.
-    Asset,
-}
-
-/// One row of the route table, without its handler.
-#[derive(Debug, Clone)]
-pub struct RouteSpec {
-    /// `GET`, `POST`, `PUT` or `DELETE`.
-    pub method: &'static str,
-    /// The path, with `{name}` parameters.
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-    /// One line on what it does.
-    pub summary: &'static str,
-    /// Its request body.
-    pub input: Input,
-    /// Its answer.
-    pub output: Output,
-    /// Query parameters: name and description (all optional).
-    pub query: &'static [(&'static str, &'static str)],
-}
-
-struct Route {
-    spec: RouteSpec,
-    handler: MethodRouter<AppState>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn route<H, T>(
-    method: &'static str,
-    path: &'static str,
+/// One row of the route table: who may call the route, and its handler with what its
+/// `#[utoipa::path]` attribute documents.
+pub struct Route {
     access: Access,
-    summary: &'static str,
-    input: Input,
-    output: Output,
-    query: &'static [(&'static str, &'static str)],
-    handler: H,
-) -> Route
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let filter = match method {
-        "POST" => MethodFilter::POST,
-        "PUT" => MethodFilter::PUT,
-        "DELETE" => MethodFilter::DELETE,
-        _ => MethodFilter::GET,
-    };
-    Route {
-        spec: RouteSpec {
-            method,
-            path,
-            access,
-            summary,
-            input,
-            output,
-            query,
-        },
-        handler: on(filter, handler),
-    }
+    handler: UtoipaMethodRouter<AppState>,
 }
 
-/// The route table. (Kept one row per route, as a table, rather than as rustfmt would
-/// lay it out.)
+fn row(access: Access, handler: UtoipaMethodRouter<AppState>) -> Route {
+    Route { access, handler }
+}
+
+/// The route table. (Kept one row per route, as a table.)
 #[rustfmt::skip]
 fn routes() -> Vec<Route> {
-    use Access::{Owner, Public};
-    use Input::Json as In;
-    use Output::{Json as Out, JsonList, Ndjson};
+    use Access::{Owner, OwnerUpload, Public};
     vec![
         // The web UI.
-        route("GET", "/", Public, "The web UI (a single page).", Input::None, Output::Html, &[], index),
-        route("GET", "/assets/{file}", Public, "A static file of the web UI.", Input::None, Output::Asset, &[], asset),
+        row(Public, routes!(web::index)),
+        row(Public, routes!(web::asset)),
         // Logging in.
-        route("GET", "/api/session", Public, "Whether this request is authenticated, and the session's CSRF token.", Input::None, Out("SessionInfo"), &[], session),
-        route("POST", "/api/login", Public, "Log in with the owner's password: sets an HttpOnly session cookie. Failed attempts are throttled (429).", In("LoginRequest"), Out("SessionInfo"), &[], login),
-        route("POST", "/api/logout", Public, "End this session.", Input::None, Out("SessionInfo"), &[], logout),
-        route("POST", "/api/setup", Public, "Set the first password with the one-time token of the setup link the daemon printed.", In("SetupRequest"), Out("SessionInfo"), &[], setup),
+        row(Public, routes!(session::session)),
+        row(Public, routes!(session::login)),
+        row(Public, routes!(session::logout)),
+        row(Public, routes!(session::setup)),
         // The node.
-        route("GET", "/api/openapi.json", Owner, "This document.", Input::None, Out("OpenApi"), &[], openapi),
-        route("GET", "/api/id", Owner, "Peer id and full addresses (to bootstrap from).", Input::None, Out("IdResponse"), &[], id),
-        route("GET", "/api/status", Owner, "Version, uptime, display name, identity and reach, file count, downloads.", Input::None, Out("StatusResponse"), &[], status),
-        route("GET", "/api/stats", Owner, "Upload and download rates now and over the last five minutes.", Input::None, Out("StatsResponse"), &[], stats),
-        route("GET", "/api/settings", Owner, "The owner's settings (display name).", Input::None, Out("Settings"), &[], get_settings),
-        route("PUT", "/api/settings", Owner, "Change the settings.", In("Settings"), Out("Settings"), &[], put_settings),
-        route("GET", "/api/peers", Owner, "Connected peers: direct or relayed, RTT, bytes and rates each way, reputation, ban.", Input::None, JsonList("PeerView"), &[], peers),
-        route("GET", "/api/reputation", Owner, "This node's scores for every peer it has dealt with, best first.", Input::None, JsonList("PeerReputation"), &[], reputation),
+        row(Owner, routes!(node::openapi)),
+        row(Owner, routes!(node::id)),
+        row(Owner, routes!(node::status)),
+        row(Owner, routes!(node::stats)),
+        row(Owner, routes!(node::get_settings)),
+        row(Owner, routes!(node::put_settings)),
+        row(Owner, routes!(node::peers)),
+        row(Owner, routes!(node::reputation)),
         // Files.
-        route("GET", "/api/files", Owner, "Files this node holds (complete or partial).", Input::None, JsonList("FileInfo"), &[], files),
-        route("DELETE", "/api/files/{cid}", Owner, "Stop sharing a file and delete the store's copy.", Input::None, Out("CidResponse"), &[], remove),
-        route("POST", "/api/files/{cid}/unpublish", Owner, "Stop announcing a file (it stays in the store).", Input::None, Out("CidResponse"), &[], unpublish),
-        route("GET", "/api/files/{cid}/content", Owner, "The bytes of a complete file, verified as they are read, as an attachment.", Input::None, Output::File, &[], content),
-        route("POST", "/api/add", Owner, "Share a file on the daemon's machine by path (copy, or track in place with no_copy).", In("AddRequest"), Ndjson("AddResponse"), &[], add),
-        route("POST", "/api/upload", Owner, "Share a file uploaded as the raw request body (streamed to disk, size-capped).", Input::Raw, Out("AddResponse"), &[("name", "the file's name")], upload),
+        row(Owner, routes!(files::files)),
+        row(Owner, routes!(files::remove)),
+        row(Owner, routes!(files::unpublish)),
+        row(Owner, routes!(files::content)),
+        row(Owner, routes!(files::add)),
+        row(OwnerUpload, routes!(files::upload)),
         // Downloads.
-        route("POST", "/api/fetch", Owner, "Download a file to a path on the daemon's machine, streaming progress.", In("FetchRequest"), Ndjson("Progress"), &[], fetch),
-        route("GET", "/api/downloads", Owner, "Downloads run since the daemon started.", Input::None, JsonList("DownloadInfo"), &[], downloads),
-        route("POST", "/api/downloads", Owner, "Start downloading a file into the store (or attach to its download).", In("StartDownload"), Out("DownloadInfo"), &[], start_download),
-        route("POST", "/api/downloads/{cid}/pause", Owner, "Pause a download, keeping its verified chunks.", Input::None, Out("DownloadInfo"), &[], pause),
-        route("POST", "/api/downloads/{cid}/resume", Owner, "Resume a paused or failed download.", Input::None, Out("DownloadInfo"), &[], resume),
-        route("DELETE", "/api/downloads/{cid}", Owner, "Cancel a download and delete what it fetched.", Input::None, Out("DownloadInfo"), &[], cancel),
+        row(Owner, routes!(downloads::fetch)),
+        row(Owner, routes!(downloads::downloads)),
+        row(Owner, routes!(downloads::start_download)),
+        row(Owner, routes!(downloads::pause)),
+        row(Owner, routes!(downloads::resume)),
+        row(Owner, routes!(downloads::cancel)),
         // Events.
-        route("GET", "/api/events", Owner, "Network events as JSON lines (peer_connected, peer_disconnected, external_address).", Input::None, Ndjson("NetEvent"), &[], events),
-        route("GET", "/api/events/live", Owner, "Live events for the web UI as server-sent events: network, downloads, files, bandwidth, settings.", Input::None, Output::EventStream, &[], live),
+        row(Owner, routes!(events::events)),
+        row(Owner, routes!(events::live)),
     ]
 }
 
-/// The route table without handlers: what the OpenAPI document describes.
-#[cfg(test)]
-pub fn route_specs() -> Vec<RouteSpec> {
-    routes().into_iter().map(|r| r.spec).collect()
+/// The router of the route table, and the document of the same rows. `auth` is the
+/// authentication layer owner routes get (none when only the document is wanted).
+fn build(auth: Option<&Auth>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut router = OpenApiRouter::with_openapi(super::openapi::base());
+    for Route { access, handler } in routes() {
+        let (schemas, mut paths, mut method_router) = handler;
+        super::openapi::describe(&mut paths, access != Access::Public);
+        if access == Access::OwnerUpload {
+            // Uploads are streamed to disk and capped by the handler.
+            method_router = method_router.layer(DefaultBodyLimit::disable());
+        }
+        if let (Some(auth), true) = (auth, access != Access::Public) {
+            method_router = method_router.route_layer(middleware::from_fn_with_state(
+                auth.clone(),
+                auth::require_owner,
+            ));
+        }
+        router = router.routes((schemas, paths, method_router));
+    }
+    router.split_for_parts()
+}
+
+/// The OpenAPI document of the route table.
+pub fn document() -> utoipa::openapi::OpenApi {
+    build(None).1
 }
 
 /// The HTTP application of a daemon, ready to serve.
@@ -233,31 +183,15 @@ pub fn app(api: Api, config: ServerConfig) -> App {
     let auth = Auth::new(config.token, api.data_dir(), config.addr, config.public);
     let setup_link = auth.setup_link(config.addr);
     let (closing_tx, closing) = watch::channel(false);
-    let table = routes();
-    let specs: Vec<RouteSpec> = table.iter().map(|r| r.spec.clone()).collect();
+    let (router, document) = build(Some(&auth));
     let state = AppState {
         api,
         tasks: config.tasks.clone(),
         auth: auth.clone(),
-        openapi: Arc::new(super::openapi::document(&specs)),
+        openapi: Arc::new(serde_json::to_value(&document).unwrap_or_default()),
         max_upload: config.max_upload,
         closing,
     };
-    let mut router = Router::new();
-    for r in table {
-        let mut handler = r.handler;
-        if r.spec.input == Input::Raw {
-            // Uploads are streamed to disk and capped by the handler.
-            handler = handler.layer(DefaultBodyLimit::disable());
-        }
-        if r.spec.access == Access::Owner {
-            handler = handler.route_layer(middleware::from_fn_with_state(
-                auth.clone(),
-                auth::require_owner,
-            ));
-        }
-        router = router.route(r.spec.path, handler);
-    }
     let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -382,436 +316,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(405, "method not allowed on this route")
-}
-
-// ---- the web UI -------------------------------------------------------------------
-
-async fn index() -> Response {
-    match crate::web::asset("index.html") {
-        Some((bytes, mime)) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
-        None => ApiError::not_found("the web UI is missing").into_response(),
-    }
-}
-
-async fn asset(Path(file): Path<String>) -> Response {
-    match crate::web::asset(&file) {
-        Some((bytes, mime)) => (
-            [
-                (header::CONTENT_TYPE, mime),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            bytes,
-        )
-            .into_response(),
-        None => ApiError::not_found(format!("no asset {file:?}")).into_response(),
-    }
-}
-
-// ---- logging in -------------------------------------------------------------------
-
-async fn session(State(s): State<AppState>, headers: HeaderMap) -> Json<SessionInfo> {
-    Json(s.auth.session_info(&headers))
-}
-
-async fn login(
-    State(s): State<AppState>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(json_error)?;
-    let (cookie, info) = s.auth.login(&request.password).await?;
-    Ok(auth::with_cookie(Json(info).into_response(), &cookie))
-}
-
-async fn setup(
-    State(s): State<AppState>,
-    body: Result<Json<SetupRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(json_error)?;
-    let (cookie, info) = s.auth.setup(&request.token, &request.password).await?;
-    Ok(auth::with_cookie(Json(info).into_response(), &cookie))
-}
-
-async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let cookie = s.auth.logout(&headers);
-    let info = SessionInfo {
-        authenticated: false,
-        via: None,
-        password_set: s.auth.password_set(),
-        csrf_token: None,
-        expires_in_secs: None,
-    };
-    auth::with_cookie(Json(info).into_response(), &cookie)
-}
-
-// ---- the node ---------------------------------------------------------------------
-
-async fn openapi(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json((*s.openapi).clone())
-}
-
-async fn id(State(s): State<AppState>) -> Result<Json<IdResponse>, ApiError> {
-    s.api.id().await.map(Json)
-}
-
-async fn status(State(s): State<AppState>) -> Result<Json<StatusResponse>, ApiError> {
-    s.api.status().await.map(Json)
-}
-
-async fn stats(State(s): State<AppState>) -> Json<StatsResponse> {
-    Json(s.api.stats())
-}
-
-async fn get_settings(State(s): State<AppState>) -> Json<Settings> {
-    Json(s.api.settings())
-}
-
-async fn put_settings(
-    State(s): State<AppState>,
-    body: Result<Json<Settings>, JsonRejection>,
-) -> Result<Json<Settings>, ApiError> {
-    let Json(settings) = body.map_err(json_error)?;
-    s.api.set_settings(settings).await.map(Json)
-}
-
-async fn peers(State(s): State<AppState>) -> Result<Json<Vec<PeerView>>, ApiError> {
-    s.api.peers().await.map(Json)
-}
-
-async fn reputation(State(s): State<AppState>) -> Json<Vec<PeerReputation>> {
-    Json(s.api.reputation())
-}
-
-// ---- files ------------------------------------------------------------------------
-
-async fn files(State(s): State<AppState>) -> Result<Json<Vec<FileInfo>>, ApiError> {
-    s.api.files().await.map(Json)
-}
-
-async fn remove(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Json<CidResponse>, ApiError> {
-    s.api.remove(&cid).await.map(Json)
-}
-
-async fn unpublish(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Json<CidResponse>, ApiError> {
-    s.api.unpublish(&cid).await.map(Json)
-}
-
-/// `filename*=` value: UTF-8, percent-encoded (RFC 5987).
-fn percent_encode(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-async fn content(State(s): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
-    let (cid, name, size, chunks) = s.api.content_info(&cid).await?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let api = s.api.clone();
-    s.tasks.spawn_until_stop(async move {
-        for index in 0..chunks {
-            let item = api
-                .read_chunk(cid, index)
-                .await
-                .map(Bytes::from_owner)
-                .map_err(|e| std::io::Error::other(e.message));
-            let failed = item.is_err();
-            // A failed read ends the body early, so the browser sees a failed download
-            // rather than a short file.
-            if tx.send(item).await.is_err() || failed {
-                return;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let disposition = format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        percent_encode(&name)
-    );
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    // A file from the network is never run as a page of this origin, even if opened.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
-}
-
-fn line<T: Serialize>(value: &T) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    Bytes::from(bytes)
-}
-
-fn ndjson(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    let mut response = Body::from_stream(stream).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    response
-}
-
-async fn add(
-    State(s): State<AppState>,
-    body: Result<Json<AddRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(json_error)?;
-    let size = std::fs::metadata(&request.path)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let progress_tx = tx.clone();
-    let mut last = std::time::Instant::now();
-    let progress = move |bytes: u64| {
-        if last.elapsed().as_millis() >= 100 {
-            last = std::time::Instant::now();
-            let _ = progress_tx.try_send(line(&StreamLine::<_, ()>::Progress(AddProgress {
-                bytes,
-                size,
-            })));
-        }
-    };
-    let api = s.api.clone();
-    s.tasks.spawn_until_stop(async move {
-        let result = api.add(request, progress).await;
-        let out = match result {
-            Ok(done) => line(&StreamLine::<(), _>::Done(done)),
-            Err(e) => line(&StreamLine::<(), ()>::Error(e.body())),
-        };
-        let _ = tx.send(out).await;
-    });
-    Ok(ndjson(rx))
-}
-
-#[derive(Debug, Deserialize)]
-struct UploadQuery {
-    name: Option<String>,
-}
-
-/// Deletes a temporary file when dropped (the upload failed, or was imported).
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-async fn upload(
-    State(s): State<AppState>,
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<AddResponse>, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
-    let too_large = || {
-        ApiError::too_large(format!(
-            "the upload is larger than this daemon accepts ({} bytes; see --max-upload)",
-            s.max_upload
-        ))
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > s.max_upload) {
-        return Err(too_large());
-    }
-    let name = super::upload_name(query.name.as_deref());
-    let path = s.api.upload_path()?;
-    let temp = TempFile(path.clone());
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("creating {}: {e}", path.display())))?;
-    let mut stream = body.into_data_stream();
-    let mut received: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
-        received += chunk.len() as u64;
-        if received > s.max_upload {
-            return Err(too_large());
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
-    }
-    if declared.is_some_and(|len| len != received) {
-        return Err(ApiError::bad_request("the upload broke off"));
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
-    drop(file);
-    let response = s
-        .api
-        .add(
-            AddRequest {
-                path: path.clone(),
-                no_copy: false,
-                name: Some(name),
-            },
-            |_| {},
-        )
-        .await?;
-    drop(temp);
-    Ok(Json(response))
-}
-
-// ---- downloads --------------------------------------------------------------------
-
-async fn fetch(
-    State(s): State<AppState>,
-    body: Result<Json<FetchRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(json_error)?;
-    let mut progress = s.api.fetch(request)?;
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    s.tasks.spawn_until_stop(async move {
-        loop {
-            let snapshot = progress.borrow_and_update().clone();
-            if snapshot.is_finished() {
-                let out = if snapshot.error.is_some() {
-                    // 400: the caller's input; 502: the network could not deliver.
-                    let status = if snapshot.bad_input { 400 } else { 502 };
-                    line(&StreamLine::<(), ()>::Error(ErrorBody {
-                        status,
-                        message: snapshot.error.clone().unwrap_or_default(),
-                    }))
-                } else {
-                    line(&StreamLine::<(), _>::Done(snapshot))
-                };
-                let _ = tx.send(out).await;
-                return;
-            }
-            if tx
-                .send(line(&StreamLine::<_, ()>::Progress(snapshot)))
-                .await
-                .is_err()
-            {
-                return; // the client went away; the download goes on
-            }
-            if progress.changed().await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(ndjson(rx))
-}
-
-async fn downloads(State(s): State<AppState>) -> Json<Vec<DownloadInfo>> {
-    Json(s.api.downloads())
-}
-
-async fn start_download(
-    State(s): State<AppState>,
-    body: Result<Json<StartDownload>, JsonRejection>,
-) -> Result<Json<DownloadInfo>, ApiError> {
-    let Json(request) = body.map_err(json_error)?;
-    s.api.start_download(request).map(Json)
-}
-
-async fn pause(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Json<DownloadInfo>, ApiError> {
-    s.api.pause(&cid).await.map(Json)
-}
-
-async fn resume(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Json<DownloadInfo>, ApiError> {
-    s.api.resume(&cid).map(Json)
-}
-
-async fn cancel(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Json<DownloadInfo>, ApiError> {
-    s.api.cancel(&cid).await.map(Json)
-}
-
-// ---- events -----------------------------------------------------------------------
-
-/// A broadcast receiver as a stream that skips what it missed and ends when the
-/// daemon shuts down.
-fn until_closing<T: Clone + Send + 'static>(
-    rx: broadcast::Receiver<T>,
-    closing: watch::Receiver<bool>,
-) -> impl Stream<Item = T> + Send {
-    let items = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(item) => return Some((item, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    let mut closing = closing;
-    items.take_until(async move {
-        let _ = closing.wait_for(|c| *c).await;
-    })
-}
-
-/// Network events as JSON lines, until the client goes away.
-async fn events(State(s): State<AppState>) -> Response {
-    let stream = until_closing(s.api.subscribe(), s.closing.clone())
-        .map(|event| Ok::<_, Infallible>(line(&NetEvent::from(event))));
-    let mut response = Body::from_stream(stream).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    response
-}
-
-/// Everything the web UI shows live, as server-sent events.
-async fn live(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let net = until_closing(s.api.subscribe(), s.closing.clone()).map(|event| LiveEvent::Net {
-        event: event.into(),
-    });
-    let own = until_closing(s.api.live_events(), s.closing.clone());
-    let stream = futures::stream::select(net, own).map(|event| {
-        Ok(Event::default()
-            .json_data(&event)
-            .unwrap_or_else(|_| Event::default().comment("unserializable event")))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

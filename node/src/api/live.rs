@@ -6,14 +6,13 @@
 //! One task, [`monitor`], does both for all clients, so the cost does not grow with the
 //! number of open browser tabs.
 
-use std::collections::{HashMap, VecDeque};
-use std::str::FromStr;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dht_proto::Cid;
 use libp2p::PeerId;
 
+use super::transfers::ScoreChanges;
 use super::types::{DownloadInfo, LiveEvent, RateSample, StatsResponse};
 use super::{lock, Shared};
 use crate::transfer::{PeerTraffic, Transfers};
@@ -129,7 +128,7 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
     // downloads do not change, so they are not serialized again.
     let mut sent: HashMap<String, (String, bool)> = HashMap::new();
     // The last score and ban sent for each peer.
-    let mut scores: HashMap<String, (f64, bool)> = HashMap::new();
+    let mut scores = ScoreChanges::default();
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
@@ -143,30 +142,28 @@ pub(super) async fn monitor(transfers: Transfers, shared: Weak<Shared>) {
             }
             let sample = lock(&shared.stats).sample(transfers.traffic(), now, unix_ms());
             let _ = shared.events.send(LiveEvent::Stats { sample });
-            for peer in transfers.reputation() {
-                let now = (peer.score, peer.banned);
-                if scores.get(&peer.peer_id) != Some(&now) {
-                    scores.insert(peer.peer_id.clone(), now);
-                    let _ = shared.events.send(LiveEvent::Reputation {
-                        peer_id: peer.peer_id,
-                        score: peer.score,
-                        banned: peer.banned,
-                    });
-                }
+            for peer in scores.update(&transfers.reputation()) {
+                let _ = shared.events.send(LiveEvent::Reputation {
+                    peer_id: peer.peer.to_string(),
+                    score: peer.score,
+                    banned: peer.banned,
+                });
             }
         }
         if shared.events.receiver_count() == 0 {
             sent.clear();
             continue;
         }
-        for progress in transfers.downloads() {
-            if progress.is_finished() && sent.get(&progress.cid).is_some_and(|(_, ended)| *ended) {
+        let downloads = transfers.downloads();
+        // Downloads the engine forgot are forgotten here too.
+        let listed: HashSet<String> = downloads.iter().map(|d| d.cid.to_string()).collect();
+        sent.retain(|cid, _| listed.contains(cid));
+        for status in downloads {
+            let cid = status.cid.to_string();
+            if status.state.has_ended() && sent.get(&cid).is_some_and(|(_, ended)| *ended) {
                 continue;
             }
-            let paused = progress.is_finished()
-                && Cid::from_str(&progress.cid)
-                    .is_ok_and(|c| lock(&shared.paused).contains_key(&c));
-            let info = DownloadInfo { progress, paused };
+            let info = DownloadInfo::from(&status);
             let Ok(mut value) = serde_json::to_value(&info) else {
                 continue;
             };

@@ -1,28 +1,37 @@
 //! The control API: [`Api`] is a facade of plain async operations on the serde types in
-//! [`types`]; [`http`] serves them over HTTP/JSON (with the route table that also makes
-//! the [`openapi`] document), [`auth`] decides who may call it, [`live`] keeps the
-//! bandwidth history and the stream of live events, and the CLI calls the same
-//! operations through [`crate::client`].
+//! [`types`] and [`transfers`]; it calls the transfer engine's and the network's
+//! operations and converts their domain types to those wire types. [`http`] serves them
+//! over HTTP/JSON (with the route table that also makes the [`openapi`] document),
+//! [`auth`] decides who may call it, [`live`] keeps the bandwidth history and the stream
+//! of live events, and the CLI calls the same operations through [`crate::client`].
+//! [`ApiError`] carries an HTTP status; [`input`] checks what users send.
 
 pub mod auth;
 pub mod convert;
+mod error;
 pub mod http;
+pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod transfers;
 pub mod types;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chunk_store::{EntryState, ImportMode, Location, StoreError};
+use chunk_store::{EntryState, ImportMode, Location};
 use dht_proto::Cid;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
-use crate::transfer::fetch::FetchParams;
-use crate::transfer::{Progress, Transfers};
+use crate::network::Network;
+use crate::transfer::files::Content;
+use crate::transfer::{FetchParams, Transfers};
+pub use error::ApiError;
+use input::fetch_timeout;
+pub use input::{check_display_name, parse_cid, upload_name};
+use transfers::DownloadWatch;
 use types::*;
 
 /// Default fetch timeout without progress.
@@ -34,116 +43,11 @@ pub const UPLOAD_DIR: &str = "uploads";
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 64;
 
-/// An error that carries its HTTP status.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// One line.
-    pub message: String,
-    /// Seconds the caller should wait before trying again (429).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    /// An error with any status.
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    /// The request was bad (400).
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, message)
-    }
-
-    /// No credentials, or wrong ones (401).
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(401, message)
-    }
-
-    /// Refused whoever asks (403).
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, message)
-    }
-
-    /// The thing asked about does not exist (404).
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, message)
-    }
-
-    /// The request does not fit the current state (409).
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(409, message)
-    }
-
-    /// The body is larger than allowed (413).
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(413, message)
-    }
-
-    /// Too many attempts; try again after `secs` (429).
-    pub fn too_many_requests(message: impl Into<String>, secs: u64) -> Self {
-        ApiError {
-            retry_after: Some(secs),
-            ..Self::new(429, message)
-        }
-    }
-
-    /// The daemon failed (500).
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, message)
-    }
-
-    /// The body of this error.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            status: self.status,
-            message: self.message.clone(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::Invalid(_) | StoreError::Changed(_) | StoreError::AlreadyComplete(_) => {
-                ApiError::bad_request(e.to_string())
-            }
-            StoreError::Io { ref source, .. }
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                ApiError::bad_request(e.to_string())
-            }
-            _ => ApiError::internal(e.to_string()),
-        }
-    }
-}
-
-/// Parses a CID given by a user.
-pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
-    let cid = Cid::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("invalid CID {text:?}: {e}")))?;
-    if cid.codec() != dht_proto::Codec::DagCbor {
-        return Err(ApiError::bad_request(format!(
-            "{cid} names a single chunk (raw), not a file"
-        )));
-    }
-    Ok(cid)
-}
-
 /// The daemon's operations.
 #[derive(Clone)]
 pub struct Api {
     transfers: Transfers,
+    net: Network,
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
@@ -155,40 +59,11 @@ struct Shared {
     events: broadcast::Sender<LiveEvent>,
     /// Bandwidth history.
     stats: Mutex<live::Stats>,
-    /// Downloads the owner paused, with where each was going.
-    paused: Mutex<HashMap<Cid, Option<PathBuf>>>,
     settings: Mutex<Settings>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
-        .map_err(ApiError::from)
-}
-
-/// Checks a display name: `None` or empty clears it.
-pub fn check_display_name(name: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(name) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if name.chars().count() > MAX_DISPLAY_NAME {
-        return Err(ApiError::bad_request(format!(
-            "the display name must have at most {MAX_DISPLAY_NAME} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "the display name must not contain control characters",
-        ));
-    }
-    Ok(Some(name))
 }
 
 /// Reads the settings file of a data directory (defaults if there is none or it is
@@ -206,26 +81,20 @@ pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()
     chunk_store::fsutil::write_atomic(&data_dir.join(SETTINGS_FILE), &bytes)
 }
 
-/// A name for a file uploaded through the browser: its safe form
-/// ([`dht_proto::names::sanitize_file_name`]), or `upload` if nothing usable is left.
-pub fn upload_name(name: Option<&str>) -> String {
-    name.and_then(dht_proto::names::sanitize_file_name)
-        .unwrap_or_else(|| "upload".into())
-}
-
 impl Api {
-    /// The facade over a running node. The daemon runs [`Api::live_monitor`] beside it.
-    pub fn new(transfers: Transfers, data_dir: PathBuf) -> Self {
+    /// The facade over a running node (the engine's operations, and the network's for
+    /// what it reports). The daemon runs [`Api::live_monitor`] beside it.
+    pub fn new(transfers: Transfers, net: Network, data_dir: PathBuf) -> Self {
         let (events, _) = broadcast::channel(256);
         // Uploads left over from a previous run were never imported.
         let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
         Api {
             transfers,
+            net,
             started: Instant::now(),
             shared: Arc::new(Shared {
                 events,
                 stats: Mutex::new(live::Stats::default()),
-                paused: Mutex::new(HashMap::new()),
                 settings: Mutex::new(load_settings(&data_dir)),
             }),
             data_dir,
@@ -304,23 +173,16 @@ impl Api {
                 request.path.display()
             )));
         }
-        if let Some(name) = &request.name {
-            if name.is_empty() || name.len() > dht_proto::message::MAX_NAME_LEN {
-                return Err(ApiError::bad_request("name must be 1 to 255 bytes"));
-            }
-        }
-        let store = self.transfers.store().clone();
+        // The store checks the name (one plain file name) before it opens the file.
         let mode = if request.no_copy {
             ImportMode::Reference
         } else {
             ImportMode::Copy
         };
-        let mut progress = progress;
-        let outcome =
-            blocking(move || store.import(&request.path, mode, request.name, &mut progress))
-                .await?;
-        tracing::info!(cid = %outcome.cid, size = outcome.size, "file added");
-        self.transfers.net().start_providing(outcome.cid).await;
+        let outcome = self
+            .transfers
+            .add(request.path, mode, request.name, progress)
+            .await?;
         let response = AddResponse {
             cid: outcome.cid.to_string(),
             name: outcome.name,
@@ -335,7 +197,7 @@ impl Api {
     }
 
     /// Starts a download, or attaches to the one running for the same file.
-    pub fn fetch(&self, request: FetchRequest) -> Result<watch::Receiver<Progress>, ApiError> {
+    pub fn fetch(&self, request: FetchRequest) -> Result<DownloadWatch, ApiError> {
         let cid = parse_cid(&request.cid)?;
         for path in [&request.output, &request.output_dir].into_iter().flatten() {
             if !path.is_absolute() {
@@ -370,36 +232,21 @@ impl Api {
                 )));
             }
         }
-        if let Some(running) = self.transfers.download(&cid) {
-            let running = running.borrow();
-            if !running.is_finished()
-                && request.output.is_some()
-                && running.output != request.output
-            {
-                return Err(ApiError::bad_request(format!(
-                    "{cid} is already being downloaded to {}",
-                    running
-                        .output
-                        .as_ref()
-                        .map_or("the store".to_string(), |p| p.display().to_string())
-                )));
-            }
-        }
         let timeout = fetch_timeout(request.timeout_secs)?;
-        lock(&self.shared.paused).remove(&cid);
-        Ok(self.transfers.fetch(FetchParams {
+        let status = self.transfers.fetch(FetchParams {
             cid,
             output: request.output,
             output_dir: request.output_dir,
             timeout,
-        }))
+        })?;
+        Ok(DownloadWatch::new(status))
     }
 
     /// Every file the node holds.
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
-        let store = self.transfers.store().clone();
-        let entries = blocking(move || store.list()).await?;
-        let mut announced: HashMap<Cid, crate::network::Announcement> = (self.transfers.net())
+        let entries = self.transfers.files().await?;
+        let mut announced: HashMap<Cid, crate::network::Announcement> = self
+            .net
             .announcements()
             .await
             .unwrap_or_default()
@@ -453,8 +300,7 @@ impl Api {
     }
 
     async fn node_info(&self) -> Result<NodeInfo, ApiError> {
-        self.transfers
-            .net()
+        self.net
             .info()
             .await
             .map(NodeInfo::from)
@@ -464,37 +310,31 @@ impl Api {
     /// Identity, reach, files and downloads.
     pub async fn status(&self) -> Result<StatusResponse, ApiError> {
         let info = self.node_info().await?;
-        let store = self.transfers.store().clone();
-        let files = blocking(move || store.len()).await? as usize;
+        let files = self.transfers.file_count().await? as usize;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
             data_dir: self.data_dir.clone(),
             display_name: self.settings().display_name,
-            node: serde_json::to_value(info).unwrap_or_default(),
+            node: info,
             files,
-            downloads: self
-                .downloads()
-                .into_iter()
-                .filter_map(|p| serde_json::to_value(p).ok())
-                .collect(),
+            downloads: self.downloads(),
         })
     }
 
     /// Connected peers, with the bytes exchanged with each and its current rates.
     pub async fn peers(&self) -> Result<Vec<PeerView>, ApiError> {
         let peers = self
-            .transfers
-            .net()
+            .net
             .peers()
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let traffic = self.transfers.traffic();
-        let scores: HashMap<String, f64> = self
+        let standing: HashMap<libp2p::PeerId, (f64, bool)> = self
             .transfers
             .reputation()
             .into_iter()
-            .map(|r| (r.peer_id, r.score))
+            .map(|r| (r.peer, (r.score, r.banned)))
             .collect();
         let stats = lock(&self.shared.stats);
         Ok(peers
@@ -503,14 +343,15 @@ impl Api {
                 let id = info.peer_id;
                 let t = traffic.get(&id).copied();
                 let (rate_down, rate_up) = stats.peer_rates(&id);
+                let standing = standing.get(&id).copied();
                 let info = PeerInfo::from(info);
                 PeerView {
                     bytes_received: t.map_or(0, |t| t.received),
                     bytes_sent: t.map_or(0, |t| t.sent),
                     rate_down,
                     rate_up,
-                    banned: self.transfers.is_banned(&id),
-                    reputation: scores.get(&info.peer_id).copied(),
+                    banned: standing.is_some_and(|(_, banned)| banned),
+                    reputation: standing.map(|(score, _)| score),
                     info,
                 }
             })
@@ -519,109 +360,42 @@ impl Api {
 
     /// Live network events.
     pub fn subscribe(&self) -> broadcast::Receiver<crate::network::NetEvent> {
-        self.transfers.net().subscribe()
+        self.net.subscribe()
     }
 
     /// This node's scores for the peers it has dealt with, best first.
     pub fn reputation(&self) -> Vec<PeerReputation> {
-        self.transfers.reputation()
+        self.transfers
+            .reputation()
+            .iter()
+            .map(PeerReputation::from)
+            .collect()
     }
 
-    /// Downloads run since the daemon started, newest first.
+    /// Downloads run since the daemon started, the most recently started first.
     pub fn downloads(&self) -> Vec<DownloadInfo> {
-        let paused = lock(&self.shared.paused);
-        let mut list: Vec<DownloadInfo> = self
-            .transfers
+        self.transfers
             .downloads()
-            .into_iter()
-            .map(|progress| DownloadInfo {
-                paused: progress.is_finished()
-                    && Cid::from_str(&progress.cid).is_ok_and(|c| paused.contains_key(&c)),
-                progress,
-            })
-            .collect();
-        list.sort_by(|a, b| a.progress.elapsed_secs.total_cmp(&b.progress.elapsed_secs));
-        list
+            .iter()
+            .map(DownloadInfo::from)
+            .collect()
     }
 
-    fn download_info(&self, cid: &Cid) -> Result<DownloadInfo, ApiError> {
-        let progress = self
-            .transfers
-            .download(cid)
-            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?
-            .borrow()
-            .clone();
-        Ok(DownloadInfo {
-            paused: progress.is_finished() && lock(&self.shared.paused).contains_key(cid),
-            progress,
-        })
-    }
-
-    /// Starts downloading a file into the store (or attaches to its running download).
+    /// Starts downloading a file into the store (or attaches to its running download);
+    /// a paused or failed download continues where it stopped.
     pub fn start_download(&self, request: StartDownload) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(&request.cid)?;
         let timeout = fetch_timeout(request.timeout_secs)?;
-        let output = lock(&self.shared.paused).remove(&cid).flatten();
-        let progress = self.transfers.fetch(FetchParams {
-            cid,
-            output,
-            output_dir: None,
-            timeout,
-        });
-        let progress = progress.borrow().clone();
-        Ok(DownloadInfo {
-            progress,
-            paused: false,
-        })
-    }
-
-    /// Stops a running download and waits (briefly) until it has saved what it holds.
-    /// Returns whether it was running.
-    async fn stop_download(&self, cid: &Cid) -> Result<bool, ApiError> {
-        let mut progress = self
-            .transfers
-            .download(cid)
-            .ok_or_else(|| ApiError::not_found(format!("no download of {cid}")))?;
-        if !self.transfers.cancel(cid) {
-            return Ok(false);
-        }
-        let stopped = tokio::time::timeout(Duration::from_secs(10), async {
-            while !progress.borrow_and_update().is_finished() {
-                if progress.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
-        if stopped.is_err() {
-            return Err(ApiError::internal(format!("{cid} did not stop in time")));
-        }
-        Ok(true)
+        let status = self.transfers.start(cid, timeout)?;
+        let info = DownloadInfo::from(&*status.borrow());
+        Ok(info)
     }
 
     /// Pauses a running download: it stops, keeping its verified chunks; `resume`
     /// continues it.
     pub async fn pause(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(cid)?;
-        // Where the file was going: a resumed download goes there too.
-        let output = self
-            .transfers
-            .download(&cid)
-            .and_then(|p| p.borrow().output.clone());
-        // Marked first, so nobody sees the stopped download as failed.
-        let was_paused = lock(&self.shared.paused).insert(cid, output);
-        match self.stop_download(&cid).await {
-            Ok(true) => tracing::info!(%cid, "download paused"),
-            Ok(false) if was_paused.is_some() => {} // paused already
-            other => {
-                lock(&self.shared.paused).remove(&cid);
-                other?;
-                return Err(ApiError::conflict(format!(
-                    "the download of {cid} is not running"
-                )));
-            }
-        }
-        let info = self.download_info(&cid)?;
+        let info = DownloadInfo::from(&self.transfers.pause(&cid).await?);
         self.emit(LiveEvent::Download {
             download: info.clone(),
         });
@@ -630,45 +404,27 @@ impl Api {
 
     /// Resumes a paused (or failed) download where it stopped.
     pub fn resume(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
-        let parsed = parse_cid(cid)?;
-        let Some(progress) = self.transfers.download(&parsed) else {
-            return Err(ApiError::not_found(format!("no download of {parsed}")));
-        };
-        if !progress.borrow().is_finished() {
-            return Err(ApiError::conflict(format!(
-                "the download of {parsed} is running"
-            )));
-        }
-        self.start_download(StartDownload {
-            cid: cid.to_string(),
-            timeout_secs: None,
-        })
+        let cid = parse_cid(cid)?;
+        Ok(DownloadInfo::from(&self.transfers.resume(&cid)?))
     }
 
     /// Cancels a download: stops it if it runs and deletes what it had fetched (a
     /// complete file stays).
     pub async fn cancel(&self, cid: &str) -> Result<DownloadInfo, ApiError> {
         let cid = parse_cid(cid)?;
-        self.stop_download(&cid).await?;
-        lock(&self.shared.paused).remove(&cid);
-        let store = self.transfers.store().clone();
-        let partial = blocking(move || {
-            Ok(store
-                .info(&cid)?
-                .is_some_and(|e| matches!(e.state, EntryState::Partial { .. })))
-        })
-        .await?;
-        if partial {
-            self.transfers.net().stop_providing(cid).await;
-            let store = self.transfers.store().clone();
-            blocking(move || store.remove(&cid)).await?;
+        let had_partial = self.transfers.download(&cid).is_some_and(|d| {
+            !matches!(
+                d.state,
+                crate::transfer::DownloadState::Done | crate::transfer::DownloadState::Cancelled
+            )
+        });
+        let info = DownloadInfo::from(&self.transfers.cancel(&cid).await?);
+        if had_partial {
             self.emit(LiveEvent::FileChanged {
                 cid: cid.to_string(),
                 change: "removed".into(),
             });
         }
-        tracing::info!(%cid, "download cancelled");
-        let info = self.download_info(&cid)?;
         self.emit(LiveEvent::Download {
             download: info.clone(),
         });
@@ -676,19 +432,9 @@ impl Api {
     }
 
     /// A complete file's name, size and chunk count, for streaming it to a browser.
-    pub async fn content_info(&self, cid: &str) -> Result<(Cid, String, u64, u32), ApiError> {
+    pub async fn content_info(&self, cid: &str) -> Result<Content, ApiError> {
         let cid = parse_cid(cid)?;
-        let store = self.transfers.store().clone();
-        let info = blocking(move || store.info(&cid))
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("{cid} is not in the store")))?;
-        if !matches!(info.state, EntryState::Complete) {
-            return Err(ApiError::conflict(format!(
-                "{cid} is not complete yet: it is still being downloaded"
-            )));
-        }
-        let name = crate::transfer::fetch::safe_file_name(info.name.as_deref(), &cid);
-        Ok((cid, name, info.size, info.chunk_count))
+        Ok(self.transfers.content(cid).await?)
     }
 
     /// One verified chunk of a file.
@@ -697,16 +443,13 @@ impl Api {
         cid: Cid,
         index: u32,
     ) -> Result<chunk_store::ChunkBuf, ApiError> {
-        let store = self.transfers.store().clone();
-        blocking(move || store.read_chunk(&cid, index)).await
+        Ok(self.transfers.read_chunk(cid, index).await?)
     }
 
     /// Stops announcing a file (it stays in the store).
     pub async fn unpublish(&self, cid: &str) -> Result<CidResponse, ApiError> {
         let cid = parse_cid(cid)?;
-        let store = self.transfers.store().clone();
-        blocking(move || store.set_published(&cid, false)).await?;
-        self.transfers.net().stop_providing(cid).await;
+        self.transfers.unpublish(cid).await?;
         self.emit(LiveEvent::FileChanged {
             cid: cid.to_string(),
             change: "unpublished".into(),
@@ -720,65 +463,14 @@ impl Api {
     /// Stops announcing a file and deletes the store's copy.
     pub async fn remove(&self, cid: &str) -> Result<CidResponse, ApiError> {
         let cid = parse_cid(cid)?;
-        if self
-            .transfers
-            .download(&cid)
-            .is_some_and(|p| !p.borrow().is_finished())
-        {
-            return Err(ApiError::bad_request(format!("{cid} is being downloaded")));
-        }
-        self.transfers.net().stop_providing(cid).await;
-        let store = self.transfers.store().clone();
-        let changed = blocking(move || store.remove(&cid)).await?;
-        if !changed {
-            return Err(ApiError::not_found(format!("{cid} is not in the store")));
-        }
-        lock(&self.shared.paused).remove(&cid);
+        self.transfers.remove(cid).await?;
         self.emit(LiveEvent::FileChanged {
             cid: cid.to_string(),
             change: "removed".into(),
         });
         Ok(CidResponse {
             cid: cid.to_string(),
-            changed,
+            changed: true,
         })
-    }
-}
-
-fn fetch_timeout(secs: Option<u64>) -> Result<Duration, ApiError> {
-    match secs {
-        Some(0) => Err(ApiError::bad_request("timeout must be at least 1 second")),
-        Some(secs) if secs > 7 * 24 * 3600 => Err(ApiError::bad_request(
-            "timeout must be at most a week (604800 seconds)",
-        )),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => Ok(DEFAULT_FETCH_TIMEOUT),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_names_are_checked() {
-        assert_eq!(check_display_name(None).ok(), Some(None));
-        assert_eq!(check_display_name(Some("  ".into())).ok(), Some(None));
-        assert_eq!(
-            check_display_name(Some(" Ada's laptop ".into())).ok(),
-            Some(Some("Ada's laptop".into()))
-        );
-        assert!(check_display_name(Some("a\nb".into())).is_err());
-        assert!(check_display_name(Some("x".repeat(65))).is_err());
-    }
-
-    #[test]
-    fn upload_names_are_made_safe() {
-        assert_eq!(upload_name(Some("report.pdf")), "report.pdf");
-        assert_eq!(upload_name(Some("C:\\Users\\a\\b.txt")), "b.txt");
-        assert_eq!(upload_name(Some("../x")), "x");
-        assert_eq!(upload_name(Some("..")), "upload");
-        assert_eq!(upload_name(None), "upload");
-        assert_eq!(upload_name(Some(&"é".repeat(200))).len(), 254);
     }
 }

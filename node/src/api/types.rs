@@ -1,18 +1,23 @@
-//! The serde types of the control API: what the HTTP handlers, the CLI and the web UI
-//! exchange. One definition each, shared by the server and the client.
+//! The wire types of the control API: what the HTTP handlers, the CLI and the web UI
+//! exchange, one definition each, shared by the server and the client. The OpenAPI
+//! document's schemas are derived from them (`ToSchema`), so a field cannot be added to
+//! the answers without reaching the document. Lower layers keep their own types; the
+//! wire forms of theirs, and the conversions, are in `convert.rs` (network) and
+//! `transfers.rs` (the transfer engine).
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use super::convert::{AnnouncementInfo, NetEvent, NodeInfo, PeerInfo};
-pub use crate::transfer::reputation::PeerReputation;
-pub use crate::transfer::Progress;
+pub use super::transfers::{DownloadState, PeerBytes, PeerReputation, Progress};
 
 /// `POST /api/add`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddRequest {
     /// Absolute path of the file on the daemon's machine.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Track the file in place instead of copying it into the store.
     #[serde(default)]
@@ -23,7 +28,7 @@ pub struct AddRequest {
 }
 
 /// The result of an add.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddResponse {
     /// The file CID.
     pub cid: String,
@@ -38,15 +43,17 @@ pub struct AddResponse {
 }
 
 /// `POST /api/fetch`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FetchRequest {
     /// The file CID.
     pub cid: String,
     /// Where to write the file (absolute path on the daemon's machine).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub output: Option<PathBuf>,
     /// A directory to write it in under the provider's name for it.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub output_dir: Option<PathBuf>,
     /// Give up after this many seconds without progress (default 60).
     #[serde(default)]
@@ -54,8 +61,8 @@ pub struct FetchRequest {
 }
 
 /// One line of a streamed answer (`application/x-ndjson`): progress, then a result or
-/// an error.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// an error. The document names each use of it: [`AddLine`], [`FetchLine`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamLine<P, R> {
     /// Work in progress.
@@ -67,7 +74,7 @@ pub enum StreamLine<P, R> {
 }
 
 /// Progress of an add.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddProgress {
     /// Bytes read so far.
     pub bytes: u64,
@@ -76,7 +83,7 @@ pub struct AddProgress {
 }
 
 /// The error body of every failed call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// HTTP status (4xx: the request was bad; 5xx or 404 from a lookup: it failed).
     pub status: u16,
@@ -85,7 +92,7 @@ pub struct ErrorBody {
 }
 
 /// A file the node holds, as listed by `GET /api/files`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FileInfo {
     /// The file CID.
     pub cid: String,
@@ -97,11 +104,12 @@ pub struct FileInfo {
     pub chunks: u32,
     /// Verified chunks held.
     pub have_chunks: u32,
-    /// `complete` or `partial`.
+    /// `complete`, `partial` or `changed` (an in-place file that changed on disk).
     pub state: String,
     /// `store` (copied), `in_place` (tracked where it is) or `partial` (downloading).
     pub location: String,
     /// The file's path when tracked in place.
+    #[schema(value_type = Option<String>)]
     pub path: Option<PathBuf>,
     /// Whether it is pinned.
     pub pinned: bool,
@@ -120,7 +128,7 @@ fn yes() -> bool {
 }
 
 /// `GET /api/id`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IdResponse {
     /// Our peer id.
     pub peer_id: String,
@@ -129,30 +137,28 @@ pub struct IdResponse {
 }
 
 /// `GET /api/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
     /// Daemon version.
     pub version: String,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
     /// The data directory.
+    #[schema(value_type = String)]
     pub data_dir: PathBuf,
     /// The name the owner gave this node, if any.
     #[serde(default)]
     pub display_name: Option<String>,
     /// Our identity and reach.
-    pub node: NodeInfoOwned,
+    pub node: NodeInfo,
     /// Files held (complete or partial).
     pub files: usize,
     /// Downloads run since start.
-    pub downloads: Vec<serde_json::Value>,
+    pub downloads: Vec<DownloadInfo>,
 }
 
-/// [`NodeInfo`] in a form the client can deserialize.
-pub type NodeInfoOwned = serde_json::Value;
-
 /// `DELETE /api/files/{cid}` and `POST /api/files/{cid}/unpublish`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CidResponse {
     /// The file CID.
     pub cid: String,
@@ -161,7 +167,7 @@ pub struct CidResponse {
 }
 
 /// `GET` and `PUT /api/settings`: what the owner can change while the daemon runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Settings {
     /// A name for this node, shown in the web UI and in `p2pd status` (1 to 64
     /// characters, no control characters; `null` or empty clears it).
@@ -170,9 +176,10 @@ pub struct Settings {
 }
 
 /// `POST /api/downloads`: start (or attach to) a download kept in the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartDownload {
     /// The file CID.
+    #[schema(example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     pub cid: String,
     /// Give up after this many seconds without progress (default 60).
     #[serde(default)]
@@ -181,20 +188,22 @@ pub struct StartDownload {
 
 /// A download as listed by `GET /api/downloads`: its progress, and whether the owner
 /// paused it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DownloadInfo {
     /// The engine's last snapshot.
     #[serde(flatten)]
+    #[schema(inline)]
     pub progress: Progress,
     /// Paused by the owner: the verified chunks are kept and `resume` continues.
     pub paused: bool,
 }
 
 /// One connected peer with what we exchanged with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerView {
     /// Addresses, connection kind, RTT, agent.
     #[serde(flatten)]
+    #[schema(inline)]
     pub info: PeerInfo,
     /// Verified bytes it sent us (all time: kept with its reputation).
     pub bytes_received: u64,
@@ -212,7 +221,7 @@ pub struct PeerView {
 }
 
 /// One sample of the node's traffic.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RateSample {
     /// When (milliseconds since the Unix epoch).
     pub t_ms: u64,
@@ -223,7 +232,7 @@ pub struct RateSample {
 }
 
 /// `GET /api/stats`: bandwidth now and over the last minutes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatsResponse {
     /// Bytes per second received now.
     pub down_rate: f64,
@@ -239,7 +248,7 @@ pub struct StatsResponse {
 
 /// A live event, as sent on `GET /api/events/live` (server-sent events, one JSON object
 /// per `data:` line) and tagged by `type`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     /// A peer connected, left, or an address of ours was confirmed.
@@ -287,14 +296,14 @@ pub enum LiveEvent {
 }
 
 /// `POST /api/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// The owner's password.
     pub password: String,
 }
 
 /// `POST /api/setup`: set the first password with the one-time setup token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetupRequest {
     /// The token from the setup link the daemon printed.
     pub token: String,
@@ -303,7 +312,7 @@ pub struct SetupRequest {
 }
 
 /// `GET /api/session`, and the answer to a login.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     /// Whether this request is authenticated.
     pub authenticated: bool,
@@ -317,3 +326,22 @@ pub struct SessionInfo {
     /// Seconds until the session expires.
     pub expires_in_secs: Option<u64>,
 }
+
+/// The lines of `POST /api/add`.
+pub type AddLine = StreamLine<AddProgress, AddResponse>;
+/// The lines of `POST /api/fetch`.
+pub type FetchLine = StreamLine<Progress, Progress>;
+
+/// The bytes of a file, as an `application/octet-stream` body (for the document only).
+pub struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl ToSchema for FileBytes {}

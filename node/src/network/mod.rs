@@ -51,7 +51,7 @@ mod reach;
 mod reprovide;
 mod requests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;

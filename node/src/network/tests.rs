@@ -92,8 +92,9 @@ impl Drop for Node {
     }
 }
 
-/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`].
-pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Waits for `check` to return `Some`, polling every 50 ms, for at most [`DEADLINE`]
+/// (the transfer engine's in-process tests use it too).
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

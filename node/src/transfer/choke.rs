@@ -1,9 +1,12 @@
 //! Who gets upload slots (BitTorrent's choking). A bounded number of peers is unchoked
-//! at once. While there is room, any peer that asks is unchoked. When more peers want
-//! data than there are slots, every rechoke ranks them by the bytes they sent us since
-//! the last rechoke (tit-for-tat): the best `slots - 1` keep their slots and one more
-//! slot rotates among the rest (the optimistic unchoke), so a newcomer with nothing to
-//! give yet still gets a start. Peers that give nothing back get only that last slot.
+//! at once. While there is room, any peer that asks is unchoked. A slot is freed as
+//! soon as its peer disconnects, and taken from a peer that stopped asking (nothing
+//! being sent to it, no request for [`SLOT_IDLE`]) when another peer asks and none is
+//! free. When more peers want data than there are slots, every rechoke ranks them by
+//! the bytes they sent us since the last rechoke (tit-for-tat): the best `slots - 1`
+//! keep their slots and one more slot rotates among the rest (the optimistic unchoke),
+//! so a newcomer with nothing to give yet still gets a start. Peers that give nothing
+//! back get only that last slot.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -16,6 +19,12 @@ pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
 pub const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer that has not asked for anything this long is no longer interested.
 pub const INTEREST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A slot holder that has nothing being sent to it and has asked for nothing this long
+/// has stopped asking: its slot goes to the next peer that asks when none is free.
+pub const SLOT_IDLE: Duration = Duration::from_secs(2);
+/// Peers whose interest is tracked at once; past this (after forgetting those that
+/// stopped asking), a newcomer is choked.
+pub const MAX_TRACKED: usize = 1024;
 
 /// The choking state of the upload side.
 #[derive(Debug)]
@@ -23,7 +32,11 @@ pub struct Choker {
     slots: usize,
     unchoked: HashSet<PeerId>,
     optimistic: Option<(PeerId, Instant)>,
+    /// When each interested peer last asked for a chunk or had one sent (at most
+    /// [`MAX_TRACKED`]).
     interest: HashMap<PeerId, Instant>,
+    /// Chunk requests of each peer being answered now.
+    uploading: HashMap<PeerId, usize>,
     received_at_last_rechoke: HashMap<PeerId, u64>,
 }
 
@@ -35,12 +48,19 @@ impl Choker {
             unchoked: HashSet::new(),
             optimistic: None,
             interest: HashMap::new(),
+            uploading: HashMap::new(),
             received_at_last_rechoke: HashMap::new(),
         }
     }
 
     /// A peer asks for a chunk: whether it may have it now.
     pub fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+        if !self.interest.contains_key(&peer) && self.interest.len() >= MAX_TRACKED {
+            self.forget_uninterested(now);
+            if self.interest.len() >= MAX_TRACKED {
+                return false;
+            }
+        }
         self.interest.insert(peer, now);
         if self.unchoked.contains(&peer) {
             return true;
@@ -49,7 +69,67 @@ impl Choker {
             self.unchoked.insert(peer);
             return true;
         }
-        false
+        match self.idle_holder(now) {
+            Some(idle) => {
+                self.release(&idle);
+                self.unchoked.insert(peer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The slot holder that stopped asking longest ago, if one did.
+    fn idle_holder(&self, now: Instant) -> Option<PeerId> {
+        self.unchoked
+            .iter()
+            .filter(|p| !self.uploading.contains_key(*p))
+            .filter_map(|p| {
+                // A holder with no recorded interest asked nothing recently.
+                let idle_for = self
+                    .interest
+                    .get(p)
+                    .map_or(SLOT_IDLE, |t| now.saturating_duration_since(*t));
+                (idle_for >= SLOT_IDLE).then_some((idle_for, *p))
+            })
+            .max()
+            .map(|(_, p)| p)
+    }
+
+    fn release(&mut self, peer: &PeerId) {
+        self.unchoked.remove(peer);
+        if self.optimistic.is_some_and(|(p, _)| p == *peer) {
+            self.optimistic = None;
+        }
+    }
+
+    /// A chunk request of `peer` is being answered.
+    pub fn started(&mut self, peer: PeerId) {
+        *self.uploading.entry(peer).or_insert(0) += 1;
+    }
+
+    /// A chunk request of `peer` was answered: it counts as active until now.
+    pub fn finished(&mut self, peer: PeerId, now: Instant) {
+        if let Some(last) = self.interest.get_mut(&peer) {
+            *last = (*last).max(now);
+        }
+        if let Some(n) = self.uploading.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.uploading.remove(&peer);
+            }
+        }
+    }
+
+    /// `peer` disconnected: its slot is free at once.
+    pub fn left(&mut self, peer: &PeerId) {
+        self.release(peer);
+        self.interest.remove(peer);
+    }
+
+    fn forget_uninterested(&mut self, now: Instant) {
+        self.interest
+            .retain(|_, last| now.saturating_duration_since(*last) < INTEREST_TIMEOUT);
     }
 
     /// Whether a peer holds a slot.
@@ -61,8 +141,7 @@ impl Choker {
     /// Reassigns the slots. `received` is the total of verified bytes each peer has sent
     /// us so far.
     pub fn rechoke(&mut self, now: Instant, received: &HashMap<PeerId, u64>) {
-        self.interest
-            .retain(|_, last| now.duration_since(*last) < INTEREST_TIMEOUT);
+        self.forget_uninterested(now);
         let mut candidates: Vec<PeerId> = self.interest.keys().copied().collect();
         let gave = |p: &PeerId, last: &HashMap<PeerId, u64>| {
             received
@@ -187,5 +266,70 @@ mod tests {
             &HashMap::new(),
         );
         assert!(p.iter().all(|x| !choker.is_unchoked(x)));
+    }
+
+    #[test]
+    fn a_slot_is_free_as_soon_as_its_peer_leaves() {
+        let mut choker = Choker::new(8);
+        let now = Instant::now();
+        let p = peers(8);
+        for peer in &p {
+            assert!(choker.allow(*peer, now));
+            choker.started(*peer);
+            choker.finished(*peer, now);
+        }
+        let ninth = PeerId::random();
+        assert!(!choker.allow(ninth, now));
+        choker.left(&p[3]);
+        assert!(choker.allow(ninth, now));
+        assert!(!choker.is_unchoked(&p[3]));
+    }
+
+    #[test]
+    fn a_peer_that_stops_asking_loses_its_slot_to_the_next_that_asks() {
+        let mut choker = Choker::new(2);
+        let start = Instant::now();
+        let [a, b, c] = [PeerId::random(), PeerId::random(), PeerId::random()];
+        assert!(choker.allow(a, start) && choker.allow(b, start));
+        // b's chunk is still being sent: never idle, however long it takes.
+        choker.started(b);
+        assert!(!choker.allow(c, start + SLOT_IDLE / 2));
+        assert!(choker.allow(c, start + SLOT_IDLE));
+        assert!(!choker.is_unchoked(&a) && choker.is_unchoked(&b) && choker.is_unchoked(&c));
+        // Once b's upload ends and b stops asking, b's slot goes to the next peer.
+        let ended = start + SLOT_IDLE * 2;
+        choker.finished(b, ended);
+        assert!(choker.allow(c, ended), "c keeps asking");
+        let d = PeerId::random();
+        assert!(!choker.allow(d, ended + SLOT_IDLE / 2));
+        assert!(choker.allow(c, ended + SLOT_IDLE * 3 / 4));
+        assert!(choker.allow(d, ended + SLOT_IDLE));
+        assert!(!choker.is_unchoked(&b));
+    }
+
+    #[test]
+    fn ten_thousand_peers_coming_and_going_keep_the_maps_bounded() {
+        let mut choker = Choker::new(8);
+        let start = Instant::now();
+        for n in 0..10_000u32 {
+            let now = start + Duration::from_millis(u64::from(n));
+            let peer = PeerId::random();
+            choker.allow(peer, now);
+            choker.started(peer);
+            choker.finished(peer, now);
+            // Half of them disconnect; the others just stop asking.
+            if n % 2 == 0 {
+                choker.left(&peer);
+            }
+            assert!(choker.interest.len() <= MAX_TRACKED);
+            assert!(choker.unchoked.len() <= 8);
+        }
+        assert!(choker.uploading.is_empty());
+        // Once nobody has asked for a while, nobody is tracked.
+        choker.rechoke(
+            start + Duration::from_secs(10) + INTEREST_TIMEOUT,
+            &HashMap::new(),
+        );
+        assert!(choker.interest.is_empty() && choker.unchoked.is_empty());
     }
 }

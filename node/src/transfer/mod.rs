@@ -1,120 +1,50 @@
-//! The transfer engine: downloads ([`fetch`]) and uploads ([`serve`]), and the state they
-//! share ([`Transfers`]): live bitfields of downloads in progress, what peers told us
-//! they hold, who is banned.
+//! The transfer engine: what this node does with files and peers. [`Transfers`] is its
+//! handle, and its public methods are the engine's operations, on domain types:
+//!
+//! - files ([`files`]): add (import and announce), list, remove, unpublish, read a
+//!   complete file's chunks;
+//! - downloads ([`downloads`]): fetch (or attach), start, pause, resume, cancel, list,
+//!   each reported as a [`DownloadStatus`];
+//! - peers ([`reputation`]): what this node thinks of each peer, bans, bytes exchanged.
+//!
+//! The work is done by [`fetch`] (one task per download), [`serve`] (the upload side,
+//! with [`choke`] deciding upload slots) and [`rate`] (bandwidth caps). The store and the
+//! network handles stay inside this module: callers ask for operations, not handles.
 
 pub mod choke;
+pub mod downloads;
+mod error;
 pub mod fetch;
+pub mod files;
 pub mod picker;
 pub mod rate;
 pub mod reputation;
 pub mod serve;
+mod status;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chunk_store::Store;
-use dht_proto::{Bitfield, Cid};
+use chunk_store::{Store, StoreError};
+use dht_proto::Bitfield;
 use libp2p::PeerId;
-use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::Semaphore;
 
 use crate::network::Network;
 use crate::tasks::Tasks;
 use rate::RateLimiter;
-use reputation::{PeerReputation, Reputation};
+use reputation::{PeerStanding, Reputation};
+
+pub use downloads::FetchParams;
+pub use error::EngineError;
+pub use status::{DownloadState, DownloadStatus, Failure, FailureKind, RunPhase};
 
 /// How long a peer that sent a corrupt chunk is refused.
 pub const BAN_DURATION: Duration = Duration::from_secs(3600);
-
-/// Bytes one peer contributed to a download.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PeerBytes {
-    /// The peer.
-    pub peer_id: String,
-    /// Verified bytes received from it.
-    pub bytes: u64,
-}
-
-/// Where a download stands.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum DownloadState {
-    /// Looking for providers and the manifest.
-    Finding,
-    /// Transferring chunks.
-    Downloading,
-    /// Finished; the file is in place.
-    Done,
-    /// Gave up; see `error`.
-    Failed,
-}
-
-/// A snapshot of a download, streamed to the CLI and the web UI.
-#[derive(Debug, Clone, Serialize)]
-pub struct Progress {
-    /// The file.
-    pub cid: String,
-    /// Its name, once known.
-    pub name: Option<String>,
-    /// Where it stands.
-    pub state: DownloadState,
-    /// File size (0 until the manifest is known).
-    pub size: u64,
-    /// Chunks in the file.
-    pub chunks_total: u32,
-    /// Chunks verified and stored.
-    pub chunks_done: u32,
-    /// Bytes verified and stored (including any held before this run).
-    pub bytes_done: u64,
-    /// Verified bytes received over the network in this run.
-    pub bytes_received: u64,
-    /// Current rate in bytes per second.
-    pub rate: f64,
-    /// Estimated seconds left.
-    pub eta_secs: Option<f64>,
-    /// Peers sending to us now.
-    pub peers: usize,
-    /// Verified bytes per peer in this run.
-    pub per_peer: Vec<PeerBytes>,
-    /// Seconds since this run started.
-    pub elapsed_secs: f64,
-    /// Where the file goes.
-    pub output: Option<PathBuf>,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Whether the failure was the caller's input (exit code 2) rather than the network.
-    pub bad_input: bool,
-}
-
-impl Progress {
-    fn new(cid: &Cid) -> Self {
-        Progress {
-            cid: cid.to_string(),
-            name: None,
-            state: DownloadState::Finding,
-            size: 0,
-            chunks_total: 0,
-            chunks_done: 0,
-            bytes_done: 0,
-            bytes_received: 0,
-            rate: 0.0,
-            eta_secs: None,
-            peers: 0,
-            per_peer: Vec::new(),
-            elapsed_secs: 0.0,
-            output: None,
-            error: None,
-            bad_input: false,
-        }
-    }
-
-    /// Whether the download has ended.
-    pub fn is_finished(&self) -> bool {
-        matches!(self.state, DownloadState::Done | DownloadState::Failed)
-    }
-}
 
 /// A peer's news about one file, passed from the upload side to a running download.
 #[derive(Debug, Clone)]
@@ -125,17 +55,7 @@ pub enum PeerNews {
     Have(PeerId, u32),
 }
 
-struct ActiveDownload {
-    progress: watch::Receiver<Progress>,
-    have: Arc<Mutex<Bitfield>>,
-    news: mpsc::Sender<PeerNews>,
-    /// Peers that asked for our bitfield: they want `Have` messages.
-    interested: Arc<Mutex<HashSet<PeerId>>>,
-    /// Set to `true` to stop the download (its verified chunks stay saved).
-    cancel: watch::Sender<bool>,
-}
-
-/// State shared by downloads and uploads.
+/// The engine's handle (cheap to clone).
 #[derive(Clone)]
 pub struct Transfers {
     inner: Arc<Inner>,
@@ -144,17 +64,21 @@ pub struct Transfers {
 struct Inner {
     store: Arc<Store>,
     net: Network,
-    active: Mutex<HashMap<Cid, ActiveDownload>>,
+    downloads: downloads::Registry,
+    /// Downloads running at once; the others wait, queued.
+    run_slots: Arc<Semaphore>,
     upload_limit: RateLimiter,
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
     reputation_path: Option<PathBuf>,
+    /// Held while the table is written, so that an older copy never overwrites a newer.
+    reputation_saving: tokio::sync::Mutex<()>,
     /// The daemon's task tree: download engines run in it.
     tasks: Tasks,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerTraffic {
     /// Verified bytes it sent us.
     pub received: u64,
@@ -175,9 +99,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
+}
+
+/// A short name for a transfer-protocol answer, for logs and tests.
+pub(crate) fn answer_name(response: &dht_proto::Response) -> &'static str {
+    use dht_proto::Response;
+    match response {
+        Response::Manifest { .. } => "manifest",
+        Response::Chunk { .. } => "chunk",
+        Response::Bitfield { .. } => "bitfield",
+        Response::Ack => "ack",
+        Response::NotFound => "not found",
+        Response::Choked => "choked",
+        Response::Cancelled => "cancelled",
+        Response::Error { .. } => "error",
+    }
+}
+
 impl Transfers {
-    /// Shared state over a store and a network. Peer reputation is loaded from and
-    /// saved to `reputation_path` when given. Downloads run as tasks of `tasks`.
+    /// The engine over a store and a network. Peer reputation is loaded from and saved
+    /// to `reputation_path` when given. Downloads run as tasks of `tasks`.
     pub fn new(
         store: Arc<Store>,
         net: Network,
@@ -193,57 +141,80 @@ impl Transfers {
             inner: Arc::new(Inner {
                 store,
                 net,
-                active: Mutex::new(HashMap::new()),
+                downloads: downloads::Registry::default(),
+                run_slots: Arc::new(Semaphore::new(downloads::MAX_RUNNING)),
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),
                 reputation_path,
+                reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,
             }),
         }
     }
 
-    /// Saves peer reputation if it changed since the last save.
-    pub fn save_reputation(&self) {
-        if let Some(path) = &self.inner.reputation_path {
-            if let Err(e) = lock(&self.inner.reputation).save(path) {
-                tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
-            }
+    fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    fn net(&self) -> &Network {
+        &self.inner.net
+    }
+
+    fn upload_limit(&self) -> &RateLimiter {
+        &self.inner.upload_limit
+    }
+
+    fn download_limit(&self) -> &RateLimiter {
+        &self.inner.download_limit
+    }
+
+    /// Saves peer reputation if it changed since the last save. The table's lock is held
+    /// only to copy it; encoding and writing run on a blocking thread, one save at a time.
+    pub async fn save_reputation(&self) {
+        let Some(path) = self.inner.reputation_path.clone() else {
+            return;
+        };
+        let _one_at_a_time = self.inner.reputation_saving.lock().await;
+        let Some(changes) = lock(&self.inner.reputation).changes() else {
+            return;
+        };
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || changes.write(&path)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
+            lock(&self.inner.reputation).unsaved();
         }
     }
 
     /// Every peer this node has dealt with, with its score, best first.
-    pub fn reputation(&self) -> Vec<PeerReputation> {
-        lock(&self.inner.reputation).table()
+    pub fn reputation(&self) -> Vec<PeerStanding> {
+        let mut table = lock(&self.inner.reputation).standings();
+        reputation::best_first(&mut table);
+        table
     }
 
     /// Counts a failed or timed-out request to a peer.
-    pub fn note_failure(&self, peer: PeerId) {
+    fn note_failure(&self, peer: PeerId) {
         lock(&self.inner.reputation).failure(peer);
     }
 
     /// Counts a request a peer refused.
-    pub fn note_refusal(&self, peer: PeerId) {
+    fn note_refusal(&self, peer: PeerId) {
         lock(&self.inner.reputation).refusal(peer);
     }
 
-    /// The upload cap.
-    pub fn upload_limit(&self) -> &RateLimiter {
-        &self.inner.upload_limit
-    }
-
-    /// The download cap.
-    pub fn download_limit(&self) -> &RateLimiter {
-        &self.inner.download_limit
-    }
-
     /// Counts verified bytes a peer sent us.
-    pub fn note_received(&self, peer: PeerId, bytes: u64) {
+    fn note_received(&self, peer: PeerId, bytes: u64) {
         lock(&self.inner.reputation).received(peer, bytes);
     }
 
     /// Counts bytes we sent a peer.
-    pub fn note_sent(&self, peer: PeerId, bytes: u64) {
+    fn note_sent(&self, peer: PeerId, bytes: u64) {
         lock(&self.inner.reputation).sent(peer, bytes);
     }
 
@@ -263,18 +234,8 @@ impl Transfers {
             .collect()
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.inner.store
-    }
-
-    /// The network.
-    pub fn net(&self) -> &Network {
-        &self.inner.net
-    }
-
     /// Bans a peer that sent corrupt data for [`BAN_DURATION`].
-    pub fn ban(&self, peer: PeerId) {
+    fn ban(&self, peer: PeerId) {
         tracing::warn!(%peer, "peer banned for sending corrupt data");
         lock(&self.inner.reputation).corrupt(peer, BAN_DURATION);
     }
@@ -282,57 +243,5 @@ impl Transfers {
     /// Whether a peer is banned now.
     pub fn is_banned(&self, peer: &PeerId) -> bool {
         lock(&self.inner.reputation).is_banned(peer)
-    }
-
-    /// The live bitfield of a download in progress that knows its manifest. Finished
-    /// downloads answer from the store instead.
-    pub fn live_have(&self, cid: &Cid) -> Option<Bitfield> {
-        let active = lock(&self.inner.active);
-        let download = active.get(cid)?;
-        if download.progress.borrow().is_finished() {
-            return None;
-        }
-        let have = lock(&download.have).clone();
-        (!have.is_empty()).then_some(have)
-    }
-
-    /// Passes a peer's news to the download of `cid`, if one runs; remembers that a peer
-    /// that sent its bitfield wants our `Have` messages.
-    pub fn peer_news(&self, cid: &Cid, news: PeerNews) {
-        let active = lock(&self.inner.active);
-        if let Some(d) = active.get(cid) {
-            if let PeerNews::Bitfield(peer, _) = &news {
-                lock(&d.interested).insert(*peer);
-            }
-            let _ = d.news.try_send(news);
-        }
-    }
-
-    /// Progress of every download this daemon has run since it started.
-    pub fn downloads(&self) -> Vec<Progress> {
-        lock(&self.inner.active)
-            .values()
-            .map(|d| d.progress.borrow().clone())
-            .collect()
-    }
-
-    /// Stops the running download of `cid`: it saves what it verified and ends as
-    /// failed ("stopped"), so a later fetch resumes it. Returns whether one was running.
-    pub fn cancel(&self, cid: &Cid) -> bool {
-        let active = lock(&self.inner.active);
-        match active.get(cid) {
-            Some(d) if !d.progress.borrow().is_finished() => {
-                let _ = d.cancel.send(true);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Progress of one download.
-    pub fn download(&self, cid: &Cid) -> Option<watch::Receiver<Progress>> {
-        lock(&self.inner.active)
-            .get(cid)
-            .map(|d| d.progress.clone())
     }
 }

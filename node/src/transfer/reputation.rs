@@ -36,17 +36,16 @@ pub struct PeerRecord {
     pub last_seen: u64,
 }
 
-/// One peer's entry as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PeerReputation {
+/// One peer with its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStanding {
     /// The peer.
-    pub peer_id: String,
+    pub peer: PeerId,
     /// Its score.
     pub score: f64,
     /// Whether it is banned now.
     pub banned: bool,
     /// The counters behind the score.
-    #[serde(flatten)]
     pub record: PeerRecord,
 }
 
@@ -84,6 +83,26 @@ pub struct Reputation {
     dirty: bool,
 }
 
+/// A copy of the table, to be written to its file away from the async runtime.
+#[derive(Debug)]
+pub struct Snapshot(Vec<(PeerId, PeerRecord)>);
+
+impl Snapshot {
+    /// Writes the table to `path` (atomically and durably). Encoding and the disk both
+    /// take time: call it on a blocking thread.
+    pub fn write(self, path: &Path) -> std::io::Result<()> {
+        let saved = Saved {
+            peers: self
+                .0
+                .into_iter()
+                .map(|(p, r)| (p.to_string(), r))
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        chunk_store::fsutil::write_atomic(path, &bytes)
+    }
+}
+
 /// The file format: peer ids as strings.
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -115,22 +134,22 @@ impl Reputation {
         }
     }
 
-    /// Saves the table to `path` if it changed (atomically and durably).
-    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+    /// A copy of the table if it changed since the last copy taken, which it marks
+    /// saved. Cheap (no encoding, no I/O), so it can be taken under the table's lock
+    /// and written without it.
+    pub fn changes(&mut self) -> Option<Snapshot> {
         if !self.dirty {
-            return Ok(());
+            return None;
         }
-        let saved = Saved {
-            peers: self
-                .peers
-                .iter()
-                .map(|(p, r)| (p.to_string(), r.clone()))
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        chunk_store::fsutil::write_atomic(path, &bytes)?;
         self.dirty = false;
-        Ok(())
+        Some(Snapshot(
+            self.peers.iter().map(|(p, r)| (*p, r.clone())).collect(),
+        ))
+    }
+
+    /// Marks the table changed again: its last copy could not be written.
+    pub fn unsaved(&mut self) {
+        self.dirty = true;
     }
 
     fn record(&mut self, peer: PeerId) -> &mut PeerRecord {
@@ -143,17 +162,30 @@ impl Reputation {
         record
     }
 
-    /// Forgets the tenth of peers that matter least: not banned, least recently seen.
+    /// Forgets the tenth of peers that matter least: those not banned, least recently
+    /// seen first; then, if bans fill the table, the bans that end soonest (a flood of
+    /// banned identities must not grow it without bound).
     fn evict(&mut self) {
         let now = now_unix();
-        let mut candidates: Vec<(u64, PeerId)> = self
+        let mut candidates: Vec<(bool, u64, PeerId)> = self
             .peers
             .iter()
-            .filter(|(_, r)| !r.is_banned_at(now))
-            .map(|(p, r)| (r.last_seen, *p))
+            .map(|(p, r)| {
+                let banned = r.is_banned_at(now);
+                let order = if banned {
+                    r.banned_until.unwrap_or(0)
+                } else {
+                    r.last_seen
+                };
+                (banned, order, *p)
+            })
             .collect();
-        candidates.sort();
-        for (_, peer) in candidates.into_iter().take(MAX_PEERS / 10) {
+        let evict = MAX_PEERS / 10;
+        if evict < candidates.len() {
+            candidates.select_nth_unstable(evict);
+            candidates.truncate(evict);
+        }
+        for (_, _, peer) in candidates {
             self.peers.remove(&peer);
         }
     }
@@ -204,21 +236,31 @@ impl Reputation {
     }
 
     /// Every peer with its score, best first.
-    pub fn table(&self) -> Vec<PeerReputation> {
+    pub fn table(&self) -> Vec<PeerStanding> {
+        let mut table = self.standings();
+        best_first(&mut table);
+        table
+    }
+
+    /// Every peer with its score, in no order (sort with [`best_first`] after letting go
+    /// of the table's lock).
+    pub fn standings(&self) -> Vec<PeerStanding> {
         let now = now_unix();
-        let mut out: Vec<PeerReputation> = self
-            .peers
+        self.peers
             .iter()
-            .map(|(peer, record)| PeerReputation {
-                peer_id: peer.to_string(),
+            .map(|(peer, record)| PeerStanding {
+                peer: *peer,
                 score: (record.score_at(now) * 10.0).round() / 10.0,
                 banned: record.is_banned_at(now),
                 record: record.clone(),
             })
-            .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer_id.cmp(&b.peer_id)));
-        out
+            .collect()
     }
+}
+
+/// Sorts peers best score first, ties in peer-id order.
+pub fn best_first(table: &mut [PeerStanding]) {
+    table.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.peer.cmp(&b.peer)));
 }
 
 #[cfg(test)]
@@ -234,7 +276,7 @@ mod tests {
         rep.received(bad, 64 << 20);
         rep.corrupt(bad, Duration::from_secs(60));
         let table = rep.table();
-        assert_eq!(table[0].peer_id, good.to_string());
+        assert_eq!(table[0].peer, good);
         assert!((table[0].score - 60.2).abs() < 0.05, "{}", table[0].score);
         assert_eq!(table[1].score, -100.0);
         assert!(table[1].banned && rep.is_banned(&bad) && !rep.is_banned(&good));
@@ -254,13 +296,62 @@ mod tests {
         rep.corrupt(peer, Duration::from_secs(3600));
         rep.corrupt(expired, Duration::ZERO);
         assert!(!rep.is_banned(&expired));
-        rep.save(&path).unwrap();
+        rep.changes().unwrap().write(&path).unwrap();
+        // Nothing changed since: nothing to write.
+        assert!(rep.changes().is_none());
         let loaded = Reputation::load(&path);
         assert!(loaded.is_banned(&peer));
         assert_eq!(loaded.get(&peer), rep.get(&peer));
         // An unreadable file is ignored, not fatal.
         std::fs::write(&path, b"{not json").unwrap();
         assert_eq!(Reputation::load(&path).iter().count(), 0);
+    }
+
+    #[test]
+    fn a_copy_that_could_not_be_written_is_taken_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rep = Reputation::default();
+        rep.refusal(PeerId::random());
+        let copy = rep.changes().unwrap();
+        // Changes made while the copy is written are in the next one.
+        rep.refusal(PeerId::random());
+        assert!(copy
+            .write(&dir.path().join("missing/reputation.json"))
+            .is_err());
+        rep.unsaved();
+        let again = rep.changes().unwrap();
+        assert_eq!(again.0.len(), 2);
+        again.write(&dir.path().join("reputation.json")).unwrap();
+        assert_eq!(
+            Reputation::load(&dir.path().join("reputation.json"))
+                .iter()
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn ten_thousand_banned_peers_coming_and_going_keep_the_table_bounded() {
+        let mut rep = Reputation::default();
+        let mut banned = Vec::new();
+        for n in 0..MAX_PEERS + 1000 {
+            let peer = PeerId::random();
+            // Later bans last longer.
+            rep.corrupt(peer, Duration::from_secs(3600 + n as u64));
+            banned.push(peer);
+            assert!(rep.iter().count() <= MAX_PEERS);
+        }
+        // The bans that end soonest were forgotten, the latest are kept.
+        assert!(rep.is_banned(banned.last().unwrap()));
+        assert!(!rep.is_banned(&banned[0]));
+        // Peers not banned are forgotten before any ban.
+        let mut rep = Reputation::default();
+        let villain = PeerId::random();
+        rep.corrupt(villain, Duration::from_secs(3600));
+        for _ in 0..MAX_PEERS + 1000 {
+            rep.received(PeerId::random(), 1);
+        }
+        assert!(rep.is_banned(&villain));
     }
 
     #[test]

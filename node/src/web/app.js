@@ -529,11 +529,11 @@ function downloadCard(d) {
   const status = d.paused ? "paused" : d.state;
   const bar = h("div", { class: `bar ${status}`, role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": "progress" }, h("div"));
   bar.firstElementChild.style.width = `${pct}%`;
-  const running = d.state === "finding" || d.state === "downloading";
+  const running = ["queued", "finding", "downloading", "verifying"].includes(d.state);
   const buttons = [];
   if (running) buttons.push(h("button", { type: "button", class: "small", "data-action": "pause", onclick: () => downloadAction("POST", `/api/downloads/${d.cid}/pause`) }, "Pause"));
-  if (d.state === "failed") buttons.push(h("button", { type: "button", class: "small", "data-action": "resume", onclick: () => downloadAction("POST", `/api/downloads/${d.cid}/resume`) }, d.paused ? "Resume" : "Retry"));
-  if (d.state !== "done") buttons.push(h("button", { type: "button", class: "small danger", "data-action": "cancel", onclick: () => downloadAction("DELETE", `/api/downloads/${d.cid}`) }, "Cancel"));
+  if (d.state === "failed" || d.state === "paused") buttons.push(h("button", { type: "button", class: "small", "data-action": "resume", onclick: () => downloadAction("POST", `/api/downloads/${d.cid}/resume`) }, d.paused ? "Resume" : "Retry"));
+  if (d.state !== "done" && d.state !== "cancelled") buttons.push(h("button", { type: "button", class: "small danger", "data-action": "cancel", onclick: () => downloadAction("DELETE", `/api/downloads/${d.cid}`) }, "Cancel"));
   if (d.state === "done") buttons.push(h("a", { class: "button small", href: `/api/files/${d.cid}/content`, download: d.name || d.cid, "data-action": "save" }, "Save"));
   const stateText = d.paused ? "paused" : d.state === "failed" ? `failed: ${d.error || ""}` : d.state;
   return h("div", { class: "card download", "data-cid": d.cid, "data-state": status },

@@ -33,16 +33,30 @@ pub fn p2pd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_p2pd"))
 }
 
-/// A command that runs `p2pd`, inside network namespace `netns` if given.
+/// A command that runs `p2pd`, inside network namespace `netns` if given. The test
+/// run's environment does not configure it: no `P2PD_*` variable reaches it (each sets
+/// a daemon option) and no configuration file from the user's config directory.
 pub fn p2pd_command(netns: Option<&str>) -> Command {
-    match netns {
+    let mut command = match netns {
         None => Command::new(p2pd_bin()),
         Some(ns) => {
             let mut command = Command::new("ip");
             command.args(["netns", "exec", ns]).arg(p2pd_bin());
             command
         }
+    };
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("P2PD_") {
+            command.env_remove(name);
+        }
     }
+    command.env("XDG_CONFIG_HOME", no_config_dir());
+    command
+}
+
+/// A configuration directory with no p2pd file in it.
+pub fn no_config_dir() -> PathBuf {
+    std::env::temp_dir().join("p2pd-tests-without-config")
 }
 
 /// Runs `p2pd` with `args`, killing it after `timeout`.
@@ -59,7 +73,6 @@ pub fn run_p2pd_in(netns: Option<&str>, args: &[&str], timeout: Duration) -> Out
 fn spawn_p2pd(netns: Option<&str>, args: &[&str]) -> Child {
     p2pd_command(netns)
         .args(args)
-        .env_remove("P2PD_DATA_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -276,7 +289,6 @@ impl Daemon {
                 "RUST_LOG",
                 std::env::var("P2PD_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
-            .env_remove("P2PD_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,118 @@
+//! Figure 6: how fast the control API answers while the daemon works hard. A client
+//! asks `GET /api/status` over and over (a new connection each time, as the CLI does)
+//! on a daemon that is adding one file and fetching another at once; the same client
+//! against the same daemon while it is idle is the baseline. Two other routes are asked
+//! in turn with it, to tell where the time goes: `GET /api/id` costs one round trip to
+//! the swarm task and nothing else, `GET /api/settings` touches no lower layer at all
+//! (its latency is the HTTP server's and the runtime's).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde_json::Value;
+
+/// Pause between two requests of the client.
+const PAUSE: Duration = Duration::from_millis(10);
+/// Longest one request may take before the benchmark gives up on the figure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a daemon's API listens and its token, from its `api.json`.
+pub fn endpoint(data_dir: &Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(data_dir.join("api.json"))?;
+    let v: Value = serde_json::from_str(&text)?;
+    let addr = v["addr"].as_str().context("no addr in api.json")?;
+    let token = v["token"].as_str().context("no token in api.json")?;
+    Ok((addr.to_string(), token.to_string()))
+}
+
+/// One `GET path` with the bearer token: its latency, from connecting to the last
+/// byte of the answer. Fails unless the answer is 200.
+pub fn timed_get(addr: &str, token: &str, path: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let took = start.elapsed();
+    if !answer.starts_with(b"HTTP/1.1 200") {
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(200)]).into_owned();
+        bail!("GET {path} answered {head:?}");
+    }
+    Ok(took)
+}
+
+/// Latencies of one series of requests.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    /// The `q` quantile (0..=1), nearest rank.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let mut v = self.0.clone();
+        v.sort();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[rank - 1]
+    }
+
+    /// Requests measured.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `p99 12.3 ms (p50 1.2 ms, max 40.1 ms, 812 requests)`.
+    pub fn show(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "p99 {:.1} ms (p50 {:.1} ms, max {:.1} ms, {} requests)",
+            ms(self.quantile(0.99)),
+            ms(self.quantile(0.5)),
+            ms(self.quantile(1.0)),
+            self.len()
+        )
+    }
+}
+
+/// Asks each of `paths` in turn, one request every [`PAUSE`], until `done` is set (and
+/// each at least `min` times); returns the latencies of each path.
+pub fn probe(
+    addr: &str,
+    token: &str,
+    paths: &[&str],
+    min: usize,
+    done: &AtomicBool,
+) -> anyhow::Result<Vec<Latencies>> {
+    let mut out = vec![Latencies::default(); paths.len()];
+    let mut next = 0;
+    while out.iter().any(|l| l.len() < min) || !done.load(Ordering::Relaxed) {
+        out[next].0.push(timed_get(addr, token, paths[next])?);
+        next = (next + 1) % paths.len();
+        std::thread::sleep(PAUSE);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let l = Latencies((1..=100).map(Duration::from_millis).collect());
+        assert_eq!(l.quantile(0.99), Duration::from_millis(99));
+        assert_eq!(l.quantile(0.5), Duration::from_millis(50));
+        assert_eq!(l.quantile(1.0), Duration::from_millis(100));
+        assert_eq!(Latencies::default().quantile(0.99), Duration::ZERO);
+    }
+}

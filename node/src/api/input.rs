@@ -1,0 +1,85 @@
+//! Checks of what users send: CIDs, timeouts, display names, names of uploads. Each
+//! answers a clear 400 error for bad input.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use dht_proto::Cid;
+
+use super::{ApiError, DEFAULT_FETCH_TIMEOUT, MAX_DISPLAY_NAME};
+
+/// Parses a CID given by a user.
+pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
+    let cid = Cid::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("invalid CID {text:?}: {e}")))?;
+    if cid.codec() != dht_proto::Codec::DagCbor {
+        return Err(ApiError::bad_request(format!(
+            "{cid} names a single chunk (raw), not a file"
+        )));
+    }
+    Ok(cid)
+}
+
+/// Checks a display name: `None` or empty clears it.
+pub fn check_display_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(name) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ApiError::bad_request(format!(
+            "the display name must have at most {MAX_DISPLAY_NAME} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "the display name must not contain control characters",
+        ));
+    }
+    Ok(Some(name))
+}
+
+/// A name for a file uploaded through the browser: its safe form
+/// ([`dht_proto::names::sanitize_file_name`]), or `upload` if nothing usable is left.
+pub fn upload_name(name: Option<&str>) -> String {
+    name.and_then(dht_proto::names::sanitize_file_name)
+        .unwrap_or_else(|| "upload".into())
+}
+
+/// The no-progress timeout of a download, from the seconds a user gave.
+pub fn fetch_timeout(secs: Option<u64>) -> Result<Duration, ApiError> {
+    match secs {
+        Some(0) => Err(ApiError::bad_request("timeout must be at least 1 second")),
+        Some(secs) if secs > 7 * 24 * 3600 => Err(ApiError::bad_request(
+            "timeout must be at most a week (604800 seconds)",
+        )),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Ok(DEFAULT_FETCH_TIMEOUT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_checked() {
+        assert_eq!(check_display_name(None).ok(), Some(None));
+        assert_eq!(check_display_name(Some("  ".into())).ok(), Some(None));
+        assert_eq!(
+            check_display_name(Some(" Ada's laptop ".into())).ok(),
+            Some(Some("Ada's laptop".into()))
+        );
+        assert!(check_display_name(Some("a\nb".into())).is_err());
+        assert!(check_display_name(Some("x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn upload_names_are_made_safe() {
+        assert_eq!(upload_name(Some("report.pdf")), "report.pdf");
+        assert_eq!(upload_name(Some("C:\\Users\\a\\b.txt")), "b.txt");
+        assert_eq!(upload_name(Some("../x")), "x");
+        assert_eq!(upload_name(Some("..")), "upload");
+        assert_eq!(upload_name(None), "upload");
+        assert_eq!(upload_name(Some(&"é".repeat(200))).len(), 254);
+    }
+}

@@ -1,0 +1,205 @@
+//! Chunk requests of one download: filling every peer's pipeline with what the
+//! [`Picker`](crate::transfer::picker::Picker) plans (rarest first; in endgame, chunks
+//! already asked of one other peer), within the download's bounds on chunks and bytes
+//! held; handling each answer; and withdrawing requests with `Cancel` (endgame losers,
+//! or every request when the owner stops the download).
+
+use std::time::Instant;
+
+use dht_proto::{Request, Response};
+use libp2p::PeerId;
+
+use super::peers::{BACKOFF, MAX_PEER_FAILURES};
+use super::{short, Engine, Outcome};
+use crate::network::{Reply, RequestError};
+use crate::transfer::picker::ReadyPeer;
+
+/// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
+/// benchmark saw no gain from 16 over 8, and the fetch is CPU-bound on loopback).
+const PER_PEER_DEPTH: usize = 6;
+/// Chunks held at once by one download: requested and not yet answered, plus received
+/// and not yet verified and written (bounds memory: each holds up to one chunk, even
+/// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
+const MAX_IN_FLIGHT: usize = 24;
+/// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
+/// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
+const MAX_HELD_BYTES: u64 = 24 << 20;
+
+/// The download's count of chunk requests.
+#[derive(Default)]
+pub(super) struct Requests {
+    /// Chunk requests sent and not answered yet.
+    pub in_flight: usize,
+    /// Endgame duplicates (and stopped requests) withdrawn with `Cancel` so far.
+    pub cancelled: u64,
+}
+
+impl Engine {
+    /// Fills every peer's request pipeline with the picker's choices: rarest chunk
+    /// first among those the peer holds, peers that gave the most first in each round;
+    /// in endgame, chunks already asked of one other peer.
+    pub(super) fn schedule(&mut self) {
+        let Some(manifest) = &self.file.manifest else {
+            return;
+        };
+        let max_held = (MAX_HELD_BYTES / u64::from(manifest.chunk_size()).max(1))
+            .clamp(1, MAX_IN_FLIGHT as u64) as usize;
+        let depth = PER_PEER_DEPTH.min(max_held);
+        let budget = max_held.saturating_sub(self.held());
+        if budget == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut ready: Vec<(ReadyPeer, u64)> = self
+            .peers
+            .slots
+            .iter()
+            .filter(|(peer, s)| {
+                !s.dropped
+                    && s.in_flight < depth
+                    && self.picker.peer_have(peer).is_some()
+                    && s.wait_until.is_none_or(|t| t <= now)
+            })
+            .map(|(peer, s)| {
+                let ready = ReadyPeer {
+                    peer: *peer,
+                    free_slots: depth - s.in_flight,
+                };
+                (ready, s.bytes)
+            })
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        // Peers that gave the most pick first in each round.
+        ready.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        let ready: Vec<ReadyPeer> = ready.into_iter().map(|(r, _)| r).collect();
+        for (peer, index) in self.picker.plan(&self.file.have, &ready, budget, now) {
+            self.send_chunk_request(peer, index);
+        }
+    }
+
+    /// Chunks this download holds or will hold: requested, or received and being written.
+    fn held(&self) -> usize {
+        self.requests.in_flight + self.picker.verifying_count()
+    }
+
+    fn send_chunk_request(&mut self, peer: PeerId, index: u32) {
+        self.requests.in_flight += 1;
+        if let Some(slot) = self.peers.slots.get_mut(&peer) {
+            slot.in_flight += 1;
+        }
+        let transfers = self.transfers.clone();
+        let cid = self.params.cid;
+        let len = self
+            .file
+            .manifest
+            .as_ref()
+            .map_or(0, |m| u64::from(m.chunk_len(index)));
+        self.pending.push(Box::pin(async move {
+            // The download cap delays the request, not the swarm task.
+            transfers.download_limit().acquire(len).await;
+            let response = transfers
+                .net()
+                .request(peer, Request::Chunk { cid, index })
+                .await;
+            Outcome::Chunk(peer, index, response)
+        }));
+    }
+
+    /// A peer's answer to a chunk request.
+    pub(super) fn on_chunk(
+        &mut self,
+        peer: PeerId,
+        index: u32,
+        result: Result<Reply, RequestError>,
+    ) {
+        self.requests.in_flight -= 1;
+        let Some(slot) = self.peers.slots.get_mut(&peer) else {
+            // Only idle peers are evicted: a peer with a request out is still here.
+            self.picker.forget_request(index, peer);
+            return;
+        };
+        slot.in_flight = slot.in_flight.saturating_sub(1);
+        let mut requeue = true;
+        match result {
+            Ok(Reply::Chunk(data)) => {
+                // An endgame duplicate (someone else was faster) is just forgotten, like
+                // a refusal but with no blame.
+                if !self.file.have.get(index) && !self.picker.is_verifying(index) {
+                    requeue = false;
+                    self.write_chunk(peer, index, data);
+                }
+            }
+            Ok(Reply::Message(Response::Choked)) => {
+                // Choking is how a busy seeder shares its slots: not held against it.
+                slot.wait_until = Some(Instant::now() + BACKOFF);
+            }
+            Ok(Reply::Message(Response::Cancelled)) => {
+                // We withdrew this request: the chunk came from another peer.
+            }
+            Ok(Reply::Message(Response::NotFound)) => {
+                self.transfers.note_refusal(peer);
+                self.picker.peer_lacks(peer, index);
+            }
+            Ok(other) => {
+                tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
+                slot.failures += 1;
+            }
+            Err(RequestError::ConnectionClosed) => {
+                // Another connection to the peer (e.g. a direct one replacing a relayed
+                // one) carries the retry; not the peer's fault.
+            }
+            Err(e) if !e.blames_peer() => {
+                // Too many requests in flight here (or the daemon is stopping): a limit of
+                // ours, never held against the peer. Ask it again a little later.
+                tracing::debug!(%peer, index, "chunk request not sent: {e}");
+                slot.wait_until = Some(Instant::now() + BACKOFF);
+            }
+            Err(e) => {
+                tracing::debug!(%peer, index, "chunk request failed: {e}");
+                slot.failures += 1;
+                self.transfers.note_failure(peer);
+            }
+        }
+        if requeue {
+            self.picker.forget_request(index, peer);
+            if self
+                .peers
+                .slots
+                .get(&peer)
+                .is_some_and(|s| s.failures >= MAX_PEER_FAILURES)
+            {
+                tracing::info!(%peer, "dropping peer after repeated failures");
+                self.drop_peer(peer);
+            }
+        }
+    }
+
+    /// Withdraws the requests for a chunk from `peers` (the losers of an endgame race,
+    /// or everyone when the download stops), so that a peer that has not sent it yet
+    /// does not (see `serve.rs`). Their answers still arrive, as `Cancelled` or as a
+    /// chunk, and are dropped.
+    pub(super) fn cancel_requests(&mut self, index: u32, peers: &[PeerId]) {
+        for &peer in peers {
+            self.requests.cancelled += 1;
+            let net = self.transfers.net().clone();
+            let cid = self.params.cid;
+            tokio::spawn(async move {
+                let _ = net.request(peer, Request::Cancel { cid, index }).await;
+            });
+        }
+    }
+
+    /// Withdraws every request still out: the download stops.
+    pub(super) fn withdraw_all_requests(&mut self) {
+        let out: Vec<(u32, Vec<PeerId>)> = self
+            .picker
+            .requests()
+            .map(|(index, peers)| (index, peers.to_vec()))
+            .collect();
+        for (index, peers) in out {
+            self.cancel_requests(index, &peers);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The upload side: answers the transfer-protocol requests that the swarm task hands
+//! over, with the checks and limits of docs/protocol.md (§5, responder behaviour), in
+//! this order:
+//!
+//! 1. a `Cancel` is answered `Ack` (and ends the named chunk request, if it still
+//!    waits, with `Cancelled`);
+//! 2. a banned requester is answered `Choked`;
+//! 3. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
+//! 4. then read permits, one per started MiB of the chunk, taken at once without
+//!    waiting (see [`uploads`]), else `Choked`;
+//! 5. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
+//!
+//! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
+//! chunk request. Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
+//! when their peer disconnects.
+
+mod answer;
+mod uploads;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use dht_proto::{Request, Response};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::choke::{Choker, RECHOKE_INTERVAL};
+use super::{lock, Transfers};
+use crate::network::{InboundRequest, NetEvent};
+use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
+
+/// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.
+pub const OTHER_REQUESTS: usize = 64;
+
+/// Settings of the upload side.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Peers unchoked at once (upload slots).
+    pub upload_slots: usize,
+    /// Test-only: corrupt every chunk served (compiled only with the `test-faults` feature).
+    pub corrupt_chunks: bool,
+}
+
+/// Answers inbound requests until the channel closes.
+pub async fn run(
+    transfers: Transfers,
+    config: ServeConfig,
+    mut inbound: mpsc::Receiver<InboundRequest>,
+) {
+    let reads = Arc::new(Semaphore::new(READ_BUDGET_MIB));
+    let others = Arc::new(Semaphore::new(OTHER_REQUESTS));
+    let choker = Arc::new(Mutex::new(Choker::new(config.upload_slots)));
+    let mut rechoke = tokio::time::interval(RECHOKE_INTERVAL);
+    let mut net_events = transfers.net().subscribe();
+    let mut net_events_open = true;
+    let uploads = PendingUploads::default();
+    loop {
+        let InboundRequest {
+            peer,
+            request,
+            channel,
+        } = tokio::select! {
+            next = inbound.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            _ = rechoke.tick() => {
+                let received = transfers
+                    .traffic()
+                    .into_iter()
+                    .map(|(peer, t)| (peer, t.received))
+                    .collect();
+                lock(&choker).rechoke(Instant::now(), &received);
+                continue;
+            }
+            event = net_events.recv(), if net_events_open => {
+                match event {
+                    Ok(NetEvent::PeerDisconnected(peer)) => lock(&choker).left(&peer),
+                    // Missed events: slots of peers that left then free up as idle.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => net_events_open = false,
+                }
+                continue;
+            }
+        };
+        let net = transfers.net().clone();
+        if let Request::Cancel { cid, index } = request {
+            if uploads.cancel(&(peer, cid, index)) {
+                tracing::debug!(%peer, %cid, index, "chunk request cancelled by the peer");
+            }
+            net.respond(channel, Response::Ack).await;
+            continue;
+        }
+        if transfers.is_banned(&peer) {
+            net.respond(channel, Response::Choked).await;
+            continue;
+        }
+        if let Request::Chunk { cid, index } = request {
+            if !lock(&choker).allow(peer, Instant::now()) {
+                net.respond(channel, Response::Choked).await;
+                continue;
+            }
+            // Every permit the chunk needs, at once, when its length is known without
+            // the disk; one otherwise (the upload takes the rest once it knows).
+            let len = cached_chunk_len(&transfers, &cid, index);
+            let needed = read_permits(len.unwrap_or(0));
+            let Ok(permits) = reads.clone().try_acquire_many_owned(needed) else {
+                net.respond(channel, Response::Choked).await;
+                continue;
+            };
+            lock(&choker).started(peer);
+            let upload = Upload {
+                transfers: transfers.clone(),
+                peer,
+                cid,
+                index,
+                channel,
+                permits,
+                len,
+                reads: reads.clone(),
+                uploads: uploads.clone(),
+                choker: choker.clone(),
+                corrupt: config.corrupt_chunks,
+            };
+            tokio::spawn(upload.run());
+            continue;
+        }
+        let Ok(permit) = others.clone().try_acquire_owned() else {
+            net.respond(channel, Response::Choked).await;
+            continue;
+        };
+        let transfers = transfers.clone();
+        let corrupt = config.corrupt_chunks;
+        tokio::spawn(async move {
+            let response = answer::answer(&transfers, peer, request, corrupt).await;
+            net.respond(channel, response).await;
+            drop(permit);
+        });
+    }
+}

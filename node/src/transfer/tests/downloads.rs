@@ -1,0 +1,94 @@
+//! Downloads run by the engine between in-process nodes.
+
+use std::time::Duration;
+
+use dht_proto::Request;
+
+use super::{eventually, seeder_and_fetcher, until, Setup};
+use crate::network::RequestError;
+use crate::transfer::DownloadState;
+
+const MIB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_unpublished_while_it_downloads_stays_unannounced() {
+    // The seeder sends 1 MiB/s: the 6 MiB file takes seconds, time to unpublish it.
+    let seeder = Setup {
+        upload_rate: Some(MIB as u64),
+        ..Setup::default()
+    };
+    let (_seeder, fetcher, cid, mut status) =
+        seeder_and_fetcher(seeder, Setup::default(), 6 * MIB, 1).await;
+    // Holding a verified chunk, the fetcher announces the file...
+    until("the first verified chunk", &mut status, |s| {
+        s.chunks_done >= 1
+    })
+    .await;
+    eventually("the announcement", || async {
+        (fetcher.provided_files().await == 1).then_some(())
+    })
+    .await;
+    // ...until the owner unpublishes it, and for good, even once it is complete.
+    fetcher.transfers.unpublish(cid).await.expect("unpublished");
+    let ended = until("the end", &mut status, |s| s.state.has_ended()).await;
+    assert_eq!(ended.state, DownloadState::Done, "{ended:?}");
+    assert_eq!(fetcher.provided_files().await, 0);
+    let files = fetcher.transfers.files().await.expect("the store lists");
+    assert!(files.iter().any(|f| f.cid == cid && !f.published));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_overload_is_never_held_against_the_peer() {
+    // The seeder holds the Haves it is sent without answering. The fetcher's download
+    // cap holds its chunk requests back, about a second each, before they reach the
+    // network.
+    let seeder = Setup {
+        hold_haves: true,
+        ..Setup::default()
+    };
+    let fetcher = Setup {
+        download_rate: Some(MIB as u64),
+        ..Setup::default()
+    };
+    let (seeder, fetcher, cid, mut status) = seeder_and_fetcher(seeder, fetcher, 4 * MIB, 2).await;
+    let seeder_id = seeder.net.local_peer_id();
+    until("chunk requests to the seeder", &mut status, |s| {
+        s.peers >= 1
+    })
+    .await;
+    // Requests the seeder does not answer fill this node's requests in flight to it
+    // (128 per peer): the download's next chunk requests are refused here, locally.
+    let have = Request::Have { cid, index: 0 };
+    for _ in 0..130 {
+        let net = fetcher.net.clone();
+        let have = have.clone();
+        tokio::spawn(async move {
+            let _ = net.request(seeder_id, have).await;
+        });
+    }
+    eventually("requests refused as a local overload", || {
+        let net = fetcher.net.clone();
+        let have = have.clone();
+        async move {
+            // A request that fits waits for its (held) answer: not what we look for.
+            let answer =
+                tokio::time::timeout(Duration::from_millis(200), net.request(seeder_id, have))
+                    .await;
+            matches!(answer, Ok(Err(RequestError::Overloaded))).then_some(())
+        }
+    })
+    .await;
+    // Long enough for several of the download's requests to be refused.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    seeder.release_haves();
+    let ended = until("the end", &mut status, |s| s.state.has_ended()).await;
+    assert_eq!(ended.state, DownloadState::Done, "{ended:?}");
+    let record = fetcher
+        .transfers
+        .reputation()
+        .into_iter()
+        .find(|p| p.peer == seeder_id)
+        .expect("the seeder is known")
+        .record;
+    assert_eq!(record.failures, 0, "{record:?}");
+}

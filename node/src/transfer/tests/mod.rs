@@ -1,0 +1,297 @@
+//! In-process tests of the transfer engine: whole nodes (a store in a temporary
+//! directory, the daemon's network over libp2p's in-memory transport, the engine and
+//! its upload server) in one process, driven through the engine's operations.
+
+mod downloads;
+mod uploads;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chunk_store::{ImportMode, Store};
+use dht_proto::{Cid, Request, Response};
+use libp2p::{identity, Multiaddr};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::serve::{self, ServeConfig};
+use super::{DownloadStatus, RateLimits, Transfers};
+use crate::network::{
+    self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig, Reply,
+};
+
+pub(super) use crate::network::tests::eventually;
+
+/// Longest any test waits for a download to end.
+pub(super) const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running node: store, network, engine and upload server.
+pub(super) struct Node {
+    pub transfers: Transfers,
+    pub net: Network,
+    /// Its listen address, ending in `/p2p/<id>`.
+    pub addr: Multiaddr,
+    pub dir: tempfile::TempDir,
+    tasks: Vec<JoinHandle<()>>,
+    /// Set to release the held `Have` requests (see [`Setup::hold_haves`]).
+    release: watch::Sender<bool>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// How a test node is set up.
+#[derive(Default)]
+pub(super) struct Setup {
+    /// A node to bootstrap from.
+    pub boot: Option<Multiaddr>,
+    /// Upload cap in bytes per second.
+    pub upload_rate: Option<u64>,
+    /// Download cap in bytes per second.
+    pub download_rate: Option<u64>,
+    /// Upload slots (default 8).
+    pub upload_slots: Option<usize>,
+    /// Hold the `Have` requests peers send, unanswered, until [`Node::release_haves`].
+    pub hold_haves: bool,
+}
+
+impl Node {
+    pub(super) async fn start(setup: Setup) -> Node {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Arc::new(Store::open(dir.path().join("store")).expect("a store"));
+        let config = network_config(setup.boot.into_iter().collect(), store.buffers().clone());
+        let (inbound_tx, mut inbound_rx) = mpsc::channel(1024);
+        let (actor, net) =
+            network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
+                .expect("an in-memory node builds");
+        let mut tasks = vec![tokio::spawn(actor.run())];
+        let (release, released) = watch::channel(false);
+        if setup.hold_haves {
+            let (to_serve, from_net) = mpsc::channel(1024);
+            tasks.push(tokio::spawn(hold_haves(inbound_rx, to_serve, released)));
+            inbound_rx = from_net;
+        }
+        let transfers = Transfers::new(
+            store,
+            net.clone(),
+            RateLimits {
+                upload: setup.upload_rate,
+                download: setup.download_rate,
+            },
+            Some(dir.path().join("reputation.json")),
+            crate::tasks::Tasks::new(),
+        );
+        tasks.push(tokio::spawn(serve::run(
+            transfers.clone(),
+            ServeConfig {
+                upload_slots: setup.upload_slots.unwrap_or(8),
+                corrupt_chunks: false,
+            },
+            inbound_rx,
+        )));
+        let addr = eventually("a listen address", || async {
+            net.info().await.ok()?.listen_addrs.into_iter().next()
+        })
+        .await;
+        Node {
+            transfers,
+            net,
+            addr,
+            dir,
+            tasks,
+            release,
+        }
+    }
+
+    /// Answers the `Have` requests held so far, and those to come.
+    pub(super) fn release_haves(&self) {
+        self.release.send_replace(true);
+    }
+
+    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it (copied).
+    pub(super) async fn add_file(&self, name: &str, len: usize, seed: u8) -> Cid {
+        self.add_file_as(name, len, seed, ImportMode::Copy).await
+    }
+
+    /// Writes `len` bytes (a pattern set by `seed`) to a file and adds it.
+    pub(super) async fn add_file_as(
+        &self,
+        name: &str,
+        len: usize,
+        seed: u8,
+        mode: ImportMode,
+    ) -> Cid {
+        let path = self.dir.path().join(name);
+        write_pattern(&path, len, seed);
+        self.transfers
+            .add(path, mode, None, |_| {})
+            .await
+            .expect("the file is added")
+            .cid
+    }
+
+    /// Whether the node announces `cid` in the DHT now.
+    pub(super) async fn provided_files(&self) -> usize {
+        self.net
+            .info()
+            .await
+            .expect("the network runs")
+            .provided_files
+    }
+}
+
+/// A bare network node that asks a node questions by hand and records what it is
+/// told: a peer that is not p2pd's engine (a test client).
+pub(super) struct Probe {
+    pub net: Network,
+    /// Requests other nodes sent it, unanswered.
+    pub inbound: mpsc::Receiver<InboundRequest>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        // Its swarm goes with its task: every connection closes.
+        self.task.abort();
+    }
+}
+
+impl Probe {
+    /// A probe connected to `node`.
+    pub(super) async fn start(node: &Node) -> Probe {
+        let (inbound_tx, inbound) = mpsc::channel(1024);
+        let config = network_config(
+            vec![node.addr.clone()],
+            chunk_store::BufferPool::new(8 << 20),
+        );
+        let (actor, net) =
+            network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
+                .expect("an in-memory node builds");
+        let task = tokio::spawn(actor.run());
+        let peer = node.net.local_peer_id();
+        eventually("the probe connects", || async {
+            net.connected_peers().await.contains(&peer).then_some(())
+        })
+        .await;
+        Probe { net, inbound, task }
+    }
+
+    /// Sends `request` to `node` and returns its answer.
+    pub(super) async fn ask(&self, node: &Node, request: Request) -> Response {
+        let answer = self
+            .net
+            .request(node.net.local_peer_id(), request)
+            .await
+            .expect("the node answers");
+        match answer {
+            Reply::Message(response) => response,
+            Reply::Chunk(data) => Response::Chunk {
+                data: serde_bytes::ByteBuf::from(data.as_slice().to_vec()),
+            },
+        }
+    }
+}
+
+/// The in-memory network of a test node.
+fn network_config(
+    bootstrap: Vec<Multiaddr>,
+    chunk_buffers: chunk_store::BufferPool,
+) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec!["/memory/0".parse().expect("valid address")],
+        bootstrap,
+        external: vec![],
+        relays: vec![],
+        dht_mode: DhtMode::Server,
+        behaviour: BehaviourConfig {
+            display_name: None,
+            mdns: false,
+            max_provider_keys: 1024,
+            max_connections: 64,
+            request_timeout: Duration::from_secs(10),
+            relay_server: None,
+            upnp: false,
+            chunk_buffers,
+        },
+        idle_timeout: Duration::from_secs(60),
+        test_panic_after: None,
+    }
+}
+
+/// Passes inbound requests to the upload server, but holds `Have`s until released.
+async fn hold_haves(
+    mut inbound: mpsc::Receiver<InboundRequest>,
+    to_serve: mpsc::Sender<InboundRequest>,
+    mut released: watch::Receiver<bool>,
+) {
+    let mut held = Vec::new();
+    loop {
+        tokio::select! {
+            next = inbound.recv() => {
+                let Some(request) = next else { return };
+                if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
+                    held.push(request);
+                } else if to_serve.send(request).await.is_err() {
+                    return;
+                }
+            }
+            Ok(()) = released.changed() => {
+                for request in held.drain(..) {
+                    if to_serve.send(request).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bytes that differ from file to file and from chunk to chunk.
+pub(super) fn write_pattern(path: &Path, len: usize, seed: u8) {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u64).wrapping_mul(2654435761).to_le_bytes()[(i % 4) + 1] ^ seed)
+        .collect();
+    std::fs::write(path, bytes).expect("the file is written");
+}
+
+/// Waits until the download's status satisfies `ok`.
+pub(super) async fn until(
+    what: &str,
+    status: &mut watch::Receiver<DownloadStatus>,
+    ok: impl FnMut(&DownloadStatus) -> bool,
+) -> DownloadStatus {
+    let reached = match tokio::time::timeout(DEADLINE, status.wait_for(ok)).await {
+        Ok(Ok(reached)) => Some(reached.clone()),
+        Ok(Err(_)) => panic!("the engine forgot the download while waiting for {what}"),
+        Err(_) => None,
+    };
+    reached.unwrap_or_else(|| panic!("timed out waiting for {what}: {:?}", *status.borrow()))
+}
+
+/// A seeder holding a file of `len` bytes, and a fetcher that bootstraps from it and
+/// starts downloading it into its store.
+pub(super) async fn seeder_and_fetcher(
+    seeder: Setup,
+    fetcher: Setup,
+    len: usize,
+    seed: u8,
+) -> (Node, Node, Cid, watch::Receiver<DownloadStatus>) {
+    let seeder = Node::start(seeder).await;
+    let cid = seeder.add_file("file.bin", len, seed).await;
+    let fetcher = Node::start(Setup {
+        boot: Some(seeder.addr.clone()),
+        ..fetcher
+    })
+    .await;
+    let status = fetcher
+        .transfers
+        .start(cid, Duration::from_secs(60))
+        .expect("the download starts");
+    (seeder, fetcher, cid, status)
+}

@@ -1,0 +1,270 @@
+//! The upload side as another implementation sees it: requests sent by hand from a
+//! probe (a bare network node) and the answers docs/protocol.md §5 specifies.
+
+use std::time::Duration;
+
+use chunk_store::ImportMode;
+use dht_proto::{Bitfield, Cid, Codec, Request, Response};
+
+use super::{eventually, seeder_and_fetcher, until, Node, Probe, Setup};
+use crate::transfer::DownloadState;
+
+const MIB: usize = 1 << 20;
+
+use crate::transfer::answer_name as short;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_cid_is_answered_like_a_file_not_held() {
+    let node = Node::start(Setup::default()).await;
+    let file = node.add_file("f.bin", MIB + 1, 3).await;
+    let probe = Probe::start(&node).await;
+    let raw = Cid::new(Codec::Raw, *file.hash());
+    let bitfield = Bitfield::new(2);
+    let cases = [
+        (Request::Manifest { cid: raw }, "not found"),
+        (Request::Chunk { cid: raw, index: 0 }, "not found"),
+        (
+            Request::Bitfield {
+                cid: raw,
+                have: bitfield,
+            },
+            "not found",
+        ),
+        (Request::Have { cid: raw, index: 0 }, "ack"),
+        (Request::Cancel { cid: raw, index: 0 }, "ack"),
+        // The same answers as for a file nobody holds.
+        (
+            Request::Cancel {
+                cid: file,
+                index: 9,
+            },
+            "ack",
+        ),
+        (
+            Request::Have {
+                cid: file,
+                index: 9,
+            },
+            "ack",
+        ),
+        (
+            Request::Chunk {
+                cid: file,
+                index: 9,
+            },
+            "not found",
+        ),
+    ];
+    for (request, expected) in cases {
+        let answer = probe.ask(&node, request.clone()).await;
+        assert_eq!(short(&answer), expected, "{request:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bitfield_of_the_wrong_length_is_ignored_and_the_question_answered() {
+    // The node downloads a 6-chunk file slowly from a seeder; two probes send it their
+    // bitfields meanwhile, one of the wrong length.
+    let seeder = Setup {
+        upload_rate: Some(MIB as u64),
+        ..Setup::default()
+    };
+    let (_seeder, node, cid, mut status) =
+        seeder_and_fetcher(seeder, Setup::default(), 6 * MIB, 4).await;
+    until("the manifest", &mut status, |s| s.chunks_total > 0).await;
+    let mut wrong = Probe::start(&node).await;
+    let mut right = Probe::start(&node).await;
+    for (probe, len) in [(&wrong, 3), (&right, 6)] {
+        let answer = probe
+            .ask(
+                &node,
+                Request::Bitfield {
+                    cid,
+                    have: Bitfield::new(len),
+                },
+            )
+            .await;
+        // Answered with the node's own bitfield, of the file's true length.
+        let Response::Bitfield { have } = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(have.len(), 6);
+    }
+    until("the end", &mut status, |s| s.state == DownloadState::Done).await;
+    // Only the probe whose bitfield counted was told of new chunks (and asked for its
+    // bitfield in turn).
+    let haves = |probe: &mut Probe| {
+        let mut told = 0;
+        while let Ok(request) = probe.inbound.try_recv() {
+            told += usize::from(matches!(request.request, Request::Have { .. }));
+        }
+        told
+    };
+    assert!(
+        haves(&mut right) > 0,
+        "the peer with a valid bitfield gets Haves"
+    );
+    assert_eq!(haves(&mut wrong), 0, "an ignored bitfield gets none");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_is_free_as_soon_as_its_peer_leaves() {
+    let node = Node::start(Setup {
+        upload_slots: Some(8),
+        ..Setup::default()
+    })
+    .await;
+    let cid = node.add_file("nine.bin", 9 * MIB, 5).await;
+    // Eight peers each take a chunk, holding the eight slots, and leave.
+    for index in 0..8 {
+        let probe = Probe::start(&node).await;
+        let answer = probe.ask(&node, Request::Chunk { cid, index }).await;
+        assert_eq!(short(&answer), "chunk");
+    }
+    eventually("the eight peers gone", || async {
+        (node.net.connected_peers().await.is_empty()).then_some(())
+    })
+    .await;
+    // A ninth is served at once, not at the next rechoke (up to 10 s later).
+    let ninth = Probe::start(&node).await;
+    let started = tokio::time::Instant::now();
+    loop {
+        let answer = ninth.ask(&node, Request::Chunk { cid, index: 8 }).await;
+        if short(&answer) == "chunk" {
+            break;
+        }
+        assert_eq!(short(&answer), "choked");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "choked for {:?} while nobody else downloads",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_goes_from_a_peer_that_stopped_asking_to_the_next_that_asks() {
+    let node = Node::start(Setup {
+        upload_slots: Some(2),
+        ..Setup::default()
+    })
+    .await;
+    let cid = node.add_file("three.bin", 3 * MIB, 6).await;
+    // Two peers take a chunk each and stay connected, asking nothing more.
+    let mut idle = Vec::new();
+    for index in 0..2 {
+        let probe = Probe::start(&node).await;
+        assert_eq!(
+            short(&probe.ask(&node, Request::Chunk { cid, index }).await),
+            "chunk"
+        );
+        idle.push(probe);
+    }
+    let third = Probe::start(&node).await;
+    let started = tokio::time::Instant::now();
+    let waited = loop {
+        let answer = third.ask(&node, Request::Chunk { cid, index: 2 }).await;
+        if short(&answer) == "chunk" {
+            break started.elapsed();
+        }
+        assert_eq!(short(&answer), "choked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(started.elapsed() < Duration::from_secs(5), "still choked");
+    };
+    // Served once the others had asked nothing for 2 s (`SLOT_IDLE`).
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_budget_is_32_mib_and_past_it_chunks_are_choked_but_haves_acked() {
+    // Capped at 64 KiB/s, every accepted 1 MiB chunk waits for seconds: the budget
+    // stays spent while the test looks.
+    let node = Node::start(Setup {
+        upload_rate: Some(64 << 10),
+        ..Setup::default()
+    })
+    .await;
+    let cid = node.add_file("forty.bin", 40 * MIB, 7).await;
+    let probe = Probe::start(&node).await;
+    let peer = node.net.local_peer_id();
+    let mut asked = Vec::new();
+    for index in 0..40 {
+        let net = probe.net.clone();
+        asked.push(tokio::spawn(async move {
+            net.request(peer, Request::Chunk { cid, index }).await
+        }));
+    }
+    // Exactly 8 are refused at once: 32 permits, one per 1 MiB chunk. The others wait
+    // for the upload cap.
+    let mut choked = 0;
+    let mut waiting = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    for (index, request) in asked.iter_mut().enumerate() {
+        match tokio::time::timeout_at(deadline, request).await {
+            Ok(Ok(Ok(crate::network::Reply::Message(Response::Choked)))) => choked += 1,
+            Ok(other) => panic!("chunk {index}: {other:?}"),
+            Err(_) => waiting.push(index as u32),
+        }
+    }
+    assert_eq!((choked, waiting.len()), (8, 32));
+    // A Have is not a read: it is acknowledged, budget spent or not.
+    assert_eq!(
+        short(&probe.ask(&node, Request::Have { cid, index: 0 }).await),
+        "ack"
+    );
+    // A cancelled request is answered at once and gives its permit back: the next
+    // request is accepted (it waits for the cap) instead of being choked.
+    let index = waiting[0];
+    let answer = probe.ask(&node, Request::Cancel { cid, index }).await;
+    assert_eq!(short(&answer), "ack");
+    let cancelled = tokio::time::timeout(Duration::from_secs(3), &mut asked[index as usize])
+        .await
+        .expect("answered at once");
+    assert!(
+        matches!(
+            cancelled,
+            Ok(Ok(crate::network::Reply::Message(Response::Cancelled)))
+        ),
+        "{cancelled:?}"
+    );
+    let net = probe.net.clone();
+    let again = tokio::spawn(async move { net.request(peer, Request::Chunk { cid, index }).await });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), again)
+            .await
+            .is_err(),
+        "accepted, not choked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_on_disk_is_not_found_and_no_longer_announced() {
+    let node = Node::start(Setup::default()).await;
+    let cid = node
+        .add_file_as("in-place.bin", 2 * MIB, 8, ImportMode::Reference)
+        .await;
+    let probe = Probe::start(&node).await;
+    assert_eq!(
+        short(&probe.ask(&node, Request::Manifest { cid }).await),
+        "manifest"
+    );
+    assert_eq!(node.provided_files().await, 1);
+    // The tracked file changes.
+    let path = node.dir.path().join("in-place.bin");
+    super::write_pattern(&path, 2 * MIB + 10, 9);
+    let bitfield = Request::Bitfield {
+        cid,
+        have: Bitfield::new(2),
+    };
+    for request in [
+        bitfield,
+        Request::Manifest { cid },
+        Request::Chunk { cid, index: 0 },
+        Request::Chunk { cid, index: 1 },
+    ] {
+        let answer = probe.ask(&node, request.clone()).await;
+        assert_eq!(short(&answer), "not found", "{request:?}");
+    }
+    assert_eq!(node.provided_files().await, 0);
+}
