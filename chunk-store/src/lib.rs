@@ -12,6 +12,8 @@
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
 //! - `manifests`: stored manifests and the cache of decoded ones.
+//! - [`known_peers`]: the peers the node knew (its routing table), to rejoin without a
+//!   bootstrap node.
 //! - `hashing`: BLAKE3 chunk hashing on several threads, shared by import, resume and
 //!   verify.
 //! - `db`: the redb database, reopened by itself after an I/O error.
@@ -28,7 +30,7 @@
 //! files for content:
 //!
 //! ```text
-//! store.redb          manifests, entries, partial-download bitfields (see tables.rs)
+//! store.redb          manifests, entries, partial-download bitfields, known peers (tables.rs)
 //! blobs/<hex>         the bytes of a file imported by copy (immutable once named)
 //! partial/<hex>       a download in progress, pre-sized; verified chunks written in place
 //! tmp/                imports in progress; emptied whenever the store opens
@@ -73,6 +75,7 @@ pub mod error;
 pub mod fsutil;
 mod hashing;
 mod import;
+pub mod known_peers;
 mod manifests;
 pub mod platform;
 mod read;
@@ -84,6 +87,7 @@ pub use buffer::{BufferPool, ChunkBuf};
 pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
+pub use known_peers::KnownPeer;
 pub use store::Store;
 pub use tables::Location;
 pub use verify::{FileReport, Repair, StoreReport};

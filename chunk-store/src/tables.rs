@@ -4,7 +4,7 @@
 //! old records lack, with a default (old binaries ignore fields they do not know); any
 //! other change of a key or value format adds a table with the next version, and
 //! `Store::open` migrates the old table into it, rather than reinterpreting old bytes.
-//! Every key is the 32-byte BLAKE3 digest of a file CID, which is also the `<hex>` of
+//! Every key of a file table is the 32-byte BLAKE3 digest of a file CID, the `<hex>` of
 //! the file's content file.
 //!
 //! | table | key | value |
@@ -12,6 +12,7 @@
 //! | `manifests-v1` | file hash | encoded manifest (its BLAKE3 is the key) |
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
+//! | `known-peers-v1` | peer id bytes | [`KnownPeer`](crate::KnownPeer) as CBOR (`known_peers.rs`) |
 
 use std::path::PathBuf;
 

@@ -155,6 +155,15 @@ async fn run(
         });
     }
 
+    {
+        let tasks = tasks.clone();
+        let stopping = async move { tasks.stopping().await };
+        essentials.spawn(
+            "known peers",
+            network::keep_known_peers(net.clone(), store.clone(), stopping),
+        );
+    }
+
     let transfers = Transfers::new(
         store.clone(),
         net.clone(),

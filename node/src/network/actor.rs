@@ -16,6 +16,7 @@ use super::dht::Dht;
 use super::handle::Command;
 use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
 use super::peers::{is_relayed, Peers};
+use super::providers::ProviderLookups;
 use super::reach::Reach;
 use super::requests::Requests;
 
@@ -33,6 +34,7 @@ pub struct NetworkActor {
     pub(super) dht: Dht,
     pub(super) reach: Reach,
     pub(super) peers: Peers,
+    pub(super) providers: ProviderLookups,
 }
 
 impl NetworkActor {
@@ -59,7 +61,7 @@ impl NetworkActor {
         }
         self.run_due_announcements(now);
         self.keep_reservations(now);
-        self.finish_abandoned_provider_queries();
+        self.tend_provider_lookups(now);
         self.report_serving();
     }
 
@@ -94,6 +96,10 @@ impl NetworkActor {
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::RoutingTable(reply) => {
+                let _ = reply.send(self.routing_table());
+            }
+            Command::Rejoin(peers) => self.rejoin(peers),
         }
     }
 
@@ -159,7 +165,10 @@ impl NetworkActor {
                 endpoint,
                 num_established,
                 ..
-            } => self.on_connection_established(peer_id, connection_id, &endpoint, num_established),
+            } => {
+                self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
+                self.providers.on_connected(peer_id);
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -172,6 +181,9 @@ impl NetworkActor {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, "dial failed: {error}");
+                if let Some(peer) = peer_id {
+                    self.on_provider_dial_failed(peer);
+                }
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");

@@ -175,6 +175,7 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        providers: Default::default(),
     };
     actor.update_dht_mode();
     Ok((

@@ -1,19 +1,16 @@
 //! Kademlia inside the swarm task: when everything we provide is announced again
-//! (after address changes and bootstrap connections), provider lookups streamed to
-//! their callers, the bootstrap nodes, and whether we are a DHT server or client.
+//! (after address changes and bootstrap connections), the bootstrap nodes, and whether
+//! we are a DHT server or client. Provider lookups are `providers.rs`'s.
 //! Announcing itself is the batched reprovider's (`providing.rs`, `reprovide.rs`); how
 //! each announcement went is kept in `announce.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use dht_proto::Cid;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::{kad, PeerId};
-use tokio::sync::mpsc;
 
 use super::actor::NetworkActor;
-use super::announce::provider_key;
 use super::info::DhtMode;
 use super::reprovide::Reprovider;
 
@@ -28,8 +25,6 @@ const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 pub(super) struct Dht {
     pub(super) mode: DhtMode,
     pub(super) bootstrap_peers: HashSet<PeerId>,
-    /// Provider lookups running, and where each sends the providers it finds.
-    pub(super) provider_queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
     /// What we provide, and the rounds announcing it.
     pub(super) reprovider: Reprovider,
     /// The reprovider's lookups and batches in flight, by libp2p's ids.
@@ -48,7 +43,6 @@ impl Dht {
         Dht {
             mode,
             bootstrap_peers,
-            provider_queries: HashMap::new(),
             reprovider,
             reprovide_lookups: HashMap::new(),
             reprovide_batches: HashMap::new(),
@@ -67,16 +61,6 @@ impl Dht {
 }
 
 impl NetworkActor {
-    pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .get_providers(provider_key(&cid));
-        tracing::info!(%cid, "provider lookup started");
-        self.dht.provider_queries.insert(id, found);
-    }
-
     /// The first connection to a bootstrap node fills the routing table from it and
     /// announces what we provide; a reconnect (every few minutes on a flaky link)
     /// re-announces only if the last full round is old.
@@ -134,28 +118,13 @@ impl NetworkActor {
                 kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
                     providers,
                     ..
-                })) => {
-                    let local = *self.swarm.local_peer_id();
-                    if let Some(found) = self.dht.provider_queries.get(&id) {
-                        for peer in providers.into_iter().filter(|p| *p != local) {
-                            tracing::info!(%peer, "provider found");
-                            // Dial now: Kademlia knows the provider's addresses only while
-                            // the query runs.
-                            if !self.swarm.is_connected(&peer) {
-                                let _ = self.swarm.dial(peer);
-                            }
-                            let _ = found.try_send(peer);
-                        }
-                    }
-                }
+                })) => self.on_providers_found(id, providers),
                 kad::QueryResult::GetProviders(Ok(
                     kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. },
-                )) => {
-                    self.dht.provider_queries.remove(&id);
-                }
+                )) => self.on_provider_lookup_end(id),
                 kad::QueryResult::GetProviders(Err(e)) => {
                     tracing::debug!("provider lookup ended: {e}");
-                    self.dht.provider_queries.remove(&id);
+                    self.on_provider_lookup_end(id);
                 }
                 kad::QueryResult::GetClosestPeers(result) if self.is_reprovide_lookup(&id) => {
                     let found = match result {
@@ -177,24 +146,6 @@ impl NetworkActor {
                 tracing::debug!(%peer, "added to the routing table");
             }
             _ => {}
-        }
-    }
-
-    /// Stops the provider lookups nobody waits for any more (the download ended while
-    /// its lookup ran), so they do not go on querying the DHT until their timeout.
-    pub(super) fn finish_abandoned_provider_queries(&mut self) {
-        let abandoned: Vec<kad::QueryId> = self
-            .dht
-            .provider_queries
-            .iter()
-            .filter(|(_, found)| found.is_closed())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in abandoned {
-            self.dht.provider_queries.remove(&id);
-            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-                query.finish();
-            }
         }
     }
 }

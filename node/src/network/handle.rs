@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::announce::ProviderKey;
 use super::codec::Reply;
 use super::info::{Announcement, NetEvent, NodeInfo, PeerInfo};
+use super::known_peers::PeerAddrs;
 use super::reprovide::ReprovideStats;
 
 /// Why an outbound chunk-protocol request failed.
@@ -81,8 +82,9 @@ pub enum Command {
     StartProviding(ProviderKey),
     /// Stop announcing a file or a keyword.
     StopProviding(ProviderKey),
-    /// Look up providers of a file; found peers are sent on `found` (and dialed) until the
-    /// lookup ends, then the sender is dropped.
+    /// Look up providers of a file; found peers are dialled and sent on `found` once
+    /// connected (those not reached within 2 s are dropped); the sender is dropped when
+    /// the lookup and its dials have ended.
     FindProviders {
         /// The file.
         cid: Cid,
@@ -99,6 +101,10 @@ pub enum Command {
     ReprovideStats(oneshot::Sender<ReprovideStats>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    /// The peers in the DHT routing table and their addresses.
+    RoutingTable(oneshot::Sender<Vec<PeerAddrs>>),
+    /// Rejoin the network through peers known from an earlier run.
+    Rejoin(Vec<PeerAddrs>),
 }
 
 /// A cheap, cloneable handle to the swarm task.
@@ -167,8 +173,8 @@ impl Network {
         answer.await.context("network task stopped")
     }
 
-    /// Starts a provider lookup; providers arrive on the returned channel, which closes
-    /// when the lookup ends.
+    /// Starts a provider lookup; providers we could connect to arrive on the returned
+    /// channel, which closes when the lookup ends.
     pub async fn find_providers(&self, cid: Cid) -> mpsc::Receiver<PeerId> {
         let (found, rx) = mpsc::channel(256);
         self.send(Command::FindProviders { cid, found }).await;

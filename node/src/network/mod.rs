@@ -9,8 +9,11 @@
 //! - `actor.rs`: the swarm task ([`NetworkActor`]): its loop, commands, snapshots.
 //! - `behaviour.rs`: what the node speaks and its limits; [`kad_behaviour`] is the one
 //!   place our Kademlia is configured.
-//! - `dht.rs`: Kademlia: when everything is announced again, provider lookups, server
-//!   or client mode.
+//! - `dht.rs`: Kademlia: when everything is announced again, server or client mode.
+//! - `providers.rs`: provider lookups, handing callers only the providers that answer
+//!   a dial in time.
+//! - `known_peers.rs`: saving the routing table in the store and rejoining through it
+//!   after a restart, without a bootstrap node.
 //! - `providing.rs`: starting and stopping to provide a key, and carrying out what the
 //!   batched reprovider asks.
 //! - `reprovide.rs`: the batched reprovider: keys grouped by keyspace region, one
@@ -43,9 +46,13 @@ pub mod gate;
 mod handle;
 mod info;
 mod keyspace;
+mod known_peers;
 mod peers;
 pub mod pending;
 pub mod ping;
+mod providers;
+#[cfg(test)]
+mod providers_tests;
 mod providing;
 mod reach;
 mod reprovide;
@@ -65,6 +72,7 @@ pub use info::{
     Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo,
     PeerInfo, RelayServer,
 };
+pub use known_peers::{keep_known_peers, PeerAddrs};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
 pub use reach::describe as describe_cannot_serve;
 pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};
