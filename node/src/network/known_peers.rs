@@ -23,7 +23,9 @@ const MAX_REJOIN_PEERS: usize = chunk_store::known_peers::MAX_KNOWN_PEERS;
 /// Saved peers dialled at start: enough that some are likely up; the Kademlia
 /// bootstrap that the first connection starts finds the rest.
 const REJOIN_DIALS: usize = 20;
-/// How often the routing table is compared with what was saved, and saved if it changed.
+/// How often the routing table is compared with what was saved.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// Least time between two saves (each is a durable write).
 const SAVE_EVERY: Duration = Duration::from_secs(10);
 
 /// A peer and where it was reached.
@@ -84,10 +86,11 @@ impl Network {
     }
 }
 
-/// Loads the saved peers into the network, then saves the routing table whenever it
-/// changed, until `stopping` completes (and once more then). An empty routing table is
-/// never saved over a list that had peers: a node that starts while the network is
-/// down keeps what it knew.
+/// Loads the saved peers into the network, then follows the routing table (every
+/// [`LOOK_EVERY`]) and saves it when its peers changed, at most every [`SAVE_EVERY`], and
+/// once more when `stopping` completes (what was last seen, if the network has stopped
+/// by then). An empty routing table is never saved over a list that had peers: a node
+/// that starts while the network is down keeps what it knew.
 pub async fn keep_known_peers(
     net: Network,
     store: Arc<Store>,
@@ -102,26 +105,34 @@ pub async fn keep_known_peers(
         net.rejoin(peers).await;
     }
     let mut last_saved: Vec<PeerId> = vec![];
-    let mut every = tokio::time::interval(SAVE_EVERY);
+    let mut last_save_at: Option<tokio::time::Instant> = None;
+    let mut unsaved: Option<(Vec<PeerId>, Vec<PeerAddrs>)> = None;
+    let mut every = tokio::time::interval(LOOK_EVERY);
     tokio::pin!(stopping);
     loop {
         let stop = tokio::select! {
             _ = every.tick() => false,
             () = &mut stopping => true,
         };
-        if let Ok(table) = net.routing_table().await {
+        let table = tokio::time::timeout(LOOK_EVERY, net.routing_table()).await;
+        if let Ok(Ok(table)) = table {
             let mut ids: Vec<PeerId> = table.iter().map(|(p, _)| *p).collect();
             ids.sort();
             if !table.is_empty() && ids != last_saved {
-                let records = to_store(&table);
-                let store = store.clone();
-                match tokio::task::spawn_blocking(move || store.save_known_peers(&records)).await? {
-                    Ok(()) => {
-                        tracing::debug!(peers = ids.len(), "routing table saved");
-                        last_saved = ids;
-                    }
-                    Err(e) => tracing::warn!("cannot save the routing table: {e}"),
+                unsaved = Some((ids, table));
+            }
+        }
+        let due = stop || last_save_at.is_none_or(|at| at.elapsed() >= SAVE_EVERY);
+        if let Some((ids, table)) = unsaved.take_if(|_| due) {
+            let records = to_store(&table);
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.save_known_peers(&records)).await? {
+                Ok(()) => {
+                    tracing::debug!(peers = ids.len(), "routing table saved");
+                    last_saved = ids;
+                    last_save_at = Some(tokio::time::Instant::now());
                 }
+                Err(e) => tracing::warn!("cannot save the routing table: {e}"),
             }
         }
         if stop {
