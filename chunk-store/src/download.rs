@@ -72,6 +72,7 @@ impl Store {
             pinned: existing.as_ref().is_some_and(|r| r.pinned),
             published: true,
             changed_on_disk: false,
+            listed: existing.as_ref().is_none_or(|r| r.listed),
         };
         self.insert_entry(&key, manifest_bytes, &record, Some(&have))?;
         let manifest = Arc::new(manifest);
@@ -261,6 +262,7 @@ impl Store {
             tx.open_table(PARTIAL_HAVE)?.remove(key.as_slice())?;
             Ok(())
         })?;
+        self.entry_changed(cid);
         Ok(location)
     }
 }

@@ -50,6 +50,8 @@ pub struct EntryInfo {
     pub pinned: bool,
     /// Whether the node announces it.
     pub published: bool,
+    /// Whether the node's catalog lists it.
+    pub listed: bool,
 }
 
 impl Store {
@@ -89,6 +91,7 @@ impl Store {
             added_unix: record.added_unix,
             pinned: record.pinned,
             published: record.published,
+            listed: record.listed,
         })
     }
 
@@ -158,6 +161,9 @@ impl Store {
         if let Some(file) = content {
             let _ = fs::remove_file(file);
         }
+        if existed {
+            self.entry_changed(cid);
+        }
         Ok(existed)
     }
 
@@ -171,7 +177,16 @@ impl Store {
         self.update_entry(cid, |record| record.published = published)
     }
 
-    fn update_entry(&self, cid: &Cid, change: impl Fn(&mut EntryRecord)) -> Result<(), StoreError> {
+    /// Records whether the node's catalog lists a file (`list` / `unlist`).
+    pub fn set_listed(&self, cid: &Cid, listed: bool) -> Result<(), StoreError> {
+        self.update_entry(cid, |record| record.listed = listed)
+    }
+
+    pub(crate) fn update_entry(
+        &self,
+        cid: &Cid,
+        change: impl Fn(&mut EntryRecord),
+    ) -> Result<(), StoreError> {
         let key = file_key(cid)?;
         self.db.write(Durability::Immediate, |tx| {
             let mut entries = tx.open_table(ENTRIES)?;
@@ -182,6 +197,8 @@ impl Store {
             change(&mut record);
             entries.insert(key.as_slice(), record.encode().as_slice())?;
             Ok(())
-        })
+        })?;
+        self.entry_changed(cid);
+        Ok(())
     }
 }

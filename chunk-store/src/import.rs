@@ -74,6 +74,21 @@ impl Store {
         name: Option<String>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportOutcome, StoreError> {
+        self.import_listed(path, mode, name, true, progress)
+    }
+
+    /// [`Store::import`], choosing whether the node's catalog lists the file: `listed`
+    /// is committed with the entry, so an unlisted file is never listed, not even for a
+    /// moment. Importing bytes already present sets their listing to `listed` too (and
+    /// `published`, as `import` does).
+    pub fn import_listed(
+        &self,
+        path: &Path,
+        mode: ImportMode,
+        name: Option<String>,
+        listed: bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportOutcome, StoreError> {
         if let Some(name) = &name {
             if sanitize_file_name(name).as_deref() != Some(name.as_str()) {
                 return Err(StoreError::Invalid(format!(
@@ -129,8 +144,11 @@ impl Store {
                     self.remove(&cid)?;
                 }
                 _ if !existing.changed_on_disk => {
-                    if !existing.published {
-                        self.set_published(&cid, true)?;
+                    if !existing.published || existing.listed != listed {
+                        self.update_entry(&cid, |record| {
+                            record.published = true;
+                            record.listed = listed;
+                        })?;
                     }
                     self.forget_all(&replaced)?;
                     return Ok(ImportOutcome {
@@ -172,6 +190,7 @@ impl Store {
             pinned,
             published: true,
             changed_on_disk: false,
+            listed,
         };
         self.insert_entry(&key, &manifest_bytes, &record, None)?;
         self.forget_all(&replaced)?;

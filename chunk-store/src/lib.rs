@@ -60,6 +60,7 @@
 //! # Blocking
 //! Every [`Store`] method blocks on the disk, and an async caller runs it on a blocking
 //! thread, except those documented "Does not block" ([`Store::cached_manifest`],
+//! [`Store::watch_entries`],
 //! [`Store::buffers`], [`Store::root`], [`Store::direct_writes`],
 //! [`Store::set_direct_io`], [`Store::database_reopens`]). The slow ones read or hash
 //! whole files: [`Store::import`], [`Store::export`], [`Store::begin_download`] when it

@@ -104,22 +104,28 @@ impl Store {
         key: [u8; 32],
         location: &Location,
     ) -> Result<bool, StoreError> {
-        self.db.write(Durability::Immediate, |tx| {
-            let mut entries = tx.open_table(ENTRIES)?;
-            let record = match entries.get(key.as_slice())? {
-                Some(v) => EntryRecord::decode(v.value())?,
-                None => return Ok(false),
-            };
-            if record.changed_on_disk || record.location != *location {
-                return Ok(false);
-            }
-            let record = EntryRecord {
-                changed_on_disk: true,
-                ..record
-            };
-            entries.insert(key.as_slice(), record.encode().as_slice())?;
-            Ok(true)
-        })
+        self.db
+            .write(Durability::Immediate, |tx| {
+                let mut entries = tx.open_table(ENTRIES)?;
+                let record = match entries.get(key.as_slice())? {
+                    Some(v) => EntryRecord::decode(v.value())?,
+                    None => return Ok(false),
+                };
+                if record.changed_on_disk || record.location != *location {
+                    return Ok(false);
+                }
+                let record = EntryRecord {
+                    changed_on_disk: true,
+                    ..record
+                };
+                entries.insert(key.as_slice(), record.encode().as_slice())?;
+                Ok(true)
+            })
+            .inspect(|&newly| {
+                if newly {
+                    self.entry_changed(&cid_of(key));
+                }
+            })
     }
 
     /// Checks the size and modification time of every file tracked in place and marks

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dht_proto::{Bitfield, Cid, Codec};
@@ -26,6 +26,9 @@ use crate::StoreError;
 /// use at once (its uploads in progress, its downloads' chunks in flight).
 const KEPT_BUFFER_BYTES: usize = 32 << 20;
 
+/// What [`Store::watch_entries`] calls after each committed change of an entry.
+pub type EntryWatcher = Box<dyn Fn(&Cid) + Send + Sync>;
+
 /// The content-addressed store of one data directory.
 pub struct Store {
     pub(crate) db: Db,
@@ -37,6 +40,8 @@ pub struct Store {
     pub(crate) direct_io: AtomicBool,
     /// Chunks written with direct I/O since the store opened.
     pub(crate) direct_writes: AtomicU64,
+    /// Told of every committed change of an entry.
+    pub(crate) watcher: RwLock<Option<EntryWatcher>>,
 }
 
 pub(crate) fn now_unix() -> u64 {
@@ -102,9 +107,31 @@ impl Store {
             buffers: BufferPool::new(KEPT_BUFFER_BYTES),
             direct_io: AtomicBool::new(cfg!(target_os = "linux")),
             direct_writes: AtomicU64::new(0),
+            watcher: RwLock::new(None),
         };
         store.clean_leftovers()?;
         Ok(store)
+    }
+
+    /// Calls `watcher` with a file's CID after every committed change of its entry: added,
+    /// imported again, downloaded (begun or completed), a flag changed, found changed on
+    /// disk, turned back into a partial download by a repair, or removed. It runs on the
+    /// thread that made the change, after the commit, so it must be quick and must not
+    /// call the store (e.g. send the CID on a channel). It replaces any earlier watcher.
+    /// Does not block.
+    pub fn watch_entries(&self, watcher: impl Fn(&Cid) + Send + Sync + 'static) {
+        *self.watcher.write().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(watcher));
+    }
+
+    pub(crate) fn entry_changed(&self, cid: &Cid) {
+        if let Some(watcher) = self
+            .watcher
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            watcher(cid);
+        }
     }
 
     /// The directory the store lives in. Does not block.
@@ -222,7 +249,9 @@ impl Store {
                     .insert(key.as_slice(), have.as_bytes())?;
             }
             Ok(())
-        })
+        })?;
+        self.entry_changed(&cid_of(*key));
+        Ok(())
     }
 
     /// The number of files the store knows (complete or partial).

@@ -70,6 +70,11 @@ pub struct EntryRecord {
     /// until it is added again. Absent in records written before this field existed.
     #[serde(default)]
     pub changed_on_disk: bool,
+    /// Whether the node's catalog lists it (searchable by its name's words, shown to peers
+    /// that browse the node). Cleared by `add --unlisted` or `unlist`; absent in records
+    /// written before this field existed, which read as listed.
+    #[serde(default = "yes")]
+    pub listed: bool,
 }
 
 fn yes() -> bool {
@@ -109,6 +114,7 @@ mod tests {
         let record = EntryRecord::decode(&old).unwrap();
         assert!(record.published);
         assert!(!record.changed_on_disk);
+        assert!(record.listed);
         assert_eq!(record.added_unix, 7);
     }
 }

@@ -274,6 +274,7 @@ impl Store {
         })?;
         if committed {
             let _ = fs::remove_file(&blob);
+            self.entry_changed(&crate::store::cid_of(*key));
         } else {
             // Removed or changed meanwhile: leave it as it is now.
             let _ = fs::remove_file(&partial);

@@ -57,6 +57,21 @@ pub fn is_keyword(word: &str) -> bool {
     word.len() <= MAX_KEYWORD_LEN && keywords(word).first().map(String::as_str) == Some(word)
 }
 
+/// Every distinct word of `name` that [`name_matches`] looks at: the words of
+/// [`keywords`] without its limit of [`MAX_KEYWORDS`], in order of first appearance (a
+/// responder indexes these, so that a name is found by any of its words). At most
+/// [`MAX_KEYWORD_INPUT_LEN`] / 4 words, since each takes at least 3 characters and a
+/// separator.
+pub fn name_words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in all_words(name) {
+        if !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    out
+}
+
 /// Whether every word of `query` is a word of `name`. Unlike [`keywords`], all words of
 /// the name count here, not only the first 16, so a name is matched on every word it has.
 /// An empty query matches nothing.
@@ -232,6 +247,13 @@ mod tests {
         // Words past the first 16 still match.
         let long: Vec<String> = (0..20).map(|i| format!("w{i:03}")).collect();
         assert!(name_matches(&long.join("-"), &q(&["w019"])));
+        // name_words holds them all, once each; keywords only the first 16.
+        let repeated = format!("{} w000", long.join("-"));
+        assert_eq!(name_words(&repeated), long);
+        assert_eq!(keywords(&repeated), long[..MAX_KEYWORDS].to_vec());
+        for word in name_words(name) {
+            assert!(name_matches(name, &[word]));
+        }
     }
 
     #[test]

@@ -232,6 +232,14 @@ fn catalog_vectors() -> Vec<Value> {
                 total: 2,
             },
         ),
+        (
+            "Empty page past the last",
+            CatalogResponse::Page {
+                entries: vec![],
+                page: 3,
+                total: 2,
+            },
+        ),
         ("BrowseDisabled", CatalogResponse::BrowseDisabled),
         (
             "RateLimited",

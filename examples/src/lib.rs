@@ -1,1 +1,3 @@
-//! x
+//! Helpers shared by the example programs (`bench`, `dht-sim`).
+
+pub mod procfs;

@@ -56,6 +56,9 @@ pub enum Command {
         /// The name to list it under.
         #[arg(long)]
         name: Option<String>,
+        /// Keep it out of this node's catalog: fetchable by CID only, never found by search.
+        #[arg(long)]
+        unlisted: bool,
     },
     /// Download a file by CID.
     Fetch {
@@ -90,6 +93,39 @@ pub enum Command {
     },
     /// Set the web UI password (read from the terminal, or the first line of stdin).
     Passwd,
+    /// Find files on the network by the words of their names (all must match).
+    Search {
+        /// The words (3 letters or digits or more; letter case does not matter).
+        #[arg(required = true, value_name = "WORDS")]
+        words: Vec<String>,
+        /// Stop after this many seconds (results so far are kept).
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        timeout: u64,
+    },
+    /// List a peer's shared files.
+    Browse {
+        /// A peer id, or an address such as /ip4/192.0.2.7/tcp/5891/p2p/12D3Koo…
+        peer: String,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        timeout: u64,
+    },
+    /// List a file in this node's catalog (found by search, shown to peers that browse).
+    List {
+        /// The file's CID.
+        cid: String,
+    },
+    /// Take a file out of this node's catalog (fetchable by CID only).
+    Unlist {
+        /// The file's CID.
+        cid: String,
+    },
+    /// This node's catalog: files listed, keywords announced, whether peers may browse it.
+    Catalog {
+        /// Allow (on) or refuse (off) browsing of the whole catalog; search works either way.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        browse: Option<String>,
+    },
     #[command(flatten)]
     Ops(OpsCommand),
 }

@@ -23,7 +23,7 @@ macro_rules! out {
     };
 }
 
-fn print_line(line: std::fmt::Arguments<'_>) {
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
@@ -45,7 +45,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             path,
             no_copy,
             name,
-        } => add(&data_dir, json, &path, no_copy, name).await,
+            unlisted,
+        } => add(&data_dir, json, &path, no_copy, name, unlisted).await,
         Command::Fetch {
             cid,
             output,
@@ -74,11 +75,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             print_or_json(json, &r, || format!("removed {}", r.cid))
         }
+        Command::Search { words, timeout } => {
+            crate::find::search(&data_dir, json, &words, timeout).await
+        }
+        Command::Browse { peer, timeout } => {
+            crate::find::browse(&data_dir, json, &peer, timeout).await
+        }
+        Command::List { cid } => crate::find::set_listed(&data_dir, json, &cid, true).await,
+        Command::Unlist { cid } => crate::find::set_listed(&data_dir, json, &cid, false).await,
+        Command::Catalog { browse } => {
+            crate::find::catalog(&data_dir, json, browse.as_deref()).await
+        }
     }
 }
 
 /// Rejects a malformed CID before bothering the daemon.
-fn check_cid(cid: &str) -> anyhow::Result<()> {
+pub(crate) fn check_cid(cid: &str) -> anyhow::Result<()> {
     crate::api::parse_cid(cid).map_err(|e| UsageError(e.message))?;
     Ok(())
 }
@@ -134,6 +146,7 @@ async fn add(
     path: &Path,
     no_copy: bool,
     name: Option<String>,
+    unlisted: bool,
 ) -> anyhow::Result<()> {
     let path = paths::absolute(path)?;
     let meta = std::fs::metadata(&path)
@@ -147,6 +160,7 @@ async fn add(
         path: path.clone(),
         no_copy,
         name,
+        unlisted,
     };
     let result: Result<AddResponse, _> = client
         .stream("/api/add", &request, |p: AddProgress| {
@@ -267,11 +281,14 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         out!("no files");
     }
     for f in files {
-        let state = if f.state == "complete" {
+        let mut state = if f.state == "complete" {
             String::new()
         } else {
             format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
         };
+        if !f.listed {
+            state.push_str("  [unlisted]");
+        }
         out!(
             "{}  {:>10}  {}{}",
             f.cid,

@@ -1,5 +1,5 @@
-//! `p2pd daemon`: starts the store, the swarm task, the upload server and the control
-//! API, announces what the store holds, and runs until interrupted.
+//! `p2pd daemon`: starts the store, the swarm task, the upload server, the catalog and
+//! the control API, announces what the store holds, and runs until interrupted.
 
 use std::fs;
 use std::future::Future;
@@ -110,6 +110,7 @@ async fn run(
     #[cfg(not(feature = "test-faults"))]
     let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+    let signer = crate::identity::signing_key(&key);
     let (actor, net) = network::build(
         key,
         NetworkConfig {
@@ -136,7 +137,7 @@ async fn run(
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
             },
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: IDLE_CONNECTION_TIMEOUT,
             test_panic_after,
         },
         inbound_tx,
@@ -156,12 +157,21 @@ async fn run(
     }
 
     {
+        // The stopping daemon waits for the last look at the routing table (the swarm
+        // must still run to answer it): a node stopped within its first look interval
+        // would otherwise save only what it knew at start.
+        let (saved, last_saved) = tokio::sync::oneshot::channel::<()>();
+        tasks.spawn(async move {
+            let _ = last_saved.await;
+        });
         let tasks = tasks.clone();
         let stopping = async move { tasks.stopping().await };
-        essentials.spawn(
-            "known peers",
-            network::keep_known_peers(net.clone(), store.clone(), stopping),
-        );
+        let keep = network::keep_known_peers(net.clone(), store.clone(), stopping);
+        essentials.spawn("known peers", async move {
+            let ended = keep.await;
+            drop(saved);
+            ended
+        });
     }
 
     let transfers = Transfers::new(
@@ -197,6 +207,21 @@ async fn run(
         ),
     );
 
+    let (catalog, catalog_task) = crate::catalog::Catalog::start(crate::catalog::CatalogParts {
+        store: store.clone(),
+        net: net.clone(),
+        transfers: transfers.clone(),
+        signer,
+        data_dir: data_dir.clone(),
+        tasks: tasks.clone(),
+        #[cfg(feature = "test-faults")]
+        forgery: args.test_forge_catalog,
+        #[cfg(feature = "test-faults")]
+        answer_delay: args.test_catalog_delay.map(Duration::from_secs),
+    })
+    .await;
+    essentials.spawn("catalog", until_stop(&tasks, catalog_task));
+
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
         let store = store.clone();
@@ -227,7 +252,7 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone());
+    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
     let app = http::app(
         api,
@@ -283,6 +308,9 @@ async fn run(
         Some(ended) => Err(anyhow::anyhow!("{ended}")),
     }
 }
+
+/// How long an idle peer connection is kept (`dht-sim` configures its nodes with it).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Longest the daemon takes to stop after SIGTERM or Ctrl-C, or after an essential task
 /// ended (systemd's default is to wait 90 s; ours is a promise to the operator).

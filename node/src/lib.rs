@@ -10,12 +10,15 @@
 //!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
+//! - `catalog/`: this node's signed catalog (what it lists, answered to peers) and
+//!   keyword search and browsing of other nodes' catalogs.
 //! - `transfer/`: the transfer engine: its operations on files, downloads and peers
 //!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
 //! - `web/`: the web UI's static files, embedded in the binary.
-//! - `client.rs` and `commands.rs`: the CLI, a thin client of the API.
+//! - `client.rs` and `commands.rs`: the CLI, a thin client of the API; `find.rs`: its
+//!   search, browse and listing commands.
 //! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
 //!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
@@ -25,12 +28,14 @@
 //! input ([`cli::UsageError`]), 1 for everything else that failed.
 
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod find;
 pub mod identity;
 pub mod network;
 pub mod ops;

@@ -110,6 +110,14 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true, value_name = "SECS")]
     pub test_panic_network_after: Option<u64>,
+    /// Test only: the catalog server sends forged entries.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_enum)]
+    pub test_forge_catalog: Option<crate::catalog::forge::Forgery>,
+    /// Test only: the catalog server answers this many seconds late.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub test_catalog_delay: Option<u64>,
     /// Where each value came from (filled in by `config::parse`; not an option).
     #[arg(skip)]
     pub config: Effective,

@@ -375,6 +375,12 @@ fn openapi_document_matches_the_router() {
         ("GET", "/api/downloads"),
         ("GET", "/api/peers"),
         ("GET", "/api/events"),
+        ("POST", "/api/search"),
+        ("POST", "/api/browse"),
+        ("POST", "/api/files/{cid}/list"),
+        ("POST", "/api/files/{cid}/unlist"),
+        ("GET", "/api/catalog"),
+        ("PUT", "/api/catalog"),
     ] {
         assert!(
             routes.contains(&(method.to_string(), path.to_string())),

@@ -507,6 +507,78 @@ fn every_answer_matches_the_openapi_document() {
     );
     assert_eq!(r.status, 413);
 
+    // Search and browse the seeder's catalog (it lists seeded.bin), list and unlist,
+    // the catalog's state and setting.
+    wait_for("the seeder's keywords announced", || {
+        let c = seeder.cli(&["catalog", "--json"]);
+        c.code == 0 && {
+            let c = c.json();
+            c["keywords"].as_u64() > Some(0) && c["keywords_announced"] == c["keywords"]
+        }
+    });
+    let r = c.send(
+        "POST",
+        "/api/search",
+        owner("POST", "/api/search").json(&json!({"query": "SEEDED bin", "timeout_secs": 20})),
+    );
+    let last: Value = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "done", "{}", r.text());
+    assert!(r.text().contains(&seeded), "{}", r.text());
+    let r = c.send(
+        "POST",
+        "/api/search",
+        owner("POST", "/api/search").json(&json!({"query": "a b"})),
+    );
+    assert_eq!(r.status, 400);
+    let r = c.send(
+        "POST",
+        "/api/browse",
+        owner("POST", "/api/browse").json(&json!({"peer": seeder.peer_id()})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(&seeded), "{}", r.text());
+    let r = c.send(
+        "POST",
+        "/api/browse",
+        owner("POST", "/api/browse").json(&json!({"peer": "nobody"})),
+    );
+    assert_eq!(r.status, 400);
+    seeder.cli(&["catalog", "--browse", "off"]).success();
+    let r = c.send(
+        "POST",
+        "/api/browse",
+        owner("POST", "/api/browse").json(&json!({"peer": seeder.peer_id()})),
+    );
+    assert_eq!(r.status, 502, "{}", r.text());
+    for verb in ["unlist", "list"] {
+        let path = format!("/api/files/{{cid}}/{verb}");
+        let r = c.send(
+            "POST",
+            &path,
+            owner("POST", &format!("/api/files/{uploaded}/{verb}")),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = c.send(
+            "POST",
+            &path,
+            owner("POST", &format!("/api/files/{UNKNOWN_CID}/{verb}")),
+        );
+        assert_eq!(r.status, 404);
+    }
+    c.send("GET", "/api/catalog", owner("GET", "/api/catalog"));
+    let r = c.send(
+        "PUT",
+        "/api/catalog",
+        owner("PUT", "/api/catalog").json(&json!({"browse": false})),
+    );
+    assert_eq!(r.json()["browse"], false);
+    let r = c.send(
+        "PUT",
+        "/api/catalog",
+        owner("PUT", "/api/catalog").json(&json!({"browse": "no"})),
+    );
+    assert_eq!(r.status, 422);
+
     // The streams, event by event.
     let r = net_events.join().unwrap();
     c.check("GET", "/api/events", &r);

@@ -94,7 +94,8 @@ pub enum CatalogResponse {
         /// Whether the responder had more matches than it sent.
         more: bool,
     },
-    /// Answers `Browse`: one page of listed entries, newest first.
+    /// Answers `Browse`: one page of listed entries, newest first (empty for a page past
+    /// the last).
     Page {
         /// The entries, at most [`PAGE_SIZE`].
         entries: Vec<CatalogEntry>,
@@ -205,8 +206,10 @@ impl CatalogResponse {
                 page,
                 total,
             } => {
+                // An empty page past the last is what a responder sends for a page that
+                // does not exist; a page with entries must fit the total it states.
                 let end = u64::from(*page) * PAGE_SIZE as u64 + entries.len() as u64;
-                if end > u64::from(*total) {
+                if !entries.is_empty() && end > u64::from(*total) {
                     return Err(CatalogError::PageBeyondTotal {
                         page: *page,
                         entries: entries.len(),

@@ -96,6 +96,15 @@ fn counts_are_bounded() {
         CatalogResponse::decode(&beyond.encode()),
         Err(DecodeError::Invalid(_))
     ));
+    // An empty page past the last is valid: it is the answer to a page that does not exist.
+    for (page, total) in [(3, 0), (2, 100), (u32::MAX, 7)] {
+        let past = CatalogResponse::Page {
+            entries: vec![],
+            page,
+            total,
+        };
+        assert_eq!(CatalogResponse::decode(&past.encode()).unwrap(), past);
+    }
     let huge_page = CatalogResponse::Page {
         entries: vec![entry],
         page: u32::MAX,

@@ -18,12 +18,14 @@
 //!
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
-//! upload), `downloads.rs`, `events.rs`; `stream.rs` writes JSON lines.
+//! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
+//! catalog's setting); `stream.rs` writes JSON lines.
 
 mod downloads;
 mod events;
 mod files;
 mod node;
+mod search;
 mod session;
 mod stream;
 mod web;
@@ -129,6 +131,8 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(files::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
+        row(Owner, routes!(search::list)),
+        row(Owner, routes!(search::unlist)),
         // Downloads.
         row(Owner, routes!(downloads::fetch)),
         row(Owner, routes!(downloads::downloads)),
@@ -137,6 +141,11 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
         // Events.
+        // Search and browse.
+        row(Owner, routes!(search::search)),
+        row(Owner, routes!(search::browse)),
+        row(Owner, routes!(search::catalog)),
+        row(Owner, routes!(search::set_catalog)),
         row(Owner, routes!(events::events)),
         row(Owner, routes!(events::live)),
     ]

@@ -13,6 +13,7 @@ pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod search;
 pub mod transfers;
 pub mod types;
 
@@ -51,6 +52,8 @@ pub struct Api {
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
+    /// Search, browse and listing (see `search.rs`).
+    catalog: Option<crate::catalog::Catalog>,
 }
 
 /// State the facade keeps besides the transfer engine's.
@@ -98,6 +101,7 @@ impl Api {
                 settings: Mutex::new(load_settings(&data_dir)),
             }),
             data_dir,
+            catalog: None,
         }
     }
 
@@ -181,7 +185,13 @@ impl Api {
         };
         let outcome = self
             .transfers
-            .add(request.path, mode, request.name, progress)
+            .add(
+                request.path,
+                mode,
+                request.name,
+                !request.unlisted,
+                progress,
+            )
             .await?;
         let response = AddResponse {
             cid: outcome.cid.to_string(),
@@ -279,6 +289,8 @@ impl Api {
                     added_unix: e.added_unix,
                     published: e.published,
                     announcement: announced.remove(&e.cid).map(Into::into),
+                    listed: e.listed,
+                    in_catalog: self.in_catalog(&e.cid),
                 }
             })
             .collect())

@@ -206,6 +206,8 @@ pub struct PeerReputation {
     pub sent: u64,
     /// Chunks it sent that failed verification.
     pub corrupt_chunks: u32,
+    /// Catalog entries it sent that it did not sign, or that did not match the search.
+    pub forged_entries: u32,
     /// Requests to it that timed out or failed.
     pub failures: u32,
     /// Requests it refused (choked, or did not have what it claimed).
@@ -225,6 +227,7 @@ impl From<&PeerStanding> for PeerReputation {
             received: p.record.received,
             sent: p.record.sent,
             corrupt_chunks: p.record.corrupt_chunks,
+            forged_entries: p.record.forged_entries,
             failures: p.record.failures,
             refusals: p.record.refusals,
             banned_until: p.record.banned_until,

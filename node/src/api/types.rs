@@ -25,6 +25,9 @@ pub struct AddRequest {
     /// A name to list it under (default: the file name).
     #[serde(default)]
     pub name: Option<String>,
+    /// Keep it out of the catalog: fetchable by CID only, never found by search.
+    #[serde(default)]
+    pub unlisted: bool,
 }
 
 /// The result of an add.
@@ -121,6 +124,12 @@ pub struct FileInfo {
     /// How announcing it went, while the node announces it.
     #[serde(default)]
     pub announcement: Option<AnnouncementInfo>,
+    /// Whether it is marked listed (false after `add --unlisted` or `unlist`).
+    #[serde(default = "yes")]
+    pub listed: bool,
+    /// Whether it is in the catalog now (listed, published and complete).
+    #[serde(default)]
+    pub in_catalog: bool,
 }
 
 fn yes() -> bool {

@@ -12,6 +12,7 @@ use libp2p::{kad, Multiaddr, Swarm};
 use tokio::sync::{broadcast, mpsc};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::catalog::CatalogRequests;
 use super::dht::Dht;
 use super::handle::Command;
 use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
@@ -35,15 +36,26 @@ pub struct NetworkActor {
     pub(super) reach: Reach,
     pub(super) peers: Peers,
     pub(super) providers: ProviderLookups,
+    pub(super) catalog: CatalogRequests,
 }
 
 impl NetworkActor {
     /// Runs until every [`Network`](super::Network) handle is dropped.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        self.run_observed(|_| {}).await
+    }
+
+    /// [`run`](Self::run), showing each swarm event to `observe` before handling it:
+    /// how `dht-sim` measures the daemon's own Kademlia (query statistics, routing
+    /// table insertions) without a copy of it.
+    pub async fn run_observed(mut self, mut observe: impl FnMut(&SwarmEvent<BehaviourEvent>)) {
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    observe(&event);
+                    self.on_swarm_event(event);
+                }
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => break,
@@ -80,7 +92,26 @@ impl NetworkActor {
             Command::Respond { channel, response } => self.respond(channel, response),
             Command::StartProviding(subject) => self.start_providing(subject),
             Command::StopProviding(subject) => self.stop_providing(subject),
-            Command::FindProviders { cid, found } => self.find_providers(cid, found),
+            Command::FindProviders {
+                key,
+                found,
+                started,
+            } => self.find_providers(key, found, started),
+            Command::FinishLookup { id, done } => self.finish_provider_query(id, done),
+            Command::KeywordAnnouncements(reply) => {
+                let _ = reply.send(self.dht.reprovider.provided.keywords());
+            }
+            Command::CatalogRequest {
+                peer,
+                request,
+                addrs,
+                reply,
+            } => self.send_catalog_request(peer, request, addrs, reply),
+            Command::RespondCatalog { channel, response } => {
+                self.respond_catalog(channel, response)
+            }
+            Command::ServeCatalog(server) => self.serve_catalog(server),
+            Command::Dial { addr, reply } => self.dial_address(addr, reply),
             Command::Info(reply) => {
                 let _ = reply.send(self.node_info());
             }
@@ -166,6 +197,7 @@ impl NetworkActor {
                 num_established,
                 ..
             } => {
+                self.on_dialed(connection_id, peer_id);
                 self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
                 self.providers.on_connected(peer_id);
             }
@@ -179,8 +211,13 @@ impl NetworkActor {
                 tracing::info!(peer = %peer_id, cause = ?cause, "connection closed");
                 self.on_connection_closed(peer_id, connection_id, num_established);
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                peer_id,
+                error,
+                connection_id,
+            } => {
                 tracing::debug!(peer = ?peer_id, "dial failed: {error}");
+                self.on_dial_failed(connection_id, error.to_string());
                 if let Some(peer) = peer_id {
                     self.on_provider_dial_failed(peer);
                 }
@@ -211,6 +248,7 @@ impl NetworkActor {
             BehaviourEvent::Manifest(event) => {
                 self.on_transfer_event(super::requests::Transfer::Manifest, event)
             }
+            BehaviourEvent::Catalog(event) => self.on_catalog_event(event),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Provide(event) => self.on_add_provider_event(event),
             BehaviourEvent::Identify(event) => self.on_identify_event(event),

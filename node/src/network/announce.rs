@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use dht_proto::Cid;
 use libp2p::kad;
 
-use super::info::Announcement;
+use super::info::{Announcement, KeywordAnnouncements};
 use super::keyspace::Point;
 
 /// Pause before the first retry of an announcement that reached no peer; it doubles
@@ -145,6 +145,23 @@ impl Provided {
             .collect();
         out.sort_by_key(|a| a.cid.to_string());
         out
+    }
+
+    /// How the keyword keys' announcements stand.
+    pub(super) fn keywords(&self) -> KeywordAnnouncements {
+        let mut summary = KeywordAnnouncements::default();
+        for k in self.keys.values() {
+            if !matches!(k.subject, ProviderKey::Keyword(_)) {
+                continue;
+            }
+            summary.provided += 1;
+            match k.last {
+                Some((_, 0)) => summary.unannounced += 1,
+                Some(_) => summary.announced += 1,
+                None => {}
+            }
+        }
+        summary
     }
 
     /// Provided files (not keywords).

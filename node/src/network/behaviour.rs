@@ -14,6 +14,7 @@ use libp2p::{
 };
 
 use super::add_provider::{add_provider_behaviour, AddProviderCodec};
+use super::catalog::{catalog_behaviour, CatalogCodec};
 use super::codec::ChunkCodec;
 use super::gate::{ConnectionGate, GateLimits};
 use super::ping::{Ping, PingConfig};
@@ -115,6 +116,7 @@ pub struct Behaviour {
     pub(crate) ping: Ping,
     pub(crate) chunk: request_response::Behaviour<ChunkCodec>,
     pub(crate) manifest: request_response::Behaviour<ChunkCodec>,
+    pub(crate) catalog: request_response::Behaviour<CatalogCodec>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) autonat_client: autonat::v2::client::Behaviour,
     pub(crate) autonat_server: autonat::v2::server::Behaviour,
@@ -181,6 +183,7 @@ impl Behaviour {
             }),
             chunk,
             manifest,
+            catalog: catalog_behaviour(),
             mdns: mdns.into(),
             // Probes every 5 s; candidates come from identify's observed addresses.
             autonat_client: autonat::v2::client::Behaviour::new(

@@ -176,6 +176,7 @@ fn assemble(
         ),
         peers: Peers::default(),
         providers: Default::default(),
+        catalog: Default::default(),
     };
     actor.update_dht_mode();
     Ok((

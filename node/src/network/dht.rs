@@ -103,8 +103,10 @@ impl NetworkActor {
         };
         if self.swarm.behaviour().kad.mode() != mode {
             tracing::info!(?mode, "DHT mode changed");
-            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
         }
+        // Always explicit: libp2p-kad left in its automatic mode turns server by itself
+        // on any confirmed address, relayed ones included, before this runs.
+        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
     }
 
     pub(super) fn on_kad_event(&mut self, event: kad::Event) {
@@ -118,13 +120,13 @@ impl NetworkActor {
                 kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
                     providers,
                     ..
-                })) => self.on_providers_found(id, providers),
+                })) => self.on_providers_found(id, providers, &stats),
                 kad::QueryResult::GetProviders(Ok(
                     kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. },
-                )) => self.on_provider_lookup_end(id),
+                )) => self.on_provider_lookup_end(id, &stats),
                 kad::QueryResult::GetProviders(Err(e)) => {
                     tracing::debug!("provider lookup ended: {e}");
-                    self.on_provider_lookup_end(id);
+                    self.on_provider_lookup_end(id, &stats);
                 }
                 kad::QueryResult::GetClosestPeers(result) if self.is_reprovide_lookup(&id) => {
                     let found = match result {

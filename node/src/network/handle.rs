@@ -1,15 +1,20 @@
 //! The handle to the swarm task: [`Network`] (cheap to clone), the [`Command`]s it sends
 //! over the bounded command channel, and the errors its callers see.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use dht_proto::catalog::{CatalogRequest, CatalogResponse};
 use dht_proto::{Cid, Request};
 use libp2p::request_response::ResponseChannel;
-use libp2p::PeerId;
+use libp2p::{kad, Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::announce::ProviderKey;
+use super::catalog::InboundCatalogRequest;
 use super::codec::Reply;
-use super::info::{Announcement, NetEvent, NodeInfo, PeerInfo};
+use super::info::{Announcement, KeywordAnnouncements, NetEvent, NodeInfo, PeerInfo};
 use super::known_peers::PeerAddrs;
 use super::reprovide::ReprovideStats;
 
@@ -82,14 +87,52 @@ pub enum Command {
     StartProviding(ProviderKey),
     /// Stop announcing a file or a keyword.
     StopProviding(ProviderKey),
-    /// Look up providers of a file; found peers are dialled and sent on `found` once
+    /// Look up providers of a key; found peers are dialled and sent on `found` once
     /// connected (those not reached within 2 s are dropped); the sender is dropped when
     /// the lookup and its dials have ended.
     FindProviders {
-        /// The file.
-        cid: Cid,
+        /// The file or keyword.
+        key: ProviderKey,
         /// Where found providers go.
         found: mpsc::Sender<PeerId>,
+        /// Told the lookup's id and its request counter when it starts.
+        started: Option<oneshot::Sender<(kad::QueryId, Arc<AtomicU32>)>>,
+    },
+    /// End a provider lookup now; `done` is told once its request count is final.
+    FinishLookup {
+        /// The lookup.
+        id: kad::QueryId,
+        /// Told when it is over.
+        done: oneshot::Sender<()>,
+    },
+    /// How the keyword keys' announcements stand.
+    KeywordAnnouncements(oneshot::Sender<KeywordAnnouncements>),
+    /// Send a catalog-protocol request (dialing `addrs` too if not connected).
+    CatalogRequest {
+        /// To whom.
+        peer: PeerId,
+        /// What.
+        request: CatalogRequest,
+        /// Addresses to try besides those the node knows.
+        addrs: Vec<Multiaddr>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<CatalogResponse, RequestError>>,
+    },
+    /// Answer an inbound catalog request.
+    RespondCatalog {
+        /// The request's channel.
+        channel: ResponseChannel<CatalogResponse>,
+        /// The answer.
+        response: CatalogResponse,
+    },
+    /// From now on, hand inbound catalog requests to this channel.
+    ServeCatalog(mpsc::Sender<InboundCatalogRequest>),
+    /// Dial an address (whose peer id may be unknown) and say which peer answered.
+    Dial {
+        /// Where.
+        addr: Multiaddr,
+        /// The peer, or why not.
+        reply: oneshot::Sender<Result<PeerId, RequestError>>,
     },
     /// Our own identity and reach.
     Info(oneshot::Sender<NodeInfo>),
@@ -154,6 +197,17 @@ impl Network {
         self.stop_provide(ProviderKey::File(cid)).await;
     }
 
+    /// Announces a keyword of our listed files (the reprovider announces it with the
+    /// files' records).
+    pub async fn start_providing_keyword(&self, word: String) {
+        self.provide(ProviderKey::Keyword(word)).await;
+    }
+
+    /// Stops announcing a keyword.
+    pub async fn stop_providing_keyword(&self, word: String) {
+        self.stop_provide(ProviderKey::Keyword(word)).await;
+    }
+
     /// Announces any key (a file, a keyword): the batched reprovider announces it soon,
     /// grouped with other keys of its keyspace region, and again every reprovide
     /// interval.
@@ -173,12 +227,90 @@ impl Network {
         answer.await.context("network task stopped")
     }
 
-    /// Starts a provider lookup; providers we could connect to arrive on the returned
-    /// channel, which closes when the lookup ends.
+    /// Starts a provider lookup of a file; providers we could connect to arrive on the
+    /// returned channel, which closes when the lookup ends.
     pub async fn find_providers(&self, cid: Cid) -> mpsc::Receiver<PeerId> {
         let (found, rx) = mpsc::channel(256);
-        self.send(Command::FindProviders { cid, found }).await;
+        self.send(Command::FindProviders {
+            key: ProviderKey::File(cid),
+            found,
+            started: None,
+        })
+        .await;
         rx
+    }
+
+    /// Starts a provider lookup of any key. Providers we could connect to arrive on the
+    /// lookup's `found` channel, which closes when the lookup and its dials end;
+    /// [`ProviderLookup::finish`] ends it early and says how many DHT requests it sent.
+    pub async fn find_providers_of(&self, key: ProviderKey) -> ProviderLookup {
+        let (found_tx, found) = mpsc::channel(256);
+        let (started, id) = oneshot::channel();
+        self.send(Command::FindProviders {
+            key,
+            found: found_tx,
+            started: Some(started),
+        })
+        .await;
+        let (id, requests) = match id.await {
+            Ok((id, requests)) => (Some(id), requests),
+            Err(_) => (None, Arc::default()),
+        };
+        ProviderLookup {
+            found,
+            id,
+            requests,
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// How the keyword keys' announcements stand.
+    pub async fn keyword_announcements(&self) -> anyhow::Result<KeywordAnnouncements> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::KeywordAnnouncements(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Sends a catalog request and waits for the answer (at most the protocol's request
+    /// timeout). `addrs` are tried besides the addresses the node knows of `peer`.
+    pub async fn catalog_request(
+        &self,
+        peer: PeerId,
+        request: CatalogRequest,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<CatalogResponse, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::CatalogRequest {
+            peer,
+            request,
+            addrs,
+            reply,
+        })
+        .await;
+        answer.await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Answers an inbound catalog request.
+    pub async fn respond_catalog(
+        &self,
+        channel: ResponseChannel<CatalogResponse>,
+        response: CatalogResponse,
+    ) {
+        self.send(Command::RespondCatalog { channel, response })
+            .await;
+    }
+
+    /// Hands inbound catalog requests to `server` from now on (until then they are
+    /// answered "no catalog").
+    pub async fn serve_catalog(&self, server: mpsc::Sender<InboundCatalogRequest>) {
+        self.send(Command::ServeCatalog(server)).await;
+    }
+
+    /// Dials `addr` and returns the peer that answered there.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Dial { addr, reply }).await;
+        answer.await.unwrap_or(Err(RequestError::Stopped))
     }
 
     /// Our identity and reach.
@@ -212,5 +344,38 @@ impl Network {
     /// Live network events.
     pub fn subscribe(&self) -> broadcast::Receiver<NetEvent> {
         self.events.subscribe()
+    }
+}
+
+/// A provider lookup started with [`Network::find_providers_of`].
+pub struct ProviderLookup {
+    /// Providers as they are found (never ourselves); closes when the lookup ends.
+    pub found: mpsc::Receiver<PeerId>,
+    id: Option<kad::QueryId>,
+    requests: Arc<AtomicU32>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl ProviderLookup {
+    /// Ends the lookup if it still runs, and returns how many DHT requests it sent.
+    pub async fn finish(self) -> u32 {
+        let ProviderLookup {
+            found,
+            id,
+            requests,
+            commands,
+        } = self;
+        drop(found);
+        if let Some(id) = id {
+            let (done, over) = oneshot::channel();
+            if commands
+                .send(Command::FinishLookup { id, done })
+                .await
+                .is_ok()
+            {
+                let _ = over.await;
+            }
+        }
+        requests.load(Ordering::Relaxed)
     }
 }

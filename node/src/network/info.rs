@@ -93,7 +93,7 @@ pub struct NodeInfo {
     /// Our `/p2p-circuit` addresses: relays holding a reservation for us.
     pub relay_reservations: Vec<Multiaddr>,
     /// Provider announcements (DHT `ADD_PROVIDER` rounds) started since the daemon
-    /// started: one per file per round, never one per chunk.
+    /// started: one per file and one per keyword key per round, never one per chunk.
     pub provider_announcements: u64,
     /// Provided files whose last announcement reached no DHT server (they cannot be
     /// found through the DHT until a retry reaches one).
@@ -114,6 +114,19 @@ pub struct Announcement {
     pub announcing: bool,
     /// After a round that reached nobody: when the next one starts.
     pub retry_in: Option<Duration>,
+}
+
+/// How the keyword keys we provide (one per distinct word of the catalog's listed
+/// names) stand: how many there are, and how many a finished round sent to at least one
+/// DHT server, or to none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeywordAnnouncements {
+    /// Keyword keys provided.
+    pub provided: usize,
+    /// Those whose last finished round reached a DHT server.
+    pub announced: usize,
+    /// Those whose last finished round reached none (retried).
+    pub unannounced: usize,
 }
 
 /// One connected peer.

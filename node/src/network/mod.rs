@@ -25,6 +25,8 @@
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
+//! - `catalog.rs`: the catalog protocol (search and browse): its codec, outbound
+//!   requests, inbound ones handed to the catalog server; dials by address.
 //! - `peers.rs`: per-peer bookkeeping: connections, direct or relayed, RTT, agent.
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
@@ -39,6 +41,9 @@ pub mod behaviour;
 #[cfg(test)]
 mod bounds_tests;
 mod build;
+pub mod catalog;
+#[cfg(test)]
+mod catalog_tests;
 pub mod codec;
 mod dht;
 mod explore;
@@ -66,11 +71,12 @@ pub use behaviour::{
     kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL, PROVIDER_RECORD_TTL,
 };
 pub use build::{build, build_in_memory, NetworkConfig};
+pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
-pub use handle::{Command, InboundRequest, Network, RequestError};
+pub use handle::{Command, InboundRequest, Network, ProviderLookup, RequestError};
 pub use info::{
-    Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, NatStatus, NetEvent, NodeInfo,
-    PeerInfo, RelayServer,
+    Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, KeywordAnnouncements, NatStatus,
+    NetEvent, NodeInfo, PeerInfo, RelayServer,
 };
 pub use known_peers::{keep_known_peers, PeerAddrs};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};

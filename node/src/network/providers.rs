@@ -1,4 +1,5 @@
-//! Provider lookups, streamed to their callers, and only providers that answer: a
+//! Provider lookups of files and keywords, streamed to their callers (a caller may end
+//! one early; each counts the DHT requests it sent), and only providers that answer: a
 //! provider record outlives the provider (records live for
 //! [`PROVIDER_RECORD_TTL`](super::PROVIDER_RECORD_TTL) on the servers that hold them), so
 //! every provider the DHT names is dialled at once, in parallel with the others, and
@@ -7,15 +8,16 @@
 //! as a source.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dht_proto::Cid;
 use libp2p::swarm::DialError;
 use libp2p::{kad, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::actor::NetworkActor;
-use super::announce::provider_key;
+use super::announce::ProviderKey;
 
 /// How long a named provider may take to be connected before it is dropped from the
 /// lookup. With the actor's 500 ms tick, a dead provider is gone within 2 s.
@@ -29,10 +31,23 @@ const MAX_WAITING_PER_DIAL: usize = 32;
 /// Provider lookups running, and the providers they named that are being dialled.
 #[derive(Default)]
 pub(super) struct ProviderLookups {
-    /// Where each running lookup sends the providers it finds.
-    pub(super) queries: HashMap<kad::QueryId, mpsc::Sender<PeerId>>,
+    /// Running lookups.
+    pub(super) queries: HashMap<kad::QueryId, ProviderQuery>,
     /// Providers being dialled, by peer.
     pub(super) dialling: HashMap<PeerId, Dialling>,
+}
+
+/// A provider lookup running: where it sends the providers it finds, and where it counts
+/// the DHT requests it sent so far.
+pub(super) struct ProviderQuery {
+    pub(super) found: mpsc::Sender<PeerId>,
+    requests: Arc<AtomicU32>,
+}
+
+impl ProviderQuery {
+    fn count_requests(&self, stats: &kad::QueryStats) {
+        self.requests.store(stats.num_requests(), Ordering::Relaxed);
+    }
 }
 
 /// A provider being dialled before it is handed to the lookups that named it.
@@ -72,14 +87,39 @@ impl ProviderLookups {
 }
 
 impl NetworkActor {
-    pub(super) fn find_providers(&mut self, cid: Cid, found: mpsc::Sender<PeerId>) {
+    /// Starts a provider lookup; `started` gets its id (to finish it early) and the
+    /// counter of DHT requests it sends.
+    pub(super) fn find_providers(
+        &mut self,
+        subject: ProviderKey,
+        found: mpsc::Sender<PeerId>,
+        started: Option<oneshot::Sender<(kad::QueryId, Arc<AtomicU32>)>>,
+    ) {
         let id = self
             .swarm
             .behaviour_mut()
             .kad
-            .get_providers(provider_key(&cid));
-        tracing::info!(%cid, "provider lookup started");
-        self.providers.queries.insert(id, found);
+            .get_providers(subject.record_key());
+        tracing::info!(%subject, "provider lookup started");
+        let requests = Arc::new(AtomicU32::new(0));
+        if let Some(started) = started {
+            let _ = started.send((id, requests.clone()));
+        }
+        self.providers
+            .queries
+            .insert(id, ProviderQuery { found, requests });
+    }
+
+    /// Ends a provider lookup now (its caller has what it needs), counting the requests
+    /// it sent; `done` is told once the count is final.
+    pub(super) fn finish_provider_query(&mut self, id: kad::QueryId, done: oneshot::Sender<()>) {
+        if let Some(query) = self.providers.queries.remove(&id) {
+            if let Some(mut running) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.count_requests(running.stats());
+                running.finish();
+            }
+        }
+        let _ = done.send(());
     }
 
     /// Providers a lookup named: those connected go to its caller now, the others once
@@ -88,10 +128,13 @@ impl NetworkActor {
         &mut self,
         id: kad::QueryId,
         providers: impl IntoIterator<Item = PeerId>,
+        stats: &kad::QueryStats,
     ) {
-        let Some(found) = self.providers.queries.get(&id).cloned() else {
+        let Some(query) = self.providers.queries.get(&id) else {
             return;
         };
+        query.count_requests(stats);
+        let found = query.found.clone();
         let local = *self.swarm.local_peer_id();
         let now = Instant::now();
         for peer in providers.into_iter().filter(|p| *p != local) {
@@ -129,8 +172,10 @@ impl NetworkActor {
         }
     }
 
-    pub(super) fn on_provider_lookup_end(&mut self, id: kad::QueryId) {
-        self.providers.queries.remove(&id);
+    pub(super) fn on_provider_lookup_end(&mut self, id: kad::QueryId, stats: &kad::QueryStats) {
+        if let Some(query) = self.providers.queries.remove(&id) {
+            query.count_requests(stats);
+        }
     }
 
     pub(super) fn on_provider_dial_failed(&mut self, peer: PeerId) {
@@ -147,14 +192,12 @@ impl NetworkActor {
             .providers
             .queries
             .iter()
-            .filter(|(_, found)| found.is_closed())
+            .filter(|(_, query)| query.found.is_closed())
             .map(|(id, _)| *id)
             .collect();
         for id in abandoned {
-            self.providers.queries.remove(&id);
-            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-                query.finish();
-            }
+            let (done, _) = oneshot::channel();
+            self.finish_provider_query(id, done);
         }
         self.providers.give_up_late_dials(now);
     }

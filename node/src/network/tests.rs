@@ -20,7 +20,7 @@ use super::*;
 /// Longest any test waits for the network to do something.
 pub(super) const DEADLINE: Duration = Duration::from_secs(20);
 
-pub(super) fn config(dht_mode: DhtMode) -> NetworkConfig {
+pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
     NetworkConfig {
         listen: vec!["/memory/0".parse().expect("valid address")],
         bootstrap: vec![],
@@ -466,7 +466,11 @@ async fn a_lookup_nobody_waits_for_is_finished() {
     let (mut actor, _net) =
         build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
     let (found, receiver) = mpsc::channel(4);
-    actor.on_command(Command::FindProviders { cid: cid(3), found });
+    actor.on_command(Command::FindProviders {
+        key: ProviderKey::File(cid(3)),
+        found,
+        started: None,
+    });
     assert_eq!(actor.providers.queries.len(), 1);
     drop(receiver);
     actor.on_tick();

@@ -24,17 +24,20 @@ pub struct Content {
 }
 
 impl Transfers {
-    /// Imports a file (copied into the store, or tracked in place) and announces it.
-    /// `progress` is told the bytes read so far.
+    /// Imports a file (copied into the store, or tracked in place) and announces it;
+    /// `listed` chooses whether the node's catalog lists it. `progress` is told the
+    /// bytes read so far.
     pub async fn add(
         &self,
         path: PathBuf,
         mode: ImportMode,
         name: Option<String>,
+        listed: bool,
         mut progress: impl FnMut(u64) + Send + 'static,
     ) -> Result<ImportOutcome, EngineError> {
         let store = self.store().clone();
-        let outcome = blocking(move || store.import(&path, mode, name, &mut progress)).await?;
+        let outcome =
+            blocking(move || store.import_listed(&path, mode, name, listed, &mut progress)).await?;
         tracing::info!(cid = %outcome.cid, size = outcome.size, "file added");
         self.net().start_providing(outcome.cid).await;
         Ok(outcome)

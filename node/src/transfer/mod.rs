@@ -203,6 +203,13 @@ impl Transfers {
         lock(&self.inner.reputation).failure(peer);
     }
 
+    /// Counts catalog entries a peer sent that failed their checks (not signed by it, or
+    /// not matching the search): each costs it reputation.
+    pub fn note_forged_entries(&self, peer: PeerId, entries: u32) {
+        tracing::warn!(%peer, entries, "peer sent catalog entries it did not sign");
+        lock(&self.inner.reputation).forged_entries(peer, entries);
+    }
+
     /// Counts a request a peer refused.
     fn note_refusal(&self, peer: PeerId) {
         lock(&self.inner.reputation).refusal(peer);

@@ -4,8 +4,10 @@
 //! and bans survive a restart.
 //!
 //! The score, from -100 to 100: `10 × log2(1 + MiB received) − 50 × corrupt chunks
-//! − 2 × failed requests − 0.5 × refusals`; a banned peer scores -100. Giving us
-//! verified data is what raises it; one corrupt chunk costs more than 30 MiB earns.
+//! − 25 × forged catalog entries − 2 × failed requests − 0.5 × refusals`; a banned peer
+//! scores -100. Giving us verified data is what raises it; one corrupt chunk costs more
+//! than 30 MiB earns, and a catalog entry that is not signed by the peer that sent it
+//! (a forged search result) half as much.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,6 +32,10 @@ pub struct PeerRecord {
     pub failures: u32,
     /// Requests it refused (choked, or did not have what it claimed).
     pub refusals: u32,
+    /// Catalog entries it sent that it did not sign (bad signature, or signed by another
+    /// key), or that did not match the search. Absent in tables saved before it existed.
+    #[serde(default)]
+    pub forged_entries: u32,
     /// Banned until this time (seconds since the Unix epoch).
     pub banned_until: Option<u64>,
     /// Last time we dealt with it (seconds since the Unix epoch).
@@ -70,6 +76,7 @@ impl PeerRecord {
         let mib = self.received as f64 / (1024.0 * 1024.0);
         let score = 10.0 * (1.0 + mib).log2()
             - 50.0 * f64::from(self.corrupt_chunks)
+            - 25.0 * f64::from(self.forged_entries)
             - 2.0 * f64::from(self.failures)
             - 0.5 * f64::from(self.refusals);
         score.clamp(-100.0, 100.0)
@@ -210,6 +217,12 @@ impl Reputation {
         self.record(peer).refusals += 1;
     }
 
+    /// Counts catalog entries a peer sent that failed their checks.
+    pub fn forged_entries(&mut self, peer: PeerId, entries: u32) {
+        let record = self.record(peer);
+        record.forged_entries = record.forged_entries.saturating_add(entries);
+    }
+
     /// Counts a corrupt chunk and bans the peer for `duration`.
     pub fn corrupt(&mut self, peer: PeerId, duration: Duration) {
         let record = self.record(peer);
@@ -283,6 +296,21 @@ mod tests {
         rep.failure(good);
         rep.refusal(good);
         assert!(rep.table()[0].score < 60.0);
+        // A forged catalog entry costs half a corrupt chunk, and does not ban.
+        let forger = PeerId::random();
+        rep.received(forger, 64 << 20);
+        rep.forged_entries(forger, 1);
+        let forger_row = rep
+            .table()
+            .into_iter()
+            .find(|r| r.record.forged_entries == 1);
+        let forger_row = forger_row.unwrap();
+        assert!(
+            (forger_row.score - 35.2).abs() < 0.05,
+            "{}",
+            forger_row.score
+        );
+        assert!(!forger_row.banned);
     }
 
     #[test]

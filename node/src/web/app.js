@@ -210,13 +210,17 @@ function enterApp() {
 
 function route() {
   if (state.csrf === null) return;
-  const m = location.hash.match(/^#\/(dashboard|files|downloads|peers)/);
+  const m = location.hash.match(/^#\/(dashboard|search|files|downloads|peers|peer)(?:\/([^/?#]+))?/);
   const page = m ? m[1] : "dashboard";
   state.page = page;
-  for (const p of ["dashboard", "files", "downloads", "peers"]) $(`page-${p}`).hidden = p !== page;
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
-  // Show the page's data as it is now, not as of the last poll.
-  const refresh = { dashboard: refreshStatus, files: refreshFiles, downloads: refreshDownloads, peers: refreshPeers }[page];
+  for (const p of ["dashboard", "search", "files", "downloads", "peers", "peer"]) $(`page-${p}`).hidden = p !== page;
+  const tab = page === "peer" ? "peers" : page;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
+  // Show the page's data as it is now, not as of the last poll (search.js: search, peer).
+  const refresh = {
+    dashboard: refreshStatus, search: refreshFiles, files: () => Promise.all([refreshFiles(), refreshCatalog()]),
+    downloads: refreshDownloads, peers: refreshPeers, peer: () => loadPeerPage(m && m[2] ? decodeURIComponent(m[2]) : ""),
+  }[page];
   refresh().catch(() => {});
   if (page === "dashboard") drawChart();
 }
@@ -268,6 +272,7 @@ function onEvent(ev) {
       }
       state.downloads.set(d.cid, d);
       renderDownloads();
+      findingChanged();
       if (d.state === "done" && (!before || before.state !== "done")) refreshFiles();
       break;
     }
@@ -409,6 +414,7 @@ function refreshFiles() { return loadFiles().catch(refreshFailed); }
 async function loadFiles() {
   state.files = await api("GET", "/api/files");
   renderFiles();
+  findingChanged();
 }
 
 function renderFiles() {
@@ -416,7 +422,11 @@ function renderFiles() {
     const name = f.name || "(unnamed)";
     let stateText = f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
     if (f.location === "in_place") stateText += " · in place";
+    stateText += f.listed ? (f.in_catalog ? " · listed" : " · listed when shared") : " · unlisted";
     const actions = [];
+    actions.push(h("button", { type: "button", class: "small", "data-action": f.listed ? "unlist" : "list",
+      title: f.listed ? "Hide it from search and browsing (fetchable by CID only)" : "Let others find it by the words of its name",
+      onclick: () => setListed(f, !f.listed) }, f.listed ? "Unlist" : "List"));
     if (f.state === "complete") {
       actions.push(h("a", { class: "button small", href: `/api/files/${f.cid}/content`, download: name, "data-action": "save" }, "Save"));
     }
@@ -603,7 +613,8 @@ function renderPeers() {
       p.reputation === null || p.reputation === undefined ? h("span", { class: "muted" }, "no score yet") : p.reputation.toFixed(1);
     return h("tr", { "data-peer": p.peer_id },
       h("td", { "data-label": "Peer", class: "stack" },
-        h("div", { class: "with-copy" }, h("code", { class: "peer-id", title: p.peer_id }, short(p.peer_id, 8)),
+        h("div", { class: "with-copy" },
+          h("a", { href: `#/peer/${p.peer_id}`, class: "peer-link", title: `Files of ${p.peer_id}` }, h("code", { class: "peer-id" }, short(p.peer_id, 8))),
           h("button", { type: "button", class: "small copy", onclick: () => copy(p.peer_id) }, "Copy")),
         h("div", { class: "muted small" }, p.agent || "", p.addrs && p.addrs[0] ? ` · ${p.addrs[0]}` : "")),
       h("td", { "data-label": "Connection" }, h("span", { class: `pill ${p.direct ? "good" : "warn"}` }, p.direct ? "direct" : "relayed")),

@@ -21,6 +21,11 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         include_bytes!("app.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "search.js",
+        include_bytes!("search.js"),
+        "text/javascript; charset=utf-8",
+    ),
     ("icon.svg", include_bytes!("icon.svg"), "image/svg+xml"),
 ];
 

@@ -10,6 +10,7 @@
 // Each test file uses part of the harness; the rest is dead code in that test binary.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod http;
 mod process;
 pub mod skip;

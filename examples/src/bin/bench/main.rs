@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
-use harness::{file_hash, random_file, CpuMeter, CpuUse, Daemon, MemSampler};
+use harness::{file_hash, random_file, CpuMeter, Daemon, MemSampler};
+use p2pd_examples::procfs::CpuUse;
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
@@ -1067,7 +1068,7 @@ fn main() -> std::process::ExitCode {
         let work = tokio::task::spawn_blocking(move || run(args, bin, dir2, handle));
         tokio::select! {
             r = work => r.unwrap_or_else(|e| Err(anyhow::anyhow!("benchmark thread failed: {e}"))),
-            _ = interrupted() => {
+            _ = harness::interrupted() => {
                 harness::kill_all_registered();
                 Err(anyhow::anyhow!("interrupted"))
             }
@@ -1085,21 +1086,6 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

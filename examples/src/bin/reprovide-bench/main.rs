@@ -28,7 +28,7 @@ use chunk_store::BufferPool;
 use clap::Parser;
 use dht_proto::Cid;
 use futures::StreamExt;
-use harness::{CpuMeter, CpuUse};
+use harness::CpuMeter;
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
@@ -38,6 +38,7 @@ use p2pd::network::{
     build_in_memory, kad_behaviour, BehaviourConfig, DhtMode, InboundRequest, Network,
     NetworkConfig, ReprovideStats,
 };
+use p2pd_examples::procfs::CpuUse;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

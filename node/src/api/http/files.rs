@@ -231,6 +231,7 @@ pub(super) async fn upload(
                 path: path.clone(),
                 no_copy: false,
                 name: Some(name),
+                unlisted: false,
             },
             |_| {},
         )

@@ -130,7 +130,7 @@ impl Node {
         let path = self.dir.path().join(name);
         write_pattern(&path, len, seed);
         self.transfers
-            .add(path, mode, None, |_| {})
+            .add(path, mode, None, true, |_| {})
             .await
             .expect("the file is added")
             .cid

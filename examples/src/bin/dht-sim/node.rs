@@ -1,0 +1,185 @@
+//! One simulated node: the daemon's own network layer (`p2pd::network::build_in_memory`,
+//! the same behaviour, Kademlia configuration and swarm task as `p2pd daemon`), set up
+//! from the daemon's own option defaults, and run with an observer feeding [`Probe`].
+//!
+//! A node that leaves drops its swarm: its connections close at once and its address
+//! refuses connections from then on (libp2p's memory transport never frees a port whose
+//! listener was dropped), like a host whose daemon exited. A node that comes back
+//! listens at a new address, like a host that got a new IP address.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chunk_store::BufferPool;
+use clap::Parser;
+use libp2p::multiaddr::Protocol;
+use libp2p::{identity, Multiaddr, PeerId};
+use p2pd::daemon::IDLE_CONNECTION_TIMEOUT;
+use p2pd::network::behaviour::RelayLimits;
+use p2pd::network::{self, BehaviourConfig, InboundRequest, Network, NetworkConfig};
+use p2pd::options::DaemonArgs;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::probe::Probe;
+
+/// Whether a node is a DHT server or a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A public host: `p2pd daemon --external-addr <its address>` (DHT mode auto, which
+    /// turns server on the confirmed address).
+    Server,
+    /// A node behind NAT: `p2pd daemon` with no confirmed address (DHT mode auto, which
+    /// stays client), i.e. known unreachable.
+    Client,
+}
+
+/// The `p2pd daemon` options as a user who sets none gets them.
+pub fn daemon_defaults() -> anyhow::Result<DaemonArgs> {
+    #[derive(Parser)]
+    struct Daemon {
+        #[command(flatten)]
+        args: DaemonArgs,
+    }
+    Ok(Daemon::try_parse_from(["daemon"])
+        .context("the daemon's defaults")?
+        .args)
+}
+
+/// The daemon's network settings for a node at `addr`, as `p2pd daemon` builds them
+/// from `defaults`, except: no mDNS and no UPnP (there is no LAN or router in memory,
+/// and they must not reach the real ones), and servers name their address as external
+/// (`--external-addr`) and, with `relay_server`, relay for others (`--relay-server`).
+pub fn network_config(
+    defaults: &DaemonArgs,
+    role: Role,
+    relay_server: bool,
+    addr: Multiaddr,
+    bootstrap: Vec<Multiaddr>,
+    buffers: BufferPool,
+) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec![addr.clone()],
+        bootstrap,
+        external: match role {
+            Role::Server => vec![addr],
+            Role::Client => vec![],
+        },
+        relays: vec![],
+        dht_mode: defaults.dht_mode.into(),
+        behaviour: BehaviourConfig {
+            display_name: None,
+            mdns: false,
+            max_provider_keys: defaults.max_provider_keys,
+            max_connections: defaults.max_connections,
+            request_timeout: Duration::from_secs(defaults.request_timeout.max(1)),
+            relay_server: (relay_server && role == Role::Server).then(|| RelayLimits {
+                max_reservations: defaults.relay_max_reservations,
+                max_circuits: defaults.relay_max_circuits,
+                max_circuit_duration: Duration::from_secs(defaults.relay_max_circuit_secs),
+                max_circuit_bytes: defaults.relay_max_circuit_bytes,
+            }),
+            upnp: false,
+            chunk_buffers: buffers,
+        },
+        idle_timeout: IDLE_CONNECTION_TIMEOUT,
+        test_panic_after: None,
+    }
+}
+
+/// `/memory/<port>`.
+pub fn memory_addr(port: u64) -> Multiaddr {
+    Multiaddr::empty().with(Protocol::Memory(port))
+}
+
+/// One identity of the simulation, online or not.
+pub struct SimNode {
+    pub key: identity::Keypair,
+    pub peer_id: PeerId,
+    /// Its address now (or last).
+    pub port: u64,
+    pub role: Role,
+    pub state: NodeState,
+    /// Files it provides (it announces them again each time it starts, as the daemon
+    /// announces what its store holds).
+    pub files: Vec<usize>,
+}
+
+pub enum NodeState {
+    Online(Running),
+    Offline,
+}
+
+/// A node whose swarm task runs.
+pub struct Running {
+    pub net: Network,
+    task: JoinHandle<()>,
+    /// Chunk requests from peers (none are sent in the simulation); kept open so that
+    /// the node's request handling stays as in the daemon.
+    _inbound: mpsc::Receiver<InboundRequest>,
+}
+
+impl SimNode {
+    pub fn new(role: Role) -> Self {
+        let key = identity::Keypair::generate_ed25519();
+        SimNode {
+            peer_id: key.public().to_peer_id(),
+            key,
+            port: 0,
+            role,
+            state: NodeState::Offline,
+            files: Vec::new(),
+        }
+    }
+
+    pub fn addr(&self) -> Multiaddr {
+        memory_addr(self.port)
+    }
+
+    /// Its address ending in `/p2p/<id>`, as a bootstrap entry.
+    pub fn p2p_addr(&self) -> Multiaddr {
+        self.addr().with(Protocol::P2p(self.peer_id))
+    }
+
+    pub fn running(&self) -> Option<&Running> {
+        match &self.state {
+            NodeState::Online(r) => Some(r),
+            NodeState::Offline => None,
+        }
+    }
+
+    /// Starts the node's network task.
+    pub fn start(
+        &mut self,
+        index: usize,
+        config: NetworkConfig,
+        probe: &Arc<Probe>,
+    ) -> anyhow::Result<()> {
+        let (inbound_tx, inbound) = mpsc::channel(16);
+        let (actor, net) = network::build_in_memory(self.key.clone(), config, inbound_tx)
+            .with_context(|| format!("starting node {index}"))?;
+        let observer = probe.observer(index);
+        let span = tracing::info_span!("sim_node", node = index);
+        let task = tokio::spawn(actor.run_observed(observer).instrument(span));
+        self.state = NodeState::Online(Running {
+            net,
+            task,
+            _inbound: inbound,
+        });
+        Ok(())
+    }
+
+    /// Stops the node: its swarm is dropped (connections close, its address refuses
+    /// connections).
+    pub async fn stop(&mut self) {
+        let NodeState::Online(running) = std::mem::replace(&mut self.state, NodeState::Offline)
+        else {
+            return;
+        };
+        running.task.abort();
+        let _ = running.task.await;
+    }
+}

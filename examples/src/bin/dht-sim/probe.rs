@@ -1,0 +1,260 @@
+//! What the simulation learns from inside the nodes. Each node's swarm task shows its
+//! events to an observer ([`Probe::observer`]) before handling them; the observer keeps
+//! Kademlia's own statistics of provider lookups and announcements, checks every
+//! routing-table insertion against the role of the peer inserted, and counts the
+//! requests each node serves. Nothing here changes what a node does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use libp2p::kad::{self, GetProvidersError, GetProvidersOk, QueryResult};
+use libp2p::swarm::SwarmEvent;
+use libp2p::PeerId;
+use p2pd::network::BehaviourEvent;
+
+use crate::hops::HopTracker;
+use crate::node::Role;
+
+/// Routing-table violations kept as examples (all are counted).
+const MAX_VIOLATION_EXAMPLES: usize = 20;
+
+/// How one provider lookup went, from Kademlia's side.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOutcome {
+    /// Requests sent (Kademlia's `QueryStats::num_requests`).
+    pub requests: u32,
+    /// Requests that failed or timed out.
+    pub failures: u32,
+    /// From start to end of the query.
+    pub duration: Option<Duration>,
+    /// Hops to the first peer that answered with a provider (0: our own store).
+    pub hops: Option<u32>,
+    /// The query hit Kademlia's query timeout.
+    pub timed_out: bool,
+}
+
+/// One provider announcement that ended.
+#[derive(Debug, Clone)]
+pub struct AnnouncementOutcome {
+    pub key: kad::RecordKey,
+    /// Requests sent: the lookup of the closest peers and the `ADD_PROVIDER` messages
+    /// (libp2p-kad 0.49 merges both phases in one `QueryStats`).
+    pub requests: u32,
+    /// DHT servers the record was sent to: libp2p counts each `ADD_PROVIDER` as a
+    /// request and a success, so a completed round with `s` successes reached
+    /// `min(s / 2, K)` peers.
+    pub peers_reached: u32,
+    pub completed: bool,
+}
+
+/// A routing-table insertion that should not have happened.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Violation {
+    /// The node whose routing table took the peer.
+    pub node: usize,
+    pub peer: String,
+    pub what: &'static str,
+}
+
+/// Counters over all nodes.
+#[derive(Default)]
+pub struct Counters {
+    pub routing_insertions: AtomicU64,
+    pub client_insertions: AtomicU64,
+    pub client_mode_changes: AtomicU64,
+    pub inbound_find_node: AtomicU64,
+    pub inbound_get_providers: AtomicU64,
+    pub inbound_add_provider: AtomicU64,
+    pub bootstrap_requests: AtomicU64,
+}
+
+/// Shared by the simulation and every node's observer.
+#[derive(Default)]
+pub struct Probe {
+    roles: RwLock<HashMap<PeerId, Role>>,
+    /// Roles and ids by node index.
+    node_roles: Mutex<Vec<Role>>,
+    node_peers: Mutex<Vec<PeerId>>,
+    /// Per node: hops of its provider queries still running (first provider seen).
+    running: Mutex<HashMap<(usize, kad::QueryId), Option<u32>>>,
+    /// Per node: its last provider query that ended.
+    finished: Mutex<HashMap<usize, QueryOutcome>>,
+    announcements: Mutex<Vec<AnnouncementOutcome>>,
+    /// Nodes whose first bootstrap since they started ended.
+    bootstrapped: Mutex<std::collections::HashSet<usize>>,
+    violations: Mutex<Vec<Violation>>,
+    pub counters: Counters,
+    pub hops: HopTracker,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Probe {
+    /// Records the role of a new identity (before it starts); identities are numbered
+    /// in the order they are registered.
+    pub fn register(&self, peer: PeerId, role: Role) {
+        lock(&self.node_roles).push(role);
+        lock(&self.node_peers).push(peer);
+        self.roles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer, role);
+    }
+
+    fn role(&self, peer: &PeerId) -> Option<Role> {
+        self.roles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(peer)
+            .copied()
+    }
+
+    /// The last provider query of `node` that ended, taken.
+    pub fn take_lookup(&self, node: usize) -> Option<QueryOutcome> {
+        lock(&self.finished).remove(&node)
+    }
+
+    /// Whether `node`'s first bootstrap since it started ended.
+    pub fn bootstrapped(&self, node: usize) -> bool {
+        lock(&self.bootstrapped).contains(&node)
+    }
+
+    /// Forgets that `node` bootstrapped (it is starting again).
+    pub fn forget_bootstrap(&self, node: usize) {
+        lock(&self.bootstrapped).remove(&node);
+    }
+
+    /// Announcements that ended since the last call.
+    pub fn take_announcements(&self) -> Vec<AnnouncementOutcome> {
+        std::mem::take(&mut *lock(&self.announcements))
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.violations).clone()
+    }
+
+    /// The observer for node `node`'s swarm task.
+    pub fn observer(
+        self: &Arc<Self>,
+        node: usize,
+    ) -> impl FnMut(&SwarmEvent<BehaviourEvent>) + Send + 'static {
+        let probe = self.clone();
+        move |event| {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) = event {
+                probe.on_kad_event(node, event);
+            }
+        }
+    }
+
+    fn on_kad_event(&self, node: usize, event: &kad::Event) {
+        let c = &self.counters;
+        match event {
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                stats,
+                step,
+            } => match result {
+                QueryResult::GetProviders(result) => {
+                    let mut running = lock(&self.running);
+                    let hops = running.entry((node, *id)).or_insert(None);
+                    if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = result {
+                        if hops.is_none() && !providers.is_empty() {
+                            *hops = Some(self.hops.hops_to_last_answer(node, id));
+                        }
+                    }
+                    if step.last {
+                        let hops = running.remove(&(node, *id)).flatten();
+                        drop(running);
+                        let outcome = QueryOutcome {
+                            requests: stats.num_requests(),
+                            failures: stats.num_failures(),
+                            duration: stats.duration(),
+                            hops,
+                            timed_out: matches!(result, Err(GetProvidersError::Timeout { .. })),
+                        };
+                        lock(&self.finished).insert(node, outcome);
+                    }
+                }
+                QueryResult::StartProviding(result) if step.last => {
+                    let (key, completed) = match result {
+                        Ok(ok) => (ok.key.clone(), true),
+                        Err(e) => (e.key().clone(), false),
+                    };
+                    let peers_reached = if completed {
+                        (stats.num_successes() / 2).min(kad::K_VALUE.get() as u32)
+                    } else {
+                        0
+                    };
+                    lock(&self.announcements).push(AnnouncementOutcome {
+                        key,
+                        requests: stats.num_requests(),
+                        peers_reached,
+                        completed,
+                    });
+                }
+                QueryResult::Bootstrap(_) => {
+                    c.bootstrap_requests
+                        .fetch_add(u64::from(stats.num_requests()), Ordering::Relaxed);
+                    if step.last {
+                        lock(&self.bootstrapped).insert(node);
+                    }
+                }
+                _ => {}
+            },
+            kad::Event::RoutingUpdated {
+                peer,
+                is_new_peer: true,
+                ..
+            } => {
+                c.routing_insertions.fetch_add(1, Ordering::Relaxed);
+                if self.role(peer) == Some(Role::Client) {
+                    c.client_insertions.fetch_add(1, Ordering::Relaxed);
+                    self.violation(node, peer, "a DHT client entered a routing table");
+                }
+            }
+            kad::Event::ModeChanged {
+                new_mode: kad::Mode::Server,
+            } if self.node_role(node) == Some(Role::Client) => {
+                c.client_mode_changes.fetch_add(1, Ordering::Relaxed);
+                self.violation(node, &self.peer_of(node), "a DHT client turned server");
+            }
+            kad::Event::InboundRequest { request } => {
+                let counter = match request {
+                    kad::InboundRequest::FindNode { .. } => &c.inbound_find_node,
+                    kad::InboundRequest::GetProvider { .. } => &c.inbound_get_providers,
+                    kad::InboundRequest::AddProvider { .. } => &c.inbound_add_provider,
+                    _ => return,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    fn peer_of(&self, node: usize) -> PeerId {
+        lock(&self.node_peers)
+            .get(node)
+            .copied()
+            .unwrap_or(PeerId::random())
+    }
+
+    fn node_role(&self, node: usize) -> Option<Role> {
+        lock(&self.node_roles).get(node).copied()
+    }
+
+    fn violation(&self, node: usize, peer: &PeerId, what: &'static str) {
+        let mut v = lock(&self.violations);
+        if v.len() < MAX_VIOLATION_EXAMPLES {
+            v.push(Violation {
+                node,
+                peer: peer.to_string(),
+                what,
+            });
+        }
+    }
+}
