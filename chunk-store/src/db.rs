@@ -15,7 +15,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{Database, Durability, ReadTransaction, TableHandle, WriteTransaction};
 
-use crate::tables::{ENTRIES, MANIFESTS, PARTIAL_HAVE};
+use crate::tables::{DOWNLOADS, ENTRIES, MANIFESTS, PARTIAL_HAVE};
 use crate::StoreError;
 
 /// Opens the database file; tests substitute one that fails on demand.
@@ -144,7 +144,12 @@ impl Db {
 /// Creates the tables a new database lacks, in one transaction; writes nothing when they
 /// all exist.
 fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
-    let wanted = [MANIFESTS.name(), ENTRIES.name(), PARTIAL_HAVE.name()];
+    let wanted = [
+        MANIFESTS.name(),
+        ENTRIES.name(),
+        PARTIAL_HAVE.name(),
+        DOWNLOADS.name(),
+    ];
     let present: Vec<String> = db
         .begin_read()?
         .list_tables()?
@@ -157,6 +162,7 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
     tx.open_table(MANIFESTS)?;
     tx.open_table(ENTRIES)?;
     tx.open_table(PARTIAL_HAVE)?;
+    tx.open_table(DOWNLOADS)?;
     tx.commit()?;
     Ok(())
 }

@@ -246,7 +246,7 @@ impl Store {
             }
             None => {
                 let blob = self.blob_path(&key);
-                fs::rename(&partial, &blob).map_err(|e| StoreError::io("renaming", &blob, e))?;
+                name_blob(&partial, &blob)?;
                 sync_parent(&blob).map_err(|e| StoreError::io("syncing", &blob, e))?;
                 Location::Blob
             }
@@ -262,9 +262,32 @@ impl Store {
             tx.open_table(PARTIAL_HAVE)?.remove(key.as_slice())?;
             Ok(())
         })?;
+        // Only now that the entry names the file's new place does the partial file lose
+        // its name: until then a reader (or a crash) that finds the entry saying `partial`
+        // finds the partial file too. A crash before this leaves an orphan that the next
+        // open deletes.
+        let _ = fs::remove_file(&partial);
         self.entry_changed(cid);
         Ok(location)
     }
+}
+
+/// Gives a finished partial file its name under `blobs/` as a second name (hard link);
+/// the partial name is removed once the entry says `blob`. A leftover file under that
+/// name belongs to no entry (the entry says `partial`) and is replaced. Where the file
+/// system has no hard links, the file is renamed instead.
+fn name_blob(partial: &Path, blob: &Path) -> Result<(), StoreError> {
+    let linked = match fs::hard_link(partial, blob) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::remove_file(blob).map_err(|e| StoreError::io("removing", blob, e))?;
+            fs::hard_link(partial, blob)
+        }
+        other => other,
+    };
+    if linked.is_err() {
+        fs::rename(partial, blob).map_err(|e| StoreError::io("renaming", blob, e))?;
+    }
+    Ok(())
 }
 
 /// Writes `data` at `offset` of `path` with direct I/O (`O_DIRECT`, Linux); `data`, its
@@ -274,14 +297,14 @@ fn write_direct(path: &Path, data: &[u8], offset: u64) -> std::io::Result<()> {
     write_all_at(&platform::open_direct(path)?, data, offset)
 }
 
-/// Moves a finished download of `size` bytes to `output` without ever exposing a partial
-/// file there and without overwriting an existing file: link it there when on the same
-/// file system, otherwise (after checking for room) copy to a temporary name beside
-/// `output`, sync, and link that. The placed file then gets the user's modes.
+/// Gives a finished download of `size` bytes the name `output` without ever exposing a
+/// partial file there and without overwriting an existing file: link it there when on
+/// the same file system, otherwise (after checking for room) copy to a temporary name
+/// beside `output`, sync, and link that. The placed file then gets the user's modes.
+/// `from` keeps its name; the caller removes it once the entry names `output`.
 fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
     match link_no_clobber(from, output) {
         Ok(()) => {
-            let _ = fs::remove_file(from);
             give_user_modes(output);
             return sync_parent(output).map_err(|e| StoreError::io("syncing", output, e));
         }
@@ -297,7 +320,6 @@ fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
         .and_then(|()| sync_parent(output).map_err(|e| StoreError::io("syncing", output, e)));
     let _ = fs::remove_file(&tmp);
     if result.is_ok() {
-        let _ = fs::remove_file(from);
         give_user_modes(output);
     }
     result

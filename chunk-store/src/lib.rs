@@ -8,9 +8,12 @@
 //!   place changed on disk.
 //! - `download`: partial downloads: [`Store::begin_download`] (with its free-space
 //!   check and resume), [`Store::write_chunk`], [`Store::complete_download`].
+//! - `saved_downloads`: the node's daemon-managed downloads and their state
+//!   ([`Store::save_download`], [`Store::saved_downloads`]), kept across restarts.
 //! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
+//! - [`ledger`]: the peer ledger, the node's reputation records, saved crash-safe.
 //! - `manifests`: stored manifests and the cache of decoded ones.
 //! - [`known_peers`]: the peers the node knew (its routing table), to rejoin without a
 //!   bootstrap node.
@@ -30,7 +33,7 @@
 //! files for content:
 //!
 //! ```text
-//! store.redb          manifests, entries, partial-download bitfields, known peers (tables.rs)
+//! store.redb          manifests, entries, partial-download bitfields, downloads, peer ledger, known peers (tables.rs)
 //! blobs/<hex>         the bytes of a file imported by copy (immutable once named)
 //! partial/<hex>       a download in progress, pre-sized; verified chunks written in place
 //! tmp/                imports in progress; emptied whenever the store opens
@@ -77,9 +80,11 @@ pub mod fsutil;
 mod hashing;
 mod import;
 pub mod known_peers;
+pub mod ledger;
 mod manifests;
 pub mod platform;
 mod read;
+mod saved_downloads;
 pub mod store;
 pub mod tables;
 mod verify;
@@ -89,6 +94,8 @@ pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use import::{ImportMode, ImportOutcome};
 pub use known_peers::KnownPeer;
+pub use ledger::LedgerChanges;
+pub use saved_downloads::{SavedDownload, SavedState, MAX_HISTORY};
 pub use store::Store;
 pub use tables::Location;
 pub use verify::{FileReport, Repair, StoreReport};

@@ -4,7 +4,7 @@
 //! old records lack, with a default (old binaries ignore fields they do not know); any
 //! other change of a key or value format adds a table with the next version, and
 //! `Store::open` migrates the old table into it, rather than reinterpreting old bytes.
-//! Every key of a file table is the 32-byte BLAKE3 digest of a file CID, the `<hex>` of
+//! Every key of the file tables is the 32-byte BLAKE3 digest of a file CID, which is also the `<hex>` of
 //! the file's content file.
 //!
 //! | table | key | value |
@@ -12,6 +12,8 @@
 //! | `manifests-v1` | file hash | encoded manifest (its BLAKE3 is the key) |
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
+//! | `downloads-v1` | file hash | [`SavedDownload`](crate::SavedDownload) as CBOR: a daemon-managed download and its state |
+//! | `peer-ledger-v1` | a peer's identity bytes | the node's record of that peer (opaque here; see `ledger`) |
 //! | `known-peers-v1` | peer id bytes | [`KnownPeer`](crate::KnownPeer) as CBOR (`known_peers.rs`) |
 
 use std::path::PathBuf;
@@ -28,6 +30,11 @@ pub const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries
 /// The verified chunks of partial downloads by file hash, saved from time to time (a
 /// hint for listings and peers; a resume re-hashes the partial file).
 pub const PARTIAL_HAVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("partial-have-v1");
+/// The node's daemon-managed downloads by file hash (see `saved_downloads`).
+pub const DOWNLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("downloads-v1");
+/// The peer ledger (see `ledger`): keyed by peer identity bytes rather than file hash,
+/// created by its first save.
+pub const PEER_LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peer-ledger-v1");
 
 /// Largest encoded entry record accepted when decoding.
 const MAX_RECORD_LEN: usize = 64 << 10;

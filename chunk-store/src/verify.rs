@@ -81,6 +81,16 @@ pub struct StoreReport {
 }
 
 impl StoreReport {
+    /// Counts one more file's report in.
+    pub fn add(&mut self, file: FileReport) {
+        self.files_checked += 1;
+        self.bad_chunks += file.bad_chunks.len() as u64;
+        self.missing_chunks += file.missing_chunks.len() as u64;
+        self.changed_on_disk += u64::from(file.changed_on_disk);
+        self.repaired += u64::from(file.repair.is_some());
+        self.files.push(file);
+    }
+
     /// Whether nothing is wrong in the store.
     pub fn is_ok(&self) -> bool {
         self.files.iter().all(FileReport::is_ok)
@@ -123,21 +133,30 @@ impl Store {
                 Err(e) => return Err(e),
             };
             progress(&file);
-            report.files_checked += 1;
-            report.bad_chunks += file.bad_chunks.len() as u64;
-            report.missing_chunks += file.missing_chunks.len() as u64;
-            report.changed_on_disk += u64::from(file.changed_on_disk);
-            report.repaired += u64::from(file.repair.is_some());
-            report.files.push(file);
+            report.add(file);
         }
         Ok(report)
     }
 
     fn verify_one(&self, cid: &Cid, repair: bool) -> Result<FileReport, StoreError> {
         let key = file_key(cid)?;
-        let record = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
         let manifest = self.manifest_uncached(cid)?;
+        let mut record = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
         let mut report = self.check(cid, &key, &record, &manifest)?;
+        // A download that finished while it was checked moved its bytes from `partial/`
+        // to their final place: what was missing there is judged again where the entry
+        // now points (a few times at most; a file moves once per download).
+        for _ in 0..3 {
+            if report.is_ok() {
+                break;
+            }
+            let now = self.entry(&key)?.ok_or(StoreError::NotFound(*cid))?;
+            if now.location == record.location {
+                break;
+            }
+            record = now;
+            report = self.check(cid, &key, &record, &manifest)?;
+        }
         if repair && !report.is_ok() {
             report.repair = self.fix(&key, &record, &manifest, &report)?;
         }

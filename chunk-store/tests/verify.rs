@@ -269,3 +269,73 @@ fn verify_cost_beside_the_chunk_by_chunk_baseline() {
         );
     }
 }
+
+#[test]
+fn a_download_that_completes_while_it_is_verified_is_not_reported_missing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    // Distinct files, so that no round's entry is taken for another's.
+    let source = Store::open(dir.path().join("src")).unwrap();
+    let files: Vec<(dht_proto::Cid, Vec<u8>, Vec<u8>)> = (0..=255u8)
+        .map(|seed| {
+            let bytes = data(64 * 1024 + 3, seed);
+            let path = write(dir.path(), &format!("source-{seed}.bin"), &bytes);
+            let cid = source
+                .import(&path, ImportMode::Copy, None, &mut |_| {})
+                .unwrap()
+                .cid;
+            (cid, source.manifest_bytes(&cid).unwrap().unwrap(), bytes)
+        })
+        .collect();
+    let store = Store::open(dir.path().join("dst")).unwrap();
+    let current = Mutex::new(None);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let verifier = scope.spawn(|| {
+            let mut checked = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                let Some(cid) = *current.lock().unwrap() else {
+                    continue;
+                };
+                match store.verify(&cid) {
+                    Ok(report) => {
+                        assert!(report.is_ok(), "after {checked} clean checks: {report:?}");
+                        checked += 1;
+                    }
+                    Err(chunk_store::StoreError::NotFound(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            checked
+        });
+        // Each file is downloaded and completed (into the store or to an output file, in
+        // turn) while the verifier checks it.
+        let mut rounds = 0;
+        for (round, (cid, manifest_bytes, bytes)) in files.iter().enumerate() {
+            if verifier.is_finished() {
+                break;
+            }
+            let (manifest, mut have) = store.begin_download(cid, manifest_bytes, None).unwrap();
+            *current.lock().unwrap() = Some(*cid);
+            for i in 0..manifest.chunk_count() {
+                store
+                    .write_chunk(cid, &manifest, i, chunk(bytes, i))
+                    .unwrap();
+                have.set(i);
+            }
+            store.save_progress(cid, &have).unwrap();
+            let output = dir.path().join(format!("out-{round}.bin"));
+            store
+                .complete_download(cid, &have, (round % 2 == 1).then_some(output.as_path()))
+                .unwrap();
+            rounds += 1;
+        }
+        done.store(true, Ordering::Relaxed);
+        let checked = verifier.join().unwrap();
+        assert!(
+            rounds == 256 && checked > 256,
+            "{rounds} rounds, {checked} checks"
+        );
+    });
+}

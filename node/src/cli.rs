@@ -60,9 +60,9 @@ pub enum Command {
         #[arg(long)]
         unlisted: bool,
     },
-    /// Download a file by CID.
+    /// Download a file by CID, or by a ticket from `p2pd share`.
     Fetch {
-        /// The file's CID.
+        /// The file's CID, or a ticket (`p2pd1…`).
         cid: String,
         /// Where to write it (default: the provider's name for it, in the current directory).
         #[arg(short, long, value_name = "PATH")]
@@ -70,6 +70,10 @@ pub enum Command {
         /// Give up after this many seconds without progress.
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         timeout: u64,
+        /// Let the daemon download it into the store and return at once (it goes on
+        /// across daemon restarts; see `p2pd downloads`).
+        #[arg(long, conflicts_with = "output")]
+        detach: bool,
     },
     /// List the files this node shares and downloads.
     Ls,
@@ -93,6 +97,13 @@ pub enum Command {
     },
     /// Set the web UI password (read from the terminal, or the first line of stdin).
     Passwd,
+    /// Re-hash the store: report bad or missing chunks and changed `--no-copy` files
+    /// (exit 1 if any).
+    Verify {
+        /// Drop what is bad, so that fetching the file again gets it back.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Find files on the network by the words of their names (all must match).
     Search {
         /// The words (3 letters or digits or more; letter case does not matter).
@@ -128,6 +139,10 @@ pub enum Command {
     },
     #[command(flatten)]
     Ops(OpsCommand),
+    #[command(flatten)]
+    Downloads(crate::commands::downloads::DownloadCommand),
+    #[command(flatten)]
+    Share(crate::commands::share::ShareCommand),
 }
 
 /// Commands for the operator: bandwidth, configuration, shell completions, manual

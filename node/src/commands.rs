@@ -15,6 +15,8 @@ use crate::api::types::*;
 use crate::client::ApiClient;
 use crate::{paths, Cli, Command, UsageError};
 
+pub mod share;
+
 /// Prints a line to stdout, like `println!`, except that a reader that went away
 /// (`p2pd ls | head -1`) ends the command quietly instead of with a panic.
 macro_rules! out {
@@ -35,6 +37,10 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+pub mod downloads;
+mod fetch_bar;
+mod verify;
+
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
@@ -49,9 +55,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => add(&data_dir, json, &path, no_copy, name, unlisted).await,
         Command::Fetch {
             cid,
+            timeout,
+            detach: true,
+            ..
+        } => downloads::detach(&data_dir, json, &cid, timeout).await,
+        Command::Fetch {
+            cid,
             output,
             timeout,
+            detach: false,
         } => fetch(&data_dir, json, &cid, output.as_deref(), timeout).await,
+        Command::Downloads(command) => downloads::run(command, &data_dir, json).await,
         Command::Ls => ls(&data_dir, json).await,
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,
@@ -66,7 +80,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_or_json(json, &r, || format!("{} is no longer announced", r.cid))
         }
         Command::Passwd => passwd(&data_dir, json),
+        Command::Verify { repair } => verify::run(&data_dir, json, repair).await,
         Command::Ops(command) => crate::ops::run(command, &data_dir, json).await,
+        Command::Share(command) => share::run(command, &data_dir, json).await,
         Command::Rm { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;
@@ -202,6 +218,14 @@ async fn fetch(
     output: Option<&Path>,
     timeout: u64,
 ) -> anyhow::Result<()> {
+    // A ticket: reach its provider first (no DHT), then fetch its CID.
+    let from_ticket;
+    let cid = if dht_proto::ticket::looks_like_ticket(cid) {
+        from_ticket = share::open_ticket(data_dir, json, cid).await?;
+        from_ticket.as_str()
+    } else {
+        cid
+    };
     check_cid(cid)?;
     if timeout == 0 {
         return Err(UsageError("--timeout must be at least 1 second".into()).into());
@@ -209,7 +233,7 @@ async fn fetch(
     let (output, output_dir) = match output {
         Some(o) => {
             let o = paths::absolute(o)?;
-            if o.exists() {
+            if o.symlink_metadata().is_ok() {
                 return Err(UsageError(format!("{} already exists", o.display())).into());
             }
             (Some(o), None)
@@ -226,24 +250,27 @@ async fn fetch(
         output_dir,
         timeout_secs: Some(timeout),
     };
-    let mut bar: Option<ProgressBar> = None;
-    let mut bar_made = false;
-    let result: Result<Value, _> = client
-        .stream("/api/fetch", &request, |p: Value| {
-            let size = p["size"].as_u64().unwrap_or(0);
-            if !bar_made && size > 0 {
-                bar_made = true;
-                bar = progress_bar(size, json);
-            }
-            if let Some(bar) = &bar {
-                bar.set_position(p["bytes_done"].as_u64().unwrap_or(0));
-                bar.set_message(format!("{} peers", p["peers"].as_u64().unwrap_or(0)));
-            }
-        })
-        .await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let mut bar = fetch_bar::FetchBar::new(json);
+    let (latest_tx, mut latest) = tokio::sync::watch::channel(Value::Null);
+    let mut stream = std::pin::pin!(client.stream("/api/fetch", &request, |p: Value| {
+        latest_tx.send_replace(p);
+    }));
+    // The latest progress line comes through `latest`; between lines the sources'
+    // paths are looked up for the bar.
+    let result: Result<Value, _> = loop {
+        tokio::select! {
+            done = &mut stream => break done,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if latest.has_changed().unwrap_or(false) {
+            let p = latest.borrow_and_update().clone();
+            bar.update(&p);
+        }
+        if bar.paths_due() {
+            bar.refresh_paths(&client).await;
+        }
+    };
+    bar.finish();
     let done = result?;
     if json {
         let summary = json!({
@@ -283,6 +310,8 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     for f in files {
         let mut state = if f.state == "complete" {
             String::new()
+        } else if f.state == "changed" {
+            "  [changed on disk: not shared; add it again]".to_string()
         } else {
             format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
         };
@@ -331,6 +360,9 @@ async fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             out!("relay:       disabled — {}", reason.unwrap_or("?"))
         }
         _ => {}
+    }
+    for cid in &s.changed_files {
+        out!("warning:     {cid} changed on disk: no longer shared (add it again)");
     }
     if let Some(n) = Some(node.unannounced_files).filter(|n| *n > 0) {
         out!("warning:     {n} file(s) announced to no DHT server yet (retrying)");
@@ -425,7 +457,12 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             "{}  {:>6.1}{}  recv {:>10}  sent {:>10}  corrupt {}  failed {}  refused {}",
             p.peer_id,
             p.score,
-            if p.banned { " banned" } else { "" },
+            match (&p.ban_reason, p.banned, p.taker) {
+                (Some(reason), true, _) => format!(" banned ({reason})"),
+                (None, true, _) => " banned".to_string(),
+                (_, false, true) => " takes, gives nothing".to_string(),
+                _ => String::new(),
+            },
             human_bytes(p.received),
             human_bytes(p.sent),
             p.corrupt_chunks,
@@ -438,23 +475,7 @@ async fn reputation(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 
 /// `p2pd passwd`: asks twice on a terminal (without echo), or reads one line of stdin.
 fn passwd(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let password = if std::io::stdin().is_terminal() {
-        let first =
-            rpassword::prompt_password("New web UI password: ").context("reading the password")?;
-        let again = rpassword::prompt_password("Repeat it: ").context("reading the password")?;
-        if first != again {
-            return Err(UsageError("the passwords differ".into()).into());
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from stdin")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    };
+    let password = share::read_password("New web UI password: ", true)?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     crate::password::store(data_dir, &password).map_err(|e| -> anyhow::Error {

@@ -110,6 +110,7 @@ async fn run(
     #[cfg(not(feature = "test-faults"))]
     let test_panic_after = None;
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+    let mut registry = libp2p::metrics::Registry::default();
     let signer = crate::identity::signing_key(&key);
     let (actor, net) = network::build(
         key,
@@ -141,7 +142,9 @@ async fn run(
             test_panic_after,
         },
         inbound_tx,
+        &mut registry,
     )?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(registry));
     tracing::info!(peer_id = %net.local_peer_id(), data_dir = %data_dir.display(), "p2pd daemon starting");
     args.config.log();
     {
@@ -178,20 +181,30 @@ async fn run(
         store.clone(),
         net.clone(),
         RateLimits {
-            upload: args.max_upload_rate,
+            upload: args.upload_cap(),
             download: args.max_download_rate,
         },
-        Some(data_dir.join(paths::REPUTATION_FILE)),
+        true,
         tasks.clone(),
+    );
+    transfers
+        .import_legacy_reputation(&data_dir.join(paths::REPUTATION_FILE))
+        .await;
+    // Before the upload server starts: it must know the private files from the first
+    // request on.
+    let shares = crate::share::Shares::new(
+        transfers.clone(),
+        net.clone(),
+        Some(data_dir.join(crate::share::SHARES_FILE)),
+    );
+    essentials.spawn(
+        "share access server",
+        until_stop(&tasks, crate::share::serve::run(shares.clone())),
     );
     essentials.spawn(
         "reputation saver",
         save_reputation_periodically(transfers.clone(), tasks.clone()),
     );
-    #[cfg(feature = "test-faults")]
-    let corrupt_chunks = args.test_corrupt_chunks;
-    #[cfg(not(feature = "test-faults"))]
-    let corrupt_chunks = false;
     essentials.spawn(
         "upload server",
         until_stop(
@@ -200,7 +213,7 @@ async fn run(
                 transfers.clone(),
                 ServeConfig {
                     upload_slots: args.upload_slots,
-                    corrupt_chunks,
+                    faults: args.test_faults(),
                 },
                 inbound_rx,
             ),
@@ -221,6 +234,9 @@ async fn run(
     })
     .await;
     essentials.spawn("catalog", until_stop(&tasks, catalog_task));
+
+    // Downloads the last run left unfinished (even if it was killed) go on.
+    transfers.restore_downloads().await?;
 
     // Re-announce everything we hold, complete or partly downloaded.
     let held = {
@@ -252,8 +268,27 @@ async fn run(
     endpoint.write(&data_dir)?;
     tracing::info!(api = %api_addr, "control API ready");
 
-    let api = Api::new(transfers.clone(), net.clone(), data_dir.clone()).with_catalog(catalog);
+    let api =
+        Api::new(transfers.clone(), net.clone(), shares, data_dir.clone()).with_catalog(catalog);
+    api.set_metrics(metrics);
+    if let Some(addr) = args.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        tracing::info!(metrics = %listener.local_addr()?, "metrics ready");
+        let (api, tasks) = (api.clone(), tasks.clone());
+        essentials.spawn("metrics", async move {
+            let stop = async move { tasks.stopping().await };
+            http::ops::serve_metrics(listener, api, stop)
+                .await
+                .context("serving metrics")
+        });
+    }
     essentials.spawn("live monitor", until_stop(&tasks, api.live_monitor()));
+    essentials.spawn(
+        "changed file watch",
+        until_stop(&tasks, api.watch_changed_files()),
+    );
     let app = http::app(
         api,
         http::ServerConfig {
@@ -367,10 +402,10 @@ fn until_stop(
     }
 }
 
-/// Saves peer reputation every 30 s when it changed, on a blocking thread (it writes a
-/// file), until the daemon stops (which saves it one last time itself).
+/// Saves what changed in peer reputation every 10 s to the store's ledger, on a
+/// blocking thread, until the daemon stops (which saves it one last time itself).
 async fn save_reputation_periodically(transfers: Transfers, tasks: Tasks) -> anyhow::Result<()> {
-    let mut every = tokio::time::interval(Duration::from_secs(30));
+    let mut every = tokio::time::interval(Duration::from_secs(10));
     every.tick().await;
     loop {
         tokio::select! {

@@ -9,6 +9,7 @@
 //! - `daemon.rs`: `p2pd daemon`, wiring the parts together; `startup.rs`: what it
 //!   checks and prepares first (options, a private data directory, the log, free ports).
 //! - `ops.rs`: `p2pd stats`, `config show`, `completions` and `man`.
+//! - `metrics.rs`: the Prometheus registry (libp2p's families and the daemon's).
 //! - `network/`: the task that owns the libp2p swarm, and its handle.
 //! - `catalog/`: this node's signed catalog (what it lists, answered to peers) and
 //!   keyword search and browsing of other nodes' catalogs.
@@ -16,9 +17,12 @@
 //!   (`Transfers`), one task per download (`fetch/`), and uploads (`serve.rs`).
 //! - `api/`: the facade of daemon operations, its serde types, its HTTP server, the
 //!   OpenAPI document, and web login (`auth.rs`).
+//! - `share/`: shares and their tickets, the access protocol that enforces expiry and
+//!   passwords, and the gate that keeps a password share's file private.
 //! - `web/`: the web UI's static files, embedded in the binary.
 //! - `client.rs` and `commands.rs`: the CLI, a thin client of the API; `find.rs`: its
-//!   search, browse and listing commands.
+//!   search, browse and listing commands; `commands/share.rs`: share, shares,
+//!   unshare, publish and opening a ticket.
 //! - `control.rs` (`api.json`: where the API listens, its token) and `password.rs` (the
 //!   web password file): the files the daemon and the CLI both read or write.
 //! - `tasks.rs`: the daemon's task tree (essential tasks, downloads and streams).
@@ -37,11 +41,13 @@ pub mod control;
 pub mod daemon;
 pub mod find;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod ops;
 pub mod options;
 pub mod password;
 pub mod paths;
+pub mod share;
 pub mod startup;
 pub mod tasks;
 pub mod transfer;

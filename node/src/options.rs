@@ -41,6 +41,10 @@ pub struct DaemonArgs {
     /// Allow the control API on a non-loopback address.
     #[arg(long)]
     pub api_public: bool,
+    /// Also serve Prometheus metrics at http://ADDR/metrics, without the API token (they
+    /// are always at /metrics on the API, behind it).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// DHT participation: auto (server once reachable), server, or client.
     #[arg(long, value_enum, default_value_t = DhtModeArg::Auto)]
     pub dht_mode: DhtModeArg,
@@ -106,6 +110,22 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true)]
     pub test_corrupt_chunks: bool,
+    /// Test only: serve this fraction (0 to 1) of chunks corrupt.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "P", value_parser = fraction)]
+    pub test_corrupt_rate: Option<f64>,
+    /// Test only: download, but refuse every chunk request (a freeloader).
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true)]
+    pub test_freeload: bool,
+    /// Test only: serve at most RATE bytes per second (a slow peer).
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "RATE")]
+    pub test_slow: Option<u64>,
+    /// Test only: advertise every chunk of every file held, even partly.
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true)]
+    pub test_lie_have: bool,
     /// Test only: the network task panics this many seconds after start.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true, value_name = "SECS")]
@@ -121,6 +141,43 @@ pub struct DaemonArgs {
     /// Where each value came from (filled in by `config::parse`; not an option).
     #[arg(skip)]
     pub config: Effective,
+}
+
+impl DaemonArgs {
+    /// The upload side's misbehaviour asked for by the `--test-*` flags (see
+    /// `transfer::serve::faults`); none in builds without the `test-faults` feature.
+    pub fn test_faults(&self) -> crate::transfer::serve::faults::Faults {
+        #[cfg(feature = "test-faults")]
+        return crate::transfer::serve::faults::Faults {
+            corrupt_rate: if self.test_corrupt_chunks {
+                1.0
+            } else {
+                self.test_corrupt_rate.unwrap_or(0.0)
+            },
+            freeload: self.test_freeload,
+            lie_have: self.test_lie_have,
+        };
+        #[cfg(not(feature = "test-faults"))]
+        crate::transfer::serve::faults::Faults::default()
+    }
+
+    /// The upload cap: `--max-upload-rate`, lowered by `--test-slow` (a slow peer).
+    pub fn upload_cap(&self) -> Option<u64> {
+        #[cfg(feature = "test-faults")]
+        if let Some(slow) = self.test_slow {
+            return Some(self.max_upload_rate.map_or(slow, |cap| cap.min(slow)));
+        }
+        self.max_upload_rate
+    }
+}
+
+/// A fraction from 0 to 1 (`--test-corrupt-rate`).
+#[cfg(feature = "test-faults")]
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+    }
 }
 
 /// `--dht-mode`: the command-line spelling of [`DhtMode`].

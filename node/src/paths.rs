@@ -12,7 +12,7 @@ pub const API_FILE: &str = "api.json";
 pub const LOG_FILE: &str = "p2pd.log";
 /// Held locked by the running daemon, so two daemons never share a data directory.
 pub const LOCK_FILE: &str = "daemon.lock";
-/// Peer scores and bans, saved by the daemon.
+/// Peer scores and bans as older versions saved them; read once into the store's peer ledger.
 pub const REPUTATION_FILE: &str = "reputation.json";
 /// The one-time web setup link, while no web password is set (mode 0600; the link is
 /// never logged).

@@ -6,7 +6,6 @@
 
 mod harness;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,23 +20,7 @@ const UNKNOWN_CID: &str = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 
 /// Runs `p2pd passwd` with `input` on stdin.
 fn passwd(data_dir: &Path, input: &str) -> CliResult {
-    let mut child = Command::new(p2pd_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("passwd")
-        .env_remove("P2PD_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    wait_output(child, CLI_TIMEOUT).into()
+    cli_with_stdin(data_dir, &["passwd"], input)
 }
 
 /// The token of the one-time setup link of a daemon without a password.

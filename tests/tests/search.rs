@@ -637,12 +637,12 @@ fn the_api_answers_as_its_document_says() {
         .send()
         .json();
     assert_eq!(changed["browse"], false);
-    // Browsing a peer that refuses it is the peer's refusal, not bad input: 502.
+    // Browsing a peer that refuses it: its catalog is not to be had, 404 (the CLI exits 1).
     request(&addr, "POST", "/api/browse")
         .bearer(&token)
         .json(&serde_json::json!({"peer": publisher.peer_id()}))
         .send()
-        .assert_error(502);
+        .assert_error(404);
     let files = request(&paddr, "GET", "/api/files")
         .bearer(&ptoken)
         .send()

@@ -128,6 +128,10 @@ fn the_web_ui_works_end_to_end_in_chromium() {
     // B was in the peers list, connected directly.
     let row = results["peer_row"].as_str().unwrap();
     assert!(row.contains("direct"), "{row}");
+    // And in the reputation table, with a score and a trend line.
+    let row = results["reputation_row"].as_str().unwrap();
+    assert!(row.contains("MiB"), "{row}");
+    assert_eq!(results["reputation_trend"], 1, "{results}");
 
     // Logged out: refused.
     assert_eq!(results["after_logout_status"], 401);
@@ -229,4 +233,101 @@ fn the_web_ui_works_in_firefox() {
     );
     assert_eq!(results["after_logout_status"], 401);
     assert_eq!(results["problems"], serde_json::json!([]), "{results}");
+}
+
+/// Issue 13 in Chromium (`tests/web/e2e-share.mjs`): make a ticket for a file of A's in
+/// the UI and see it with its QR code and copy button; unpublish and publish again; fetch
+/// C's password-protected file by its ticket in the UI. Then B, another daemon that
+/// knows no one, fetches A's file by the ticket the page showed.
+#[test]
+fn sharing_by_ticket_works_in_chromium() {
+    let Some(Browser {
+        web,
+        executable: chromium,
+        shots,
+    }) = browser(
+        "playwright-core",
+        "CHROMIUM",
+        "/usr/bin/chromium",
+        "chromium",
+        "web-screenshots-share",
+    )
+    else {
+        return;
+    };
+    let _ = std::fs::remove_dir_all(&shots);
+    let dir = tempfile::tempdir().unwrap();
+    let node = Daemon::start(&dir.path().join("a"), &[]);
+    let local = dir.path().join("slides.pdf");
+    random_file(&local, 2 * MIB + 5, 31);
+    let local_cid = add(&node, &local, &[]);
+    let remote = Daemon::start(&dir.path().join("c"), &[]);
+    let remote_file = dir.path().join("private notes.txt");
+    random_file(&remote_file, MIB, 32);
+    let remote_cid = add(&remote, &remote_file, &[]);
+    let remote_ticket = cli_with_stdin(
+        &remote.data_dir,
+        &["share", &remote_cid, "--password"],
+        "open sesame\n",
+    )
+    .success()
+    .last_line()
+    .to_string();
+    let envs = vec![
+        ("P2PD_SETUP_LINK", node.setup_link()),
+        ("P2PD_PASSWORD", "a long web password".to_string()),
+        ("P2PD_LOCAL_CID", local_cid.clone()),
+        ("P2PD_REMOTE_TICKET", remote_ticket),
+        ("P2PD_REMOTE_PASSWORD", "open sesame".to_string()),
+        ("P2PD_REMOTE_CID", remote_cid.clone()),
+        ("P2PD_SCREENSHOTS", path_str(&shots)),
+        ("CHROMIUM", chromium),
+    ];
+    let results = run_node(
+        &web,
+        "e2e-share.mjs",
+        &envs,
+        &dir.path().join("e2e-share.stderr"),
+    );
+    assert_eq!(results["problems"], serde_json::json!([]), "{results}");
+
+    // The page showed this node's ticket for the file, its QR code, and copied it.
+    let ticket = results["ticket"].as_str().unwrap();
+    let listed = node.cli(&["shares", "--json"]).success().json();
+    assert_eq!(listed[0]["ticket"], ticket, "{listed}");
+    assert_eq!(listed[0]["cid"], local_cid.as_str());
+    assert!(listed[0]["expires_unix"].as_u64().is_some());
+    assert!(results["ends"].as_str().unwrap().starts_with("ends in"));
+    assert_eq!(results["copied"], ticket);
+    let qr = dht_proto::qr::qr_svg(&ticket.to_ascii_uppercase()).unwrap();
+    assert_eq!(
+        results["qr_svg"],
+        qr.as_str(),
+        "the QR code is the ticket's"
+    );
+    assert!(results["wrong_password_error"]
+        .as_str()
+        .unwrap()
+        .contains("wrong password"));
+    // Published again after the round trip.
+    let files = node.cli(&["ls", "--json"]).success().json();
+    assert_eq!(files[0]["published"], true, "{files}");
+
+    // C's private file arrived in A's store through the ticket box.
+    let files = files.as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["cid"] == remote_cid.as_str() && f["state"] == "complete"),
+        "{files:?}"
+    );
+
+    // Another daemon that knows no one fetches A's file with the ticket from the page.
+    let other = Daemon::start(&dir.path().join("b"), &[]);
+    let copy = dir.path().join("slides.copy.pdf");
+    other
+        .cli(&["fetch", ticket, "-o", &path_str(&copy), "--timeout", "30"])
+        .success();
+    assert_eq!(file_hash(&copy), file_hash(&local));
+    assert!(shots.join("10-shares.png").exists());
 }

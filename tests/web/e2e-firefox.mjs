@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { env, painted, STEP, testRun } from "./harness.mjs";
+import { env, FIREFOX_OFFLINE_PREFS, painted, STEP, testRun } from "./harness.mjs";
 import puppeteer from "puppeteer-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -32,26 +32,7 @@ async function main() {
     executablePath,
     headless: true,
     userDataDir: profile,
-    extraPrefsFirefox: {
-      "network.proxy.type": 1,
-      "network.proxy.http": "127.0.0.1",
-      "network.proxy.http_port": 9,
-      "network.proxy.ssl": "127.0.0.1",
-      "network.proxy.ssl_port": 9,
-      "network.proxy.share_proxy_settings": true,
-      "network.proxy.no_proxies_on": "127.0.0.1,localhost",
-      "network.proxy.allow_hijacking_localhost": false,
-      "network.trr.mode": 5,
-      "network.dns.disablePrefetch": true,
-      "network.prefetch-next": false,
-      "network.captive-portal-service.enabled": false,
-      "network.connectivity-service.enabled": false,
-      "app.update.enabled": false,
-      "browser.safebrowsing.malware.enabled": false,
-      "browser.safebrowsing.phishing.enabled": false,
-      "datareporting.healthreport.uploadEnabled": false,
-      "toolkit.telemetry.enabled": false,
-    },
+    extraPrefsFirefox: FIREFOX_OFFLINE_PREFS,
   });
   setBrowser(browser);
   const page = await browser.newPage();

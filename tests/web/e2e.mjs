@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { env, painted, STEP, testRun } from "./harness.mjs";
+import { env, launchChromium, painted, STEP, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -26,15 +26,7 @@ const { log, results, step, run, setBrowser } = testRun("e2e");
 
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // Playwright gives every launch a fresh, empty profile directory.
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium(chromium, executablePath);
   setBrowser(browser);
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
   const page = await context.newPage();
@@ -158,6 +150,12 @@ async function main() {
   // The bytes it sent us (the downloaded file) are counted.
   await peerRow.locator('td[data-label="Received"]', { hasText: "MiB" }).waitFor();
   results.peer_row = (await peerRow.textContent()).replace(/\s+/g, " ").trim();
+  // The reputation table (reputation.js) lists it too, with its score and trend.
+  const repRow = page.locator(`#reputation-body tr[data-peer="${remotePeer}"]`);
+  await repRow.waitFor();
+  await repRow.locator('td[data-label="Received"]', { hasText: "MiB" }).waitFor();
+  results.reputation_row = (await repRow.textContent()).replace(/\s+/g, " ").trim();
+  results.reputation_trend = await repRow.locator("svg.trend").count();
   await shot("05-peers");
 
   step("the dashboard, after a few seconds of traffic");

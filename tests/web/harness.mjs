@@ -53,3 +53,41 @@ export function testRun(tag) {
   };
   return { log, results, step, run, setBrowser: (b) => { browser = b; } };
 }
+
+/**
+ * Launches headless Chromium at `executablePath` the way both Chromium tests want it
+ * (a fresh profile, nothing running in the background).
+ */
+export const launchChromium = (chromium, executablePath) =>
+  chromium.launch({
+    executablePath,
+    headless: true,
+    // Playwright gives every launch a fresh, empty profile directory.
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+
+/** Firefox preferences that keep a test browser off every network but 127.0.0.1: a
+ * dead proxy, no DNS over HTTPS, no prefetch, update, telemetry or safe-browsing calls. */
+export const FIREFOX_OFFLINE_PREFS = {
+  "network.proxy.type": 1,
+  "network.proxy.http": "127.0.0.1",
+  "network.proxy.http_port": 9,
+  "network.proxy.ssl": "127.0.0.1",
+  "network.proxy.ssl_port": 9,
+  "network.proxy.share_proxy_settings": true,
+  "network.proxy.no_proxies_on": "127.0.0.1,localhost",
+  "network.proxy.allow_hijacking_localhost": false,
+  "network.trr.mode": 5,
+  "network.dns.disablePrefetch": true,
+  "network.prefetch-next": false,
+  "network.captive-portal-service.enabled": false,
+  "network.connectivity-service.enabled": false,
+  "app.update.enabled": false,
+  "browser.safebrowsing.malware.enabled": false,
+  "browser.safebrowsing.phishing.enabled": false,
+  "datareporting.healthreport.uploadEnabled": false,
+  "toolkit.telemetry.enabled": false,
+};

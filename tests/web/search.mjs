@@ -16,7 +16,7 @@
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { env, painted, STEP, testRun } from "./harness.mjs";
+import { env, FIREFOX_OFFLINE_PREFS, painted, STEP, testRun } from "./harness.mjs";
 import puppeteer from "puppeteer-core";
 
 const which = env("P2PD_BROWSER"); // "chromium" or "firefox"
@@ -34,31 +34,10 @@ const shots = env("P2PD_SCREENSHOTS");
 mkdirSync(shots, { recursive: true });
 const { results, step, run, setBrowser } = testRun(`search-${which}`);
 
-const DEAD_PROXY = {
-  "network.proxy.type": 1,
-  "network.proxy.http": "127.0.0.1",
-  "network.proxy.http_port": 9,
-  "network.proxy.ssl": "127.0.0.1",
-  "network.proxy.ssl_port": 9,
-  "network.proxy.share_proxy_settings": true,
-  "network.proxy.no_proxies_on": "127.0.0.1,localhost",
-  "network.proxy.allow_hijacking_localhost": false,
-  "network.trr.mode": 5,
-  "network.dns.disablePrefetch": true,
-  "network.prefetch-next": false,
-  "network.captive-portal-service.enabled": false,
-  "network.connectivity-service.enabled": false,
-  "app.update.enabled": false,
-  "browser.safebrowsing.malware.enabled": false,
-  "browser.safebrowsing.phishing.enabled": false,
-  "datareporting.healthreport.uploadEnabled": false,
-  "toolkit.telemetry.enabled": false,
-};
-
 function launch() {
   const userDataDir = mkdtempSync(join(tmpdir(), `p2pd-${which}-`));
   if (which === "firefox") {
-    return puppeteer.launch({ browser: "firefox", executablePath, headless: true, userDataDir, extraPrefsFirefox: DEAD_PROXY });
+    return puppeteer.launch({ browser: "firefox", executablePath, headless: true, userDataDir, extraPrefsFirefox: FIREFOX_OFFLINE_PREFS });
   }
   return puppeteer.launch({
     browser: "chrome", executablePath, headless: true, userDataDir,

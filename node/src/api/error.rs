@@ -95,6 +95,9 @@ impl From<StoreError> for ApiError {
             {
                 ApiError::bad_request(e.to_string())
             }
+            // 507 Insufficient Storage: freeing space (`rm`, `cancel`) and trying again
+            // may succeed; the message says how much is needed and free where.
+            _ if e.is_disk_full() => ApiError::new(507, e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -115,6 +118,9 @@ impl From<EngineError> for ApiError {
             | EngineError::NotComplete(_)
             | EngineError::TooManyDownloads(_) => ApiError::conflict(e.to_string()),
             EngineError::StopTimeout(_) => ApiError::internal(e.to_string()),
+            // The network could not deliver, as for a fetch.
+            // Before any byte is sent: the file is not to be had (yet) from the network.
+            EngineError::StreamFailed(_) => ApiError::new(404, e.to_string()),
         }
     }
 }

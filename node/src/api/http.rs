@@ -19,14 +19,19 @@
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
 //! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
-//! catalog's setting); `stream.rs` writes JSON lines.
+//! catalog's setting), `share.rs` (shares, tickets, publish); `stream.rs` writes JSON
+//! lines.
 
 mod downloads;
 mod events;
 mod files;
 mod node;
+pub mod ops;
+mod range;
 mod search;
 mod session;
+mod share;
+mod store;
 mod stream;
 mod web;
 
@@ -124,13 +129,16 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(node::put_settings)),
         row(Owner, routes!(node::peers)),
         row(Owner, routes!(node::reputation)),
+        row(Owner, routes!(ops::metrics)),
         // Files.
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),
         row(Owner, routes!(files::unpublish)),
-        row(Owner, routes!(files::content)),
+        row(Owner, routes!(share::publish)),
+        row(Owner, routes!(range::content)),
         row(Owner, routes!(files::add)),
         row(OwnerUpload, routes!(files::upload)),
+        row(Owner, routes!(store::verify)),
         row(Owner, routes!(search::list)),
         row(Owner, routes!(search::unlist)),
         // Downloads.
@@ -140,6 +148,12 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(downloads::pause)),
         row(Owner, routes!(downloads::resume)),
         row(Owner, routes!(downloads::cancel)),
+        row(Owner, routes!(ops::clear_history)),
+        // Shares.
+        row(Owner, routes!(share::shares, share::share)),
+        row(Owner, routes!(share::unshare)),
+        row(Owner, routes!(share::qr)),
+        row(Owner, routes!(share::open_ticket)),
         // Events.
         // Search and browse.
         row(Owner, routes!(search::search)),

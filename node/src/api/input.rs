@@ -1,6 +1,7 @@
-//! Checks of what users send: CIDs, timeouts, display names, names of uploads. Each
-//! answers a clear 400 error for bad input.
+//! Checks of what users send: CIDs, output paths, timeouts, display names, names of
+//! uploads. Each answers a clear 400 error for bad input.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,6 +19,46 @@ pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
         )));
     }
     Ok(cid)
+}
+
+/// Checks, before anything is downloaded, that a download can be written to `output`:
+/// nothing is there (not even a dangling symbolic link, which the final link would
+/// refuse) and its directory exists and takes new files.
+pub fn check_output(output: &Path) -> Result<(), ApiError> {
+    if output.symlink_metadata().is_ok() {
+        return Err(ApiError::bad_request(format!(
+            "{} already exists",
+            output.display()
+        )));
+    }
+    let dir = match output.parent() {
+        Some(dir) if dir.is_dir() => dir,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "directory of {} does not exist",
+                output.display()
+            )))
+        }
+    };
+    let probe = dir.join(format!(
+        ".p2pd-write-check-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "cannot write in {}: {e}",
+            dir.display()
+        ))),
+    }
 }
 
 /// Checks a display name: `None` or empty clears it.

@@ -4,7 +4,8 @@
 //! over HTTP/JSON (with the route table that also makes the [`openapi`] document),
 //! [`auth`] decides who may call it, [`live`] keeps the bandwidth history and the stream
 //! of live events, and the CLI calls the same operations through [`crate::client`].
-//! [`ApiError`] carries an HTTP status; [`input`] checks what users send.
+//! [`share`] holds the share operations and their wire types. [`ApiError`] carries an
+//! HTTP status; [`input`] checks what users send.
 
 pub mod auth;
 pub mod convert;
@@ -13,7 +14,10 @@ pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
+pub mod ops;
 pub mod search;
+pub mod share;
+pub mod store;
 pub mod transfers;
 pub mod types;
 
@@ -27,11 +31,11 @@ use dht_proto::Cid;
 use tokio::sync::broadcast;
 
 use crate::network::Network;
-use crate::transfer::files::Content;
 use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
 pub use input::{check_display_name, parse_cid, upload_name};
+use store::changed_files;
 use transfers::DownloadWatch;
 use types::*;
 
@@ -49,6 +53,7 @@ pub const MAX_DISPLAY_NAME: usize = 64;
 pub struct Api {
     transfers: Transfers,
     net: Network,
+    shares: crate::share::Shares,
     started: Instant,
     data_dir: PathBuf,
     shared: Arc<Shared>,
@@ -63,6 +68,8 @@ struct Shared {
     /// Bandwidth history.
     stats: Mutex<live::Stats>,
     settings: Mutex<Settings>,
+    /// The Prometheus registry, once the daemon set it (see `ops`).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,18 +94,25 @@ pub fn save_settings(data_dir: &Path, settings: &Settings) -> std::io::Result<()
 impl Api {
     /// The facade over a running node (the engine's operations, and the network's for
     /// what it reports). The daemon runs [`Api::live_monitor`] beside it.
-    pub fn new(transfers: Transfers, net: Network, data_dir: PathBuf) -> Self {
+    pub fn new(
+        transfers: Transfers,
+        net: Network,
+        shares: crate::share::Shares,
+        data_dir: PathBuf,
+    ) -> Self {
         let (events, _) = broadcast::channel(256);
         // Uploads left over from a previous run were never imported.
         let _ = std::fs::remove_dir_all(data_dir.join(UPLOAD_DIR));
         Api {
             transfers,
             net,
+            shares,
             started: Instant::now(),
             shared: Arc::new(Shared {
                 events,
                 stats: Mutex::new(live::Stats::default()),
                 settings: Mutex::new(load_settings(&data_dir)),
+                metrics: std::sync::OnceLock::new(),
             }),
             data_dir,
             catalog: None,
@@ -218,21 +232,7 @@ impl Api {
             }
         }
         if let Some(output) = &request.output {
-            if output.exists() {
-                return Err(ApiError::bad_request(format!(
-                    "{} already exists",
-                    output.display()
-                )));
-            }
-            match output.parent() {
-                Some(dir) if dir.is_dir() => {}
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "directory of {} does not exist",
-                        output.display()
-                    )))
-                }
-            }
+            input::check_output(output)?;
         }
         if let Some(dir) = &request.output_dir {
             if !dir.is_dir() {
@@ -330,6 +330,7 @@ impl Api {
             display_name: self.settings().display_name,
             node: info,
             files,
+            changed_files: changed_files(&self.transfers).await?,
             downloads: self.downloads(),
         })
     }
@@ -441,21 +442,6 @@ impl Api {
             download: info.clone(),
         });
         Ok(info)
-    }
-
-    /// A complete file's name, size and chunk count, for streaming it to a browser.
-    pub async fn content_info(&self, cid: &str) -> Result<Content, ApiError> {
-        let cid = parse_cid(cid)?;
-        Ok(self.transfers.content(cid).await?)
-    }
-
-    /// One verified chunk of a file.
-    pub async fn read_chunk(
-        &self,
-        cid: Cid,
-        index: u32,
-    ) -> Result<chunk_store::ChunkBuf, ApiError> {
-        Ok(self.transfers.read_chunk(cid, index).await?)
     }
 
     /// Stops announcing a file (it stays in the store).

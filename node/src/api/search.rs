@@ -276,8 +276,9 @@ impl Api {
             .browse(target, timeout)
             .await
             .map(browsed)
-            // The peer refused or failed, not the caller's input: a gateway's error.
-            .map_err(|e: BrowseError| ApiError::new(502, e.to_string()))
+            // Not the caller's input and nothing failed on this node: the peer's catalog is
+            // not to be had (turned off, refused, unreachable, silent), said in the message.
+            .map_err(|e: BrowseError| ApiError::new(404, e.to_string()))
     }
 
     /// Lists a stored file in the catalog, or takes it out.

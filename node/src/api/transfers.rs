@@ -96,6 +96,10 @@ pub struct Progress {
     pub error: Option<String>,
     /// Whether the failure was the caller's input (exit code 2) rather than the network.
     pub bad_input: bool,
+    /// Whether the failure was this node's full disk (the error says how much room the
+    /// file needs and how much is free).
+    #[serde(default)]
+    pub no_space: bool,
 }
 
 impl Progress {
@@ -157,6 +161,7 @@ impl From<&DownloadStatus> for Progress {
             output: s.output.clone(),
             error,
             bad_input,
+            no_space: matches!(&s.state, transfer::DownloadState::Failed(f) if f.kind == FailureKind::NoSpace),
         }
     }
 }
@@ -210,12 +215,27 @@ pub struct PeerReputation {
     pub forged_entries: u32,
     /// Requests to it that timed out or failed.
     pub failures: u32,
-    /// Requests it refused (choked, or did not have what it claimed).
+    /// Chunks it advertised and then did not have.
     pub refusals: u32,
+    /// Chunk requests it answered `Choked`.
+    #[serde(default)]
+    pub chokes: u32,
     /// Banned until this time (seconds since the Unix epoch).
     pub banned_until: Option<u64>,
+    /// Why it was last banned.
+    #[serde(default)]
+    pub ban_reason: Option<String>,
+    /// Whether it takes without giving (gets only the optimistic upload slot).
+    #[serde(default)]
+    pub taker: bool,
+    /// First time we dealt with it (seconds since the Unix epoch; 0 if not known).
+    #[serde(default)]
+    pub first_seen: u64,
     /// Last time we dealt with it (seconds since the Unix epoch).
     pub last_seen: u64,
+    /// Score samples, oldest first: `[unix seconds, score]` (the trend).
+    #[serde(default)]
+    pub history: Vec<(u64, f64)>,
 }
 
 impl From<&PeerStanding> for PeerReputation {
@@ -230,8 +250,18 @@ impl From<&PeerStanding> for PeerReputation {
             forged_entries: p.record.forged_entries,
             failures: p.record.failures,
             refusals: p.record.refusals,
+            chokes: p.record.chokes,
             banned_until: p.record.banned_until,
+            ban_reason: p.record.ban_reason.clone(),
+            taker: crate::transfer::reputation::rules::is_taker(&p.record),
+            first_seen: p.record.first_seen,
             last_seen: p.record.last_seen,
+            history: p
+                .record
+                .history
+                .iter()
+                .map(|s| (s.at, f64::from(s.score_hundredths) / 100.0))
+                .collect(),
         }
     }
 }

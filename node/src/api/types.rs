@@ -162,6 +162,9 @@ pub struct StatusResponse {
     pub node: NodeInfo,
     /// Files held (complete or partial).
     pub files: usize,
+    /// CIDs of the files tracked in place that changed on disk (no longer served).
+    #[serde(default)]
+    pub changed_files: Vec<String>,
     /// Downloads run since start.
     pub downloads: Vec<DownloadInfo>,
 }
@@ -275,11 +278,11 @@ pub enum LiveEvent {
         /// The file.
         file: AddResponse,
     },
-    /// A file was removed, or stopped being announced.
+    /// A file was removed, or stopped or started being announced.
     FileChanged {
         /// The file CID.
         cid: String,
-        /// `removed` or `unpublished`.
+        /// `removed`, `unpublished`, `published`, `changed_on_disk` or `repaired`.
         change: String,
     },
     /// The bandwidth sample of the last second.

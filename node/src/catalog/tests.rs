@@ -51,7 +51,7 @@ async fn node_with(
         store.clone(),
         net.clone(),
         RateLimits::default(),
-        None,
+        false,
         Tasks::new(),
     );
     let (catalog, task) = Catalog::start(CatalogParts {

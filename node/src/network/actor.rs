@@ -36,6 +36,8 @@ pub struct NetworkActor {
     pub(super) reach: Reach,
     pub(super) peers: Peers,
     pub(super) providers: ProviderLookups,
+    /// libp2p's metrics, when the daemon serves them.
+    pub(super) metrics: Option<libp2p::metrics::Metrics>,
     pub(super) catalog: CatalogRequests,
 }
 
@@ -75,6 +77,24 @@ impl NetworkActor {
         self.keep_reservations(now);
         self.tend_provider_lookups(now);
         self.report_serving();
+    }
+
+    /// Dials a peer at addresses we were given (a share ticket's), keeping them for
+    /// later dials.
+    fn dial_at(&mut self, peer: libp2p::PeerId, addrs: Vec<Multiaddr>) {
+        for addr in &addrs {
+            self.swarm.add_peer_address(peer, addr.clone());
+        }
+        if self.swarm.is_connected(&peer) {
+            return;
+        }
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .extend_addresses_through_behaviour()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, "cannot dial a ticket's provider: {e}");
+        }
     }
 
     /// Whether an address that is not relayed is confirmed reachable.
@@ -131,6 +151,10 @@ impl NetworkActor {
                 let _ = reply.send(self.routing_table());
             }
             Command::Rejoin(peers) => self.rejoin(peers),
+            Command::DialAt { peer, addrs, done } => {
+                self.dial_at(peer, addrs);
+                let _ = done.send(());
+            }
         }
     }
 
@@ -173,6 +197,9 @@ impl NetworkActor {
     }
 
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            super::metrics::record(metrics, &event);
+        }
         match event {
             SwarmEvent::NewListenAddr {
                 address,

@@ -124,6 +124,8 @@ pub struct Behaviour {
     pub(crate) relay_server: Toggle<relay::Behaviour>,
     pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) upnp: Toggle<upnp::tokio::Behaviour>,
+    /// Plain streams for protocols served outside the swarm task (share access).
+    pub(crate) streams: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -155,7 +157,7 @@ impl Behaviour {
                 )],
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
-                    .with_max_concurrent_streams(256),
+                    .with_max_concurrent_streams(dht_proto::message::MAX_CONCURRENT_STREAMS),
             )
         };
         let chunk = transfer_protocol(CHUNK_PROTOCOL, MAX_CHUNK_RESPONSE_LEN);
@@ -213,6 +215,7 @@ impl Behaviour {
                 .into(),
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: config.upnp.then(upnp::tokio::Behaviour::default).into(),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -62,11 +62,13 @@ fn behaviour_error(e: anyhow::Error) -> Box<dyn std::error::Error + Send + Sync>
 }
 
 /// Builds the daemon's swarm (TCP, QUIC, DNS, relay client) and returns the actor to
-/// run and the handle to it.
+/// run and the handle to it. libp2p's metrics (and the transport's bytes) are recorded
+/// into `metrics`.
 pub fn build(
     key: identity::Keypair,
     config: NetworkConfig,
     inbound: mpsc::Sender<InboundRequest>,
+    metrics: &mut libp2p::metrics::Registry,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     let behaviour_config = config.behaviour.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -83,13 +85,15 @@ pub fn build(
         )?
         .with_dns()?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_bandwidth_metrics(metrics)
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
-    assemble(swarm, config, inbound)
+    let recorder = libp2p::metrics::Metrics::new(metrics);
+    assemble(swarm, config, inbound, Some(recorder))
 }
 
 /// Builds the same node over libp2p's in-memory transport (`/memory/<port>`
@@ -118,7 +122,7 @@ pub fn build_in_memory(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
-    assemble(swarm, config, inbound)
+    assemble(swarm, config, inbound, None)
 }
 
 /// Starts listening, dials the bootstrap nodes and wraps the swarm in its actor.
@@ -126,6 +130,7 @@ fn assemble(
     mut swarm: Swarm<Behaviour>,
     config: NetworkConfig,
     inbound: mpsc::Sender<InboundRequest>,
+    metrics: Option<libp2p::metrics::Metrics>,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     for addr in &config.listen {
         swarm
@@ -176,15 +181,18 @@ fn assemble(
         ),
         peers: Peers::default(),
         providers: Default::default(),
+        metrics,
         catalog: Default::default(),
     };
     actor.update_dht_mode();
+    let streams = actor.swarm.behaviour().streams.new_control();
     Ok((
         actor,
         Network {
             commands: command_tx,
             events,
             local_peer_id,
+            streams,
         },
     ))
 }

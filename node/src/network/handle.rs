@@ -148,6 +148,15 @@ pub enum Command {
     RoutingTable(oneshot::Sender<Vec<PeerAddrs>>),
     /// Rejoin the network through peers known from an earlier run.
     Rejoin(Vec<PeerAddrs>),
+    /// Remember addresses of a peer (from a share ticket) and dial it there now.
+    DialAt {
+        /// The peer.
+        peer: PeerId,
+        /// Where it said it can be reached.
+        addrs: Vec<libp2p::Multiaddr>,
+        /// Told once the addresses are known to the swarm and the dial started.
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// A cheap, cloneable handle to the swarm task.
@@ -156,6 +165,7 @@ pub struct Network {
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) events: broadcast::Sender<NetEvent>,
     pub(super) local_peer_id: PeerId,
+    pub(super) streams: libp2p_stream::Control,
 }
 
 impl Network {
@@ -339,6 +349,19 @@ impl Network {
         let (reply, answer) = oneshot::channel();
         self.send(Command::ConnectedPeers(reply)).await;
         answer.await.unwrap_or_default()
+    }
+
+    /// Remembers `addrs` for `peer` (later dials, the transfer protocols' included, use
+    /// them) and dials it there at once, without a DHT lookup.
+    pub async fn dial_at(&self, peer: PeerId, addrs: Vec<libp2p::Multiaddr>) {
+        let (done, dialing) = oneshot::channel();
+        self.send(Command::DialAt { peer, addrs, done }).await;
+        let _ = dialing.await;
+    }
+
+    /// Opens and accepts plain streams (protocols served outside the swarm task).
+    pub fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
     }
 
     /// Live network events.

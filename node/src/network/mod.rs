@@ -52,6 +52,7 @@ mod handle;
 mod info;
 mod keyspace;
 mod known_peers;
+mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;

@@ -6,7 +6,10 @@
 //! the bytes they sent us since the last rechoke (tit-for-tat): the best `slots - 1`
 //! keep their slots and one more slot rotates among the rest (the optimistic unchoke),
 //! so a newcomer with nothing to give yet still gets a start. Peers that give nothing
-//! back get only that last slot.
+//! back get only that last slot: a taker (a peer that refuses our requests and gives
+//! nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is never given a
+//! regular slot, not even a free one, while another taker holds one; ties between
+//! equal givers go to the better score.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -38,6 +41,10 @@ pub struct Choker {
     /// Chunk requests of each peer being answered now.
     uploading: HashMap<PeerId, usize>,
     received_at_last_rechoke: HashMap<PeerId, u64>,
+    /// Interested peers that take without giving, as of the last [`Choker::judge`].
+    takers: HashSet<PeerId>,
+    /// This node's scores for interested peers, as of the last [`Choker::judge`].
+    scores: HashMap<PeerId, f64>,
 }
 
 impl Choker {
@@ -50,7 +57,35 @@ impl Choker {
             interest: HashMap::new(),
             uploading: HashMap::new(),
             received_at_last_rechoke: HashMap::new(),
+            takers: HashSet::new(),
+            scores: HashMap::new(),
         }
+    }
+
+    /// The peers whose interest is tracked (at most [`MAX_TRACKED`]): those to judge.
+    pub fn interested(&self) -> Vec<PeerId> {
+        self.interest.keys().copied().collect()
+    }
+
+    /// What reputation says of interested peers: each one's score and whether it takes
+    /// without giving. Peers not named count as scoring 0 and giving.
+    pub fn judge(&mut self, judgements: impl IntoIterator<Item = (PeerId, f64, bool)>) {
+        self.takers.clear();
+        self.scores.clear();
+        for (peer, score, taker) in judgements.into_iter().take(MAX_TRACKED) {
+            self.scores.insert(peer, score);
+            if taker {
+                self.takers.insert(peer);
+            }
+        }
+    }
+
+    /// Whether another taker than `peer` holds a slot (the optimistic one, as takers
+    /// get no other).
+    fn other_taker_unchoked(&self, peer: &PeerId) -> bool {
+        self.unchoked
+            .iter()
+            .any(|p| p != peer && self.takers.contains(p))
     }
 
     /// A peer asks for a chunk: whether it may have it now.
@@ -64,6 +99,9 @@ impl Choker {
         self.interest.insert(peer, now);
         if self.unchoked.contains(&peer) {
             return true;
+        }
+        if self.takers.contains(&peer) && self.other_taker_unchoked(&peer) {
+            return false;
         }
         if self.unchoked.len() < self.slots {
             self.unchoked.insert(peer);
@@ -150,15 +188,31 @@ impl Choker {
                 .unwrap_or(0)
                 .saturating_sub(last.get(p).copied().unwrap_or(0))
         };
-        if candidates.len() <= self.slots {
+        let takers = candidates
+            .iter()
+            .filter(|p| self.takers.contains(p))
+            .count();
+        if candidates.len() <= self.slots && takers <= 1 {
             self.unchoked = candidates.into_iter().collect();
             self.optimistic = None;
         } else {
             let last = &self.received_at_last_rechoke;
-            // Best givers first; ties in a fixed order so slots do not flap.
-            candidates.sort_by(|a, b| gave(b, last).cmp(&gave(a, last)).then(a.cmp(b)));
-            let regular: HashSet<PeerId> =
-                candidates.iter().take(self.slots - 1).copied().collect();
+            let score = |p: &PeerId| self.scores.get(p).copied().unwrap_or(0.0);
+            // Best givers first, then best scores; ties in a fixed order so slots do
+            // not flap.
+            candidates.sort_by(|a, b| {
+                gave(b, last)
+                    .cmp(&gave(a, last))
+                    .then(score(b).total_cmp(&score(a)))
+                    .then(a.cmp(b))
+            });
+            // Takers never hold a regular slot.
+            let regular: HashSet<PeerId> = candidates
+                .iter()
+                .filter(|p| !self.takers.contains(p))
+                .take(self.slots - 1)
+                .copied()
+                .collect();
             let keep_optimistic = self.optimistic.filter(|(p, since)| {
                 now.duration_since(*since) < OPTIMISTIC_INTERVAL
                     && self.interest.contains_key(p)
@@ -331,5 +385,54 @@ mod tests {
             &HashMap::new(),
         );
         assert!(choker.interest.is_empty() && choker.unchoked.is_empty());
+    }
+
+    #[test]
+    fn a_taker_gets_only_the_optimistic_slot_even_when_slots_are_free() {
+        let mut choker = Choker::new(4);
+        let now = Instant::now();
+        let [giver, t1, t2, t3] = [(); 4].map(|_| PeerId::random());
+        choker.judge([
+            (giver, 10.0, false),
+            (t1, 0.0, true),
+            (t2, 0.0, true),
+            (t3, 0.0, true),
+        ]);
+        assert!(choker.allow(giver, now));
+        assert!(choker.allow(t1, now));
+        // Two slots are free, but a taker already holds one.
+        assert!(!choker.allow(t2, now) && !choker.allow(t3, now));
+        // Rechoking keeps one taker at most, whatever the slots free.
+        for round in 1..20u32 {
+            let at = now + RECHOKE_INTERVAL * round;
+            for p in [giver, t1, t2, t3] {
+                choker.allow(p, at);
+            }
+            choker.rechoke(at, &HashMap::new());
+            assert!(choker.is_unchoked(&giver), "round {round}");
+            let takers = [t1, t2, t3]
+                .iter()
+                .filter(|p| choker.is_unchoked(p))
+                .count();
+            assert_eq!(takers, 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn equal_givers_are_ranked_by_score() {
+        let mut choker = Choker::new(3);
+        let now = Instant::now();
+        let p = peers(5);
+        for peer in &p {
+            choker.allow(*peer, now);
+        }
+        // Nobody gave anything; p[3] and p[4] score best.
+        choker.judge(
+            p.iter()
+                .enumerate()
+                .map(|(i, peer)| (*peer, i as f64 * 10.0, false)),
+        );
+        choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
+        assert!(choker.is_unchoked(&p[3]) && choker.is_unchoked(&p[4]));
     }
 }

@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch};
 use super::status::{DownloadState, DownloadStatus};
 use super::{blocking, lock, EngineError, PeerNews, Transfers};
 
+mod saved;
+
 /// Downloads running at once; more wait in [`DownloadState::Queued`].
 pub const MAX_RUNNING: usize = 16;
 /// Downloads kept for listing; past this, the ended ones are forgotten, and a new one is
@@ -52,6 +54,9 @@ pub(super) enum Stop {
     Pause,
     /// Delete what was fetched.
     Cancel,
+    /// The daemon stops: as a pause, but the download stays saved as unfinished, so
+    /// that the next start resumes it.
+    Shutdown,
 }
 
 /// What a download's task shares with the rest of the engine.
@@ -62,6 +67,8 @@ pub(super) struct DownloadShared {
     pub interested: Mutex<HashSet<PeerId>>,
     /// Whether the file may be announced (cleared by `unpublish`).
     pub published: AtomicBool,
+    /// Chunks a reader of the file waits for: fetched before any other (see `stream`).
+    pub urgent: Mutex<Vec<u32>>,
 }
 
 impl DownloadShared {
@@ -70,6 +77,7 @@ impl DownloadShared {
             have: Mutex::new(Bitfield::new(0)),
             interested: Mutex::new(HashSet::new()),
             published: AtomicBool::new(true),
+            urgent: Mutex::new(Vec::new()),
         }
     }
 
@@ -270,7 +278,7 @@ impl Transfers {
     pub fn stop_downloads(&self) {
         for download in self.registry().values() {
             if !download.state().has_ended() {
-                download.stop.send_replace(Some(Stop::Pause));
+                download.stop.send_replace(Some(Stop::Shutdown));
             }
         }
     }
@@ -313,12 +321,16 @@ impl Transfers {
             Some(status) => wait_until_ended(cid, status).await?,
             None => {
                 self.delete_partial(*cid).await?;
-                let downloads = self.registry();
-                let download = downloads.get(cid).ok_or(EngineError::NoDownload(*cid))?;
-                download
-                    .status
-                    .send_modify(|s| s.state = DownloadState::Cancelled);
-                let now = download.status.borrow().clone();
+                let (params, now) = {
+                    let downloads = self.registry();
+                    let download = downloads.get(cid).ok_or(EngineError::NoDownload(*cid))?;
+                    download
+                        .status
+                        .send_modify(|s| s.state = DownloadState::Cancelled);
+                    let now = download.status.borrow().clone();
+                    (download.params.clone(), now)
+                };
+                self.save_download(&params, &now).await;
                 now
             }
         };
@@ -361,6 +373,13 @@ impl Transfers {
             }
             _ => false,
         }
+    }
+
+    /// What a running download of `cid` shares with the engine.
+    pub(super) fn download_shared(&self, cid: &Cid) -> Option<Arc<DownloadShared>> {
+        let downloads = self.registry();
+        let download = downloads.get(cid)?;
+        (!download.state().has_ended()).then(|| download.shared.clone())
     }
 
     /// The live bitfield of a running download that knows its manifest. Finished

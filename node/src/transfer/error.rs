@@ -47,4 +47,7 @@ pub enum EngineError {
     /// A download did not stop within the time allowed.
     #[error("the download of {0} did not stop in time")]
     StopTimeout(Cid),
+    /// A file being read as it downloads could not be delivered.
+    #[error("{0}")]
+    StreamFailed(String),
 }

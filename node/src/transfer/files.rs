@@ -1,5 +1,5 @@
 //! The engine's file operations: add (import into the store and announce), list,
-//! remove, unpublish, and reading a complete file's chunks. Store calls run on blocking
+//! remove, unpublish, publish again, and reading a file's verified chunks. Store calls run on blocking
 //! threads; announcements go to the network task.
 
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use dht_proto::Cid;
 
 use super::{blocking, EngineError, Transfers};
 
-/// A complete file, ready to be read chunk by chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a complete file is, for whoever reads or shares it.
+#[derive(Debug, Clone)]
 pub struct Content {
     /// The file.
     pub cid: Cid,
@@ -74,6 +74,15 @@ impl Transfers {
         Ok(())
     }
 
+    /// Announces a file again after `unpublish`; the choice survives a restart.
+    pub async fn publish(&self, cid: Cid) -> Result<(), EngineError> {
+        let store = self.store().clone();
+        blocking(move || store.set_published(&cid, true)).await?;
+        self.net().start_providing(cid).await;
+        tracing::info!(%cid, "file published again");
+        Ok(())
+    }
+
     /// Stops announcing a file and deletes the store's copy (a file tracked in place is
     /// left where it is). Refused while the file downloads.
     pub async fn remove(&self, cid: Cid) -> Result<(), EngineError> {
@@ -89,7 +98,7 @@ impl Transfers {
         Ok(())
     }
 
-    /// A complete file's name, size and chunk count, for reading it.
+    /// A complete file's name, size and chunk count (what a share ticket carries).
     pub async fn content(&self, cid: Cid) -> Result<Content, EngineError> {
         let store = self.store().clone();
         let info = blocking(move || store.info(&cid))

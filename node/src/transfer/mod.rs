@@ -12,27 +12,30 @@
 //! network handles stay inside this module: callers ask for operations, not handles.
 
 pub mod choke;
+pub mod counters;
 pub mod downloads;
 mod error;
 pub mod fetch;
 pub mod files;
+pub mod integrity;
 pub mod picker;
 pub mod rate;
 pub mod reputation;
+mod run_queue;
 pub mod serve;
 mod status;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chunk_store::{Store, StoreError};
 use dht_proto::Bitfield;
 use libp2p::PeerId;
-use tokio::sync::Semaphore;
 
 use crate::network::Network;
 use crate::tasks::Tasks;
@@ -66,15 +69,20 @@ struct Inner {
     net: Network,
     downloads: downloads::Registry,
     /// Downloads running at once; the others wait, queued.
-    run_slots: Arc<Semaphore>,
+    run_queue: Arc<run_queue::RunQueue>,
     upload_limit: RateLimiter,
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
-    reputation_path: Option<PathBuf>,
+    /// Whether the table is saved to the store's peer ledger.
+    persist_reputation: bool,
     /// Held while the table is written, so that an older copy never overwrites a newer.
     reputation_saving: tokio::sync::Mutex<()>,
     /// The daemon's task tree: download engines run in it.
     tasks: Tasks,
+    /// Chunks verified and corrupt, for the metrics.
+    chunk_counters: counters::ChunkCounters,
+    /// Which peers may fetch private (password-shared) files.
+    share_gate: Arc<crate::share::Gate>,
 }
 
 /// Verified bytes exchanged with one peer since the daemon started.
@@ -124,33 +132,45 @@ pub(crate) fn answer_name(response: &dht_proto::Response) -> &'static str {
 }
 
 impl Transfers {
-    /// The engine over a store and a network. Peer reputation is loaded from and saved
-    /// to `reputation_path` when given. Downloads run as tasks of `tasks`.
+    /// The engine over a store and a network. With `persist_reputation`, peer
+    /// reputation is loaded from (once, at start: it reads the store) and saved to the
+    /// store's peer ledger. Downloads run as tasks of `tasks`.
     pub fn new(
         store: Arc<Store>,
         net: Network,
         limits: RateLimits,
-        reputation_path: Option<PathBuf>,
+        persist_reputation: bool,
         tasks: Tasks,
     ) -> Self {
-        let reputation = reputation_path
-            .as_deref()
-            .map(Reputation::load)
-            .unwrap_or_default();
+        let reputation = if persist_reputation {
+            Reputation::load(&store).unwrap_or_else(|e| {
+                tracing::warn!("cannot read the peer ledger, starting empty: {e}");
+                Reputation::default()
+            })
+        } else {
+            Reputation::default()
+        };
         Transfers {
             inner: Arc::new(Inner {
                 store,
                 net,
                 downloads: downloads::Registry::default(),
-                run_slots: Arc::new(Semaphore::new(downloads::MAX_RUNNING)),
+                run_queue: run_queue::RunQueue::new(downloads::MAX_RUNNING),
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),
-                reputation_path,
+                persist_reputation,
                 reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,
+                chunk_counters: counters::ChunkCounters::default(),
+                share_gate: Arc::default(),
             }),
         }
+    }
+
+    /// Chunks verified and corrupt since the daemon started.
+    pub fn chunk_counts(&self) -> counters::ChunkCounts {
+        self.inner.chunk_counters.read()
     }
 
     fn store(&self) -> &Arc<Store> {
@@ -161,6 +181,11 @@ impl Transfers {
         &self.inner.net
     }
 
+    /// Which peers may fetch private files; the upload side asks it about every request.
+    pub fn share_gate(&self) -> Arc<crate::share::Gate> {
+        self.inner.share_gate.clone()
+    }
+
     fn upload_limit(&self) -> &RateLimiter {
         &self.inner.upload_limit
     }
@@ -169,25 +194,48 @@ impl Transfers {
         &self.inner.download_limit
     }
 
-    /// Saves peer reputation if it changed since the last save. The table's lock is held
-    /// only to copy it; encoding and writing run on a blocking thread, one save at a time.
-    pub async fn save_reputation(&self) {
-        let Some(path) = self.inner.reputation_path.clone() else {
-            return;
-        };
+    /// Saves the peer records that changed since the last save to the store's ledger,
+    /// in one transaction. The table's lock is held only to encode the changed records;
+    /// the write runs on a blocking thread, one save at a time. Returns whether
+    /// everything changed so far is saved.
+    pub async fn save_reputation(&self) -> bool {
+        if !self.inner.persist_reputation {
+            return false;
+        }
         let _one_at_a_time = self.inner.reputation_saving.lock().await;
         let Some(changes) = lock(&self.inner.reputation).changes() else {
-            return;
+            return true;
         };
-        let written = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || changes.write(&path)
+        let store = self.store().clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let written = changes.write(&store);
+            (changes, written)
         })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        if let Err(e) = written {
-            tracing::warn!(path = %path.display(), "cannot save peer reputation: {e}");
-            lock(&self.inner.reputation).unsaved();
+        .await;
+        match result {
+            Ok((_, Ok(()))) => true,
+            Ok((changes, Err(e))) => {
+                tracing::warn!("cannot save peer reputation: {e}");
+                lock(&self.inner.reputation).unsaved(changes);
+                false
+            }
+            Err(e) => {
+                tracing::warn!("cannot save peer reputation: {e}");
+                false
+            }
+        }
+    }
+
+    /// Moves a `reputation.json` left by an older version into the ledger, then deletes
+    /// it once saved.
+    pub async fn import_legacy_reputation(&self, path: &Path) {
+        if !lock(&self.inner.reputation).import_legacy(path) {
+            return;
+        }
+        if self.save_reputation().await {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), "cannot delete the old reputation file: {e}");
+            }
         }
     }
 
@@ -203,16 +251,39 @@ impl Transfers {
         lock(&self.inner.reputation).failure(peer);
     }
 
+    /// Counts a chunk a peer advertised and then did not have (which bans it after
+    /// [`reputation::MAX_FALSE_HAVES`] of them). Returns whether it is banned now.
+    fn note_refusal(&self, peer: PeerId) -> bool {
+        let banned = lock(&self.inner.reputation).refusal(peer);
+        if banned {
+            tracing::warn!(%peer, "peer banned: {}", reputation::REASON_FALSE_HAVE);
+            self.save_reputation_soon();
+        }
+        banned
+    }
+
+    /// Counts a chunk request a peer answered `Choked`.
+    fn note_choked(&self, peer: PeerId) {
+        lock(&self.inner.reputation).choked(peer);
+    }
+
+    /// This node's score for a peer and whether it takes without giving (see
+    /// [`reputation::rules`]); `(0, false)` for a peer never seen.
+    pub fn peer_judgement(&self, peer: &PeerId) -> (f64, bool) {
+        let table = lock(&self.inner.reputation);
+        table.get(peer).map_or((0.0, false), |r| {
+            (
+                r.score_at(reputation::now_unix()),
+                reputation::rules::is_taker(r),
+            )
+        })
+    }
+
     /// Counts catalog entries a peer sent that failed their checks (not signed by it, or
     /// not matching the search): each costs it reputation.
     pub fn note_forged_entries(&self, peer: PeerId, entries: u32) {
         tracing::warn!(%peer, entries, "peer sent catalog entries it did not sign");
         lock(&self.inner.reputation).forged_entries(peer, entries);
-    }
-
-    /// Counts a request a peer refused.
-    fn note_refusal(&self, peer: PeerId) {
-        lock(&self.inner.reputation).refusal(peer);
     }
 
     /// Counts verified bytes a peer sent us.
@@ -245,6 +316,16 @@ impl Transfers {
     fn ban(&self, peer: PeerId) {
         tracing::warn!(%peer, "peer banned for sending corrupt data");
         lock(&self.inner.reputation).corrupt(peer, BAN_DURATION);
+        self.save_reputation_soon();
+    }
+
+    /// Saves the ledger now, in the background: a ban must survive a crash that comes
+    /// before the next periodic save.
+    fn save_reputation_soon(&self) {
+        let transfers = self.clone();
+        tokio::spawn(async move {
+            transfers.save_reputation().await;
+        });
     }
 
     /// Whether a peer is banned now.

@@ -56,6 +56,9 @@ pub enum FailureKind {
     Network,
     /// This node's storage.
     Storage,
+    /// This node's disk is full: freeing space (`rm`, `cancel`) and trying again may
+    /// succeed.
+    NoSpace,
 }
 
 impl Failure {
@@ -70,6 +73,19 @@ impl Failure {
         Failure {
             kind: FailureKind::Network,
             message: message.into(),
+        }
+    }
+
+    /// A failure of the store: [`FailureKind::NoSpace`] when the disk is full, else
+    /// [`FailureKind::Storage`].
+    pub(crate) fn of_store(e: chunk_store::StoreError) -> Self {
+        Failure {
+            kind: if e.is_disk_full() {
+                FailureKind::NoSpace
+            } else {
+                FailureKind::Storage
+            },
+            message: e.to_string(),
         }
     }
 

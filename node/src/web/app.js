@@ -210,16 +210,17 @@ function enterApp() {
 
 function route() {
   if (state.csrf === null) return;
-  const m = location.hash.match(/^#\/(dashboard|search|files|downloads|peers|peer)(?:\/([^/?#]+))?/);
+  const m = location.hash.match(/^#\/(dashboard|search|files|downloads|shares|peers|peer)(?:\/([^/?#]+))?/);
   const page = m ? m[1] : "dashboard";
   state.page = page;
-  for (const p of ["dashboard", "search", "files", "downloads", "peers", "peer"]) $(`page-${p}`).hidden = p !== page;
+  for (const p of ["dashboard", "search", "files", "downloads", "shares", "peers", "peer"]) $(`page-${p}`).hidden = p !== page;
   const tab = page === "peer" ? "peers" : page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
-  // Show the page's data as it is now, not as of the last poll (search.js: search, peer).
+  // Show the page's data as it is now, not as of the last poll (search.js: search, peer;
+  // share.js: shares).
   const refresh = {
     dashboard: refreshStatus, search: refreshFiles, files: () => Promise.all([refreshFiles(), refreshCatalog()]),
-    downloads: refreshDownloads, peers: refreshPeers, peer: () => loadPeerPage(m && m[2] ? decodeURIComponent(m[2]) : ""),
+    downloads: refreshDownloads, shares: refreshShares, peers: refreshPeers, peer: () => loadPeerPage(m && m[2] ? decodeURIComponent(m[2]) : ""),
   }[page];
   refresh().catch(() => {});
   if (page === "dashboard") drawChart();
@@ -420,7 +421,7 @@ async function loadFiles() {
 function renderFiles() {
   const rows = state.files.slice().reverse().map((f) => {
     const name = f.name || "(unnamed)";
-    let stateText = f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
+    let stateText = f.state === "changed" ? "changed on disk: not shared, add it again" : f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
     if (f.location === "in_place") stateText += " · in place";
     stateText += f.listed ? (f.in_catalog ? " · listed" : " · listed when shared") : " · unlisted";
     const actions = [];
@@ -432,7 +433,10 @@ function renderFiles() {
     }
     if (f.published) {
       actions.push(h("button", { type: "button", class: "small", "data-action": "unpublish", onclick: () => fileAction("POST", `/api/files/${f.cid}/unpublish`, `${name} is no longer announced`) }, "Stop sharing"));
+    } else if (f.state === "complete") {
+      actions.push(h("button", { type: "button", class: "small", "data-action": "publish", onclick: () => fileAction("POST", `/api/files/${f.cid}/publish`, `${name} is announced again`) }, "Publish again"));
     }
+    if (f.state === "complete") actions.push(h("a", { class: "button small", href: `#/shares/${f.cid}`, "data-action": "share" }, "Ticket"));
     actions.push(h("button", { type: "button", class: "small danger", "data-action": "remove", onclick: () => {
       if (confirm(`Remove ${name} from this node?${f.location === "in_place" ? " (the file itself stays where it is)" : ""}`)) {
         fileAction("DELETE", `/api/files/${f.cid}`, `${name} removed`);

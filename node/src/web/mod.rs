@@ -22,8 +22,18 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "reputation.js",
+        include_bytes!("reputation.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "search.js",
         include_bytes!("search.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "share.js",
+        include_bytes!("share.js"),
         "text/javascript; charset=utf-8",
     ),
     ("icon.svg", include_bytes!("icon.svg"), "image/svg+xml"),

@@ -81,23 +81,45 @@ fn spawn_p2pd(netns: Option<&str>, args: &[&str]) -> Child {
         .expect("spawn p2pd")
 }
 
-/// Waits for a child with a deadline; kills it if the deadline passes.
+/// Waits for a child with a deadline; kills it if the deadline passes. Its stdout and
+/// stderr are read while it runs, so a child that writes more than a pipe holds (64 KiB)
+/// is not blocked waiting for a reader.
 pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
-    loop {
+    let (status, timed_out) = loop {
         match child.try_wait().expect("wait for child") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
+            Some(status) => break (status, false),
             None if Instant::now() > deadline => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "command timed out after {timeout:?}; stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                break (child.wait().expect("wait for killed child"), true);
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
-    }
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    assert!(
+        !timed_out,
+        "command timed out after {timeout:?}; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Polls `condition` every 100 ms until it holds; panics with `what` after `timeout`.
@@ -185,6 +207,25 @@ impl From<Output> for CliResult {
 /// Runs the CLI against a data directory.
 pub fn cli(data_dir: &Path, args: &[&str]) -> CliResult {
     cli_in(None, data_dir, args)
+}
+
+/// Runs the CLI against a data directory with `stdin` as its standard input (how a
+/// password is given without a terminal).
+pub fn cli_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> CliResult {
+    use std::io::Write as _;
+    let mut child = p2pd_command(None)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn p2pd");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    wait_output(child, CLI_TIMEOUT).into()
 }
 
 /// Runs the CLI against a data directory, inside a network namespace if given (the

@@ -55,6 +55,52 @@ pub async fn interrupted() {
     }
 }
 
+/// A helper process (iperf3 server, sendme sender…): registered like a daemon so that an
+/// interrupted benchmark kills it, and killed by its pid when dropped.
+pub struct Helper {
+    child: Child,
+}
+
+impl Helper {
+    /// Spawns `command` (its stdout and stderr as the command sets them).
+    pub fn spawn(command: &mut Command) -> anyhow::Result<Self> {
+        let child = command
+            .spawn()
+            .with_context(|| format!("spawning {:?}", command.get_program()))?;
+        live().push(child.id());
+        Ok(Helper { child })
+    }
+
+    /// The child, to take its pipes or wait for it.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Waits for it to exit on its own, up to `timeout`; kills it after that.
+    pub fn wait(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("{} did not finish within {timeout:?}", self.child.id());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        live().retain(|p| *p != pid);
+    }
+}
+
 /// The output of a CLI command, and how long it ran (from spawn to exit).
 #[derive(Debug)]
 pub struct CliRun {
@@ -92,8 +138,34 @@ pub fn run_cli(
     args: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<CliRun> {
+    run_cli_in(None, bin, data_dir, args, timeout)
+}
+
+/// A command that runs `bin`, inside network namespace `netns` if given (`ip netns exec`
+/// enters the namespace and then executes `bin` in the same process, so the child's pid
+/// is `bin`'s).
+pub fn command_in(netns: Option<&str>, bin: &Path) -> Command {
+    match netns {
+        None => Command::new(bin),
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]).arg(bin);
+            command
+        }
+    }
+}
+
+/// [`run_cli`] inside network namespace `netns` (a daemon's control API listens on the
+/// loopback of its own namespace).
+pub fn run_cli_in(
+    netns: Option<&str>,
+    bin: &Path,
+    data_dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<CliRun> {
     let start = Instant::now();
-    let mut child = Command::new(bin)
+    let mut child = command_in(netns, bin)
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -140,6 +212,8 @@ pub fn run_cli(
 pub struct Daemon {
     child: Child,
     bin: PathBuf,
+    /// The network namespace it runs in (`None`: this process's).
+    netns: Option<String>,
     /// Its data directory.
     pub data_dir: PathBuf,
     /// A short name for messages.
@@ -150,10 +224,22 @@ impl Daemon {
     /// Starts a daemon in `data_dir` listening on 127.0.0.1 (ephemeral ports, no mDNS)
     /// with `extra` arguments, and waits until its API answers.
     pub fn start(bin: &Path, data_dir: &Path, name: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_in(None, &["/ip4/127.0.0.1/tcp/0"], bin, data_dir, name, extra)
+    }
+
+    /// [`Daemon::start`] inside network namespace `netns`, listening on `listen`.
+    pub fn start_in(
+        netns: Option<&str>,
+        listen: &[&str],
+        bin: &Path,
+        data_dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let _ = std::fs::remove_file(data_dir.join("api.json"));
         let log = File::create(data_dir.join("stderr.log"))?;
-        let mut command = Command::new(bin);
+        let mut command = command_in(netns, bin);
         match DAEMON_LOG.get() {
             Some(filter) => command.env("RUST_LOG", filter),
             // The daemon's default log level, as a user would run it.
@@ -163,14 +249,8 @@ impl Daemon {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("daemon")
-            .args([
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-                "--no-upnp",
-            ])
+            .args(listen.iter().flat_map(|addr| ["--listen", addr]))
+            .args(["--api", "127.0.0.1:0", "--no-mdns", "--no-upnp"])
             .args(extra)
             .env_remove("P2PD_DATA_DIR")
             .stdin(Stdio::null())
@@ -182,6 +262,7 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             bin: bin.to_path_buf(),
+            netns: netns.map(str::to_string),
             data_dir: data_dir.to_path_buf(),
             name: name.to_string(),
         };
@@ -210,7 +291,13 @@ impl Daemon {
 
     /// Runs a CLI command against this daemon.
     pub fn cli(&self, args: &[&str], timeout: Duration) -> anyhow::Result<CliRun> {
-        run_cli(&self.bin, &self.data_dir, args, timeout)
+        run_cli_in(
+            self.netns.as_deref(),
+            &self.bin,
+            &self.data_dir,
+            args,
+            timeout,
+        )
     }
 
     /// Its first TCP listen address with `/p2p/<id>`, to bootstrap others from.
@@ -264,6 +351,29 @@ impl Daemon {
         }
     }
 
+    /// Waits until every file it holds is announced to at least one DHT server.
+    pub fn wait_announced(&self, timeout: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let ls = self
+                .cli(&["ls", "--json"], Duration::from_secs(30))?
+                .ok("ls")?
+                .json()?;
+            let done = ls.as_array().is_some_and(|l| {
+                !l.is_empty()
+                    && l.iter()
+                        .all(|f| f["announcement"]["peers"].as_u64().unwrap_or(0) > 0)
+            });
+            if done {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("{}: files not announced within {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// A field of `/proc/<pid>/status` in bytes (e.g. `VmHWM`, `VmRSS`).
     pub fn proc_status_bytes(&self, field: &str) -> anyhow::Result<u64> {
         proc_status_bytes(self.pid(), field)
@@ -292,6 +402,13 @@ impl Drop for Daemon {
 
 /// Writes `len` pseudo-random bytes, deterministic in `seed` (xorshift64), to `path`.
 pub fn random_file(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
+    fill_random(path, len, seed)?.sync_all()?;
+    Ok(())
+}
+
+/// [`random_file`] without the final `fsync`: the file's pages may still be dirty when
+/// this returns (as right after a user wrote it). Returns the open file.
+pub fn fill_random(path: &Path, len: u64, seed: u64) -> anyhow::Result<File> {
     let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut state = seed
         .wrapping_mul(6364136223846793005)
@@ -310,8 +427,7 @@ pub fn random_file(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
         file.write_all(&buf[..n])?;
         left -= n as u64;
     }
-    file.sync_all()?;
-    Ok(())
+    Ok(file)
 }
 
 /// BLAKE3 of a file on all cores, hex.

@@ -14,9 +14,17 @@
 //! files live under `target/bench-tmp/` (same disk as the build) and are deleted at the
 //! end. This is not a test: nothing runs it from CI or `cargo test`.
 
+mod addspeed;
+mod fixed;
 mod harness;
+mod lab;
 mod latency;
+mod sendme;
+mod sources;
+mod stacks;
+mod ticket;
 mod transport;
+mod wan;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -48,6 +56,16 @@ enum Figure {
     Dht,
     /// 6: `GET /api/status` latency while the daemon adds and fetches large files.
     Status,
+    /// 7: one bare stream over each secure transport (noise, TLS, QUIC) vs raw TCP.
+    Transport,
+    /// 8: `add --no-copy` vs sendme's import; copy mode vs the disk's direct writes.
+    AddSpeed,
+    /// 9: fetch of 1 KiB from a connected provider vs one CLI round trip.
+    FixedCost,
+    /// 10: fetch from many uncapped seeders vs from one.
+    Sources,
+    /// 11: `fetch` by ticket vs by CID through the DHT, fresh fetchers (`ticket.rs`).
+    Ticket,
 }
 
 /// Benchmarks p2pd on 127.0.0.1 against baselines measured in the same run.
@@ -63,6 +81,9 @@ struct Args {
     /// Number of rate-capped seeders in figure 3.
     #[arg(long, default_value_t = 4)]
     seeders: usize,
+    /// Uncapped seeders of figure 10.
+    #[arg(long, default_value_t = 16)]
+    many_seeders: usize,
     /// Upload cap R of each seeder in figure 3, MiB/s (passed as `--max-upload-rate RMiB`).
     #[arg(long, default_value_t = 25)]
     rate_mib: u64,
@@ -83,7 +104,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Figures to run (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status, Figure::Transport, Figure::AddSpeed, Figure::FixedCost, Figure::Sources, Figure::Ticket])]
     only: Vec<Figure>,
     /// The p2pd binary (default: `p2pd` beside this program).
     #[arg(long)]
@@ -101,6 +122,8 @@ struct Args {
     /// be confirmed (shows the cold-start delay of provider records without addresses).
     #[arg(long)]
     cold_start: bool,
+    #[command(flatten)]
+    wan: wan::WanArgs,
 }
 
 /// One line of the results table.
@@ -526,7 +549,9 @@ impl Bench {
             tcp.push(t, Some(cpu));
 
             let rt = self.rt.clone();
-            let (bare_t, _, cpu) = measure_self(|| rt.block_on(transport::bare_libp2p(&file)))?;
+            let (bare_t, _, cpu) = measure_self(|| {
+                rt.block_on(transport::bare_libp2p(&file, transport::Stack::TcpNoise))
+            })?;
             bare.push(bare_t, Some(cpu));
 
             let rt = self.rt.clone();
@@ -925,6 +950,21 @@ impl Bench {
         if only.contains(&Figure::Status) {
             self.figure_status()?;
         }
+        if only.contains(&Figure::Transport) {
+            self.figure_transport()?;
+        }
+        if only.contains(&Figure::AddSpeed) {
+            self.figure_add_speed()?;
+        }
+        if only.contains(&Figure::FixedCost) {
+            self.figure_fixed_cost()?;
+        }
+        if only.contains(&Figure::Sources) {
+            self.figure_many_sources()?;
+        }
+        if only.contains(&Figure::Ticket) {
+            self.figure_ticket()?;
+        }
         Ok(())
     }
 
@@ -1102,7 +1142,14 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
         .stdout
         .trim()
         .to_string();
-    println!("p2pd benchmark (issue 3), everything on 127.0.0.1");
+    let wan = args.wan.wan;
+    if wan {
+        println!(
+            "p2pd benchmark over emulated WAN links (issue 17), in a lab of network namespaces"
+        );
+    } else {
+        println!("p2pd benchmark (issue 3), everything on 127.0.0.1");
+    }
     println!("  machine: {}", machine());
     println!("  binary:  {} ({version})", bin.display());
     println!("  temp:    {}", dir.display());
@@ -1126,7 +1173,11 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
         cpu_rows: Vec::new(),
         notes: Vec::new(),
     };
-    let result = bench.run();
+    let result = if wan {
+        wan::run(&mut bench)
+    } else {
+        bench.run()
+    };
     println!(
         "\nResults ({:.0} s, load average at end: {}):\n",
         started.elapsed().as_secs_f64(),

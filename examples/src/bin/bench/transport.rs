@@ -1,11 +1,11 @@
-//! The two transfer baselines, both inside the benchmark process on 127.0.0.1:
+//! The transfer baselines, all inside the benchmark process on 127.0.0.1:
 //!
 //! - raw TCP: a `TcpListener`/`TcpStream` pair; the sender reads the file in 1 MiB
 //!   buffers and writes them, the receiver reads until end of stream.
-//! - the bare transport: two libp2p swarms over the daemon's own stack (TCP with
-//!   `nodelay`, noise, yamux with default settings), one stream of a custom protocol
-//!   (`libp2p-stream`), the same file pushed in 1 MiB buffers. No store, no hashing, no
-//!   request-response framing.
+//! - the bare transport: two libp2p swarms over one [`Stack`] (the daemon's own is TCP
+//!   with `nodelay`, noise, yamux with default settings), one stream of a custom
+//!   protocol (`libp2p-stream`), the same file pushed in 1 MiB buffers. No store, no
+//!   hashing, no request-response framing.
 //!
 //! Both measure from the first byte read from the file to the moment the receiver has
 //! read the last one, and check that the receiver got exactly the file's length.
@@ -20,7 +20,7 @@ use anyhow::{bail, Context as _};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{noise, quic, tcp, tls, yamux, Multiaddr, StreamProtocol, Swarm};
 
 const BUF: usize = 1 << 20;
 const PUSH_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/push/1.0.0");
@@ -65,18 +65,80 @@ pub fn raw_tcp(path: &Path) -> anyhow::Result<Duration> {
     Ok(end - start)
 }
 
-fn bench_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
-    // The same transport configuration as the daemon (node/src/network/mod.rs).
-    Ok(libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build())
+/// The secure transports a bare stream can run over (figure 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// The daemon's TCP stack: TCP with `nodelay`, noise, yamux (defaults).
+    TcpNoise,
+    /// TCP with `nodelay`, TLS 1.3 (libp2p-tls, rustls), yamux (defaults).
+    TcpTls,
+    /// QUIC (libp2p-quic) as the daemon configures it: libp2p's defaults.
+    Quic,
+    /// QUIC with flow-control windows of [`QUIC_STREAM_WINDOW`] per stream and
+    /// [`QUIC_CONNECTION_WINDOW`] per connection.
+    QuicWide,
+}
+
+/// Flow-control windows of [`Stack::QuicWide`] (libp2p's defaults: 10 MB and 15 MB).
+pub const QUIC_STREAM_WINDOW: u32 = 32 << 20;
+pub const QUIC_CONNECTION_WINDOW: u32 = 48 << 20;
+
+impl Stack {
+    pub const ALL: [Stack; 4] = [Stack::TcpNoise, Stack::TcpTls, Stack::Quic, Stack::QuicWide];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Stack::TcpNoise => "TCP+noise+yamux (the daemon's TCP stack)",
+            Stack::TcpTls => "TCP+TLS 1.3+yamux",
+            Stack::Quic => "QUIC, libp2p's default windows (the daemon's QUIC)",
+            Stack::QuicWide => "QUIC, windows 32 MiB per stream, 48 MiB per connection",
+        }
+    }
+
+    fn listen_addr(self) -> &'static str {
+        match self {
+            Stack::TcpNoise | Stack::TcpTls => "/ip4/127.0.0.1/tcp/0",
+            Stack::Quic | Stack::QuicWide => "/ip4/127.0.0.1/udp/0/quic-v1",
+        }
+    }
+}
+
+fn bench_swarm(stack: Stack) -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
+    let builder = libp2p::SwarmBuilder::with_new_identity().with_tokio();
+    let tcp = tcp::Config::default().nodelay(true);
+    // The same transport configuration as the daemon (node/src/network/build.rs) for
+    // TcpNoise and Quic.
+    let swarm = match stack {
+        Stack::TcpNoise => builder
+            .with_tcp(tcp, noise::Config::new, yamux::Config::default)?
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+            .with_swarm_config(idle)
+            .build(),
+        Stack::TcpTls => builder
+            .with_tcp(tcp, tls::Config::new, yamux::Config::default)?
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+            .with_swarm_config(idle)
+            .build(),
+        Stack::Quic => builder
+            .with_quic()
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+            .with_swarm_config(idle)
+            .build(),
+        Stack::QuicWide => builder
+            .with_quic_config(|mut c: quic::Config| {
+                c.max_stream_data = QUIC_STREAM_WINDOW;
+                c.max_connection_data = QUIC_CONNECTION_WINDOW;
+                c
+            })
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+            .with_swarm_config(idle)
+            .build(),
+    };
+    Ok(swarm)
+}
+
+fn idle(c: libp2p::swarm::Config) -> libp2p::swarm::Config {
+    c.with_idle_connection_timeout(Duration::from_secs(60))
 }
 
 /// The tasks driving a [`connected_pair`]; dropping this stops them.
@@ -95,20 +157,21 @@ impl Drop for Drivers {
 /// side's incoming streams of `protocol`, the listener's peer id, and the drivers.
 async fn connected_pair(
     protocol: StreamProtocol,
+    stack: Stack,
 ) -> anyhow::Result<(
     libp2p_stream::Control,
     libp2p_stream::IncomingStreams,
     libp2p::PeerId,
     Drivers,
 )> {
-    let mut dialer = bench_swarm()?;
-    let mut listener = bench_swarm()?;
+    let mut dialer = bench_swarm(stack)?;
+    let mut listener = bench_swarm(stack)?;
     let incoming = listener
         .behaviour()
         .new_control()
         .accept(protocol)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    listener.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    listener.listen_on(stack.listen_addr().parse()?)?;
     let listen_addr: Multiaddr = loop {
         if let SwarmEvent::NewListenAddr { address, .. } = listener.select_next_some().await {
             break address;
@@ -150,11 +213,12 @@ async fn connected_pair(
     Ok((control, incoming, listener_id, drivers))
 }
 
-/// Pushes the file over one libp2p stream between two swarms in this process; returns
-/// the transfer time. Must run inside a Tokio runtime.
-pub async fn bare_libp2p(path: &Path) -> anyhow::Result<Duration> {
+/// Pushes the file over one libp2p stream between two swarms in this process, over
+/// `stack`; returns the transfer time. Must run inside a Tokio runtime.
+pub async fn bare_libp2p(path: &Path, stack: Stack) -> anyhow::Result<Duration> {
     let size = std::fs::metadata(path)?.len();
-    let (mut control, mut incoming, receiver_id, _drivers) = connected_pair(PUSH_PROTOCOL).await?;
+    let (mut control, mut incoming, receiver_id, _drivers) =
+        connected_pair(PUSH_PROTOCOL, stack).await?;
     let mut reader = tokio::spawn(async move {
         let (_, mut stream) = incoming.next().await.context("no incoming stream")?;
         let mut buf = vec![0u8; BUF];
@@ -216,7 +280,8 @@ pub async fn bare_libp2p_per_chunk(
 
     let size = std::fs::metadata(path)?.len();
     let chunks = size.div_ceil(chunk);
-    let (control, mut incoming, server_id, _drivers) = connected_pair(CHUNK_PROTOCOL).await?;
+    let (control, mut incoming, server_id, _drivers) =
+        connected_pair(CHUNK_PROTOCOL, Stack::TcpNoise).await?;
     let file = Arc::new(File::open(path)?);
     let serve = tokio::spawn(async move {
         while let Some((_, mut stream)) = incoming.next().await {

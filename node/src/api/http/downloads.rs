@@ -16,7 +16,7 @@ use crate::api::ApiError;
 /// Download a file to a path on the daemon's machine, streaming progress.
 #[utoipa::path(post, path = "/api/fetch", tag = "downloads", request_body = FetchRequest,
     responses((status = 200,
-        description = "JSON lines: `progress` at every change, then `done` or `error` (status 400: the caller's input was at fault; 502: the network could not deliver). If the client goes away, the download goes on.",
+        description = "JSON lines: `progress` at every change, then `done` or `error` (status 400: the caller's input was at fault; 507: this node's disk is full; 502: the network could not deliver). If the client goes away, the download goes on.",
         content_type = "application/x-ndjson", body = inline(FetchLine))))]
 pub(super) async fn fetch(
     State(s): State<AppState>,
@@ -30,9 +30,14 @@ pub(super) async fn fetch(
             let snapshot = progress.latest();
             if snapshot.is_finished() {
                 let out = match &snapshot.error {
-                    // 400: the caller's input; 502: the network could not deliver.
+                    // 400: the caller's input; 507: this node's disk is full; 502: the
+                    // network could not deliver.
                     Some(message) => line(&FetchLine::Error(ErrorBody {
-                        status: if snapshot.bad_input { 400 } else { 502 },
+                        status: match (snapshot.bad_input, snapshot.no_space) {
+                            (true, _) => 400,
+                            (_, true) => 507,
+                            _ => 502,
+                        },
                         message: message.clone(),
                     })),
                     None => line(&FetchLine::Done(snapshot)),

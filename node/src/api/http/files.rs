@@ -1,11 +1,11 @@
-//! Shared files: listing, removing, unpublishing, reading a file's bytes, adding a file
-//! by path (JSON lines of progress) and browser uploads (streamed to disk).
+//! Shared files: listing, removing, unpublishing, adding a file by path (JSON lines of
+//! progress) and browser uploads (streamed to disk). A file's bytes are in `range`.
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -46,83 +46,6 @@ pub(super) async fn unpublish(
     Path(cid): Path<String>,
 ) -> Result<Json<CidResponse>, ApiError> {
     s.api.unpublish(&cid).await.map(Json)
-}
-
-/// `filename*=` value: UTF-8, percent-encoded (RFC 5987).
-fn percent_encode(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The bytes of a complete file, verified as they are read, as an attachment.
-#[utoipa::path(get, path = "/api/files/{cid}/content", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
-    responses((status = 200, description = "The file's bytes; a failed read ends the body early.",
-        content_type = "application/octet-stream", body = inline(FileBytes))))]
-pub(super) async fn content(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-) -> Result<Response, ApiError> {
-    let crate::transfer::files::Content {
-        cid,
-        name,
-        size,
-        chunks,
-    } = s.api.content_info(&cid).await?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let api = s.api.clone();
-    s.tasks.spawn_until_stop(async move {
-        for index in 0..chunks {
-            let item = api
-                .read_chunk(cid, index)
-                .await
-                .map(Bytes::from_owner)
-                .map_err(|e| std::io::Error::other(e.message));
-            let failed = item.is_err();
-            // A failed read ends the body early, so the browser sees a failed download
-            // rather than a short file.
-            if tx.send(item).await.is_err() || failed {
-                return;
-            }
-        }
-    });
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let disposition = format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        percent_encode(&name)
-    );
-    let mut response = Body::from_stream(receiver_stream(rx)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    // A file from the network is never run as a page of this origin, even if opened.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
 }
 
 /// Share a file on the daemon's machine by path (copy, or track in place with

@@ -45,7 +45,7 @@ pub(super) async fn search(
 /// A peer's listed files, by peer id or address.
 #[utoipa::path(post, path = "/api/browse", tag = "search", request_body = BrowseRequest,
     responses((status = 200, description = "Its listed files, newest first.", body = BrowseResponse),
-        (status = 502, description = "The peer refused browsing, could not be reached or did not answer in time.", body = crate::api::types::ErrorBody)))]
+        (status = 404, description = "The peer's catalog is not to be had: browsing turned off, refused, the peer unreachable or silent (the message says which).", body = crate::api::types::ErrorBody)))]
 pub(super) async fn browse(
     State(s): State<AppState>,
     body: Result<Json<BrowseRequest>, JsonRejection>,

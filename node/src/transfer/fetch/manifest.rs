@@ -73,7 +73,7 @@ impl Engine {
             Ok((manifest, have, picker))
         })
         .await
-        .map_err(|e| Failure::storage(e.to_string()))?;
+        .map_err(Failure::of_store)?;
         self.picker = picker;
         *lock(&self.link.shared.have) = have.clone();
         self.file.have = have;

@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::downloads::{DownloadShared, FetchParams, Stop, TaskLink};
 use super::picker::Picker;
+use super::run_queue::{QueuePlace, RunSlot};
 use super::status::{DownloadState, DownloadStatus, Failure};
 use super::{PeerNews, Transfers};
 use crate::network::{Reply, RequestError};
@@ -51,8 +52,11 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Spawns the task of one run of a download.
 pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
+    // The place in the queue is taken now, in the order downloads are started.
+    let place = Some(transfers.inner.run_queue.join());
     let engine = Engine {
         transfers,
+        place,
         params,
         link: Link {
             status: link.status,
@@ -129,6 +133,8 @@ struct FileState {
 /// One run of a download.
 struct Engine {
     transfers: Transfers,
+    /// Its place in the download queue, until it gets a run slot.
+    place: Option<QueuePlace>,
     params: FetchParams,
     link: Link,
     file: FileState,
@@ -146,17 +152,20 @@ struct Engine {
 impl Engine {
     async fn run(mut self) {
         let cid = self.params.cid;
+        let queued = self.link.status.borrow().clone();
+        self.transfers.save_download(&self.params, &queued).await;
         let result = match self.wait_for_run_slot().await {
             Ok(_slot) => self.drive().await,
             Err(stop) => Err(Ended::Stopped(stop)),
         };
+        let shutdown = matches!(result, Err(Ended::Stopped(Stop::Shutdown)));
         let mut status = self.snapshot();
         status.state = match result {
             Ok(()) => {
                 tracing::info!(%cid, secs = self.meter.started.elapsed().as_secs_f64(), bytes = self.meter.bytes_received, requests_cancelled = self.requests.cancelled, "download finished");
                 DownloadState::Done
             }
-            Err(Ended::Stopped(Stop::Pause)) => DownloadState::Paused,
+            Err(Ended::Stopped(Stop::Pause | Stop::Shutdown)) => DownloadState::Paused,
             Err(Ended::Stopped(Stop::Cancel)) => match self.transfers.delete_partial(cid).await {
                 Ok(_) => DownloadState::Cancelled,
                 Err(e) => DownloadState::Failed(Failure::storage(format!(
@@ -168,15 +177,22 @@ impl Engine {
                 DownloadState::Failed(failure)
             }
         };
+        // Stopped by the daemon's stop, it stays saved as unfinished: the next start
+        // resumes it.
+        if !shutdown {
+            self.transfers.save_download(&self.params, &status).await;
+        }
         self.link.status.send_replace(status);
     }
 
     /// Waits in the queue for one of the engine's run slots; returns the owner's stop
     /// if it comes first.
-    async fn wait_for_run_slot(&mut self) -> Result<tokio::sync::OwnedSemaphorePermit, Stop> {
-        let slots = self.transfers.inner.run_slots.clone();
+    async fn wait_for_run_slot(&mut self) -> Result<RunSlot, Stop> {
+        let Some(place) = self.place.take() else {
+            return Err(Stop::Pause);
+        };
         tokio::select! {
-            slot = slots.acquire_owned() => slot.map_err(|_| Stop::Pause),
+            slot = place.slot() => Ok(slot),
             stop = self.link.stop.wait_for(Option::is_some) => {
                 Err(stop.ok().and_then(|s| *s).unwrap_or(Stop::Pause))
             }
@@ -187,7 +203,8 @@ impl Engine {
         let cid = self.params.cid;
         tracing::info!(%cid, output = ?self.params.output, "download started");
         if let Some(output) = &self.params.output {
-            if output.exists() {
+            // A dangling symbolic link counts: the final link would refuse it.
+            if output.symlink_metadata().is_ok() {
                 return Err(
                     Failure::bad_input(format!("{} already exists", output.display())).into(),
                 );

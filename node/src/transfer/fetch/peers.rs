@@ -96,6 +96,11 @@ pub(super) struct PeerSlot {
     pub wait_until: Option<Instant>,
     /// Dropped from this download (it failed, sent garbage, or lacks the file).
     pub dropped: bool,
+    /// When it was first asked for a chunk (its delivery rate is measured from then).
+    pub first_asked: Option<Instant>,
+    /// Its last verified chunk, or when requests began going out to it while it had
+    /// none out: the clock of anti-snubbing.
+    pub last_delivery: Option<Instant>,
     /// When it was admitted, in admission order.
     admitted: u64,
 }

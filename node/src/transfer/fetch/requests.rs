@@ -12,7 +12,9 @@ use libp2p::PeerId;
 use super::peers::{BACKOFF, MAX_PEER_FAILURES};
 use super::{short, Engine, Outcome};
 use crate::network::{Reply, RequestError};
+use crate::transfer::lock;
 use crate::transfer::picker::ReadyPeer;
+use crate::transfer::reputation::rules::{is_snubbing, retry_backoff, source_order, SourceFacts};
 
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
 /// benchmark saw no gain from 16 over 8, and the fetch is CPU-bound on loopback).
@@ -49,8 +51,12 @@ impl Engine {
         if budget == 0 {
             return;
         }
+        let urgent = std::mem::take(&mut *lock(&self.link.shared.urgent));
+        if !urgent.is_empty() {
+            self.picker.set_urgent(urgent);
+        }
         let now = Instant::now();
-        let mut ready: Vec<(ReadyPeer, u64)> = self
+        let mut ready: Vec<(ReadyPeer, SourceFacts)> = self
             .peers
             .slots
             .iter()
@@ -59,20 +65,41 @@ impl Engine {
                     && s.in_flight < depth
                     && self.picker.peer_have(peer).is_some()
                     && s.wait_until.is_none_or(|t| t <= now)
+                    && !is_snubbing(s.in_flight, s.last_delivery, now)
             })
             .map(|(peer, s)| {
                 let ready = ReadyPeer {
                     peer: *peer,
                     free_slots: depth - s.in_flight,
                 };
-                (ready, s.bytes)
+                let secs = s
+                    .first_asked
+                    .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+                let rate = if secs > 0.0 {
+                    s.bytes as f64 / secs
+                } else {
+                    0.0
+                };
+                let (score, _) = self.transfers.peer_judgement(peer);
+                (
+                    ready,
+                    SourceFacts {
+                        peer: *peer,
+                        rate,
+                        score,
+                    },
+                )
             })
             .collect();
         if ready.is_empty() {
             return;
         }
-        // Peers that gave the most pick first in each round.
-        ready.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+        // The fastest, best-scored sources pick first in each round (docs/reputation.md).
+        let mut facts: Vec<SourceFacts> = ready.iter().map(|(_, f)| *f).collect();
+        source_order(&mut facts);
+        let rank: std::collections::HashMap<PeerId, usize> =
+            facts.iter().enumerate().map(|(i, f)| (f.peer, i)).collect();
+        ready.sort_by_key(|(r, _)| rank.get(&r.peer).copied().unwrap_or(usize::MAX));
         let ready: Vec<ReadyPeer> = ready.into_iter().map(|(r, _)| r).collect();
         for (peer, index) in self.picker.plan(&self.file.have, &ready, budget, now) {
             self.send_chunk_request(peer, index);
@@ -87,6 +114,12 @@ impl Engine {
     fn send_chunk_request(&mut self, peer: PeerId, index: u32) {
         self.requests.in_flight += 1;
         if let Some(slot) = self.peers.slots.get_mut(&peer) {
+            let now = Instant::now();
+            if slot.in_flight == 0 {
+                // Idle until now: the snubbing clock starts with this request.
+                slot.last_delivery = Some(now);
+            }
+            slot.first_asked.get_or_insert(now);
             slot.in_flight += 1;
         }
         let transfers = self.transfers.clone();
@@ -125,25 +158,47 @@ impl Engine {
         match result {
             Ok(Reply::Chunk(data)) => {
                 // An endgame duplicate (someone else was faster) is just forgotten, like
-                // a refusal but with no blame.
-                if !self.file.have.get(index) && !self.picker.is_verifying(index) {
+                // a refusal but with no blame; so is a chunk from a peer banned while it
+                // was in flight (a corrupter's pipelined chunks are not even verified).
+                if !self.file.have.get(index)
+                    && !self.picker.is_verifying(index)
+                    && !self.transfers.is_banned(&peer)
+                {
                     requeue = false;
                     self.write_chunk(peer, index, data);
                 }
             }
             Ok(Reply::Message(Response::Choked)) => {
-                // Choking is how a busy seeder shares its slots: not held against it.
+                // Choking is how a busy seeder shares its slots: not in its score, but
+                // counted to tell a peer that never gives (reputation::rules::is_taker).
                 slot.wait_until = Some(Instant::now() + BACKOFF);
+                self.transfers.note_choked(peer);
             }
             Ok(Reply::Message(Response::Cancelled)) => {
                 // We withdrew this request: the chunk came from another peer.
             }
             Ok(Reply::Message(Response::NotFound)) => {
-                self.transfers.note_refusal(peer);
-                self.picker.peer_lacks(peer, index);
+                // We ask only for chunks the peer advertised.
+                if self.transfers.note_refusal(peer) {
+                    self.drop_peer(peer);
+                } else {
+                    self.picker.peer_lacks(peer, index);
+                }
+            }
+            Ok(Reply::Message(other))
+                if !other.answers(&Request::Chunk {
+                    cid: self.params.cid,
+                    index,
+                }) =>
+            {
+                // Not an answer to a chunk request at all (the spec's table of answers):
+                // the peer breaks the protocol, which counts against it.
+                tracing::debug!(%peer, index, "not an answer to a chunk request: {}", short(&Reply::Message(other)));
+                slot.failures += 1;
+                self.transfers.note_failure(peer);
             }
             Ok(other) => {
-                tracing::debug!(%peer, index, "unexpected answer to a chunk request: {}", short(&other));
+                tracing::debug!(%peer, index, "chunk request refused: {}", short(&other));
                 slot.failures += 1;
             }
             Err(RequestError::ConnectionClosed) => {
@@ -159,6 +214,7 @@ impl Engine {
             Err(e) => {
                 tracing::debug!(%peer, index, "chunk request failed: {e}");
                 slot.failures += 1;
+                slot.wait_until = Some(Instant::now() + retry_backoff(slot.failures));
                 self.transfers.note_failure(peer);
             }
         }

@@ -81,6 +81,7 @@ impl Engine {
         self.cancel_requests(index, &losers);
         match result {
             Ok(()) => {
+                self.transfers.inner.chunk_counters.verified();
                 self.file.have.set(index);
                 lock(&self.link.shared.have).set(index);
                 self.saver.dirty = true;
@@ -88,6 +89,7 @@ impl Engine {
                 if let Some(slot) = self.peers.slots.get_mut(&peer) {
                     slot.bytes += len;
                     slot.failures = 0;
+                    slot.last_delivery = Some(std::time::Instant::now());
                 }
                 self.transfers.note_received(peer, len);
                 if self.file.have.count() == 1 {
@@ -102,11 +104,21 @@ impl Engine {
             }
             Err(StoreError::BadChunk { .. }) => {
                 tracing::warn!(%peer, index, "corrupt chunk received");
-                self.transfers.ban(peer);
+                self.transfers.inner.chunk_counters.corrupt();
+                // Chunks verified at once with the first bad one count once: the ban.
+                if !self.transfers.is_banned(&peer) {
+                    self.transfers.ban(peer);
+                }
                 self.drop_peer(peer);
                 Ok(false)
             }
-            Err(e) => Err(Failure::storage(format!("cannot store chunk {index}: {e}"))),
+            Err(e) => {
+                let failure = Failure::of_store(e);
+                Err(Failure {
+                    message: format!("cannot store chunk {index}: {}", failure.message),
+                    ..failure
+                })
+            }
         }
     }
 

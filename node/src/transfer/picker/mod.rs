@@ -80,6 +80,8 @@ pub struct Picker {
     first_open: usize,
     reorder: Reorder,
     last_reorder: Option<Instant>,
+    /// Chunks a reader waits for, asked before the rarest (see [`Picker::set_urgent`]).
+    urgent: Vec<u32>,
 }
 
 /// The tie-break rank of a chunk: a bijection of the index, different per download.
@@ -104,6 +106,7 @@ impl Picker {
             first_open: 0,
             reorder: Reorder::Now,
             last_reorder: None,
+            urgent: Vec::new(),
         }
     }
 
@@ -280,7 +283,8 @@ impl Picker {
                 let pick = if endgame {
                     self.pick_duplicate(&slot.peer, &in_flight)
                 } else {
-                    self.pick_fresh(&slot.peer, have)
+                    self.pick_urgent(&slot.peer, have)
+                        .or_else(|| self.pick_fresh(&slot.peer, have))
                 };
                 let Some(index) = pick else {
                     return false;
@@ -381,6 +385,22 @@ impl Picker {
         }
         chunks.cursor = pos;
         None
+    }
+
+    /// Asks for `chunks` (in that order) before any other, in place of the previous
+    /// ones: a reader of the file waits for them. Out-of-range indices are ignored.
+    pub fn set_urgent(&mut self, mut chunks: Vec<u32>) {
+        chunks.retain(|i| *i < self.chunk_count());
+        self.urgent = chunks;
+    }
+
+    /// The first urgent chunk `peer` holds that is neither ours nor asked for.
+    fn pick_urgent(&mut self, peer: &PeerId, have: &Bitfield) -> Option<u32> {
+        self.urgent.retain(|i| !have.get(*i));
+        let holds = &self.peers.get(peer)?.have;
+        self.urgent.iter().copied().find(|i| {
+            holds.get(*i) && !self.verifying.contains(i) && !self.requested.contains_key(i)
+        })
     }
 
     /// In endgame: the first chunk of `in_flight` that `peer` holds and that was asked of

@@ -9,6 +9,7 @@ use dht_proto::{Bitfield, Cid, Request, Response};
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
+use super::faults::Faults;
 use crate::network::Reply;
 use crate::transfer::{PeerNews, Transfers};
 
@@ -17,7 +18,7 @@ pub(super) async fn answer(
     transfers: &Transfers,
     peer: PeerId,
     request: Request,
-    corrupt: bool,
+    faults: Faults,
 ) -> Reply {
     let store = transfers.store().clone();
     match request {
@@ -50,11 +51,7 @@ pub(super) async fn answer(
             let result = tokio::task::spawn_blocking(move || store.read_chunk(&cid, index)).await;
             match flatten(result) {
                 Ok(mut data) => {
-                    if corrupt && cfg!(feature = "test-faults") {
-                        if let Some(b) = data.first_mut() {
-                            *b ^= 0xff;
-                        }
-                    }
+                    faults.maybe_corrupt(&mut data);
                     tracing::trace!(%peer, %cid, index, "served chunk");
                     Reply::Chunk(data)
                 }
@@ -65,7 +62,9 @@ pub(super) async fn answer(
         Request::Bitfield { cid, have } => {
             transfers.peer_news(&cid, PeerNews::Bitfield(peer, have));
             Reply::Message(match our_bitfield(transfers, cid).await {
-                Ok(Held::Yes(have)) => Response::Bitfield { have },
+                Ok(Held::Yes(have)) => Response::Bitfield {
+                    have: faults.advertised(have),
+                },
                 Ok(Held::No) => Response::NotFound,
                 Ok(Held::Changed) => withdraw(transfers, cid).await,
                 Err(e) => error_response(e),

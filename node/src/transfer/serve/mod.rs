@@ -5,16 +5,19 @@
 //! 1. a `Cancel` is answered `Ack` (and ends the named chunk request, if it still
 //!    waits, with `Cancelled`);
 //! 2. a banned requester is answered `Choked`;
-//! 3. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
-//! 4. then read permits, one per started MiB of the chunk, taken at once without
+//! 3. a request about a private file (a password share's) from a peer without a grant
+//!    is answered `NotFound` (`crate::share::gate`);
+//! 4. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
+//! 5. then read permits, one per started MiB of the chunk, taken at once without
 //!    waiting (see [`uploads`]), else `Choked`;
-//! 5. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
+//! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
 //! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
 //! chunk request. Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
 //! when their peer disconnects.
 
 mod answer;
+pub mod faults;
 mod uploads;
 
 use std::sync::{Arc, Mutex};
@@ -37,8 +40,8 @@ pub const OTHER_REQUESTS: usize = 64;
 pub struct ServeConfig {
     /// Peers unchoked at once (upload slots).
     pub upload_slots: usize,
-    /// Test-only: corrupt every chunk served (compiled only with the `test-faults` feature).
-    pub corrupt_chunks: bool,
+    /// Test-only misbehaviour (set only with the `test-faults` feature).
+    pub faults: faults::Faults,
 }
 
 /// Answers inbound requests until the channel closes.
@@ -70,7 +73,17 @@ pub async fn run(
                     .into_iter()
                     .map(|(peer, t)| (peer, t.received))
                     .collect();
-                lock(&choker).rechoke(Instant::now(), &received);
+                let interested = lock(&choker).interested();
+                let judgements: Vec<_> = interested
+                    .into_iter()
+                    .map(|peer| {
+                        let (score, taker) = transfers.peer_judgement(&peer);
+                        (peer, score, taker)
+                    })
+                    .collect();
+                let mut choker = lock(&choker);
+                choker.judge(judgements);
+                choker.rechoke(Instant::now(), &received);
                 continue;
             }
             event = net_events.recv(), if net_events_open => {
@@ -95,8 +108,13 @@ pub async fn run(
             net.respond(channel, Response::Choked).await;
             continue;
         }
+        if !transfers.inner.share_gate.may_serve(&peer, request.cid()) {
+            // A private file, and no grant: answered as if we did not hold it.
+            net.respond(channel, Response::NotFound).await;
+            continue;
+        }
         if let Request::Chunk { cid, index } = request {
-            if !lock(&choker).allow(peer, Instant::now()) {
+            if config.faults.refuse_chunk() || !lock(&choker).allow(peer, Instant::now()) {
                 net.respond(channel, Response::Choked).await;
                 continue;
             }
@@ -120,7 +138,7 @@ pub async fn run(
                 reads: reads.clone(),
                 uploads: uploads.clone(),
                 choker: choker.clone(),
-                corrupt: config.corrupt_chunks,
+                faults: config.faults,
             };
             tokio::spawn(upload.run());
             continue;
@@ -130,9 +148,9 @@ pub async fn run(
             continue;
         };
         let transfers = transfers.clone();
-        let corrupt = config.corrupt_chunks;
+        let faults = config.faults;
         tokio::spawn(async move {
-            let response = answer::answer(&transfers, peer, request, corrupt).await;
+            let response = answer::answer(&transfers, peer, request, faults).await;
             net.respond(channel, response).await;
             drop(permit);
         });

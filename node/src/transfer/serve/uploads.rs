@@ -92,7 +92,7 @@ pub(super) struct Upload {
     pub reads: Arc<Semaphore>,
     pub uploads: PendingUploads,
     pub choker: Arc<Mutex<Choker>>,
-    pub corrupt: bool,
+    pub faults: super::faults::Faults,
 }
 
 impl Upload {
@@ -112,7 +112,7 @@ impl Upload {
             reads,
             uploads,
             choker,
-            corrupt,
+            faults,
         } = self;
         let net = transfers.net().clone();
         let (len, more) = match len {
@@ -144,7 +144,7 @@ impl Upload {
             // Wait for the upload cap before reading, so a capped node never holds more
             // chunks in memory than it has read permits.
             transfers.upload_limit().acquire(capped).await;
-            answer(&transfers, peer, Request::Chunk { cid, index }, corrupt).await
+            answer(&transfers, peer, Request::Chunk { cid, index }, faults).await
         };
         let response = tokio::select! {
             response = upload => response,

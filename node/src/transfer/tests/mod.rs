@@ -84,14 +84,14 @@ impl Node {
                 upload: setup.upload_rate,
                 download: setup.download_rate,
             },
-            Some(dir.path().join("reputation.json")),
+            true,
             crate::tasks::Tasks::new(),
         );
         tasks.push(tokio::spawn(serve::run(
             transfers.clone(),
             ServeConfig {
                 upload_slots: setup.upload_slots.unwrap_or(8),
-                corrupt_chunks: false,
+                faults: Default::default(),
             },
             inbound_rx,
         )));

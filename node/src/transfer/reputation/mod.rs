@@ -1,16 +1,20 @@
-//! What this node thinks of the peers it has dealt with: verified bytes they sent us,
-//! bytes we sent them, corrupt chunks, failed requests, refusals, and bans. Kept in
-//! memory, bounded, and saved to `reputation.json` in the data directory so that scores
-//! and bans survive a restart.
+//! What this node thinks of the peers it has dealt with: verified bytes each way,
+//! corrupt chunks, failed requests, refusals, chokes, first and last seen, bans with
+//! their reason and expiry, and a bounded history of the score. Kept in memory, bounded,
+//! and saved to the store's peer ledger ([`ledger`]) so that scores and bans survive a
+//! restart or a crash.
 //!
 //! The score, from -100 to 100: `10 × log2(1 + MiB received) − 50 × corrupt chunks
 //! − 25 × forged catalog entries − 2 × failed requests − 0.5 × refusals`; a banned peer
 //! scores -100. Giving us verified data is what raises it; one corrupt chunk costs more
 //! than 30 MiB earns, and a catalog entry that is not signed by the peer that sent it
-//! (a forged search result) half as much.
+//! (a forged search result) half as much. docs/reputation.md says why, and which
+//! decisions it drives ([`rules`]).
 
-use std::collections::HashMap;
-use std::path::Path;
+pub mod ledger;
+pub mod rules;
+
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
@@ -18,8 +22,32 @@ use serde::{Deserialize, Serialize};
 
 /// Peers remembered at most; the least interesting are forgotten first.
 pub const MAX_PEERS: usize = 10_000;
+/// Score samples kept per peer (for the trend shown beside it).
+pub const MAX_HISTORY: usize = 48;
+/// A new score sample is taken at most this often per peer.
+pub const HISTORY_INTERVAL: Duration = Duration::from_secs(60);
+/// Chunks a peer may claim and then deny (`NotFound` to a chunk it advertised) before
+/// it is banned for [`FALSE_HAVE_BAN`].
+pub const MAX_FALSE_HAVES: u32 = 4;
+/// How long a peer that keeps advertising chunks it does not have is refused.
+pub const FALSE_HAVE_BAN: Duration = Duration::from_secs(600);
+/// Ban reason of a peer that sent a chunk failing verification.
+pub const REASON_CORRUPT: &str = "sent a corrupt chunk";
+/// Ban reason of a peer that advertised chunks it did not have.
+pub const REASON_FALSE_HAVE: &str = "advertised chunks it does not have";
 
-/// What we know of one peer.
+/// One score sample: when (Unix seconds) and the score in hundredths of a point (the
+/// ledger's encoding has no floats).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sample {
+    /// Unix seconds.
+    pub at: u64,
+    /// Score × 100.
+    pub score_hundredths: i32,
+}
+
+/// What we know of one peer. Fields added after the first version have defaults, so
+/// older ledger rows still decode.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PeerRecord {
     /// Verified bytes it sent us.
@@ -30,16 +58,29 @@ pub struct PeerRecord {
     pub corrupt_chunks: u32,
     /// Requests to it that timed out or failed.
     pub failures: u32,
-    /// Requests it refused (choked, or did not have what it claimed).
+    /// Chunks it advertised and then answered `NotFound` for.
     pub refusals: u32,
+    /// Chunk requests it answered `Choked` (not in the score: choking is how a busy
+    /// peer shares its slots; used to tell a peer that never gives, see [`rules`]).
+    #[serde(default)]
+    pub chokes: u32,
     /// Catalog entries it sent that it did not sign (bad signature, or signed by another
     /// key), or that did not match the search. Absent in tables saved before it existed.
     #[serde(default)]
     pub forged_entries: u32,
     /// Banned until this time (seconds since the Unix epoch).
     pub banned_until: Option<u64>,
+    /// Why it was last banned.
+    #[serde(default)]
+    pub ban_reason: Option<String>,
+    /// First time we dealt with it (seconds since the Unix epoch; 0 if not known).
+    #[serde(default)]
+    pub first_seen: u64,
     /// Last time we dealt with it (seconds since the Unix epoch).
     pub last_seen: u64,
+    /// Score samples, oldest first, at most [`MAX_HISTORY`].
+    #[serde(default)]
+    pub history: Vec<Sample>,
 }
 
 /// One peer with its score.
@@ -55,7 +96,7 @@ pub struct PeerStanding {
     pub record: PeerRecord,
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -81,91 +122,67 @@ impl PeerRecord {
             - 0.5 * f64::from(self.refusals);
         score.clamp(-100.0, 100.0)
     }
+
+    fn ban(&mut self, now: u64, duration: Duration, reason: &str) {
+        self.banned_until = Some(now + duration.as_secs());
+        self.ban_reason = Some(reason.to_string());
+    }
+
+    /// Adds a score sample if the last is older than [`HISTORY_INTERVAL`] (or its
+    /// score differs and the last is at least a tenth of that old), dropping the oldest
+    /// past [`MAX_HISTORY`].
+    fn sample(&mut self, now: u64) {
+        let score_hundredths = dht_proto::standing::Standing::hundredths(self.score_at(now));
+        let interval = HISTORY_INTERVAL.as_secs();
+        let due = self.history.last().is_none_or(|last| {
+            let age = now.saturating_sub(last.at);
+            age >= interval || (age >= interval / 10 && last.score_hundredths != score_hundredths)
+        });
+        if !due {
+            return;
+        }
+        if self.history.len() >= MAX_HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(Sample {
+            at: now,
+            score_hundredths,
+        });
+    }
 }
 
-/// The table of peer records.
+/// The table of peer records, with what changed since it was last saved.
 #[derive(Debug, Default)]
 pub struct Reputation {
     peers: HashMap<PeerId, PeerRecord>,
-    dirty: bool,
-}
-
-/// A copy of the table, to be written to its file away from the async runtime.
-#[derive(Debug)]
-pub struct Snapshot(Vec<(PeerId, PeerRecord)>);
-
-impl Snapshot {
-    /// Writes the table to `path` (atomically and durably). Encoding and the disk both
-    /// take time: call it on a blocking thread.
-    pub fn write(self, path: &Path) -> std::io::Result<()> {
-        let saved = Saved {
-            peers: self
-                .0
-                .into_iter()
-                .map(|(p, r)| (p.to_string(), r))
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        chunk_store::fsutil::write_atomic(path, &bytes)
-    }
-}
-
-/// The file format: peer ids as strings.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    peers: HashMap<String, PeerRecord>,
+    /// Peers whose record changed since the last save (at most [`MAX_PEERS`]).
+    changed: HashSet<PeerId>,
+    /// Peers forgotten since the last save, to remove from the ledger (bounded: a peer
+    /// is added only when evicted, and removed when it comes back or is saved).
+    forgotten: HashSet<PeerId>,
 }
 
 impl Reputation {
-    /// Loads the table saved at `path` (an empty one if there is none or it is unreadable).
-    pub fn load(path: &Path) -> Self {
-        let Ok(bytes) = std::fs::read(path) else {
-            return Reputation::default();
-        };
-        let saved: Saved = match serde_json::from_slice(&bytes) {
-            Ok(saved) => saved,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring unreadable reputation file: {e}");
-                return Reputation::default();
-            }
-        };
-        let peers = saved
-            .peers
-            .into_iter()
-            .filter_map(|(id, record)| Some((id.parse().ok()?, record)))
-            .take(MAX_PEERS)
-            .collect();
+    /// A table holding `peers` (the first [`MAX_PEERS`]), all saved.
+    pub fn from_records(peers: impl IntoIterator<Item = (PeerId, PeerRecord)>) -> Self {
         Reputation {
-            peers,
-            dirty: false,
+            peers: peers.into_iter().take(MAX_PEERS).collect(),
+            ..Reputation::default()
         }
-    }
-
-    /// A copy of the table if it changed since the last copy taken, which it marks
-    /// saved. Cheap (no encoding, no I/O), so it can be taken under the table's lock
-    /// and written without it.
-    pub fn changes(&mut self) -> Option<Snapshot> {
-        if !self.dirty {
-            return None;
-        }
-        self.dirty = false;
-        Some(Snapshot(
-            self.peers.iter().map(|(p, r)| (*p, r.clone())).collect(),
-        ))
-    }
-
-    /// Marks the table changed again: its last copy could not be written.
-    pub fn unsaved(&mut self) {
-        self.dirty = true;
     }
 
     fn record(&mut self, peer: PeerId) -> &mut PeerRecord {
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
             self.evict();
         }
-        self.dirty = true;
-        let record = self.peers.entry(peer).or_default();
-        record.last_seen = now_unix();
+        self.changed.insert(peer);
+        self.forgotten.remove(&peer);
+        let now = now_unix();
+        let record = self.peers.entry(peer).or_insert_with(|| PeerRecord {
+            first_seen: now,
+            ..PeerRecord::default()
+        });
+        record.last_seen = now;
         record
     }
 
@@ -194,12 +211,16 @@ impl Reputation {
         }
         for (_, _, peer) in candidates {
             self.peers.remove(&peer);
+            self.changed.remove(&peer);
+            self.note_forgotten(peer);
         }
     }
 
     /// Counts verified bytes a peer sent us.
     pub fn received(&mut self, peer: PeerId, bytes: u64) {
-        self.record(peer).received += bytes;
+        let record = self.record(peer);
+        record.received += bytes;
+        record.sample(record.last_seen);
     }
 
     /// Counts bytes we sent a peer.
@@ -209,25 +230,43 @@ impl Reputation {
 
     /// Counts a failed or timed-out request.
     pub fn failure(&mut self, peer: PeerId) {
-        self.record(peer).failures += 1;
+        let record = self.record(peer);
+        record.failures += 1;
+        record.sample(record.last_seen);
     }
 
-    /// Counts a refused request.
-    pub fn refusal(&mut self, peer: PeerId) {
-        self.record(peer).refusals += 1;
+    /// Counts a chunk a peer advertised and then did not have; bans it for
+    /// [`FALSE_HAVE_BAN`] at the [`MAX_FALSE_HAVES`]th. Returns whether it is banned now.
+    pub fn refusal(&mut self, peer: PeerId) -> bool {
+        let record = self.record(peer);
+        let now = record.last_seen;
+        record.refusals += 1;
+        if record.refusals.is_multiple_of(MAX_FALSE_HAVES) && !record.is_banned_at(now) {
+            record.ban(now, FALSE_HAVE_BAN, REASON_FALSE_HAVE);
+        }
+        record.sample(now);
+        record.is_banned_at(now)
+    }
+
+    /// Counts a chunk request the peer answered `Choked`.
+    pub fn choked(&mut self, peer: PeerId) {
+        self.record(peer).chokes += 1;
     }
 
     /// Counts catalog entries a peer sent that failed their checks.
     pub fn forged_entries(&mut self, peer: PeerId, entries: u32) {
         let record = self.record(peer);
         record.forged_entries = record.forged_entries.saturating_add(entries);
+        record.sample(record.last_seen);
     }
 
     /// Counts a corrupt chunk and bans the peer for `duration`.
     pub fn corrupt(&mut self, peer: PeerId, duration: Duration) {
         let record = self.record(peer);
+        let now = record.last_seen;
         record.corrupt_chunks += 1;
-        record.banned_until = Some(now_unix() + duration.as_secs());
+        record.ban(now, duration, REASON_CORRUPT);
+        record.sample(now);
     }
 
     /// Whether a peer is banned now.
@@ -238,7 +277,6 @@ impl Reputation {
     }
 
     /// One peer's record.
-    #[cfg(test)]
     pub fn get(&self, peer: &PeerId) -> Option<&PeerRecord> {
         self.peers.get(peer)
     }
@@ -293,6 +331,7 @@ mod tests {
         assert!((table[0].score - 60.2).abs() < 0.05, "{}", table[0].score);
         assert_eq!(table[1].score, -100.0);
         assert!(table[1].banned && rep.is_banned(&bad) && !rep.is_banned(&good));
+        assert_eq!(table[1].record.ban_reason.as_deref(), Some(REASON_CORRUPT));
         rep.failure(good);
         rep.refusal(good);
         assert!(rep.table()[0].score < 60.0);
@@ -314,48 +353,48 @@ mod tests {
     }
 
     #[test]
-    fn bans_expire_and_scores_and_bans_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reputation.json");
+    fn a_peer_that_keeps_denying_what_it_advertised_is_banned() {
         let mut rep = Reputation::default();
-        let peer = PeerId::random();
-        let expired = PeerId::random();
-        rep.received(peer, 1 << 20);
-        rep.corrupt(peer, Duration::from_secs(3600));
-        rep.corrupt(expired, Duration::ZERO);
-        assert!(!rep.is_banned(&expired));
-        rep.changes().unwrap().write(&path).unwrap();
-        // Nothing changed since: nothing to write.
-        assert!(rep.changes().is_none());
-        let loaded = Reputation::load(&path);
-        assert!(loaded.is_banned(&peer));
-        assert_eq!(loaded.get(&peer), rep.get(&peer));
-        // An unreadable file is ignored, not fatal.
-        std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(Reputation::load(&path).iter().count(), 0);
+        let liar = PeerId::random();
+        for _ in 1..MAX_FALSE_HAVES {
+            assert!(!rep.refusal(liar));
+        }
+        assert!(rep.refusal(liar));
+        assert!(rep.is_banned(&liar));
+        let record = rep.get(&liar).unwrap();
+        assert_eq!(record.ban_reason.as_deref(), Some(REASON_FALSE_HAVE));
+        let until = record.banned_until.unwrap();
+        assert!(until >= now_unix() + FALSE_HAVE_BAN.as_secs() - 1);
     }
 
     #[test]
-    fn a_copy_that_could_not_be_written_is_taken_again() {
-        let dir = tempfile::tempdir().unwrap();
+    fn bans_expire() {
         let mut rep = Reputation::default();
-        rep.refusal(PeerId::random());
-        let copy = rep.changes().unwrap();
-        // Changes made while the copy is written are in the next one.
-        rep.refusal(PeerId::random());
-        assert!(copy
-            .write(&dir.path().join("missing/reputation.json"))
-            .is_err());
-        rep.unsaved();
-        let again = rep.changes().unwrap();
-        assert_eq!(again.0.len(), 2);
-        again.write(&dir.path().join("reputation.json")).unwrap();
+        let expired = PeerId::random();
+        rep.corrupt(expired, Duration::ZERO);
+        assert!(!rep.is_banned(&expired));
+        assert!(rep.get(&expired).unwrap().score_at(now_unix()) > -100.0);
+    }
+
+    #[test]
+    fn the_history_is_sampled_and_bounded() {
+        let mut record = PeerRecord::default();
+        let start = 1_700_000_000;
+        for minute in 0..(MAX_HISTORY as u64 * 2) {
+            record.received += 1 << 20;
+            record.sample(start + minute * HISTORY_INTERVAL.as_secs());
+            // A second change at once adds no sample.
+            record.sample(start + minute * HISTORY_INTERVAL.as_secs() + 1);
+        }
+        assert_eq!(record.history.len(), MAX_HISTORY);
+        assert!(record.history.windows(2).all(|w| w[0].at < w[1].at));
+        let last = record.history.last().unwrap();
         assert_eq!(
-            Reputation::load(&dir.path().join("reputation.json"))
-                .iter()
-                .count(),
-            2
+            last.at,
+            start + (MAX_HISTORY as u64 * 2 - 1) * HISTORY_INTERVAL.as_secs()
         );
+        // Rising received bytes, rising score.
+        assert!(record.history[0].score_hundredths < last.score_hundredths);
     }
 
     #[test]
@@ -368,6 +407,7 @@ mod tests {
             rep.corrupt(peer, Duration::from_secs(3600 + n as u64));
             banned.push(peer);
             assert!(rep.iter().count() <= MAX_PEERS);
+            assert!(rep.changed.len() <= MAX_PEERS);
         }
         // The bans that end soonest were forgotten, the latest are kept.
         assert!(rep.is_banned(banned.last().unwrap()));

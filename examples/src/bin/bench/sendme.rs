@@ -1,0 +1,71 @@
+//! sendme (iroh's file sender), the peer tool p2pd is measured against: finding the
+//! binary, and `sendme send`, whose import of the file ends when it prints the ticket.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::harness::Helper;
+
+/// Longest `sendme send` may take to import a file and print its ticket.
+const TICKET_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `explicit`, else `sendme` on PATH or in ~/.cargo/bin.
+pub fn find(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| {
+        let on_path = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("sendme"))
+                .find(|p| p.is_file())
+        });
+        on_path.or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            let p = Path::new(&home).join(".cargo/bin/sendme");
+            p.is_file().then_some(p)
+        })
+    })
+}
+
+/// A running `sendme send`: it serves the file until dropped (killed by its pid).
+pub struct Sender {
+    _helper: Helper,
+    /// What `sendme receive` needs.
+    pub ticket: String,
+    /// From spawn to the ticket printed: sendme's import of the file.
+    pub import: Duration,
+}
+
+/// Spawns `command` (a `sendme send …` with its arguments and working directory set)
+/// and waits for its ticket.
+pub fn send(command: &mut Command) -> anyhow::Result<Sender> {
+    let started = Instant::now();
+    let mut helper = Helper::spawn(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let stdout = helper.child().stdout.take().context("sendme stdout")?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(ticket) = line.strip_prefix("sendme receive ") {
+                let _ = tx.try_send(ticket.trim().to_string());
+            }
+        }
+    });
+    let ticket = rx
+        .recv_timeout(TICKET_TIMEOUT)
+        .with_context(|| format!("sendme send printed no ticket within {TICKET_TIMEOUT:?}"))?;
+    Ok(Sender {
+        _helper: helper,
+        ticket,
+        import: started.elapsed(),
+    })
+}

@@ -1,0 +1,520 @@
+//! The flood benchmark (issue 11, point 5): is a daemon bounded under load from many
+//! connections? A seeder holds a file; 1,000 connections are opened to it over loopback,
+//! of three kinds, each reopened at once when the seeder drops it (the raw ones come from
+//! 250 source addresses in ten /24 subnets, since any 127.0.0.0/8 source can be bound on
+//! Linux; the libp2p peers from 127.0.0.1, see [`valid_peer`]):
+//!
+//! - idle: a TCP connection that never sends a byte;
+//! - garbage: a TCP connection that sends random bytes as fast as it can;
+//! - valid: a libp2p peer (TCP, Noise, Yamux, like the daemon) that sends well-formed
+//!   requests for the seeder's file (`Manifest`, `Bitfield`, `Have`, `Chunk`) one after
+//!   the other, as fast as they are answered.
+//!
+//! Measured in the same run: the seeder's resident memory before, during (peak) and after
+//! the flood; an honest fetch of the file by a fresh daemon before the flood (the
+//! baseline) and during it; whether more fresh daemons can connect to the seeder during
+//! the flood; the machine's load and the CPU each side used.
+//!
+//! `cargo build --release -p p2pd -p p2pd-examples && nice target/release/flood`
+
+#[allow(dead_code)]
+#[path = "../bench/harness.rs"]
+mod harness;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use dht_proto::message::{CHUNK_PROTOCOL, MANIFEST_PROTOCOL};
+use dht_proto::{Bitfield, Cid, Request};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use harness::{Daemon, MemSampler};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
+use tokio::io::AsyncWriteExt as _;
+
+const MIB: u64 = 1 << 20;
+const LONG: Duration = Duration::from_secs(600);
+/// Longest one answer may take to arrive before a valid flooder gives up on it.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Parser)]
+#[command(about = "Flood one p2pd daemon with 1,000 connections and measure it")]
+struct Args {
+    /// The daemon binary.
+    #[arg(long, default_value = "target/release/p2pd")]
+    p2pd: PathBuf,
+    /// Size of the honest fetch, MiB.
+    #[arg(long, default_value_t = 256)]
+    size_mib: u64,
+    /// Idle connections.
+    #[arg(long, default_value_t = 400)]
+    idle: usize,
+    /// Connections sending garbage.
+    #[arg(long, default_value_t = 300)]
+    garbage: usize,
+    /// libp2p peers sending valid requests.
+    #[arg(long, default_value_t = 300)]
+    valid: usize,
+    /// Keep the daemons' data directories (and logs) in this directory instead of a
+    /// temporary one.
+    #[arg(long)]
+    keep_in: Option<PathBuf>,
+    /// `RUST_LOG` for the daemons (default: their own default level).
+    #[arg(long)]
+    daemon_log: Option<String>,
+    /// Seconds to wait after the flood before measuring memory again.
+    #[arg(long, default_value_t = 30)]
+    settle_secs: u64,
+}
+
+/// The source address of flood connection `i`: 127.1.<subnet>.<host>, 250 addresses in
+/// ten /24s, four connections each.
+fn source(i: usize) -> IpAddr {
+    let n = i % 250;
+    IpAddr::V4(Ipv4Addr::new(127, 1, (n / 25) as u8, (n % 25 + 1) as u8))
+}
+
+/// Counters the flood keeps.
+#[derive(Default)]
+struct Counts {
+    opened: AtomicU64,
+    garbage_bytes: AtomicU64,
+    requests: AtomicU64,
+    answers: AtomicU64,
+    valid_connects: AtomicU64,
+}
+
+struct Flood {
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Flood {
+    fn start(args: &Args, target: SocketAddr, target_addr: Multiaddr, cid: Cid) -> Flood {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Counts::default());
+        let mut tasks = Vec::new();
+        for i in 0..args.idle + args.garbage {
+            let garbage = i >= args.idle;
+            let (stop, counts) = (stop.clone(), counts.clone());
+            tasks.push(tokio::spawn(raw_connection(
+                source(i),
+                target,
+                garbage,
+                stop,
+                counts,
+            )));
+        }
+        for i in 0..args.valid {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            let addr = target_addr.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = valid_peer(addr, cid, i as u64, stop, counts).await {
+                    eprintln!("valid flooder {i}: {e:#}");
+                }
+            }));
+        }
+        Flood {
+            stop,
+            counts,
+            tasks,
+        }
+    }
+
+    async fn stop(self) -> Arc<Counts> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        self.counts
+    }
+}
+
+/// One idle or garbage TCP connection from `ip`, reopened whenever it ends.
+async fn raw_connection(
+    ip: IpAddr,
+    target: SocketAddr,
+    garbage: bool,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+) {
+    let mut seed = u64::from(u32::from(match ip {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
+    })) | 1;
+    while !stop.load(Ordering::Relaxed) {
+        let socket = match tokio::net::TcpSocket::new_v4() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        if socket.bind(SocketAddr::new(ip, 0)).is_err() {
+            return;
+        }
+        let Ok(mut stream) = socket.connect(target).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        counts.opened.fetch_add(1, Ordering::Relaxed);
+        if garbage {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                for b in buf.iter_mut() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    *b = seed as u8;
+                }
+                match stream.write_all(&buf).await {
+                    Ok(()) => {
+                        counts
+                            .garbage_bytes
+                            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => break,
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        } else {
+            // Wait for the seeder to drop it (a read of 0 bytes or an error).
+            let mut byte = [0u8; 1];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await;
+        }
+    }
+}
+
+/// A libp2p peer that sends valid requests for `cid`, one after the other. It dials
+/// from 127.0.0.1, like the honest peers: libp2p's TCP transport binds a dial to the
+/// unspecified address (or a listener's port), so its source address cannot be chosen.
+async fn valid_peer(
+    target: Multiaddr,
+    cid: Cid,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+) -> anyhow::Result<()> {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )?
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let peer: PeerId = match target.iter().last() {
+        Some(Protocol::P2p(id)) => id,
+        _ => anyhow::bail!("the target address has no /p2p part"),
+    };
+    let control = swarm.behaviour().new_control();
+    let requests = tokio::spawn(send_requests(
+        control,
+        peer,
+        cid,
+        seed,
+        stop.clone(),
+        counts.clone(),
+    ));
+    let mut connected = false;
+    let mut next_dial = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if !connected && Instant::now() >= next_dial {
+            next_dial = Instant::now() + Duration::from_millis(200);
+            let _ = swarm.dial(target.clone());
+        }
+        match tokio::time::timeout(Duration::from_millis(200), swarm.select_next_some()).await {
+            Ok(SwarmEvent::ConnectionEstablished { .. }) => {
+                connected = true;
+                counts.valid_connects.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(SwarmEvent::ConnectionClosed {
+                num_established: 0, ..
+            }) => connected = false,
+            _ => {}
+        }
+    }
+    requests.abort();
+    Ok(())
+}
+
+/// Opens a stream per request, writes it, closes the write side and reads the answer.
+async fn send_requests(
+    mut control: libp2p_stream::Control,
+    peer: PeerId,
+    cid: Cid,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+) {
+    let chunks = 256u32;
+    let mut n = seed;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        let index = (n % u64::from(chunks)) as u32;
+        let (protocol, request) = match n % 4 {
+            0 => (MANIFEST_PROTOCOL, Request::Manifest { cid }),
+            1 => (
+                CHUNK_PROTOCOL,
+                Request::Bitfield {
+                    cid,
+                    have: Bitfield::new(chunks),
+                },
+            ),
+            2 => (CHUNK_PROTOCOL, Request::Have { cid, index }),
+            _ => (CHUNK_PROTOCOL, Request::Chunk { cid, index }),
+        };
+        let opened = control
+            .open_stream(peer, StreamProtocol::new(protocol))
+            .await;
+        let Ok(mut stream) = opened else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        counts.requests.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            stream.write_all(&request.encode()).await?;
+            stream.close().await?;
+            let mut answer = Vec::new();
+            (&mut stream).take(2 * MIB).read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        if let Ok(Ok(answer)) = tokio::time::timeout(ANSWER_TIMEOUT, exchange).await {
+            if !answer.is_empty() {
+                counts.answers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    harness::proc_status_bytes(pid, "VmRSS").unwrap_or(0) as f64 / MIB as f64
+}
+
+/// A fresh daemon bootstrapped from the seeder fetches `cid`; returns MiB/s.
+fn honest_fetch(
+    args: &Args,
+    dir: &std::path::Path,
+    name: &str,
+    seeder_addr: &str,
+    cid: &str,
+) -> anyhow::Result<f64> {
+    let node = Daemon::start(
+        &args.p2pd,
+        &dir.join(name),
+        name,
+        &["--bootstrap", seeder_addr],
+    )?;
+    let out = dir.join(format!("{name}.out"));
+    let start = Instant::now();
+    node.cli(
+        &[
+            "fetch",
+            cid,
+            "-o",
+            out.to_str().unwrap_or_default(),
+            "--timeout",
+            "120",
+        ],
+        LONG,
+    )?
+    .ok(&format!("{name}'s fetch"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&out);
+    Ok(args.size_mib as f64 / secs)
+}
+
+/// Whether a fresh daemon bootstrapped from the seeder connects to it within 30 s.
+fn new_peer_connects(
+    args: &Args,
+    dir: &std::path::Path,
+    name: &str,
+    seeder: &Daemon,
+) -> anyhow::Result<f64> {
+    let seeder_id = seeder.peer_id()?;
+    let start = Instant::now();
+    let node = Daemon::start(
+        &args.p2pd,
+        &dir.join(name),
+        name,
+        &["--bootstrap", &seeder.addr()?],
+    )?;
+    while start.elapsed() < Duration::from_secs(30) {
+        let peers = node
+            .cli(&["peers", "--json"], Duration::from_secs(30))?
+            .json()?;
+        if peers
+            .as_array()
+            .is_some_and(|list| list.iter().any(|p| p["peer_id"] == seeder_id.as_str()))
+        {
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    anyhow::bail!("{name} did not connect to the seeder within 30 s")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(filter) = &args.daemon_log {
+        let _ = harness::DAEMON_LOG.set(filter.clone());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = run(&args, &runtime);
+    harness::kill_all_registered();
+    result
+}
+
+fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = match &args.keep_in {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            tempfile::tempdir_in(keep)?.keep()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let dir = dir.as_path();
+    println!("load average at start: {}", loadavg());
+    let seeder = Daemon::start(
+        &args.p2pd,
+        &dir.join("seeder"),
+        "seeder",
+        &["--dht-mode", "server"],
+    )?;
+    let src = dir.join("file.bin");
+    harness::random_file(&src, args.size_mib * MIB, 1)?;
+    let cid = seeder
+        .cli(&["add", src.to_str().unwrap_or_default()], LONG)?
+        .ok("add")?
+        .stdout
+        .trim()
+        .to_string();
+    let seeder_addr = seeder.addr()?;
+    let tcp: SocketAddr = {
+        let ma: Multiaddr = seeder_addr.parse()?;
+        let mut ip = None;
+        let mut port = None;
+        for p in ma.iter() {
+            match p {
+                Protocol::Ip4(a) => ip = Some(IpAddr::V4(a)),
+                Protocol::Tcp(p) => port = Some(p),
+                _ => {}
+            }
+        }
+        SocketAddr::new(ip.context("no IP")?, port.context("no port")?)
+    };
+    let pid = seeder.pid();
+    let rss_idle = rss_mib(pid);
+
+    // Baseline: the same fetch, unloaded.
+    let cpu = harness::CpuMeter::start(&[pid]);
+    let unloaded = honest_fetch(args, dir, "baseline", &seeder_addr, &cid)?;
+    let unloaded_cpu = cpu.stop();
+    let rss_before = rss_mib(pid);
+    println!("unloaded fetch: {unloaded:.1} MiB/s ({}); seeder RSS idle {rss_idle:.1} MiB, after it {rss_before:.1} MiB", unloaded_cpu.show());
+
+    let cid_parsed: Cid = cid.parse()?;
+    let target_addr: Multiaddr = seeder_addr.parse()?;
+    let mem = MemSampler::start(pid);
+    let flood = {
+        let _guard = runtime.enter();
+        Flood::start(args, tcp, target_addr, cid_parsed)
+    };
+    // Let the flood build up before measuring.
+    std::thread::sleep(Duration::from_secs(10));
+    let load_during = loadavg();
+    let connected = seeder.status()?["node"]["connected_peers"].clone();
+    let cpu = harness::CpuMeter::start(&[pid]);
+    let loaded = honest_fetch(args, dir, "loaded", &seeder_addr, &cid);
+    let loaded_cpu = cpu.stop();
+    let joins: Vec<anyhow::Result<f64>> = (0..3)
+        .map(|i| new_peer_connects(args, dir, &format!("newcomer{i}"), &seeder))
+        .collect();
+    let counts = runtime.block_on(flood.stop());
+    let (rss_peak, threads_peak) = mem.stop();
+    std::thread::sleep(Duration::from_secs(args.settle_secs));
+    let rss_after = rss_mib(pid);
+
+    println!();
+    println!("| figure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| flood | {} idle, {} garbage, {} valid-request connections from 250 addresses in 10 /24s |",
+        args.idle, args.garbage, args.valid
+    );
+    println!(
+        "| connections opened by the flood in all | {} raw, {} libp2p |",
+        counts.opened.load(Ordering::Relaxed),
+        counts.valid_connects.load(Ordering::Relaxed)
+    );
+    println!(
+        "| valid requests sent / answered | {} / {} |",
+        counts.requests.load(Ordering::Relaxed),
+        counts.answers.load(Ordering::Relaxed)
+    );
+    println!(
+        "| garbage sent | {:.0} MiB |",
+        counts.garbage_bytes.load(Ordering::Relaxed) as f64 / MIB as f64
+    );
+    println!("| seeder's connected peers 10 s into the flood | {connected} |");
+    println!(
+        "| seeder RSS: idle / after the unloaded fetch / peak during the flood / {} s after it | {rss_idle:.1} / {rss_before:.1} / {:.1} / {rss_after:.1} MiB |",
+        args.settle_secs,
+        rss_peak as f64 / MIB as f64
+    );
+    println!("| seeder threads, peak | {threads_peak} |");
+    println!(
+        "| {} MiB fetch, unloaded | {unloaded:.1} MiB/s |",
+        args.size_mib
+    );
+    match &loaded {
+        Ok(speed) => println!(
+            "| {} MiB fetch during the flood | {speed:.1} MiB/s ({:.0}% of unloaded) |",
+            args.size_mib,
+            100.0 * speed / unloaded
+        ),
+        Err(e) => println!(
+            "| {} MiB fetch during the flood | failed: {e:#} |",
+            args.size_mib
+        ),
+    }
+    let joined: Vec<String> = joins
+        .iter()
+        .map(|r| match r {
+            Ok(secs) => format!("{secs:.1} s"),
+            Err(e) => format!("failed ({e:#})"),
+        })
+        .collect();
+    println!(
+        "| new peers connecting during the flood | {} |",
+        joined.join(", ")
+    );
+    println!("| seeder CPU, unloaded fetch | {} |", unloaded_cpu.show());
+    println!(
+        "| seeder CPU, fetch during the flood | {} |",
+        loaded_cpu.show()
+    );
+    println!("| load average (1, 5, 15 min) during the flood | {load_during} |");
+    println!("| load average at the end | {} |", loadavg());
+    loaded?;
+    Ok(())
+}
