@@ -16,14 +16,7 @@ const MIB: u64 = 1 << 20;
 
 /// `node`'s standing at `peer_id`, as `p2pd reputation --mine --json` shows it.
 fn standing_at(node: &Daemon, peer_id: &str) -> Option<Value> {
-    node.cli(&["reputation", "--mine", "--json"])
-        .success()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["peer_id"] == peer_id)
-        .cloned()
+    node.row_of(&["reputation", "--mine", "--json"], peer_id)
 }
 
 #[test]
@@ -88,13 +81,8 @@ fn a_banned_corrupter_sees_its_ban_and_the_reason() {
     let corrupter_id = corrupter.peer_id();
     let banned = || {
         victim
-            .cli(&["reputation", "--json"])
-            .success()
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["peer_id"] == corrupter_id.as_str() && p["banned"] == true)
+            .row_of(&["reputation", "--json"], &corrupter_id)
+            .is_some_and(|p| p["banned"] == true)
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !banned() && std::time::Instant::now() < deadline {

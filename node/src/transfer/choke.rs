@@ -314,6 +314,17 @@ mod tests {
         (0..n).map(|_| PeerId::random()).collect()
     }
 
+    /// The unchoked peers but the optimistic one.
+    fn regular_slots(choker: &Choker) -> HashSet<PeerId> {
+        let optimistic = choker.optimistic.map(|(o, _)| o);
+        choker
+            .unchoked
+            .iter()
+            .filter(|x| Some(**x) != optimistic)
+            .copied()
+            .collect()
+    }
+
     #[test]
     fn everyone_is_served_while_there_is_room() {
         let mut choker = Choker::new(3);
@@ -350,13 +361,7 @@ mod tests {
             choker.allow(*peer, now);
         }
         choker.rechoke(now + RECHOKE_INTERVAL, &received);
-        let optimistic = choker.optimistic.map(|(o, _)| o);
-        let regular: HashSet<PeerId> = choker
-            .unchoked
-            .iter()
-            .filter(|x| Some(**x) != optimistic)
-            .copied()
-            .collect();
+        let regular = regular_slots(&choker);
         assert_eq!(regular, HashSet::from([p[0], p[5]]));
     }
 
@@ -580,13 +585,7 @@ mod tests {
             (p[4], 5 << 20),
         ]);
         choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
-        let optimistic = choker.optimistic.map(|(o, _)| o);
-        let regular: HashSet<PeerId> = choker
-            .unchoked
-            .iter()
-            .filter(|x| Some(**x) != optimistic)
-            .copied()
-            .collect();
+        let regular = regular_slots(&choker);
         assert_eq!(regular, HashSet::from([p[0], p[1]]));
     }
 
