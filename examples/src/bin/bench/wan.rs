@@ -17,8 +17,9 @@ use serde_json::Value;
 
 use crate::harness::{file_hash, random_file, CpuMeter, Daemon, Helper};
 use crate::lab::{self, mbit, Access, WanLab};
+use crate::report::{load, markdown_table, size_label};
 use crate::sendme;
-use crate::{load, size_label, Bench, LONG_TIMEOUT, MIB};
+use crate::{Bench, LONG_TIMEOUT, MIB};
 use p2pd_examples::procfs::CpuUse;
 
 const BOOTSTRAP: usize = 1;
@@ -187,7 +188,7 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<()> {
     println!("\nChecks of the link emulation (same runs):\n");
     print!(
         "{}",
-        crate::markdown_table(
+        markdown_table(
             &[
                 "profile",
                 "check",
