@@ -16,7 +16,7 @@
 //!   after a restart, without a bootstrap node.
 //! - `providing.rs`: starting and stopping to provide a key, and carrying out what the
 //!   batched reprovider asks.
-//! - `reprovide.rs`: the batched reprovider: keys grouped by keyspace region, one
+//! - `reprovide/`: the batched reprovider: keys grouped by keyspace region, one
 //!   exploration per region, refreshes spread over the interval; `explore.rs`: what it
 //!   knows of the servers around its keys and what to look up next; `keyspace.rs`: the
 //!   keyspace arithmetic both use.
