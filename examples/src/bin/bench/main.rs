@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, ValueEnum};
 use harness::Daemon;
+use p2pd_examples::procfs::load_average;
 use p2pd_examples::procfs::CpuUse;
-use report::{load, machine, Row};
+use report::{machine, Row};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -264,7 +265,7 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
     println!("  machine: {}", machine());
     println!("  binary:  {} ({version})", bin.display());
     println!("  temp:    {}", dir.display());
-    println!("  load average at start: {}", load());
+    println!("  load average at start: {}", load_average());
     println!(
         "  MB = 10^6 bytes; \"best\" of --repeat {} runs",
         args.repeat.max(1)
@@ -292,7 +293,7 @@ fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> an
     println!(
         "\nResults ({:.0} s, load average at end: {}):\n",
         started.elapsed().as_secs_f64(),
-        load()
+        load_average()
     );
     print!("{}", bench.table());
     println!("\nCPU accounting (the machine is shared; \"other processes\" is everything else that ran meanwhile):\n");

@@ -36,6 +36,7 @@ use harness::{Daemon, MemSampler};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
+use p2pd_examples::procfs::load_average;
 use tokio::io::AsyncWriteExt as _;
 
 const MIB: u64 = 1 << 20;
@@ -296,12 +297,6 @@ async fn send_requests(
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn rss_mib(pid: u32) -> f64 {
     harness::proc_status_bytes(pid, "VmRSS").unwrap_or(0) as f64 / MIB as f64
 }
@@ -393,7 +388,7 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         None => temp.path().to_path_buf(),
     };
     let dir = dir.as_path();
-    println!("load average at start: {}", loadavg());
+    println!("load average at start: {}", load_average());
     let seeder = Daemon::start(
         &args.p2pd,
         &dir.join("seeder"),
@@ -441,7 +436,7 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     };
     // Let the flood build up before measuring.
     std::thread::sleep(Duration::from_secs(10));
-    let load_during = loadavg();
+    let load_during = load_average();
     let connected = seeder.status()?["node"]["connected_peers"].clone();
     let cpu = harness::CpuMeter::start(&[pid]);
     let loaded = honest_fetch(args, dir, "loaded", &seeder_addr, &cid);
@@ -514,7 +509,7 @@ fn run(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         loaded_cpu.show()
     );
     println!("| load average (1, 5, 15 min) during the flood | {load_during} |");
-    println!("| load average at the end | {} |", loadavg());
+    println!("| load average at the end | {} |", load_average());
     loaded?;
     Ok(())
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use harness::{CpuMeter, Daemon};
+use p2pd_examples::procfs::load_average;
 use serde_json::{json, Value};
 
 /// Longest the keywords of every node may take to reach the DHT.
@@ -266,12 +267,6 @@ fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::NAN, f64::max)
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 /// Everything measured for one network size.
 fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<String> {
     if n < args.publishers + 3 {
@@ -323,7 +318,7 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
         .iter()
         .map(Daemon::peer_id)
         .collect::<anyhow::Result<_>>()?;
-    let load_before = loadavg();
+    let load_before = load_average();
 
     // Baseline: browse one publisher by its address (one dial, one catalog request).
     let searchers: Vec<&Daemon> = nodes[args.publishers + 1..].iter().collect();
@@ -370,7 +365,7 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
         });
     }
     let cpu = meter.stop();
-    let load_after = loadavg();
+    let load_after = load_average();
 
     // Recall: did each search find the wanted file with all its publishers?
     let mut found_all = 0;

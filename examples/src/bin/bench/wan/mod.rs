@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use p2pd_examples::procfs::CpuUse;
+use p2pd_examples::procfs::{load_average, CpuUse};
 
 use crate::harness::{file_hash, random_file};
 use crate::lab::WanLab;
-use crate::report::{load, size_label};
+use crate::report::size_label;
 use crate::sendme;
 use crate::{Bench, MIB};
 use baselines::Baselines;
@@ -176,7 +176,7 @@ fn run_profile(
         (single_bps, single.1),
         (multi_bps, multi.1),
     );
-    println!("    (load average now {})", load());
+    println!("    (load average now {})", load_average());
     Ok(())
 }
 
@@ -242,7 +242,7 @@ fn figure_rows(
         files.size,
         Some(multi_cpu),
     );
-    println!("    (load average now {})", load());
+    println!("    (load average now {})", load_average());
 }
 
 fn on_path(program: &str) -> bool {
