@@ -31,7 +31,7 @@ mod ticket;
 mod transport;
 mod wan;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -192,54 +192,10 @@ impl Bench {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let bin = args.p2pd.clone().unwrap_or_else(|| exe_dir.join("p2pd"));
-    let tmp_root = args
-        .tmp_dir
-        .clone()
-        .or_else(|| exe_dir.parent().map(|t| t.join("bench-tmp")))
-        .unwrap_or_else(|| PathBuf::from("bench-tmp"));
-    let dir = tmp_root.join(format!("run-{}", std::process::id()));
-    let keep = args.keep;
-    if let Some(filter) = &args.daemon_log {
-        let _ = harness::DAEMON_LOG.set(filter.clone());
-    }
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
-        let handle = tokio::runtime::Handle::current();
-        let dir2 = dir.clone();
-        let work = tokio::task::spawn_blocking(move || run(args, bin, dir2, handle));
-        tokio::select! {
-            r = work => r.unwrap_or_else(|e| Err(anyhow::anyhow!("benchmark thread failed: {e}"))),
-            _ = harness::interrupted() => {
-                harness::kill_all_registered();
-                Err(anyhow::anyhow!("interrupted"))
-            }
-        }
-    });
-    harness::kill_all_registered();
-    if keep {
-        eprintln!("kept {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir(&tmp_root); // only if empty
-    }
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let place = harness::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "run");
+    let (keep, daemon_log) = (args.keep, args.daemon_log.clone());
+    let (bin, dir) = (place.bin.clone(), place.dir.clone());
+    harness::run_benchmark(&place, keep, daemon_log, move |rt| run(args, bin, dir, rt))
 }
 
 fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> anyhow::Result<()> {
