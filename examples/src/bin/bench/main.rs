@@ -23,6 +23,7 @@ mod latency;
 mod memory;
 mod nodes;
 mod report;
+mod runner;
 mod sendme;
 mod sources;
 mod stacks;
@@ -192,10 +193,10 @@ impl Bench {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let place = harness::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "run");
+    let place = runner::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "run");
     let (keep, daemon_log) = (args.keep, args.daemon_log.clone());
     let (bin, dir) = (place.bin.clone(), place.dir.clone());
-    harness::run_benchmark(&place, keep, daemon_log, move |rt| run(args, bin, dir, rt))
+    runner::run_benchmark(&place, keep, daemon_log, move |rt| run(args, bin, dir, rt))
 }
 
 fn run(args: Args, bin: PathBuf, dir: PathBuf, rt: tokio::runtime::Handle) -> anyhow::Result<()> {

@@ -22,6 +22,8 @@
 #[allow(dead_code)]
 mod harness;
 mod network;
+#[path = "../bench/runner.rs"]
+mod runner;
 mod stream;
 
 use std::path::{Path, PathBuf};
@@ -286,10 +288,10 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let place = harness::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "search");
+    let place = runner::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "search");
     let (keep, daemon_log) = (args.keep, args.daemon_log.clone());
     let (bin, dir) = (place.bin.clone(), place.dir.clone());
-    harness::run_benchmark(&place, keep, daemon_log, move |_| run(&args, &bin, &dir))
+    runner::run_benchmark(&place, keep, daemon_log, move |_| run(&args, &bin, &dir))
 }
 
 fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<()> {
