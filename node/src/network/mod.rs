@@ -67,6 +67,8 @@ mod reach;
 mod reprovide;
 mod requests;
 #[cfg(test)]
+mod routing_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use actor::NetworkActor;
