@@ -84,7 +84,7 @@ pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
 /// store limits (at most `max_provider_keys` provider keys, ours and other peers'),
 /// timeouts and record lifetimes. libp2p-kad's own republication of our provider
 /// records (one lookup per key every 12 h) is off: the batched reprovider
-/// (`reprovide.rs`) announces them instead. It works over any transport; the daemon and
+/// (`reprovide/`) announces them instead. It works over any transport; the daemon and
 /// anything that simulates it (tests, `dht-sim`) build Kademlia only through here.
 pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviour<MemoryStore> {
     let store = MemoryStore::with_config(
