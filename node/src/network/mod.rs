@@ -67,9 +67,9 @@ mod providing;
 mod reach;
 mod reprovide;
 mod requests;
-pub mod standing;
 #[cfg(test)]
 mod routing_tests;
+pub mod standing;
 #[cfg(test)]
 pub(crate) mod tests;
 
