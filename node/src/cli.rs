@@ -83,8 +83,13 @@ pub enum Command {
     Id,
     /// Connected peers.
     Peers,
-    /// This node's scores for the peers it has dealt with.
-    Reputation,
+    /// This node's scores for the peers it has dealt with; with `--mine`, how the
+    /// connected peers see this node.
+    Reputation {
+        /// Ask the connected peers how they see this node.
+        #[arg(long)]
+        mine: bool,
+    },
     /// Stop announcing a file (it stays in the store).
     Unpublish {
         /// The file's CID.

@@ -39,6 +39,7 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
 
 pub mod downloads;
 mod fetch_bar;
+mod standing;
 mod verify;
 
 /// Runs one CLI invocation.
@@ -70,7 +71,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,
         Command::Peers => peers(&data_dir, json).await,
-        Command::Reputation => reputation(&data_dir, json).await,
+        Command::Reputation { mine: false } => reputation(&data_dir, json).await,
+        Command::Reputation { mine: true } => standing::mine(&data_dir, json).await,
         Command::Unpublish { cid } => {
             check_cid(&cid)?;
             let client = ApiClient::for_data_dir(&data_dir)?;

@@ -201,6 +201,12 @@ async fn run(
         "share access server",
         until_stop(&tasks, crate::share::serve::run(shares.clone())),
     );
+    {
+        let transfers = transfers.clone();
+        let answer = move |peer, request| transfers.answer_standing(peer, request);
+        let server = crate::network::standing::serve(net.clone(), answer);
+        essentials.spawn("standing server", until_stop(&tasks, server));
+    }
     essentials.spawn(
         "reputation saver",
         save_reputation_periodically(transfers.clone(), tasks.clone()),

@@ -588,6 +588,11 @@ fn every_answer_matches_the_openapi_document() {
     assert_eq!(r.status, 404);
     c.send("GET", "/api/peers", owner("GET", "/api/peers"));
     c.send("GET", "/api/reputation", owner("GET", "/api/reputation"));
+    c.send(
+        "GET",
+        "/api/reputation/mine",
+        owner("GET", "/api/reputation/mine"),
+    );
     let r = c.send(
         "POST",
         "/api/downloads",

@@ -31,6 +31,7 @@ mod range;
 mod search;
 mod session;
 mod share;
+mod standing;
 mod store;
 mod stream;
 mod web;
@@ -129,6 +130,7 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(node::put_settings)),
         row(Owner, routes!(node::peers)),
         row(Owner, routes!(node::reputation)),
+        row(Owner, routes!(standing::mine)),
         row(Owner, routes!(ops::metrics)),
         // Files.
         row(Owner, routes!(files::files)),

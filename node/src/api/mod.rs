@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod ops;
 pub mod search;
 pub mod share;
+pub mod standing;
 pub mod store;
 pub mod transfers;
 pub mod types;

@@ -35,6 +35,7 @@
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
+//! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
 
 mod actor;
 mod add_provider;
@@ -68,6 +69,7 @@ mod reprovide;
 mod requests;
 #[cfg(test)]
 mod routing_tests;
+pub mod standing;
 #[cfg(test)]
 pub(crate) mod tests;
 

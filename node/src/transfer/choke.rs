@@ -9,7 +9,17 @@
 //! back get only that last slot: a taker (a peer that refuses our requests and gives
 //! nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is never given a
 //! regular slot, not even a free one, while another taker holds one; ties between
-//! equal givers go to the better score.
+//! equal givers go to the better score, then to the peer we sent the least (a seed,
+//! whom nobody gives anything, shares itself out evenly).
+//!
+//! A slot is also a share of the upload. While some interested peer gave us verified
+//! data during the last rechoke period (we are trading), the peers that gave nothing in
+//! it are *throttled*: together they get one slot's share of what the node uploads
+//! ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being sent at once; so with free
+//! slots too, tit-for-tat decides the bandwidth, and a newcomer still gets a start.
+//! When nobody interested gave us anything (we are seeding), only takers are throttled,
+//! and they are even when nobody else asks: a node that finished its download goes on
+//! refusing to feed the peers that refused it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -28,6 +38,24 @@ pub const SLOT_IDLE: Duration = Duration::from_secs(2);
 /// Peers whose interest is tracked at once; past this (after forgetting those that
 /// stopped asking), a newcomer is choked.
 pub const MAX_TRACKED: usize = 1024;
+/// Chunks being sent at once to the throttled peers, all together (their one slot).
+pub const THROTTLED_IN_FLIGHT: usize = 1;
+
+/// The least bytes per second the throttled peers share, so that they still get a
+/// start when the node uploaded next to nothing lately.
+pub const THROTTLED_FLOOR: u64 = 64 << 10;
+
+/// The bytes per second all uploads to throttled peers share: one slot's share of what
+/// the node uploaded in the last rechoke period (`recent`, bytes per second), and never
+/// more than one slot's share of the upload cap, if any; at least [`THROTTLED_FLOOR`].
+/// The share follows what the node really sends (it may be held back by its CPU or its
+/// link rather than its cap), so that throttling means the same whatever holds it back.
+pub fn throttled_rate(upload_cap: Option<u64>, slots: usize, recent: u64) -> u64 {
+    let slots = slots.max(1) as u64;
+    let share = recent / slots;
+    let share = upload_cap.map_or(share, |cap| share.min(cap / slots));
+    share.max(THROTTLED_FLOOR)
+}
 
 /// The choking state of the upload side.
 #[derive(Debug)]
@@ -45,6 +73,10 @@ pub struct Choker {
     takers: HashSet<PeerId>,
     /// This node's scores for interested peers, as of the last [`Choker::judge`].
     scores: HashMap<PeerId, f64>,
+    /// Interested peers that sent us verified data during the last rechoke period.
+    reciprocating: HashSet<PeerId>,
+    /// Bytes we sent each interested peer so far, as of the last [`Choker::judge`].
+    sent: HashMap<PeerId, u64>,
 }
 
 impl Choker {
@@ -59,6 +91,8 @@ impl Choker {
             received_at_last_rechoke: HashMap::new(),
             takers: HashSet::new(),
             scores: HashMap::new(),
+            reciprocating: HashSet::new(),
+            sent: HashMap::new(),
         }
     }
 
@@ -80,6 +114,28 @@ impl Choker {
         }
     }
 
+    /// The bytes we sent each interested peer so far (peers not named: none).
+    pub fn served(&mut self, sent: impl IntoIterator<Item = (PeerId, u64)>) {
+        self.sent.clear();
+        self.sent.extend(sent.into_iter().take(MAX_TRACKED));
+    }
+
+    /// Whether uploads to `peer` share one slot of the upload cap, one chunk at a time:
+    /// it is a taker, or we are trading and it gave us nothing during the last period.
+    pub fn is_throttled(&self, peer: &PeerId) -> bool {
+        self.takers.contains(peer)
+            || (!self.reciprocating.is_empty() && !self.reciprocating.contains(peer))
+    }
+
+    /// Chunks being sent now to throttled peers, all together.
+    fn throttled_in_flight(&self) -> usize {
+        self.uploading
+            .iter()
+            .filter(|(p, _)| self.is_throttled(p))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Whether another taker than `peer` holds a slot (the optimistic one, as takers
     /// get no other).
     fn other_taker_unchoked(&self, peer: &PeerId) -> bool {
@@ -97,6 +153,9 @@ impl Choker {
             }
         }
         self.interest.insert(peer, now);
+        if self.is_throttled(&peer) && self.throttled_in_flight() >= THROTTLED_IN_FLIGHT {
+            return false;
+        }
         if self.unchoked.contains(&peer) {
             return true;
         }
@@ -188,6 +247,11 @@ impl Choker {
                 .unwrap_or(0)
                 .saturating_sub(last.get(p).copied().unwrap_or(0))
         };
+        self.reciprocating = candidates
+            .iter()
+            .filter(|p| gave(p, &self.received_at_last_rechoke) > 0)
+            .copied()
+            .collect();
         let takers = candidates
             .iter()
             .filter(|p| self.takers.contains(p))
@@ -198,12 +262,14 @@ impl Choker {
         } else {
             let last = &self.received_at_last_rechoke;
             let score = |p: &PeerId| self.scores.get(p).copied().unwrap_or(0.0);
-            // Best givers first, then best scores; ties in a fixed order so slots do
-            // not flap.
+            let sent = |p: &PeerId| self.sent.get(p).copied().unwrap_or(0);
+            // Best givers first, then best scores, then those we sent the least (a seed,
+            // given nothing by anyone, shares itself out evenly); ties in a fixed order.
             candidates.sort_by(|a, b| {
                 gave(b, last)
                     .cmp(&gave(a, last))
                     .then(score(b).total_cmp(&score(a)))
+                    .then(sent(a).cmp(&sent(b)))
                     .then(a.cmp(b))
             });
             // Takers never hold a regular slot.
@@ -248,6 +314,17 @@ mod tests {
         (0..n).map(|_| PeerId::random()).collect()
     }
 
+    /// The unchoked peers but the optimistic one.
+    fn regular_slots(choker: &Choker) -> HashSet<PeerId> {
+        let optimistic = choker.optimistic.map(|(o, _)| o);
+        choker
+            .unchoked
+            .iter()
+            .filter(|x| Some(**x) != optimistic)
+            .copied()
+            .collect()
+    }
+
     #[test]
     fn everyone_is_served_while_there_is_room() {
         let mut choker = Choker::new(3);
@@ -284,13 +361,7 @@ mod tests {
             choker.allow(*peer, now);
         }
         choker.rechoke(now + RECHOKE_INTERVAL, &received);
-        let optimistic = choker.optimistic.map(|(o, _)| o);
-        let regular: HashSet<PeerId> = choker
-            .unchoked
-            .iter()
-            .filter(|x| Some(**x) != optimistic)
-            .copied()
-            .collect();
+        let regular = regular_slots(&choker);
         assert_eq!(regular, HashSet::from([p[0], p[5]]));
     }
 
@@ -416,6 +487,106 @@ mod tests {
                 .count();
             assert_eq!(takers, 1, "round {round}");
         }
+    }
+
+    #[test]
+    fn while_trading_peers_that_gave_nothing_lately_are_throttled() {
+        let mut choker = Choker::new(8);
+        let start = Instant::now();
+        let [giver, idle, newcomer] = [(); 3].map(|_| PeerId::random());
+        for p in [giver, idle] {
+            choker.allow(p, start);
+        }
+        // Nobody gave anything: we are seeding, nobody is throttled.
+        choker.rechoke(start, &HashMap::new());
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
+        // The giver sends us data: the others share one slot's worth from now on,
+        // a newcomer too, though slots are free.
+        let received = HashMap::from([(giver, 4 << 20), (idle, 0)]);
+        let later = start + RECHOKE_INTERVAL;
+        for p in [giver, idle] {
+            choker.allow(p, later);
+        }
+        choker.rechoke(later, &received);
+        assert!(!choker.is_throttled(&giver));
+        assert!(choker.is_throttled(&idle) && choker.is_throttled(&newcomer));
+        assert!(
+            choker.allow(newcomer, later),
+            "a newcomer still gets a start"
+        );
+        choker.started(newcomer);
+        assert!(!choker.allow(newcomer, later), "one chunk at a time");
+        assert!(
+            !choker.allow(idle, later),
+            "one chunk for all throttled peers"
+        );
+        assert!(choker.allow(giver, later));
+        choker.finished(newcomer, later);
+        assert!(choker.allow(idle, later));
+        // What counts is the last period: the giver stopped, and nobody gave since.
+        let quiet = later + RECHOKE_INTERVAL;
+        for p in [giver, idle] {
+            choker.allow(p, quiet);
+        }
+        choker.rechoke(quiet, &received);
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
+        // A taker is throttled even then.
+        choker.judge([(idle, 0.0, true)]);
+        assert!(choker.is_throttled(&idle) && !choker.is_throttled(&giver));
+    }
+
+    #[test]
+    fn a_throttled_peer_is_sent_one_chunk_at_a_time() {
+        let mut choker = Choker::new(4);
+        let now = Instant::now();
+        let [giver, taker] = [(); 2].map(|_| PeerId::random());
+        choker.judge([(giver, 10.0, false), (taker, 0.0, true)]);
+        assert!(choker.allow(taker, now));
+        choker.started(taker);
+        assert!(!choker.allow(taker, now), "a second chunk at once");
+        choker.finished(taker, now);
+        assert!(choker.allow(taker, now));
+        // A giver has no such bound.
+        for _ in 0..3 {
+            assert!(choker.allow(giver, now));
+            choker.started(giver);
+        }
+    }
+
+    #[test]
+    fn throttled_peers_share_one_slot_of_the_upload_cap() {
+        // One slot's share of what was really uploaded lately…
+        assert_eq!(throttled_rate(Some(4 << 20), 8, 2 << 20), 256 << 10);
+        assert_eq!(throttled_rate(None, 8, 16 << 20), 2 << 20);
+        // …never more than a slot's share of the cap…
+        assert_eq!(throttled_rate(Some(4 << 20), 8, 100 << 20), 512 << 10);
+        assert_eq!(throttled_rate(Some(4 << 20), 1, 100 << 20), 4 << 20);
+        // …and never nothing.
+        assert_eq!(throttled_rate(Some(4 << 20), 8, 0), THROTTLED_FLOOR);
+        assert_eq!(throttled_rate(Some(3), 8, 1 << 20), THROTTLED_FLOOR);
+    }
+
+    #[test]
+    fn a_seed_gives_its_regular_slots_to_the_peers_it_served_least() {
+        let mut choker = Choker::new(3);
+        let now = Instant::now();
+        // Highest peer ids first, so that the peer-id tie-break alone would pick others.
+        let mut p = peers(5);
+        p.sort_by(|a, b| b.cmp(a));
+        for peer in &p {
+            choker.allow(*peer, now);
+        }
+        // Nobody gives a seed anything: p[0] and p[1] had the least so far.
+        choker.served([
+            (p[0], 1),
+            (p[1], 2),
+            (p[2], 3 << 20),
+            (p[3], 4 << 20),
+            (p[4], 5 << 20),
+        ]);
+        choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
+        let regular = regular_slots(&choker);
+        assert_eq!(regular, HashSet::from([p[0], p[1]]));
     }
 
     #[test]

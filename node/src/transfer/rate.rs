@@ -34,6 +34,11 @@ impl RateLimiter {
         }
     }
 
+    /// The cap in bytes per second, if any.
+    pub fn rate(&self) -> Option<u64> {
+        self.bytes_per_sec
+    }
+
     /// Whether there is a cap at all.
     pub fn is_limited(&self) -> bool {
         self.bytes_per_sec.is_some()

@@ -27,6 +27,11 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "standing.js",
+        include_bytes!("standing.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "search.js",
         include_bytes!("search.js"),
         "text/javascript; charset=utf-8",

@@ -425,7 +425,13 @@ impl Daemon {
 
     /// This daemon's `peers --json` entry for `peer_id`, if connected.
     pub fn peer_entry(&self, peer_id: &str) -> Option<Value> {
-        self.cli(&["peers", "--json"])
+        self.row_of(&["peers", "--json"], peer_id)
+    }
+
+    /// The entry for `peer_id` in the JSON array a command prints (`peers --json`,
+    /// `reputation --json`, `reputation --mine --json`), if there is one.
+    pub fn row_of(&self, args: &[&str], peer_id: &str) -> Option<Value> {
+        self.cli(args)
             .success()
             .json()
             .as_array()

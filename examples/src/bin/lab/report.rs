@@ -72,7 +72,13 @@ pub struct RepSample {
     pub score: f64,
     pub banned: bool,
     pub received: u64,
+    /// Bytes the observer sent the peer.
+    pub sent: u64,
     pub corrupt_chunks: u64,
+    /// Chunk requests of the observer's that the peer answered `Choked`.
+    pub chokes: u64,
+    /// Whether the observer judges the peer a taker (optimistic slot only).
+    pub taker: bool,
 }
 
 /// One daemon's progress at one time.
@@ -112,6 +118,16 @@ impl Measured {
     }
 
     /// Completion times of the downloaders of `role`.
+    /// Completion times of the `role`'s downloaders, counting one that did not finish
+    /// with the scenario's whole duration (a lower bound of its time).
+    pub fn completion_or_end(&self, role: Role) -> Vec<f64> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.completed_secs.unwrap_or(self.secs))
+            .collect()
+    }
+
     pub fn completion(&self, role: Role) -> Vec<f64> {
         self.nodes
             .iter()
@@ -172,7 +188,8 @@ impl Measured {
     pub fn summary(&self) -> Value {
         let (exposed, banned, worst) = self.corrupter_bans();
         let honest = self.completion(Role::Honest);
-        let freeloaders = self.completion(Role::Freeloader);
+        let freeloaders = self.completion_or_end(Role::Freeloader);
+        let freeloaders_completed = self.completion(Role::Freeloader).len();
         let honest_total = self.nodes.iter().filter(|n| n.role == Role::Honest).count();
         let corrupt_outputs = self
             .nodes
@@ -195,6 +212,7 @@ impl Measured {
                 mean(&self.completion(*r)).map(|m| (r.name().to_string(), json!(m)))
             }).collect::<serde_json::Map<_, _>>(),
             "honest_completed": honest.len(),
+            "freeloaders_completed": freeloaders_completed,
             "honest_total": honest_total,
             "corrupt_outputs": corrupt_outputs,
             "corrupter_exposures": exposed,
@@ -218,12 +236,12 @@ impl Measured {
     /// Writes `<scenario>-reputation.csv`, `-progress.csv` and `-nodes.csv` in `dir`.
     pub fn write_csv(&self, dir: &Path) -> anyhow::Result<()> {
         let mut rep = String::from(
-            "t,observer,observer_role,peer,peer_role,score,banned,received,corrupt_chunks\n",
+            "t,observer,observer_role,peer,peer_role,score,banned,received,sent,corrupt_chunks,chokes,taker\n",
         );
         for s in &self.reputation {
             let _ = writeln!(
                 rep,
-                "{:.1},{},{},{},{},{},{},{},{}",
+                "{:.1},{},{},{},{},{},{},{},{},{},{},{}",
                 s.t,
                 self.nodes[s.observer].name,
                 self.role_of(s.observer).name(),
@@ -232,7 +250,10 @@ impl Measured {
                 s.score,
                 s.banned,
                 s.received,
-                s.corrupt_chunks
+                s.sent,
+                s.corrupt_chunks,
+                s.chokes,
+                s.taker
             );
         }
         std::fs::write(dir.join(format!("{}-reputation.csv", self.scenario)), rep)?;
@@ -304,7 +325,10 @@ mod tests {
             score: 0.0,
             banned,
             received,
+            sent: 0,
             corrupt_chunks,
+            chokes: 0,
+            taker: false,
         };
         let m = Measured {
             nodes: vec![

@@ -228,7 +228,10 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> anyhow::Result<Measured>
                         score: entry["score"].as_f64().unwrap_or(0.0),
                         banned: entry["banned"].as_bool().unwrap_or(false),
                         received: entry["received"].as_u64().unwrap_or(0),
+                        sent: entry["sent"].as_u64().unwrap_or(0),
                         corrupt_chunks: entry["corrupt_chunks"].as_u64().unwrap_or(0),
+                        chokes: entry["chokes"].as_u64().unwrap_or(0),
+                        taker: entry["taker"].as_bool().unwrap_or(false),
                     });
                 }
             }

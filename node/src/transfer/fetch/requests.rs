@@ -80,21 +80,14 @@ impl Engine {
                 } else {
                     0.0
                 };
-                let (score, _) = self.transfers.peer_judgement(peer);
-                (
-                    ready,
-                    SourceFacts {
-                        peer: *peer,
-                        rate,
-                        score,
-                    },
-                )
+                (ready, self.transfers.source_facts(*peer, rate))
             })
             .collect();
         if ready.is_empty() {
             return;
         }
-        // The fastest, best-scored sources pick first in each round (docs/reputation.md).
+        // Debtors, then the fastest, best-scored sources pick first in each round
+        // (docs/reputation.md).
         let mut facts: Vec<SourceFacts> = ready.iter().map(|(_, f)| *f).collect();
         source_order(&mut facts);
         let rank: std::collections::HashMap<PeerId, usize> =

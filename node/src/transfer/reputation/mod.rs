@@ -13,6 +13,7 @@
 
 pub mod ledger;
 pub mod rules;
+pub mod standing;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -306,6 +307,15 @@ impl Reputation {
                 record: record.clone(),
             })
             .collect()
+    }
+}
+
+impl crate::transfer::Transfers {
+    /// What reputation says of a download source that delivered `rate` bytes per
+    /// second in this download ([`rules::source_order`] ranks by it).
+    pub fn source_facts(&self, peer: PeerId, rate: f64) -> rules::SourceFacts {
+        let table = crate::transfer::lock(&self.inner.reputation);
+        rules::SourceFacts::of(peer, rate, table.get(&peer), now_unix())
     }
 }
 

@@ -4,8 +4,11 @@
 //! - [`is_taker`]: a peer that takes without giving. It refused our requests (it was
 //!   asked because it advertised chunks) yet sent us next to nothing of what we sent
 //!   it; the choker gives such a peer only the optimistic slot.
-//! - [`source_order`]: which sources a download asks first: the fastest in this
-//!   download, then the best scored; peers with a negative score go last.
+//! - [`source_order`]: which sources a download asks first: those that owe us (we sent
+//!   them more than they sent us), most owed first, then the fastest in this download,
+//!   then the best scored; peers with a negative score go last. Asking a debtor first
+//!   balances what each pair of peers exchanges (its tit-for-tat favours us), and a
+//!   debtor that refuses is soon found to be a taker.
 //! - [`is_snubbing`]: a source with requests out that sent nothing for [`SNUB_TIMEOUT`]
 //!   is asked nothing more until it delivers (BitTorrent's anti-snubbing).
 //! - [`retry_backoff`]: how long a download waits before asking a failing peer again,
@@ -40,6 +43,9 @@ pub fn is_taker(record: &PeerRecord) -> bool {
         && record.received.saturating_mul(TAKER_RATIO) < record.sent
 }
 
+/// A source owes us when we sent it more than this beyond what it sent us.
+pub const OWED_GRACE_BYTES: u64 = 1 << 20;
+
 /// What a download knows of one source.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SourceFacts {
@@ -49,15 +55,41 @@ pub struct SourceFacts {
     pub rate: f64,
     /// This node's score for it (0 for a peer never seen).
     pub score: f64,
+    /// Bytes we sent it beyond those it sent us (0 if it sent us as much or more).
+    pub owes: u64,
+}
+
+impl SourceFacts {
+    /// The facts of a source from its record (`None`: a peer never seen).
+    pub fn of(peer: PeerId, rate: f64, record: Option<&PeerRecord>, now: u64) -> Self {
+        SourceFacts {
+            peer,
+            rate,
+            score: record.map_or(0.0, |r| r.score_at(now)),
+            owes: record.map_or(0, |r| r.sent.saturating_sub(r.received)),
+        }
+    }
+
+    /// Whether it owes us more than [`OWED_GRACE_BYTES`].
+    fn in_debt(&self) -> bool {
+        self.owes > OWED_GRACE_BYTES
+    }
 }
 
 /// Sources in the order a download fills their request pipelines: those with a score
-/// below zero last; then the fastest first; ties (newcomers have no rate yet) by
-/// score, then peer id so the order is stable.
+/// below zero last; then those that owe us more than [`OWED_GRACE_BYTES`], most owed
+/// first; then the fastest first; ties (newcomers have no rate yet) by score, then peer
+/// id so the order is stable.
 pub fn source_order(sources: &mut [SourceFacts]) {
     sources.sort_by(|a, b| {
         (a.score < 0.0)
             .cmp(&(b.score < 0.0))
+            .then(b.in_debt().cmp(&a.in_debt()))
+            .then(if a.in_debt() && b.in_debt() {
+                b.owes.cmp(&a.owes)
+            } else {
+                std::cmp::Ordering::Equal
+            })
             .then(b.rate.total_cmp(&a.rate))
             .then(b.score.total_cmp(&a.score))
             .then(a.peer.cmp(&b.peer))
@@ -109,39 +141,56 @@ mod tests {
         assert!(!is_taker(&newcomer));
     }
 
+    fn facts(peer: PeerId, rate: f64, score: f64, owes: u64) -> SourceFacts {
+        SourceFacts {
+            peer,
+            rate,
+            score,
+            owes,
+        }
+    }
+
     #[test]
     fn sources_are_asked_fastest_first_and_bad_scores_last() {
         let [fast, slow, new_good, new_plain, bad] = [(); 5].map(|_| PeerId::random());
         let mut sources = vec![
-            SourceFacts {
-                peer: bad,
-                rate: 1e9,
-                score: -5.0,
-            },
-            SourceFacts {
-                peer: new_plain,
-                rate: 0.0,
-                score: 0.0,
-            },
-            SourceFacts {
-                peer: slow,
-                rate: 1e5,
-                score: 50.0,
-            },
-            SourceFacts {
-                peer: new_good,
-                rate: 0.0,
-                score: 30.0,
-            },
-            SourceFacts {
-                peer: fast,
-                rate: 1e7,
-                score: 1.0,
-            },
+            facts(bad, 1e9, -5.0, 0),
+            facts(new_plain, 0.0, 0.0, 0),
+            facts(slow, 1e5, 50.0, 0),
+            facts(new_good, 0.0, 30.0, 0),
+            // Owing less than the grace is owing nothing.
+            facts(fast, 1e7, 1.0, OWED_GRACE_BYTES),
         ];
         source_order(&mut sources);
         let order: Vec<PeerId> = sources.iter().map(|s| s.peer).collect();
         assert_eq!(order, vec![fast, slow, new_good, new_plain, bad]);
+    }
+
+    #[test]
+    fn sources_that_owe_us_are_asked_first_most_owed_first() {
+        let [fast, debtor, big_debtor, bad_debtor] = [(); 4].map(|_| PeerId::random());
+        let mut sources = vec![
+            facts(fast, 1e8, 60.0, 0),
+            facts(debtor, 0.0, 0.0, 4 << 20),
+            facts(bad_debtor, 0.0, -1.0, 64 << 20),
+            facts(big_debtor, 1e3, 0.0, 16 << 20),
+        ];
+        source_order(&mut sources);
+        let order: Vec<PeerId> = sources.iter().map(|s| s.peer).collect();
+        assert_eq!(order, vec![big_debtor, debtor, fast, bad_debtor]);
+        // The debt is read from the record: sent beyond received.
+        let record = PeerRecord {
+            sent: 10 << 20,
+            received: 3 << 20,
+            ..PeerRecord::default()
+        };
+        assert_eq!(SourceFacts::of(fast, 1.0, Some(&record), 0).owes, 7 << 20);
+        let creditor = PeerRecord {
+            received: 20 << 20,
+            ..record
+        };
+        assert_eq!(SourceFacts::of(fast, 1.0, Some(&creditor), 0).owes, 0);
+        assert_eq!(SourceFacts::of(fast, 1.0, None, 0).owes, 0);
     }
 
     #[test]

@@ -27,7 +27,8 @@ use dht_proto::{Request, Response};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::choke::{Choker, RECHOKE_INTERVAL};
+use super::choke::{throttled_rate, Choker, RECHOKE_INTERVAL};
+use super::rate::RateLimiter;
 use super::{lock, Transfers};
 use crate::network::{InboundRequest, NetEvent};
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
@@ -53,6 +54,15 @@ pub async fn run(
     let reads = Arc::new(Semaphore::new(READ_BUDGET_MIB));
     let others = Arc::new(Semaphore::new(OTHER_REQUESTS));
     let choker = Arc::new(Mutex::new(Choker::new(config.upload_slots)));
+    // Uploads to throttled peers (takers, and while trading the peers that gave
+    // nothing lately) share one slot's worth of what this node uploads (choke.rs),
+    // reassessed at every rechoke.
+    let share = |recent| {
+        let rate = throttled_rate(transfers.upload_limit().rate(), config.upload_slots, recent);
+        Arc::new(RateLimiter::new(Some(rate)))
+    };
+    let mut throttled_share = share(0);
+    let mut sent_at_last_rechoke: u64 = transfers.traffic().values().map(|t| t.sent).sum();
     let mut rechoke = tokio::time::interval(RECHOKE_INTERVAL);
     let mut net_events = transfers.net().subscribe();
     let mut net_events_open = true;
@@ -68,11 +78,12 @@ pub async fn run(
                 None => return,
             },
             _ = rechoke.tick() => {
-                let received = transfers
-                    .traffic()
-                    .into_iter()
-                    .map(|(peer, t)| (peer, t.received))
-                    .collect();
+                let traffic = transfers.traffic();
+                let sent_now: u64 = traffic.values().map(|t| t.sent).sum();
+                let recent = sent_now.saturating_sub(sent_at_last_rechoke) / RECHOKE_INTERVAL.as_secs();
+                sent_at_last_rechoke = sent_now;
+                throttled_share = share(recent);
+                let received = traffic.iter().map(|(peer, t)| (*peer, t.received)).collect();
                 let interested = lock(&choker).interested();
                 let judgements: Vec<_> = interested
                     .into_iter()
@@ -82,7 +93,12 @@ pub async fn run(
                     })
                     .collect();
                 let mut choker = lock(&choker);
+                let sent = judgements
+                    .iter()
+                    .map(|(peer, _, _)| (*peer, traffic.get(peer).map_or(0, |t| t.sent)))
+                    .collect::<Vec<_>>();
                 choker.judge(judgements);
+                choker.served(sent);
                 choker.rechoke(Instant::now(), &received);
                 continue;
             }
@@ -118,6 +134,9 @@ pub async fn run(
                 net.respond(channel, Response::Choked).await;
                 continue;
             }
+            let throttled_share = lock(&choker)
+                .is_throttled(&peer)
+                .then(|| throttled_share.clone());
             // Every permit the chunk needs, at once, when its length is known without
             // the disk; one otherwise (the upload takes the rest once it knows).
             let len = cached_chunk_len(&transfers, &cid, index);
@@ -138,6 +157,7 @@ pub async fn run(
                 reads: reads.clone(),
                 uploads: uploads.clone(),
                 choker: choker.clone(),
+                throttled_share,
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

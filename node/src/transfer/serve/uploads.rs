@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use super::answer::answer;
 use crate::network::Reply;
 use crate::transfer::choke::Choker;
+use crate::transfer::rate::RateLimiter;
 use crate::transfer::{lock, Transfers};
 
 /// MiB of chunks being uploaded at once, across all unchoked peers: one permit per MiB
@@ -92,6 +93,9 @@ pub(super) struct Upload {
     pub reads: Arc<Semaphore>,
     pub uploads: PendingUploads,
     pub choker: Arc<Mutex<Choker>>,
+    /// The share of the upload cap that uploads to throttled peers wait for, if the
+    /// peer is one (`choke.rs`).
+    pub throttled_share: Option<Arc<RateLimiter>>,
     pub faults: super::faults::Faults,
 }
 
@@ -112,6 +116,7 @@ impl Upload {
             reads,
             uploads,
             choker,
+            throttled_share,
             faults,
         } = self;
         let net = transfers.net().clone();
@@ -143,6 +148,11 @@ impl Upload {
         let upload = async {
             // Wait for the upload cap before reading, so a capped node never holds more
             // chunks in memory than it has read permits.
+            // A throttled peer waits for its share first, so that it books none of the
+            // cap others could use meanwhile.
+            if let Some(share) = &throttled_share {
+                share.acquire(len).await;
+            }
             transfers.upload_limit().acquire(capped).await;
             answer(&transfers, peer, Request::Chunk { cid, index }, faults).await
         };
