@@ -22,6 +22,7 @@ use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
 use super::pending::{PendingGate, PendingLimits};
 use super::reach::Reach;
+use super::relays::RelayBook;
 use super::requests::Requests;
 
 /// Longest a connection may take from its first byte to a secured, multiplexed
@@ -175,6 +176,7 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        relays: RelayBook::new(config.behaviour.relay_server.clone()),
         metrics,
         catalog: Default::default(),
     };

@@ -15,6 +15,7 @@ use super::announce::ProviderKey;
 use super::catalog::InboundCatalogRequest;
 use super::codec::Reply;
 use super::info::{Announcement, KeywordAnnouncements, NetEvent, NodeInfo, PeerInfo};
+use super::relays::{RelayChoiceError, RelaysReport};
 
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -139,6 +140,27 @@ pub enum Command {
     Announcements(oneshot::Sender<Vec<Announcement>>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    /// The relays in use and the relay server's load.
+    Relays(oneshot::Sender<RelaysReport>),
+    /// Hold a reservation on this relay from now on (the owner's choice).
+    AddRelay {
+        /// The relay.
+        peer: PeerId,
+        /// A direct address of it (without `/p2p/…`).
+        addr: Multiaddr,
+        /// Whether it was taken.
+        reply: oneshot::Sender<Result<(), RelayChoiceError>>,
+    },
+    /// Give back the reservation on this relay and do not pick it again.
+    DropRelay {
+        /// The relay.
+        peer: PeerId,
+        /// Whether it was known.
+        reply: oneshot::Sender<Result<(), RelayChoiceError>>,
+    },
+    /// Connected peers that answer DHT queries (those in the routing table), with their
+    /// addresses.
+    DhtServers(oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>),
     /// Remember addresses of a peer (from a share ticket) and dial it there now.
     DialAt {
         /// The peer.
@@ -333,6 +355,34 @@ impl Network {
         let (done, dialing) = oneshot::channel();
         self.send(Command::DialAt { peer, addrs, done }).await;
         let _ = dialing.await;
+    }
+
+    /// The relays in use and, on a relay node, what it carries.
+    pub async fn relays(&self) -> anyhow::Result<RelaysReport> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Relays(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Holds a reservation on a relay from now on, even while reachable directly.
+    pub async fn add_relay(&self, peer: PeerId, addr: Multiaddr) -> Result<(), RelayChoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AddRelay { peer, addr, reply }).await;
+        answer.await.unwrap_or(Err(RelayChoiceError::Stopped))
+    }
+
+    /// Gives back the reservation on a relay; it is not picked again until added.
+    pub async fn drop_relay(&self, peer: PeerId) -> Result<(), RelayChoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DropRelay { peer, reply }).await;
+        answer.await.unwrap_or(Err(RelayChoiceError::Stopped))
+    }
+
+    /// Connected peers that answer DHT queries, with their addresses.
+    pub async fn dht_servers(&self) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DhtServers(reply)).await;
+        answer.await.unwrap_or_default()
     }
 
     /// Opens and accepts plain streams (protocols served outside the swarm task).

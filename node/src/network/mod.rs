@@ -13,6 +13,9 @@
 //!   mode.
 //! - `announce.rs`: the files we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
+//! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
+//!   node's load) and the owner's added and dropped relays.
+//! - `probe.rs`: one `GET_PROVIDERS` to one DHT server, for `p2pd doctor`.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
 //! - `catalog.rs`: the catalog protocol (search and browse): its codec, outbound
@@ -42,7 +45,9 @@ mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;
+mod probe;
 mod reach;
+mod relays;
 mod requests;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -59,4 +64,9 @@ pub use info::{
     NetEvent, NodeInfo, PeerInfo, RelayServer,
 };
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
+pub use probe::{ask_providers, closest_to, ProbeError};
 pub use reach::describe as describe_cannot_serve;
+pub use relays::{
+    relay_of, CarriedCircuit, CircuitLimit, RelayChoiceError, RelayLoad, RelayOrigin, RelayUse,
+    RelaysReport, ReservationState, MAX_ADDED_RELAYS,
+};
