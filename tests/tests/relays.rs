@@ -171,3 +171,84 @@ fn bad_relay_input_is_refused_cleanly() {
     );
     assert_eq!(view["relays"].as_array().unwrap().len(), 1, "{view}");
 }
+
+#[test]
+fn the_relays_page_and_the_play_button_work_in_chromium() {
+    use harness::browser::*;
+    let Some(Browser {
+        web,
+        executable: chromium,
+        shots,
+    }) = browser(
+        "playwright-core",
+        "CHROMIUM",
+        "/usr/bin/chromium",
+        "chromium",
+        "web-screenshots-relays",
+    )
+    else {
+        return;
+    };
+    let _ = std::fs::remove_dir_all(&shots);
+    let mut swarm = Swarm::new();
+    let relay_id = swarm.bootstrap.peer_id();
+    let relay_addr = swarm.bootstrap.addr();
+    let node = swarm.node(&[]);
+    let clip = swarm.path("clip.webm");
+    random_file(&clip, 300_000, 41);
+    let media_cid = add(&node, &clip, &[]);
+    let notes = swarm.path("notes.bin");
+    random_file(&notes, 1000, 42);
+    let other_cid = add(&node, &notes, &[]);
+    wait_until("the relay server to serve", Duration::from_secs(30), || {
+        relays(&swarm.bootstrap)["server"]["state"] == "serving"
+    });
+    let envs = vec![
+        ("P2PD_SETUP_LINK", node.setup_link()),
+        ("P2PD_PASSWORD", "a long web password".to_string()),
+        ("P2PD_RELAY_ADDR", relay_addr),
+        ("P2PD_RELAY_PEER", relay_id.clone()),
+        ("P2PD_MEDIA_CID", media_cid.clone()),
+        ("P2PD_OTHER_CID", other_cid),
+        ("P2PD_SCREENSHOTS", path_str(&shots)),
+        ("CHROMIUM", chromium),
+    ];
+    let results = run_node(&web, "relays.mjs", &envs, &swarm.path("relays.stderr"));
+    assert_eq!(results["problems"], serde_json::json!([]), "{results}");
+    assert!(
+        results["relay_row"].as_str().unwrap().contains("added"),
+        "{results}"
+    );
+    assert!(
+        results["bad_address_error"]
+            .as_str()
+            .unwrap()
+            .contains("/p2p/"),
+        "{results}"
+    );
+    assert_eq!(results["media_button"], "Play", "{results}");
+    assert_eq!(
+        results["player_src"],
+        format!("/api/files/{media_cid}/content"),
+        "{results}"
+    );
+    assert!(
+        results["ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("bytes=")),
+        "the player reads by Range: {results}"
+    );
+    assert_eq!(results["other_button"], "Open", "{results}");
+    assert_eq!(results["downloaded_name"], "notes.bin", "{results}");
+    // What the page did, seen from the CLI: the relay was added, then dropped.
+    let after = entry(&relays(&node), &relay_id);
+    assert!(
+        after
+            .as_ref()
+            .is_none_or(|r| r["reservation"] != "accepted" && r["origin"] != "added"),
+        "{after:?}"
+    );
+    assert!(shots.join("relays.png").exists());
+}
