@@ -117,6 +117,18 @@ fn a_node_holds_a_reservation_on_an_added_relay_and_both_sides_count_circuits() 
                 >= 1
         },
     );
+    // The streams through the relay (identify, the catalog request) were counted.
+    wait_until(
+        "bytes carried by the relay",
+        Duration::from_secs(20),
+        || {
+            let through = entry(&relays(&node), &relay_id).unwrap();
+            through["bytes_sent"].as_u64().unwrap() > 0
+                && through["bytes_received"].as_u64().unwrap() > 0
+        },
+    );
+    let text = node.cli(&["relays"]).success();
+    assert!(text.stdout.contains("carried"), "{text:?}");
     let text = swarm.bootstrap.cli(&["relays"]).success();
     assert!(text.stdout.contains("relay server: serving"), "{text:?}");
     assert!(text.stdout.contains("reservations "), "{text:?}");

@@ -44,6 +44,10 @@ pub struct RelayView {
     pub circuits_open: usize,
     /// Connections through it since the daemon started.
     pub circuits_total: u64,
+    /// Bytes this node's streams through it sent since the daemon started.
+    pub bytes_sent: u64,
+    /// Bytes this node's streams through it received since the daemon started.
+    pub bytes_received: u64,
 }
 
 /// A circuit a relay node carries.
@@ -147,6 +151,8 @@ impl From<network::RelayUse> for RelayView {
             circuit_addrs: r.circuit_addrs.iter().map(ToString::to_string).collect(),
             circuits_open: r.circuits_open,
             circuits_total: r.circuits_total,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
         }
     }
 }

@@ -87,8 +87,11 @@ fn state(r: &RelayView) -> String {
         text.push_str(&format!(": {error}"));
     }
     text.push_str(&format!(
-        ", {} circuit(s) open, {} in all",
-        r.circuits_open, r.circuits_total
+        ", {} circuit(s) open, {} in all, carried {} up and {} down",
+        r.circuits_open,
+        r.circuits_total,
+        super::human_bytes(r.bytes_sent),
+        super::human_bytes(r.bytes_received)
     ));
     text
 }

@@ -15,6 +15,7 @@
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
 //!   node's load) and the owner's added and dropped relays.
+//! - `relay_traffic.rs`: bytes carried through each relay, counted by the transport.
 //! - `probe.rs`: one `GET_PROVIDERS` to one DHT server, for `p2pd doctor`.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
@@ -47,6 +48,7 @@ pub mod pending;
 pub mod ping;
 mod probe;
 mod reach;
+mod relay_traffic;
 mod relays;
 mod requests;
 #[cfg(test)]

@@ -19,6 +19,7 @@ use libp2p::{relay, Multiaddr, PeerId};
 use super::actor::NetworkActor;
 use super::behaviour::RelayLimits;
 use super::info::RelayServer;
+use super::relay_traffic::RelayTraffic;
 
 /// Relays the owner may add by hand.
 pub const MAX_ADDED_RELAYS: usize = 8;
@@ -85,6 +86,10 @@ pub struct RelayUse {
     pub circuits_open: usize,
     /// Connections through it since the daemon started.
     pub circuits_total: u64,
+    /// Bytes our streams through it sent since the daemon started.
+    pub bytes_sent: u64,
+    /// Bytes our streams through it received since the daemon started.
+    pub bytes_received: u64,
 }
 
 /// One circuit a relay node carries.
@@ -181,11 +186,14 @@ pub(super) struct RelayBook {
     server: Option<ServerSide>,
     /// Relayed connections open now, and the relay each goes through.
     circuits_open: HashMap<ConnectionId, PeerId>,
+    /// Bytes through each relay, counted by the transport.
+    traffic: RelayTraffic,
 }
 
 impl RelayBook {
-    pub(super) fn new(server: Option<RelayLimits>) -> Self {
+    pub(super) fn new(server: Option<RelayLimits>, traffic: RelayTraffic) -> Self {
         RelayBook {
+            traffic,
             server: server.map(|limits| ServerSide {
                 holders: HashSet::new(),
                 circuits: Vec::new(),
@@ -368,8 +376,11 @@ impl NetworkActor {
                     .cloned()
                     .unwrap_or_default();
                 circuit_addrs.sort();
+                let (bytes_sent, bytes_received) = book.traffic.of(&peer);
                 RelayUse {
                     peer,
+                    bytes_sent,
+                    bytes_received,
                     addr: reach.relay_candidates.get(&peer).cloned(),
                     origin,
                     reservation,

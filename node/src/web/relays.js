@@ -1,5 +1,5 @@
 // p2pd web UI: the Relays page. Loaded after app.js and built on its helpers (h, $, api,
-// toast, short, duration, refreshFailed). It lists the relays this node holds, seeks or
+// toast, short, duration, bytes, refreshFailed). It lists the relays this node holds, seeks or
 // routes through (GET /api/relays: reservation, since when, circuits), lets the owner
 // add one by its multiaddr (POST /api/relays) or drop one (DELETE /api/relays/{peer}),
 // and, on a node that is itself a relay, shows the circuits it carries against its
@@ -21,7 +21,7 @@ const RELAYS_REFRESH_MS = 5000;
       h("table", { class: "table", id: "relays-table" },
         h("thead", {}, h("tr", {},
           h("th", {}, "Relay"), h("th", {}, "From"), h("th", {}, "Reservation"), h("th", {}, "Since"),
-          h("th", {}, "Circuits now / in all"), h("th", {}, "Circuit limit"), h("th", {}))),
+          h("th", {}, "Circuits now / in all"), h("th", {}, "Carried ↑ / ↓"), h("th", {}, "Circuit limit"), h("th", {}))),
         h("tbody", { id: "relays-body" })),
       h("p", { id: "relays-empty", class: "empty" }, "No relays in use. A node reachable directly needs none; add one to be reachable through it anyway."),
       h("p", { class: "muted small" }, "An added relay is held even while this node is reachable directly, until dropped or the daemon restarts (--relay keeps one across restarts). libp2p renews a reservation before it expires.")),
@@ -55,6 +55,7 @@ function relayRow(r) {
     h("td", { "data-label": "Reservation" }, state, r.error ? h("small", { class: "muted" }, ` ${r.error}`) : null),
     h("td", { "data-label": "Since" }, since(r.accepted_unix)),
     h("td", { "data-label": "Circuits now / in all", class: "num" }, `${r.circuits_open} / ${r.circuits_total}`),
+    h("td", { "data-label": "Carried ↑ / ↓", class: "num" }, `${bytes(r.bytes_sent)} / ${bytes(r.bytes_received)}`),
     h("td", { "data-label": "Circuit limit" }, limit),
     h("td", { class: "actions" }, drop));
 }
