@@ -14,6 +14,7 @@
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
 //! | `downloads-v1` | file hash | [`SavedDownload`](crate::SavedDownload) as CBOR: a daemon-managed download and its state |
 //! | `peer-ledger-v1` | a peer's identity bytes | the node's record of that peer (opaque here; see `ledger`) |
+//! | `known-peers-v1` | peer id bytes | [`KnownPeer`](crate::KnownPeer) as CBOR (`known_peers.rs`) |
 
 use std::path::PathBuf;
 

@@ -7,10 +7,11 @@
 //! Only what the probe needs is encoded and decoded: the request's type and key; the
 //! answer's type, key, provider peers (id and addresses) and the count of closer peers.
 //! Unknown fields are skipped, as protobuf wants. A message larger than
-//! [`MAX_KAD_MESSAGE_LEN`] (libp2p-kad's own limit) is refused before it is parsed.
+//! [`MAX_KAD_MESSAGE_LEN`] (libp2p-kad's own limit) is refused before it is parsed. The
+//! writing helpers are [`crate::kademlia`]'s, which writes `ADD_PROVIDER`.
 
-/// Largest Kademlia message accepted: libp2p-kad's default packet limit.
-pub const MAX_KAD_MESSAGE_LEN: usize = 16 * 1024;
+use crate::kademlia::{put_bytes, put_varint, MAX_KAD_MESSAGE_LEN};
+
 /// Most provider peers kept from one answer (servers keep 20 per key).
 pub const MAX_PROVIDERS: usize = 64;
 /// Most addresses kept per provider peer.
@@ -61,7 +62,7 @@ pub fn encode_get_providers(key: &[u8]) -> Vec<u8> {
     let mut message = Vec::with_capacity(key.len() + 8);
     put_varint(&mut message, 1 << 3); // field 1 (type), varint
     put_varint(&mut message, GET_PROVIDERS);
-    put_bytes_field(&mut message, 2, key);
+    put_bytes(&mut message, 2, key);
     let mut framed = Vec::with_capacity(message.len() + 3);
     put_varint(&mut framed, message.len() as u64);
     framed.extend_from_slice(&message);
@@ -74,14 +75,14 @@ pub fn encode_providers_answer(answer: &ProvidersAnswer) -> Vec<u8> {
     let mut message = Vec::new();
     put_varint(&mut message, 1 << 3);
     put_varint(&mut message, GET_PROVIDERS);
-    put_bytes_field(&mut message, 2, &answer.key);
+    put_bytes(&mut message, 2, &answer.key);
     for peer in &answer.providers {
         let mut encoded = Vec::new();
-        put_bytes_field(&mut encoded, 1, &peer.id);
+        put_bytes(&mut encoded, 1, &peer.id);
         for addr in &peer.addrs {
-            put_bytes_field(&mut encoded, 2, addr);
+            put_bytes(&mut encoded, 2, addr);
         }
-        put_bytes_field(&mut message, 9, &encoded);
+        put_bytes(&mut message, 9, &encoded);
     }
     let mut framed = Vec::new();
     put_varint(&mut framed, message.len() as u64);
@@ -226,20 +227,6 @@ fn read_varint(bytes: &[u8]) -> Result<(u64, usize), KadDecodeError> {
     } else {
         Err(KadDecodeError::Truncated)
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    put_varint(out, (field << 3) | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

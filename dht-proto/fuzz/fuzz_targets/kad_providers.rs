@@ -6,8 +6,9 @@
 
 use dht_proto::kad_probe::{
     decode_providers_answer, encode_providers_answer, frame_length, MAX_ADDRS_PER_PEER,
-    MAX_KAD_MESSAGE_LEN, MAX_PROVIDERS,
+    MAX_PROVIDERS,
 };
+use dht_proto::kademlia::MAX_KAD_MESSAGE_LEN;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -98,7 +98,12 @@ impl Api {
         let internal = |e: anyhow::Error| ApiError::internal(e.to_string());
         let info = self.net.info().await.map_err(internal)?;
         let announced = self.net.announcements().await.map_err(internal)?;
-        let servers = self.net.dht_servers().await;
+        // Kademlia puts only peers that answer DHT queries in its routing table.
+        let connected = self.net.connected_peers().await;
+        let servers: Vec<_> = (self.net.routing_table().await.map_err(internal)?)
+            .into_iter()
+            .filter(|(peer, _)| connected.contains(peer))
+            .collect();
         let mut checks = Vec::new();
 
         let reachable = info.nat_status == NatStatus::Public;

@@ -25,6 +25,7 @@ use super::pending::{PendingGate, PendingLimits};
 use super::reach::Reach;
 use super::relay_traffic::RelayTraffic;
 use super::relays::RelayBook;
+use super::reprovide::{Reprovider, DEFAULT_REPROVIDE_INTERVAL};
 use super::requests::Requests;
 
 /// Longest a connection may take from its first byte to a secured, multiplexed
@@ -187,7 +188,11 @@ fn assemble(
         commands,
         events: events.clone(),
         requests: Requests::new(inbound),
-        dht: Dht::new(config.dht_mode, bootstrap_peers),
+        dht: Dht::new(
+            config.dht_mode,
+            bootstrap_peers,
+            Reprovider::new(DEFAULT_REPROVIDE_INTERVAL, std::time::Instant::now()),
+        ),
         reach: Reach::new(
             use_relays,
             relay_candidates,
@@ -195,6 +200,7 @@ fn assemble(
         ),
         peers: Peers::default(),
         relays: RelayBook::new(config.behaviour.relay_server.clone(), traffic),
+        providers: Default::default(),
         metrics,
         catalog: Default::default(),
     };

@@ -9,9 +9,19 @@
 //! - `actor.rs`: the swarm task ([`NetworkActor`]): its loop, commands, snapshots.
 //! - `behaviour.rs`: what the node speaks and its limits; [`kad_behaviour`] is the one
 //!   place our Kademlia is configured.
-//! - `dht.rs`: Kademlia: when files are announced, provider lookups, server or client
-//!   mode.
-//! - `announce.rs`: the files we provide and how each announcement went.
+//! - `dht.rs`: Kademlia: when everything is announced again, server or client mode.
+//! - `providers.rs`: provider lookups, handing callers only the providers that answer
+//!   a dial in time.
+//! - `known_peers.rs`: saving the routing table in the store and rejoining through it
+//!   after a restart, without a bootstrap node.
+//! - `providing.rs`: starting and stopping to provide a key, and carrying out what the
+//!   batched reprovider asks.
+//! - `reprovide.rs`: the batched reprovider: keys grouped by keyspace region, one
+//!   exploration per region, refreshes spread over the interval; `explore.rs`: what it
+//!   knows of the servers around its keys and what to look up next; `keyspace.rs`: the
+//!   keyspace arithmetic both use.
+//! - `add_provider.rs`: writing batches of `ADD_PROVIDER` messages to chosen servers.
+//! - `announce.rs`: the keys we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
 //!   node's load) and the owner's added and dropped relays.
@@ -29,6 +39,7 @@
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
+mod add_provider;
 mod announce;
 pub mod behaviour;
 #[cfg(test)]
@@ -39,24 +50,34 @@ pub mod catalog;
 mod catalog_tests;
 pub mod codec;
 mod dht;
+mod explore;
 pub mod gate;
 mod handle;
 mod info;
+mod keyspace;
+mod known_peers;
 mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;
 mod probe;
+mod providers;
+#[cfg(test)]
+mod providers_tests;
+mod providing;
 mod reach;
 mod relay_traffic;
 mod relays;
+mod reprovide;
 mod requests;
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;
-pub use behaviour::{kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
+pub use behaviour::{
+    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL, PROVIDER_RECORD_TTL,
+};
 pub use build::{build, build_in_memory, NetworkConfig};
 pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
@@ -65,6 +86,7 @@ pub use info::{
     Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, KeywordAnnouncements, NatStatus,
     NetEvent, NodeInfo, PeerInfo, RelayServer,
 };
+pub use known_peers::{keep_known_peers, PeerAddrs};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
 pub use probe::{ask_providers, closest_to, ProbeError};
 pub use reach::describe as describe_cannot_serve;
@@ -72,3 +94,4 @@ pub use relays::{
     relay_of, CarriedCircuit, CircuitLimit, RelayChoiceError, RelayLoad, RelayOrigin, RelayUse,
     RelaysReport, ReservationState, MAX_ADDED_RELAYS,
 };
+pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};

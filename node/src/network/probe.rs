@@ -19,7 +19,6 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
 
-use super::actor::NetworkActor;
 use super::behaviour::KAD_PROTOCOL;
 
 /// Longest one probe may take (open, ask, answer).
@@ -137,28 +136,4 @@ pub fn closest_to<'a, T>(
     peers
         .iter()
         .min_by_key(|(p, _)| KBucketKey::from(*p).distance(&target))
-}
-
-impl NetworkActor {
-    /// Connected peers in the routing table (Kademlia adds only peers that answer DHT
-    /// queries), with the addresses it knows for each.
-    pub(super) fn connected_dht_servers(&mut self) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        let mut servers: Vec<(PeerId, Vec<Multiaddr>)> = kad
-            .kbuckets()
-            .flat_map(|bucket| {
-                bucket
-                    .iter()
-                    .map(|entry| {
-                        let addrs = entry.node.value.iter().cloned().collect();
-                        (*entry.node.key.preimage(), addrs)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .filter(|(peer, _)| connected.contains(peer))
-            .collect();
-        servers.sort_by_key(|(peer, _)| *peer);
-        servers
-    }
 }
