@@ -33,18 +33,7 @@ fn a_node_holds_a_reservation_on_an_added_relay_and_both_sides_count_circuits() 
     let node = swarm.node(&[]);
     let node_id = node.peer_id();
     // Reachable directly on loopback: the reservations it took at start are given back.
-    wait_until(
-        "a reachable node without reservations",
-        Duration::from_secs(30),
-        || {
-            let status = node.status();
-            status["node"]["nat_status"] == "public"
-                && status["node"]["relay_reservations"]
-                    .as_array()
-                    .unwrap()
-                    .is_empty()
-        },
-    );
+    node.wait_reachable_without_reservations();
     // The relay serves once its own address is confirmed.
     wait_until("the relay server to serve", Duration::from_secs(30), || {
         relays(&swarm.bootstrap)["server"]["state"] == "serving"
@@ -191,17 +180,10 @@ fn the_relays_page_and_the_play_button_work_in_chromium() {
         web,
         executable: chromium,
         shots,
-    }) = browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        "web-screenshots-relays",
-    )
+    }) = chromium("web-screenshots-relays")
     else {
         return;
     };
-    let _ = std::fs::remove_dir_all(&shots);
     let mut swarm = Swarm::new();
     let relay_id = swarm.bootstrap.peer_id();
     let relay_addr = swarm.bootstrap.addr();

@@ -48,18 +48,11 @@ fn the_web_ui_works_end_to_end_in_chromium() {
         web,
         executable: chromium,
         shots,
-    }) = browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        "web-screenshots",
-    )
+    }) = chromium("web-screenshots")
     else {
         return;
     };
     let bin = p2pd_bin();
-    let _ = std::fs::remove_dir_all(&shots);
 
     let dir = tempfile::tempdir().unwrap();
     // B sends at 6 MiB/s, so the download runs for a few seconds: long enough to be
@@ -245,17 +238,10 @@ fn sharing_by_ticket_works_in_chromium() {
         web,
         executable: chromium,
         shots,
-    }) = browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        "web-screenshots-share",
-    )
+    }) = chromium("web-screenshots-share")
     else {
         return;
     };
-    let _ = std::fs::remove_dir_all(&shots);
     let dir = tempfile::tempdir().unwrap();
     let node = Daemon::start(&dir.path().join("a"), &[]);
     let local = dir.path().join("slides.pdf");

@@ -69,6 +69,22 @@ export const launchChromium = (chromium, executablePath) =>
     ],
   });
 
+/**
+ * Launches Chromium (registered with `setBrowser`, so that the run closes it), opens one
+ * page of `viewport` size with the step timeout, and collects its page errors in
+ * `problems`; returns the page, its context and `problems`.
+ */
+export async function chromiumPage(chromium, executablePath, setBrowser, viewport) {
+  const browser = await launchChromium(chromium, executablePath);
+  setBrowser(browser);
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return { context, page, problems };
+}
+
 /** Firefox preferences that keep a test browser off every network but 127.0.0.1: a
  * dead proxy, no DNS over HTTPS, no prefetch, update, telemetry or safe-browsing calls. */
 export const FIREFOX_OFFLINE_PREFS = {

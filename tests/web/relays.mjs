@@ -7,7 +7,7 @@
 // JSON line of results.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { env, launchChromium, STEP, testRun } from "./harness.mjs";
+import { chromiumPage, env, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -23,13 +23,7 @@ mkdirSync(shots, { recursive: true });
 const { results, step, run, setBrowser } = testRun("relays");
 
 async function main() {
-  const browser = await launchChromium(chromium, executablePath);
-  setBrowser(browser);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP);
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  const { page, problems } = await chromiumPage(chromium, executablePath, setBrowser, { width: 1280, height: 900 });
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
   });
