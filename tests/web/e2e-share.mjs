@@ -6,7 +6,7 @@
 // results (the ticket and the QR code's SVG, for the Rust test to check and fetch with).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromiumPage, env, testRun } from "./harness.mjs";
+import { chromiumPage, env, setPasswordAndLogIn, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -32,13 +32,7 @@ async function main() {
   page.on("dialog", (d) => d.accept());
   const shot = async (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
-  step("set the password through the one-time setup link");
-  await page.goto(setupLink);
-  await page.locator("#setup-view").waitFor({ state: "visible" });
-  await page.fill("#setup-password", password);
-  await page.fill("#setup-repeat", password);
-  await page.click("#setup-submit");
-  await page.locator("#page-dashboard").waitFor({ state: "visible" });
+  await setPasswordAndLogIn(page, step, setupLink, password);
 
   step("open the Ticket link of the file on the files page");
   await page.click('#nav a[data-page="files"]');

@@ -7,7 +7,7 @@
 // JSON line of results.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromiumPage, env, testRun } from "./harness.mjs";
+import { chromiumPage, env, setPasswordAndLogIn, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -34,13 +34,7 @@ async function main() {
   });
   const shot = async (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
-  step("set the password through the one-time setup link");
-  await page.goto(setupLink);
-  await page.locator("#setup-view").waitFor({ state: "visible" });
-  await page.fill("#setup-password", password);
-  await page.fill("#setup-repeat", password);
-  await page.click("#setup-submit");
-  await page.locator("#page-dashboard").waitFor({ state: "visible" });
+  await setPasswordAndLogIn(page, step, setupLink, password);
 
   step("add the relay on the Relays page and see its reservation accepted");
   await page.click('#nav a[data-page="relays"]');
