@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use super::harness::{random_file, Daemon};
-use super::{latency, Bench, Samples, MIB};
+use super::report::{size_label, Samples};
+use super::{latency, Bench, MIB};
 
 /// Fresh fetchers per offset.
 const RUNS: usize = 3;
@@ -111,7 +112,7 @@ impl Bench {
         self.row(
             &format!(
                 "12 · first 1 MiB by Range of a {} file, nothing local",
-                super::size_label(size)
+                size_label(size)
             ),
             &show(&cold),
             "`fetch` of 64 KiB, DHT cold start",
