@@ -39,7 +39,7 @@ const CONNECTION_CONNECTED: u64 = 1;
 const VARINT: u64 = 0;
 const LENGTH_DELIMITED: u64 = 2;
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
         value >>= 7;
@@ -51,7 +51,7 @@ fn put_tag(out: &mut Vec<u8>, field: u64, wire_type: u64) {
     put_varint(out, (field << 3) | wire_type);
 }
 
-fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     put_tag(out, field, LENGTH_DELIMITED);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);

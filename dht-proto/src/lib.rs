@@ -16,6 +16,7 @@
 //! - [`ticket`]: share tickets (`p2pd1…`); [`qr`]: their QR codes as SVG or terminal text.
 //! - [`access`]: the password challenge-response `/p2pd/access/1.0.0`.
 //! - [`standing`]: the "how do you see me" query `/p2pd/standing/1.0.0`.
+//! - [`kad_probe`]: one Kademlia `GET_PROVIDERS` to one DHT server (`p2pd doctor`).
 //!
 //! Every decoder here takes bytes that came from a peer or a user and returns an error,
 //! never panics, and refuses input larger than its documented limit before parsing it.
@@ -28,6 +29,7 @@ pub mod cid;
 pub mod codec;
 pub mod dirmanifest;
 pub mod identity;
+pub mod kad_probe;
 pub mod kademlia;
 pub mod keyword;
 pub mod manifest;

@@ -148,6 +148,8 @@ pub enum Command {
     Downloads(crate::commands::downloads::DownloadCommand),
     #[command(flatten)]
     Share(crate::commands::share::ShareCommand),
+    #[command(flatten)]
+    Network(crate::commands::doctor::NetworkCommand),
 }
 
 /// Commands for the operator: bandwidth, configuration, shell completions, manual

@@ -37,8 +37,10 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+pub mod doctor;
 pub mod downloads;
 mod fetch_bar;
+mod relays;
 mod standing;
 mod verify;
 
@@ -67,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             detach: false,
         } => fetch(&data_dir, json, &cid, output.as_deref(), timeout).await,
         Command::Downloads(command) => downloads::run(command, &data_dir, json).await,
+        Command::Network(command) => doctor::run(command, &data_dir, json).await,
         Command::Ls => ls(&data_dir, json).await,
         Command::Status => status(&data_dir, json).await,
         Command::Id => id(&data_dir, json).await,

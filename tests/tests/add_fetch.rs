@@ -261,18 +261,7 @@ fn id_and_status_report_the_node() {
     assert_eq!(swarm.bootstrap.status()["node"]["dht_server"], true);
     // The bootstrap node relays; a node may take a slot on it while its reachability is
     // unknown, and gives it back once its own address is confirmed.
-    wait_until(
-        "a reachable node without relay reservations",
-        Duration::from_secs(20),
-        || {
-            let status = node.status();
-            status["node"]["nat_status"] == "public"
-                && status["node"]["relay_reservations"]
-                    .as_array()
-                    .unwrap()
-                    .is_empty()
-        },
-    );
+    node.wait_reachable_without_reservations();
     // The identity survives a restart.
     let mut node = node;
     node.restart();

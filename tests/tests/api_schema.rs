@@ -593,6 +593,24 @@ fn every_answer_matches_the_openapi_document() {
         "/api/reputation/mine",
         owner("GET", "/api/reputation/mine"),
     );
+    // Issue 16: the self-check; relays listed, added (a bad address, then one nobody
+    // answers at), dropped (then unknown).
+    let r = c.send("POST", "/api/doctor", owner("POST", "/api/doctor"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.send("GET", "/api/relays", owner("GET", "/api/relays"));
+    let relay = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let add = |addr: &str| owner("POST", "/api/relays").json(&json!({ "addr": addr }));
+    let r = c.send("POST", "/api/relays", add("nonsense"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = c.send(
+        "POST",
+        "/api/relays",
+        add(&format!("/ip4/127.0.0.1/tcp/1/p2p/{relay}")),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let drop = || owner("DELETE", &format!("/api/relays/{relay}"));
+    assert_eq!(c.send("DELETE", "/api/relays/{peer}", drop()).status, 200);
+    assert_eq!(c.send("DELETE", "/api/relays/{peer}", drop()).status, 404);
     let r = c.send(
         "POST",
         "/api/downloads",

@@ -42,30 +42,17 @@ fn two_daemons(
     (seeder, node, remote_cid, link)
 }
 
-/// Chromium driven by playwright-core, its screenshots under `shots`; `None` (the test
-/// skipped, and why said) when it or node is not installed.
-fn find_chromium(shots: &str) -> Option<Browser> {
-    browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        shots,
-    )
-}
-
 #[test]
 fn the_web_ui_works_end_to_end_in_chromium() {
     let Some(Browser {
         web,
         executable: chromium,
         shots,
-    }) = find_chromium("web-screenshots")
+    }) = chromium("web-screenshots")
     else {
         return;
     };
     let bin = p2pd_bin();
-    let _ = std::fs::remove_dir_all(&shots);
 
     let dir = tempfile::tempdir().unwrap();
     // B sends at 6 MiB/s, so the download runs for a few seconds: long enough to be
@@ -251,11 +238,10 @@ fn sharing_by_ticket_works_in_chromium() {
         web,
         executable: chromium,
         shots,
-    }) = find_chromium("web-screenshots-share")
+    }) = chromium("web-screenshots-share")
     else {
         return;
     };
-    let _ = std::fs::remove_dir_all(&shots);
     let dir = tempfile::tempdir().unwrap();
     let node = Daemon::start(&dir.path().join("a"), &[]);
     let local = dir.path().join("slides.pdf");

@@ -6,7 +6,7 @@
 // results (the ticket and the QR code's SVG, for the Rust test to check and fetch with).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { env, launchChromium, STEP, testRun } from "./harness.mjs";
+import { chromiumPage, env, setPasswordAndLogIn, testRun } from "./harness.mjs";
 import { chromium } from "playwright-core";
 
 const setupLink = env("P2PD_SETUP_LINK");
@@ -22,13 +22,7 @@ mkdirSync(shots, { recursive: true });
 const { results, step, run, setBrowser } = testRun("e2e-share");
 
 async function main() {
-  const browser = await launchChromium(chromium, executablePath);
-  setBrowser(browser);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP);
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  const { context, page, problems } = await chromiumPage(chromium, executablePath, setBrowser, { width: 1280, height: 900 });
   // The browser logs a refused request: expected only while a wrong password is tried.
   let expectedRefusal = null;
   page.on("console", (m) => {
@@ -38,13 +32,7 @@ async function main() {
   page.on("dialog", (d) => d.accept());
   const shot = async (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
-  step("set the password through the one-time setup link");
-  await page.goto(setupLink);
-  await page.locator("#setup-view").waitFor({ state: "visible" });
-  await page.fill("#setup-password", password);
-  await page.fill("#setup-repeat", password);
-  await page.click("#setup-submit");
-  await page.locator("#page-dashboard").waitFor({ state: "visible" });
+  await setPasswordAndLogIn(page, step, setupLink, password);
 
   step("open the Ticket link of the file on the files page");
   await page.click('#nav a[data-page="files"]');

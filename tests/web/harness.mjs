@@ -69,6 +69,34 @@ export const launchChromium = (chromium, executablePath) =>
     ],
   });
 
+/**
+ * Launches Chromium (registered with `setBrowser`, so that the run closes it), opens one
+ * page of `viewport` size with the step timeout, and collects its page errors in
+ * `problems`; returns the page, its context and `problems`.
+ */
+export async function chromiumPage(chromium, executablePath, setBrowser, viewport) {
+  const browser = await launchChromium(chromium, executablePath);
+  setBrowser(browser);
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return { context, page, problems };
+}
+
+/** Sets the owner's password through the one-time setup link and waits for the
+ * dashboard (playwright `page`), as step `step` of the run. */
+export async function setPasswordAndLogIn(page, step, setupLink, password) {
+  step("set the password through the one-time setup link");
+  await page.goto(setupLink);
+  await page.locator("#setup-view").waitFor({ state: "visible" });
+  await page.fill("#setup-password", password);
+  await page.fill("#setup-repeat", password);
+  await page.click("#setup-submit");
+  await page.locator("#page-dashboard").waitFor({ state: "visible" });
+}
+
 /** Firefox preferences that keep a test browser off every network but 127.0.0.1: a
  * dead proxy, no DNS over HTTPS, no prefetch, update, telemetry or safe-browsing calls. */
 export const FIREFOX_OFFLINE_PREFS = {

@@ -19,15 +19,17 @@
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
 //! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
-//! catalog's setting), `share.rs` (shares, tickets, publish); `stream.rs` writes JSON
-//! lines.
+//! catalog's setting), `share.rs` (shares, tickets, publish), `doctor.rs` (the
+//! self-check), `relays.rs` (relays in use, add, drop); `stream.rs` writes JSON lines.
 
+mod doctor;
 mod downloads;
 mod events;
 mod files;
 mod node;
 pub mod ops;
 mod range;
+mod relays;
 mod search;
 mod session;
 mod share;
@@ -132,6 +134,9 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(node::reputation)),
         row(Owner, routes!(standing::mine)),
         row(Owner, routes!(ops::metrics)),
+        row(Owner, routes!(doctor::doctor)),
+        row(Owner, routes!(relays::relays, relays::add)),
+        row(Owner, routes!(relays::drop_relay)),
         // Files.
         row(Owner, routes!(files::files)),
         row(Owner, routes!(files::remove)),

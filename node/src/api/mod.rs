@@ -9,12 +9,14 @@
 
 pub mod auth;
 pub mod convert;
+pub mod doctor;
 mod error;
 pub mod http;
 pub mod input;
 pub mod live;
 pub mod openapi;
 pub mod ops;
+pub mod relays;
 pub mod search;
 pub mod share;
 pub mod standing;

@@ -19,6 +19,7 @@ use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
 use super::peers::{is_relayed, Peers};
 use super::providers::ProviderLookups;
 use super::reach::Reach;
+use super::relays::RelayBook;
 use super::requests::Requests;
 
 /// How often the actor runs its timers (announcements due, relay reservations, clean-up).
@@ -35,6 +36,7 @@ pub struct NetworkActor {
     pub(super) dht: Dht,
     pub(super) reach: Reach,
     pub(super) peers: Peers,
+    pub(super) relays: RelayBook,
     pub(super) providers: ProviderLookups,
     /// libp2p's metrics, when the daemon serves them.
     pub(super) metrics: Option<libp2p::metrics::Metrics>,
@@ -147,6 +149,15 @@ impl NetworkActor {
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::Relays(reply) => {
+                let _ = reply.send(self.relays_report());
+            }
+            Command::AddRelay { peer, addr, reply } => {
+                let _ = reply.send(self.add_relay(peer, addr));
+            }
+            Command::DropRelay { peer, reply } => {
+                let _ = reply.send(self.drop_relay(peer));
+            }
             Command::RoutingTable(reply) => {
                 let _ = reply.send(self.routing_table());
             }
@@ -216,7 +227,12 @@ impl NetworkActor {
                 listener_id,
                 reason,
                 ..
-            } => self.reach.on_listener_closed(listener_id, reason),
+            } => {
+                if let Some(relay) = self.reach.on_listener_closed(listener_id, &reason) {
+                    let reason = reason.err().map(|e| e.to_string());
+                    self.relays.on_reservation_ended(relay, reason);
+                }
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -225,6 +241,7 @@ impl NetworkActor {
                 ..
             } => {
                 self.on_dialed(connection_id, peer_id);
+                self.relays.on_connection(connection_id, &endpoint);
                 self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
                 self.providers.on_connected(peer_id);
             }
@@ -236,6 +253,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::info!(peer = %peer_id, cause = ?cause, "connection closed");
+                self.relays.on_connection_closed(connection_id);
                 self.on_connection_closed(peer_id, connection_id, num_established);
             }
             SwarmEvent::OutgoingConnectionError {
@@ -282,10 +300,8 @@ impl NetworkActor {
             BehaviourEvent::Ping(event) => self.peers.on_ping(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),
             BehaviourEvent::Dcutr(event) => super::reach::on_dcutr_event(event),
-            BehaviourEvent::RelayClient(event) => super::reach::on_relay_client_event(event),
-            BehaviourEvent::RelayServer(event) => {
-                tracing::debug!(?event, "relay server");
-            }
+            BehaviourEvent::RelayClient(event) => self.relays.on_client_event(event),
+            BehaviourEvent::RelayServer(event) => self.relays.on_server_event(event),
             BehaviourEvent::Upnp(event) => {
                 tracing::info!(?event, "UPnP");
             }

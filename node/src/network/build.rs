@@ -8,10 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
-use libp2p::{identity, noise, tcp, yamux, Multiaddr, Swarm};
+use libp2p::{identity, noise, relay, tcp, yamux, Multiaddr, Swarm};
 use tokio::sync::{broadcast, mpsc};
 
 use super::actor::NetworkActor;
@@ -22,6 +23,8 @@ use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
 use super::pending::{PendingGate, PendingLimits};
 use super::reach::Reach;
+use super::relay_traffic::RelayTraffic;
+use super::relays::RelayBook;
 use super::reprovide::{Reprovider, DEFAULT_REPROVIDE_INTERVAL};
 use super::requests::Requests;
 
@@ -71,6 +74,11 @@ pub fn build(
     metrics: &mut libp2p::metrics::Registry,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     let behaviour_config = config.behaviour.clone();
+    // The relay client built here rather than by the builder's `with_relay_client`, so
+    // that its connections can be counted per relay (`relay_traffic.rs`).
+    let (relay_transport, relay_client) = relay::client::new(key.public().to_peer_id());
+    let traffic = RelayTraffic::default();
+    let counting = traffic.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_quic()
@@ -83,17 +91,27 @@ pub fn build(
                 Ok(PendingGate::new(tcp, PendingLimits::default()))
             },
         )?
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(relay_transport
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default())
+                    .map(move |(peer, muxer), endpoint| {
+                        (peer, counting.count(StreamMuxerBox::new(muxer), &endpoint))
+                    }))
+            },
+        )?
         .with_dns()?
-        .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_bandwidth_metrics(metrics)
-        .with_behaviour(|key, relay_client| {
+        .with_behaviour(|key| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     let recorder = libp2p::metrics::Metrics::new(metrics);
-    assemble(swarm, config, inbound, Some(recorder))
+    assemble(swarm, config, inbound, Some(recorder), traffic)
 }
 
 /// Builds the same node over libp2p's in-memory transport (`/memory/<port>`
@@ -122,7 +140,7 @@ pub fn build_in_memory(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
-    assemble(swarm, config, inbound, None)
+    assemble(swarm, config, inbound, None, RelayTraffic::default())
 }
 
 /// Starts listening, dials the bootstrap nodes and wraps the swarm in its actor.
@@ -131,6 +149,7 @@ fn assemble(
     config: NetworkConfig,
     inbound: mpsc::Sender<InboundRequest>,
     metrics: Option<libp2p::metrics::Metrics>,
+    traffic: RelayTraffic,
 ) -> anyhow::Result<(NetworkActor, Network)> {
     for addr in &config.listen {
         swarm
@@ -180,6 +199,7 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        relays: RelayBook::new(config.behaviour.relay_server.clone(), traffic),
         providers: Default::default(),
         metrics,
         catalog: Default::default(),

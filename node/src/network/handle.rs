@@ -16,6 +16,7 @@ use super::catalog::InboundCatalogRequest;
 use super::codec::Reply;
 use super::info::{Announcement, KeywordAnnouncements, NetEvent, NodeInfo, PeerInfo};
 use super::known_peers::PeerAddrs;
+use super::relays::{RelayChoiceError, RelaysReport};
 use super::reprovide::ReprovideStats;
 
 /// Why an outbound chunk-protocol request failed.
@@ -144,6 +145,24 @@ pub enum Command {
     ReprovideStats(oneshot::Sender<ReprovideStats>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    /// The relays in use and the relay server's load.
+    Relays(oneshot::Sender<RelaysReport>),
+    /// Hold a reservation on this relay from now on (the owner's choice).
+    AddRelay {
+        /// The relay.
+        peer: PeerId,
+        /// A direct address of it (without `/p2p/…`).
+        addr: Multiaddr,
+        /// Whether it was taken.
+        reply: oneshot::Sender<Result<(), RelayChoiceError>>,
+    },
+    /// Give back the reservation on this relay and do not pick it again.
+    DropRelay {
+        /// The relay.
+        peer: PeerId,
+        /// Whether it was known.
+        reply: oneshot::Sender<Result<(), RelayChoiceError>>,
+    },
     /// The peers in the DHT routing table and their addresses.
     RoutingTable(oneshot::Sender<Vec<PeerAddrs>>),
     /// Rejoin the network through peers known from an earlier run.
@@ -357,6 +376,27 @@ impl Network {
         let (done, dialing) = oneshot::channel();
         self.send(Command::DialAt { peer, addrs, done }).await;
         let _ = dialing.await;
+    }
+
+    /// The relays in use and, on a relay node, what it carries.
+    pub async fn relays(&self) -> anyhow::Result<RelaysReport> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Relays(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Holds a reservation on a relay from now on, even while reachable directly.
+    pub async fn add_relay(&self, peer: PeerId, addr: Multiaddr) -> Result<(), RelayChoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AddRelay { peer, addr, reply }).await;
+        answer.await.unwrap_or(Err(RelayChoiceError::Stopped))
+    }
+
+    /// Gives back the reservation on a relay; it is not picked again until added.
+    pub async fn drop_relay(&self, peer: PeerId) -> Result<(), RelayChoiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DropRelay { peer, reply }).await;
+        answer.await.unwrap_or(Err(RelayChoiceError::Stopped))
     }
 
     /// Opens and accepts plain streams (protocols served outside the swarm task).

@@ -23,6 +23,10 @@
 //! - `add_provider.rs`: writing batches of `ADD_PROVIDER` messages to chosen servers.
 //! - `announce.rs`: the keys we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
+//! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
+//!   node's load) and the owner's added and dropped relays.
+//! - `relay_traffic.rs`: bytes carried through each relay, counted by the transport.
+//! - `probe.rs`: one `GET_PROVIDERS` to one DHT server, for `p2pd doctor`.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
 //! - `catalog.rs`: the catalog protocol (search and browse): its codec, outbound
@@ -60,11 +64,14 @@ mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;
+mod probe;
 mod providers;
 #[cfg(test)]
 mod providers_tests;
 mod providing;
 mod reach;
+mod relay_traffic;
+mod relays;
 mod reprovide;
 mod requests;
 #[cfg(test)]
@@ -88,5 +95,10 @@ pub use info::{
 };
 pub use known_peers::{keep_known_peers, PeerAddrs};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
+pub use probe::{ask_providers, closest_to, ProbeError};
 pub use reach::describe as describe_cannot_serve;
+pub use relays::{
+    relay_of, CarriedCircuit, CircuitLimit, RelayChoiceError, RelayLoad, RelayOrigin, RelayUse,
+    RelaysReport, ReservationState, MAX_ADDED_RELAYS,
+};
 pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};

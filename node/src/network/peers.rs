@@ -107,6 +107,11 @@ impl NetworkActor {
     ) {
         let remote = match endpoint {
             ConnectedPoint::Dialer { address, .. } => address.clone(),
+            // An inbound circuit's send-back address is only `/p2p/<peer>`: name the
+            // relay path instead, so that it counts as relayed.
+            ConnectedPoint::Listener { local_addr, .. } if is_relayed(local_addr) => {
+                local_addr.clone().with(Protocol::P2p(peer_id))
+            }
             ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
         };
         let relayed = is_relayed(&remote);

@@ -2,12 +2,12 @@
 //! node behind NAT keeps (and gives back once it is reachable directly), our circuit
 //! addresses, and what DCUtR and the relay client report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::{dcutr, relay, Multiaddr, PeerId};
+use libp2p::{dcutr, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
 use super::info::{CannotServe, DhtMode, RelayServer};
@@ -19,6 +19,9 @@ const MAX_RELAYS: usize = 2;
 const RESERVATION_RETRY: Duration = Duration::from_secs(10);
 /// Relays found (by identify) that we remember; configured ones (`--relay`) come on top.
 pub(super) const MAX_FOUND_RELAYS: usize = 32;
+/// Relays the owner dropped that we remember (so that identify does not bring them
+/// back); the oldest is forgotten first.
+const MAX_DROPPED_RELAYS: usize = 64;
 
 /// Relay candidates, reservations and circuit addresses.
 pub(super) struct Reach {
@@ -27,8 +30,12 @@ pub(super) struct Reach {
     /// Peers that offer relaying, and a direct address of each: the configured ones and
     /// at most [`MAX_FOUND_RELAYS`] found ones.
     pub(super) relay_candidates: HashMap<PeerId, Multiaddr>,
-    /// The configured relays (never forgotten).
+    /// The configured relays (forgotten only when the owner drops one).
     configured_relays: HashSet<PeerId>,
+    /// Relays the owner added (`p2pd relays add`): held even while reachable directly.
+    pub(super) pinned: HashSet<PeerId>,
+    /// Relays the owner dropped, oldest first: not picked again until added.
+    dropped: VecDeque<PeerId>,
     /// Relay listeners (one per relay we asked for a reservation).
     pub(super) reservations: HashMap<PeerId, ListenerId>,
     /// When a relay may be asked again; entries go when that time has passed.
@@ -51,6 +58,8 @@ impl Reach {
             use_relays,
             configured_relays: relay_candidates.keys().copied().collect(),
             relay_candidates,
+            pinned: HashSet::new(),
+            dropped: VecDeque::new(),
             reservations: HashMap::new(),
             reservation_retry: HashMap::new(),
             circuit_addrs: HashMap::new(),
@@ -63,17 +72,25 @@ impl Reach {
     /// found one we hold no reservation on makes room (the first in peer-id order, so
     /// the choice is stable).
     pub(super) fn add_relay_candidate(&mut self, peer: PeerId, addr: Multiaddr) {
+        if self.dropped.contains(&peer) {
+            return;
+        }
         if let Some(known) = self.relay_candidates.get_mut(&peer) {
             *known = addr;
             return;
         }
-        let found = self.relay_candidates.len() - self.configured_relays.len();
+        let kept = (self.relay_candidates.keys())
+            .filter(|p| self.configured_relays.contains(p) || self.pinned.contains(p))
+            .count();
+        let found = self.relay_candidates.len() - kept;
         if found >= MAX_FOUND_RELAYS {
             let evict = self
                 .relay_candidates
                 .keys()
                 .filter(|p| {
-                    !self.configured_relays.contains(p) && !self.reservations.contains_key(p)
+                    !self.configured_relays.contains(p)
+                        && !self.pinned.contains(p)
+                        && !self.reservations.contains_key(p)
                 })
                 .min()
                 .copied();
@@ -87,6 +104,34 @@ impl Reach {
         }
         tracing::debug!(%peer, "peer offers relaying");
         self.relay_candidates.insert(peer, addr);
+    }
+
+    /// Whether a relay came from `--relay`.
+    pub(super) fn is_configured(&self, peer: &PeerId) -> bool {
+        self.configured_relays.contains(peer)
+    }
+
+    /// The owner adds a relay: held from now on, even while reachable directly.
+    pub(super) fn pin_relay(&mut self, peer: PeerId, addr: Multiaddr) {
+        self.dropped.retain(|p| *p != peer);
+        self.reservation_retry.remove(&peer);
+        self.pinned.insert(peer);
+        self.relay_candidates.insert(peer, addr);
+    }
+
+    /// The owner drops a relay: forgotten, and not picked again until added. Says
+    /// whether it was known.
+    pub(super) fn forget_relay(&mut self, peer: &PeerId) -> bool {
+        let known = self.relay_candidates.remove(peer).is_some()
+            | self.pinned.remove(peer)
+            | self.configured_relays.remove(peer);
+        self.reservation_retry.remove(peer);
+        self.dropped.retain(|p| p != peer);
+        if self.dropped.len() >= MAX_DROPPED_RELAYS {
+            self.dropped.pop_front();
+        }
+        self.dropped.push_back(*peer);
+        known
     }
 
     /// Our `/p2p-circuit` addresses, sorted.
@@ -111,11 +156,12 @@ impl Reach {
         }
     }
 
+    /// A listener closed; returns the relay whose reservation it was, if any.
     pub(super) fn on_listener_closed<E: std::fmt::Debug>(
         &mut self,
         listener: ListenerId,
-        reason: Result<(), E>,
-    ) {
+        reason: &Result<(), E>,
+    ) -> Option<PeerId> {
         self.circuit_addrs.remove(&listener);
         let relay = self
             .reservations
@@ -128,6 +174,7 @@ impl Reach {
             self.reservation_retry
                 .insert(relay, Instant::now() + RESERVATION_RETRY);
         }
+        relay
     }
 }
 
@@ -192,32 +239,42 @@ impl NetworkActor {
     /// A node that is not publicly reachable keeps reservations on up to [`MAX_RELAYS`]
     /// relays, so that others can reach it through them (and then hole-punch). One that
     /// turns out to be reachable (reservations are taken while that is still unknown,
-    /// right after start) gives them back.
+    /// right after start) gives them back. Relays the owner added are held either way.
     pub(super) fn keep_reservations(&mut self, now: Instant) {
         self.reach.reservation_retry.retain(|_, at| *at > now);
-        if self.is_public() {
-            for (relay, listener) in self.reach.reservations.drain() {
-                tracing::info!(%relay, "reachable directly: giving back the relay reservation");
-                self.swarm.remove_listener(listener);
+        let public = self.is_public();
+        if public {
+            let reach = &mut self.reach;
+            let automatic: Vec<PeerId> = (reach.reservations.keys())
+                .filter(|p| !reach.pinned.contains(p))
+                .copied()
+                .collect();
+            for relay in automatic {
+                if let Some(listener) = reach.reservations.remove(&relay) {
+                    tracing::info!(%relay, "reachable directly: giving back the relay reservation");
+                    self.swarm.remove_listener(listener);
+                }
             }
-            return;
         }
         let reach = &mut self.reach;
-        if !reach.use_relays || reach.reservations.len() >= MAX_RELAYS {
-            return;
-        }
-        let mut candidates: Vec<(PeerId, Multiaddr)> = reach
+        let automatic = reach.use_relays && !public;
+        let mut held = (reach.reservations.keys())
+            .filter(|p| !reach.pinned.contains(p))
+            .count();
+        let mut candidates: Vec<(bool, PeerId, Multiaddr)> = reach
             .relay_candidates
             .iter()
             .filter(|(peer, _)| {
                 !reach.reservations.contains_key(peer)
                     && !reach.reservation_retry.contains_key(peer)
+                    && (automatic || reach.pinned.contains(peer))
             })
-            .map(|(p, a)| (*p, a.clone()))
+            .map(|(p, a)| (!reach.pinned.contains(p), *p, a.clone()))
             .collect();
-        candidates.sort_by_key(|(p, _)| *p);
-        for (peer, addr) in candidates {
-            if reach.reservations.len() >= MAX_RELAYS {
+        // Added relays first, then by peer id, so that the choice is stable.
+        candidates.sort_by_key(|(automatic, p, _)| (*automatic, *p));
+        for (automatic, peer, addr) in candidates {
+            if automatic && held >= MAX_RELAYS {
                 break;
             }
             let circuit = addr.with(Protocol::P2p(peer)).with(Protocol::P2pCircuit);
@@ -225,9 +282,13 @@ impl NetworkActor {
                 Ok(id) => {
                     tracing::info!(relay = %peer, "asking relay for a reservation");
                     reach.reservations.insert(peer, id);
+                    self.relays.on_reservation_requested(peer);
+                    held += usize::from(automatic);
                 }
                 Err(e) => {
                     tracing::debug!(%circuit, "cannot listen through relay: {e}");
+                    self.relays
+                        .on_reservation_ended(peer, Some(format!("cannot listen through it: {e}")));
                     reach
                         .reservation_retry
                         .insert(peer, now + RESERVATION_RETRY);
@@ -251,16 +312,5 @@ pub(super) fn on_dcutr_event(event: dcutr::Event) {
             tracing::info!(peer = %event.remote_peer_id, "hole punch succeeded: direct connection")
         }
         Err(e) => tracing::info!(peer = %event.remote_peer_id, "hole punch failed: {e}"),
-    }
-}
-
-pub(super) fn on_relay_client_event(event: relay::client::Event) {
-    if let relay::client::Event::ReservationReqAccepted {
-        relay_peer_id,
-        renewal: false,
-        ..
-    } = event
-    {
-        tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
     }
 }

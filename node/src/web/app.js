@@ -210,17 +210,17 @@ function enterApp() {
 
 function route() {
   if (state.csrf === null) return;
-  const m = location.hash.match(/^#\/(dashboard|search|files|downloads|shares|peers|peer)(?:\/([^/?#]+))?/);
+  const m = location.hash.match(/^#\/(dashboard|search|files|downloads|shares|peers|peer|relays)(?:\/([^/?#]+))?/);
   const page = m ? m[1] : "dashboard";
   state.page = page;
-  for (const p of ["dashboard", "search", "files", "downloads", "shares", "peers", "peer"]) $(`page-${p}`).hidden = p !== page;
+  for (const p of ["dashboard", "search", "files", "downloads", "shares", "peers", "peer", "relays"]) $(`page-${p}`).hidden = p !== page;
   const tab = page === "peer" ? "peers" : page;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
   // Show the page's data as it is now, not as of the last poll (search.js: search, peer;
   // share.js: shares).
   const refresh = {
     dashboard: refreshStatus, search: refreshFiles, files: () => Promise.all([refreshFiles(), refreshCatalog()]),
-    downloads: refreshDownloads, shares: refreshShares, peers: refreshPeers, peer: () => loadPeerPage(m && m[2] ? decodeURIComponent(m[2]) : ""),
+    downloads: refreshDownloads, shares: refreshShares, relays: refreshRelays, peers: refreshPeers, peer: () => loadPeerPage(m && m[2] ? decodeURIComponent(m[2]) : ""),
   }[page];
   refresh().catch(() => {});
   if (page === "dashboard") drawChart();
@@ -428,6 +428,7 @@ function renderFiles() {
     actions.push(h("button", { type: "button", class: "small", "data-action": f.listed ? "unlist" : "list",
       title: f.listed ? "Hide it from search and browsing (fetchable by CID only)" : "Let others find it by the words of its name",
       onclick: () => setListed(f, !f.listed) }, f.listed ? "Unlist" : "List"));
+    if (f.state === "complete" || f.state === "partial") actions.push(openButton(f.cid, name));
     if (f.state === "complete") {
       actions.push(h("a", { class: "button small", href: `/api/files/${f.cid}/content`, download: name, "data-action": "save" }, "Save"));
     }
@@ -548,6 +549,7 @@ function downloadCard(d) {
   if (running) buttons.push(h("button", { type: "button", class: "small", "data-action": "pause", onclick: () => downloadAction("POST", `/api/downloads/${d.cid}/pause`) }, "Pause"));
   if (d.state === "failed" || d.state === "paused") buttons.push(h("button", { type: "button", class: "small", "data-action": "resume", onclick: () => downloadAction("POST", `/api/downloads/${d.cid}/resume`) }, d.paused ? "Resume" : "Retry"));
   if (d.state !== "done" && d.state !== "cancelled") buttons.push(h("button", { type: "button", class: "small danger", "data-action": "cancel", onclick: () => downloadAction("DELETE", `/api/downloads/${d.cid}`) }, "Cancel"));
+  if (running || d.state === "done") buttons.push(openButton(d.cid, d.name));
   if (d.state === "done") buttons.push(h("a", { class: "button small", href: `/api/files/${d.cid}/content`, download: d.name || d.cid, "data-action": "save" }, "Save"));
   const stateText = d.paused ? "paused" : d.state === "failed" ? `failed: ${d.error || ""}` : d.state;
   return h("div", { class: "card download", "data-cid": d.cid, "data-state": status },

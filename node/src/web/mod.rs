@@ -41,6 +41,16 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
         include_bytes!("share.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "player.js",
+        include_bytes!("player.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "relays.js",
+        include_bytes!("relays.js"),
+        "text/javascript; charset=utf-8",
+    ),
     ("icon.svg", include_bytes!("icon.svg"), "image/svg+xml"),
 ];
 

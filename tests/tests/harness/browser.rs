@@ -132,6 +132,21 @@ pub fn browser(
     })
 }
 
+/// What a test in Debian's headless Chromium (driven by playwright-core) needs, its
+/// screenshots going to `target/<shots>` (emptied first); `None` when the test is
+/// skipped.
+pub fn chromium(shots: &str) -> Option<Browser> {
+    let found = browser(
+        "playwright-core",
+        "CHROMIUM",
+        "/usr/bin/chromium",
+        "chromium",
+        shots,
+    )?;
+    let _ = std::fs::remove_dir_all(&found.shots);
+    Some(found)
+}
+
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -461,6 +461,24 @@ impl Daemon {
         );
     }
 
+    /// Waits until the node's own address is confirmed and it holds no relay
+    /// reservation (on loopback a node may take one while its reach is unknown, and
+    /// gives it back once its address is confirmed).
+    pub fn wait_reachable_without_reservations(&self) {
+        wait_until(
+            "a reachable node without relay reservations",
+            START_TIMEOUT,
+            || {
+                let status = self.status();
+                status["node"]["nat_status"] == "public"
+                    && status["node"]["relay_reservations"]
+                        .as_array()
+                        .unwrap()
+                        .is_empty()
+            },
+        );
+    }
+
     /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -16,6 +16,7 @@
 
 mod addspeed;
 mod dht;
+mod firstmib;
 mod fixed;
 mod harness;
 mod lab;
@@ -71,6 +72,8 @@ enum Figure {
     Sources,
     /// 11: `fetch` by ticket vs by CID through the DHT, fresh fetchers (`ticket.rs`).
     Ticket,
+    /// 12: first 1 MiB by Range of a file nothing of which is local (`firstmib.rs`).
+    FirstMib,
 }
 
 /// Benchmarks p2pd on 127.0.0.1 against baselines measured in the same run.
@@ -109,7 +112,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Figures to run (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status, Figure::Transport, Figure::AddSpeed, Figure::FixedCost, Figure::Sources, Figure::Ticket])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Figure::Add, Figure::Fetch, Figure::Multi, Figure::Rss, Figure::Dht, Figure::Status, Figure::Transport, Figure::AddSpeed, Figure::FixedCost, Figure::Sources, Figure::Ticket, Figure::FirstMib])]
     only: Vec<Figure>,
     /// The p2pd binary (default: `p2pd` beside this program).
     #[arg(long)]
@@ -186,6 +189,9 @@ impl Bench {
         }
         if only.contains(&Figure::Ticket) {
             self.figure_ticket()?;
+        }
+        if only.contains(&Figure::FirstMib) {
+            self.figure_first_mib()?;
         }
         Ok(())
     }

@@ -1,0 +1,454 @@
+//! Relays as the operator sees them (`p2pd relays`): on the client side, each relay we
+//! hold or seek a reservation on (how the reservation stands, when it was accepted,
+//! the circuit limits it announced, the circuits through it); on a relay node, what it
+//! carries against its limits (reservations and circuits held now, and in all). Also
+//! the owner's own choices: relays added by hand are held even while the node is
+//! reachable directly, and dropped ones are not picked again until added.
+//!
+//! Everything here is driven by the swarm task's events (relay client and server
+//! events, connections, listeners); `reach.rs` decides when to reserve.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{relay, Multiaddr, PeerId};
+
+use super::actor::NetworkActor;
+use super::behaviour::RelayLimits;
+use super::info::RelayServer;
+use super::relay_traffic::RelayTraffic;
+
+/// Relays the owner may add by hand.
+pub const MAX_ADDED_RELAYS: usize = 8;
+/// Relays we keep counters for (those we use, and those a circuit went through).
+const MAX_TRACKED_RELAYS: usize = 128;
+
+/// Where a relay came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayOrigin {
+    /// `--relay` (or the configuration file).
+    Configured,
+    /// A peer we met that offers relaying (a bootstrap node, say).
+    Found,
+    /// Added by the owner (`p2pd relays add`); held even while reachable directly.
+    Added,
+    /// None of those: only circuits went through it.
+    Other,
+}
+
+/// How our reservation on a relay stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationState {
+    /// None wanted now (the node is reachable directly, or enough relays are held).
+    Idle,
+    /// Asked for, no answer yet.
+    Requested,
+    /// Held (libp2p renews it before it expires).
+    Accepted,
+    /// The last request failed or the reservation ended; asked again later.
+    Failed,
+}
+
+/// The limits a relay puts on each circuit through it, as it announced them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitLimit {
+    /// Longest life of a circuit.
+    pub duration: Option<Duration>,
+    /// Most bytes through a circuit.
+    pub bytes: Option<u64>,
+}
+
+/// One relay, from the client side.
+#[derive(Debug, Clone)]
+pub struct RelayUse {
+    /// The relay.
+    pub peer: PeerId,
+    /// A direct address of it, if we know one.
+    pub addr: Option<Multiaddr>,
+    /// Where it came from.
+    pub origin: RelayOrigin,
+    /// Our reservation.
+    pub reservation: ReservationState,
+    /// Why the last request failed or the reservation ended.
+    pub error: Option<String>,
+    /// When the current reservation was first accepted.
+    pub accepted_at: Option<SystemTime>,
+    /// Renewals of the current reservation since.
+    pub renewals: u32,
+    /// The circuit limits it announced with the reservation.
+    pub circuit_limit: Option<CircuitLimit>,
+    /// Our `/p2p-circuit` addresses on it.
+    pub circuit_addrs: Vec<Multiaddr>,
+    /// Connections through it now (either way).
+    pub circuits_open: usize,
+    /// Connections through it since the daemon started.
+    pub circuits_total: u64,
+    /// Bytes our streams through it sent since the daemon started.
+    pub bytes_sent: u64,
+    /// Bytes our streams through it received since the daemon started.
+    pub bytes_received: u64,
+}
+
+/// One circuit a relay node carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedCircuit {
+    /// Who opened it.
+    pub src: PeerId,
+    /// Whom it reaches (the reservation holder).
+    pub dst: PeerId,
+    /// Since when.
+    pub since: SystemTime,
+}
+
+/// What a relay node carries, against its limits.
+#[derive(Debug, Clone)]
+pub struct RelayLoad {
+    /// Whether the relay server runs.
+    pub state: RelayServer,
+    /// Peers holding a reservation now.
+    pub reservations: usize,
+    /// Most reservations at once.
+    pub max_reservations: usize,
+    /// Circuits open now.
+    pub circuits: Vec<CarriedCircuit>,
+    /// Most circuits at once.
+    pub max_circuits: usize,
+    /// Longest life of one circuit.
+    pub max_circuit_duration: Duration,
+    /// Most bytes through one circuit (0: no limit).
+    pub max_circuit_bytes: u64,
+    /// Reservation requests accepted (renewals included) since the daemon started.
+    pub reservations_accepted: u64,
+    /// Reservation requests refused.
+    pub reservations_denied: u64,
+    /// Circuits accepted since the daemon started.
+    pub circuits_accepted: u64,
+    /// Circuit requests refused.
+    pub circuits_denied: u64,
+}
+
+/// `p2pd relays`: the relays in use and, on a relay node, its load.
+#[derive(Debug, Clone)]
+pub struct RelaysReport {
+    /// Relays we hold, seek or route through, sorted by peer id.
+    pub relays: Vec<RelayUse>,
+    /// The relay server's load, if this node was asked to relay.
+    pub server: Option<RelayLoad>,
+}
+
+/// Why a relay could not be added or dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayChoiceError {
+    /// [`MAX_ADDED_RELAYS`] are added already.
+    #[error("at most {MAX_ADDED_RELAYS} relays can be added; drop one first")]
+    TooMany,
+    /// The address names this node.
+    #[error("that is this node's own address")]
+    Ourselves,
+    /// No relay with that peer id is known.
+    #[error("no such relay")]
+    Unknown,
+    /// The network task is gone.
+    #[error("network task stopped")]
+    Stopped,
+}
+
+/// What the client side keeps per relay, beyond what `Reach` keeps.
+#[derive(Debug, Clone, Default)]
+struct ClientSide {
+    accepted: bool,
+    accepted_at: Option<SystemTime>,
+    renewals: u32,
+    limit: Option<CircuitLimit>,
+    error: Option<String>,
+    circuits_total: u64,
+}
+
+/// The relay server's counters.
+#[derive(Debug, Clone)]
+struct ServerSide {
+    limits: RelayLimits,
+    holders: HashSet<PeerId>,
+    circuits: Vec<CarriedCircuit>,
+    reservations_accepted: u64,
+    reservations_denied: u64,
+    circuits_accepted: u64,
+    circuits_denied: u64,
+}
+
+/// The relay bookkeeping of the swarm task.
+#[derive(Debug, Default)]
+pub(super) struct RelayBook {
+    client: HashMap<PeerId, ClientSide>,
+    server: Option<ServerSide>,
+    /// Relayed connections open now, and the relay each goes through.
+    circuits_open: HashMap<ConnectionId, PeerId>,
+    /// Bytes through each relay, counted by the transport.
+    traffic: RelayTraffic,
+}
+
+impl RelayBook {
+    pub(super) fn new(server: Option<RelayLimits>, traffic: RelayTraffic) -> Self {
+        RelayBook {
+            traffic,
+            server: server.map(|limits| ServerSide {
+                holders: HashSet::new(),
+                circuits: Vec::new(),
+                limits,
+                reservations_accepted: 0,
+                reservations_denied: 0,
+                circuits_accepted: 0,
+                circuits_denied: 0,
+            }),
+            ..RelayBook::default()
+        }
+    }
+
+    fn client_mut(&mut self, relay: PeerId) -> Option<&mut ClientSide> {
+        if !self.client.contains_key(&relay) && self.client.len() >= MAX_TRACKED_RELAYS {
+            return None;
+        }
+        Some(self.client.entry(relay).or_default())
+    }
+
+    /// A connection opened: if it goes through a relay, count it there.
+    pub(super) fn on_connection(&mut self, id: ConnectionId, endpoint: &ConnectedPoint) {
+        let addr = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => address,
+            ConnectedPoint::Listener { local_addr, .. } => local_addr,
+        };
+        if let Some(relay) = relay_of(addr) {
+            if let Some(side) = self.client_mut(relay) {
+                side.circuits_total += 1;
+                self.circuits_open.insert(id, relay);
+            }
+        }
+    }
+
+    pub(super) fn on_connection_closed(&mut self, id: ConnectionId) {
+        self.circuits_open.remove(&id);
+    }
+
+    /// A relay listener closed: the reservation (or its request) ended, for `reason`.
+    pub(super) fn on_reservation_ended(&mut self, relay: PeerId, reason: Option<String>) {
+        if let Some(side) = self.client.get_mut(&relay) {
+            side.accepted = false;
+            side.accepted_at = None;
+            side.renewals = 0;
+            side.error = Some(reason.unwrap_or_else(|| "the reservation ended".to_string()));
+        }
+    }
+
+    /// We ask a relay for a reservation (again).
+    pub(super) fn on_reservation_requested(&mut self, relay: PeerId) {
+        if let Some(side) = self.client_mut(relay) {
+            side.accepted = false;
+        }
+    }
+
+    pub(super) fn on_client_event(&mut self, event: relay::client::Event) {
+        if let relay::client::Event::ReservationReqAccepted {
+            relay_peer_id,
+            renewal,
+            limit,
+        } = event
+        {
+            if !renewal {
+                tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
+            }
+            if let Some(side) = self.client_mut(relay_peer_id) {
+                if side.accepted && renewal {
+                    side.renewals += 1;
+                } else {
+                    side.accepted_at = Some(SystemTime::now());
+                    side.renewals = 0;
+                }
+                side.accepted = true;
+                side.error = None;
+                side.limit = limit.map(|l| CircuitLimit {
+                    duration: l.duration(),
+                    bytes: l.data_in_bytes(),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_server_event(&mut self, event: relay::Event) {
+        tracing::debug!(?event, "relay server");
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        match event {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                server.reservations_accepted += 1;
+                if server.holders.len() < server.limits.max_reservations {
+                    server.holders.insert(src_peer_id);
+                }
+            }
+            relay::Event::ReservationReqDenied { .. } => server.reservations_denied += 1,
+            relay::Event::ReservationClosed { src_peer_id }
+            | relay::Event::ReservationTimedOut { src_peer_id } => {
+                server.holders.remove(&src_peer_id);
+            }
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                server.circuits_accepted += 1;
+                if server.circuits.len() < server.limits.max_circuits {
+                    server.circuits.push(CarriedCircuit {
+                        src: src_peer_id,
+                        dst: dst_peer_id,
+                        since: SystemTime::now(),
+                    });
+                }
+            }
+            relay::Event::CircuitReqDenied { .. } => server.circuits_denied += 1,
+            relay::Event::CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            } => {
+                if let Some(i) = server
+                    .circuits
+                    .iter()
+                    .position(|c| c.src == src_peer_id && c.dst == dst_peer_id)
+                {
+                    server.circuits.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The relay a relayed address goes through: the peer id just before `/p2p-circuit`.
+pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut last_peer = None;
+    for protocol in addr.iter() {
+        match protocol {
+            Protocol::P2p(peer) => last_peer = Some(peer),
+            Protocol::P2pCircuit => return last_peer,
+            _ => {}
+        }
+    }
+    None
+}
+
+impl NetworkActor {
+    /// The relays in use and the relay server's load.
+    pub(super) fn relays_report(&self) -> RelaysReport {
+        let reach = &self.reach;
+        let book = &self.relays;
+        let mut peers: HashSet<PeerId> = reach.relay_candidates.keys().copied().collect();
+        peers.extend(reach.reservations.keys().copied());
+        peers.extend(book.circuits_open.values().copied());
+        peers.extend(
+            (book.client.iter())
+                .filter(|(_, side)| side.error.is_some() || side.circuits_total > 0)
+                .map(|(peer, _)| *peer),
+        );
+        let mut relays: Vec<RelayUse> = peers
+            .into_iter()
+            .map(|peer| {
+                let side = book.client.get(&peer).cloned().unwrap_or_default();
+                let reserved = reach.reservations.get(&peer);
+                let reservation = match reserved {
+                    Some(_) if side.accepted => ReservationState::Accepted,
+                    Some(_) => ReservationState::Requested,
+                    None if reach.reservation_retry.contains_key(&peer) => ReservationState::Failed,
+                    None => ReservationState::Idle,
+                };
+                let origin = if reach.pinned.contains(&peer) {
+                    RelayOrigin::Added
+                } else if reach.is_configured(&peer) {
+                    RelayOrigin::Configured
+                } else if reach.relay_candidates.contains_key(&peer) {
+                    RelayOrigin::Found
+                } else {
+                    RelayOrigin::Other
+                };
+                let mut circuit_addrs: Vec<Multiaddr> = reserved
+                    .and_then(|listener| reach.circuit_addrs.get(listener))
+                    .cloned()
+                    .unwrap_or_default();
+                circuit_addrs.sort();
+                let (bytes_sent, bytes_received) = book.traffic.of(&peer);
+                RelayUse {
+                    peer,
+                    bytes_sent,
+                    bytes_received,
+                    addr: reach.relay_candidates.get(&peer).cloned(),
+                    origin,
+                    reservation,
+                    error: side
+                        .error
+                        .filter(|_| reservation != ReservationState::Accepted),
+                    accepted_at: side.accepted_at.filter(|_| side.accepted),
+                    renewals: side.renewals,
+                    circuit_limit: side.limit,
+                    circuit_addrs,
+                    circuits_open: book.circuits_open.values().filter(|r| **r == peer).count(),
+                    circuits_total: side.circuits_total,
+                }
+            })
+            .collect();
+        relays.sort_by_key(|r| r.peer);
+        let server = book.server.as_ref().map(|s| RelayLoad {
+            state: self.relay_server_status(),
+            reservations: s.holders.len(),
+            max_reservations: s.limits.max_reservations,
+            circuits: s.circuits.clone(),
+            max_circuits: s.limits.max_circuits,
+            max_circuit_duration: s.limits.max_circuit_duration,
+            max_circuit_bytes: s.limits.max_circuit_bytes,
+            reservations_accepted: s.reservations_accepted,
+            reservations_denied: s.reservations_denied,
+            circuits_accepted: s.circuits_accepted,
+            circuits_denied: s.circuits_denied,
+        });
+        RelaysReport { relays, server }
+    }
+
+    /// The owner adds a relay: it is held from now on (reserved at the next tick), even
+    /// while this node is reachable directly, until dropped.
+    pub(super) fn add_relay(
+        &mut self,
+        peer: PeerId,
+        addr: Multiaddr,
+    ) -> Result<(), RelayChoiceError> {
+        if peer == *self.swarm.local_peer_id() {
+            return Err(RelayChoiceError::Ourselves);
+        }
+        if !self.reach.pinned.contains(&peer) && self.reach.pinned.len() >= MAX_ADDED_RELAYS {
+            return Err(RelayChoiceError::TooMany);
+        }
+        self.reach.pin_relay(peer, addr);
+        if let Some(side) = self.relays.client_mut(peer) {
+            side.error = None;
+        }
+        self.keep_reservations(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// The owner drops a relay: its reservation is given back and it is not picked
+    /// again until added.
+    pub(super) fn drop_relay(&mut self, peer: PeerId) -> Result<(), RelayChoiceError> {
+        let known = self.reach.forget_relay(&peer);
+        if let Some(listener) = self.reach.reservations.remove(&peer) {
+            tracing::info!(relay = %peer, "relay dropped by the owner: giving back the reservation");
+            self.swarm.remove_listener(listener);
+        } else if !known {
+            return Err(RelayChoiceError::Unknown);
+        }
+        if let Some(side) = self.relays.client.get_mut(&peer) {
+            side.accepted = false;
+            side.accepted_at = None;
+            side.error = None;
+        }
+        Ok(())
+    }
+}
