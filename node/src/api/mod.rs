@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod convert;
 mod error;
+pub mod folders;
 pub mod http;
 pub mod input;
 pub mod live;
@@ -248,6 +249,7 @@ impl Api {
             output: request.output,
             output_dir: request.output_dir,
             timeout,
+            listed: true,
         })?;
         Ok(DownloadWatch::new(status))
     }

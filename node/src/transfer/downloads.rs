@@ -45,6 +45,9 @@ pub struct FetchParams {
     pub output_dir: Option<PathBuf>,
     /// Give up after this long without progress.
     pub timeout: Duration,
+    /// Whether the node's catalog lists the file once complete (a folder's files are
+    /// not listed on their own: the folder is). Only a new entry takes it.
+    pub listed: bool,
 }
 
 /// How the owner stops a download.
@@ -164,6 +167,7 @@ impl Transfers {
             output: None,
             output_dir: None,
             timeout,
+            listed: true,
         };
         if let Some(existing) = downloads.get(&cid) {
             match existing.state() {
@@ -230,6 +234,14 @@ impl Transfers {
             },
         );
         Ok(status_rx)
+    }
+
+    /// Forgets an ended download (a fetch that found a folder: it is no download).
+    pub(super) fn forget_ended(&self, cid: &Cid) {
+        let mut downloads = self.registry();
+        if downloads.get(cid).is_some_and(|d| d.state().has_ended()) {
+            downloads.remove(cid);
+        }
     }
 
     /// Every download run since the daemon started, the most recently started first.
