@@ -423,6 +423,37 @@ impl Api {
         })
     }
 
+    /// A folder as `GET /api/files` lists it, beside the files.
+    pub(super) fn folder_file_info(
+        &self,
+        f: chunk_store::FolderInfo,
+        announced: &mut std::collections::HashMap<dht_proto::Cid, crate::network::Announcement>,
+    ) -> super::types::FileInfo {
+        let files = u32::try_from(f.record.files).unwrap_or(u32::MAX);
+        super::types::FileInfo {
+            cid: f.cid.to_string(),
+            name: f.record.name.clone(),
+            size: f.record.size,
+            chunks: files,
+            have_chunks: if f.record.complete { files } else { 0 },
+            state: if f.record.complete {
+                "complete"
+            } else {
+                "partial"
+            }
+            .into(),
+            location: "folder".into(),
+            path: None,
+            pinned: false,
+            added_unix: f.record.added_unix,
+            published: f.record.published,
+            announcement: announced.remove(&f.cid).map(Into::into),
+            listed: f.record.listed,
+            in_catalog: self.in_catalog(&f.cid),
+            folder: true,
+        }
+    }
+
     fn summary(&self, f: &chunk_store::FolderInfo) -> FolderSummary {
         FolderSummary {
             cid: f.cid.to_string(),

@@ -45,9 +45,10 @@ pub struct FetchParams {
     pub output_dir: Option<PathBuf>,
     /// Give up after this long without progress.
     pub timeout: Duration,
-    /// Whether the node's catalog lists the file once complete (a folder's files are
-    /// not listed on their own: the folder is). Only a new entry takes it.
-    pub listed: bool,
+    /// A file of a folder fetch: not listed in the catalog on its own (the folder is),
+    /// and not saved for the daemon to resume by itself at start (the folder fetch
+    /// resumes it, after checking its target again).
+    pub in_folder: bool,
 }
 
 /// How the owner stops a download.
@@ -167,7 +168,7 @@ impl Transfers {
             output: None,
             output_dir: None,
             timeout,
-            listed: true,
+            in_folder: false,
         };
         if let Some(existing) = downloads.get(&cid) {
             match existing.state() {

@@ -79,8 +79,7 @@ impl Transfers {
                 output: record.output.clone(),
                 output_dir: record.output_dir.clone(),
                 timeout: Duration::from_secs(record.timeout_secs.max(1)),
-                // An entry begun earlier keeps its own listing.
-                listed: true,
+                in_folder: false,
             };
             if record.state == SavedState::Unfinished {
                 let mut downloads = self.registry();

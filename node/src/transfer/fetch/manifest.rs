@@ -87,7 +87,7 @@ impl Engine {
         *lock(&self.link.shared.have) = have.clone();
         self.file.have = have;
         self.file.manifest = Some(manifest);
-        if !self.params.listed {
+        if self.params.in_folder {
             let store = self.transfers.store().clone();
             if let Err(e) = blocking(move || store.set_listed(&cid, false)).await {
                 tracing::warn!(%cid, "cannot keep a folder's file out of the catalog: {e}");

@@ -153,7 +153,9 @@ impl Engine {
     async fn run(mut self) {
         let cid = self.params.cid;
         let queued = self.link.status.borrow().clone();
-        self.transfers.save_download(&self.params, &queued).await;
+        if !self.params.in_folder {
+            self.transfers.save_download(&self.params, &queued).await;
+        }
         let result = match self.wait_for_run_slot().await {
             Ok(_slot) => self.drive().await,
             Err(stop) => Err(Ended::Stopped(stop)),
@@ -186,7 +188,7 @@ impl Engine {
         if folder {
             // No download: the folder fetch takes over, and nothing is left to resume.
             self.transfers.forget_saved_download(cid).await;
-        } else if !shutdown {
+        } else if !shutdown && !self.params.in_folder {
             // Stopped by the daemon's stop, it stays saved as unfinished: the next
             // start resumes it.
             self.transfers.save_download(&self.params, &status).await;

@@ -10,7 +10,7 @@
 //! that a manifest cannot carry (not UTF-8, or refused by `RelPath`) fails the add, so
 //! that no file is left out silently.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -330,21 +330,4 @@ fn is_executable(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_meta: &fs::Metadata) -> bool {
     false
-}
-
-/// Distinct file CIDs of a manifest with every path that holds each, in manifest order.
-pub(super) fn paths_by_cid(manifest: &DirManifest) -> Vec<(Cid, u64, Vec<(RelPath, bool)>)> {
-    let mut order: Vec<Cid> = Vec::new();
-    let mut groups: HashMap<Cid, (u64, Vec<(RelPath, bool)>)> = HashMap::new();
-    for (path, cid, size, executable) in manifest.files() {
-        let group = groups.entry(*cid).or_insert_with(|| {
-            order.push(*cid);
-            (size, Vec::new())
-        });
-        group.1.push((path.clone(), executable));
-    }
-    order
-        .into_iter()
-        .filter_map(|cid| groups.remove(&cid).map(|(size, paths)| (cid, size, paths)))
-        .collect()
 }

@@ -23,9 +23,8 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::add::paths_by_cid;
 use super::tree::{self, TreeError};
-use super::{ActiveFile, FolderState, FolderStatus, MAX_FOLDER_FETCHES};
+use super::{ActiveFile, FolderState, FolderStatus, Running, MAX_FOLDER_FETCHES};
 use crate::transfer::status::{DownloadState, DownloadStatus, Failure, FailureKind};
 use crate::transfer::{blocking, lock, EngineError, FetchParams, Transfers};
 
@@ -58,6 +57,32 @@ impl From<TreeError> for Failure {
     }
 }
 
+/// One distinct file of a tree and every path that holds it (executable or not).
+struct FileGroup {
+    cid: Cid,
+    size: u64,
+    paths: Vec<(RelPath, bool)>,
+}
+
+/// The distinct files of a manifest, each with every path that holds it, in manifest
+/// order: identical files are fetched once.
+fn groups(manifest: &DirManifest) -> Vec<FileGroup> {
+    let mut order: Vec<FileGroup> = Vec::new();
+    let mut index: HashMap<Cid, usize> = HashMap::new();
+    for (path, cid, size, executable) in manifest.files() {
+        let i = *index.entry(*cid).or_insert_with(|| {
+            order.push(FileGroup {
+                cid: *cid,
+                size,
+                paths: Vec::new(),
+            });
+            order.len() - 1
+        });
+        order[i].paths.push((path.clone(), executable));
+    }
+    order
+}
+
 /// What the running files share with the status reporter.
 #[derive(Default)]
 struct Shared {
@@ -74,25 +99,31 @@ impl Transfers {
         params: FolderFetchParams,
     ) -> Result<watch::Receiver<FolderStatus>, EngineError> {
         let mut fetches = lock(&self.inner.folders.fetches);
-        if let Some((output, status)) = fetches.get(&params.cid) {
-            if !status.borrow().has_ended() {
-                if params.output.is_some() && *output != params.output {
+        if let Some(running) = fetches.get(&params.cid) {
+            if !running.status.borrow().has_ended() {
+                if params.output.is_some() && running.output != params.output {
                     return Err(EngineError::DownloadingElsewhere {
                         cid: params.cid,
-                        output: output.clone(),
+                        output: running.output.clone(),
                     });
                 }
-                return Ok(status.subscribe());
+                return Ok(running.status.subscribe());
             }
         }
         if fetches.len() >= MAX_FOLDER_FETCHES && !fetches.contains_key(&params.cid) {
-            fetches.retain(|_, (_, s)| !s.borrow().has_ended());
+            fetches.retain(|_, f| !f.status.borrow().has_ended());
             if fetches.len() >= MAX_FOLDER_FETCHES {
                 return Err(EngineError::TooManyDownloads(fetches.len()));
             }
         }
         let (status, rx) = watch::channel(FolderStatus::new(params.cid));
-        fetches.insert(params.cid, (params.output.clone(), status.clone()));
+        fetches.insert(
+            params.cid,
+            Running {
+                output: params.output.clone(),
+                status: status.clone(),
+            },
+        );
         let transfers = self.clone();
         self.inner.tasks.spawn(async move {
             let started = Instant::now();
@@ -184,20 +215,20 @@ impl Transfers {
             .map_err(|e| Failure::storage(e.to_string()))??;
 
         let shared = Arc::new(Shared::default());
-        let mut groups = paths_by_cid(&manifest).into_iter();
+        let mut groups = groups(&manifest).into_iter();
         let mut running = FuturesUnordered::new();
         let mut tick = tokio::time::interval(STATUS_EVERY);
         loop {
             while running.len() < FILES_AT_ONCE {
-                let Some((file, size, paths)) = groups.next() else {
+                let Some(group) = groups.next() else {
                     break;
                 };
                 let job = FileJob {
                     transfers: self.clone(),
                     root: root.clone(),
-                    cid: file,
-                    size,
-                    paths,
+                    cid: group.cid,
+                    size: group.size,
+                    paths: group.paths,
                     timeout: params.timeout,
                     shared: shared.clone(),
                 };
@@ -242,7 +273,7 @@ impl Transfers {
                 output: None,
                 output_dir: None,
                 timeout,
-                listed: true,
+                in_folder: false,
             })
             .map_err(|e| Failure::bad_input(e.to_string()))?;
         let ended = status
@@ -341,10 +372,7 @@ impl FileJob {
     async fn run(self) -> Result<(), Failure> {
         for (path, executable) in &self.paths {
             let out = tree::target(&self.root, path)?;
-            let (root, check) = (self.root.clone(), path.clone());
-            tokio::task::spawn_blocking(move || tree::check_parents(&root, &check))
-                .await
-                .map_err(|e| Failure::storage(e.to_string()))??;
+            self.check_parents(path).await?;
             if out.symlink_metadata().is_ok() {
                 if !self.already_placed(&out).await? {
                     return Err(Failure::bad_input(format!(
@@ -354,6 +382,9 @@ impl FileJob {
                 }
             } else {
                 self.download(path, &out).await?;
+                // A link swapped in while the file downloaded is reported (the file was
+                // placed by a hard link, which never replaces an existing name).
+                self.check_parents(path).await?;
             }
             tree::set_file_mode(&out, *executable)?;
             self.shared.files_done.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +392,14 @@ impl FileJob {
                 .bytes_done
                 .fetch_add(self.size, Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    async fn check_parents(&self, path: &RelPath) -> Result<(), Failure> {
+        let (root, path) = (self.root.clone(), path.clone());
+        tokio::task::spawn_blocking(move || tree::check_parents(&root, &path))
+            .await
+            .map_err(|e| Failure::storage(e.to_string()))??;
         Ok(())
     }
 
@@ -372,7 +411,7 @@ impl FileJob {
                 output: Some(out.to_path_buf()),
                 output_dir: None,
                 timeout: self.timeout,
-                listed: false,
+                in_folder: true,
             })
             .map_err(|e| Failure::bad_input(format!("{path}: {e}")))?;
         let key = path.to_string();

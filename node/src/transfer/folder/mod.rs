@@ -116,7 +116,14 @@ impl FolderStatus {
 /// The folder fetches run since the daemon started.
 #[derive(Default)]
 pub(super) struct Registry {
-    fetches: Mutex<HashMap<Cid, (Option<PathBuf>, watch::Sender<FolderStatus>)>>,
+    fetches: Mutex<HashMap<Cid, Running>>,
+}
+
+/// A folder fetch as the registry keeps it.
+struct Running {
+    /// Where it writes (`None`: under the folder's name in the directory given).
+    output: Option<PathBuf>,
+    status: watch::Sender<FolderStatus>,
 }
 
 impl super::Transfers {
