@@ -171,3 +171,6 @@ impl super::Transfers {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
