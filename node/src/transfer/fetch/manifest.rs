@@ -74,10 +74,12 @@ impl Engine {
         let store = self.transfers.store().clone();
         let cid = self.params.cid;
         let name = self.file.name.clone();
+        let listed = !self.params.in_folder;
         // The picker's setup sorts every chunk once: off the runtime threads too.
         let salt = rand::random();
         let (manifest, have, picker) = blocking(move || {
-            let (manifest, have) = store.begin_download(&cid, &manifest_bytes, name)?;
+            let (manifest, have) =
+                store.begin_download_listed(&cid, &manifest_bytes, name, listed)?;
             let picker = Picker::new(manifest.chunk_count(), salt);
             Ok((manifest, have, picker))
         })
@@ -87,12 +89,6 @@ impl Engine {
         *lock(&self.link.shared.have) = have.clone();
         self.file.have = have;
         self.file.manifest = Some(manifest);
-        if self.params.in_folder {
-            let store = self.transfers.store().clone();
-            if let Err(e) = blocking(move || store.set_listed(&cid, false)).await {
-                tracing::warn!(%cid, "cannot keep a folder's file out of the catalog: {e}");
-            }
-        }
         // Peers that sent bitfields before we knew the manifest are asked again.
         for slot in self.peers.slots.values_mut() {
             slot.asked_bitfield = false;
