@@ -17,6 +17,8 @@
 //!   reports.
 //! - [`ledger`]: the peer ledger, the node's reputation records, saved crash-safe.
 //! - `manifests`: stored manifests and the cache of decoded ones.
+//! - [`known_peers`]: the peers the node knew (its routing table), to rejoin without a
+//!   bootstrap node.
 //! - `hashing`: BLAKE3 chunk hashing on several threads, shared by import, resume and
 //!   verify.
 //! - `db`: the redb database, reopened by itself after an I/O error.
@@ -33,7 +35,7 @@
 //! files for content:
 //!
 //! ```text
-//! store.redb          manifests, entries, partial-download bitfields, downloads, peer ledger (tables.rs)
+//! store.redb          manifests, entries, partial-download bitfields, downloads, peer ledger, known peers (tables.rs)
 //! blobs/<hex>         the bytes of a file imported by copy (immutable once named)
 //! partial/<hex>       a download in progress, pre-sized; verified chunks written in place
 //! tmp/                imports in progress; emptied whenever the store opens
@@ -80,6 +82,7 @@ pub mod folders;
 pub mod fsutil;
 mod hashing;
 mod import;
+pub mod known_peers;
 pub mod ledger;
 mod manifests;
 pub mod platform;
@@ -94,6 +97,7 @@ pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use folders::{FolderInfo, FolderRecord};
 pub use import::{ImportMode, ImportOutcome};
+pub use known_peers::KnownPeer;
 pub use ledger::LedgerChanges;
 pub use saved_downloads::{SavedDownload, SavedState, MAX_HISTORY};
 pub use store::Store;

@@ -12,6 +12,7 @@
 //! - [`catalog`]: the catalog protocol `/p2pd/catalog/1.0.0` and its signed entries;
 //!   [`keyword`]: keywords of a name and their DHT keys; [`media_type`]: type from a name.
 //! - [`identity`]: Ed25519 signing keys and the libp2p peer id they give.
+//! - [`kademlia`]: the Kademlia `ADD_PROVIDER` message, written for batched reprovides.
 //! - [`ticket`]: share tickets (`p2pd1…`); [`qr`]: their QR codes as SVG or terminal text.
 //! - [`access`]: the password challenge-response `/p2pd/access/1.0.0`.
 //! - [`standing`]: the "how do you see me" query `/p2pd/standing/1.0.0`.
@@ -27,6 +28,7 @@ pub mod cid;
 pub mod codec;
 pub mod dirmanifest;
 pub mod identity;
+pub mod kademlia;
 pub mod keyword;
 pub mod manifest;
 pub mod media_type;

@@ -83,6 +83,21 @@ fn a_small_network_with_churn_finds_its_providers() {
         "no lookup took a hop: {hops:?}"
     );
     assert!(lookups["messages_per_lookup"]["mean"].as_f64() > Some(0.0));
+    // Announcements are read from the nodes' batched reprovider: every seeded file was
+    // sent to DHT servers, and what that cost is counted.
+    let announcements = &report["announcements"];
+    assert!(
+        announcements["completed"].as_u64() > Some(0),
+        "{announcements}"
+    );
+    assert!(
+        announcements["messages_per_announcement"].as_f64() > Some(0.0),
+        "{announcements}"
+    );
+    assert!(
+        announcements["peers_reached_per_completed"].as_f64() >= Some(1.0),
+        "{announcements}"
+    );
     let roles = &report["client_server"];
     assert!(roles["routing_table_insertions"].as_u64() > Some(0));
     assert_eq!(roles["clients_inserted"].as_u64(), Some(0), "{roles}");

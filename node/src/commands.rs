@@ -252,15 +252,9 @@ async fn fetch(
         return Err(UsageError("--timeout must be at least 1 second".into()).into());
     }
     let (output, output_dir) = match output {
-        Some(o) => {
-            let o = paths::absolute(o)?;
-            // An existing directory may be an unfinished folder fetch to resume: the
-            // daemon decides.
-            if o.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-                return Err(UsageError(format!("{} already exists", o.display())).into());
-            }
-            (Some(o), None)
-        }
+        // Whether `o` may be written is the daemon's to say: it may be the file of this
+        // very fetch, finished by a download the daemon resumed after a restart.
+        Some(o) => (Some(paths::absolute(o)?), None),
         None => (
             None,
             Some(std::env::current_dir().context("current directory")?),

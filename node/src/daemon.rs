@@ -159,6 +159,24 @@ async fn run(
         });
     }
 
+    {
+        // The stopping daemon waits for the last look at the routing table (the swarm
+        // must still run to answer it): a node stopped within its first look interval
+        // would otherwise save only what it knew at start.
+        let (saved, last_saved) = tokio::sync::oneshot::channel::<()>();
+        tasks.spawn(async move {
+            let _ = last_saved.await;
+        });
+        let tasks = tasks.clone();
+        let stopping = async move { tasks.stopping().await };
+        let keep = network::keep_known_peers(net.clone(), store.clone(), stopping);
+        essentials.spawn("known peers", async move {
+            let ended = keep.await;
+            drop(saved);
+            ended
+        });
+    }
+
     let transfers = Transfers::new(
         store.clone(),
         net.clone(),

@@ -275,3 +275,43 @@ fn fetch_text(node: &Daemon, cid: &str, output: &std::path::Path) -> CliResult {
     node.cli(&["fetch", cid, "-o", output.to_str().unwrap()])
         .success()
 }
+
+#[test]
+fn the_same_fetch_run_again_after_a_restart_finds_its_resumed_download_done() {
+    let mut swarm = Swarm::new();
+    let src = swarm.path("again.bin");
+    random_file(&src, 8 * MIB + 3, 72);
+    let seeder = swarm.node(&["--max-upload-rate", "2MiB"]);
+    let cid = add(&seeder, &src, &[]);
+    seeder.wait_announced(1);
+    let mut fetcher = swarm.node(&[]);
+    let out = swarm.path("again.out");
+    let child = spawn_cli(
+        &fetcher.data_dir,
+        &["fetch", &cid, "-o", out.to_str().unwrap()],
+    );
+    wait_until("2 MiB fetched", Duration::from_secs(60), || {
+        listed(&fetcher, &cid)
+            .and_then(|d| d["bytes_done"].as_u64())
+            .unwrap_or(0)
+            >= 2 * MIB
+    });
+    fetcher.kill();
+    let _ = finish(child);
+    fetcher.restart();
+    // The daemon resumes the download by itself and puts the file in place...
+    wait_state(&fetcher, &cid, "done", Duration::from_secs(120));
+    assert!(out.is_file());
+    // ...and the user's same command, run again, is told it is done, not refused.
+    let again = fetch(&fetcher, &cid, &out, 30);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("again.out"), "{again:?}");
+    assert_eq!(file_hash(&out), file_hash(&src));
+    // Any other existing file is still never overwritten.
+    let other = swarm.path("other.out");
+    std::fs::write(&other, b"keep me").unwrap();
+    let refused = fetch(&fetcher, &cid, &other, 30);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("already exists"), "{refused:?}");
+    assert_eq!(std::fs::read(&other).unwrap(), b"keep me");
+}

@@ -233,7 +233,10 @@ impl Api {
             }
         }
         if let Some(output) = &request.output {
-            input::check_output(output)?;
+            // The same fetch again attaches to its download, even once its file is there.
+            if !self.transfers.is_download_output(&cid, output) {
+                input::check_output(output)?;
+            }
         }
         if let Some(dir) = &request.output_dir {
             if !dir.is_dir() {

@@ -17,10 +17,11 @@ use super::dht::Dht;
 use super::handle::Command;
 use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
 use super::peers::{is_relayed, Peers};
+use super::providers::ProviderLookups;
 use super::reach::Reach;
 use super::requests::Requests;
 
-/// How often the actor runs its timers (re-announcements, relay reservations, clean-up).
+/// How often the actor runs its timers (announcements due, relay reservations, clean-up).
 const TICK: Duration = Duration::from_millis(500);
 
 /// The task that owns the swarm.
@@ -34,6 +35,7 @@ pub struct NetworkActor {
     pub(super) dht: Dht,
     pub(super) reach: Reach,
     pub(super) peers: Peers,
+    pub(super) providers: ProviderLookups,
     /// libp2p's metrics, when the daemon serves them.
     pub(super) metrics: Option<libp2p::metrics::Metrics>,
     pub(super) catalog: CatalogRequests,
@@ -73,7 +75,7 @@ impl NetworkActor {
         }
         self.run_due_announcements(now);
         self.keep_reservations(now);
-        self.finish_abandoned_provider_queries();
+        self.tend_provider_lookups(now);
         self.report_serving();
     }
 
@@ -117,7 +119,7 @@ impl NetworkActor {
             } => self.find_providers(key, found, started),
             Command::FinishLookup { id, done } => self.finish_provider_query(id, done),
             Command::KeywordAnnouncements(reply) => {
-                let _ = reply.send(self.dht.provided.keywords());
+                let _ = reply.send(self.dht.reprovider.provided.keywords());
             }
             Command::CatalogRequest {
                 peer,
@@ -137,11 +139,18 @@ impl NetworkActor {
                 let _ = reply.send(self.peers.infos());
             }
             Command::Announcements(reply) => {
-                let _ = reply.send(self.dht.provided.snapshot());
+                let _ = reply.send(self.dht.reprovider.provided.snapshot());
+            }
+            Command::ReprovideStats(reply) => {
+                let _ = reply.send(self.reprovide_stats());
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::RoutingTable(reply) => {
+                let _ = reply.send(self.routing_table());
+            }
+            Command::Rejoin(peers) => self.rejoin(peers),
             Command::DialAt { peer, addrs, done } => {
                 self.dial_at(peer, addrs);
                 let _ = done.send(());
@@ -183,7 +192,7 @@ impl NetworkActor {
             routing_table_peers,
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
-            unannounced_files: self.dht.provided.unannounced(),
+            unannounced_files: self.dht.reprovider.provided.unannounced(),
         }
     }
 
@@ -216,7 +225,8 @@ impl NetworkActor {
                 ..
             } => {
                 self.on_dialed(connection_id, peer_id);
-                self.on_connection_established(peer_id, connection_id, &endpoint, num_established)
+                self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
+                self.providers.on_connected(peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -235,6 +245,9 @@ impl NetworkActor {
             } => {
                 tracing::debug!(peer = ?peer_id, "dial failed: {error}");
                 self.on_dial_failed(connection_id, error.to_string());
+                if let Some(peer) = peer_id {
+                    self.on_provider_dial_failed(peer);
+                }
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
@@ -264,6 +277,7 @@ impl NetworkActor {
             }
             BehaviourEvent::Catalog(event) => self.on_catalog_event(event),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
+            BehaviourEvent::Provide(event) => self.on_add_provider_event(event),
             BehaviourEvent::Identify(event) => self.on_identify_event(event),
             BehaviourEvent::Ping(event) => self.peers.on_ping(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),

@@ -1,10 +1,9 @@
-//! The files and keywords we provide and how announcing each went: every provider
-//! announcement (`ADD_PROVIDER` round) is followed to its end, and the number of DHT
-//! servers the record was sent to is kept per key with the time. A round that reached
-//! nobody is a warning and is tried again with growing pauses, so a node that had no
-//! peers when a file was added announces it once it has some. Keyword keys (one per
-//! distinct word of the catalog's listed names) go through exactly the same rounds as
-//! file keys.
+//! The keys we provide (files and keywords alike) and how announcing each went: for
+//! every key, when its last announcement round ended and how many DHT servers its
+//! `ADD_PROVIDER` was written to, whether a round runs, and when the next one is due.
+//! A round that reached nobody is a warning and is tried again with growing pauses, so
+//! a node that had no peers when a file was added announces it once it has some. The
+//! rounds themselves are run by the batched reprovider (`reprovide.rs`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -12,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use dht_proto::Cid;
 use libp2p::kad;
 
-use super::actor::NetworkActor;
 use super::info::{Announcement, KeywordAnnouncements};
+use super::keyspace::Point;
 
 /// Pause before the first retry of an announcement that reached no peer; it doubles
 /// with each further failure up to [`MAX_RETRY`].
@@ -57,40 +56,67 @@ impl std::fmt::Display for ProviderKey {
     }
 }
 
-/// How many peers an announcement's `ADD_PROVIDER` messages went to.
-///
-/// libp2p-kad 0.49 reports one [`kad::QueryStats`] for the whole announcement: the
-/// lookup of the closest peers merged with the sending phase. The sending phase sends
-/// to the peers that answered the lookup, at most K of them, and counts each as one
-/// request and one success the moment it is sent (`ADD_PROVIDER` has no answer). With
-/// `s` lookup successes the merged count is `s + min(s, K)`, so the peers reached are
-/// `min(successes / 2, K)`. A timed-out announcement never reached its sending phase.
-pub(super) fn peers_reached(stats: &kad::QueryStats, completed: bool) -> u32 {
-    if !completed {
-        return 0;
-    }
-    (stats.num_successes() / 2).min(kad::K_VALUE.get() as u32)
+/// A round in progress: `ADD_PROVIDER`s still being written, and to how many peers one
+/// was written so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Round {
+    pub(super) outstanding: u32,
+    pub(super) reached: u32,
 }
 
-/// What we know of one provided key's announcements.
+/// One provided key and how announcing it went.
 #[derive(Debug, Clone)]
-pub(super) struct FileAnnouncements {
+pub(super) struct ProvidedKey {
     pub(super) subject: ProviderKey,
+    pub(super) key: kad::RecordKey,
     /// When the last round ended, and how many peers it reached.
     pub(super) last: Option<(SystemTime, u32)>,
-    /// A round runs now.
-    pub(super) running: bool,
     /// Rounds in a row that reached nobody.
     pub(super) failures: u32,
-    /// When to try again after such a round.
-    pub(super) retry_at: Option<Instant>,
+    /// When the next round is due (the key is then in the reprovider's timetable), or
+    /// `None` while a round runs.
+    pub(super) next_at: Option<Instant>,
+    /// The round running, once its target peers are chosen.
+    pub(super) round: Option<Round>,
+    /// Announce again as soon as the running round ends (our addresses changed).
+    pub(super) again: bool,
 }
 
-/// Every file and keyword we provide, by provider key.
+impl ProvidedKey {
+    pub(super) fn new(subject: ProviderKey, now: Instant) -> Self {
+        ProvidedKey {
+            key: subject.record_key(),
+            subject,
+            last: None,
+            failures: 0,
+            next_at: Some(now),
+            round: None,
+            again: false,
+        }
+    }
+
+    /// Records the end of a round that reached `peers`, and returns when the next one
+    /// is due after a failure (`None`: it succeeded; the timetable says when).
+    pub(super) fn finish_round(&mut self, peers: u32, now: Instant) -> Option<Instant> {
+        self.round = None;
+        self.last = Some((SystemTime::now(), peers));
+        if peers > 0 {
+            self.failures = 0;
+            return None;
+        }
+        let pause = FIRST_RETRY
+            .saturating_mul(1 << self.failures.min(16))
+            .min(MAX_RETRY);
+        self.failures += 1;
+        Some(now + pause)
+    }
+}
+
+/// Every key we provide, by where it lies in the keyspace.
 #[derive(Default)]
 pub(super) struct Provided {
-    pub(super) files: HashMap<kad::RecordKey, FileAnnouncements>,
-    /// Announcements started since the daemon started.
+    pub(super) keys: HashMap<Point, ProvidedKey>,
+    /// Announcement rounds started since the daemon started (one per key per round).
     pub(super) started: u64,
 }
 
@@ -99,18 +125,21 @@ impl Provided {
     pub(super) fn snapshot(&self) -> Vec<Announcement> {
         let now = Instant::now();
         let mut out: Vec<Announcement> = self
-            .files
+            .keys
             .values()
-            .filter_map(|f| {
-                let ProviderKey::File(cid) = f.subject else {
+            .filter_map(|k| {
+                let ProviderKey::File(cid) = k.subject else {
                     return None;
                 };
                 Some(Announcement {
                     cid,
-                    last_announced: f.last.map(|(at, _)| at),
-                    peers: f.last.map(|(_, n)| n),
-                    announcing: f.running,
-                    retry_in: f.retry_at.map(|at| at.saturating_duration_since(now)),
+                    last_announced: k.last.map(|(at, _)| at),
+                    peers: k.last.map(|(_, n)| n),
+                    announcing: k.next_at.is_none(),
+                    retry_in: match k.next_at {
+                        Some(at) if k.failures > 0 => Some(at.saturating_duration_since(now)),
+                        _ => None,
+                    },
                 })
             })
             .collect();
@@ -121,12 +150,12 @@ impl Provided {
     /// How the keyword keys' announcements stand.
     pub(super) fn keywords(&self) -> KeywordAnnouncements {
         let mut summary = KeywordAnnouncements::default();
-        for f in self.files.values() {
-            if !matches!(f.subject, ProviderKey::Keyword(_)) {
+        for k in self.keys.values() {
+            if !matches!(k.subject, ProviderKey::Keyword(_)) {
                 continue;
             }
             summary.provided += 1;
-            match f.last {
+            match k.last {
                 Some((_, 0)) => summary.unannounced += 1,
                 Some(_) => summary.announced += 1,
                 None => {}
@@ -137,80 +166,18 @@ impl Provided {
 
     /// Provided files (not keywords).
     pub(super) fn file_count(&self) -> usize {
-        self.files
+        self.keys
             .values()
-            .filter(|f| matches!(f.subject, ProviderKey::File(_)))
+            .filter(|k| matches!(k.subject, ProviderKey::File(_)))
             .count()
     }
 
     /// Files whose last finished round reached no peer.
     pub(super) fn unannounced(&self) -> usize {
-        self.files
+        self.keys
             .values()
-            .filter(|f| matches!(f.subject, ProviderKey::File(_)))
-            .filter(|f| matches!(f.last, Some((_, 0))))
+            .filter(|k| matches!(k.subject, ProviderKey::File(_)))
+            .filter(|k| matches!(k.last, Some((_, 0))))
             .count()
-    }
-
-    /// Keys due for a retry.
-    fn due(&self, now: Instant) -> Vec<ProviderKey> {
-        self.files
-            .values()
-            .filter(|f| !f.running && f.retry_at.is_some_and(|at| at <= now))
-            .map(|f| f.subject.clone())
-            .collect()
-    }
-}
-
-impl NetworkActor {
-    /// Starts an announcement round for `subject` (which must be provided).
-    pub(super) fn announce(&mut self, subject: &ProviderKey) {
-        let key = subject.record_key();
-        let Some(file) = self.dht.provided.files.get_mut(&key) else {
-            return;
-        };
-        file.running = true;
-        file.retry_at = None;
-        self.dht.provided.started += 1;
-        match self.swarm.behaviour_mut().kad.start_providing(key.clone()) {
-            Ok(_) => tracing::debug!(%subject, "provider announcement started"),
-            Err(e) => {
-                // The record store is full: nothing to send.
-                tracing::warn!(%subject, "cannot announce provider record: {e}");
-                self.announcement_done(key, 0);
-            }
-        }
-    }
-
-    pub(super) fn retry_failed_announcements(&mut self, now: Instant) {
-        for subject in self.dht.provided.due(now) {
-            self.announce(&subject);
-        }
-    }
-
-    /// Records the end of a round (ours or Kademlia's periodic republication).
-    pub(super) fn announcement_done(&mut self, key: kad::RecordKey, peers: u32) {
-        let Some(file) = self.dht.provided.files.get_mut(&key) else {
-            // Stopped providing meanwhile.
-            return;
-        };
-        file.running = false;
-        file.last = Some((SystemTime::now(), peers));
-        if peers > 0 {
-            file.failures = 0;
-            file.retry_at = None;
-            tracing::info!(subject = %file.subject, peers, "provider record sent to DHT servers");
-        } else {
-            let pause = FIRST_RETRY
-                .saturating_mul(1 << file.failures.min(16))
-                .min(MAX_RETRY);
-            file.failures += 1;
-            file.retry_at = Some(Instant::now() + pause);
-            tracing::warn!(
-                subject = %file.subject,
-                retry_in_secs = pause.as_secs(),
-                "provider record reached no DHT server: the file cannot be found yet"
-            );
-        }
     }
 }

@@ -13,6 +13,7 @@ use libp2p::{
     request_response, upnp, PeerId, StreamProtocol,
 };
 
+use super::add_provider::{add_provider_behaviour, AddProviderCodec};
 use super::catalog::{catalog_behaviour, CatalogCodec};
 use super::codec::ChunkCodec;
 use super::gate::{ConnectionGate, GateLimits};
@@ -74,9 +75,16 @@ pub fn agent_version(display_name: Option<&str>) -> String {
     }
 }
 
+/// How long a DHT server keeps a provider record it was sent (libp2p-kad's default,
+/// and go-libp2p's): long enough to outlive two missed refreshes of the reprovider,
+/// short enough that records of a node gone for good disappear within two days.
+pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
+
 /// The Kademlia behaviour exactly as a p2pd node runs it: our protocol name, our record
 /// store limits (at most `max_provider_keys` provider keys, ours and other peers'),
-/// timeouts and republication intervals. It works over any transport; the daemon and
+/// timeouts and record lifetimes. libp2p-kad's own republication of our provider
+/// records (one lookup per key every 12 h) is off: the batched reprovider
+/// (`reprovide.rs`) announces them instead. It works over any transport; the daemon and
 /// anything that simulates it (tests, `dht-sim`) build Kademlia only through here.
 pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviour<MemoryStore> {
     let store = MemoryStore::with_config(
@@ -91,8 +99,8 @@ pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviou
     let mut config = kad::Config::new(KAD_PROTOCOL);
     config
         .set_query_timeout(Duration::from_secs(30))
-        .set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)))
-        .set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)))
+        .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
+        .set_provider_publication_interval(None)
         .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
     kad::Behaviour::with_config(peer_id, store, config)
 }
@@ -103,6 +111,7 @@ pub struct Behaviour {
     pub(crate) gate: ConnectionGate,
     pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
+    pub(crate) provide: request_response::Behaviour<AddProviderCodec>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: Ping,
     pub(crate) chunk: request_response::Behaviour<ChunkCodec>,
@@ -167,6 +176,7 @@ impl Behaviour {
             gate: ConnectionGate::new(GateLimits::with_max_established(config.max_connections)),
             memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
             kad,
+            provide: add_provider_behaviour(),
             identify,
             ping: Ping::new(PingConfig {
                 interval: Duration::from_secs(15),

@@ -22,6 +22,7 @@ use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
 use super::pending::{PendingGate, PendingLimits};
 use super::reach::Reach;
+use super::reprovide::{Reprovider, DEFAULT_REPROVIDE_INTERVAL};
 use super::requests::Requests;
 
 /// Longest a connection may take from its first byte to a secured, multiplexed
@@ -168,13 +169,18 @@ fn assemble(
         commands,
         events: events.clone(),
         requests: Requests::new(inbound),
-        dht: Dht::new(config.dht_mode, bootstrap_peers),
+        dht: Dht::new(
+            config.dht_mode,
+            bootstrap_peers,
+            Reprovider::new(DEFAULT_REPROVIDE_INTERVAL, std::time::Instant::now()),
+        ),
         reach: Reach::new(
             use_relays,
             relay_candidates,
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
+        providers: Default::default(),
         metrics,
         catalog: Default::default(),
     };

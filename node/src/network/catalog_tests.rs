@@ -167,7 +167,7 @@ async fn keyword_keys_are_announced_found_and_withdrawn_apart_from_files() {
     // A lookup ended early says what it sent so far and leaves nothing behind.
     let lookup = finder.net.find_providers_of(key.clone()).await;
     lookup.finish().await;
-    let running = finder.poke(|actor| actor.dht.provider_queries.len()).await;
+    let running = finder.poke(|actor| actor.providers.queries.len()).await;
     assert_eq!(running, 0);
 
     provider.net.stop_providing_keyword("holiday".into()).await;

@@ -15,6 +15,8 @@ use super::announce::ProviderKey;
 use super::catalog::InboundCatalogRequest;
 use super::codec::Reply;
 use super::info::{Announcement, KeywordAnnouncements, NetEvent, NodeInfo, PeerInfo};
+use super::known_peers::PeerAddrs;
+use super::reprovide::ReprovideStats;
 
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -81,12 +83,13 @@ pub enum Command {
         /// The answer.
         response: Reply,
     },
-    /// Announce that we provide a file or a keyword (and keep re-announcing it).
+    /// Announce that we provide a file or a keyword (and keep announcing it again).
     StartProviding(ProviderKey),
     /// Stop announcing a file or a keyword.
     StopProviding(ProviderKey),
-    /// Look up providers of a key; found peers are sent on `found` (and dialed) until the
-    /// lookup ends, then the sender is dropped.
+    /// Look up providers of a key; found peers are dialled and sent on `found` once
+    /// connected (those not reached within 2 s are dropped); the sender is dropped when
+    /// the lookup and its dials have ended.
     FindProviders {
         /// The file or keyword.
         key: ProviderKey,
@@ -137,8 +140,14 @@ pub enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     /// How announcing each provided file went.
     Announcements(oneshot::Sender<Vec<Announcement>>),
+    /// What the batched reprovider did since start.
+    ReprovideStats(oneshot::Sender<ReprovideStats>),
     /// Peers we are connected to now (ids only).
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    /// The peers in the DHT routing table and their addresses.
+    RoutingTable(oneshot::Sender<Vec<PeerAddrs>>),
+    /// Rejoin the network through peers known from an earlier run.
+    Rejoin(Vec<PeerAddrs>),
     /// Remember addresses of a peer (from a share ticket) and dial it there now.
     DialAt {
         /// The peer.
@@ -190,31 +199,46 @@ impl Network {
 
     /// Announces a file.
     pub async fn start_providing(&self, cid: Cid) {
-        self.send(Command::StartProviding(ProviderKey::File(cid)))
-            .await;
+        self.provide(ProviderKey::File(cid)).await;
     }
 
     /// Stops announcing a file.
     pub async fn stop_providing(&self, cid: Cid) {
-        self.send(Command::StopProviding(ProviderKey::File(cid)))
-            .await;
+        self.stop_provide(ProviderKey::File(cid)).await;
     }
 
-    /// Announces a keyword of our listed files (and keeps re-announcing it with the
+    /// Announces a keyword of our listed files (the reprovider announces it with the
     /// files' records).
     pub async fn start_providing_keyword(&self, word: String) {
-        self.send(Command::StartProviding(ProviderKey::Keyword(word)))
-            .await;
+        self.provide(ProviderKey::Keyword(word)).await;
     }
 
     /// Stops announcing a keyword.
     pub async fn stop_providing_keyword(&self, word: String) {
-        self.send(Command::StopProviding(ProviderKey::Keyword(word)))
-            .await;
+        self.stop_provide(ProviderKey::Keyword(word)).await;
     }
 
-    /// Starts a provider lookup of a file; providers arrive on the returned channel,
-    /// which closes when the lookup ends.
+    /// Announces any key (a file, a keyword): the batched reprovider announces it soon,
+    /// grouped with other keys of its keyspace region, and again every reprovide
+    /// interval.
+    pub async fn provide(&self, key: ProviderKey) {
+        self.send(Command::StartProviding(key)).await;
+    }
+
+    /// Stops announcing a key (records already stored elsewhere expire with their TTL).
+    pub async fn stop_provide(&self, key: ProviderKey) {
+        self.send(Command::StopProviding(key)).await;
+    }
+
+    /// What the batched reprovider did since start.
+    pub async fn reprovide_stats(&self) -> anyhow::Result<ReprovideStats> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::ReprovideStats(reply)).await;
+        answer.await.context("network task stopped")
+    }
+
+    /// Starts a provider lookup of a file; providers we could connect to arrive on the
+    /// returned channel, which closes when the lookup ends.
     pub async fn find_providers(&self, cid: Cid) -> mpsc::Receiver<PeerId> {
         let (found, rx) = mpsc::channel(256);
         self.send(Command::FindProviders {
@@ -226,9 +250,9 @@ impl Network {
         rx
     }
 
-    /// Starts a provider lookup of any key. Providers arrive on the lookup's `found`
-    /// channel, which closes when the lookup ends; [`ProviderLookup::finish`] ends it
-    /// early and says how many DHT requests it sent.
+    /// Starts a provider lookup of any key. Providers we could connect to arrive on the
+    /// lookup's `found` channel, which closes when the lookup and its dials end;
+    /// [`ProviderLookup::finish`] ends it early and says how many DHT requests it sent.
     pub async fn find_providers_of(&self, key: ProviderKey) -> ProviderLookup {
         let (found_tx, found) = mpsc::channel(256);
         let (started, id) = oneshot::channel();

@@ -9,9 +9,19 @@
 //! - `actor.rs`: the swarm task ([`NetworkActor`]): its loop, commands, snapshots.
 //! - `behaviour.rs`: what the node speaks and its limits; [`kad_behaviour`] is the one
 //!   place our Kademlia is configured.
-//! - `dht.rs`: Kademlia: when files are announced, provider lookups, server or client
-//!   mode.
-//! - `announce.rs`: the files we provide and how each announcement went.
+//! - `dht.rs`: Kademlia: when everything is announced again, server or client mode.
+//! - `providers.rs`: provider lookups, handing callers only the providers that answer
+//!   a dial in time.
+//! - `known_peers.rs`: saving the routing table in the store and rejoining through it
+//!   after a restart, without a bootstrap node.
+//! - `providing.rs`: starting and stopping to provide a key, and carrying out what the
+//!   batched reprovider asks.
+//! - `reprovide.rs`: the batched reprovider: keys grouped by keyspace region, one
+//!   exploration per region, refreshes spread over the interval; `explore.rs`: what it
+//!   knows of the servers around its keys and what to look up next; `keyspace.rs`: the
+//!   keyspace arithmetic both use.
+//! - `add_provider.rs`: writing batches of `ADD_PROVIDER` messages to chosen servers.
+//! - `announce.rs`: the keys we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
 //!   handed to the upload server.
@@ -25,6 +35,7 @@
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 
 mod actor;
+mod add_provider;
 mod announce;
 pub mod behaviour;
 #[cfg(test)]
@@ -35,21 +46,31 @@ pub mod catalog;
 mod catalog_tests;
 pub mod codec;
 mod dht;
+mod explore;
 pub mod gate;
 mod handle;
 mod info;
+mod keyspace;
+mod known_peers;
 mod metrics;
 mod peers;
 pub mod pending;
 pub mod ping;
+mod providers;
+#[cfg(test)]
+mod providers_tests;
+mod providing;
 mod reach;
+mod reprovide;
 mod requests;
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;
-pub use behaviour::{kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL};
+pub use behaviour::{
+    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL, PROVIDER_RECORD_TTL,
+};
 pub use build::{build, build_in_memory, NetworkConfig};
 pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
@@ -58,5 +79,7 @@ pub use info::{
     Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, KeywordAnnouncements, NatStatus,
     NetEvent, NodeInfo, PeerInfo, RelayServer,
 };
+pub use known_peers::{keep_known_peers, PeerAddrs};
 pub use peers::{is_loopback, is_relayed, split_peer_addr};
 pub use reach::describe as describe_cannot_serve;
+pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};

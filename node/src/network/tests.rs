@@ -18,7 +18,7 @@ use super::behaviour::RelayLimits;
 use super::*;
 
 /// Longest any test waits for the network to do something.
-const DEADLINE: Duration = Duration::from_secs(20);
+pub(super) const DEADLINE: Duration = Duration::from_secs(20);
 
 pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
     NetworkConfig {
@@ -135,6 +135,13 @@ async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
 /// A swarm over the memory transport with nothing but `behaviour`: a peer that is not
 /// p2pd, for tests of how a node treats other implementations.
 fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p::Swarm<B> {
+    bare_swarm_with(|_| behaviour)
+}
+
+/// [`bare_swarm`] with a behaviour made from the swarm's key.
+pub(super) fn bare_swarm_with<B: libp2p::swarm::NetworkBehaviour + Send>(
+    behaviour: impl FnOnce(&identity::Keypair) -> B,
+) -> libp2p::Swarm<B> {
     use libp2p::core::transport::MemoryTransport;
     use libp2p::core::upgrade::Version;
     use libp2p::core::Transport as _;
@@ -149,19 +156,19 @@ fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p
                 .multiplex(yamux::Config::default())
         })
         .expect("a memory transport")
-        .with_behaviour(|_| behaviour)
+        .with_behaviour(|key| behaviour(key))
         .expect("a behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build()
 }
 
 /// A node that bootstraps from `boot`.
-async fn spawn_joining(mut config: NetworkConfig, boot: &Node) -> Node {
+pub(super) async fn spawn_joining(mut config: NetworkConfig, boot: &Node) -> Node {
     config.bootstrap = vec![boot.addr.clone()];
     spawn(config).await
 }
 
-async fn wait_connected(node: &Node, peer: PeerId) {
+pub(super) async fn wait_connected(node: &Node, peer: PeerId) {
     eventually("a connection", || async {
         node.net
             .connected_peers()
@@ -172,7 +179,7 @@ async fn wait_connected(node: &Node, peer: PeerId) {
     .await;
 }
 
-fn cid(n: u8) -> Cid {
+pub(super) fn cid(n: u8) -> Cid {
     Cid::for_manifest_bytes(&[n; 8])
 }
 
@@ -312,6 +319,70 @@ async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_sto
 }
 
 #[tokio::test]
+async fn batched_add_providers_are_stored_by_libp2p_kademlia_with_our_address() {
+    use libp2p::kad::store::RecordStore as _;
+
+    let boot = spawn(config(DhtMode::Server)).await;
+    let servers = [
+        spawn_joining(config(DhtMode::Server), &boot).await,
+        spawn_joining(config(DhtMode::Server), &boot).await,
+    ];
+    let mut provider_config = config(DhtMode::Server);
+    let external: Multiaddr = "/memory/424242".parse().unwrap();
+    provider_config.external = vec![external.clone()];
+    let provider = spawn_joining(provider_config, &boot).await;
+    eventually("a routing table", || async {
+        (provider.net.info().await.ok()?.routing_table_peers >= 3).then_some(())
+    })
+    .await;
+    // More keys than one batch holds: a server gets them over several streams.
+    let keys: Vec<Cid> = (0..300u32)
+        .map(|i| Cid::for_manifest_bytes(&i.to_le_bytes()))
+        .collect();
+    for key in &keys {
+        provider.net.start_providing(*key).await;
+    }
+    eventually("every announcement's end", || async {
+        let all = provider.net.announcements().await.ok()?;
+        (all.len() == keys.len() && all.iter().all(|a| a.peers == Some(3))).then_some(())
+    })
+    .await;
+    let stats = provider.net.reprovide_stats().await.unwrap();
+    assert_eq!(stats.messages_sent, 3 * keys.len() as u64);
+    assert!(stats.lookups < keys.len() as u64 / 10, "{stats:?}");
+    // Every server's own Kademlia store holds every key, with us and our address (once
+    // it has read what was written: it reads a stream after the writer closed it).
+    let provider_id = provider.net.local_peer_id();
+    for node in servers.iter().chain([&boot]) {
+        let stored = eventually("every record stored", || async {
+            let keys = keys.clone();
+            let stored = node
+                .poke(move |actor| {
+                    let store = actor.swarm.behaviour_mut().kad.store_mut();
+                    keys.iter()
+                        .map(|cid| store.providers(&super::announce::provider_key(cid)))
+                        .collect::<Vec<_>>()
+                })
+                .await;
+            stored
+                .iter()
+                .all(|records| records.iter().any(|r| r.provider == provider_id))
+                .then_some(stored)
+        })
+        .await;
+        for records in stored {
+            let ours = records
+                .iter()
+                .find(|r| r.provider == provider_id)
+                .expect("our record is stored");
+            // (libp2p-kad ends each address it reads with the provider's id.)
+            let expected = external.clone().with(Protocol::P2p(provider_id));
+            assert_eq!(ours.addresses, vec![expected]);
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_announcement_that_reaches_nobody_is_reported_and_retried() {
     let lonely = spawn(config(DhtMode::Server)).await;
     let file = cid(9);
@@ -400,10 +471,10 @@ async fn a_lookup_nobody_waits_for_is_finished() {
         found,
         started: None,
     });
-    assert_eq!(actor.dht.provider_queries.len(), 1);
+    assert_eq!(actor.providers.queries.len(), 1);
     drop(receiver);
     actor.on_tick();
-    assert!(actor.dht.provider_queries.is_empty());
+    assert!(actor.providers.queries.is_empty());
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! upload side (its live bitfield, the peers that want its `Have`s, peers' news).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -150,8 +150,23 @@ impl Transfers {
                 }
                 return Ok(existing.status.subscribe());
             }
+            if finished_at(&status, params.output.as_deref()) {
+                // The same fetch again, after this download (resumed by itself after a
+                // restart, say) put the file there: it is done.
+                return Ok(existing.status.subscribe());
+            }
         }
         self.launch(&mut downloads, params)
+    }
+
+    /// Whether a download of `cid` is writing to `output` now, or finished there and the
+    /// file is still in place: fetching `cid` to `output` again is then no conflict.
+    pub fn is_download_output(&self, cid: &Cid, output: &Path) -> bool {
+        self.registry().get(cid).is_some_and(|d| {
+            let status = d.status.borrow();
+            status.output.as_deref() == Some(output)
+                && (!status.state.has_ended() || finished_at(&status, Some(output)))
+        })
     }
 
     /// Starts downloading a file into the store, or attaches to its running download.
@@ -440,6 +455,12 @@ async fn wait_until_ended(
         // The sender is kept by the registry, so the channel stays open.
         Ok(Err(_)) | Err(_) => Err(EngineError::StopTimeout(*cid)),
     }
+}
+
+/// A download that finished with its file at `output`, still there.
+fn finished_at(status: &DownloadStatus, output: Option<&Path>) -> bool {
+    matches!(status.state, DownloadState::Done)
+        && output.is_some_and(|o| status.output.as_deref() == Some(o) && o.is_file())
 }
 
 #[cfg(test)]

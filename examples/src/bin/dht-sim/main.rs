@@ -12,6 +12,7 @@
 //! It writes `<name>.json` (the figures), `<name>-lookups.jsonl` (one line per lookup)
 //! and `<name>-{latency,minutes,hops}.{png,svg}` to `--out`.
 
+mod announce;
 mod hops;
 mod node;
 mod plot;
@@ -248,7 +249,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         report::distribution(sizes.into_iter())
     };
-    let ann = &sim.announcements;
+    let ann = &sim.announcements.totals;
     let per_node = |after: u64, before: u64| after.saturating_sub(before) / params.nodes as u64;
     let report = json!({
         "params": params,

@@ -1,7 +1,7 @@
 //! What the simulation learns from inside the nodes. Each node's swarm task shows its
 //! events to an observer ([`Probe::observer`]) before handling them; the observer keeps
-//! Kademlia's own statistics of provider lookups and announcements, checks every
-//! routing-table insertion against the role of the peer inserted, and counts the
+//! Kademlia's own statistics of provider lookups (announcements are read from each
+//! node's network layer, `announce.rs`), checks every routing-table insertion against the role of the peer inserted, and counts the
 //! requests each node serves. Nothing here changes what a node does.
 
 use std::collections::HashMap;
@@ -33,20 +33,6 @@ pub struct QueryOutcome {
     pub hops: Option<u32>,
     /// The query hit Kademlia's query timeout.
     pub timed_out: bool,
-}
-
-/// One provider announcement that ended.
-#[derive(Debug, Clone)]
-pub struct AnnouncementOutcome {
-    pub key: kad::RecordKey,
-    /// Requests sent: the lookup of the closest peers and the `ADD_PROVIDER` messages
-    /// (libp2p-kad 0.49 merges both phases in one `QueryStats`).
-    pub requests: u32,
-    /// DHT servers the record was sent to: libp2p counts each `ADD_PROVIDER` as a
-    /// request and a success, so a completed round with `s` successes reached
-    /// `min(s / 2, K)` peers.
-    pub peers_reached: u32,
-    pub completed: bool,
 }
 
 /// A routing-table insertion that should not have happened.
@@ -81,7 +67,6 @@ pub struct Probe {
     running: Mutex<HashMap<(usize, kad::QueryId), Option<u32>>>,
     /// Per node: its last provider query that ended.
     finished: Mutex<HashMap<usize, QueryOutcome>>,
-    announcements: Mutex<Vec<AnnouncementOutcome>>,
     /// Nodes whose first bootstrap since they started ended.
     bootstrapped: Mutex<std::collections::HashSet<usize>>,
     violations: Mutex<Vec<Violation>>,
@@ -126,11 +111,6 @@ impl Probe {
     /// Forgets that `node` bootstrapped (it is starting again).
     pub fn forget_bootstrap(&self, node: usize) {
         lock(&self.bootstrapped).remove(&node);
-    }
-
-    /// Announcements that ended since the last call.
-    pub fn take_announcements(&self) -> Vec<AnnouncementOutcome> {
-        std::mem::take(&mut *lock(&self.announcements))
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -179,23 +159,6 @@ impl Probe {
                         };
                         lock(&self.finished).insert(node, outcome);
                     }
-                }
-                QueryResult::StartProviding(result) if step.last => {
-                    let (key, completed) = match result {
-                        Ok(ok) => (ok.key.clone(), true),
-                        Err(e) => (e.key().clone(), false),
-                    };
-                    let peers_reached = if completed {
-                        (stats.num_successes() / 2).min(kad::K_VALUE.get() as u32)
-                    } else {
-                        0
-                    };
-                    lock(&self.announcements).push(AnnouncementOutcome {
-                        key,
-                        requests: stats.num_requests(),
-                        peers_reached,
-                        completed,
-                    });
                 }
                 QueryResult::Bootstrap(_) => {
                     c.bootstrap_requests

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chunk_store::BufferPool;
 use dht_proto::Cid;
-use libp2p::{kad, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use p2pd::network::Network;
 use p2pd::options::DaemonArgs;
 use rand::rngs::StdRng;
@@ -20,6 +20,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 
+use crate::announce::AnnouncementTracker;
 use crate::node::{daemon_defaults, network_config, Role, SimNode};
 use crate::probe::{Probe, QueryOutcome};
 
@@ -90,15 +91,6 @@ pub struct MinuteRecord {
     pub max_lag_ms: f64,
 }
 
-/// Announcement totals.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct AnnouncementTotals {
-    pub ended: u64,
-    pub completed: u64,
-    pub requests: u64,
-    pub peers_reached: u64,
-}
-
 /// Figures of building the network.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BuildRecord {
@@ -117,12 +109,12 @@ pub struct Sim {
     online: IndexSet,
     offline: IndexSet,
     files: Vec<FileRec>,
-    file_by_key: HashMap<kad::RecordKey, usize>,
+    file_by_cid: HashMap<Cid, usize>,
     busy: HashSet<usize>,
     lookups: JoinSet<(usize, LookupRecord)>,
     pub records: Vec<LookupRecord>,
     pub minutes: Vec<MinuteRecord>,
-    pub announcements: AnnouncementTotals,
+    pub announcements: AnnouncementTracker,
     pub lookups_skipped: u64,
     next_port: u64,
 }
@@ -180,12 +172,12 @@ impl Sim {
             online: IndexSet::default(),
             offline: IndexSet::default(),
             files: Vec::new(),
-            file_by_key: HashMap::new(),
+            file_by_cid: HashMap::new(),
             busy: HashSet::new(),
             lookups: JoinSet::new(),
             records: Vec::new(),
             minutes: Vec::new(),
-            announcements: AnnouncementTotals::default(),
+            announcements: AnnouncementTracker::default(),
             lookups_skipped: 0,
             next_port: FIRST_PORT,
         })
@@ -248,6 +240,7 @@ impl Sim {
         );
         self.probe.forget_bootstrap(n);
         self.nodes[n].start(n, config, &self.probe)?;
+        self.announcements.node_started(n);
         self.offline.remove(n);
         self.online.insert(n);
         let cids: Vec<Cid> = self.nodes[n]
@@ -264,6 +257,9 @@ impl Sim {
     }
 
     async fn stop(&mut self, n: usize) {
+        if let Some(running) = self.nodes[n].running() {
+            self.announcements.node_stopping(n, &running.net).await;
+        }
         self.nodes[n].stop().await;
         self.online.remove(n);
         self.offline.insert(n);
@@ -328,8 +324,7 @@ impl Sim {
             provider,
             announced: false,
         });
-        self.file_by_key
-            .insert(kad::RecordKey::new(&cid.multihash_bytes()), f);
+        self.file_by_cid.insert(cid, f);
         self.nodes[provider].files.push(f);
         cid
     }
@@ -346,17 +341,18 @@ impl Sim {
         true
     }
 
-    /// Takes the announcements that ended from the probe.
-    fn collect_announcements(&mut self) {
-        for a in self.probe.take_announcements() {
-            self.announcements.ended += 1;
-            self.announcements.requests += u64::from(a.requests);
-            self.announcements.peers_reached += u64::from(a.peers_reached);
-            if a.completed {
-                self.announcements.completed += 1;
-                if let Some(&f) = self.file_by_key.get(&a.key) {
-                    self.files[f].announced = true;
-                }
+    /// Counts the announcement rounds that ended on the online nodes that provide files
+    /// (at most once a second unless `now`), and marks the files they announced.
+    async fn collect_announcements(&mut self, now: bool) {
+        let providers = self.online.items.iter().filter_map(|&n| {
+            let node = &self.nodes[n];
+            let running = node.running().filter(|_| !node.files.is_empty())?;
+            Some((n, &running.net))
+        });
+        let announced = self.announcements.collect(providers, now).await;
+        for cid in announced {
+            if let Some(&f) = self.file_by_cid.get(&cid) {
+                self.files[f].announced = true;
             }
         }
     }
@@ -368,7 +364,7 @@ impl Sim {
             self.publish().await;
         }
         loop {
-            self.collect_announcements();
+            self.collect_announcements(false).await;
             let pending = self.files.iter().filter(|f| !f.announced).count();
             if pending == 0 || started.elapsed() > SEED_DEADLINE {
                 break;
@@ -504,7 +500,7 @@ impl Sim {
                     record.max_lag_ms = record.max_lag_ms.max((now - due).as_secs_f64() * 1e3);
                 }
                 self.collect_lookups();
-                self.collect_announcements();
+                self.collect_announcements(false).await;
                 match action {
                     Action::Churn => self.churn(&mut record).await?,
                     Action::Publish => {
@@ -538,7 +534,7 @@ impl Sim {
                 self.records.push(record);
             }
         }
-        self.collect_announcements();
+        self.collect_announcements(true).await;
         Ok(())
     }
 

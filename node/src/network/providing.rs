@@ -1,0 +1,185 @@
+//! The swarm task's side of providing: starting and stopping to provide a key (and our
+//! own record in the local Kademlia store), driving the batched reprovider
+//! (`reprovide.rs`), and carrying out what it asks: region lookups through libp2p-kad,
+//! `ADD_PROVIDER` batches through `add_provider.rs`.
+
+use std::time::{Duration, Instant};
+
+use libp2p::kad::store::RecordStore as _;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::{kad, PeerId};
+
+use super::actor::NetworkActor;
+use super::add_provider::AddProviderBatch;
+use super::announce::ProviderKey;
+use super::reprovide::{Action, ReprovideStats};
+
+/// Most of our addresses put in a provider record.
+const MAX_RECORD_ADDRS: usize = 16;
+
+impl NetworkActor {
+    /// Changes how often provided keys are announced again (benchmarks and tests; the
+    /// daemon keeps [`DEFAULT_REPROVIDE_INTERVAL`](super::DEFAULT_REPROVIDE_INTERVAL)).
+    pub fn set_reprovide_interval(&mut self, interval: Duration) {
+        self.dht.reprovider.set_interval(interval);
+    }
+
+    pub(super) fn reprovide_stats(&self) -> ReprovideStats {
+        self.dht.reprovider.stats()
+    }
+
+    pub(super) fn start_providing(&mut self, subject: ProviderKey) {
+        let now = Instant::now();
+        if !self.dht.reprovider.provide(subject.clone(), now) {
+            // Already provided: the reprovider announces it again on its schedule.
+            return;
+        }
+        // Our own record in the local store, so that a finder asking us gets us too.
+        let local = *self.swarm.local_peer_id();
+        let record = kad::ProviderRecord::new(subject.record_key(), local, Vec::new());
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .add_provider(record)
+        {
+            tracing::debug!(%subject, "local provider record not stored: {e}");
+        }
+        tracing::info!(%subject, "announcing as provider");
+        self.drive_reprovider(now);
+    }
+
+    pub(super) fn stop_providing(&mut self, subject: ProviderKey) {
+        if let Some(key) = self.dht.reprovider.stop(&subject) {
+            self.swarm.behaviour_mut().kad.stop_providing(&key);
+        }
+    }
+
+    /// Announces everything we provide again (our addresses changed, or we joined).
+    pub(super) fn announce_all(&mut self) {
+        let now = Instant::now();
+        self.dht.last_announce_all = Some(now);
+        let keys = self.dht.reprovider.announce_all(now);
+        tracing::info!(keys, "announcing provider records");
+        self.drive_reprovider(now);
+    }
+
+    /// Starts what is due and sends what can be sent.
+    pub(super) fn drive_reprovider(&mut self, now: Instant) {
+        let mut actions = Vec::new();
+        self.dht.reprovider.poll(now, &mut actions);
+        self.carry_out(actions);
+    }
+
+    fn carry_out(&mut self, mut actions: Vec<Action>) {
+        while let Some(action) = actions.pop() {
+            match action {
+                Action::Lookup { id, target } => {
+                    let query = self.swarm.behaviour_mut().kad.get_closest_peers(target);
+                    self.dht.reprovide_lookups.insert(query, id);
+                }
+                Action::Send {
+                    id,
+                    peer,
+                    addrs,
+                    keys,
+                } => {
+                    let batch = self.add_provider_batch(&keys);
+                    let request = self
+                        .swarm
+                        .behaviour_mut()
+                        .provide
+                        .send_request_with_addresses(&peer, batch, addrs);
+                    self.dht.reprovide_batches.insert(request, id);
+                }
+            }
+        }
+    }
+
+    /// The framed `ADD_PROVIDER` messages of `keys`, carrying our confirmed external
+    /// addresses (as libp2p-kad's own announcements do); without them if they do not
+    /// fit in a Kademlia message.
+    fn add_provider_batch(&self, keys: &[kad::RecordKey]) -> AddProviderBatch {
+        let provider = self.swarm.local_peer_id().to_bytes();
+        let mut addrs: Vec<Vec<u8>> = self
+            .swarm
+            .external_addresses()
+            .take(MAX_RECORD_ADDRS)
+            .map(|a| a.to_vec())
+            .collect();
+        let mut messages = Vec::with_capacity(keys.len());
+        for key in keys {
+            let message = dht_proto::kademlia::add_provider(key.as_ref(), &provider, &addrs)
+                .or_else(|e| {
+                    tracing::warn!("provider records sent without addresses: {e}");
+                    addrs.clear();
+                    dht_proto::kademlia::add_provider(key.as_ref(), &provider, &addrs)
+                });
+            match message {
+                Ok(message) => messages.push(message),
+                Err(e) => tracing::warn!("provider record not sent: {e}"),
+            }
+        }
+        AddProviderBatch(messages)
+    }
+
+    /// A lookup of the reprovider ended (`found`: the closest servers that answered).
+    pub(super) fn on_reprovide_lookup(
+        &mut self,
+        query: kad::QueryId,
+        found: Vec<kad::PeerInfo>,
+        stats: &kad::QueryStats,
+    ) {
+        let Some(id) = self.dht.reprovide_lookups.remove(&query) else {
+            return;
+        };
+        let found = found.into_iter().map(|p| (p.peer_id, p.addrs)).collect();
+        let mut actions = Vec::new();
+        self.dht.reprovider.on_lookup(
+            id,
+            found,
+            stats.num_requests(),
+            Instant::now(),
+            &mut actions,
+        );
+        self.carry_out(actions);
+    }
+
+    /// Whether `query` is one of the reprovider's lookups.
+    pub(super) fn is_reprovide_lookup(&self, query: &kad::QueryId) -> bool {
+        self.dht.reprovide_lookups.contains_key(query)
+    }
+
+    pub(super) fn on_add_provider_event(
+        &mut self,
+        event: request_response::Event<AddProviderBatch, ()>,
+    ) {
+        let (request, written, peer): (OutboundRequestId, bool, PeerId) = match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Response { request_id, .. },
+                ..
+            } => (request_id, true, peer),
+            request_response::Event::OutboundFailure {
+                request_id,
+                peer,
+                error,
+                ..
+            } => {
+                tracing::debug!(%peer, "ADD_PROVIDER batch failed: {error}");
+                (request_id, false, peer)
+            }
+            _ => return,
+        };
+        let Some(id) = self.dht.reprovide_batches.remove(&request) else {
+            return;
+        };
+        tracing::trace!(%peer, written, "ADD_PROVIDER batch done");
+        let mut actions = Vec::new();
+        self.dht
+            .reprovider
+            .on_batch(id, written, Instant::now(), &mut actions);
+        self.carry_out(actions);
+    }
+}
