@@ -118,18 +118,7 @@ fn a_folder_round_trips_byte_for_byte_with_its_executable_bits() {
 
     // Fetch through the DHT into a new directory.
     let dest = swarm.path("copy");
-    let done = fetcher
-        .cli(&[
-            "fetch",
-            &cid,
-            "-o",
-            dest.to_str().unwrap(),
-            "--timeout",
-            "30",
-            "--json",
-        ])
-        .success()
-        .json();
+    let done = fetch(&fetcher, &cid, &dest, 30).success().json();
     assert_eq!(done["folder"], true, "{done}");
     assert_eq!(done["files"], 5);
     let mut expected = tree_of(&src);
@@ -257,18 +246,7 @@ fn a_killed_folder_fetch_resumes_and_never_writes_through_a_planted_link() {
 
     // Put right, the same command resumes and completes the tree.
     std::fs::remove_file(&victim).unwrap();
-    let done = fetcher
-        .cli(&[
-            "fetch",
-            &cid,
-            "-o",
-            dest.to_str().unwrap(),
-            "--timeout",
-            "30",
-            "--json",
-        ])
-        .success()
-        .json();
+    let done = fetch(&fetcher, &cid, &dest, 30).success().json();
     assert_eq!(done["files"], 24, "{done}");
     assert_eq!(tree_of(&dest), tree_of(&src));
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);

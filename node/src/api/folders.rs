@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use super::types::StreamLine;
+use super::types::{FetchRequest, StreamLine};
 use super::{parse_cid, Api, ApiError};
 use crate::transfer::folder::{
     FolderAddEvent, FolderAddOptions, FolderFetchParams, FolderState, FolderStatus,
@@ -76,25 +76,6 @@ pub struct FolderAddResponse {
 
 /// The lines of `POST /api/folders`.
 pub type FolderAddLine = StreamLine<FolderAddProgress, FolderAddResponse>;
-
-/// `POST /api/folders/fetch`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct FolderFetchRequest {
-    /// The directory CID.
-    pub cid: String,
-    /// The directory to create (absolute; it must not exist, unless an unfinished
-    /// fetch of this folder writes there, which then resumes).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub output: Option<PathBuf>,
-    /// Create the tree in this directory under the folder's name (absolute).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub output_dir: Option<PathBuf>,
-    /// Each file gives up after this many seconds without progress (default 60).
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-}
 
 /// Where a folder fetch stands, on the wire.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -330,7 +311,7 @@ impl Api {
     }
 
     /// Starts fetching a folder, or attaches to its running fetch.
-    pub fn fetch_folder(&self, request: FolderFetchRequest) -> Result<FolderWatch, ApiError> {
+    pub fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
         let cid = parse_cid(&request.cid)?;
         for path in [&request.output, &request.output_dir].into_iter().flatten() {
             absolute(path)?;

@@ -11,9 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::human_bytes;
-use crate::api::folders::{
-    FolderAddProgress, FolderAddRequest, FolderAddResponse, FolderFetchRequest, FolderProgress,
-};
+use crate::api::folders::{FolderAddProgress, FolderAddRequest, FolderAddResponse, FolderProgress};
 use crate::client::ApiClient;
 
 /// How a directory is added.
@@ -113,7 +111,7 @@ pub async fn fetch(
         json,
         "{spinner} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
     );
-    let request = FolderFetchRequest {
+    let request = crate::api::types::FetchRequest {
         cid: cid.to_string(),
         output,
         output_dir,

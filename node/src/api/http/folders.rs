@@ -11,10 +11,9 @@ use tokio::sync::mpsc;
 use super::stream::{line, ndjson, receiver_stream};
 use super::{json_error, AppState};
 use crate::api::folders::{
-    FolderAddLine, FolderAddRequest, FolderFetchLine, FolderFetchRequest, FolderListing,
-    FolderSummary,
+    FolderAddLine, FolderAddRequest, FolderFetchLine, FolderListing, FolderSummary,
 };
-use crate::api::types::ErrorBody;
+use crate::api::types::{ErrorBody, FetchRequest};
 use crate::api::ApiError;
 
 /// Share a directory on the daemon's machine as one folder (copy, or track in place
@@ -47,13 +46,13 @@ pub(super) async fn add(
 
 /// Fetch a folder into a new directory on the daemon's machine, streaming progress for
 /// the whole and for each file being fetched.
-#[utoipa::path(post, path = "/api/folders/fetch", tag = "folders", request_body = FolderFetchRequest,
+#[utoipa::path(post, path = "/api/folders/fetch", tag = "folders", request_body = FetchRequest,
     responses((status = 200,
         description = "JSON lines: `progress` at most every 200 ms, then `done` or `error` (status 400: the caller's input or the folder's names were at fault; 502: the network could not deliver; 507: this node's disk is full). If the client goes away, the fetch goes on; fetching again into the same directory resumes.",
         content_type = "application/x-ndjson", body = inline(FolderFetchLine))))]
 pub(super) async fn fetch(
     State(s): State<AppState>,
-    body: Result<Json<FolderFetchRequest>, JsonRejection>,
+    body: Result<Json<FetchRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(json_error)?;
     let mut progress = s.api.fetch_folder(request)?;
