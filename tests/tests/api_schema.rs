@@ -443,8 +443,9 @@ fn every_answer_matches_the_openapi_document() {
     let r = c.send(
         "POST",
         "/api/fetch",
-        owner("POST", "/api/fetch").json(&json!({"cid": seeded, "output": out})),
+        owner("POST", "/api/fetch").json(&json!({"cid": UNKNOWN_CID, "output": out})),
     );
+    // (The same fetch again would find its download done: another file's is refused.)
     assert_eq!(r.status, 400, "the output exists: {}", r.text());
     // Folders: one added here, one fetched from the seeder, both listed.
     let tree = dir.path().join("tree");
