@@ -144,3 +144,11 @@ impl CpuMeter {
         }
     }
 }
+
+/// The load averages over 1, 5 and 15 minutes, as `/proc/loadavg` gives them (empty if
+/// it cannot be read).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

@@ -42,19 +42,25 @@ fn two_daemons(
     (seeder, node, remote_cid, link)
 }
 
+/// Chromium driven by playwright-core, its screenshots under `shots`; `None` (the test
+/// skipped, and why said) when it or node is not installed.
+fn find_chromium(shots: &str) -> Option<Browser> {
+    browser(
+        "playwright-core",
+        "CHROMIUM",
+        "/usr/bin/chromium",
+        "chromium",
+        shots,
+    )
+}
+
 #[test]
 fn the_web_ui_works_end_to_end_in_chromium() {
     let Some(Browser {
         web,
         executable: chromium,
         shots,
-    }) = browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        "web-screenshots",
-    )
+    }) = find_chromium("web-screenshots")
     else {
         return;
     };
@@ -245,13 +251,7 @@ fn sharing_by_ticket_works_in_chromium() {
         web,
         executable: chromium,
         shots,
-    }) = browser(
-        "playwright-core",
-        "CHROMIUM",
-        "/usr/bin/chromium",
-        "chromium",
-        "web-screenshots-share",
-    )
+    }) = find_chromium("web-screenshots-share")
     else {
         return;
     };

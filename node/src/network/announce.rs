@@ -3,7 +3,7 @@
 //! `ADD_PROVIDER` was written to, whether a round runs, and when the next one is due.
 //! A round that reached nobody is a warning and is tried again with growing pauses, so
 //! a node that had no peers when a file was added announces it once it has some. The
-//! rounds themselves are run by the batched reprovider (`reprovide.rs`).
+//! rounds themselves are run by the batched reprovider (`reprovide/`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};

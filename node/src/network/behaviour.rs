@@ -84,7 +84,7 @@ pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
 /// store limits (at most `max_provider_keys` provider keys, ours and other peers'),
 /// timeouts and record lifetimes. libp2p-kad's own republication of our provider
 /// records (one lookup per key every 12 h) is off: the batched reprovider
-/// (`reprovide.rs`) announces them instead. It works over any transport; the daemon and
+/// (`reprovide/`) announces them instead. It works over any transport; the daemon and
 /// anything that simulates it (tests, `dht-sim`) build Kademlia only through here.
 pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviour<MemoryStore> {
     let store = MemoryStore::with_config(
@@ -101,7 +101,13 @@ pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviou
         .set_query_timeout(Duration::from_secs(30))
         .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
         .set_provider_publication_interval(None)
-        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)));
+        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)))
+        // Left to itself, libp2p-kad takes any inbound Kademlia stream as proof that the
+        // remote serves the protocol, and a DHT client that queries us over a connection
+        // we dialed would enter the routing table. Peers enter it only when identify
+        // says they serve it (`peers::on_identify_event`), or as bootstrap and saved
+        // peers.
+        .set_kbucket_inserts(kad::BucketInserts::Manual);
     kad::Behaviour::with_config(peer_id, store, config)
 }
 

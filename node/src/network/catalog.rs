@@ -13,7 +13,7 @@ use dht_proto::catalog::{
     CatalogRequest, CatalogResponse, CATALOG_PROTOCOL, MAX_CATALOG_REQUEST_LEN,
     MAX_CATALOG_RESPONSE_LEN,
 };
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::ConnectionId;
@@ -21,7 +21,9 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 
 use super::actor::NetworkActor;
+use super::codec::{invalid, read_limited};
 use super::handle::RequestError;
+use super::in_flight::InFlight;
 
 /// Longest a catalog request may wait for its answer (request and response together).
 /// A searcher stops waiting at its own deadline, which is usually shorter.
@@ -50,25 +52,6 @@ pub struct InboundCatalogRequest {
 #[derive(Debug, Clone, Default)]
 pub struct CatalogCodec;
 
-async fn read_limited<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    limit: usize,
-) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(limit as u64 + 1).read_to_end(&mut buf).await?;
-    if buf.len() > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("catalog message exceeds the limit of {limit} bytes"),
-        ));
-    }
-    Ok(buf)
-}
-
-fn invalid(e: dht_proto::DecodeError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
 impl request_response::Codec for CatalogCodec {
     type Protocol = StreamProtocol;
     type Request = CatalogRequest;
@@ -82,7 +65,7 @@ impl request_response::Codec for CatalogCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_limited(io, MAX_CATALOG_REQUEST_LEN).await?;
+        let bytes = read_limited(io, MAX_CATALOG_REQUEST_LEN, "catalog message").await?;
         CatalogRequest::decode(&bytes).map_err(invalid)
     }
 
@@ -94,7 +77,7 @@ impl request_response::Codec for CatalogCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_limited(io, MAX_CATALOG_RESPONSE_LEN).await?;
+        let bytes = read_limited(io, MAX_CATALOG_RESPONSE_LEN, "catalog message").await?;
         CatalogResponse::decode(&bytes).map_err(invalid)
     }
 
@@ -142,36 +125,29 @@ pub(super) fn catalog_behaviour() -> request_response::Behaviour<CatalogCodec> {
 type ReplyTo = oneshot::Sender<Result<CatalogResponse, RequestError>>;
 
 /// Catalog requests in flight, the way to the catalog server, and dials by address.
-#[derive(Default)]
 pub(super) struct CatalogRequests {
-    pending: HashMap<OutboundRequestId, (PeerId, ReplyTo)>,
-    per_peer: HashMap<PeerId, usize>,
+    in_flight: InFlight<OutboundRequestId, ReplyTo>,
     /// The catalog server's inbound channel, once it started.
     server: Option<mpsc::Sender<InboundCatalogRequest>>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, RequestError>>>,
 }
 
-impl CatalogRequests {
-    fn has_room(&self, peer: &PeerId) -> bool {
-        self.pending.len() < MAX_PENDING
-            && self.per_peer.get(peer).copied().unwrap_or(0) < MAX_PENDING_PER_PEER
-    }
-
-    fn remove(&mut self, id: &OutboundRequestId) -> Option<ReplyTo> {
-        let (peer, reply) = self.pending.remove(id)?;
-        if let Some(n) = self.per_peer.get_mut(&peer) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_peer.remove(&peer);
-            }
+impl Default for CatalogRequests {
+    fn default() -> Self {
+        CatalogRequests {
+            in_flight: InFlight::new(MAX_PENDING, MAX_PENDING_PER_PEER),
+            server: None,
+            dials: HashMap::new(),
         }
-        Some(reply)
     }
+}
 
+impl CatalogRequests {
     /// Requests and dials in flight, and peers requests are in flight to.
     #[cfg(test)]
     pub(super) fn in_flight(&self) -> (usize, usize, usize) {
-        (self.pending.len(), self.per_peer.len(), self.dials.len())
+        let (pending, peers) = self.in_flight.counts();
+        (pending, peers, self.dials.len())
     }
 }
 
@@ -194,7 +170,7 @@ impl NetworkActor {
         addrs: Vec<Multiaddr>,
         reply: ReplyTo,
     ) {
-        if !self.catalog.has_room(&peer) {
+        if !self.catalog.in_flight.has_room(&peer) {
             let _ = reply.send(Err(RequestError::Overloaded));
             return;
         }
@@ -203,8 +179,7 @@ impl NetworkActor {
             .behaviour_mut()
             .catalog
             .send_request_with_addresses(&peer, request, addrs);
-        *self.catalog.per_peer.entry(peer).or_insert(0) += 1;
-        self.catalog.pending.insert(id, (peer, reply));
+        self.catalog.in_flight.insert(id, peer, reply);
     }
 
     pub(super) fn respond_catalog(
@@ -240,7 +215,7 @@ impl NetworkActor {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.catalog.remove(&request_id) {
+                    if let Some(reply) = self.catalog.in_flight.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -252,7 +227,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::debug!(%peer, "catalog request failed: {error}");
-                if let Some(reply) = self.catalog.remove(&request_id) {
+                if let Some(reply) = self.catalog.in_flight.remove(&request_id) {
                     let _ = reply.send(Err(request_error(error)));
                 }
             }

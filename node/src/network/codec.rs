@@ -43,23 +43,26 @@ impl From<Response> for Reply {
 }
 
 /// Reads the whole stream, failing as soon as it exceeds `limit` bytes, so a peer cannot
-/// make us buffer more than one maximal message.
-async fn read_limited<T: AsyncRead + Unpin + Send>(
+/// make us buffer more than one maximal message; `what` names the message in the error.
+/// The catalog codec reads with it too.
+pub(super) async fn read_limited<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     limit: usize,
+    what: &str,
 ) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     io.take(limit as u64 + 1).read_to_end(&mut buf).await?;
     if buf.len() > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("message exceeds the limit of {limit} bytes"),
+            format!("{what} exceeds the limit of {limit} bytes"),
         ));
     }
     Ok(buf)
 }
 
-fn invalid(e: dht_proto::DecodeError) -> io::Error {
+/// A peer's message that did not decode.
+pub(super) fn invalid(e: dht_proto::DecodeError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
@@ -72,7 +75,7 @@ impl libp2p::request_response::Codec for ChunkCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_limited(io, MAX_REQUEST_LEN).await?;
+        let bytes = read_limited(io, MAX_REQUEST_LEN, "message").await?;
         Request::decode(&bytes).map_err(invalid)
     }
 
@@ -120,7 +123,8 @@ impl libp2p::request_response::Codec for ChunkCodec {
             }
             return Ok(Reply::Chunk(data));
         }
-        let mut rest = read_limited(io, self.max_response.saturating_sub(head.len())).await?;
+        let mut rest =
+            read_limited(io, self.max_response.saturating_sub(head.len()), "message").await?;
         head.append(&mut rest);
         Response::decode_limited(&head, self.max_response)
             .map(Reply::from)

@@ -1,7 +1,7 @@
 //! Kademlia inside the swarm task: when everything we provide is announced again
 //! (after address changes and bootstrap connections), the bootstrap nodes, and whether
 //! we are a DHT server or client. Provider lookups are `providers.rs`'s.
-//! Announcing itself is the batched reprovider's (`providing.rs`, `reprovide.rs`); how
+//! Announcing itself is the batched reprovider's (`providing.rs`, `reprovide/`); how
 //! each announcement went is kept in `announce.rs`.
 
 use std::collections::{HashMap, HashSet};

@@ -16,7 +16,7 @@
 //!   after a restart, without a bootstrap node.
 //! - `providing.rs`: starting and stopping to provide a key, and carrying out what the
 //!   batched reprovider asks.
-//! - `reprovide.rs`: the batched reprovider: keys grouped by keyspace region, one
+//! - `reprovide/`: the batched reprovider: keys grouped by keyspace region, one
 //!   exploration per region, refreshes spread over the interval; `explore.rs`: what it
 //!   knows of the servers around its keys and what to look up next; `keyspace.rs`: the
 //!   keyspace arithmetic both use.
@@ -27,6 +27,8 @@
 //!   handed to the upload server.
 //! - `catalog.rs`: the catalog protocol (search and browse): its codec, outbound
 //!   requests, inbound ones handed to the catalog server; dials by address.
+//! - `in_flight.rs`: outbound requests in flight, bounded in all and per peer (both of
+//!   the above keep one).
 //! - `peers.rs`: per-peer bookkeeping: connections, direct or relayed, RTT, agent.
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
@@ -49,6 +51,7 @@ mod dht;
 mod explore;
 pub mod gate;
 mod handle;
+mod in_flight;
 mod info;
 mod keyspace;
 mod known_peers;
@@ -63,6 +66,8 @@ mod providing;
 mod reach;
 mod reprovide;
 mod requests;
+#[cfg(test)]
+mod routing_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

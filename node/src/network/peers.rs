@@ -173,16 +173,17 @@ impl NetworkActor {
             dialed = state.dialed.clone();
         }
         if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
-            if let Some(addr) = dialed {
+            if let Some(addr) = dialed.clone() {
                 self.reach.add_relay_candidate(peer_id, addr);
             }
         }
-        // Kademlia learns addresses only of peers it dialed itself: feed it the listen
-        // addresses of every DHT server we meet.
+        // Every DHT server we meet enters our routing table here, with its listen
+        // addresses and the one we dialed it at (Kademlia's own inserts are off, see
+        // `behaviour::kad_behaviour`).
         if info.protocols.contains(&KAD_PROTOCOL) {
             // A loopback address of a peer we reach over a network is useless.
             let on_loopback = self.peers.on_loopback(&peer_id);
-            for addr in info.listen_addrs {
+            for addr in info.listen_addrs.into_iter().chain(dialed) {
                 if on_loopback || !is_loopback(&addr) {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }

@@ -4,8 +4,9 @@
 //! [`PROVIDER_RECORD_TTL`](super::PROVIDER_RECORD_TTL) on the servers that hold them), so
 //! every provider the DHT names is dialled at once, in parallel with the others, and
 //! handed to the caller only when a connection to it is up. One that cannot be reached
-//! within [`PROVIDER_DIAL_TIMEOUT`] (plus at most one tick) is dropped and never counted
-//! as a source.
+//! is never counted as a source; one whose dial takes longer than
+//! [`PROVIDER_DIAL_TIMEOUT`] (plus at most one tick) is reported not reached, and handed
+//! out later only if its dial succeeds after all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,9 +20,14 @@ use tokio::sync::{mpsc, oneshot};
 use super::actor::NetworkActor;
 use super::announce::ProviderKey;
 
-/// How long a named provider may take to be connected before it is dropped from the
-/// lookup. With the actor's 500 ms tick, a dead provider is gone within 2 s.
+/// How long a named provider may take to be connected before it is reported not
+/// reached. With the actor's 500 ms tick, a dead provider is gone within 2 s.
 pub(super) const PROVIDER_DIAL_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a dial that outlived [`PROVIDER_DIAL_TIMEOUT`] is still waited for: a
+/// provider reached only through a relay over long round trips, or on a busy machine,
+/// can take longer than that to connect, and is a source once it does (a dead one never
+/// connects, so it is never handed out).
+const LATE_PROVIDER_LIMIT: Duration = Duration::from_secs(15);
 /// Providers being dialled at once, over all lookups; past this, further ones are
 /// dropped until dials end (a lookup that names so many has plenty to use).
 const MAX_PROVIDER_DIALS: usize = 256;
@@ -53,7 +59,10 @@ impl ProviderQuery {
 /// A provider being dialled before it is handed to the lookups that named it.
 pub(super) struct Dialling {
     waiting: Vec<mpsc::Sender<PeerId>>,
-    give_up_at: Instant,
+    started: Instant,
+    /// Past [`PROVIDER_DIAL_TIMEOUT`]: reported not reached, handed out only if it
+    /// connects after all.
+    late: bool,
 }
 
 impl ProviderLookups {
@@ -74,14 +83,23 @@ impl ProviderLookups {
         }
     }
 
-    /// Drops the providers whose dial took too long.
+    /// Whether `peer` is no longer counted on as a source by the lookups that named it:
+    /// not being dialled, or its dial outlived [`PROVIDER_DIAL_TIMEOUT`].
+    #[cfg(test)]
+    pub(super) fn not_counted(&self, peer: &PeerId) -> bool {
+        self.dialling.get(peer).is_none_or(|d| d.late)
+    }
+
+    /// Reports the providers whose dial takes too long, and forgets those whose dial
+    /// has not ended long after.
     fn give_up_late_dials(&mut self, now: Instant) {
         self.dialling.retain(|peer, dialling| {
-            let waiting = now < dialling.give_up_at;
-            if !waiting {
-                tracing::info!(%peer, "provider not reached in time: not counted");
+            let age = now.saturating_duration_since(dialling.started);
+            if !dialling.late && age >= PROVIDER_DIAL_TIMEOUT {
+                dialling.late = true;
+                tracing::info!(%peer, "provider not reached in time: not counted unless it connects");
             }
-            waiting
+            age < LATE_PROVIDER_LIMIT && dialling.waiting.iter().any(|w| !w.is_closed())
         });
     }
 }
@@ -166,7 +184,8 @@ impl NetworkActor {
                 peer,
                 Dialling {
                     waiting: vec![found.clone()],
-                    give_up_at: now + PROVIDER_DIAL_TIMEOUT,
+                    started: now,
+                    late: false,
                 },
             );
         }

@@ -1,6 +1,6 @@
 //! The swarm task's side of providing: starting and stopping to provide a key (and our
 //! own record in the local Kademlia store), driving the batched reprovider
-//! (`reprovide.rs`), and carrying out what it asks: region lookups through libp2p-kad,
+//! (`reprovide/`), and carrying out what it asks: region lookups through libp2p-kad,
 //! `ADD_PROVIDER` batches through `add_provider.rs`.
 
 use std::time::{Duration, Instant};

@@ -2,8 +2,6 @@
 //! answered on its caller's oneshot), and inbound requests handed to the upload server
 //! on the bounded `inbound` channel, answered `Choked` here when that channel is full.
 
-use std::collections::HashMap;
-
 use dht_proto::{Request, Response};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
@@ -12,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::actor::NetworkActor;
 use super::codec::Reply;
 use super::handle::{InboundRequest, RequestError};
+use super::in_flight::InFlight;
 
 /// Most transfer-protocol requests in flight from this node at once.
 pub(super) const MAX_PENDING_REQUESTS: usize = 4096;
@@ -31,55 +30,29 @@ type ReplyTo = oneshot::Sender<Result<Reply, RequestError>>;
 
 /// Outbound requests in flight and the way to the upload server.
 pub(super) struct Requests {
-    /// Requests in flight, by the protocol they went on and their id there, with the
-    /// peer they went to.
-    pending: HashMap<(Transfer, OutboundRequestId), (PeerId, ReplyTo)>,
-    /// Requests in flight per peer (a peer leaves the map when it has none).
-    per_peer: HashMap<PeerId, usize>,
+    /// Requests in flight, by the protocol they went on and their id there.
+    in_flight: InFlight<(Transfer, OutboundRequestId), ReplyTo>,
     inbound: mpsc::Sender<InboundRequest>,
 }
 
 impl Requests {
     pub(super) fn new(inbound: mpsc::Sender<InboundRequest>) -> Self {
         Requests {
-            pending: HashMap::new(),
-            per_peer: HashMap::new(),
+            in_flight: InFlight::new(MAX_PENDING_REQUESTS, MAX_PENDING_PER_PEER),
             inbound,
         }
-    }
-
-    /// Whether one more request to `peer` fits.
-    fn has_room(&self, peer: &PeerId) -> bool {
-        self.pending.len() < MAX_PENDING_REQUESTS
-            && self.per_peer.get(peer).copied().unwrap_or(0) < MAX_PENDING_PER_PEER
-    }
-
-    fn insert(&mut self, key: (Transfer, OutboundRequestId), peer: PeerId, reply: ReplyTo) {
-        *self.per_peer.entry(peer).or_insert(0) += 1;
-        self.pending.insert(key, (peer, reply));
-    }
-
-    fn remove(&mut self, key: &(Transfer, OutboundRequestId)) -> Option<ReplyTo> {
-        let (peer, reply) = self.pending.remove(key)?;
-        if let Some(n) = self.per_peer.get_mut(&peer) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_peer.remove(&peer);
-            }
-        }
-        Some(reply)
     }
 
     /// Requests in flight, and peers they are in flight to.
     #[cfg(test)]
     pub(super) fn in_flight(&self) -> (usize, usize) {
-        (self.pending.len(), self.per_peer.len())
+        self.in_flight.counts()
     }
 }
 
 impl NetworkActor {
     pub(super) fn send_request(&mut self, peer: PeerId, request: Request, reply: ReplyTo) {
-        if !self.requests.has_room(&peer) {
+        if !self.requests.in_flight.has_room(&peer) {
             let _ = reply.send(Err(RequestError::Overloaded));
             return;
         }
@@ -94,7 +67,7 @@ impl NetworkActor {
                 behaviour.chunk.send_request(&peer, request),
             ),
         };
-        self.requests.insert(key, peer, reply);
+        self.requests.in_flight.insert(key, peer, reply);
     }
 
     pub(super) fn respond(&mut self, channel: ResponseChannel<Reply>, response: Reply) {
@@ -139,7 +112,7 @@ impl NetworkActor {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.requests.remove(&(protocol, request_id)) {
+                    if let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -151,7 +124,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::debug!(%peer, "chunk request failed: {error}");
-                if let Some(reply) = self.requests.remove(&(protocol, request_id)) {
+                if let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) {
                     let error = match error {
                         request_response::OutboundFailure::DialFailure => {
                             RequestError::Dial("cannot reach peer".into())

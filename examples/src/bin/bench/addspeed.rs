@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use crate::harness::{fill_random, Daemon};
-use crate::{sendme, size_label, Bench, Samples, LONG_TIMEOUT, MIB};
+use crate::report::{size_label, Samples};
+use crate::{sendme, Bench, LONG_TIMEOUT, MIB};
 
 impl Bench {
     pub(crate) fn figure_add_speed(&mut self) -> anyhow::Result<()> {

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use crate::harness::{file_hash, random_file};
-use crate::{Bench, Samples};
+use crate::report::Samples;
+use crate::Bench;
 
 const ROUNDS: usize = 10;
 const SMALL: u64 = 1024;

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
+use crate::harness::{self, file_hash, random_file, CpuMeter};
+use crate::report::size_label;
+use crate::{Bench, LONG_TIMEOUT};
+
 /// Pause between two requests of the client.
 const PAUSE: Duration = Duration::from_millis(10);
 /// Longest one request may take before the benchmark gives up on the figure.
@@ -101,6 +105,97 @@ pub fn probe(
         std::thread::sleep(PAUSE);
     }
     Ok(out)
+}
+
+impl Bench {
+    pub(crate) fn figure_status(&mut self) -> anyhow::Result<()> {
+        let size = self.main_size();
+        let label = size_label(size);
+        println!("\n[6] GET /api/status while a daemon adds {label} and fetches {label}");
+        let (cid, hash) = self.ensure_seeded()?;
+        let to_add = self.path("status-add.bin");
+        if !to_add.exists() {
+            random_file(&to_add, size, 6)?;
+        }
+        let node = self.node("status", &[])?;
+        let (addr, token) = endpoint(&node.data_dir)?;
+
+        // `status` asks the swarm task and the store; `id` only the swarm task;
+        // `settings` neither.
+        let paths = ["/api/status", "/api/id", "/api/settings"];
+        // The baseline: the same client, the same daemon, idle.
+        let idle = probe(&addr, &token, &paths, 300, &AtomicBool::new(true))?;
+        for (path, l) in paths.iter().zip(&idle) {
+            self.note(format!("idle daemon, GET {path}: {}", l.show()));
+        }
+
+        // Probed from when both start until the first of them ends.
+        let out = self.path("fetched-status.bin");
+        let _ = std::fs::remove_file(&out);
+        let add_path = to_add.to_str().context("non-UTF-8 path")?;
+        let out_path = out.to_str().context("non-UTF-8 path")?;
+        let one_ended = AtomicBool::new(false);
+        let meter = CpuMeter::start(&[node.pid(), self.seeder()?.pid()]);
+        let (busy, add, fetch) = std::thread::scope(|s| {
+            let add = s.spawn(|| {
+                let r = node.cli(&["add", add_path, "--json"], LONG_TIMEOUT);
+                one_ended.store(true, Ordering::Relaxed);
+                r
+            });
+            let fetch = s.spawn(|| {
+                let r = node.cli(
+                    &["fetch", &cid, "-o", out_path, "--json", "--timeout", "120"],
+                    LONG_TIMEOUT,
+                );
+                one_ended.store(true, Ordering::Relaxed);
+                r
+            });
+            let busy = probe(&addr, &token, &paths, 1, &one_ended);
+            let joined = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<harness::CliRun>>| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
+            };
+            (busy, joined(add), joined(fetch))
+        });
+        let cpu = meter.stop();
+        let busy = busy?;
+        let add = add?.ok("p2pd add")?;
+        let fetch = fetch?.ok("p2pd fetch")?;
+        if file_hash(&out)? != hash {
+            bail!("the file fetched during figure 6 differs from its source");
+        }
+        std::fs::remove_file(&out)?;
+        self.note(format!(
+            "under load (add {:.1} s, fetch {:.1} s; {})",
+            add.wall.as_secs_f64(),
+            fetch.wall.as_secs_f64(),
+            cpu.show()
+        ));
+        let p99 = |l: &Latencies| l.quantile(0.99).as_secs_f64();
+        for ((path, busy), idle) in paths.iter().zip(&busy).zip(&idle) {
+            self.note(format!("under load, GET {path}: {}", busy.show()));
+            self.row(
+                &format!("6 · `GET {path}` during a {label} add and a {label} fetch"),
+                &busy.show(),
+                "the same daemon, idle",
+                &idle.show(),
+                format!("{:.2}", p99(idle) / p99(busy)),
+                if *path == "/api/status" {
+                    "p99 ≤ 50 ms"
+                } else {
+                    "—"
+                },
+            );
+        }
+        self.cpu_row(
+            "6 · status under load (daemon + seeder)",
+            2 * size,
+            Some(cpu),
+        );
+        drop(node);
+        std::fs::remove_file(&to_add)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,8 @@
+//! Figures 3 and 10: fetches from several sources.
+//!
+//! Figure 3: a multi-source fetch from `--seeders` seeders, each capped at
+//! `--rate-mib` MiB/s (R), beside R: the goal is at least 3.5 × R.
+//!
 //! Figure 10: scale with sources. The same file fetched from one uncapped seeder and
 //! from `--many-seeders` uncapped seeders (16 by default), all on 127.0.0.1, a fresh
 //! fetcher each time; the fetch from many must be no slower than from one (no collapse
@@ -7,9 +12,73 @@
 use std::time::Duration;
 
 use crate::harness::{file_hash, random_file, Daemon};
-use crate::{size_label, Bench, Samples, MIB};
+use crate::report::{mib, size_label, Samples};
+use crate::{Bench, MIB};
 
 impl Bench {
+    pub(crate) fn figure_multi(&mut self) -> anyhow::Result<()> {
+        let size = self.args.multi_size_mib * MIB;
+        let n = self.args.seeders;
+        let r = self.args.rate_mib;
+        let rate_bytes = r * MIB;
+        let label = size_label(size);
+        println!("\n[3] multi-source fetch of {label} from {n} seeders capped at {r} MiB/s each");
+        let file = self.path("multi.bin");
+        random_file(&file, size, 2)?;
+        let hash = file_hash(&file)?;
+        let cap = format!("{r}MiB");
+        let mut seeders = Vec::new();
+        let mut cid = String::new();
+        for i in 0..n {
+            let s = self.provider_node(
+                &format!("capped-seeder{}", i + 1),
+                &["--max-upload-rate", &cap],
+            )?;
+            cid = self.add(&s, &file, &[])?.0;
+            seeders.push(s);
+        }
+        // Let the announcements reach the DHT before asking.
+        std::thread::sleep(Duration::from_secs(2));
+        let fetcher = self.node("multi-fetcher", &[])?;
+        let providers: Vec<&Daemon> = seeders.iter().collect();
+        let f = self.fetch(&fetcher, &providers, &cid, &hash, "multi")?;
+        let rate = size as f64 / f.secs;
+        let ratio = rate / rate_bytes as f64;
+        let ids: Vec<String> = seeders
+            .iter()
+            .map(Daemon::peer_id)
+            .collect::<anyhow::Result<_>>()?;
+        let mut shares = Vec::new();
+        for p in f.json["peers"].as_array().into_iter().flatten() {
+            let id = p["peer_id"].as_str().unwrap_or("?");
+            let who = ids
+                .iter()
+                .position(|s| s == id)
+                .map_or_else(|| "other".to_string(), |i| format!("seeder{}", i + 1));
+            shares.push(format!("{who} {}", mib(p["bytes"].as_u64().unwrap_or(0))));
+        }
+        self.note(format!(
+            "fetch --json seconds {:.3} ({:.1} MiB/s = {ratio:.2} × R), wall {:.3} s; bytes from {}; fetcher VmHWM {}; file identical",
+            f.secs,
+            rate / MIB as f64,
+            f.wall.as_secs_f64(),
+            shares.join(", "),
+            mib(f.hwm)
+        ));
+        self.row(
+            &format!("3 · multi-source fetch {label}, {n} seeders at R = {r} MiB/s"),
+            &format!("{:.3} s · {:.1} MiB/s", f.secs, rate / MIB as f64),
+            &format!("R (one seeder's cap); {n} × R = {} MiB/s", n as u64 * r),
+            &format!("{r} MiB/s"),
+            format!("{ratio:.2} × R"),
+            "≥ 3.5 × R",
+        );
+        drop(fetcher);
+        drop(seeders);
+        std::fs::remove_file(&file)?;
+        Ok(())
+    }
+
     pub(crate) fn figure_many_sources(&mut self) -> anyhow::Result<()> {
         let size = self.args.multi_size_mib * MIB;
         let n = self.args.many_seeders.max(2);

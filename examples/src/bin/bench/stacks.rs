@@ -4,8 +4,10 @@
 //! counted is both ends' together. The measurements are interleaved round by round,
 //! like figure 2's, so that a shared machine's drift slows each alike.
 
+use crate::nodes::measure_self;
+use crate::report::{size_label, Samples};
 use crate::transport::{self, Stack};
-use crate::{measure_self, size_label, Bench, Samples, GIB};
+use crate::{Bench, GIB};
 
 impl Bench {
     pub(crate) fn figure_transport(&mut self) -> anyhow::Result<()> {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use super::harness::{file_hash, random_file, Daemon};
-use super::{Bench, Samples};
+use super::report::Samples;
+use super::Bench;
 
 /// A file of one chunk.
 const SIZE: u64 = 64 * 1024;

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use p2pd_examples::procfs::{proc_status_bytes, CpuMeter};
+use p2pd_examples::procfs::{load_average, proc_status_bytes, CpuMeter};
 use serde_json::json;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -165,12 +165,6 @@ fn memory() -> (u64, u64) {
     (rss, heap)
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -212,7 +206,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let load_before = loadavg();
+    let load_before = load_average();
     let cpu = CpuMeter::start(&[std::process::id()]);
     let mut sim = Sim::new(params.clone(), probe.clone())?;
 
@@ -235,7 +229,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let tables = runtime.block_on(sim.routing_table_sizes());
     let (rss_end, heap_end) = memory();
     let cpu_all = cpu.stop();
-    let load_after = loadavg();
+    let load_after = load_average();
     runtime.block_on(sim.shutdown());
     runtime.shutdown_timeout(Duration::from_secs(5));
 

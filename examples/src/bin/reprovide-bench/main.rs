@@ -38,7 +38,7 @@ use p2pd::network::{
     build_in_memory, kad_behaviour, BehaviourConfig, DhtMode, InboundRequest, Network,
     NetworkConfig, ReprovideStats,
 };
-use p2pd_examples::procfs::CpuUse;
+use p2pd_examples::procfs::{load_average, CpuUse};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -136,12 +136,6 @@ fn file(set: u32, i: usize) -> Cid {
     let mut bytes = set.to_le_bytes().to_vec();
     bytes.extend_from_slice(&(i as u64).to_le_bytes());
     Cid::for_manifest_bytes(&bytes)
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Waits until every node has at least `want` peers in its routing table.
@@ -333,7 +327,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--nodes must be at least 3");
     }
     println!("reprovide benchmark (issue 15): {} in-memory nodes of the daemon's network layer in one process", args.nodes);
-    println!("  load average at start: {}", load());
+    println!("  load average at start: {}", load_average());
     let interval = Duration::from_secs(args.interval_secs.max(1));
 
     let setup = Instant::now();
@@ -386,7 +380,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stats.prefix_len
     );
     println!("| CPU (the whole network, this process) | {} |", cpu.show());
-    println!("| load average after | {} |", load());
+    println!("| load average after | {} |", load_average());
 
     let found = check_findable(
         &finder.net,
@@ -437,7 +431,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "\nCPU during the cycle: {}; load average after: {}",
         cycle_cpu.show(),
-        load()
+        load_average()
     );
 
     // Baseline: libp2p-kad's own provide, one lookup per key.
@@ -464,7 +458,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "| CPU (the whole network, this process) | {} |",
             b.cpu.show()
         );
-        println!("| load average after | {} |", load());
+        println!("| load average after | {} |", load_average());
     }
     drop(nodes);
     drop(boot);

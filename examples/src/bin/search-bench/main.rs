@@ -21,22 +21,23 @@
 #[path = "../bench/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+mod network;
+#[path = "../bench/runner.rs"]
+mod runner;
+mod stream;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use harness::{CpuMeter, Daemon};
+use network::{add, background_name, start_nodes, wait_keywords, WANTED};
+use p2pd_examples::procfs::load_average;
 use serde_json::{json, Value};
+use stream::post_stream;
 
-/// Longest the keywords of every node may take to reach the DHT.
-const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(600);
 const SHORT: Duration = Duration::from_secs(60);
-/// Daemons started at once.
-const START_BATCH: usize = 8;
 
 /// Benchmarks keyword search on 127.0.0.1.
 #[derive(Debug, Parser)]
@@ -71,25 +72,6 @@ struct Args {
     daemon_log: Option<String>,
 }
 
-const ADJECTIVES: [&str; 16] = [
-    "quiet", "golden", "northern", "broken", "hidden", "electric", "silver", "wild", "ancient",
-    "frozen", "crimson", "lonely", "bright", "distant", "secret", "gentle",
-];
-const NOUNS: [&str; 16] = [
-    "river", "mountain", "garden", "city", "harbor", "forest", "desert", "island", "station",
-    "library", "market", "bridge", "valley", "castle", "meadow", "canyon",
-];
-const KINDS: [&str; 6] = ["mp4", "jpg", "flac", "pdf", "zip", "epub"];
-const WANTED: &str = "Aurora Borealis Timelapse.mp4";
-
-/// A deterministic file name for file `k` of node `i`.
-fn background_name(i: usize, k: usize) -> String {
-    let a = ADJECTIVES[(i * 7 + k * 3) % ADJECTIVES.len()];
-    let n = NOUNS[(i * 5 + k * 11) % NOUNS.len()];
-    let kind = KINDS[(i + k) % KINDS.len()];
-    format!("{a} {n} {i}-{k}.{kind}")
-}
-
 /// One search as measured.
 #[derive(Debug, Clone)]
 struct Searched {
@@ -100,157 +82,6 @@ struct Searched {
     client_total_ms: f64,
     /// The daemon's `done` line.
     done: Value,
-}
-
-/// `POST path` with a JSON body to a daemon's API; returns the status, the answer's
-/// lines (de-chunked), the time the first `progress` line arrived and the total time.
-fn post_stream(
-    data_dir: &Path,
-    path: &str,
-    body: &Value,
-) -> anyhow::Result<(u16, Vec<Value>, Option<f64>, f64)> {
-    let api: Value = serde_json::from_slice(&std::fs::read(data_dir.join("api.json"))?)?;
-    let addr = api["addr"].as_str().context("addr in api.json")?;
-    let token = api["token"].as_str().context("token in api.json")?;
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let started = Instant::now();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    let mut first = None;
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if first.is_none() && contains(&raw, b"\"event\":\"progress\"") {
-            first = Some(started.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    let total = started.elapsed().as_secs_f64() * 1000.0;
-    let head_end = find(&raw, b"\r\n\r\n").context("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no status")?;
-    let mut body = raw[head_end + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body)?;
-    }
-    let lines = body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(serde_json::from_slice)
-        .collect::<Result<Vec<Value>, _>>()?;
-    Ok((status, lines, first, total))
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
-}
-
-fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(body, b"\r\n").context("truncated chunk header")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size = usize::from_str_radix(size_text.trim(), 16).context("bad chunk size")?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if body.len() < size + 2 {
-            bail!("truncated chunk");
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-/// Starts `count` nodes (all DHT servers bootstrapping from `boot`), a batch at a time.
-fn start_nodes(bin: &Path, dir: &Path, boot: &str, count: usize) -> anyhow::Result<Vec<Daemon>> {
-    let mut nodes = Vec::with_capacity(count);
-    for batch in (0..count).collect::<Vec<_>>().chunks(START_BATCH) {
-        let started: Vec<anyhow::Result<Daemon>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|i| {
-                    let data = dir.join(format!("n{i}"));
-                    s.spawn(move || {
-                        Daemon::start(
-                            bin,
-                            &data,
-                            &format!("n{i}"),
-                            &["--dht-mode", "server", "--bootstrap", boot],
-                        )
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("start thread panicked")))
-                })
-                .collect()
-        });
-        for node in started {
-            nodes.push(node?);
-        }
-    }
-    Ok(nodes)
-}
-
-fn add(node: &Daemon, dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<String> {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes)?;
-    let out = node
-        .cli(&["add", path.to_str().context("path")?], SHORT)?
-        .ok("add")?;
-    Ok(out.stdout.trim().to_string())
-}
-
-/// Waits until every node's keywords reached a DHT server; returns how long it took.
-fn wait_keywords(nodes: &[&Daemon]) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    let mut waiting: Vec<&Daemon> = nodes.to_vec();
-    while !waiting.is_empty() {
-        let mut still = Vec::new();
-        for node in waiting {
-            let c = node
-                .cli(&["catalog", "--json"], SHORT)?
-                .ok("catalog")?
-                .json()?;
-            let keywords = c["keywords"].as_u64().unwrap_or(0);
-            if keywords == 0 || c["keywords_announced"].as_u64() != Some(keywords) {
-                still.push(node);
-            }
-        }
-        waiting = still;
-        if start.elapsed() > ANNOUNCE_TIMEOUT {
-            bail!(
-                "{} nodes' keywords were not announced after {ANNOUNCE_TIMEOUT:?}",
-                waiting.len()
-            );
-        }
-        if !waiting.is_empty() {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    Ok(start.elapsed())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -264,12 +95,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn max(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::NAN, f64::max)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Everything measured for one network size.
@@ -323,7 +148,7 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
         .iter()
         .map(Daemon::peer_id)
         .collect::<anyhow::Result<_>>()?;
-    let load_before = loadavg();
+    let load_before = load_average();
 
     // Baseline: browse one publisher by its address (one dial, one catalog request).
     let searchers: Vec<&Daemon> = nodes[args.publishers + 1..].iter().collect();
@@ -370,7 +195,7 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
         });
     }
     let cpu = meter.stop();
-    let load_after = loadavg();
+    let load_after = load_average();
 
     // Recall: did each search find the wanted file with all its publishers?
     let mut found_all = 0;
@@ -463,53 +288,10 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let bin = args.p2pd.clone().unwrap_or_else(|| exe_dir.join("p2pd"));
-    let tmp_root = args
-        .tmp_dir
-        .clone()
-        .or_else(|| exe_dir.parent().map(|t| t.join("bench-tmp")))
-        .unwrap_or_else(|| PathBuf::from("bench-tmp"));
-    let dir = tmp_root.join(format!("search-{}", std::process::id()));
-    let keep = args.keep;
-    if let Some(filter) = &args.daemon_log {
-        let _ = harness::DAEMON_LOG.set(filter.clone());
-    }
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
-        let dir2 = dir.clone();
-        let work = tokio::task::spawn_blocking(move || run(&args, &bin, &dir2));
-        tokio::select! {
-            r = work => r.unwrap_or_else(|e| Err(anyhow::anyhow!("benchmark thread failed: {e}"))),
-            _ = harness::interrupted() => {
-                harness::kill_all_registered();
-                Err(anyhow::anyhow!("interrupted"))
-            }
-        }
-    });
-    harness::kill_all_registered();
-    if keep {
-        eprintln!("kept {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir(&tmp_root); // only if empty
-    }
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let place = runner::RunPlace::new(args.p2pd.clone(), args.tmp_dir.clone(), "search");
+    let (keep, daemon_log) = (args.keep, args.daemon_log.clone());
+    let (bin, dir) = (place.bin.clone(), place.dir.clone());
+    runner::run_benchmark(&place, keep, daemon_log, move |_| run(&args, &bin, &dir))
 }
 
 fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<()> {

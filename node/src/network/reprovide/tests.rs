@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use libp2p::identity;
 
+use super::super::add_provider::MAX_BATCH_KEYS;
 use super::super::explore::KNOWN_FOR;
 use super::super::keyspace::closest;
 use super::*;

@@ -1,0 +1,181 @@
+//! The files of the simulation: seeding them, publishing new ones, following their
+//! announcements, and the lookups whose outcomes are recorded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dht_proto::Cid;
+use libp2p::PeerId;
+use p2pd::network::Network;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use super::{LookupRecord, Sim};
+use crate::node::Role;
+use crate::probe::{Probe, QueryOutcome};
+
+/// Longest a lookup is waited for: past Kademlia's query timeout (30 s).
+const LOOKUP_DEADLINE: Duration = Duration::from_secs(90);
+/// Longest the seeding announcements are waited for.
+const SEED_DEADLINE: Duration = Duration::from_secs(120);
+
+/// One file: its key and who provides it.
+pub(super) struct FileRec {
+    pub(super) cid: Cid,
+    pub(super) provider: usize,
+    /// An announcement of it completed at least once.
+    pub(super) announced: bool,
+}
+
+impl Sim {
+    pub(super) fn new_file(&mut self, provider: usize) -> Cid {
+        let mut bytes = [0u8; 32];
+        self.rng.fill(&mut bytes);
+        let cid = Cid::for_manifest_bytes(&bytes);
+        let f = self.files.len();
+        self.files.push(FileRec {
+            cid,
+            provider,
+            announced: false,
+        });
+        self.file_by_cid.insert(cid, f);
+        self.nodes[provider].files.push(f);
+        cid
+    }
+
+    /// A random online node announces a new file.
+    pub(super) async fn publish(&mut self) -> bool {
+        let Some(n) = self.online.pick(&mut self.rng) else {
+            return false;
+        };
+        let cid = self.new_file(n);
+        if let Some(running) = self.nodes[n].running() {
+            running.net.start_providing(cid).await;
+        }
+        true
+    }
+
+    /// Counts the announcement rounds that ended on the online nodes that provide files
+    /// (at most once a second unless `now`), and marks the files they announced.
+    pub(super) async fn collect_announcements(&mut self, now: bool) {
+        let providers = self.online.items.iter().filter_map(|&n| {
+            let node = &self.nodes[n];
+            let running = node.running().filter(|_| !node.files.is_empty())?;
+            Some((n, &running.net))
+        });
+        let announced = self.announcements.collect(providers, now).await;
+        for cid in announced {
+            if let Some(&f) = self.file_by_cid.get(&cid) {
+                self.files[f].announced = true;
+            }
+        }
+    }
+
+    /// Seeds the network with `seed_files` files and waits for their announcements.
+    pub async fn seed(&mut self) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        for _ in 0..self.params.seed_files {
+            self.publish().await;
+        }
+        loop {
+            self.collect_announcements(false).await;
+            let pending = self.files.iter().filter(|f| !f.announced).count();
+            if pending == 0 || started.elapsed() > SEED_DEADLINE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Starts a lookup from a random idle online node for a random announced file
+    /// whose provider is online (another node).
+    pub(super) fn lookup(&mut self, minute: u32) {
+        let candidates: Vec<usize> = (0..self.files.len())
+            .filter(|&f| {
+                self.files[f].announced && self.online.at.contains_key(&self.files[f].provider)
+            })
+            .collect();
+        let Some(&f) = candidates.choose(&mut self.rng) else {
+            self.lookups_skipped += 1;
+            return;
+        };
+        let provider = self.files[f].provider;
+        let mut looker = None;
+        for _ in 0..100 {
+            if let Some(n) = self.online.pick(&mut self.rng) {
+                if n != provider && !self.busy.contains(&n) {
+                    looker = Some(n);
+                    break;
+                }
+            }
+        }
+        let Some(n) = looker else {
+            self.lookups_skipped += 1;
+            return;
+        };
+        let Some(running) = self.nodes[n].running() else {
+            return;
+        };
+        self.busy.insert(n);
+        self.probe.hops.watch(n);
+        let net = running.net.clone();
+        let cid = self.files[f].cid;
+        let online_provider = self.nodes[provider].peer_id;
+        let roles = (self.nodes[n].role, self.nodes[provider].role);
+        let probe = self.probe.clone();
+        self.lookups.spawn(async move {
+            let record =
+                run_lookup(net, cid, online_provider, n, roles, minute, probe.clone()).await;
+            probe.hops.unwatch(n);
+            (n, record)
+        });
+    }
+
+    pub(super) fn collect_lookups(&mut self) {
+        while let Some(done) = self.lookups.try_join_next() {
+            if let Ok((n, record)) = done {
+                self.busy.remove(&n);
+                self.records.push(record);
+            }
+        }
+    }
+}
+
+/// Runs one provider lookup through the daemon's `find_providers` and waits until the
+/// lookup ends (the channel closes), as a download waiting for sources would.
+pub(super) async fn run_lookup(
+    net: Network,
+    cid: Cid,
+    provider: PeerId,
+    node: usize,
+    (looker, provider_role): (Role, Role),
+    minute: u32,
+    probe: Arc<Probe>,
+) -> LookupRecord {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + LOOKUP_DEADLINE;
+    let mut found = net.find_providers(cid).await;
+    let mut latency = None;
+    while let Ok(Some(peer)) = tokio::time::timeout_at(deadline, found.recv()).await {
+        if peer == provider {
+            latency.get_or_insert(started.elapsed());
+        }
+    }
+    drop(found);
+    let outcome: Option<QueryOutcome> = probe.take_lookup(node);
+    LookupRecord {
+        minute,
+        looker,
+        provider: provider_role,
+        ok: latency.is_some(),
+        latency_ms: latency.map(|d| d.as_secs_f64() * 1e3),
+        hops: outcome.and_then(|o| o.hops),
+        requests: outcome.map(|o| o.requests),
+        failed_requests: outcome.map(|o| o.failures),
+        query_ms: outcome
+            .and_then(|o| o.duration)
+            .map(|d| d.as_secs_f64() * 1e3),
+        timed_out: outcome.is_some_and(|o| o.timed_out),
+    }
+}
