@@ -96,12 +96,6 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     let src = tmp.join("tree");
     let made = Instant::now();
@@ -115,7 +109,10 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
         args.files.div_ceil(100),
         made.elapsed().as_secs_f64()
     );
-    println!("load average before: {}", loadavg());
+    println!(
+        "load average before: {}",
+        p2pd_examples::procfs::load_average()
+    );
     sync();
 
     // Baseline 1: a local copy.
@@ -196,7 +193,10 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     println!();
     println!("add:   provider {}", add_cpu.show());
     println!("fetch: both daemons {}", fetch_cpu.show());
-    println!("load average after: {}", loadavg());
+    println!(
+        "load average after: {}",
+        p2pd_examples::procfs::load_average()
+    );
     println!("folder {cid}: {add}");
     Ok(())
 }
