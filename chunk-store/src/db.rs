@@ -15,6 +15,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{Database, Durability, ReadTransaction, TableHandle, WriteTransaction};
 
+use crate::folders::{FOLDERS, FOLDER_MANIFESTS};
 use crate::tables::{DOWNLOADS, ENTRIES, MANIFESTS, PARTIAL_HAVE};
 use crate::StoreError;
 
@@ -149,6 +150,8 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
         ENTRIES.name(),
         PARTIAL_HAVE.name(),
         DOWNLOADS.name(),
+        FOLDERS.name(),
+        FOLDER_MANIFESTS.name(),
     ];
     let present: Vec<String> = db
         .begin_read()?
@@ -163,6 +166,8 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
     tx.open_table(ENTRIES)?;
     tx.open_table(PARTIAL_HAVE)?;
     tx.open_table(DOWNLOADS)?;
+    tx.open_table(FOLDERS)?;
+    tx.open_table(FOLDER_MANIFESTS)?;
     tx.commit()?;
     Ok(())
 }

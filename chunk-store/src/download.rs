@@ -41,6 +41,19 @@ impl Store {
         manifest_bytes: &[u8],
         name: Option<String>,
     ) -> Result<(Arc<Manifest>, Bitfield), StoreError> {
+        self.begin_download_listed(cid, manifest_bytes, name, true)
+    }
+
+    /// [`Store::begin_download`], choosing whether a new entry is listed (a file of a
+    /// folder is not: the folder is); committed with the entry, so it costs no second
+    /// write. An entry that exists keeps its own choice.
+    pub fn begin_download_listed(
+        &self,
+        cid: &Cid,
+        manifest_bytes: &[u8],
+        name: Option<String>,
+        listed: bool,
+    ) -> Result<(Arc<Manifest>, Bitfield), StoreError> {
         let key = file_key(cid)?;
         let existing = self.entry(&key)?;
         match &existing {
@@ -72,7 +85,7 @@ impl Store {
             pinned: existing.as_ref().is_some_and(|r| r.pinned),
             published: true,
             changed_on_disk: false,
-            listed: existing.as_ref().is_none_or(|r| r.listed),
+            listed: existing.as_ref().map_or(listed, |r| r.listed),
         };
         self.insert_entry(&key, manifest_bytes, &record, Some(&have))?;
         let manifest = Arc::new(manifest);

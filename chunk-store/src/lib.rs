@@ -10,6 +10,8 @@
 //!   check and resume), [`Store::write_chunk`], [`Store::complete_download`].
 //! - `saved_downloads`: the node's daemon-managed downloads and their state
 //!   ([`Store::save_download`], [`Store::saved_downloads`]), kept across restarts.
+//! - [`folders`]: directory manifests and their records ([`Store::put_folder`],
+//!   [`Store::folder`], [`Store::folders`]); a folder's files are ordinary entries.
 //! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
@@ -76,6 +78,7 @@ mod db;
 mod download;
 mod entries;
 pub mod error;
+pub mod folders;
 pub mod fsutil;
 mod hashing;
 mod import;
@@ -92,6 +95,7 @@ mod verify;
 pub use buffer::{BufferPool, ChunkBuf};
 pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
+pub use folders::{FolderInfo, FolderRecord};
 pub use import::{ImportMode, ImportOutcome};
 pub use known_peers::KnownPeer;
 pub use ledger::LedgerChanges;

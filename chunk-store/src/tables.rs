@@ -13,6 +13,7 @@
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
 //! | `downloads-v1` | file hash | [`SavedDownload`](crate::SavedDownload) as CBOR: a daemon-managed download and its state |
+//! | `folders-v1`, `folder-manifests-v1` | directory CID digest | a folder's record and its directory manifest (see [`folders`](crate::folders)) |
 //! | `peer-ledger-v1` | a peer's identity bytes | the node's record of that peer (opaque here; see `ledger`) |
 //! | `known-peers-v1` | peer id bytes | [`KnownPeer`](crate::KnownPeer) as CBOR (`known_peers.rs`) |
 

@@ -46,9 +46,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the node.
     Daemon(crate::options::DaemonArgs),
-    /// Share a file: import it, announce it, print its CID.
+    /// Share a file or a directory (as one folder): import it, announce it, print its CID.
     Add {
-        /// The file.
+        /// The file or directory.
         path: PathBuf,
         /// Track the file where it is instead of copying it into the store.
         #[arg(long)]
@@ -59,12 +59,18 @@ pub enum Command {
         /// Keep it out of this node's catalog: fetchable by CID only, never found by search.
         #[arg(long)]
         unlisted: bool,
+        /// In a directory, follow symbolic links (to files and directories) instead of
+        /// skipping them with a warning.
+        #[arg(long)]
+        follow_symlinks: bool,
     },
-    /// Download a file by CID, or by a ticket from `p2pd share`.
+    /// Download a file or a folder by CID, or by a ticket from `p2pd share`.
     Fetch {
-        /// The file's CID, or a ticket (`p2pd1…`).
+        /// The file's or folder's CID, or a ticket (`p2pd1…`).
         cid: String,
-        /// Where to write it (default: the provider's name for it, in the current directory).
+        /// Where to write it (default: the provider's name for it, in the current
+        /// directory). A folder is written to this new directory; fetching a folder again
+        /// into the directory of its unfinished fetch resumes it.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
         /// Give up after this many seconds without progress.

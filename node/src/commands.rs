@@ -15,6 +15,7 @@ use crate::api::types::*;
 use crate::client::ApiClient;
 use crate::{paths, Cli, Command, UsageError};
 
+mod folder;
 pub mod share;
 
 /// Prints a line to stdout, like `println!`, except that a reader that went away
@@ -55,7 +56,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_copy,
             name,
             unlisted,
-        } => add(&data_dir, json, &path, no_copy, name, unlisted).await,
+            follow_symlinks,
+        } => {
+            let args = folder::AddArgs {
+                no_copy,
+                unlisted,
+                follow_symlinks,
+                name,
+            };
+            add(&data_dir, json, &path, args).await
+        }
         Command::Fetch {
             cid,
             timeout,
@@ -165,16 +175,27 @@ async fn add(
     data_dir: &Path,
     json: bool,
     path: &Path,
-    no_copy: bool,
-    name: Option<String>,
-    unlisted: bool,
+    args: folder::AddArgs,
 ) -> anyhow::Result<()> {
     let path = paths::absolute(path)?;
     let meta = std::fs::metadata(&path)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(UsageError(format!("{} is not a regular file", path.display())).into());
+    if meta.is_dir() {
+        return folder::add(data_dir, json, path, args).await;
     }
+    if !meta.is_file() {
+        return Err(UsageError(format!(
+            "{} is not a regular file or a directory",
+            path.display()
+        ))
+        .into());
+    }
+    let folder::AddArgs {
+        no_copy,
+        unlisted,
+        name,
+        ..
+    } = args;
     let client = ApiClient::for_data_dir(data_dir)?;
     let bar = progress_bar(meta.len(), json);
     let request = AddRequest {
@@ -247,8 +268,8 @@ async fn fetch(
     let client = ApiClient::for_data_dir(data_dir)?;
     let request = FetchRequest {
         cid: cid.to_string(),
-        output,
-        output_dir,
+        output: output.clone(),
+        output_dir: output_dir.clone(),
         timeout_secs: Some(timeout),
     };
     let mut bar = fetch_bar::FetchBar::new(json);
@@ -273,6 +294,9 @@ async fn fetch(
     };
     bar.finish();
     let done = result?;
+    if done["folder"].as_bool() == Some(true) {
+        return folder::fetch(data_dir, json, cid, output, output_dir, timeout).await;
+    }
     if json {
         let summary = json!({
             "cid": done["cid"],
@@ -316,6 +340,13 @@ async fn ls(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         } else {
             format!("  [{}/{} chunks]", f.have_chunks, f.chunks)
         };
+        if f.folder {
+            state = if f.state == "complete" {
+                format!("  [folder, {} files]", f.chunks)
+            } else {
+                format!("  [folder, {} files, fetch unfinished]", f.chunks)
+            };
+        }
         if !f.listed {
             state.push_str("  [unlisted]");
         }

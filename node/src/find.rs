@@ -198,7 +198,13 @@ fn fit(name: &str, width: usize) -> String {
 }
 
 fn row(r: &SearchResult, with_sources: bool) -> String {
-    let name = fit(&r.name, NAME_WIDTH);
+    // A folder is marked as `ls -F` marks a directory.
+    let shown = if r.folder {
+        format!("{}/", r.name)
+    } else {
+        r.name.clone()
+    };
+    let name = fit(&shown, NAME_WIDTH);
     let pad = NAME_WIDTH.saturating_sub(name.chars().count());
     let sources = if with_sources {
         format!("  {:>7}", r.sources)
@@ -299,6 +305,7 @@ mod tests {
             added_unix: 0,
             publishers: vec!["p".into()],
             sources: 1,
+            folder: false,
         };
         let line = row(&r, true);
         assert!(line.starts_with("Ünïcödé.txt "));

@@ -443,9 +443,59 @@ fn every_answer_matches_the_openapi_document() {
     let r = c.send(
         "POST",
         "/api/fetch",
-        owner("POST", "/api/fetch").json(&json!({"cid": seeded, "output": out})),
+        owner("POST", "/api/fetch").json(&json!({"cid": UNKNOWN_CID, "output": out})),
     );
+    // (The same fetch again would find its download done: another file's is refused.)
     assert_eq!(r.status, 400, "the output exists: {}", r.text());
+    // Folders: one added here, one fetched from the seeder, both listed.
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    random_file(&tree.join("sub/a.bin"), 5000, 5);
+    let r = c.send(
+        "POST",
+        "/api/folders",
+        owner("POST", "/api/folders").json(&json!({"path": tree, "unlisted": true})),
+    );
+    let last: Value = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "done", "{}", r.text());
+    let here = last["cid"].as_str().unwrap().to_string();
+    let other_tree = dir.path().join("other tree");
+    std::fs::create_dir_all(&other_tree).unwrap();
+    random_file(&other_tree.join("b.bin"), 7000, 6);
+    let seeded_tree = seeder
+        .cli(&["add", other_tree.to_str().unwrap()])
+        .success()
+        .last_line()
+        .to_string();
+    let r = c.send(
+        "POST",
+        "/api/folders/fetch",
+        owner("POST", "/api/folders/fetch").json(
+            &json!({"cid": seeded_tree, "output": dir.path().join("tree-copy"), "timeout_secs": 60}),
+        ),
+    );
+    let last: Value = serde_json::from_str(r.text().lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "done", "{}", r.text());
+    let r = c.send(
+        "POST",
+        "/api/folders/fetch",
+        owner("POST", "/api/folders/fetch").json(&json!({"cid": seeded_tree})),
+    );
+    assert_eq!(r.status, 400, "no output: {}", r.text());
+    let r = c.send("GET", "/api/folders", owner("GET", "/api/folders"));
+    assert_eq!(r.json().as_array().unwrap().len(), 2, "{}", r.text());
+    let r = c.send(
+        "GET",
+        "/api/folders/{cid}",
+        owner("GET", &format!("/api/folders/{here}")),
+    );
+    assert_eq!(r.json()["entries"][0]["path"], "sub/a.bin", "{}", r.text());
+    let r = c.send(
+        "GET",
+        "/api/folders/{cid}",
+        owner("GET", &format!("/api/folders/{UNKNOWN_CID}")),
+    );
+    assert_eq!(r.status, 404);
     let slow_src = dir.path().join("slow.bin");
     random_file(&slow_src, 12 * MIB, 4);
     let slow = add(&seeder, &slow_src, &[]);

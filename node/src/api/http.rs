@@ -18,14 +18,16 @@
 //!
 //! The handlers live by subject: `web.rs` (the UI's files), `session.rs` (login),
 //! `node.rs` (identity, status, settings, peers), `files.rs` (shared files, add,
-//! upload), `downloads.rs`, `events.rs`, `search.rs` (search, browse, listing, the
-//! catalog's setting), `share.rs` (shares, tickets, publish), `doctor.rs` (the
-//! self-check), `relays.rs` (relays in use, add, drop); `stream.rs` writes JSON lines.
+//! upload), `downloads.rs`, `folders.rs`, `events.rs`, `search.rs` (search, browse,
+//! listing, the catalog's setting), `share.rs` (shares, tickets, publish), `doctor.rs`
+//! (the self-check), `relays.rs` (relays in use, add, drop); `stream.rs` writes JSON
+//! lines.
 
 mod doctor;
 mod downloads;
 mod events;
 mod files;
+mod folders;
 mod node;
 pub mod ops;
 mod range;
@@ -148,6 +150,9 @@ fn routes() -> Vec<Route> {
         row(Owner, routes!(store::verify)),
         row(Owner, routes!(search::list)),
         row(Owner, routes!(search::unlist)),
+        row(Owner, routes!(folders::add, folders::folders)),
+        row(Owner, routes!(folders::fetch)),
+        row(Owner, routes!(folders::folder)),
         // Downloads.
         row(Owner, routes!(downloads::fetch)),
         row(Owner, routes!(downloads::downloads)),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod convert;
 pub mod doctor;
 mod error;
+pub mod folders;
 pub mod http;
 pub mod input;
 pub mod live;
@@ -254,6 +255,7 @@ impl Api {
             output: request.output,
             output_dir: request.output_dir,
             timeout,
+            in_folder: false,
         })?;
         Ok(DownloadWatch::new(status))
     }
@@ -261,6 +263,7 @@ impl Api {
     /// Every file the node holds.
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
         let entries = self.transfers.files().await?;
+        let folders = self.transfers.folders().await?;
         let mut announced: HashMap<Cid, crate::network::Announcement> = self
             .net
             .announcements()
@@ -269,7 +272,7 @@ impl Api {
             .into_iter()
             .map(|a| (a.cid, a))
             .collect();
-        Ok(entries
+        let mut listed: Vec<FileInfo> = entries
             .into_iter()
             .map(|e| {
                 let (state, have) = match e.state {
@@ -297,9 +300,14 @@ impl Api {
                     announcement: announced.remove(&e.cid).map(Into::into),
                     listed: e.listed,
                     in_catalog: self.in_catalog(&e.cid),
+                    folder: false,
                 }
             })
-            .collect())
+            .collect();
+        for f in folders {
+            listed.push(self.folder_file_info(f, &mut announced));
+        }
+        Ok(listed)
     }
 
     /// Our peer id and full addresses.

@@ -14,6 +14,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::OpenApi;
 
+use super::folders::{FolderAddProgress, FolderAddResponse, FolderProgress};
 use super::search::{SearchDone, SearchResult};
 use super::types::{AddProgress, ErrorBody, Progress};
 
@@ -24,7 +25,16 @@ use super::types::{AddProgress, ErrorBody, Progress};
         description = "The control API of a p2pd daemon. Owner routes need the bearer token from <data dir>/api.json, or a web session cookie; state-changing requests of a session also need its X-CSRF-Token header. Cross-origin requests are refused. Every error is a JSON ErrorBody.",
     ),
     // Schemas the answers name but that only appear inside inline ones.
-    components(schemas(ErrorBody, AddProgress, Progress, SearchResult, SearchDone))
+    components(schemas(
+        ErrorBody,
+        AddProgress,
+        Progress,
+        SearchResult,
+        SearchDone,
+        FolderAddProgress,
+        FolderAddResponse,
+        FolderProgress
+    ))
 )]
 struct Head;
 

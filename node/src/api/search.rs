@@ -52,6 +52,10 @@ pub struct SearchResult {
     pub publishers: Vec<String>,
     /// How many publishers (sources) it has.
     pub sources: usize,
+    /// Whether the CID names a folder (media type `inode/directory`); `fetch` writes
+    /// its tree.
+    #[serde(default)]
+    pub folder: bool,
 }
 
 /// The end of a search: every result, best first, and what it cost.
@@ -156,8 +160,9 @@ fn result(hit: SearchHit) -> SearchResult {
         cid: hit.cid.to_string(),
         name: hit.name,
         size: hit.size,
-        media_type: hit.media_type,
         added_unix: hit.added,
+        folder: hit.media_type == crate::catalog::FOLDER_MEDIA_TYPE,
+        media_type: hit.media_type,
         sources: hit.publishers.len(),
         publishers: hit.publishers.iter().map(|p| p.to_string()).collect(),
     }

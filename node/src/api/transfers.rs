@@ -100,9 +100,21 @@ pub struct Progress {
     /// file needs and how much is free).
     #[serde(default)]
     pub no_space: bool,
+    /// The CID names a folder, not a file: nothing was written, and the folder is
+    /// fetched with `POST /api/folders/fetch` (sent as a `done` line of `/api/fetch`).
+    #[serde(default)]
+    pub folder: bool,
 }
 
 impl Progress {
+    /// The answer of `/api/fetch` for a CID the store knows as a folder.
+    pub fn of_folder(cid: dht_proto::Cid) -> Self {
+        Progress::from(&DownloadStatus::new(
+            cid,
+            transfer::DownloadState::Failed(transfer::Failure::folder(&cid)),
+        ))
+    }
+
     /// Whether the download has ended.
     pub fn is_finished(&self) -> bool {
         self.state.has_ended()
@@ -162,6 +174,7 @@ impl From<&DownloadStatus> for Progress {
             error,
             bad_input,
             no_space: matches!(&s.state, transfer::DownloadState::Failed(f) if f.kind == FailureKind::NoSpace),
+            folder: matches!(&s.state, transfer::DownloadState::Failed(f) if f.kind == FailureKind::Folder),
         }
     }
 }

@@ -130,6 +130,10 @@ pub struct FileInfo {
     /// Whether it is in the catalog now (listed, published and complete).
     #[serde(default)]
     pub in_catalog: bool,
+    /// Whether the CID names a folder (`GET /api/folders/{cid}` lists its tree); then
+    /// `chunks` counts its files, `have_chunks` those here, and `location` is `folder`.
+    #[serde(default)]
+    pub folder: bool,
 }
 
 fn yes() -> bool {

@@ -278,6 +278,39 @@ impl Catalog {
     }
 }
 
+/// The signed entry a folder gets in the catalog (media type `inode/directory`, the sum
+/// of its files' sizes), or why it gets none: as for a file, and only once every file
+/// of the tree is here.
+fn folder_entry_for(
+    folder: &chunk_store::FolderInfo,
+    signer: Option<&SigningKey>,
+) -> Result<CatalogEntry, NotInCatalog> {
+    let record = &folder.record;
+    if !record.listed {
+        return Err(NotInCatalog::Unlisted);
+    }
+    if !record.published {
+        return Err(NotInCatalog::Unpublished);
+    }
+    if !record.complete {
+        return Err(NotInCatalog::Incomplete);
+    }
+    let name = record.name.clone().ok_or(NotInCatalog::Unnamed)?;
+    let signer = signer.ok_or(NotInCatalog::CannotSign)?;
+    EntryInfo {
+        cid: folder.cid,
+        media_type: FOLDER_MEDIA_TYPE.into(),
+        name,
+        size: record.size,
+        added: record.added_unix,
+    }
+    .sign(signer)
+    .map_err(|_| NotInCatalog::Unnamed)
+}
+
+/// The media type of a folder's catalog entry (docs/protocol.md §11).
+pub const FOLDER_MEDIA_TYPE: &str = "inode/directory";
+
 /// The signed entry a stored file gets in the catalog, or why it gets none.
 fn entry_for(file: &StoreEntry, signer: Option<&SigningKey>) -> Result<CatalogEntry, NotInCatalog> {
     if !file.listed {

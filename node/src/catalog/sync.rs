@@ -17,7 +17,7 @@ use dht_proto::Cid;
 use tokio::sync::mpsc;
 
 use super::index::KeywordChanges;
-use super::{entry_for, lock, Catalog, NotInCatalog};
+use super::{entry_for, folder_entry_for, lock, Catalog, NotInCatalog};
 
 /// Entry changes waiting to be applied.
 const QUEUE: usize = 1024;
@@ -78,7 +78,10 @@ async fn desired(
             .map(|cid| {
                 let entry = match store.info(&cid) {
                     Ok(Some(file)) => entry_for(&file, shared.signer.as_ref()),
-                    Ok(None) => Err(NotInCatalog::Unlisted),
+                    Ok(None) => match store.folder(&cid) {
+                        Ok(Some(folder)) => folder_entry_for(&folder, shared.signer.as_ref()),
+                        _ => Err(NotInCatalog::Unlisted),
+                    },
                     Err(e) => {
                         tracing::warn!(%cid, "catalog cannot read the store entry: {e}");
                         Err(NotInCatalog::Unlisted)
@@ -128,12 +131,18 @@ async fn resync_all(catalog: &Catalog) {
     let store = catalog.inner.store.clone();
     let shared = catalog.inner.clone();
     let listed = tokio::task::spawn_blocking(move || {
-        store.list().map(|files| {
-            files
-                .iter()
-                .filter_map(|f| Some((f.cid, entry_for(f, shared.signer.as_ref()).ok()?)))
-                .collect::<HashMap<Cid, CatalogEntry>>()
-        })
+        let signer = shared.signer.as_ref();
+        let mut listed: HashMap<Cid, CatalogEntry> = store
+            .list()?
+            .iter()
+            .filter_map(|f| Some((f.cid, entry_for(f, signer).ok()?)))
+            .collect();
+        for folder in store.folders()? {
+            if let Ok(entry) = folder_entry_for(&folder, signer) {
+                listed.insert(folder.cid, entry);
+            }
+        }
+        Ok::<_, chunk_store::StoreError>(listed)
     })
     .await;
     let listed = match listed {

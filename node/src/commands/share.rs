@@ -251,12 +251,6 @@ async fn shares(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 pub async fn open_ticket(data_dir: &Path, json: bool, text: &str) -> anyhow::Result<String> {
     let ticket = Ticket::decode(text).map_err(|e| UsageError(e.to_string()))?;
     crate::share::open::provider_of(&ticket).map_err(|e| UsageError(e.to_string()))?;
-    if ticket.directory {
-        return Err(UsageError(
-            "this ticket names a folder; this version of p2pd fetches files only".into(),
-        )
-        .into());
-    }
     let password = if ticket.password {
         Some(read_password(
             &format!("Password for {}: ", ticket.name),

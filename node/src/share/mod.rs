@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chunk_store::StoreError;
 use dht_proto::access::{derive_key, KdfParams, SALT_LEN};
 use dht_proto::ticket::{Ticket, MAX_TICKET_ADDRS, SHARE_ID_LEN};
 use dht_proto::Cid;
@@ -141,7 +142,20 @@ impl Shares {
                 ));
             }
         }
-        let content = self.inner.transfers.content(cid).await?;
+        let content = match self.inner.transfers.content(cid).await {
+            Err(EngineError::Store(StoreError::NotFound(_))) => {
+                self.inner.transfers.folder_content(cid).await?
+            }
+            other => other?,
+        };
+        if content.directory && password.is_some() {
+            // The gate guards CIDs one by one, and a folder's files are fetched by
+            // their own CIDs: a password would not keep them private.
+            return Err(ShareError::BadInput(
+                "a folder cannot be shared with a password (its files are fetched by their own CIDs)"
+                    .into(),
+            ));
+        }
         if self.table().len() >= MAX_SHARES {
             return Err(ShareError::TooMany);
         }
@@ -155,7 +169,7 @@ impl Shares {
             cid,
             name: content.name,
             size: content.size,
-            directory: false,
+            directory: content.directory,
             created_unix: unix_now(),
             expires_unix: expires_in.map(|d| unix_now() + d.as_secs()),
             secret,

@@ -45,6 +45,10 @@ pub struct FetchParams {
     pub output_dir: Option<PathBuf>,
     /// Give up after this long without progress.
     pub timeout: Duration,
+    /// A file of a folder fetch: not listed in the catalog on its own (the folder is),
+    /// and not saved for the daemon to resume by itself at start (the folder fetch
+    /// resumes it, after checking its target again).
+    pub in_folder: bool,
 }
 
 /// How the owner stops a download.
@@ -179,6 +183,7 @@ impl Transfers {
             output: None,
             output_dir: None,
             timeout,
+            in_folder: false,
         };
         if let Some(existing) = downloads.get(&cid) {
             match existing.state() {
@@ -245,6 +250,14 @@ impl Transfers {
             },
         );
         Ok(status_rx)
+    }
+
+    /// Forgets an ended download (a fetch that found a folder: it is no download).
+    pub(super) fn forget_ended(&self, cid: &Cid) {
+        let mut downloads = self.registry();
+        if downloads.get(cid).is_some_and(|d| d.state().has_ended()) {
+            downloads.remove(cid);
+        }
     }
 
     /// Every download run since the daemon started, the most recently started first.

@@ -19,8 +19,10 @@ pub struct Content {
     pub name: String,
     /// Size in bytes.
     pub size: u64,
-    /// Number of chunks.
+    /// Number of chunks (of a folder: its files).
     pub chunks: u32,
+    /// Whether the CID names a folder.
+    pub directory: bool,
 }
 
 impl Transfers {
@@ -112,6 +114,7 @@ impl Transfers {
             name: safe_file_name(info.name.as_deref(), &cid),
             size: info.size,
             chunks: info.chunk_count,
+            directory: false,
         })
     }
 

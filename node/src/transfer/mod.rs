@@ -5,6 +5,7 @@
 //!   complete file's chunks;
 //! - downloads ([`downloads`]): fetch (or attach), start, pause, resume, cancel, list,
 //!   each reported as a [`DownloadStatus`];
+//! - folders ([`folder`]): add a directory as one CID, fetch a folder into a new one;
 //! - peers ([`reputation`]): what this node thinks of each peer, bans, bytes exchanged.
 //!
 //! The work is done by [`fetch`] (one task per download), [`serve`] (the upload side,
@@ -17,6 +18,7 @@ pub mod downloads;
 mod error;
 pub mod fetch;
 pub mod files;
+pub mod folder;
 pub mod integrity;
 pub mod picker;
 pub mod rate;
@@ -68,6 +70,8 @@ struct Inner {
     store: Arc<Store>,
     net: Network,
     downloads: downloads::Registry,
+    /// Folder fetches (`folder/`).
+    folders: folder::Registry,
     /// Downloads running at once; the others wait, queued.
     run_queue: Arc<run_queue::RunQueue>,
     upload_limit: RateLimiter,
@@ -155,6 +159,7 @@ impl Transfers {
                 store,
                 net,
                 downloads: downloads::Registry::default(),
+                folders: folder::Registry::default(),
                 run_queue: run_queue::RunQueue::new(downloads::MAX_RUNNING),
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),

@@ -59,6 +59,9 @@ pub enum FailureKind {
     /// This node's disk is full: freeing space (`rm`, `cancel`) and trying again may
     /// succeed.
     NoSpace,
+    /// The CID names a folder, not a file: its directory manifest is in the store now,
+    /// and the folder fetch (`transfer/folder_fetch.rs`) takes over. Nothing was written.
+    Folder,
 }
 
 impl Failure {
@@ -86,6 +89,13 @@ impl Failure {
                 FailureKind::Storage
             },
             message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn folder(cid: &Cid) -> Self {
+        Failure {
+            kind: FailureKind::Folder,
+            message: format!("{cid} names a folder, not a file"),
         }
     }
 

@@ -423,8 +423,16 @@ function renderFiles() {
     const name = f.name || "(unnamed)";
     let stateText = f.state === "changed" ? "changed on disk: not shared, add it again" : f.state === "complete" ? (f.published ? "shared" : "not announced") : `downloading ${f.have_chunks}/${f.chunks}`;
     if (f.location === "in_place") stateText += " · in place";
+    if (f.folder) stateText = `folder of ${f.chunks} files · ` + (f.state === "complete" ? "shared" : "fetch unfinished");
     stateText += f.listed ? (f.in_catalog ? " · listed" : " · listed when shared") : " · unlisted";
     const actions = [];
+    // A folder: its tree (a link to its listing) and a ticket; the file actions do not apply.
+    if (f.folder) return h("tr", { "data-cid": f.cid, "data-folder": "" },
+      h("td", { "data-label": "Name", class: "file-name" }, h("a", { href: `/api/folders/${f.cid}`, title: "The folder's files (JSON)" }, `📁 ${name}/`)),
+      h("td", { "data-label": "Size", class: "num" }, bytes(f.size)),
+      h("td", { "data-label": "CID" }, h("code", { class: "cid", title: f.cid }, f.cid)),
+      h("td", { "data-label": "State" }, stateText),
+      h("td", { class: "actions" }, f.state === "complete" ? h("a", { class: "button small", href: `#/shares/${f.cid}`, "data-action": "share" }, "Ticket") : ""));
     actions.push(h("button", { type: "button", class: "small", "data-action": f.listed ? "unlist" : "list",
       title: f.listed ? "Hide it from search and browsing (fetchable by CID only)" : "Let others find it by the words of its name",
       onclick: () => setListed(f, !f.listed) }, f.listed ? "Unlist" : "List"));

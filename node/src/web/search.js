@@ -132,7 +132,7 @@ function resultRow(r, withSources) {
         h("ul", { class: "source-list" }, r.publishers.map((p) => h("li", {}, peerLink(p))))))
     : h("td", { "data-label": "Added", class: "num" }, new Date(r.added_unix * 1000).toLocaleDateString());
   return h("tr", { "data-cid": r.cid },
-    h("td", { "data-label": "Name", class: "file-name", title: r.media_type }, r.name),
+    h("td", { "data-label": "Name", class: "file-name", title: r.media_type }, r.folder ? `📁 ${r.name}/` : r.name),
     h("td", { "data-label": "Size", class: "num" }, bytes(r.size)),
     sourceCell,
     h("td", { "data-label": "CID" }, h("span", { class: "cid-cell" },

@@ -16,20 +16,25 @@ use crate::api::ApiError;
 /// Download a file to a path on the daemon's machine, streaming progress.
 #[utoipa::path(post, path = "/api/fetch", tag = "downloads", request_body = FetchRequest,
     responses((status = 200,
-        description = "JSON lines: `progress` at every change, then `done` or `error` (status 400: the caller's input was at fault; 507: this node's disk is full; 502: the network could not deliver). If the client goes away, the download goes on.",
+        description = "JSON lines: `progress` at every change, then `done` or `error` (status 400: the caller's input was at fault; 507: this node's disk is full; 502: the network could not deliver). A `done` with `folder: true` says the CID names a folder: nothing was written; fetch it with `POST /api/folders/fetch`. If the client goes away, the download goes on.",
         content_type = "application/x-ndjson", body = inline(FetchLine))))]
 pub(super) async fn fetch(
     State(s): State<AppState>,
     body: Result<Json<FetchRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let mut progress = s.api.fetch(request)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    if let Some(folder) = s.api.known_folder(&request.cid).await {
+        let _ = tx.send(line(&FetchLine::Done(folder))).await;
+        return Ok(ndjson(receiver_stream(rx)));
+    }
+    let mut progress = s.api.fetch(request)?;
     s.tasks.spawn_until_stop(async move {
         loop {
             let snapshot = progress.latest();
             if snapshot.is_finished() {
                 let out = match &snapshot.error {
+                    Some(_) if snapshot.folder => line(&FetchLine::Done(snapshot)),
                     // 400: the caller's input; 507: this node's disk is full; 502: the
                     // network could not deliver.
                     Some(message) => line(&FetchLine::Error(ErrorBody {

@@ -58,6 +58,14 @@ impl Transfers {
         }
     }
 
+    /// Forgets the saved record of a download (a fetch that found a folder).
+    pub(in crate::transfer) async fn forget_saved_download(&self, cid: Cid) {
+        let store = self.store().clone();
+        if let Err(e) = blocking(move || store.forget_download(&cid)).await {
+            tracing::warn!(%cid, "could not forget the saved download: {e}");
+        }
+    }
+
     /// Brings back the saved downloads when the daemon starts: the unfinished ones run
     /// again, the others are listed as they ended. Returns how many were resumed.
     pub async fn restore_downloads(&self) -> Result<usize, EngineError> {
@@ -71,6 +79,7 @@ impl Transfers {
                 output: record.output.clone(),
                 output_dir: record.output_dir.clone(),
                 timeout: Duration::from_secs(record.timeout_secs.max(1)),
+                in_folder: false,
             };
             if record.state == SavedState::Unfinished {
                 let mut downloads = self.registry();

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
+use chunk_store::FolderRecord;
+use dht_proto::dirmanifest::is_dir_manifest;
 use dht_proto::{Bitfield, Manifest, Response};
 use libp2p::PeerId;
 
@@ -25,6 +27,13 @@ impl Engine {
             .await
             .map_err(|e| Failure::storage(e.to_string()))?;
         let Some(info) = info else {
+            let store = self.transfers.store().clone();
+            let folder = blocking(move || store.folder(&cid))
+                .await
+                .map_err(|e| Failure::storage(e.to_string()))?;
+            if folder.is_some() {
+                return Err(Failure::folder(&cid));
+            }
             return Ok(false);
         };
         self.file.name = info.name.clone();
@@ -65,10 +74,12 @@ impl Engine {
         let store = self.transfers.store().clone();
         let cid = self.params.cid;
         let name = self.file.name.clone();
+        let listed = !self.params.in_folder;
         // The picker's setup sorts every chunk once: off the runtime threads too.
         let salt = rand::random();
         let (manifest, have, picker) = blocking(move || {
-            let (manifest, have) = store.begin_download(&cid, &manifest_bytes, name)?;
+            let (manifest, have) =
+                store.begin_download_listed(&cid, &manifest_bytes, name, listed)?;
             let picker = Picker::new(manifest.chunk_count(), salt);
             Ok((manifest, have, picker))
         })
@@ -112,6 +123,9 @@ impl Engine {
                 // Hashing and decoding up to 16 MiB takes milliseconds: not on the
                 // runtime's threads.
                 let bytes = manifest.into_vec();
+                if is_dir_manifest(&bytes) {
+                    return self.on_folder_manifest(peer, bytes, name).await;
+                }
                 let checked = tokio::task::spawn_blocking(move || {
                     Manifest::decode_for(&cid, &bytes).map(|_| bytes)
                 })
@@ -148,6 +162,45 @@ impl Engine {
         // Ask the next peer.
         self.ask_all();
         Ok(false)
+    }
+
+    /// A peer answered with a directory manifest: if it is the one the CID names, it is
+    /// kept in the store for the folder fetch and this run ends as [`Failure::folder`];
+    /// a peer that sent anything else is banned like one that sent a wrong manifest.
+    async fn on_folder_manifest(
+        &mut self,
+        peer: PeerId,
+        bytes: Vec<u8>,
+        name: Option<String>,
+    ) -> Result<bool, Failure> {
+        let cid = self.params.cid;
+        let store = self.transfers.store().clone();
+        let record = FolderRecord {
+            name: name.and_then(|n| dht_proto::names::sanitize_file_name(&n)),
+            added_unix: crate::transfer::folder::now_unix(),
+            complete: false,
+            published: true,
+            listed: true,
+            files: 0,
+            size: 0,
+            fetch_to: None,
+        };
+        let stored = blocking(move || match store.folder(&cid)? {
+            Some(_) => Ok(()),
+            None => store.put_folder(&cid, &bytes, &record).map(|_| ()),
+        })
+        .await;
+        match stored {
+            Ok(()) => Err(Failure::folder(&cid)),
+            Err(chunk_store::StoreError::Invalid(e)) => {
+                tracing::warn!(%peer, "peer sent a directory manifest that is not {cid}: {e}");
+                self.transfers.ban(peer);
+                self.drop_peer(peer);
+                self.ask_all();
+                Ok(false)
+            }
+            Err(e) => Err(Failure::of_store(e)),
+        }
     }
 
     /// The file is already complete in the store: write it out if asked to.

@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, watch};
 use super::downloads::{DownloadShared, FetchParams, Stop, TaskLink};
 use super::picker::Picker;
 use super::run_queue::{QueuePlace, RunSlot};
-use super::status::{DownloadState, DownloadStatus, Failure};
+use super::status::{DownloadState, DownloadStatus, Failure, FailureKind};
 use super::{PeerNews, Transfers};
 use crate::network::{Reply, RequestError};
 use peers::{Lookup, Peers};
@@ -153,7 +153,9 @@ impl Engine {
     async fn run(mut self) {
         let cid = self.params.cid;
         let queued = self.link.status.borrow().clone();
-        self.transfers.save_download(&self.params, &queued).await;
+        if !self.params.in_folder {
+            self.transfers.save_download(&self.params, &queued).await;
+        }
         let result = match self.wait_for_run_slot().await {
             Ok(_slot) => self.drive().await,
             Err(stop) => Err(Ended::Stopped(stop)),
@@ -172,17 +174,29 @@ impl Engine {
                     "cancelled, but what it fetched could not be deleted: {e}"
                 ))),
             },
+            Err(Ended::Failed(failure)) if failure.kind == FailureKind::Folder => {
+                tracing::info!(%cid, "the CID names a folder");
+                DownloadState::Failed(failure)
+            }
             Err(Ended::Failed(failure)) => {
                 tracing::warn!(%cid, "download failed: {}", failure.message);
                 DownloadState::Failed(failure)
             }
         };
-        // Stopped by the daemon's stop, it stays saved as unfinished: the next start
-        // resumes it.
-        if !shutdown {
+        let folder =
+            matches!(&status.state, DownloadState::Failed(f) if f.kind == FailureKind::Folder);
+        if folder {
+            // No download: the folder fetch takes over, and nothing is left to resume.
+            self.transfers.forget_saved_download(cid).await;
+        } else if !shutdown && !self.params.in_folder {
+            // Stopped by the daemon's stop, it stays saved as unfinished: the next
+            // start resumes it.
             self.transfers.save_download(&self.params, &status).await;
         }
         self.link.status.send_replace(status);
+        if folder {
+            self.transfers.forget_ended(&cid);
+        }
     }
 
     /// Waits in the queue for one of the engine's run slots; returns the owner's stop

@@ -25,7 +25,15 @@ pub(super) async fn answer(
         Request::Manifest { cid } => {
             let result = tokio::task::spawn_blocking(move || {
                 let Some(info) = store.info(&cid)? else {
-                    return Ok(Held::No);
+                    // A folder's manifest is served like a file's; its files are asked
+                    // for by their own CIDs.
+                    let Some(folder) = store.folder(&cid)? else {
+                        return Ok(Held::No);
+                    };
+                    return Ok(match store.folder_manifest_bytes(&cid)? {
+                        Some(bytes) => Held::Yes((bytes, folder.record.name)),
+                        None => Held::No,
+                    });
                 };
                 if info.state == EntryState::ChangedOnDisk {
                     return Ok(Held::Changed);

@@ -1,0 +1,267 @@
+//! Folders: the directory manifests the store knows (docs/protocol.md §13) and what the
+//! node decided about each (name, listed, published), and whether it holds every file
+//! of the tree.
+//!
+//! A folder's files are ordinary entries of the store, one per distinct file CID (so
+//! identical files are stored once); this table only adds the tree that names them. A
+//! folder is *complete* once every one of its files was imported or fetched: only then
+//! is it announced and listed. A folder whose manifest was fetched but whose files are
+//! not all here yet is kept too, so that a fetch that resumes (after a restart) does
+//! not ask the network for the manifest again.
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `folders-v1` | directory CID digest | [`FolderRecord`] as CBOR |
+//! | `folder-manifests-v1` | directory CID digest | the encoded directory manifest (its BLAKE3 is the key) |
+
+use std::path::PathBuf;
+
+use dht_proto::{Cid, DirManifest};
+use redb::{Durability, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{cid_of, file_key};
+use crate::{Store, StoreError};
+
+/// Folder records by directory CID digest.
+pub const FOLDERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("folders-v1");
+/// Directory manifests by directory CID digest, exactly as hashed into the CID.
+pub const FOLDER_MANIFESTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("folder-manifests-v1");
+
+/// Largest encoded folder record accepted when decoding.
+const MAX_RECORD_LEN: usize = 16 << 10;
+
+/// What the store keeps about one folder besides its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderRecord {
+    /// The folder's name (the directory's own name when added, the provider's when
+    /// fetched), if any.
+    pub name: Option<String>,
+    /// When it was added or its manifest fetched, seconds since the Unix epoch.
+    pub added_unix: u64,
+    /// Whether every file of the tree is in the store (imported or fetched).
+    pub complete: bool,
+    /// Whether the node announces it (cleared by `unpublish`).
+    pub published: bool,
+    /// Whether the node's catalog lists it.
+    pub listed: bool,
+    /// Files in the tree.
+    pub files: u64,
+    /// Sum of the file sizes.
+    pub size: u64,
+    /// Where an unfinished fetch writes the tree: a fetch into that directory resumes
+    /// (it exists already); cleared when the fetch completes.
+    #[serde(default)]
+    pub fetch_to: Option<PathBuf>,
+}
+
+impl FolderRecord {
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        dht_proto::codec::decode(bytes, MAX_RECORD_LEN)
+            .map_err(|e| StoreError::Db(format!("corrupt folder record: {e}")))
+    }
+}
+
+/// A folder as the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    /// The directory CID.
+    pub cid: Cid,
+    /// What the store keeps about it.
+    pub record: FolderRecord,
+}
+
+impl Store {
+    /// Stores a directory manifest and its record (replacing both if present), after
+    /// checking that the bytes are the manifest `cid` names. Returns the decoded tree.
+    pub fn put_folder(
+        &self,
+        cid: &Cid,
+        manifest_bytes: &[u8],
+        record: &FolderRecord,
+    ) -> Result<DirManifest, StoreError> {
+        let key = file_key(cid)?;
+        let manifest = DirManifest::decode_for(cid, manifest_bytes)
+            .map_err(|e| StoreError::Invalid(format!("directory manifest of {cid}: {e}")))?;
+        let mut record = record.clone();
+        record.files = manifest.files().count() as u64;
+        record.size = manifest.total_size();
+        let encoded = dht_proto::codec::encode(&record);
+        self.db.write(Durability::Immediate, |tx| {
+            tx.open_table(FOLDER_MANIFESTS)?
+                .insert(key.as_slice(), manifest_bytes)?;
+            tx.open_table(FOLDERS)?
+                .insert(key.as_slice(), encoded.as_slice())?;
+            Ok(())
+        })?;
+        self.entry_changed(cid);
+        Ok(manifest)
+    }
+
+    /// The record of a folder, if the store knows it.
+    pub fn folder(&self, cid: &Cid) -> Result<Option<FolderInfo>, StoreError> {
+        let key = file_key(cid)?;
+        let record = self.db.read(|tx| {
+            let table = tx.open_table(FOLDERS)?;
+            let value = table.get(key.as_slice())?;
+            value.map(|v| FolderRecord::decode(v.value())).transpose()
+        })?;
+        Ok(record.map(|record| FolderInfo { cid: *cid, record }))
+    }
+
+    /// The encoded manifest of a folder, if the store knows it.
+    pub fn folder_manifest_bytes(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = file_key(cid)?;
+        self.db.read(|tx| {
+            let table = tx.open_table(FOLDER_MANIFESTS)?;
+            let value = table.get(key.as_slice())?;
+            Ok(value.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// The decoded manifest of a folder, if the store knows it. Blocks: decoding a tree
+    /// of 10,000 files takes milliseconds.
+    pub fn folder_manifest(&self, cid: &Cid) -> Result<Option<DirManifest>, StoreError> {
+        let Some(bytes) = self.folder_manifest_bytes(cid)? else {
+            return Ok(None);
+        };
+        DirManifest::decode_for(cid, &bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Db(format!("corrupt directory manifest {cid}: {e}")))
+    }
+
+    /// Every folder the store knows, oldest first.
+    pub fn folders(&self) -> Result<Vec<FolderInfo>, StoreError> {
+        let mut out = self.db.read(|tx| {
+            let table = tx.open_table(FOLDERS)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                let (key, value) = item?;
+                let Ok(key) = <[u8; 32]>::try_from(key.value()) else {
+                    continue;
+                };
+                out.push(FolderInfo {
+                    cid: cid_of(key),
+                    record: FolderRecord::decode(value.value())?,
+                });
+            }
+            Ok(out)
+        })?;
+        out.sort_by_key(|f| (f.record.added_unix, f.cid));
+        Ok(out)
+    }
+
+    /// Changes a folder's record. Fails with [`StoreError::NotFound`] if there is none.
+    pub fn update_folder(
+        &self,
+        cid: &Cid,
+        change: impl Fn(&mut FolderRecord),
+    ) -> Result<(), StoreError> {
+        let key = file_key(cid)?;
+        self.db.write(Durability::Immediate, |tx| {
+            let mut table = tx.open_table(FOLDERS)?;
+            let mut record = match table.get(key.as_slice())? {
+                Some(v) => FolderRecord::decode(v.value())?,
+                None => return Err(StoreError::NotFound(*cid)),
+            };
+            change(&mut record);
+            table.insert(key.as_slice(), dht_proto::codec::encode(&record).as_slice())?;
+            Ok(())
+        })?;
+        self.entry_changed(cid);
+        Ok(())
+    }
+
+    /// Forgets a folder (its files stay, as the entries they are). Returns whether the
+    /// store knew it.
+    pub fn remove_folder(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let key = file_key(cid)?;
+        let existed = self.db.write(Durability::Immediate, |tx| {
+            tx.open_table(FOLDER_MANIFESTS)?.remove(key.as_slice())?;
+            let existed = tx.open_table(FOLDERS)?.remove(key.as_slice())?.is_some();
+            Ok(existed)
+        })?;
+        if existed {
+            self.entry_changed(cid);
+        }
+        Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dht_proto::dirmanifest::{DirEntry, EntryKind};
+    use dht_proto::RelPath;
+
+    fn tree(store: &Store, dir: &std::path::Path) -> DirManifest {
+        let file = dir.join("a.txt");
+        std::fs::write(&file, b"hello folder").unwrap();
+        let outcome = store
+            .import(&file, crate::ImportMode::Copy, None, &mut |_| {})
+            .unwrap();
+        DirManifest::new(vec![
+            DirEntry {
+                path: RelPath::parse("docs/a.txt").unwrap(),
+                kind: EntryKind::File {
+                    cid: outcome.cid,
+                    size: outcome.size,
+                    executable: true,
+                },
+            },
+            DirEntry {
+                path: RelPath::parse("empty").unwrap(),
+                kind: EntryKind::EmptyDir,
+            },
+        ])
+        .unwrap()
+    }
+
+    fn record() -> FolderRecord {
+        FolderRecord {
+            name: Some("tree".into()),
+            added_unix: 1,
+            complete: true,
+            published: true,
+            listed: true,
+            files: 0,
+            size: 0,
+            fetch_to: None,
+        }
+    }
+
+    #[test]
+    fn a_folder_is_stored_listed_changed_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let manifest = tree(&store, dir.path());
+        let cid = manifest.cid();
+        store
+            .put_folder(&cid, &manifest.encode(), &record())
+            .unwrap();
+        let info = store.folder(&cid).unwrap().unwrap();
+        assert_eq!(info.record.files, 1);
+        assert_eq!(info.record.size, 12);
+        assert_eq!(store.folder_manifest(&cid).unwrap().unwrap(), manifest);
+        assert_eq!(store.folders().unwrap().len(), 1);
+        store.update_folder(&cid, |r| r.listed = false).unwrap();
+        assert!(!store.folder(&cid).unwrap().unwrap().record.listed);
+        // The folder is not a file entry.
+        assert!(store.info(&cid).unwrap().is_none());
+        assert!(store.remove_folder(&cid).unwrap());
+        assert!(store.folder(&cid).unwrap().is_none());
+        assert!(!store.remove_folder(&cid).unwrap());
+    }
+
+    #[test]
+    fn bytes_that_are_not_the_named_manifest_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let manifest = tree(&store, dir.path());
+        let other = DirManifest::new(vec![]).unwrap();
+        let refused = store.put_folder(&other.cid(), &manifest.encode(), &record());
+        assert!(matches!(refused, Err(StoreError::Invalid(_))));
+        assert!(store.folder(&other.cid()).unwrap().is_none());
+    }
+}

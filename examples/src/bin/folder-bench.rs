@@ -1,0 +1,309 @@
+//! The issue-13 folder figure: add a tree of many small files on one daemon and fetch it
+//! from another on 127.0.0.1, beside two baselines measured in the same run on the same
+//! tree: `cp -r` (local copy, no network, no hashing) and `tar | tar` over a raw
+//! loopback TCP socket (one stream, no hashing, no per-file protocol). See
+//! `docs/benchmarks.md` for results and how to read them.
+//!
+//! ```sh
+//! cargo build --release -p p2pd
+//! cargo build --release -p p2pd-examples --bin folder-bench
+//! nice target/release/folder-bench                    # 10,000 files of 4 KiB
+//! target/release/folder-bench --files 500             # smoke run
+//! ```
+//!
+//! The tree has `--files` files of `--size` bytes (distinct pseudo-random contents), 100
+//! per directory. The fetched tree is compared with the source, file by file. Daemons
+//! are killed by pid at the end, also on Ctrl-C; data lives under `target/bench-tmp/`
+//! and is deleted.
+
+#[path = "bench/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use harness::{CpuMeter, Daemon};
+
+/// Longest the add or the fetch may take.
+const LONG: Duration = Duration::from_secs(3600);
+
+/// Benchmarks adding and fetching a tree of small files on 127.0.0.1.
+#[derive(Debug, Parser)]
+#[command(name = "folder-bench")]
+struct Args {
+    /// Files in the tree.
+    #[arg(long, default_value_t = 10_000)]
+    files: usize,
+    /// Bytes per file.
+    #[arg(long, default_value_t = 4096)]
+    size: u64,
+    /// The p2pd binary (default: `p2pd` beside this program).
+    #[arg(long)]
+    p2pd: Option<PathBuf>,
+    /// Where to put the trees and data directories (default: `target/bench-tmp`).
+    #[arg(long)]
+    tmp_dir: Option<PathBuf>,
+    /// Keep the temporary directory (and its daemon logs) at the end.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match &args.p2pd {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the program's directory")?
+            .join("p2pd"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found: build p2pd first (or pass --p2pd)",
+            bin.display()
+        );
+    }
+    let base = args
+        .tmp_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/bench-tmp"));
+    std::fs::create_dir_all(&base)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("folder-bench-")
+        .tempdir_in(&base)?;
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(harness::interrupted());
+            harness::kill_all_registered();
+            std::process::exit(130);
+        }
+    });
+    let result = run(&args, &bin, tmp.path());
+    harness::kill_all_registered();
+    if args.keep {
+        let kept = tmp.keep();
+        eprintln!("kept {}", kept.display());
+    }
+    result
+}
+
+fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
+    let src = tmp.join("tree");
+    let made = Instant::now();
+    make_tree(&src, args.files, args.size)?;
+    let total = args.files as u64 * args.size;
+    println!(
+        "tree: {} files of {} bytes ({:.1} MiB) in {} directories, written in {:.1}s",
+        args.files,
+        args.size,
+        total as f64 / (1 << 20) as f64,
+        args.files.div_ceil(100),
+        made.elapsed().as_secs_f64()
+    );
+    println!(
+        "load average before: {}",
+        p2pd_examples::procfs::load_average()
+    );
+    sync();
+
+    // Baseline 1: a local copy.
+    let dest = tmp.join("cp-copy");
+    let t = Instant::now();
+    let ok = Command::new("cp").arg("-r").arg(&src).arg(&dest).status()?;
+    if !ok.success() {
+        bail!("cp -r failed");
+    }
+    sync();
+    let cp = t.elapsed();
+    std::fs::remove_dir_all(&dest)?;
+
+    // Baseline 2: tar | tar over a loopback TCP socket.
+    let dest = tmp.join("tar-copy");
+    std::fs::create_dir_all(&dest)?;
+    let tar = tar_over_tcp(&src, &dest)?;
+    sync();
+    check_same(&src, &dest)?;
+    std::fs::remove_dir_all(&dest)?;
+
+    // p2pd: a provider and a fetcher that bootstraps from it.
+    let provider = Daemon::start(
+        bin,
+        &tmp.join("provider"),
+        "provider",
+        &["--dht-mode", "server"],
+    )?;
+    let addr = provider.addr()?;
+    let fetcher = Daemon::start(
+        bin,
+        &tmp.join("fetcher"),
+        "fetcher",
+        &["--bootstrap", &addr],
+    )?;
+    let cpu = CpuMeter::start(&[provider.pid()]);
+    let added = provider
+        .cli(&["add", src.to_str().context("path")?, "--json"], LONG)?
+        .ok("add")?;
+    let add_cpu = cpu.stop();
+    let add_wall = added.wall;
+    let add = added.json()?;
+    let cid = add["cid"].as_str().context("cid")?.to_string();
+    let dest = tmp.join("p2pd-copy");
+    let cpu = CpuMeter::start(&[provider.pid(), fetcher.pid()]);
+    let fetched = fetcher
+        .cli(
+            &[
+                "fetch",
+                &cid,
+                "-o",
+                dest.to_str().context("path")?,
+                "--json",
+            ],
+            LONG,
+        )?
+        .ok("fetch")?;
+    let fetch_cpu = cpu.stop();
+    check_same(&src, &dest)?;
+
+    let rate = |d: Duration| args.files as f64 / d.as_secs_f64();
+    println!();
+    println!("| what | wall | files/s | MiB/s |");
+    println!("| --- | --- | --- | --- |");
+    for (what, d) in [
+        ("`cp -r` (baseline, local)", cp),
+        ("`tar | tar` over loopback TCP (baseline)", tar),
+        ("`p2pd add <dir>` (hash, copy into the store)", add_wall),
+        ("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall),
+    ] {
+        println!(
+            "| {what} | {:.2} s | {:.0} | {:.2} |",
+            d.as_secs_f64(),
+            rate(d),
+            total as f64 / (1 << 20) as f64 / d.as_secs_f64()
+        );
+    }
+    println!();
+    println!("add:   provider {}", add_cpu.show());
+    println!("fetch: both daemons {}", fetch_cpu.show());
+    println!(
+        "load average after: {}",
+        p2pd_examples::procfs::load_average()
+    );
+    println!("folder {cid}: {add}");
+    Ok(())
+}
+
+/// `files` files of `size` distinct pseudo-random bytes, 100 per directory.
+fn make_tree(root: &Path, files: usize, size: u64) -> anyhow::Result<()> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut buf = vec![0u8; size as usize];
+    for i in 0..files {
+        let dir = root.join(format!("d{:03}", i / 100));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        for chunk in buf.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        std::fs::write(dir.join(format!("f{i:05}.bin")), &buf)?;
+    }
+    Ok(())
+}
+
+fn sync() {
+    let _ = Command::new("sync").status();
+}
+
+/// `tar -cf - .` in `src`, sent over one loopback TCP connection into `tar -xf -` in
+/// `dest`; the time from the start to both ends having finished.
+fn tar_over_tcp(src: &Path, dest: &Path) -> anyhow::Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let t = Instant::now();
+    let mut extract = Command::new("tar")
+        .arg("-xf")
+        .arg("-")
+        .arg("-C")
+        .arg(dest)
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let mut extract_in = extract.stdin.take().context("tar stdin")?;
+    let receiver = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut socket, _) = listener.accept()?;
+        let n = std::io::copy(&mut socket, &mut extract_in)?;
+        extract_in.flush()?;
+        Ok(n)
+    });
+    let mut create = Command::new("tar")
+        .arg("-cf")
+        .arg("-")
+        .arg("-C")
+        .arg(src)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut create_out = create.stdout.take().context("tar stdout")?;
+    let mut socket = TcpStream::connect(addr)?;
+    std::io::copy(&mut create_out, &mut socket)?;
+    drop(socket);
+    if !create.wait()?.success() {
+        bail!("tar -c failed");
+    }
+    receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("the receiving thread panicked"))??;
+    if !extract.wait()?.success() {
+        bail!("tar -x failed");
+    }
+    Ok(t.elapsed())
+}
+
+/// Fails unless every file of `src` is in `dest` with the same bytes, and no more.
+fn check_same(src: &Path, dest: &Path) -> anyhow::Result<()> {
+    let a = hashes(src)?;
+    let b = hashes(dest)?;
+    if a != b {
+        bail!(
+            "{} and {} differ ({} and {} files)",
+            src.display(),
+            dest.display(),
+            a.len(),
+            b.len()
+        );
+    }
+    Ok(())
+}
+
+fn hashes(root: &Path) -> anyhow::Result<Vec<(PathBuf, blake3::Hash)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in std::fs::read_dir(&dir)? {
+            let item = item?;
+            let kind = item.file_type()?;
+            if kind.is_dir() {
+                stack.push(item.path());
+            } else if kind.is_file() {
+                let bytes = std::fs::read(item.path())?;
+                out.push((
+                    item.path().strip_prefix(root)?.to_path_buf(),
+                    blake3::hash(&bytes),
+                ));
+            }
+        }
+    }
+    out.sort_by(|x, y| x.0.cmp(&y.0));
+    Ok(out)
+}
