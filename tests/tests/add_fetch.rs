@@ -183,10 +183,17 @@ fn bad_input_gives_one_clear_line_and_the_documented_exit_code() {
             .assert_clean_error(2);
     }
     node.cli(&["rm", "not-a-cid"]).assert_clean_error(2);
-    // A missing file or a directory: exit 2, and nothing is added.
+    // A missing file or one that is neither a file nor a directory (a FIFO): exit 2,
+    // and nothing is added. (A directory is added as a folder: tests/tests/folders.rs.)
     node.cli(&["add", missing.to_str().unwrap()])
         .assert_clean_error(2);
-    node.cli(&["add", dir.to_str().unwrap()])
+    let fifo = dir.join("a-fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    node.cli(&["add", fifo.to_str().unwrap()])
         .assert_clean_error(2);
     // A name with path parts (or otherwise not one plain file name): exit 2.
     let file = swarm.path("named");
