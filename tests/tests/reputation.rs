@@ -17,14 +17,7 @@ const MIB: u64 = 1 << 20;
 
 /// `node`'s ledger entry for `peer_id`, if it has one.
 fn ledger_entry(node: &Daemon, peer_id: &str) -> Option<Value> {
-    node.cli(&["reputation", "--json"])
-        .success()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["peer_id"] == peer_id)
-        .cloned()
+    node.row_of(&["reputation", "--json"], peer_id)
 }
 
 fn start_fetch(node: &Daemon, cid: &str, out: &std::path::Path) -> Child {

@@ -114,6 +114,23 @@ pub fn build(
     assemble(swarm, config, inbound, Some(recorder), traffic)
 }
 
+/// libp2p's memory transport with the daemon's security and multiplexing (Noise,
+/// Yamux): what in-memory nodes (tests, `dht-sim`, `reprovide-bench`) and the plain
+/// swarms beside them connect over.
+pub fn memory_transport(
+    key: &identity::Keypair,
+) -> Result<
+    libp2p::core::transport::Boxed<(libp2p::PeerId, StreamMuxerBox)>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    Ok(MemoryTransport::default()
+        .upgrade(Version::V1)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
 /// Builds the same node over libp2p's in-memory transport (`/memory/<port>`
 /// addresses, noise and yamux as over TCP), for tests and simulations that run many
 /// nodes in one process.
@@ -125,14 +142,7 @@ pub fn build_in_memory(
     let behaviour_config = config.behaviour.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_other_transport(
-            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default()))
-            },
-        )?
+        .with_other_transport(memory_transport)?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)

@@ -151,17 +151,6 @@ impl CatalogRequests {
     }
 }
 
-fn request_error(error: request_response::OutboundFailure) -> RequestError {
-    match error {
-        request_response::OutboundFailure::DialFailure => {
-            RequestError::Dial("cannot reach peer".into())
-        }
-        request_response::OutboundFailure::Timeout => RequestError::Timeout,
-        request_response::OutboundFailure::ConnectionClosed => RequestError::ConnectionClosed,
-        other => RequestError::Other(other.to_string()),
-    }
-}
-
 impl NetworkActor {
     pub(super) fn send_catalog_request(
         &mut self,
@@ -228,7 +217,7 @@ impl NetworkActor {
             } => {
                 tracing::debug!(%peer, "catalog request failed: {error}");
                 if let Some(reply) = self.catalog.in_flight.remove(&request_id) {
-                    let _ = reply.send(Err(request_error(error)));
+                    let _ = reply.send(Err(error.into()));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

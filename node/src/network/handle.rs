@@ -44,6 +44,18 @@ pub enum RequestError {
     Overloaded,
 }
 
+impl From<libp2p::request_response::OutboundFailure> for RequestError {
+    fn from(error: libp2p::request_response::OutboundFailure) -> Self {
+        use libp2p::request_response::OutboundFailure;
+        match error {
+            OutboundFailure::DialFailure => RequestError::Dial("cannot reach peer".into()),
+            OutboundFailure::Timeout => RequestError::Timeout,
+            OutboundFailure::ConnectionClosed => RequestError::ConnectionClosed,
+            other => RequestError::Other(other.to_string()),
+        }
+    }
+}
+
 impl RequestError {
     /// Whether the failure may be held against the peer (it could not be reached, or
     /// did not answer in time or in the protocol); local limits, closed connections

@@ -53,6 +53,8 @@ pub mod catalog;
 mod catalog_tests;
 pub mod codec;
 mod dht;
+#[cfg(test)]
+mod dht_tests;
 mod explore;
 pub mod gate;
 mod handle;
@@ -70,6 +72,8 @@ mod providers;
 mod providers_tests;
 mod providing;
 mod reach;
+#[cfg(test)]
+mod reach_tests;
 mod relay_traffic;
 mod relays;
 mod reprovide;
@@ -85,7 +89,7 @@ pub use announce::ProviderKey;
 pub use behaviour::{
     kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL, PROVIDER_RECORD_TTL,
 };
-pub use build::{build, build_in_memory, NetworkConfig};
+pub use build::{build, build_in_memory, memory_transport, NetworkConfig};
 pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
 pub use handle::{Command, InboundRequest, Network, ProviderLookup, RequestError};

@@ -125,17 +125,7 @@ impl NetworkActor {
             } => {
                 tracing::debug!(%peer, "chunk request failed: {error}");
                 if let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) {
-                    let error = match error {
-                        request_response::OutboundFailure::DialFailure => {
-                            RequestError::Dial("cannot reach peer".into())
-                        }
-                        request_response::OutboundFailure::Timeout => RequestError::Timeout,
-                        request_response::OutboundFailure::ConnectionClosed => {
-                            RequestError::ConnectionClosed
-                        }
-                        other => RequestError::Other(other.to_string()),
-                    };
-                    let _ = reply.send(Err(error));
+                    let _ = reply.send(Err(error.into()));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

@@ -8,13 +8,11 @@ use std::time::Duration;
 use chunk_store::BufferPool;
 use dht_proto::{Cid, Request, Response};
 use futures::StreamExt;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::behaviour::RelayLimits;
 use super::*;
 
 /// Longest any test waits for the network to do something.
@@ -46,7 +44,7 @@ pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
 pub(super) type Poke = Box<dyn FnOnce(&mut NetworkActor) + Send>;
 
 /// [`NetworkActor::run`], plus pokes from the test.
-async fn drive(mut actor: NetworkActor, mut pokes: mpsc::Receiver<Poke>) {
+pub(super) async fn drive(mut actor: NetworkActor, mut pokes: mpsc::Receiver<Poke>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -113,7 +111,7 @@ pub(super) async fn spawn(config: NetworkConfig) -> Node {
     spawn_with_inbound_queue(config, 64).await
 }
 
-async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
+pub(super) async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
     let (inbound_tx, inbound) = mpsc::channel(queue);
     let (actor, net) = build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
         .expect("an in-memory node builds");
@@ -134,7 +132,9 @@ async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize) -> Node {
 
 /// A swarm over the memory transport with nothing but `behaviour`: a peer that is not
 /// p2pd, for tests of how a node treats other implementations.
-fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p::Swarm<B> {
+pub(super) fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(
+    behaviour: B,
+) -> libp2p::Swarm<B> {
     bare_swarm_with(|_| behaviour)
 }
 
@@ -142,19 +142,9 @@ fn bare_swarm<B: libp2p::swarm::NetworkBehaviour + Send>(behaviour: B) -> libp2p
 pub(super) fn bare_swarm_with<B: libp2p::swarm::NetworkBehaviour + Send>(
     behaviour: impl FnOnce(&identity::Keypair) -> B,
 ) -> libp2p::Swarm<B> {
-    use libp2p::core::transport::MemoryTransport;
-    use libp2p::core::upgrade::Version;
-    use libp2p::core::Transport as _;
-    use libp2p::{noise, yamux};
-
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_other_transport(|key| {
-            MemoryTransport::default()
-                .upgrade(Version::V1)
-                .authenticate(noise::Config::new(key).expect("a noise key"))
-                .multiplex(yamux::Config::default())
-        })
+        .with_other_transport(super::memory_transport)
         .expect("a memory transport")
         .with_behaviour(|key| behaviour(key))
         .expect("a behaviour")
@@ -267,320 +257,6 @@ async fn an_unreachable_peer_is_a_dial_error() {
     .await
     .expect("fails in time");
     assert!(matches!(result, Err(RequestError::Dial(_))), "{result:?}");
-}
-
-#[tokio::test]
-async fn a_provider_is_found_through_the_dht_and_stops_being_counted_when_it_stops() {
-    let boot = spawn(config(DhtMode::Server)).await;
-    let provider = spawn_joining(config(DhtMode::Server), &boot).await;
-    let finder = spawn_joining(config(DhtMode::Server), &boot).await;
-    for (node, peers) in [(&provider, 1), (&finder, 1), (&boot, 2)] {
-        eventually("a routing table", || async {
-            (node.net.info().await.ok()?.routing_table_peers >= peers).then_some(())
-        })
-        .await;
-    }
-    let file = cid(7);
-    provider.net.start_providing(file).await;
-    // Announcing twice is announcing once.
-    provider.net.start_providing(file).await;
-    let info = provider.net.info().await.unwrap();
-    assert_eq!(info.provided_files, 1);
-    assert_eq!(info.provider_announcements, 1);
-    // The record went to both other DHT servers, and that is what is reported.
-    let announced = eventually("the announcement's end", || async {
-        let a = provider.net.announcements().await.ok()?.pop()?;
-        (!a.announcing).then_some(a)
-    })
-    .await;
-    assert_eq!(announced.cid, file);
-    assert_eq!(announced.peers, Some(2));
-    assert!(announced.last_announced.is_some());
-    assert_eq!(announced.retry_in, None);
-    assert_eq!(provider.net.info().await.unwrap().unannounced_files, 0);
-
-    let provider_id = provider.net.local_peer_id();
-    let found = eventually("the provider found", || async {
-        let mut found = finder.net.find_providers(file).await;
-        let mut peers = vec![];
-        while let Ok(Some(p)) = tokio::time::timeout(DEADLINE, found.recv()).await {
-            peers.push(p);
-        }
-        peers.contains(&provider_id).then_some(peers)
-    })
-    .await;
-    assert!(!found.contains(&finder.net.local_peer_id()));
-    // The finder dials what it finds.
-    wait_connected(&finder, provider_id).await;
-
-    provider.net.stop_providing(file).await;
-    assert_eq!(provider.net.info().await.unwrap().provided_files, 0);
-    assert!(provider.net.announcements().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn batched_add_providers_are_stored_by_libp2p_kademlia_with_our_address() {
-    use libp2p::kad::store::RecordStore as _;
-
-    let boot = spawn(config(DhtMode::Server)).await;
-    let servers = [
-        spawn_joining(config(DhtMode::Server), &boot).await,
-        spawn_joining(config(DhtMode::Server), &boot).await,
-    ];
-    let mut provider_config = config(DhtMode::Server);
-    let external: Multiaddr = "/memory/424242".parse().unwrap();
-    provider_config.external = vec![external.clone()];
-    let provider = spawn_joining(provider_config, &boot).await;
-    eventually("a routing table", || async {
-        (provider.net.info().await.ok()?.routing_table_peers >= 3).then_some(())
-    })
-    .await;
-    // More keys than one batch holds: a server gets them over several streams.
-    let keys: Vec<Cid> = (0..300u32)
-        .map(|i| Cid::for_manifest_bytes(&i.to_le_bytes()))
-        .collect();
-    for key in &keys {
-        provider.net.start_providing(*key).await;
-    }
-    eventually("every announcement's end", || async {
-        let all = provider.net.announcements().await.ok()?;
-        (all.len() == keys.len() && all.iter().all(|a| a.peers == Some(3))).then_some(())
-    })
-    .await;
-    let stats = provider.net.reprovide_stats().await.unwrap();
-    assert_eq!(stats.messages_sent, 3 * keys.len() as u64);
-    assert!(stats.lookups < keys.len() as u64 / 10, "{stats:?}");
-    // Every server's own Kademlia store holds every key, with us and our address (once
-    // it has read what was written: it reads a stream after the writer closed it).
-    let provider_id = provider.net.local_peer_id();
-    for node in servers.iter().chain([&boot]) {
-        let stored = eventually("every record stored", || async {
-            let keys = keys.clone();
-            let stored = node
-                .poke(move |actor| {
-                    let store = actor.swarm.behaviour_mut().kad.store_mut();
-                    keys.iter()
-                        .map(|cid| store.providers(&super::announce::provider_key(cid)))
-                        .collect::<Vec<_>>()
-                })
-                .await;
-            stored
-                .iter()
-                .all(|records| records.iter().any(|r| r.provider == provider_id))
-                .then_some(stored)
-        })
-        .await;
-        for records in stored {
-            let ours = records
-                .iter()
-                .find(|r| r.provider == provider_id)
-                .expect("our record is stored");
-            // (libp2p-kad ends each address it reads with the provider's id.)
-            let expected = external.clone().with(Protocol::P2p(provider_id));
-            assert_eq!(ours.addresses, vec![expected]);
-        }
-    }
-}
-
-#[tokio::test]
-async fn an_announcement_that_reaches_nobody_is_reported_and_retried() {
-    let lonely = spawn(config(DhtMode::Server)).await;
-    let file = cid(9);
-    lonely.net.start_providing(file).await;
-    let first = eventually("the first round's end", || async {
-        let a = lonely.net.announcements().await.ok()?.pop()?;
-        (!a.announcing).then_some(a)
-    })
-    .await;
-    assert_eq!(first.peers, Some(0));
-    assert!(first.retry_in.is_some());
-    assert_eq!(lonely.net.info().await.unwrap().unannounced_files, 1);
-
-    // A DHT server appears; the retry reaches it.
-    let _other = spawn_joining(config(DhtMode::Server), &lonely).await;
-    let retried = eventually("a retry that reaches a peer", || async {
-        let a = lonely.net.announcements().await.ok()?.pop()?;
-        (a.peers == Some(1)).then_some(a)
-    })
-    .await;
-    assert_eq!(retried.retry_in, None);
-    let info = lonely.net.info().await.unwrap();
-    assert_eq!(info.unannounced_files, 0);
-    assert!(info.provider_announcements >= 2);
-}
-
-#[tokio::test]
-async fn why_a_node_cannot_serve_is_reported() {
-    let build = |cfg: NetworkConfig| {
-        let (inbound_tx, _) = mpsc::channel(1);
-        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx)
-            .unwrap()
-            .0
-    };
-    let relay_limits = RelayLimits {
-        max_reservations: 1,
-        max_circuits: 1,
-        max_circuit_duration: Duration::from_secs(1),
-        max_circuit_bytes: 0,
-    };
-    // A relay without a confirmed public address: disabled, and why.
-    let mut cfg = config(DhtMode::Server);
-    cfg.behaviour.relay_server = Some(relay_limits.clone());
-    let mut relay = build(cfg);
-    let info = relay.node_info();
-    assert_eq!(
-        info.relay_server,
-        RelayServer::Disabled(CannotServe::NoConfirmedPublicAddress)
-    );
-    assert_eq!(info.dht_client_reason, None);
-    relay.report_serving();
-    assert!(relay.reach.told.is_some());
-
-    // With --external-addr it serves.
-    let mut cfg = config(DhtMode::Server);
-    cfg.behaviour.relay_server = Some(relay_limits);
-    cfg.external = vec!["/memory/77".parse().unwrap()];
-    assert_eq!(build(cfg).node_info().relay_server, RelayServer::Serving);
-
-    // No relay asked for.
-    let mut auto = build(config(DhtMode::Auto));
-    let info = auto.node_info();
-    assert_eq!(info.relay_server, RelayServer::Off);
-    assert_eq!(info.dht_role, DhtRole::Client);
-    assert_eq!(
-        info.dht_client_reason,
-        Some(CannotServe::NoConfirmedPublicAddress)
-    );
-    assert_eq!(
-        build(config(DhtMode::Client)).node_info().dht_client_reason,
-        Some(CannotServe::ClientModeChosen)
-    );
-}
-
-#[tokio::test]
-async fn a_lookup_nobody_waits_for_is_finished() {
-    let boot = spawn(config(DhtMode::Server)).await;
-    let (inbound_tx, _inbound) = mpsc::channel(8);
-    let mut cfg = config(DhtMode::Server);
-    cfg.bootstrap = vec![boot.addr.clone()];
-    let (mut actor, _net) =
-        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
-    let (found, receiver) = mpsc::channel(4);
-    actor.on_command(Command::FindProviders {
-        key: ProviderKey::File(cid(3)),
-        found,
-        started: None,
-    });
-    assert_eq!(actor.providers.queries.len(), 1);
-    drop(receiver);
-    actor.on_tick();
-    assert!(actor.providers.queries.is_empty());
-}
-
-#[tokio::test]
-async fn a_confirmed_direct_address_makes_an_auto_node_public_and_a_dht_server() {
-    let (inbound_tx, _inbound) = mpsc::channel(8);
-    let (mut actor, net) = build_in_memory(
-        identity::Keypair::generate_ed25519(),
-        config(DhtMode::Auto),
-        inbound_tx,
-    )
-    .unwrap();
-    let mut events = net.subscribe();
-    assert_eq!(actor.node_info().dht_role, DhtRole::Client);
-
-    // A relayed address (what a relay reservation gets confirmed) changes nothing.
-    let relay = PeerId::random();
-    let circuit: Multiaddr = format!("/memory/9/p2p/{relay}/p2p-circuit")
-        .parse()
-        .unwrap();
-    actor.swarm.add_external_address(circuit.clone());
-    actor.on_swarm_event(SwarmEvent::ExternalAddrConfirmed {
-        address: circuit.clone(),
-    });
-    let info = actor.node_info();
-    assert_eq!(info.nat_status, NatStatus::Private);
-    assert_eq!(info.dht_role, DhtRole::Client);
-
-    // What AutoNAT reports for a direct address.
-    let direct: Multiaddr = "/memory/4242".parse().unwrap();
-    actor.swarm.add_external_address(direct.clone());
-    actor.on_swarm_event(SwarmEvent::ExternalAddrConfirmed {
-        address: direct.clone(),
-    });
-    let info = actor.node_info();
-    assert_eq!(info.nat_status, NatStatus::Public);
-    assert_eq!(info.dht_role, DhtRole::Server);
-    let local = net.local_peer_id();
-    assert!(info
-        .external_addrs
-        .contains(&direct.clone().with(Protocol::P2p(local))));
-    assert_eq!(
-        events.try_recv().unwrap(),
-        NetEvent::ExternalAddressConfirmed(circuit)
-    );
-    assert_eq!(
-        events.try_recv().unwrap(),
-        NetEvent::ExternalAddressConfirmed(direct.clone())
-    );
-
-    // And back when it expires.
-    actor.swarm.remove_external_address(&direct);
-    actor.on_swarm_event(SwarmEvent::ExternalAddrExpired { address: direct });
-    assert_eq!(actor.node_info().dht_role, DhtRole::Client);
-}
-
-#[tokio::test]
-async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
-    let mut relay_cfg = config(DhtMode::Server);
-    relay_cfg.behaviour.relay_server = Some(RelayLimits {
-        max_reservations: 8,
-        max_circuits: 8,
-        max_circuit_duration: Duration::from_secs(60),
-        max_circuit_bytes: 0,
-    });
-    // libp2p's relay server serves only on a confirmed external address.
-    let port: u64 = rand::random::<u64>() % 1_000_000 + 1_000_000;
-    let relay_addr: Multiaddr = format!("/memory/{port}").parse().unwrap();
-    relay_cfg.listen = vec![relay_addr.clone()];
-    relay_cfg.external = vec![relay_addr];
-    let relay = spawn(relay_cfg).await;
-
-    let hidden = spawn_joining(config(DhtMode::Auto), &relay).await;
-    let circuit = eventually("a relay reservation", || async {
-        hidden
-            .net
-            .info()
-            .await
-            .ok()?
-            .relay_reservations
-            .into_iter()
-            .next()
-    })
-    .await;
-    assert!(is_relayed(&circuit), "{circuit}");
-    // A reservation does not make the node a DHT server.
-    assert_eq!(hidden.net.info().await.unwrap().dht_role, DhtRole::Client);
-
-    // A third node reaches it through the relay; the connection shows as relayed.
-    let visitor = spawn_joining(config(DhtMode::Client), &relay).await;
-    wait_connected(&visitor, relay.net.local_peer_id()).await;
-    visitor
-        .poke(move |actor| actor.swarm.dial(circuit))
-        .await
-        .expect("dial through the relay");
-    let hidden_id = hidden.net.local_peer_id();
-    let peer = eventually("a relayed connection", || async {
-        visitor
-            .net
-            .peers()
-            .await
-            .ok()?
-            .into_iter()
-            .find(|p| p.peer_id == hidden_id)
-    })
-    .await;
-    assert_eq!(peer.connection, ConnectionKind::Relayed);
 }
 
 #[tokio::test]

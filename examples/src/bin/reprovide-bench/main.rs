@@ -29,14 +29,11 @@ use clap::Parser;
 use dht_proto::Cid;
 use futures::StreamExt;
 use harness::CpuMeter;
-use libp2p::core::transport::MemoryTransport;
-use libp2p::core::upgrade::Version;
-use libp2p::core::Transport as _;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identity, kad, noise, yamux, Multiaddr, PeerId};
+use libp2p::{identity, kad, Multiaddr, PeerId};
 use p2pd::network::{
-    build_in_memory, kad_behaviour, BehaviourConfig, DhtMode, InboundRequest, Network,
-    NetworkConfig, ReprovideStats,
+    build_in_memory, kad_behaviour, memory_transport, BehaviourConfig, DhtMode, InboundRequest,
+    Network, NetworkConfig, ReprovideStats,
 };
 use p2pd_examples::procfs::{load_average, CpuUse};
 use tokio::sync::mpsc;
@@ -251,14 +248,7 @@ struct Baseline {
 async fn baseline(boot: &Multiaddr, keys: usize) -> anyhow::Result<Baseline> {
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_other_transport(
-            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default()))
-            },
-        )?
+        .with_other_transport(memory_transport)?
         .with_behaviour(|key| kad_behaviour(key.public().to_peer_id(), 65_536))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
