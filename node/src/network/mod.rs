@@ -37,10 +37,12 @@
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
+//! - `accept_rate.rs`: how fast one address, and one subnet, may open inbound connections.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 //! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
 
+mod accept_rate;
 mod actor;
 mod add_provider;
 mod announce;
