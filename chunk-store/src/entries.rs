@@ -178,8 +178,12 @@ impl Store {
         self.update_entry(cid, |record| record.published = published)
     }
 
-    /// Records whether the node's catalog lists a file (`list` / `unlist`).
+    /// Records whether the node's catalog lists a file or a folder (`list` / `unlist`);
+    /// a folder's own files keep their choice (they are unlisted: the folder is listed).
     pub fn set_listed(&self, cid: &Cid, listed: bool) -> Result<(), StoreError> {
+        if self.folder(cid)?.is_some() {
+            return self.update_folder(cid, |record| record.listed = listed);
+        }
         self.update_entry(cid, |record| record.listed = listed)
     }
 

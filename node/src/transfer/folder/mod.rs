@@ -8,12 +8,14 @@
 //!   distinct files through the download engine, several at once, each straight to its
 //!   place, and restore executable bits; resumable.
 //! - `tree.rs`: writing under the target so that nothing lands outside it.
+//! - `manage.rs`: `rm`, `unpublish` and `publish` of a folder and its own files.
 //!
 //! The registry here keeps the folder fetches run since the daemon started, each with
 //! a [`FolderStatus`] channel, so that a caller can attach to a running fetch.
 
 pub mod add;
 pub mod fetch;
+mod manage;
 pub mod tree;
 
 use std::collections::HashMap;
