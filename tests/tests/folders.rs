@@ -478,3 +478,30 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     assert!(ls_row(&alice, "name", "both.bin").is_none());
     assert_eq!(blob_count(&alice), 1);
 }
+
+/// Without the folder's providers as sources, each file of a folder made its own DHT
+/// provider lookup before it started: at least one lookup per file.
+#[test]
+fn a_folder_fetch_does_not_make_a_provider_lookup_per_file() {
+    const FILES: u64 = 12;
+    let mut swarm = Swarm::new();
+    let alice = swarm.node(&[]);
+    let bob = swarm.node(&[]);
+    let src = swarm.path("small files");
+    for i in 0..FILES {
+        put(&src, &format!("f{i:02}.txt"), 1000 + i, 200 + i);
+    }
+    let cid = add_folder(&alice, &src, &[])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lookups = |node: &Daemon| node.status()["node"]["provider_lookups"].as_u64().unwrap();
+    let before = lookups(&bob);
+    let dest = swarm.path("copy");
+    fetch(&bob, &cid, &dest, 60).success();
+    assert_eq!(tree_of(&dest), tree_of(&src));
+    let made = lookups(&bob) - before;
+    eprintln!("{made} provider lookups for a folder of {FILES} files");
+    assert!(made >= 1, "the folder itself is looked up");
+    assert!(made < FILES, "{made} provider lookups for {FILES} files");
+}
