@@ -96,6 +96,12 @@ async fn the_reservation_expiry_is_read_from_the_relay_and_agrees_with_its_view(
     eprintln!("relay answer: {message:02x?}");
 }
 
+/// How many connections `node` has to `peer`.
+async fn connections_to(node: &Node, peer: libp2p::PeerId) -> Option<usize> {
+    node.poke(move |actor| actor.peers.by_id.get(&peer).map(|s| s.connections.len()))
+        .await
+}
+
 #[tokio::test]
 async fn the_expiry_is_read_on_the_connection_that_holds_the_reservation() {
     use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -127,15 +133,7 @@ async fn the_expiry_is_read_on_the_connection_that_holds_the_reservation() {
         .await
         .unwrap();
     eventually("a second connection to the relay", || async {
-        let connections = hidden
-            .poke(move |actor| {
-                actor
-                    .peers
-                    .by_id
-                    .get(&relay_id)
-                    .map(|s| s.connections.len())
-            })
-            .await?;
+        let connections = connections_to(&hidden, relay_id).await?;
         (connections >= 2).then_some(())
     })
     .await;
@@ -170,15 +168,7 @@ async fn the_expiry_is_read_on_the_connection_that_holds_the_reservation() {
         after.reservations_accepted - before.reservations_accepted,
         after.reservations_renewed - before.reservations_renewed
     );
-    let connections = hidden
-        .poke(move |actor| {
-            actor
-                .peers
-                .by_id
-                .get(&relay_id)
-                .map(|s| s.connections.len())
-        })
-        .await;
+    let connections = connections_to(&hidden, relay_id).await;
     assert!(
         connections >= Some(2),
         "both connections lasted: {connections:?}"
