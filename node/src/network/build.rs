@@ -214,7 +214,11 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
-        relays: RelayBook::new(config.behaviour.relay_server.clone(), traffic),
+        relays: RelayBook::new(
+            config.behaviour.relay_server.clone(),
+            traffic,
+            command_tx.downgrade(),
+        ),
         providers: Default::default(),
         metrics,
         catalog: Default::default(),

@@ -25,6 +25,9 @@
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
 //! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
 //!   node's load) and the owner's added and dropped relays.
+//! - `relay_expiry.rs`: when each relay reservation expires, read with our own
+//!   `RESERVE` (a refresh) in a spawned task; `hop_stream.rs` opens its stream on the
+//!   connection that holds the reservation.
 //! - `relay_traffic.rs`: bytes carried through each relay, counted by the transport.
 //! - `probe.rs`: one `GET_PROVIDERS` to one DHT server, for `p2pd doctor`.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
@@ -60,6 +63,7 @@ mod dht_tests;
 mod explore;
 pub mod gate;
 mod handle;
+mod hop_stream;
 mod in_flight;
 mod info;
 mod keyspace;
@@ -76,6 +80,9 @@ mod providing;
 mod reach;
 #[cfg(test)]
 mod reach_tests;
+mod relay_expiry;
+#[cfg(test)]
+mod relay_expiry_tests;
 mod relay_traffic;
 mod relays;
 mod reprovide;
@@ -105,7 +112,7 @@ pub use peers::{is_loopback, is_relayed, split_peer_addr};
 pub use probe::{ask_providers, closest_to, ProbeError};
 pub use reach::describe as describe_cannot_serve;
 pub use relays::{
-    relay_of, CarriedCircuit, CircuitLimit, RelayChoiceError, RelayLoad, RelayOrigin, RelayUse,
-    RelaysReport, ReservationState, MAX_ADDED_RELAYS,
+    relay_of, CarriedCircuit, CircuitLimit, HeldReservation, RelayChoiceError, RelayLoad,
+    RelayOrigin, RelayUse, RelaysReport, ReservationState, MAX_ADDED_RELAYS,
 };
 pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};
