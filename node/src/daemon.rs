@@ -126,6 +126,7 @@ async fn run(
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
+                max_inbound_per_ip: args.max_inbound_per_ip,
                 request_timeout: Duration::from_secs(args.request_timeout),
                 relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
                     || RelayLimits {
@@ -258,6 +259,16 @@ async fn run(
             };
         if holds_some {
             net.start_providing(entry.cid).await;
+        }
+    }
+    // And the folders held whole, unless unpublished.
+    let folders = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.folders()).await??
+    };
+    for folder in folders {
+        if folder.record.complete && folder.record.published {
+            net.start_providing(folder.cid).await;
         }
     }
 

@@ -204,6 +204,7 @@ impl NetworkActor {
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
             unannounced_files: self.dht.reprovider.provided.unannounced(),
+            provider_lookups: self.providers.started,
         }
     }
 

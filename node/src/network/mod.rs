@@ -37,10 +37,12 @@
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
+//! - `accept_rate.rs`: how fast one address, and one subnet, may open inbound connections.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 //! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
 
+mod accept_rate;
 mod actor;
 mod add_provider;
 mod announce;
@@ -92,6 +94,7 @@ pub use behaviour::{
 pub use build::{build, build_in_memory, memory_transport, NetworkConfig};
 pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
+pub use gate::DEFAULT_MAX_INBOUND_PER_IP;
 pub use handle::{Command, InboundRequest, Network, ProviderLookup, RequestError};
 pub use info::{
     Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, KeywordAnnouncements, NatStatus,
