@@ -274,14 +274,14 @@ impl NetworkActor {
                 tracing::info!(%address, "external address confirmed");
                 let _ = self
                     .events
-                    .send(NetEvent::ExternalAddressConfirmed(address));
+                    .send(NetEvent::ExternalAddressConfirmed(address.clone()));
                 self.update_dht_mode();
-                // Provider records carry our addresses: re-announce with the new ones.
-                self.schedule_reannounce();
+                self.on_address_confirmed(address);
             }
             SwarmEvent::ExternalAddrExpired { address } => {
                 tracing::info!(%address, "external address expired");
                 self.update_dht_mode();
+                self.on_address_expired(&address);
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}

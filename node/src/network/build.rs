@@ -207,6 +207,7 @@ fn assemble(
             config.dht_mode,
             bootstrap_peers,
             Reprovider::new(DEFAULT_REPROVIDE_INTERVAL, std::time::Instant::now()),
+            &config.external,
         ),
         reach: Reach::new(
             use_relays,
