@@ -23,7 +23,7 @@
 //! - `add_provider.rs`: writing batches of `ADD_PROVIDER` messages to chosen servers.
 //! - `announce.rs`: the keys we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
-//! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
+//! - `relays/`: relays as the operator sees them (reservations, circuits, a relay
 //!   node's load) and the owner's added and dropped relays.
 //! - `relay_expiry.rs`: when each relay reservation expires, read with our own
 //!   `RESERVE` (a refresh) in a spawned task; `hop_stream.rs` opens its stream on the
