@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::gate::{subnet_of, Subnet};
 
@@ -37,6 +37,8 @@ impl RateLimits {
 /// Addresses (and subnets) tracked at once. Past that, a new one gets no connection
 /// until the buckets of idle ones have refilled and are forgotten.
 const MAX_TRACKED: usize = 8192;
+/// How often a full map may be scanned for idle entries.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -55,6 +57,9 @@ impl Bucket {
 struct Buckets<K> {
     rate: f64,
     by_key: HashMap<K, Bucket>,
+    /// When the full map was last scanned for idle entries: at most once a second, so
+    /// that a flood from many new addresses does not scan it on every connection.
+    pruned_at: Option<Instant>,
 }
 
 impl<K: Hash + Eq + Copy> Buckets<K> {
@@ -62,6 +67,7 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         Buckets {
             rate,
             by_key: HashMap::new(),
+            pruned_at: None,
         }
     }
 
@@ -71,6 +77,13 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
             return Some(b.level(self.rate, now));
         }
         if self.by_key.len() >= MAX_TRACKED {
+            if self
+                .pruned_at
+                .is_some_and(|at| now.saturating_duration_since(at) < PRUNE_EVERY)
+            {
+                return None;
+            }
+            self.pruned_at = Some(now);
             let rate = self.rate;
             // A full bucket says nothing a new one would not.
             self.by_key.retain(|_, b| b.level(rate, now) < 2.0 * rate);
@@ -126,8 +139,6 @@ impl AcceptRate {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -180,8 +191,12 @@ mod tests {
         for i in 0..MAX_TRACKED as u32 {
             assert!(rate.allow(IpAddr::V4((0x0a00_0000 + i * 256).into()), t0));
         }
-        // A new one finds no room while they are all recent...
+        // A new one finds no room while they are all recent, and within the same second
+        // the map is not scanned again...
         assert!(!rate.allow(ip("192.168.0.1"), t0));
+        let scanned = rate.ips.pruned_at;
+        assert!(!rate.allow(ip("192.168.0.2"), t0 + Duration::from_millis(500)));
+        assert_eq!(rate.ips.pruned_at, scanned);
         // ... and gets in once their buckets have refilled.
         assert!(rate.allow(ip("192.168.0.1"), t0 + Duration::from_secs(2)));
         assert!(rate.ips.by_key.len() <= MAX_TRACKED);
