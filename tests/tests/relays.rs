@@ -229,6 +229,10 @@ fn bad_relay_input_is_refused_cleanly() {
         .assert_clean_error(2);
     let own = node.addr();
     node.cli(&["relays", "add", &own]).assert_clean_error(2);
+    // Two peer ids, as a copy of `id`'s address with `/p2p/<id>` added again gives.
+    let other = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let doubled = format!("/ip4/127.0.0.1/tcp/1/p2p/{other}/p2p/{other}");
+    node.cli(&["relays", "add", &doubled]).assert_clean_error(2);
     node.cli(&["relays", "drop", "nonsense"])
         .assert_clean_error(2);
     let unknown = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";

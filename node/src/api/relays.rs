@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -240,6 +241,11 @@ pub fn parse_relay_addr(text: &str) -> Result<(PeerId, Multiaddr), ApiError> {
         ));
     }
     match split_peer_addr(&addr) {
+        // `/p2p/<a>/p2p/<b>`: no dial can use it, and the reservation would fail with
+        // no reason given.
+        Some((_, rest)) if rest.iter().any(|p| matches!(p, Protocol::P2p(_))) => Err(
+            ApiError::bad_request("a relay address has one /p2p/<peer id>, at its end"),
+        ),
         Some((peer, rest)) if !rest.is_empty() => Ok((peer, rest)),
         _ => Err(ApiError::bad_request(
             "a relay address must be an address ending in /p2p/<peer id>",
