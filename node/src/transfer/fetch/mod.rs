@@ -15,6 +15,8 @@
 //!   beginning or resuming the download in the store;
 //! - [`requests`]: chunk requests as the [`Picker`] plans them, their answers, and the
 //!   withdrawal of endgame duplicates;
+//! - [`window`]: how many requests each peer gets in flight, from the round trip and
+//!   rate measured on its path;
 //! - [`writing`]: verifying and writing chunks, saving progress, telling interested
 //!   peers, and finishing the file;
 //! - [`progress`]: the rate, the ETA and the status snapshots the registry shows.
@@ -23,6 +25,7 @@ mod manifest;
 mod peers;
 mod progress;
 mod requests;
+mod window;
 mod writing;
 
 use std::pin::Pin;
@@ -49,6 +52,8 @@ use writing::Saver;
 
 /// How often the loop checks timers (saves, lookups, progress snapshots).
 const TICK: Duration = Duration::from_millis(100);
+/// How often the round trips the network measured are taken in (window.rs).
+const ROUND_TRIPS: Duration = Duration::from_secs(1);
 
 /// Spawns the task of one run of a download.
 pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
@@ -243,6 +248,7 @@ impl Engine {
         }
         let mut last_progress_at = Instant::now();
         let mut tick = tokio::time::interval(TICK);
+        let mut round_trips = tokio::time::interval(ROUND_TRIPS);
         // Peers we are already connected to may hold the file (LAN neighbours, the peer
         // that told us about it): ask them too.
         for peer in net.connected_peers().await {
@@ -277,6 +283,9 @@ impl Engine {
                     if self.on_outcome(outcome).await? {
                         last_progress_at = Instant::now();
                     }
+                }
+                _ = round_trips.tick(), if self.file.manifest.is_some() => {
+                    self.measure_round_trips().await;
                 }
                 _ = tick.tick() => {
                     // Peers whose questions a limit of ours held back are asked now.

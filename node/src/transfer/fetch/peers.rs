@@ -10,6 +10,7 @@ use dht_proto::{Bitfield, Cid, Request, Response};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
+use super::window::PathMeter;
 use super::{Engine, Outcome};
 use crate::network::{Network, Reply, RequestError};
 use crate::transfer::picker::Picker;
@@ -112,6 +113,8 @@ pub(super) struct PeerSlot {
     /// Its last verified chunk, or when requests began going out to it while it had
     /// none out: the clock of anti-snubbing.
     pub last_delivery: Option<Instant>,
+    /// Its path's round trip and delivery rate, which size its pipeline.
+    pub path: PathMeter,
     /// When it was admitted, in admission order.
     admitted: u64,
 }

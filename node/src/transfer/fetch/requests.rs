@@ -9,6 +9,7 @@ use std::time::Instant;
 use dht_proto::{Request, Response};
 use libp2p::PeerId;
 
+use super::peers::PeerSlot;
 use super::peers::{BACKOFF, MAX_PEER_FAILURES};
 use super::{short, Engine, Outcome};
 use crate::network::{Reply, RequestError};
@@ -16,16 +17,14 @@ use crate::transfer::lock;
 use crate::transfer::picker::ReadyPeer;
 use crate::transfer::reputation::rules::{is_snubbing, retry_backoff, source_order, SourceFacts};
 
-/// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
-/// benchmark saw no gain from 16 over 8, and the fetch is CPU-bound on loopback).
-const PER_PEER_DEPTH: usize = 6;
 /// Chunks held at once by one download: requested and not yet answered, plus received
 /// and not yet verified and written (bounds memory: each holds up to one chunk, even
-/// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
-const MAX_IN_FLIGHT: usize = 24;
+/// when the disk is slow). Enough for two peers at the deepest pipeline (`window.rs`), or one long fat
+/// path with room for the chunks being written.
+const MAX_IN_FLIGHT: usize = 32;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
-const MAX_HELD_BYTES: u64 = 24 << 20;
+const MAX_HELD_BYTES: u64 = 32 << 20;
 
 /// The download's count of chunk requests.
 #[derive(Default)]
@@ -44,9 +43,10 @@ impl Engine {
         let Some(manifest) = &self.file.manifest else {
             return;
         };
-        let max_held = (MAX_HELD_BYTES / u64::from(manifest.chunk_size()).max(1))
-            .clamp(1, MAX_IN_FLIGHT as u64) as usize;
-        let depth = PER_PEER_DEPTH.min(max_held);
+        let chunk_size = u64::from(manifest.chunk_size());
+        let max_held = (MAX_HELD_BYTES / chunk_size.max(1)).clamp(1, MAX_IN_FLIGHT as u64) as usize;
+        // Each peer's pipeline is sized to its path (window.rs).
+        let depth = |s: &PeerSlot| s.path.depth(chunk_size).min(max_held);
         let budget = max_held.saturating_sub(self.held());
         if budget == 0 {
             return;
@@ -62,7 +62,7 @@ impl Engine {
             .iter()
             .filter(|(peer, s)| {
                 !s.dropped
-                    && s.in_flight < depth
+                    && s.in_flight < depth(s)
                     && self.picker.peer_have(peer).is_some()
                     && s.wait_until.is_none_or(|t| t <= now)
                     && !is_snubbing(s.in_flight, s.last_delivery, now)
@@ -70,7 +70,7 @@ impl Engine {
             .map(|(peer, s)| {
                 let ready = ReadyPeer {
                     peer: *peer,
-                    free_slots: depth - s.in_flight,
+                    free_slots: depth(s) - s.in_flight,
                 };
                 let secs = s
                     .first_asked
@@ -109,8 +109,10 @@ impl Engine {
         if let Some(slot) = self.peers.slots.get_mut(&peer) {
             let now = Instant::now();
             if slot.in_flight == 0 {
-                // Idle until now: the snubbing clock starts with this request.
+                // Idle until now: the snubbing clock starts with this request, and the
+                // idle time is not in the peer's rate.
                 slot.last_delivery = Some(now);
+                slot.path.idle();
             }
             slot.first_asked.get_or_insert(now);
             slot.in_flight += 1;
@@ -150,6 +152,8 @@ impl Engine {
         let mut requeue = true;
         match result {
             Ok(Reply::Chunk(data)) => {
+                // Duplicates too: they measure the path all the same.
+                slot.path.delivered(data.len() as u64, Instant::now());
                 // An endgame duplicate (someone else was faster) is just forgotten, like
                 // a refusal but with no blame; so is a chunk from a peer banned while it
                 // was in flight (a corrupter's pipelined chunks are not even verified).
@@ -221,6 +225,18 @@ impl Engine {
             {
                 tracing::info!(%peer, "dropping peer after repeated failures");
                 self.drop_peer(peer);
+            }
+        }
+    }
+
+    /// Takes in the round trips the network measured (ping) for this download's peers.
+    pub(super) async fn measure_round_trips(&mut self) {
+        let Ok(infos) = self.transfers.net().peers().await else {
+            return;
+        };
+        for info in infos {
+            if let (Some(slot), Some(rtt)) = (self.peers.slots.get_mut(&info.peer_id), info.rtt) {
+                slot.path.round_trip(rtt);
             }
         }
     }
