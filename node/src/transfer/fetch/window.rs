@@ -29,6 +29,13 @@ pub(super) const MAX_DEPTH: usize = 16;
 /// back by the window itself can grow (the window doubles each round trip until the
 /// path, not the window, limits).
 const GROWTH: f64 = 2.0;
+/// Bytes a request may have on the way before the fetcher's window update: each chunk
+/// request is its own yamux stream, whose receive window starts at 256 KiB, so a chunk
+/// larger than that takes more than one round trip even alone.
+const STREAM_WINDOW: u64 = 256 << 10;
+/// Added to the round trip: the time the fetcher itself may take to send the next
+/// request after a chunk arrived (verifying, writing, and a busy machine's scheduling).
+const SLACK: Duration = Duration::from_millis(50);
 /// Delivery rates are averaged over about this long.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
 
@@ -38,9 +45,11 @@ pub(super) fn depth_for(rate: f64, rtt: Duration, chunk_len: u64) -> usize {
     if !rate.is_finite() || rate <= 0.0 || chunk_len == 0 {
         return START_DEPTH;
     }
-    let bdp = rate * rtt.as_secs_f64();
-    // The chunk being sent, and the rate × round trip behind it (with room to grow).
-    let chunks = 1.0 + (GROWTH * bdp / chunk_len as f64).ceil();
+    let bdp = rate * (rtt + SLACK).as_secs_f64();
+    // The chunk being sent, and the rate × round trip behind it (with room to grow),
+    // each request carrying at most a stream window per round trip.
+    let per_request = chunk_len.min(STREAM_WINDOW) as f64;
+    let chunks = 1.0 + (GROWTH * bdp / per_request).ceil();
     (chunks.min(MAX_DEPTH as f64) as usize).clamp(MIN_DEPTH, MAX_DEPTH)
 }
 
@@ -104,16 +113,17 @@ mod tests {
 
     #[test]
     fn depth_covers_twice_the_bandwidth_delay_product_plus_the_chunk_being_sent() {
-        // A home uplink: 20 Mbit/s (2.5 MB/s), 50 ms: 125 kB in flight, less than a chunk.
-        assert_eq!(depth_for(2.5e6, Duration::from_millis(50), MIB), 2);
-        // 1 Gbit/s (125 MB/s) over 80 ms: 10 MB, twice that is 20 MiB: capped.
+        // A home uplink: 20 Mbit/s (2.5 MB/s), 50 ms (+ 50 ms slack): 250 kB, twice that
+        // is 1.9 stream windows → 1 + 2.
+        assert_eq!(depth_for(2.5e6, Duration::from_millis(50), MIB), 3);
+        // A slow peer on a short path: the fewest.
+        assert_eq!(depth_for(0.2e6, Duration::from_millis(10), MIB), MIN_DEPTH);
+        // 1 Gbit/s (125 MB/s) over 80 ms: far more than the most.
         assert_eq!(depth_for(125e6, Duration::from_millis(80), MIB), MAX_DEPTH);
-        // 100 Mbit/s over 40 ms: 0.5 MB, twice that is one chunk: 1 + 1.
-        assert_eq!(depth_for(12.5e6, Duration::from_millis(40), MIB), 2);
-        // 400 Mbit/s over 80 ms: 4 MB → 8 MB = 7.6 chunks → 1 + 8.
-        assert_eq!(depth_for(50e6, Duration::from_millis(80), MIB), 9);
-        // Larger chunks, fewer requests for the same bytes.
-        assert_eq!(depth_for(50e6, Duration::from_millis(80), 4 * MIB), 3);
+        // 100 Mbit/s over 40 ms: 1.125 MB, twice that is 8.6 stream windows → 1 + 9.
+        assert_eq!(depth_for(12.5e6, Duration::from_millis(40), MIB), 10);
+        // Chunks smaller than a stream window: counted by the chunk.
+        assert_eq!(depth_for(2.5e6, Duration::from_millis(50), 64 << 10), 9);
         // Nothing measured (or nonsense): the starting depth.
         assert_eq!(depth_for(0.0, Duration::from_millis(80), MIB), START_DEPTH);
         assert_eq!(
@@ -125,13 +135,14 @@ mod tests {
 
     #[test]
     fn a_window_that_limits_the_rate_doubles_each_round() {
-        // The path takes 100 MB/s over 100 ms; a window of d chunks delivers at most
-        // d chunks per round trip.
+        // The path takes 100 MB/s over 100 ms; a window of d requests delivers at most
+        // d stream windows per round trip (and slack).
         let (path_rate, rtt) = (100e6, Duration::from_millis(100));
         let mut depth = MIN_DEPTH;
         let mut rounds = 0;
         while depth < MAX_DEPTH {
-            let rate = (depth as f64 * MIB as f64 / rtt.as_secs_f64()).min(path_rate);
+            let rate =
+                (depth as f64 * STREAM_WINDOW as f64 / (rtt + SLACK).as_secs_f64()).min(path_rate);
             let next = depth_for(rate, rtt, MIB);
             assert!(next >= 2 * depth || next == MAX_DEPTH, "{depth} → {next}");
             depth = next;
@@ -161,8 +172,9 @@ mod tests {
             (rate - 10.0 * MIB as f64).abs() < 0.15 * 10.0 * MIB as f64,
             "{rate}"
         );
-        // About 10.8 MB/s × 120 ms × 2 = 2.6 MB = 2.5 chunks → 1 + 3.
-        assert_eq!(meter.depth(MIB), 4);
+        // About 10.8 MB/s × 170 ms × 2 = 3.7 MB = 14 stream windows → 1 + 14.
+        let depth = meter.depth(MIB);
+        assert!((14..=MAX_DEPTH).contains(&depth), "{depth}");
         // After a pause the rate is measured anew, not averaged with the idle time.
         meter.idle();
         let later = t0 + Duration::from_secs(60);
