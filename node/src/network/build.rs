@@ -19,7 +19,7 @@ use super::accept_rate::RateLimits;
 use super::actor::NetworkActor;
 use super::behaviour::{Behaviour, BehaviourConfig};
 use super::dht::Dht;
-use super::dial_order::{NoteTcpDials, TcpDials, TcpFirst, QUIC_HEAD_START};
+use super::dial_order::{DialOrder, TcpDials, QUIC_HEAD_START};
 use super::handle::{InboundRequest, Network};
 use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
@@ -87,7 +87,7 @@ pub fn build(
         .with_tokio()
         .with_other_transport(|key| {
             // TCP first when a peer has both (dial_order.rs).
-            TcpFirst::new(
+            DialOrder::tcp_first(
                 quic::tokio::Transport::new(quic::Config::new(key)),
                 tcp_dials,
                 QUIC_HEAD_START,
@@ -104,7 +104,7 @@ pub fn build(
                     rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
                     ..PendingLimits::default()
                 };
-                Ok(NoteTcpDials::new(PendingGate::new(tcp, limits), noted))
+                Ok(DialOrder::note_tcp(PendingGate::new(tcp, limits), noted))
             },
         )?
         .with_other_transport(

@@ -9,8 +9,8 @@
 //! same busy machine. So a QUIC dial waits while a TCP dial to the same peer is in
 //! progress, for at most [`QUIC_HEAD_START`]; if TCP fails sooner, QUIC goes at once.
 //!
-//! [`NoteTcpDials`] wraps the (upgraded) TCP transport and records its dials in
-//! progress; [`TcpFirst`] wraps the QUIC transport and makes its dials wait. Dials as
+//! [`DialOrder::note_tcp`] wraps the (upgraded) TCP transport and records its dials in
+//! progress; [`DialOrder::tcp_first`] wraps the QUIC transport and makes its dials wait. Dials as
 //! the listener of a hole punch (DCUtR) are never held back, and the other side's
 //! punching goes on for the whole handshake timeout, so a delayed dialer still meets it.
 
@@ -120,82 +120,45 @@ impl Drop for DialGuard {
     }
 }
 
-/// The TCP transport, recording its dials in progress in a [`TcpDials`].
-pub struct NoteTcpDials<T> {
+/// What a wrapped transport does on a dial.
+enum Role {
+    /// The TCP transport: records its dials in progress.
+    NoteTcp,
+    /// The QUIC transport: its dials wait for TCP dials to the same peer, at most this
+    /// long.
+    AfterTcp(Duration),
+}
+
+/// A transport wrapped for the dial order (see the module documentation): the TCP one
+/// ([`DialOrder::note_tcp`]) or the QUIC one ([`DialOrder::tcp_first`]).
+pub struct DialOrder<T> {
     inner: T,
     dials: TcpDials,
+    role: Role,
 }
 
-impl<T> NoteTcpDials<T> {
-    pub fn new(inner: T, dials: TcpDials) -> Self {
-        NoteTcpDials { inner, dials }
-    }
-}
-
-impl<T> Transport for NoteTcpDials<T>
-where
-    T: Transport + Unpin,
-    T::Dial: Send + 'static,
-{
-    type Output = T::Output;
-    type Error = T::Error;
-    type ListenerUpgrade = T::ListenerUpgrade;
-    type Dial = BoxFuture<'static, Result<T::Output, T::Error>>;
-
-    fn listen_on(
-        &mut self,
-        id: ListenerId,
-        addr: Multiaddr,
-    ) -> Result<(), TransportError<Self::Error>> {
-        self.inner.listen_on(id, addr)
-    }
-
-    fn remove_listener(&mut self, id: ListenerId) -> bool {
-        self.inner.remove_listener(id)
-    }
-
-    fn dial(
-        &mut self,
-        addr: Multiaddr,
-        opts: DialOpts,
-    ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let guard = self.dials.start(&addr);
-        let dial = self.inner.dial(addr, opts)?;
-        Ok(async move {
-            let result = dial.await;
-            drop(guard);
-            result
-        }
-        .boxed())
-    }
-
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
-
-/// The QUIC transport, whose dials wait for TCP dials to the same peer (see the module
-/// documentation).
-pub struct TcpFirst<T> {
-    inner: T,
-    dials: TcpDials,
-    head_start: Duration,
-}
-
-impl<T> TcpFirst<T> {
-    pub fn new(inner: T, dials: TcpDials, head_start: Duration) -> Self {
-        TcpFirst {
+impl<T> DialOrder<T> {
+    /// The TCP transport, recording its dials in `dials`.
+    pub fn note_tcp(inner: T, dials: TcpDials) -> Self {
+        DialOrder {
             inner,
             dials,
-            head_start,
+            role: Role::NoteTcp,
+        }
+    }
+
+    /// The QUIC transport, whose dials wait up to `head_start` for the TCP dials in
+    /// `dials`.
+    pub fn tcp_first(inner: T, dials: TcpDials, head_start: Duration) -> Self {
+        DialOrder {
+            inner,
+            dials,
+            role: Role::AfterTcp(head_start),
         }
     }
 }
 
-impl<T> Transport for TcpFirst<T>
+impl<T> Transport for DialOrder<T>
 where
     T: Transport + Unpin,
     T::Dial: Send + 'static,
@@ -222,23 +185,36 @@ where
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let punching = opts.role == Endpoint::Listener;
-        // libp2p-quic sends nothing until its dial future is polled, so holding the
-        // future back holds the dial back.
-        let dial = self.inner.dial(addr.clone(), opts)?;
-        if punching {
-            return Ok(dial.boxed());
+        match self.role {
+            Role::NoteTcp => {
+                let guard = self.dials.start(&addr);
+                let dial = self.inner.dial(addr, opts)?;
+                Ok(async move {
+                    let result = dial.await;
+                    drop(guard);
+                    result
+                }
+                .boxed())
+            }
+            Role::AfterTcp(head_start) => {
+                let punching = opts.role == Endpoint::Listener;
+                // libp2p-quic sends nothing until its dial future is polled, so holding
+                // the future back holds the dial back.
+                let dial = self.inner.dial(addr.clone(), opts)?;
+                if punching {
+                    return Ok(dial.boxed());
+                }
+                let dials = self.dials.clone();
+                let since = Instant::now();
+                Ok(async move {
+                    // The swarm makes every dial of a peer before it polls any, so the
+                    // TCP dials of this attempt are recorded by now.
+                    dials.wait(&addr, since, head_start).await;
+                    dial.await
+                }
+                .boxed())
+            }
         }
-        let dials = self.dials.clone();
-        let head_start = self.head_start;
-        let since = Instant::now();
-        Ok(async move {
-            // The swarm makes every dial of a peer before it polls any, so the TCP
-            // dials of this attempt are recorded by now.
-            dials.wait(&addr, since, head_start).await;
-            dial.await
-        }
-        .boxed())
     }
 
     fn poll(

@@ -19,8 +19,8 @@ use crate::transfer::reputation::rules::{is_snubbing, retry_backoff, source_orde
 
 /// Chunks held at once by one download: requested and not yet answered, plus received
 /// and not yet verified and written (bounds memory: each holds up to one chunk, even
-/// when the disk is slow). Enough for two peers at the deepest pipeline (`window.rs`), or one long fat
-/// path with room for the chunks being written.
+/// when the disk is slow). Enough for two peers at the deepest pipeline (`window.rs`),
+/// or one long fat path with room for the chunks being written.
 const MAX_IN_FLIGHT: usize = 32;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
