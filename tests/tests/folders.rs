@@ -390,6 +390,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     put(&src, "own.bin", 50_000, 11);
     let alone = put(&src, "alone.bin", 60_000, 12);
     put(&src, "both.bin", 70_000, 13);
+    let hidden = put(&src, "hidden.bin", 80_000, 14);
     let other_src = swarm.path("other");
     put(&other_src, "both.bin", 70_000, 13);
     let cid = add_folder(&alice, &src, &[])["cid"]
@@ -402,7 +403,15 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
         .to_string();
     // alone.bin is also shared on its own.
     alice.cli(&["add", alone.to_str().unwrap()]).success();
-    assert_eq!(blob_count(&alice), 3);
+    // hidden.bin too, but unlisted: still a share of its own.
+    alice
+        .cli(&["add", hidden.to_str().unwrap(), "--unlisted"])
+        .success();
+    assert_eq!(
+        ls_row(&alice, "name", "hidden.bin").unwrap()["listed"],
+        false
+    );
+    assert_eq!(blob_count(&alice), 4);
     wait_until("the folder in the catalog", Duration::from_secs(30), || {
         ls_row(&alice, "cid", &cid).unwrap()["in_catalog"] == true
     });
@@ -430,7 +439,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     let own = ls_row(&alice, "name", "own.bin").unwrap();
     assert_eq!(own["published"], false);
     assert!(!announced(&own), "{own}");
-    for name in ["alone.bin", "both.bin"] {
+    for name in ["alone.bin", "both.bin", "hidden.bin"] {
         let row = ls_row(&alice, "name", name).unwrap();
         assert!(row["published"] == true && announced(&row), "{row}");
     }
@@ -466,8 +475,10 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     assert!(ls_row(&alice, "cid", &own_cid).is_none());
     assert!(ls_row(&alice, "name", "alone.bin").is_some());
     assert!(ls_row(&alice, "name", "both.bin").is_some());
+    let kept = ls_row(&alice, "name", "hidden.bin").expect("hidden.bin was added on its own");
+    assert!(kept["state"] == "complete" && announced(&kept), "{kept}");
     assert!(announced(&ls_row(&alice, "cid", &other).unwrap()));
-    assert_eq!(blob_count(&alice), 2);
+    assert_eq!(blob_count(&alice), 3);
     // Gone: a second rm, unpublish or unlist fails cleanly.
     for verb in ["rm", "unpublish", "unlist"] {
         let again = alice.cli(&[verb, &cid]);
@@ -476,7 +487,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     // both.bin belongs to no other share now: it goes with the other folder.
     alice.cli(&["rm", &other]).success();
     assert!(ls_row(&alice, "name", "both.bin").is_none());
-    assert_eq!(blob_count(&alice), 1);
+    assert_eq!(blob_count(&alice), 2);
 }
 
 /// Without the folder's providers as sources, each file of a folder made its own DHT

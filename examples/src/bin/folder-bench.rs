@@ -19,6 +19,8 @@
 #[path = "bench/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "bench/sendme.rs"]
+mod sendme;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -52,6 +54,10 @@ struct Args {
     /// Keep the temporary directory (and its daemon logs) at the end.
     #[arg(long)]
     keep: bool,
+    /// The sendme binary (default: `sendme` on PATH or in ~/.cargo/bin; without one the
+    /// sendme baseline is skipped).
+    #[arg(long)]
+    sendme: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -134,6 +140,15 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     check_same(&src, &dest)?;
     std::fs::remove_dir_all(&dest)?;
 
+    // Baseline 3: sendme sends the tree to a receiver on loopback.
+    let sendme = match sendme::find(args.sendme.clone()) {
+        Some(bin) => Some(sendme_tree(&bin, &src, tmp)?),
+        None => {
+            println!("sendme not found (`cargo install sendme`): its baseline is skipped");
+            None
+        }
+    };
+
     // p2pd: a provider and a fetcher that bootstraps from it.
     let provider = Daemon::start(
         bin,
@@ -177,12 +192,20 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     println!();
     println!("| what | wall | files/s | MiB/s |");
     println!("| --- | --- | --- | --- |");
-    for (what, d) in [
+    let mut rows = vec![
         ("`cp -r` (baseline, local)", cp),
         ("`tar | tar` over loopback TCP (baseline)", tar),
-        ("`p2pd add <dir>` (hash, copy into the store)", add_wall),
-        ("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall),
-    ] {
+    ];
+    if let Some(s) = &sendme {
+        rows.push((
+            "`sendme send <dir>` until its ticket (baseline: import)",
+            s.import,
+        ));
+        rows.push(("`sendme receive <ticket>` (baseline: fetch)", s.receive));
+    }
+    rows.push(("`p2pd add <dir>` (hash, copy into the store)", add_wall));
+    rows.push(("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall));
+    for (what, d) in rows {
         println!(
             "| {what} | {:.2} s | {:.0} | {:.2} |",
             d.as_secs_f64(),
@@ -191,6 +214,18 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
         );
     }
     println!();
+    if let Some(s) = &sendme {
+        let x = |p2pd: Duration, base: Duration| base.as_secs_f64() / p2pd.as_secs_f64();
+        println!(
+            "p2pd ÷ sendme (files/s): add {:.2} ×, fetch {:.2} × (goal ≥ 2 ×)",
+            x(add_wall, s.import),
+            x(fetched.wall, s.receive)
+        );
+        println!(
+            "sendme receive: sender and receiver {}",
+            s.receive_cpu.show()
+        );
+    }
     println!("add:   provider {}", add_cpu.show());
     println!("fetch: both daemons {}", fetch_cpu.show());
     println!(
@@ -199,6 +234,80 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     );
     println!("folder {cid}: {add}");
     Ok(())
+}
+
+/// What sendme took for the tree.
+struct SendmeRun {
+    /// `sendme send <dir>` from spawn to its ticket: its import.
+    import: Duration,
+    /// `sendme receive <ticket>` from spawn to exit, the tree written.
+    receive: Duration,
+    receive_cpu: p2pd_examples::procfs::CpuUse,
+}
+
+/// sendme on the same tree: `send` then `receive` into a fresh directory, relays
+/// disabled. Both run in a network namespace of their own with loopback only (the
+/// sender's, made by `unshare -n`; the receiver joins it with `nsenter`), so that
+/// neither can reach anything beyond 127.0.0.1. The received tree is compared with the
+/// source, then deleted.
+fn sendme_tree(bin: &Path, src: &Path, tmp: &Path) -> anyhow::Result<SendmeRun> {
+    let send_dir = tmp.join("sendme-send");
+    let recv_dir = tmp.join("sendme-recv");
+    for dir in [&send_dir, &recv_dir] {
+        std::fs::create_dir_all(dir)?;
+    }
+    let bin_str = bin.to_str().context("non-UTF-8 path")?;
+    let src_str = src.to_str().context("non-UTF-8 path")?;
+    let mut sender = sendme::send(
+        Command::new("unshare")
+            .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .args([bin_str, "send", src_str])
+            .args([
+                "--relay",
+                "disabled",
+                "--ticket-type",
+                "addresses",
+                "--no-progress",
+            ])
+            .current_dir(&send_dir),
+    )?;
+    let netns = format!("--net=/proc/{}/ns/net", sender.pid());
+    let cpu = CpuMeter::start(&[]);
+    let started = Instant::now();
+    let mut receiver = harness::Helper::spawn(
+        Command::new("nsenter")
+            .arg(&netns)
+            .arg(bin)
+            .args([
+                "receive",
+                &sender.ticket,
+                "--relay",
+                "disabled",
+                "--no-progress",
+            ])
+            .current_dir(&recv_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let status = receiver.wait(LONG)?;
+    let receive = started.elapsed();
+    let receive_cpu = cpu.stop();
+    if !status.success() {
+        bail!("sendme receive failed ({status})");
+    }
+    let name = src.file_name().context("tree name")?;
+    check_same(src, &recv_dir.join(name))?;
+    let import = sender.import;
+    drop(sender);
+    for dir in [&send_dir, &recv_dir] {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(SendmeRun {
+        import,
+        receive,
+        receive_cpu,
+    })
 }
 
 /// `files` files of `size` distinct pseudo-random bytes, 100 per directory.

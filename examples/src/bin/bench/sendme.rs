@@ -30,11 +30,20 @@ pub fn find(explicit: Option<PathBuf>) -> Option<PathBuf> {
 
 /// A running `sendme send`: it serves the file until dropped (killed by its pid).
 pub struct Sender {
-    _helper: Helper,
+    helper: Helper,
     /// What `sendme receive` needs.
     pub ticket: String,
     /// From spawn to the ticket printed: sendme's import of the file.
     pub import: Duration,
+}
+
+impl Sender {
+    /// The process id of `sendme send` (or of what execs it: its network namespace is
+    /// the one a receiver joins).
+    #[allow(dead_code)]
+    pub fn pid(&mut self) -> u32 {
+        self.helper.child().id()
+    }
 }
 
 /// Spawns `command` (a `sendme send …` with its arguments and working directory set)
@@ -64,7 +73,7 @@ pub fn send(command: &mut Command) -> anyhow::Result<Sender> {
         .recv_timeout(TICKET_TIMEOUT)
         .with_context(|| format!("sendme send printed no ticket within {TICKET_TIMEOUT:?}"))?;
     Ok(Sender {
-        _helper: helper,
+        helper,
         ticket,
         import: started.elapsed(),
     })
