@@ -1,7 +1,9 @@
 //! The issue-13 folder figure: add a tree of many small files on one daemon and fetch it
-//! from another on 127.0.0.1, beside two baselines measured in the same run on the same
-//! tree: `cp -r` (local copy, no network, no hashing) and `tar | tar` over a raw
-//! loopback TCP socket (one stream, no hashing, no per-file protocol). See
+//! from another on 127.0.0.1, beside baselines measured in the same run on the same
+//! tree: `cp -r` (local copy, no network, no hashing), `tar | tar` over a raw loopback
+//! TCP socket (one stream, no hashing, no per-file protocol), and sendme (issue 17's
+//! peer tool: `sendme send <dir>` until its ticket, then `sendme receive`, in a network
+//! namespace with loopback only; skipped when sendme is not installed). See
 //! `docs/benchmarks.md` for results and how to read them.
 //!
 //! ```sh
@@ -130,7 +132,9 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     }
     sync();
     let cp = t.elapsed();
-    std::fs::remove_dir_all(&dest)?;
+    // Copies are deleted only at the end (with the temporary directory): on this
+    // machine's ext4, creating files soon after thousands were deleted cost the next
+    // measurement much of its time (perf: the inode allocator's `recently_deleted`).
 
     // Baseline 2: tar | tar over a loopback TCP socket.
     let dest = tmp.join("tar-copy");
@@ -138,7 +142,6 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     let tar = tar_over_tcp(&src, &dest)?;
     sync();
     check_same(&src, &dest)?;
-    std::fs::remove_dir_all(&dest)?;
 
     // Baseline 3: sendme sends the tree to a receiver on loopback.
     let sendme = match sendme::find(args.sendme.clone()) {
@@ -221,9 +224,10 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
             x(add_wall, s.import),
             x(fetched.wall, s.receive)
         );
+        let busy = &s.receive_cpu;
         println!(
-            "sendme receive: sender and receiver {}",
-            s.receive_cpu.show()
+            "sendme receive: machine {:.0}% busy",
+            100.0 * busy.machine / (busy.wall * busy.cores)
         );
     }
     println!("add:   provider {}", add_cpu.show());
@@ -249,26 +253,18 @@ struct SendmeRun {
 /// disabled. Both run in a network namespace of their own with loopback only (the
 /// sender's, made by `unshare -n`; the receiver joins it with `nsenter`), so that
 /// neither can reach anything beyond 127.0.0.1. The received tree is compared with the
-/// source, then deleted.
+/// source (and deleted with the temporary directory at the end).
 fn sendme_tree(bin: &Path, src: &Path, tmp: &Path) -> anyhow::Result<SendmeRun> {
     let send_dir = tmp.join("sendme-send");
     let recv_dir = tmp.join("sendme-recv");
     for dir in [&send_dir, &recv_dir] {
         std::fs::create_dir_all(dir)?;
     }
-    let bin_str = bin.to_str().context("non-UTF-8 path")?;
     let src_str = src.to_str().context("non-UTF-8 path")?;
     let mut sender = sendme::send(
-        Command::new("unshare")
-            .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-            .args([bin_str, "send", src_str])
-            .args([
-                "--relay",
-                "disabled",
-                "--ticket-type",
-                "addresses",
-                "--no-progress",
-            ])
+        sendme::isolated(bin)
+            .args(["send", src_str])
+            .args(sendme::SEND_OPTIONS)
             .current_dir(&send_dir),
     )?;
     let netns = format!("--net=/proc/{}/ns/net", sender.pid());
@@ -278,13 +274,8 @@ fn sendme_tree(bin: &Path, src: &Path, tmp: &Path) -> anyhow::Result<SendmeRun> 
         Command::new("nsenter")
             .arg(&netns)
             .arg(bin)
-            .args([
-                "receive",
-                &sender.ticket,
-                "--relay",
-                "disabled",
-                "--no-progress",
-            ])
+            .args(["receive", &sender.ticket])
+            .args(sendme::RECEIVE_OPTIONS)
             .current_dir(&recv_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -300,9 +291,6 @@ fn sendme_tree(bin: &Path, src: &Path, tmp: &Path) -> anyhow::Result<SendmeRun> 
     check_same(src, &recv_dir.join(name))?;
     let import = sender.import;
     drop(sender);
-    for dir in [&send_dir, &recv_dir] {
-        std::fs::remove_dir_all(dir)?;
-    }
     Ok(SendmeRun {
         import,
         receive,

@@ -9,6 +9,30 @@ use anyhow::Context as _;
 
 use crate::harness::Helper;
 
+/// The options of every `sendme send` of the bench: no relay, a ticket of direct
+/// addresses only, no progress bars.
+pub const SEND_OPTIONS: [&str; 5] = [
+    "--relay",
+    "disabled",
+    "--ticket-type",
+    "addresses",
+    "--no-progress",
+];
+/// The options of every `sendme receive` of the bench.
+pub const RECEIVE_OPTIONS: [&str; 3] = ["--relay", "disabled", "--no-progress"];
+
+/// `sendme` (`bin`) to be run in a network namespace of its own with loopback only
+/// (`unshare -n`; the machine's bench runs as root), so that it reaches nothing beyond
+/// 127.0.0.1; add its arguments. A receiver joins that namespace with
+/// `nsenter --net=/proc/<pid>/ns/net` ([`Sender::pid`]).
+pub fn isolated(bin: &Path) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(bin);
+    command
+}
+
 /// Longest `sendme send` may take to import a file and print its ticket.
 const TICKET_TIMEOUT: Duration = Duration::from_secs(300);
 
