@@ -12,6 +12,7 @@
 
 pub mod gate;
 pub mod open;
+mod renew;
 pub mod serve;
 mod table;
 
@@ -77,6 +78,8 @@ struct Inner {
     net: Network,
     gate: Arc<Gate>,
     access: serve::AccessState,
+    grant_duration: Duration,
+    renewals: renew::Renewals,
 }
 
 /// Seconds since the Unix epoch.
@@ -89,8 +92,14 @@ pub fn unix_now() -> u64 {
 impl Shares {
     /// The shares of a node, loaded from `path` (none when it is absent; an unreadable
     /// table is logged and started afresh, so that a damaged file cannot stop the
-    /// daemon, and is kept beside as `shares.json.bad`).
-    pub fn new(transfers: Transfers, net: Network, path: Option<PathBuf>) -> Self {
+    /// daemon, and is kept beside as `shares.json.bad`). Grants to peers last
+    /// `grant_duration` ([`serve::GRANT_DURATION`] in the daemon).
+    pub fn new(
+        transfers: Transfers,
+        net: Network,
+        path: Option<PathBuf>,
+        grant_duration: Duration,
+    ) -> Self {
         let table = path.as_deref().map(Table::load).unwrap_or_default();
         let shares = Shares {
             inner: Arc::new(Inner {
@@ -101,6 +110,8 @@ impl Shares {
                 transfers,
                 net,
                 access: serve::AccessState::default(),
+                grant_duration,
+                renewals: renew::Renewals::default(),
             }),
         };
         shares.update_gate();
@@ -303,6 +314,10 @@ impl Shares {
 
     pub(crate) fn access(&self) -> &serve::AccessState {
         &self.inner.access
+    }
+
+    pub(crate) fn grant_duration(&self) -> Duration {
+        self.inner.grant_duration
     }
 }
 

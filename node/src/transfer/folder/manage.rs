@@ -23,7 +23,7 @@ impl Transfers {
     }
 
     /// Whether a fetch of the folder `cid` runs now.
-    fn is_fetching_folder(&self, cid: &Cid) -> bool {
+    pub(crate) fn is_fetching_folder(&self, cid: &Cid) -> bool {
         lock(&self.inner.folders.fetches)
             .get(cid)
             .is_some_and(|f| !f.status.borrow().has_ended())
