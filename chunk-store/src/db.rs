@@ -9,8 +9,8 @@
 //!
 //! Opening writes nothing the file does not already have room for: the tables are
 //! created only if they are missing, so a store opens on a full disk. (The exception is
-//! the first opening of a database from before the in-place index: the index is built
-//! then, see `entry_rows`.)
+//! the first opening of a database from before the in-place index or the `alone` flag:
+//! the index is built, and the flag set, then; see `entry_rows`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
