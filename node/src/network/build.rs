@@ -12,13 +12,14 @@ use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
-use libp2p::{identity, noise, relay, tcp, yamux, Multiaddr, Swarm};
+use libp2p::{identity, noise, quic, relay, tcp, yamux, Multiaddr, Swarm};
 use tokio::sync::{broadcast, mpsc};
 
 use super::accept_rate::RateLimits;
 use super::actor::NetworkActor;
 use super::behaviour::{Behaviour, BehaviourConfig};
 use super::dht::Dht;
+use super::dial_order::{DialOrder, TcpDials, QUIC_HEAD_START};
 use super::handle::{InboundRequest, Network};
 use super::info::DhtMode;
 use super::peers::{split_peer_addr, Peers};
@@ -80,9 +81,19 @@ pub fn build(
     let (relay_transport, relay_client) = relay::client::new(key.public().to_peer_id());
     let traffic = RelayTraffic::default();
     let counting = traffic.clone();
+    let tcp_dials = TcpDials::default();
+    let noted = tcp_dials.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_quic()
+        .with_other_transport(|key| {
+            // TCP first when a peer has both (dial_order.rs).
+            DialOrder::tcp_first(
+                quic::tokio::Transport::new(quic::Config::new(key)),
+                tcp_dials,
+                QUIC_HEAD_START,
+            )
+            .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+        })?
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                 let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
@@ -93,7 +104,7 @@ pub fn build(
                     rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
                     ..PendingLimits::default()
                 };
-                Ok(PendingGate::new(tcp, limits))
+                Ok(DialOrder::note_tcp(PendingGate::new(tcp, limits), noted))
             },
         )?
         .with_other_transport(

@@ -60,6 +60,7 @@ pub mod codec;
 mod dht;
 #[cfg(test)]
 mod dht_tests;
+mod dial_order;
 mod explore;
 pub mod gate;
 mod handle;

@@ -215,7 +215,8 @@ pub fn ping(
     count: u32,
     interval: Duration,
 ) -> anyhow::Result<Ping> {
-    let wait = interval * count + Duration::from_secs(5);
+    // A busy machine stretches the interval (and the last answer may take 2 s).
+    let wait = interval * count * 3 + Duration::from_secs(10);
     let mut helper = Helper::spawn(
         lab.command(from, "ping")
             .args([

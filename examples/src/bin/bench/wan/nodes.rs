@@ -118,21 +118,21 @@ impl P2pNet {
             .iter()
             .map(Daemon::peer_id)
             .collect::<anyhow::Result<_>>()?;
-        let shares: Vec<String> = f.json["peers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let who = ids
-                    .iter()
-                    .position(|id| p["peer_id"] == id.as_str())
-                    .map_or("other".to_string(), |i| format!("home{}", i + 1));
-                format!(
-                    "{who} {:.1} MiB",
-                    p["bytes"].as_u64().unwrap_or(0) as f64 / MIB as f64
-                )
-            })
-            .collect();
+        let mut shares = Vec::new();
+        for p in f.json["peers"].as_array().into_iter().flatten() {
+            let who = ids
+                .iter()
+                .position(|id| p["peer_id"] == id.as_str())
+                .map_or("other".to_string(), |i| format!("home{}", i + 1));
+            let over = match p["peer_id"].as_str() {
+                Some(id) => transport_kind(&transport_to(&fetcher, id)?),
+                None => "?",
+            };
+            shares.push(format!(
+                "{who} {:.1} MiB over {over}",
+                p["bytes"].as_u64().unwrap_or(0) as f64 / MIB as f64
+            ));
+        }
         Ok((f.secs, f.cpu, shares.join(", ")))
     }
 }
@@ -152,6 +152,16 @@ fn lab_daemon(
     let mut args = vec!["--external-addr", &tcp, "--external-addr", &quic];
     args.extend_from_slice(extra);
     Daemon::start_in(Some(&lab.ns(host)), &LISTEN, &bench.bin, &dir, name, &args)
+}
+
+/// `tcp`, `quic` or both, from the addresses [`transport_to`] lists.
+fn transport_kind(addrs: &str) -> &'static str {
+    match (addrs.contains("/tcp/"), addrs.contains("/quic")) {
+        (true, true) => "tcp+quic",
+        (true, false) => "tcp",
+        (false, true) => "quic",
+        (false, false) => "?",
+    }
 }
 
 /// `tcp` or `quic`: how the fetcher is connected to `peer` (from `peers --json`).
