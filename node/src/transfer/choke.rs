@@ -3,23 +3,26 @@
 //! soon as its peer disconnects, and taken from a peer that stopped asking (nothing
 //! being sent to it, no request for [`SLOT_IDLE`]) when another peer asks and none is
 //! free. When more peers want data than there are slots, every rechoke ranks them by
-//! the bytes they sent us since the last rechoke (tit-for-tat): the best `slots - 1`
-//! keep their slots and one more slot rotates among the rest (the optimistic unchoke),
-//! so a newcomer with nothing to give yet still gets a start. Peers that give nothing
-//! back get only that last slot: a taker (a peer that refuses our requests and gives
-//! nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is never given a
-//! regular slot, not even a free one, while another taker holds one; ties between
-//! equal givers go to the better score, then to the peer we sent the least (a seed,
-//! whom nobody gives anything, shares itself out evenly).
+//! what they gave since the last rechoke (tit-for-tat): verified bytes they sent us,
+//! and, as a seed sees it, bytes they passed on of the chunks only they got from it
+//! ([`pass_on`](super::reputation::pass_on)). The best `slots - 1` keep their slots and
+//! one more slot rotates among the rest (the optimistic unchoke), so a newcomer with
+//! nothing to give yet still gets a start. Peers that give nothing back get only that
+//! last slot: a taker (a peer that refuses our requests or hoards what a seed gave it,
+//! and gives us nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is
+//! never given a regular slot, not even a free one, while another taker holds one, and
+//! loses a regular slot as soon as it is found out ([`Choker::rejudge`]); ties between
+//! equal givers go to the better score, then to the peer we sent the least.
 //!
-//! A slot is also a share of the upload. While some interested peer gave us verified
-//! data during the last rechoke period (we are trading), the peers that gave nothing in
-//! it are *throttled*: together they get one slot's share of what the node uploads
+//! A slot is also a share of the upload. While some interested peer gave within
+//! [`RECIPROCATION_MEMORY`] (we are trading), the peers that gave nothing in that time
+//! are *throttled*: together they get one slot's share of what the node uploads
 //! ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being sent at once; so with free
 //! slots too, tit-for-tat decides the bandwidth, and a newcomer still gets a start.
-//! When nobody interested gave us anything (we are seeding), only takers are throttled,
-//! and they are even when nobody else asks: a node that finished its download goes on
-//! refusing to feed the peers that refused it.
+//! When nobody interested gave anything (a seed nobody passes anything on for yet, or a
+//! node nobody serves), only takers are throttled, and they are even when nobody else
+//! asks: a node that finished its download goes on refusing to feed the peers that
+//! refused it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -40,6 +43,9 @@ pub const SLOT_IDLE: Duration = Duration::from_secs(2);
 pub const MAX_TRACKED: usize = 1024;
 /// Chunks being sent at once to the throttled peers, all together (their one slot).
 pub const THROTTLED_IN_FLIGHT: usize = 1;
+/// A peer that gave something this recently counts as reciprocating: one quiet rechoke
+/// period (an honest peer may have had nothing we lacked) does not throttle it.
+pub const RECIPROCATION_MEMORY: Duration = Duration::from_secs(30);
 
 /// The least bytes per second the throttled peers share, so that they still get a
 /// start when the node uploaded next to nothing lately.
@@ -73,8 +79,11 @@ pub struct Choker {
     takers: HashSet<PeerId>,
     /// This node's scores for interested peers, as of the last [`Choker::judge`].
     scores: HashMap<PeerId, f64>,
-    /// Interested peers that sent us verified data during the last rechoke period.
+    /// Interested peers that gave (sent us verified data, or passed ours on) within
+    /// [`RECIPROCATION_MEMORY`].
     reciprocating: HashSet<PeerId>,
+    /// When each interested peer last gave, as of a rechoke.
+    last_gave: HashMap<PeerId, Instant>,
     /// Bytes we sent each interested peer so far, as of the last [`Choker::judge`].
     sent: HashMap<PeerId, u64>,
 }
@@ -92,6 +101,7 @@ impl Choker {
             takers: HashSet::new(),
             scores: HashMap::new(),
             reciprocating: HashSet::new(),
+            last_gave: HashMap::new(),
             sent: HashMap::new(),
         }
     }
@@ -111,6 +121,23 @@ impl Choker {
             if taker {
                 self.takers.insert(peer);
             }
+        }
+    }
+
+    /// What reputation says of one peer now (see [`Choker::judge`]): a peer found to
+    /// take without giving loses its regular slot at once, not at the next rechoke.
+    pub fn rejudge(&mut self, peer: PeerId, score: f64, taker: bool) {
+        if !self.interest.contains_key(&peer) && self.interest.len() >= MAX_TRACKED {
+            return;
+        }
+        self.scores.insert(peer, score);
+        if taker {
+            self.takers.insert(peer);
+            if self.optimistic.is_none_or(|(p, _)| p != peer) {
+                self.unchoked.remove(&peer);
+            }
+        } else {
+            self.takers.remove(&peer);
         }
     }
 
@@ -235,10 +262,11 @@ impl Choker {
         self.unchoked.contains(peer)
     }
 
-    /// Reassigns the slots. `received` is the total of verified bytes each peer has sent
-    /// us so far.
+    /// Reassigns the slots. `received` is the total each peer has given so far: verified
+    /// bytes it sent us, and bytes it passed on of those we sent it as a seed.
     pub fn rechoke(&mut self, now: Instant, received: &HashMap<PeerId, u64>) {
         self.forget_uninterested(now);
+        self.last_gave.retain(|p, _| self.interest.contains_key(p));
         let mut candidates: Vec<PeerId> = self.interest.keys().copied().collect();
         let gave = |p: &PeerId, last: &HashMap<PeerId, u64>| {
             received
@@ -247,9 +275,18 @@ impl Choker {
                 .unwrap_or(0)
                 .saturating_sub(last.get(p).copied().unwrap_or(0))
         };
+        for p in &candidates {
+            if gave(p, &self.received_at_last_rechoke) > 0 {
+                self.last_gave.insert(*p, now);
+            }
+        }
         self.reciprocating = candidates
             .iter()
-            .filter(|p| gave(p, &self.received_at_last_rechoke) > 0)
+            .filter(|p| {
+                self.last_gave
+                    .get(p)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < RECIPROCATION_MEMORY)
+            })
             .copied()
             .collect();
         let takers = candidates
@@ -523,8 +560,15 @@ mod tests {
         assert!(choker.allow(giver, later));
         choker.finished(newcomer, later);
         assert!(choker.allow(idle, later));
-        // What counts is the last period: the giver stopped, and nobody gave since.
-        let quiet = later + RECHOKE_INTERVAL;
+        // One quiet period later the giver still counts as giving: nothing changes.
+        let one_quiet = later + RECHOKE_INTERVAL;
+        for p in [giver, idle] {
+            choker.allow(p, one_quiet);
+        }
+        choker.rechoke(one_quiet, &received);
+        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&idle));
+        // What counts is the recent past: the giver stopped, and nobody gave since.
+        let quiet = later + RECIPROCATION_MEMORY;
         for p in [giver, idle] {
             choker.allow(p, quiet);
         }
@@ -587,6 +631,49 @@ mod tests {
         choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
         let regular = regular_slots(&choker);
         assert_eq!(regular, HashSet::from([p[0], p[1]]));
+    }
+
+    #[test]
+    fn a_peer_judged_a_taker_between_rechokes_loses_its_regular_slot_at_once() {
+        let mut choker = Choker::new(4);
+        let now = Instant::now();
+        let [giver, freeloader] = [(); 2].map(|_| PeerId::random());
+        assert!(choker.allow(giver, now) && choker.allow(freeloader, now));
+        choker.rechoke(now, &HashMap::new());
+        assert!(choker.is_unchoked(&freeloader));
+        // Our download just found that it refuses us: no slot until it is the one taker
+        // in the optimistic slot, and one chunk at a time.
+        choker.rejudge(freeloader, 0.0, true);
+        assert!(!choker.is_unchoked(&freeloader) && choker.is_throttled(&freeloader));
+        choker.rejudge(giver, 5.0, false);
+        assert!(choker.is_unchoked(&giver) && !choker.is_throttled(&giver));
+        // It gives back later: judged again, it is no taker any more.
+        choker.rejudge(freeloader, 0.0, false);
+        assert!(!choker.is_throttled(&freeloader));
+    }
+
+    #[test]
+    fn a_seed_gives_its_regular_slots_to_the_peers_that_pass_its_chunks_on() {
+        // A seed receives nothing: what ranks its leechers is what they passed on of
+        // the chunks only they got from it (`Transfers::contributions`).
+        let mut choker = Choker::new(3);
+        let start = Instant::now();
+        let p = peers(6);
+        for peer in &p {
+            choker.allow(*peer, start);
+        }
+        choker.rechoke(start, &HashMap::new());
+        let later = start + RECHOKE_INTERVAL;
+        for peer in &p {
+            choker.allow(*peer, later);
+        }
+        let passed_on = HashMap::from([(p[1], 3 << 20), (p[4], 1 << 20)]);
+        choker.rechoke(later, &passed_on);
+        assert_eq!(regular_slots(&choker), HashSet::from([p[1], p[4]]));
+        // And the peers that passed nothing on share one throttled slot meanwhile.
+        assert!(p
+            .iter()
+            .all(|x| choker.is_throttled(x) != [p[1], p[4]].contains(x)));
     }
 
     #[test]

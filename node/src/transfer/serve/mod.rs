@@ -18,6 +18,7 @@
 
 mod answer;
 pub mod faults;
+mod subscribe;
 mod uploads;
 
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,7 @@ use super::choke::{throttled_rate, Choker, RECHOKE_INTERVAL};
 use super::rate::RateLimiter;
 use super::{lock, Transfers};
 use crate::network::{InboundRequest, NetEvent};
+use subscribe::Subscriptions;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
 /// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.
@@ -67,6 +69,7 @@ pub async fn run(
     let mut net_events = transfers.net().subscribe();
     let mut net_events_open = true;
     let uploads = PendingUploads::default();
+    let subscriptions = Subscriptions::default();
     loop {
         let InboundRequest {
             peer,
@@ -83,7 +86,9 @@ pub async fn run(
                 let recent = sent_now.saturating_sub(sent_at_last_rechoke) / RECHOKE_INTERVAL.as_secs();
                 sent_at_last_rechoke = sent_now;
                 throttled_share = share(recent);
-                let received = traffic.iter().map(|(peer, t)| (*peer, t.received)).collect();
+                transfers.mature_pass_on();
+                // Tit-for-tat by what each peer gave: to us, or as a seed sees it, onward.
+                let received = transfers.contributions();
                 let interested = lock(&choker).interested();
                 let judgements: Vec<_> = interested
                     .into_iter()
@@ -104,7 +109,10 @@ pub async fn run(
             }
             event = net_events.recv(), if net_events_open => {
                 match event {
-                    Ok(NetEvent::PeerDisconnected(peer)) => lock(&choker).left(&peer),
+                    Ok(NetEvent::PeerDisconnected(peer)) => {
+                        lock(&choker).left(&peer);
+                        subscriptions.left(&peer);
+                    }
                     // Missed events: slots of peers that left then free up as idle.
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => net_events_open = false,
@@ -129,8 +137,19 @@ pub async fn run(
             net.respond(channel, Response::NotFound).await;
             continue;
         }
+        if let Request::Chunk { cid, .. } | Request::Bitfield { cid, .. } = &request {
+            subscriptions.on_request(&transfers, peer, *cid);
+        }
         if let Request::Chunk { cid, index } = request {
-            if config.faults.refuse_chunk() || !lock(&choker).allow(peer, Instant::now()) {
+            // Judged again now, not only at the next rechoke: a peer found to refuse us
+            // loses its regular slot at once.
+            let (score, taker) = transfers.peer_judgement(&peer);
+            let allowed = {
+                let mut choker = lock(&choker);
+                choker.rejudge(peer, score, taker);
+                choker.allow(peer, Instant::now())
+            };
+            if config.faults.refuse_chunk() || !allowed {
                 net.respond(channel, Response::Choked).await;
                 continue;
             }
@@ -158,6 +177,7 @@ pub async fn run(
                 uploads: uploads.clone(),
                 choker: choker.clone(),
                 throttled_share,
+                seeding: subscriptions.seeds(&transfers, &cid),
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

@@ -96,6 +96,9 @@ pub(super) struct Upload {
     /// The share of the upload cap that uploads to throttled peers wait for, if the
     /// peer is one (`choke.rs`).
     pub throttled_share: Option<Arc<RateLimiter>>,
+    /// Whether this node holds the whole file: what it sends is evidence of who passes
+    /// data on (`reputation/pass_on.rs`).
+    pub seeding: bool,
     pub faults: super::faults::Faults,
 }
 
@@ -117,6 +120,7 @@ impl Upload {
             uploads,
             choker,
             throttled_share,
+            seeding,
             faults,
         } = self;
         let net = transfers.net().clone();
@@ -166,6 +170,9 @@ impl Upload {
         uploads.finish(&key, id);
         if let Reply::Chunk(data) = &response {
             transfers.note_sent(peer, data.len() as u64);
+            if seeding {
+                transfers.note_seeded(peer, cid, index, data.len() as u64);
+            }
         }
         net.respond(channel, response).await;
         lock(&choker).finished(peer, Instant::now());
