@@ -126,6 +126,7 @@ async fn run(
                 mdns: !args.no_mdns,
                 max_provider_keys: args.max_provider_keys,
                 max_connections: args.max_connections,
+                max_inbound_per_ip: args.max_inbound_per_ip,
                 request_timeout: Duration::from_secs(args.request_timeout),
                 relay_server: (args.relay_server || args.dht_mode == DhtModeArg::Server).then(
                     || RelayLimits {

@@ -57,6 +57,10 @@ pub struct DaemonArgs {
     /// Most established peer connections.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one::<u32>)]
     pub max_connections: u32,
+    /// Most inbound connections from one IP address. Raise it to run many daemons on
+    /// one host, or for a bootstrap node that many peers reach through one NAT address.
+    #[arg(long, value_name = "N", default_value_t = crate::network::DEFAULT_MAX_INBOUND_PER_IP, value_parser = at_least_one::<u32>)]
+    pub max_inbound_per_ip: u32,
     /// Peers we upload to at once; peers that upload to us get them first.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one::<usize>)]
     pub upload_slots: usize,

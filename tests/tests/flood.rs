@@ -171,3 +171,40 @@ fn idle_handshakes_do_not_lock_new_peers_out() {
     // The seeder stayed up and answers.
     assert_eq!(seeder.cli(&["status"]).code, 0);
 }
+
+/// `--max-inbound-per-ip` is the bound a node applies: set to 2, a node takes 2 of three
+/// daemons that all dial it from 127.0.0.1 and keeps refusing the third.
+#[test]
+fn inbound_connections_from_one_address_stop_at_the_configured_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Daemon::start(
+        &tmp.path().join("hub"),
+        &["--dht-mode", "server", "--max-inbound-per-ip", "2"],
+    );
+    let hub_addr = hub.addr();
+    let hub_id = hub.peer_id();
+    let others: Vec<Daemon> = (0..3)
+        .map(|i| {
+            Daemon::start(
+                &tmp.path().join(format!("n{i}")),
+                &["--bootstrap", &hub_addr],
+            )
+        })
+        .collect();
+    let connected = |d: &Daemon| d.peer_entry(&hub_id).is_some();
+    wait_until(
+        "two daemons connected to the hub",
+        Duration::from_secs(30),
+        || others.iter().filter(|d| connected(d)).count() >= 2,
+    );
+    // Every daemon keeps trying (its bootstrap node and DHT lookups dial the hub), yet
+    // for as long as we watch the hub holds two and the third gets nowhere.
+    let watch_until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < watch_until {
+        let hub_peers = hub.cli(&["peers", "--json"]).success().json();
+        let n = hub_peers.as_array().map_or(0, Vec::len);
+        assert!(n <= 2, "the hub holds {n} peers: {hub_peers}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(others.iter().filter(|d| connected(d)).count(), 2);
+}

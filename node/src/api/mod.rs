@@ -22,6 +22,7 @@ pub mod search;
 pub mod share;
 pub mod standing;
 pub mod store;
+mod store_summary;
 pub mod transfers;
 pub mod types;
 
@@ -39,7 +40,6 @@ use crate::transfer::{FetchParams, Transfers};
 pub use error::ApiError;
 use input::fetch_timeout;
 pub use input::{check_display_name, parse_cid, upload_name};
-use store::changed_files;
 use transfers::DownloadWatch;
 use types::*;
 
@@ -74,6 +74,8 @@ struct Shared {
     settings: Mutex<Settings>,
     /// The Prometheus registry, once the daemon set it (see `ops`).
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+    /// The store's part of the status, read with a deadline.
+    store_summary: store_summary::StoreSummary,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -117,6 +119,7 @@ impl Api {
                 stats: Mutex::new(live::Stats::default()),
                 settings: Mutex::new(load_settings(&data_dir)),
                 metrics: std::sync::OnceLock::new(),
+                store_summary: store_summary::StoreSummary::default(),
             }),
             data_dir,
             catalog: None,
@@ -336,15 +339,19 @@ impl Api {
     /// Identity, reach, files and downloads.
     pub async fn status(&self) -> Result<StatusResponse, ApiError> {
         let info = self.node_info().await?;
-        let files = self.transfers.file_count().await? as usize;
+        let store = self
+            .shared
+            .store_summary
+            .get(&self.transfers, store_summary::STORE_WAIT)
+            .await?;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),
             data_dir: self.data_dir.clone(),
             display_name: self.settings().display_name,
             node: info,
-            files,
-            changed_files: changed_files(&self.transfers).await?,
+            files: store.files,
+            changed_files: store.changed,
             downloads: self.downloads(),
         })
     }

@@ -41,6 +41,8 @@ pub struct BehaviourConfig {
     pub max_provider_keys: usize,
     /// Most established connections.
     pub max_connections: u32,
+    /// Most inbound connections from one IP address.
+    pub max_inbound_per_ip: u32,
     /// Timeout of one chunk request (request and response together).
     pub request_timeout: Duration,
     /// Act as a relay for peers behind NAT, with these limits.
@@ -179,7 +181,10 @@ impl Behaviour {
         };
 
         Ok(Behaviour {
-            gate: ConnectionGate::new(GateLimits::with_max_established(config.max_connections)),
+            gate: ConnectionGate::new(
+                GateLimits::with_max_established(config.max_connections)
+                    .with_inbound_per_ip(config.max_inbound_per_ip),
+            ),
             memory: memory_connection_limits::Behaviour::with_max_percentage(0.9),
             kad,
             provide: add_provider_behaviour(),

@@ -71,6 +71,9 @@ pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     ip
 }
 
+/// Inbound connections from one IP address, unless `--max-inbound-per-ip` says otherwise.
+pub const DEFAULT_MAX_INBOUND_PER_IP: u32 = 32;
+
 /// The limits of the [`ConnectionGate`].
 #[derive(Debug, Clone, Copy)]
 pub struct GateLimits {
@@ -94,10 +97,22 @@ impl GateLimits {
         GateLimits {
             max_established,
             max_per_peer: 4,
-            max_inbound_per_ip: 32,
+            max_inbound_per_ip: DEFAULT_MAX_INBOUND_PER_IP,
             max_inbound_per_subnet: 128,
             max_pending_inbound: 128,
             max_pending_outbound: 128,
+        }
+    }
+}
+
+impl GateLimits {
+    /// These limits with at most `n` inbound connections from one IP address (and at
+    /// least as many from one subnet).
+    pub fn with_inbound_per_ip(self, n: u32) -> Self {
+        GateLimits {
+            max_inbound_per_ip: n,
+            max_inbound_per_subnet: self.max_inbound_per_subnet.max(n),
+            ..self
         }
     }
 }
@@ -481,5 +496,27 @@ mod tests {
         assert!(connect(&mut even, 1, "10.0.1.1"));
         assert!(!connect(&mut even, 2, "10.0.2.1"));
         assert!(closes(&mut even).is_empty());
+    }
+
+    #[test]
+    fn the_per_ip_bound_is_the_configured_one_and_the_subnet_follows_it() {
+        let defaults = GateLimits::with_max_established(2048);
+        let mut gate = ConnectionGate::new(defaults);
+        for id in 0..DEFAULT_MAX_INBOUND_PER_IP as usize {
+            assert!(connect(&mut gate, id, "127.0.0.1"));
+        }
+        assert!(!connect(&mut gate, 999, "127.0.0.1"));
+
+        // Raised (`--max-inbound-per-ip 200`): past the default, and past the subnet's
+        // default of 128 too.
+        let raised = defaults.with_inbound_per_ip(200);
+        assert_eq!(raised.max_inbound_per_subnet, 200);
+        let mut gate = ConnectionGate::new(raised);
+        for id in 0..200 {
+            assert!(connect(&mut gate, id, "127.0.0.1"), "connection {id}");
+        }
+        assert!(!connect(&mut gate, 999, "127.0.0.1"));
+        // Lowered: the subnet bound stays as it was.
+        assert_eq!(defaults.with_inbound_per_ip(2).max_inbound_per_subnet, 128);
     }
 }

@@ -92,6 +92,7 @@ pub use behaviour::{
 pub use build::{build, build_in_memory, memory_transport, NetworkConfig};
 pub use catalog::InboundCatalogRequest;
 pub use codec::Reply;
+pub use gate::DEFAULT_MAX_INBOUND_PER_IP;
 pub use handle::{Command, InboundRequest, Network, ProviderLookup, RequestError};
 pub use info::{
     Announcement, CannotServe, ConnectionKind, DhtMode, DhtRole, KeywordAnnouncements, NatStatus,

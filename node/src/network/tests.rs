@@ -30,6 +30,7 @@ pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
             mdns: false,
             max_provider_keys: 1024,
             max_connections: 64,
+            max_inbound_per_ip: crate::network::DEFAULT_MAX_INBOUND_PER_IP,
             request_timeout: Duration::from_secs(10),
             relay_server: None,
             upnp: false,

@@ -75,6 +75,7 @@ pub fn network_config(
             mdns: false,
             max_provider_keys: defaults.max_provider_keys,
             max_connections: defaults.max_connections,
+            max_inbound_per_ip: p2pd::network::DEFAULT_MAX_INBOUND_PER_IP,
             request_timeout: Duration::from_secs(defaults.request_timeout.max(1)),
             relay_server: (relay_server && role == Role::Server).then(|| RelayLimits {
                 max_reservations: defaults.relay_max_reservations,

@@ -12,9 +12,11 @@ use dht_proto::{Bitfield, Cid, Request};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
+use libp2p::Transport as _;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use tokio::io::AsyncWriteExt as _;
 
+use crate::bound_tcp::BoundTcp;
 use crate::{Args, MIB};
 
 /// Longest one answer may take to arrive before a valid flooder gives up on it.
@@ -68,7 +70,8 @@ impl Flood {
             let (stop, counts) = (stop.clone(), counts.clone());
             let addr = target_addr.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = valid_peer(addr, cid, i as u64, stop, counts).await {
+                let from = source(i);
+                if let Err(e) = valid_peer(from, addr, cid, i as u64, stop, counts).await {
                     eprintln!("valid flooder {i}: {e:#}");
                 }
             }));
@@ -144,23 +147,26 @@ async fn raw_connection(
     }
 }
 
-/// A libp2p peer that sends valid requests for `cid`, one after the other. It dials
-/// from 127.0.0.1, like the honest peers: libp2p's TCP transport binds a dial to the
-/// unspecified address (or a listener's port), so its source address cannot be chosen.
+/// A libp2p peer that sends valid requests for `cid`, one after the other, dialing from
+/// `source` (TCP bound there, then noise and yamux as the daemon speaks them).
 async fn valid_peer(
+    source: IpAddr,
     target: Multiaddr,
     cid: Cid,
     seed: u64,
     stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
 ) -> anyhow::Result<()> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let noise = libp2p::noise::Config::new(&key)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default().nodelay(true),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )?
+        .with_other_transport(|_| {
+            BoundTcp { source }
+                .upgrade(libp2p::core::upgrade::Version::V1)
+                .authenticate(noise)
+                .multiplex(libp2p::yamux::Config::default())
+        })?
         .with_behaviour(|_| libp2p_stream::Behaviour::new())?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();

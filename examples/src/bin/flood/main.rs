@@ -2,7 +2,7 @@
 //! connections? A seeder holds a file; 1,000 connections are opened to it over loopback,
 //! of three kinds, each reopened at once when the seeder drops it (the raw ones come from
 //! 250 source addresses in ten /24 subnets, since any 127.0.0.0/8 source can be bound on
-//! Linux; the libp2p peers from 127.0.0.1, see [`valid_peer`]):
+//! Linux, the libp2p peers included; the honest daemons dial from 127.0.0.1):
 //!
 //! - idle: a TCP connection that never sends a byte;
 //! - garbage: a TCP connection that sends random bytes as fast as it can;
@@ -21,6 +21,7 @@
 #[path = "../bench/harness.rs"]
 mod harness;
 
+mod bound_tcp;
 mod connections;
 
 use std::net::{IpAddr, SocketAddr};

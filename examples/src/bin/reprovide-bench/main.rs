@@ -93,6 +93,7 @@ fn config(bootstrap: Option<&Multiaddr>) -> NetworkConfig {
             // The daemon's defaults (--max-provider-keys, --max-connections).
             max_provider_keys: 65_536,
             max_connections: 512,
+            max_inbound_per_ip: p2pd::network::DEFAULT_MAX_INBOUND_PER_IP,
             request_timeout: Duration::from_secs(30),
             relay_server: None,
             upnp: false,

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use harness::{CpuMeter, Daemon};
-use network::{add, background_name, start_nodes, wait_keywords, WANTED};
+use network::{add, background_name, start_nodes, wait_keywords, SAME_HOST, WANTED};
 use p2pd_examples::procfs::load_average;
 use serde_json::{json, Value};
 use stream::post_stream;
@@ -109,7 +109,12 @@ fn measure(args: &Args, bin: &Path, dir: &Path, n: usize) -> anyhow::Result<Stri
     let files = dir.join("files");
     std::fs::create_dir_all(&files)?;
     let started = Instant::now();
-    let boot = Daemon::start(bin, &dir.join("boot"), "boot", &["--dht-mode", "server"])?;
+    let boot = Daemon::start(
+        bin,
+        &dir.join("boot"),
+        "boot",
+        &["--dht-mode", "server", SAME_HOST[0], SAME_HOST[1]],
+    )?;
     let boot_addr = boot.addr()?;
     let nodes = start_nodes(bin, &dir, &boot_addr, n - 1)?;
     let start_secs = started.elapsed().as_secs_f64();

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::harness::Daemon;
+use crate::harness::{CliRun, Daemon};
 use crate::SHORT;
 
 /// Longest the keywords of every node may take to reach the DHT.
-const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Every daemon dials from 127.0.0.1: without this, a node takes at most 32 of the others
+/// (the default per-IP bound) and refuses the rest.
+pub(crate) const SAME_HOST: [&str; 2] = ["--max-inbound-per-ip", "1024"];
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Daemons started at once.
 const START_BATCH: usize = 8;
 
@@ -53,7 +56,14 @@ pub(crate) fn start_nodes(
                             bin,
                             &data,
                             &format!("n{i}"),
-                            &["--dht-mode", "server", "--bootstrap", boot],
+                            &[
+                                "--dht-mode",
+                                "server",
+                                "--bootstrap",
+                                boot,
+                                SAME_HOST[0],
+                                SAME_HOST[1],
+                            ],
                         )
                     })
                 })
@@ -82,6 +92,26 @@ pub(crate) fn add(node: &Daemon, dir: &Path, name: &str, bytes: &[u8]) -> anyhow
     Ok(out.stdout.trim().to_string())
 }
 
+/// Prints what a node whose keywords were not all announced says of them and of its DHT.
+fn report_unannounced(node: &Daemon) {
+    let catalog = node.cli(&["catalog", "--json"], SHORT);
+    let status = node.cli(&["status", "--json"], SHORT);
+    let json = |r: anyhow::Result<CliRun>| -> String {
+        r.and_then(|o| o.json())
+            .map_or_else(|e| format!("({e:#})"), |v| v.to_string())
+    };
+    let status = json(status);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+    eprintln!(
+        "  not announced: {} catalog {} routing table {} peers, {} connected, {} files announced to no server",
+        node.name,
+        json(catalog),
+        status["node"]["routing_table_peers"],
+        status["node"]["connected_peers"],
+        status["node"]["unannounced_files"],
+    );
+}
+
 /// Waits until every node's keywords reached a DHT server; returns how long it took.
 pub(crate) fn wait_keywords(nodes: &[&Daemon]) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -100,6 +130,9 @@ pub(crate) fn wait_keywords(nodes: &[&Daemon]) -> anyhow::Result<Duration> {
         }
         waiting = still;
         if start.elapsed() > ANNOUNCE_TIMEOUT {
+            for node in waiting.iter().take(3) {
+                report_unannounced(node);
+            }
             bail!(
                 "{} nodes' keywords were not announced after {ANNOUNCE_TIMEOUT:?}",
                 waiting.len()
