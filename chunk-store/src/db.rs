@@ -8,13 +8,18 @@
 //! only because an earlier one had is tried once more on the reopened database.
 //!
 //! Opening writes nothing the file does not already have room for: the tables are
-//! created only if they are missing, so a store opens on a full disk.
+//! created only if they are missing, so a store opens on a full disk. (The exception is
+//! the first opening of a database from before the in-place index: the index is built
+//! then, see `entry_rows`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use redb::{Database, Durability, ReadTransaction, TableHandle, WriteTransaction};
+use redb::{
+    Database, Durability, MultimapTableHandle, ReadTransaction, TableHandle, WriteTransaction,
+};
 
+use crate::entry_rows::{build_missing_index, IN_PLACE_PATHS};
 use crate::folders::{FOLDERS, FOLDER_MANIFESTS};
 use crate::tables::{DOWNLOADS, ENTRIES, MANIFESTS, PARTIAL_HAVE};
 use crate::StoreError;
@@ -143,7 +148,7 @@ impl Db {
 }
 
 /// Creates the tables a new database lacks, in one transaction; writes nothing when they
-/// all exist.
+/// all exist. An index missing from a database that has entries is built from them.
 fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
     let wanted = [
         MANIFESTS.name(),
@@ -153,12 +158,13 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
         FOLDERS.name(),
         FOLDER_MANIFESTS.name(),
     ];
-    let present: Vec<String> = db
-        .begin_read()?
-        .list_tables()?
-        .map(|t| t.name().to_string())
-        .collect();
-    if wanted.iter().all(|w| present.iter().any(|p| p == w)) {
+    let read = db.begin_read()?;
+    let present: Vec<String> = read.list_tables()?.map(|t| t.name().to_string()).collect();
+    let has_index = read
+        .list_multimap_tables()?
+        .any(|t| t.name() == IN_PLACE_PATHS.name());
+    drop(read);
+    if has_index && wanted.iter().all(|w| present.iter().any(|p| p == w)) {
         return Ok(());
     }
     let tx = db.begin_write()?;
@@ -168,6 +174,12 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
     tx.open_table(DOWNLOADS)?;
     tx.open_table(FOLDERS)?;
     tx.open_table(FOLDER_MANIFESTS)?;
+    if !has_index {
+        let indexed = build_missing_index(&tx)?;
+        if indexed > 0 {
+            tracing::info!(indexed, "built the index of files tracked in place");
+        }
+    }
     tx.commit()?;
     Ok(())
 }

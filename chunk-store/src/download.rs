@@ -12,12 +12,13 @@ use dht_proto::{Bitfield, Cid, Manifest};
 use redb::Durability;
 
 use crate::buffer::PAGE;
+use crate::entry_rows::EntryRows;
 use crate::fsutil::{ensure_free_space, sync_dir, sync_parent, temp_beside};
 use crate::hashing::{check_chunks, ChunkCheck};
 use crate::platform::{self, allocated_bytes, refuses_direct_io, write_all_at};
 use crate::read::unchanged_on_disk;
 use crate::store::{file_key, mtime_ns, now_unix};
-use crate::tables::{EntryRecord, Location, ENTRIES, PARTIAL_HAVE};
+use crate::tables::{EntryRecord, Location, PARTIAL_HAVE};
 use crate::{Store, StoreError};
 
 impl Store {
@@ -264,14 +265,12 @@ impl Store {
                 Location::Blob
             }
         };
-        let encoded = EntryRecord {
+        let record = EntryRecord {
             location: location.clone(),
             ..record
-        }
-        .encode();
+        };
         self.db.write(Durability::Immediate, |tx| {
-            tx.open_table(ENTRIES)?
-                .insert(key.as_slice(), encoded.as_slice())?;
+            EntryRows::open(tx)?.insert(&key, &record)?;
             tx.open_table(PARTIAL_HAVE)?.remove(key.as_slice())?;
             Ok(())
         })?;

@@ -4,11 +4,12 @@
 use std::fs;
 
 use dht_proto::Cid;
-use redb::{Durability, ReadableTable};
+use redb::Durability;
 
+use crate::entry_rows::EntryRows;
 use crate::read::unchanged_on_disk;
 use crate::store::{cid_of, file_key};
-use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS, PARTIAL_HAVE};
+use crate::tables::{EntryRecord, Location, MANIFESTS, PARTIAL_HAVE};
 use crate::{Store, StoreError};
 
 /// Whether a file can be served whole.
@@ -140,7 +141,7 @@ impl Store {
         };
         let forget = || {
             self.db.write(Durability::Immediate, |tx| {
-                let existed = tx.open_table(ENTRIES)?.remove(key.as_slice())?.is_some();
+                let existed = EntryRows::open(tx)?.remove(&key)?;
                 tx.open_table(MANIFESTS)?.remove(key.as_slice())?;
                 tx.open_table(PARTIAL_HAVE)?.remove(key.as_slice())?;
                 Ok(existed)
@@ -177,8 +178,12 @@ impl Store {
         self.update_entry(cid, |record| record.published = published)
     }
 
-    /// Records whether the node's catalog lists a file (`list` / `unlist`).
+    /// Records whether the node's catalog lists a file or a folder (`list` / `unlist`);
+    /// a folder's own files keep their choice (they are unlisted: the folder is listed).
     pub fn set_listed(&self, cid: &Cid, listed: bool) -> Result<(), StoreError> {
+        if self.folder(cid)?.is_some() {
+            return self.update_folder(cid, |record| record.listed = listed);
+        }
         self.update_entry(cid, |record| record.listed = listed)
     }
 
@@ -189,13 +194,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = file_key(cid)?;
         self.db.write(Durability::Immediate, |tx| {
-            let mut entries = tx.open_table(ENTRIES)?;
-            let mut record = match entries.get(key.as_slice())? {
-                Some(v) => EntryRecord::decode(v.value())?,
-                None => return Err(StoreError::NotFound(*cid)),
+            let mut entries = EntryRows::open(tx)?;
+            let Some(mut record) = entries.get(&key)? else {
+                return Err(StoreError::NotFound(*cid));
             };
             change(&mut record);
-            entries.insert(key.as_slice(), record.encode().as_slice())?;
+            entries.insert(&key, &record)?;
             Ok(())
         })?;
         self.entry_changed(cid);

@@ -14,6 +14,7 @@
 //! | `folders-v1` | directory CID digest | [`FolderRecord`] as CBOR |
 //! | `folder-manifests-v1` | directory CID digest | the encoded directory manifest (its BLAKE3 is the key) |
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use dht_proto::{Cid, DirManifest};
@@ -173,6 +174,36 @@ impl Store {
         Ok(())
     }
 
+    /// The files of a folder that belong to no other share: in no other folder the
+    /// store knows, and not listed on their own (a folder imports and fetches its files
+    /// unlisted; a file added or fetched by itself is listed unless asked otherwise).
+    /// These go with the folder when it is removed or unpublished. Files the store does
+    /// not hold are left out. Fails with [`StoreError::NotFound`] if there is no such
+    /// folder.
+    pub fn files_only_in_folder(&self, cid: &Cid) -> Result<Vec<Cid>, StoreError> {
+        let manifest = self
+            .folder_manifest(cid)?
+            .ok_or(StoreError::NotFound(*cid))?;
+        let mut mine: BTreeSet<Cid> = manifest.files().map(|(_, file, _, _)| *file).collect();
+        for other in self.folders()? {
+            if other.cid == *cid || mine.is_empty() {
+                continue;
+            }
+            if let Some(tree) = self.folder_manifest(&other.cid)? {
+                for (_, file, _, _) in tree.files() {
+                    mine.remove(file);
+                }
+            }
+        }
+        let mut alone = Vec::with_capacity(mine.len());
+        for file in mine {
+            if self.entry(&file_key(&file)?)?.is_some_and(|e| !e.listed) {
+                alone.push(file);
+            }
+        }
+        Ok(alone)
+    }
+
     /// Forgets a folder (its files stay, as the entries they are). Returns whether the
     /// store knew it.
     pub fn remove_folder(&self, cid: &Cid) -> Result<bool, StoreError> {
@@ -252,6 +283,68 @@ mod tests {
         assert!(store.remove_folder(&cid).unwrap());
         assert!(store.folder(&cid).unwrap().is_none());
         assert!(!store.remove_folder(&cid).unwrap());
+    }
+
+    fn folder_of(store: &Store, files: &[(&str, Cid)]) -> Cid {
+        let manifest = DirManifest::new(
+            files
+                .iter()
+                .map(|(path, cid)| DirEntry {
+                    path: RelPath::parse(path).unwrap(),
+                    kind: EntryKind::File {
+                        cid: *cid,
+                        size: 1,
+                        executable: false,
+                    },
+                })
+                .collect(),
+        )
+        .unwrap();
+        let cid = manifest.cid();
+        store
+            .put_folder(&cid, &manifest.encode(), &record())
+            .unwrap();
+        cid
+    }
+
+    #[test]
+    fn a_folder_owns_the_files_no_other_share_has_and_is_listed_like_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let import = |name: &str, listed: bool| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name.as_bytes()).unwrap();
+            store
+                .import_listed(&path, crate::ImportMode::Copy, None, listed, &mut |_| {})
+                .unwrap()
+                .cid
+        };
+        let only_here = import("only", false);
+        let in_two_folders = import("two", false);
+        let shared_alone = import("alone", true);
+        let first = folder_of(
+            &store,
+            &[
+                ("a", only_here),
+                ("b", in_two_folders),
+                ("c", shared_alone),
+                ("d", DirManifest::new(vec![]).unwrap().cid()),
+            ],
+        );
+        folder_of(&store, &[("b", in_two_folders)]);
+        assert_eq!(store.files_only_in_folder(&first).unwrap(), vec![only_here]);
+        assert!(matches!(
+            store.files_only_in_folder(&only_here),
+            Err(StoreError::NotFound(_))
+        ));
+
+        // `set_listed` on a folder switches the folder, not its files.
+        store.set_listed(&first, false).unwrap();
+        assert!(!store.folder(&first).unwrap().unwrap().record.listed);
+        assert!(store.info(&shared_alone).unwrap().unwrap().listed);
+        store.set_listed(&first, true).unwrap();
+        assert!(store.folder(&first).unwrap().unwrap().record.listed);
+        assert!(!store.info(&only_here).unwrap().unwrap().listed);
     }
 
     #[test]

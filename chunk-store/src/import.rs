@@ -11,6 +11,7 @@ use dht_proto::manifest::chunk_size_for;
 use dht_proto::names::sanitize_file_name;
 use dht_proto::{Cid, Manifest};
 
+use crate::entry_rows::keys_tracking;
 use crate::fsutil::{ensure_free_space, sync_dir};
 use crate::hashing::{hash_chunks, BATCH_CHUNKS};
 use crate::store::{mtime_ns, now_unix};
@@ -207,16 +208,22 @@ impl Store {
 
     /// Entries other than `key` tracking `path` in place: the file there now hashes to
     /// `key`, so they describe content that is gone, noticed or not.
+    /// Looks them up in the index of in-place paths: import costs the same however many
+    /// files the store holds.
     fn stale_references_at(&self, path: &Path, key: &[u8; 32]) -> Result<Vec<Cid>, StoreError> {
-        Ok(self
-            .entries()?
-            .into_iter()
-            .filter(|(k, record)| {
-                k != key
-                    && matches!(&record.location, Location::Reference { path: p, .. } if p == path)
-            })
-            .map(|(k, _)| crate::store::cid_of(k))
-            .collect())
+        let candidates = self.db.read(|tx| keys_tracking(tx, path))?;
+        let mut stale = Vec::new();
+        for other in candidates.into_iter().filter(|k| k != key) {
+            // The index is kept with the entries; checking the entry itself costs one
+            // lookup and keeps a wrong index row from forgetting an unrelated file.
+            let tracks_path = self.entry(&other)?.is_some_and(|record| {
+                matches!(&record.location, Location::Reference { path: p, .. } if p == path)
+            });
+            if tracks_path {
+                stale.push(crate::store::cid_of(other));
+            }
+        }
+        Ok(stale)
     }
 
     fn forget_all(&self, cids: &[Cid]) -> Result<(), StoreError> {

@@ -13,6 +13,8 @@
 //! - [`folders`]: directory manifests and their records ([`Store::put_folder`],
 //!   [`Store::folder`], [`Store::folders`]); a folder's files are ordinary entries.
 //! - `entries`: [`Store::list`], [`Store::info`], flags, [`Store::remove`].
+//! - `entry_rows`: the one way entries are written or removed, keeping the index of
+//!   files tracked in place (path → entries) in the same transaction.
 //! - `verify`: [`Store::verify`], [`Store::repair`], [`Store::verify_store`] and their
 //!   reports.
 //! - [`ledger`]: the peer ledger, the node's reputation records, saved crash-safe.
@@ -77,6 +79,7 @@ pub mod buffer;
 mod db;
 mod download;
 mod entries;
+mod entry_rows;
 pub mod error;
 pub mod folders;
 pub mod fsutil;

@@ -6,14 +6,15 @@ use std::io::Write;
 use std::path::Path;
 
 use dht_proto::Cid;
-use redb::{Durability, ReadableTable};
+use redb::Durability;
 
 use crate::buffer::ChunkBuf;
 use crate::download::link_no_clobber;
+use crate::entry_rows::EntryRows;
 use crate::fsutil::{ensure_free_space, sync_parent, temp_beside};
 use crate::platform::{read_exact_at, set_output_mode};
 use crate::store::{cid_of, file_key, mtime_ns};
-use crate::tables::{EntryRecord, Location, ENTRIES};
+use crate::tables::{EntryRecord, Location};
 use crate::{Store, StoreError};
 
 /// Whether a file tracked in place still has the size and modification time it had when
@@ -106,10 +107,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.db
             .write(Durability::Immediate, |tx| {
-                let mut entries = tx.open_table(ENTRIES)?;
-                let record = match entries.get(key.as_slice())? {
-                    Some(v) => EntryRecord::decode(v.value())?,
-                    None => return Ok(false),
+                let mut entries = EntryRows::open(tx)?;
+                let Some(record) = entries.get(&key)? else {
+                    return Ok(false);
                 };
                 if record.changed_on_disk || record.location != *location {
                     return Ok(false);
@@ -118,7 +118,7 @@ impl Store {
                     changed_on_disk: true,
                     ..record
                 };
-                entries.insert(key.as_slice(), record.encode().as_slice())?;
+                entries.insert(&key, &record)?;
                 Ok(true)
             })
             .inspect(|&newly| {

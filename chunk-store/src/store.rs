@@ -17,6 +17,7 @@ use redb::{Durability, ReadableTable, ReadableTableMetadata};
 
 use crate::buffer::BufferPool;
 use crate::db::Db;
+use crate::entry_rows::EntryRows;
 use crate::fsutil::hex;
 use crate::manifests::ManifestCache;
 use crate::tables::{EntryRecord, Location, ENTRIES, MANIFESTS, PARTIAL_HAVE};
@@ -238,12 +239,10 @@ impl Store {
         record: &EntryRecord,
         partial_have: Option<&Bitfield>,
     ) -> Result<(), StoreError> {
-        let encoded = record.encode();
         self.db.write(Durability::Immediate, |tx| {
             tx.open_table(MANIFESTS)?
                 .insert(key.as_slice(), manifest_bytes)?;
-            tx.open_table(ENTRIES)?
-                .insert(key.as_slice(), encoded.as_slice())?;
+            EntryRows::open(tx)?.insert(key, record)?;
             if let Some(have) = partial_have {
                 tx.open_table(PARTIAL_HAVE)?
                     .insert(key.as_slice(), have.as_bytes())?;

@@ -11,6 +11,7 @@
 //! | --- | --- | --- |
 //! | `manifests-v1` | file hash | encoded manifest (its BLAKE3 is the key) |
 //! | `entries-v1` | file hash | [`EntryRecord`] as CBOR |
+//! | `in-place-paths-v1` (multimap) | path of a file tracked in place | the hashes of the entries tracking it (kept by `entry_rows`) |
 //! | `partial-have-v1` | file hash | [`Bitfield`](dht_proto::Bitfield) bytes of the verified chunks of a partial download |
 //! | `downloads-v1` | file hash | [`SavedDownload`](crate::SavedDownload) as CBOR: a daemon-managed download and its state |
 //! | `folders-v1`, `folder-manifests-v1` | directory CID digest | a folder's record and its directory manifest (see [`folders`](crate::folders)) |
@@ -85,6 +86,13 @@ pub struct EntryRecord {
     pub listed: bool,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Entry records decoded on this thread, for tests that bound what an operation
+    /// reads (a store operation decodes on its caller's thread).
+    pub(crate) static DECODED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn yes() -> bool {
     true
 }
@@ -95,6 +103,8 @@ impl EntryRecord {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, crate::StoreError> {
+        #[cfg(test)]
+        DECODED.with(|n| n.set(n.get() + 1));
         dht_proto::codec::decode(bytes, MAX_RECORD_LEN)
             .map_err(|e| crate::StoreError::Db(format!("corrupt entry record: {e}")))
     }

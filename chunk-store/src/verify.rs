@@ -5,13 +5,14 @@
 use std::fs::{self, File, OpenOptions};
 
 use dht_proto::{Bitfield, Cid, Manifest};
-use redb::{Durability, ReadableTable};
+use redb::Durability;
 
 use crate::download::link_durably;
+use crate::entry_rows::EntryRows;
 use crate::hashing::{check_chunks, ChunkCheck};
 use crate::read::unchanged_on_disk;
 use crate::store::{cid_of, file_key};
-use crate::tables::{EntryRecord, Location, ENTRIES, PARTIAL_HAVE};
+use crate::tables::{EntryRecord, Location, PARTIAL_HAVE};
 use crate::{Store, StoreError};
 
 /// What verifying one file found, and what a repair did about it.
@@ -274,10 +275,9 @@ impl Store {
         file.set_len(manifest.size())
             .map_err(|e| StoreError::io("sizing", &partial, e))?;
         let committed = self.db.write(Durability::Immediate, |tx| {
-            let mut entries = tx.open_table(ENTRIES)?;
-            let record = match entries.get(key.as_slice())? {
-                Some(v) => EntryRecord::decode(v.value())?,
-                None => return Ok(false),
+            let mut entries = EntryRows::open(tx)?;
+            let Some(record) = entries.get(key)? else {
+                return Ok(false);
             };
             if record.location != Location::Blob {
                 return Ok(false);
@@ -286,7 +286,7 @@ impl Store {
                 location: Location::Partial,
                 ..record
             };
-            entries.insert(key.as_slice(), record.encode().as_slice())?;
+            entries.insert(key, &record)?;
             tx.open_table(PARTIAL_HAVE)?
                 .insert(key.as_slice(), have.as_bytes())?;
             Ok(true)

@@ -11,6 +11,7 @@
 //! writing helpers are [`crate::kademlia`]'s, which writes `ADD_PROVIDER`.
 
 use crate::kademlia::{put_bytes, put_varint, MAX_KAD_MESSAGE_LEN};
+use crate::protobuf::{self, Fields, FrameError, Value, WireError};
 
 /// Most provider peers kept from one answer (servers keep 20 per key).
 pub const MAX_PROVIDERS: usize = 64;
@@ -94,12 +95,10 @@ pub fn encode_providers_answer(answer: &ProvidersAnswer) -> Vec<u8> {
 /// prefix's own length, or `None` if `bytes` ends inside the prefix. A length over
 /// [`MAX_KAD_MESSAGE_LEN`] is refused.
 pub fn frame_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, KadDecodeError> {
-    match read_varint(bytes) {
-        Ok((len, _)) if len > MAX_KAD_MESSAGE_LEN as u64 => Err(KadDecodeError::TooLarge(len)),
-        Ok((len, used)) => Ok(Some((len as usize, used))),
-        Err(KadDecodeError::Truncated) => Ok(None),
-        Err(e) => Err(e),
-    }
+    protobuf::frame_length(bytes, MAX_KAD_MESSAGE_LEN).map_err(|e| match e {
+        FrameError::TooLarge(len) => KadDecodeError::TooLarge(len),
+        FrameError::Wire(e) => e.into(),
+    })
 }
 
 /// Decodes a `GET_PROVIDERS` answer (the message, without its length prefix).
@@ -144,88 +143,12 @@ fn decode_peer(bytes: &[u8]) -> Result<KadPeer, KadDecodeError> {
     Ok(peer)
 }
 
-/// A field's value, by wire type (fixed-width ones are skipped).
-enum Value<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-    Fixed,
-}
-
-/// The fields of a protobuf message, in order: `(field number, value)`.
-struct Fields<'a>(&'a [u8]);
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<(u64, Value<'a>), KadDecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
+impl From<WireError> for KadDecodeError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => KadDecodeError::Truncated,
+            WireError::Malformed(why) => KadDecodeError::Malformed(why),
         }
-        let result = self.read_field();
-        if result.is_err() {
-            // One error ends the iteration.
-            self.0 = &[];
-        }
-        Some(result)
-    }
-}
-
-impl<'a> Fields<'a> {
-    fn read_field(&mut self) -> Result<(u64, Value<'a>), KadDecodeError> {
-        let (tag, used) = read_varint(self.0)?;
-        self.0 = &self.0[used..];
-        let value = match tag & 7 {
-            0 => {
-                let (v, used) = read_varint(self.0)?;
-                self.0 = &self.0[used..];
-                Value::Varint(v)
-            }
-            1 => {
-                self.skip(8)?;
-                Value::Fixed
-            }
-            2 => {
-                let (len, used) = read_varint(self.0)?;
-                self.0 = &self.0[used..];
-                let len = usize::try_from(len).map_err(|_| KadDecodeError::Truncated)?;
-                if len > self.0.len() {
-                    return Err(KadDecodeError::Truncated);
-                }
-                let (bytes, rest) = self.0.split_at(len);
-                self.0 = rest;
-                Value::Bytes(bytes)
-            }
-            5 => {
-                self.skip(4)?;
-                Value::Fixed
-            }
-            _ => return Err(KadDecodeError::Malformed("unknown wire type")),
-        };
-        Ok((tag >> 3, value))
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), KadDecodeError> {
-        if self.0.len() < n {
-            return Err(KadDecodeError::Truncated);
-        }
-        self.0 = &self.0[n..];
-        Ok(())
-    }
-}
-
-/// A varint and how many bytes it took.
-fn read_varint(bytes: &[u8]) -> Result<(u64, usize), KadDecodeError> {
-    let mut value = 0u64;
-    for (i, byte) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok((value, i + 1));
-        }
-    }
-    if bytes.len() >= 10 {
-        Err(KadDecodeError::Malformed("varint longer than 10 bytes"))
-    } else {
-        Err(KadDecodeError::Truncated)
     }
 }
 

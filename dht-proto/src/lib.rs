@@ -17,6 +17,8 @@
 //! - [`access`]: the password challenge-response `/p2pd/access/1.0.0`.
 //! - [`standing`]: the "how do you see me" query `/p2pd/standing/1.0.0`.
 //! - [`kad_probe`]: one Kademlia `GET_PROVIDERS` to one DHT server (`p2pd doctor`).
+//! - [`relay_hop`]: a circuit relay v2 `RESERVE` and the relay's answer, read for the
+//!   reservation's expiry; both on the bounded protobuf reader of `protobuf`.
 //!
 //! Every decoder here takes bytes that came from a peer or a user and returns an error,
 //! never panics, and refuses input larger than its documented limit before parsing it.
@@ -36,7 +38,9 @@ pub mod manifest;
 pub mod media_type;
 pub mod message;
 pub mod names;
+mod protobuf;
 pub mod qr;
+pub mod relay_hop;
 pub mod relpath;
 pub mod standing;
 pub mod ticket;

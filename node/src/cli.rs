@@ -96,14 +96,15 @@ pub enum Command {
         #[arg(long)]
         mine: bool,
     },
-    /// Stop announcing a file (it stays in the store).
+    /// Stop announcing a file, or a folder and its files (they stay in the store).
     Unpublish {
-        /// The file's CID.
+        /// The file's or folder's CID.
         cid: String,
     },
-    /// Stop sharing a file and delete the store's copy.
+    /// Stop sharing a file and delete the store's copy; for a folder, also its files
+    /// that belong to no other share.
     Rm {
-        /// The file's CID.
+        /// The file's or folder's CID.
         cid: String,
     },
     /// Set the web UI password (read from the terminal, or the first line of stdin).
@@ -132,14 +133,15 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         timeout: u64,
     },
-    /// List a file in this node's catalog (found by search, shown to peers that browse).
+    /// List a file or folder in this node's catalog (found by search, shown to peers
+    /// that browse).
     List {
-        /// The file's CID.
+        /// The file's or folder's CID.
         cid: String,
     },
-    /// Take a file out of this node's catalog (fetchable by CID only).
+    /// Take a file or folder out of this node's catalog (fetchable by CID only).
     Unlist {
-        /// The file's CID.
+        /// The file's or folder's CID.
         cid: String,
     },
     /// This node's catalog: files listed, keywords announced, whether peers may browse it.

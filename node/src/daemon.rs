@@ -261,6 +261,16 @@ async fn run(
             net.start_providing(entry.cid).await;
         }
     }
+    // And the folders held whole, unless unpublished.
+    let folders = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.folders()).await??
+    };
+    for folder in folders {
+        if folder.record.complete && folder.record.published {
+            net.start_providing(folder.cid).await;
+        }
+    }
 
     let listener = tokio::net::TcpListener::bind(args.api)
         .await

@@ -3,7 +3,9 @@
 //! warning unless followed; identical files are stored once; a fetch killed with
 //! SIGKILL resumes, and refuses to write through a directory swapped for a symbolic
 //! link meanwhile; a folder is fetched by ticket and found by search and browse with
-//! its folder marker. (Hostile manifests sent by a peer: `transfer/folder/tests.rs`.)
+//! its folder marker; `rm`, `unpublish`, `publish`, `list` and `unlist` take a folder's
+//! CID, and the folder's files that belong to no other share go with it. (Hostile
+//! manifests sent by a peer: `transfer/folder/tests.rs`.)
 #![allow(clippy::unwrap_used)]
 
 mod harness;
@@ -352,4 +354,154 @@ fn wait_for_search(node: &Daemon, words: &[&str], results: usize) -> Vec<Value> 
         found.len() >= results
     });
     found
+}
+
+/// `ls --json` of `node`.
+fn ls(node: &Daemon) -> Vec<Value> {
+    node.cli(&["ls", "--json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The row of `ls --json` whose `field` is `value` (a CID, a name), if any.
+fn ls_row(node: &Daemon, field: &str, value: &str) -> Option<Value> {
+    ls(node).into_iter().find(|f| f[field] == value)
+}
+
+fn announced(row: &Value) -> bool {
+    !row["announcement"].is_null()
+}
+
+fn blob_count(node: &Daemon) -> usize {
+    std::fs::read_dir(node.data_dir.join("store/blobs"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
+    let mut swarm = Swarm::new();
+    let mut alice = swarm.node(&[]);
+    let bob = swarm.node(&[]);
+    let src = swarm.path("album");
+    put(&src, "own.bin", 50_000, 11);
+    let alone = put(&src, "alone.bin", 60_000, 12);
+    put(&src, "both.bin", 70_000, 13);
+    let other_src = swarm.path("other");
+    put(&other_src, "both.bin", 70_000, 13);
+    let cid = add_folder(&alice, &src, &[])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = add_folder(&alice, &other_src, &[])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // alone.bin is also shared on its own.
+    alice.cli(&["add", alone.to_str().unwrap()]).success();
+    assert_eq!(blob_count(&alice), 3);
+    wait_until("the folder in the catalog", Duration::from_secs(30), || {
+        ls_row(&alice, "cid", &cid).unwrap()["in_catalog"] == true
+    });
+
+    // unlist / list switch the folder's catalog entry, not its files'.
+    let out = alice.cli(&["unlist", &cid]).success();
+    assert!(out.stdout.contains("is unlisted"), "{out:?}");
+    let row = ls_row(&alice, "cid", &cid).unwrap();
+    assert_eq!(
+        (&row["listed"], &row["in_catalog"]),
+        (&false.into(), &false.into())
+    );
+    assert_eq!(ls_row(&alice, "name", "alone.bin").unwrap()["listed"], true);
+    let listed = alice.cli(&["list", &cid, "--json"]).success().json();
+    assert_eq!(listed["in_catalog"], true, "{listed}");
+    assert_eq!(ls_row(&alice, "cid", &cid).unwrap()["listed"], true);
+
+    // unpublish: the folder and its own file are no longer announced; the files other
+    // shares have still are.
+    alice.cli(&["unpublish", &cid]).success();
+    let row = ls_row(&alice, "cid", &cid).unwrap();
+    assert_eq!(row["published"], false, "{row}");
+    assert!(!announced(&row), "{row}");
+    assert_eq!(row["in_catalog"], false);
+    let own = ls_row(&alice, "name", "own.bin").unwrap();
+    assert_eq!(own["published"], false);
+    assert!(!announced(&own), "{own}");
+    for name in ["alone.bin", "both.bin"] {
+        let row = ls_row(&alice, "name", name).unwrap();
+        assert!(row["published"] == true && announced(&row), "{row}");
+    }
+    // The choice survives a restart; the other folder is announced again on start.
+    alice.restart();
+    assert!(!announced(&ls_row(&alice, "cid", &cid).unwrap()));
+    assert!(!announced(&ls_row(&alice, "name", "own.bin").unwrap()));
+    assert!(announced(&ls_row(&alice, "cid", &other).unwrap()));
+    // publish undoes it.
+    alice.cli(&["publish", &cid]).success();
+    let row = ls_row(&alice, "cid", &cid).unwrap();
+    assert!(row["published"] == true && announced(&row), "{row}");
+    assert!(announced(&ls_row(&alice, "name", "own.bin").unwrap()));
+
+    // Bob fetches the folder, then removes it: his tree stays on disk.
+    let dest = swarm.path("bob-album");
+    fetch(&bob, &cid, &dest, 60).success();
+    let fetched = tree_of(&dest);
+    assert_eq!(fetched, tree_of(&src));
+    let out = bob.cli(&["rm", &cid]).success();
+    assert!(out.stdout.contains(&format!("removed {cid}")), "{out:?}");
+    assert!(ls(&bob).is_empty(), "{:?}", ls(&bob));
+    assert_eq!(tree_of(&dest), fetched);
+
+    // rm on alice: the folder and its own file go (its copy too); the files other shares
+    // have, and the other folder, stay.
+    let own_cid = ls_row(&alice, "name", "own.bin").unwrap()["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    alice.cli(&["rm", &cid]).success();
+    assert!(ls_row(&alice, "cid", &cid).is_none());
+    assert!(ls_row(&alice, "cid", &own_cid).is_none());
+    assert!(ls_row(&alice, "name", "alone.bin").is_some());
+    assert!(ls_row(&alice, "name", "both.bin").is_some());
+    assert!(announced(&ls_row(&alice, "cid", &other).unwrap()));
+    assert_eq!(blob_count(&alice), 2);
+    // Gone: a second rm, unpublish or unlist fails cleanly.
+    for verb in ["rm", "unpublish", "unlist"] {
+        let again = alice.cli(&[verb, &cid]);
+        again.assert_clean_error(1);
+    }
+    // both.bin belongs to no other share now: it goes with the other folder.
+    alice.cli(&["rm", &other]).success();
+    assert!(ls_row(&alice, "name", "both.bin").is_none());
+    assert_eq!(blob_count(&alice), 1);
+}
+
+/// Without the folder's providers as sources, each file of a folder made its own DHT
+/// provider lookup before it started: at least one lookup per file.
+#[test]
+fn a_folder_fetch_does_not_make_a_provider_lookup_per_file() {
+    const FILES: u64 = 12;
+    let mut swarm = Swarm::new();
+    let alice = swarm.node(&[]);
+    let bob = swarm.node(&[]);
+    let src = swarm.path("small files");
+    for i in 0..FILES {
+        put(&src, &format!("f{i:02}.txt"), 1000 + i, 200 + i);
+    }
+    let cid = add_folder(&alice, &src, &[])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lookups = |node: &Daemon| node.status()["node"]["provider_lookups"].as_u64().unwrap();
+    let before = lookups(&bob);
+    let dest = swarm.path("copy");
+    fetch(&bob, &cid, &dest, 60).success();
+    assert_eq!(tree_of(&dest), tree_of(&src));
+    let made = lookups(&bob) - before;
+    eprintln!("{made} provider lookups for a folder of {FILES} files");
+    assert!(made >= 1, "the folder itself is looked up");
+    assert!(made < FILES, "{made} provider lookups for {FILES} files");
 }

@@ -1,19 +1,41 @@
 //! `p2pd relays` (issue 16) against real daemons on 127.0.0.1: the bootstrap node is a
 //! relay server; a node adds it as its relay and holds a reservation on it (even though
 //! loopback makes the node reachable directly), a third node reaches the node through
-//! the relay, and the counts move on both sides; dropping the relay gives the
+//! the relay, and the counts move on both sides; the reservation's expiry is read from
+//! the relay and agrees with the relay's own view; dropping the relay gives the
 //! reservation back. Bad input is refused with a clean error.
 #![allow(clippy::unwrap_used)]
 
 mod harness;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harness::*;
 use serde_json::Value;
 
 fn relays(node: &Daemon) -> Value {
     node.cli(&["relays", "--json"]).success().json()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Slack between two clocks' readings of the same moment (both on this machine, read a
+/// request apart, rounded down to seconds).
+const CLOCK_SLACK: u64 = 5;
+
+/// What `probe` finds, polled until it finds something or `timeout` passes.
+fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    wait_until(what, timeout, || {
+        found = probe();
+        found.is_some()
+    });
+    found.unwrap()
 }
 
 fn entry(view: &Value, peer: &str) -> Option<Value> {
@@ -42,6 +64,7 @@ fn a_node_holds_a_reservation_on_an_added_relay_and_both_sides_count_circuits() 
     assert_eq!(server["max_reservations"], 128);
     assert_eq!(server["max_circuits"], 64);
     let accepted_before = server["reservations_accepted"].as_u64().unwrap();
+    let renewed_before = server["reservations_renewed"].as_u64().unwrap();
     let circuits_before = server["circuits_accepted"].as_u64().unwrap();
 
     // Added by the owner: held even though the node is reachable directly.
@@ -61,6 +84,56 @@ fn a_node_holds_a_reservation_on_an_added_relay_and_both_sides_count_circuits() 
         "{circuit_addr}"
     );
     assert!(view["server"].is_null(), "the node is no relay: {view}");
+
+    // When it expires: read from the relay shortly after it accepted.
+    let expires = wait_for("the reservation's expiry", Duration::from_secs(20), || {
+        entry(&relays(&node), &relay_id)?["expires_unix"].as_u64()
+    });
+    let reservation_secs = server["reservation_secs"].as_u64().unwrap();
+    assert_eq!(reservation_secs, 3600);
+    let now = unix_now();
+    assert!(expires > now, "expires {expires}, now {now}");
+    assert!(
+        expires <= now + reservation_secs + CLOCK_SLACK,
+        "expires {expires}, now {now}"
+    );
+    // The relay's own view of the reservation agrees.
+    let held_on_relay = wait_for(
+        "the relay to list the reservation",
+        Duration::from_secs(10),
+        || {
+            let server = relays(&swarm.bootstrap)["server"].clone();
+            let held = server["held"].as_array()?.clone();
+            held.into_iter().find(|h| h["peer_id"] == node_id.as_str())
+        },
+    );
+    let on_relay = held_on_relay["expires_unix"].as_u64().unwrap();
+    assert!(
+        on_relay.abs_diff(expires) <= CLOCK_SLACK,
+        "the relay says {on_relay}, the node {expires}"
+    );
+    // The node's own RESERVE is a renewal on the relay, not a second reservation. (The
+    // added relay's own request may count as either: the relay still held the one the
+    // node gave back earlier on the same connection.)
+    let server = relays(&swarm.bootstrap)["server"].clone();
+    let renewed = server["reservations_renewed"].as_u64().unwrap() - renewed_before;
+    let taken = server["reservations_accepted"].as_u64().unwrap() - accepted_before - renewed;
+    assert!(
+        taken <= 1,
+        "at most the added relay's request is new: {server}"
+    );
+    assert!(renewed >= 1, "the expiry read is a renewal: {server}");
+    let text = node.cli(&["relays"]).success();
+    assert!(
+        text.stdout.contains(&format!("expires at {expires} (in ")),
+        "{text:?}"
+    );
+    let text = swarm.bootstrap.cli(&["relays"]).success();
+    assert!(
+        text.stdout
+            .contains(&format!("reservation for {node_id}: expires at")),
+        "{text:?}"
+    );
     // It stays held across ticks (not given back for being reachable).
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -156,6 +229,10 @@ fn bad_relay_input_is_refused_cleanly() {
         .assert_clean_error(2);
     let own = node.addr();
     node.cli(&["relays", "add", &own]).assert_clean_error(2);
+    // Two peer ids, as a copy of `id`'s address with `/p2p/<id>` added again gives.
+    let other = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let doubled = format!("/ip4/127.0.0.1/tcp/1/p2p/{other}/p2p/{other}");
+    node.cli(&["relays", "add", &doubled]).assert_clean_error(2);
     node.cli(&["relays", "drop", "nonsense"])
         .assert_clean_error(2);
     let unknown = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
@@ -243,6 +320,20 @@ fn the_relays_page_and_the_play_button_work_in_chromium() {
             .as_ref()
             .is_none_or(|r| r["reservation"] != "accepted" && r["origin"] != "added"),
         "{after:?}"
+    );
+    // The page showed when the reservation expires, as the API says it, in words.
+    let expires = results["relay_expires_unix"].as_f64().unwrap();
+    let page_now = results["page_now_unix"].as_f64().unwrap();
+    assert!(
+        expires > page_now && expires <= page_now + 3600.0 + CLOCK_SLACK as f64,
+        "{results}"
+    );
+    assert!(
+        results["relay_expires_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("in "),
+        "{results}"
     );
     assert!(shots.join("relays.png").exists());
 }

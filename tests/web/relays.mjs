@@ -2,7 +2,7 @@
 // headless Chromium driven by playwright-core. Started by tests/tests/relays.rs, which
 // runs a relay (the bootstrap node) and node A (whose UI is used) holding a media file
 // and another file. In the browser: add the relay by its address and see the
-// reservation accepted; play the media file (a <video> fed by the content route with
+// reservation accepted and when it expires; play the media file (a <video> fed by the content route with
 // Range requests); see the other file offered as a download; drop the relay. Prints one
 // JSON line of results.
 import { mkdirSync } from "node:fs";
@@ -46,6 +46,12 @@ async function main() {
   await page.locator(`#relays-body tr[data-peer="${relayPeer}"][data-reservation="accepted"]`)
     .waitFor({ timeout: 20_000 });
   results.relay_row = await row.innerText();
+  step("see when the reservation expires");
+  const expires = row.locator('td[data-label="Expires"][data-expires]');
+  await expires.waitFor({ timeout: 30_000 });
+  results.relay_expires_unix = Number(await expires.getAttribute("data-expires"));
+  results.relay_expires_text = await expires.innerText();
+  results.page_now_unix = await page.evaluate(() => Date.now() / 1000);
   await shot("relays");
 
   step("a bad address is refused with the daemon's message");

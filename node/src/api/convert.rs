@@ -39,6 +39,10 @@ pub struct NodeInfo {
     /// Provided files whose last announcement reached no DHT server.
     #[serde(default)]
     pub unannounced_files: usize,
+    /// Provider lookups (DHT `GET_PROVIDERS` queries) started since the daemon started:
+    /// a file download makes one unless it was given sources (a folder's files are).
+    #[serde(default)]
+    pub provider_lookups: u64,
     /// Why we are a DHT client, while we are one (e.g. `no confirmed public address`).
     #[serde(default)]
     pub dht_client_reason: Option<String>,
@@ -122,6 +126,7 @@ impl From<network::NodeInfo> for NodeInfo {
             relay_reservations: strings(&info.relay_reservations),
             provider_announcements: info.provider_announcements,
             unannounced_files: info.unannounced_files,
+            provider_lookups: info.provider_lookups,
             dht_client_reason: info
                 .dht_client_reason
                 .map(|r| describe_cannot_serve(r).to_string()),
@@ -209,6 +214,7 @@ mod tests {
             relay_reservations: vec![],
             provider_announcements: 5,
             unannounced_files: 1,
+            provider_lookups: 6,
             dht_client_reason: None,
             relay_server: RelayServer::Disabled(network::CannotServe::NoConfirmedPublicAddress),
         });

@@ -259,6 +259,7 @@ impl Api {
             output_dir: request.output_dir,
             timeout,
             in_folder: false,
+            sources: Vec::new(),
         })?;
         Ok(DownloadWatch::new(status))
     }

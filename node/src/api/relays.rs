@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,10 +31,17 @@ pub struct RelayView {
     /// Why the last request failed or the reservation ended.
     pub error: Option<String>,
     /// When the current reservation was accepted (seconds since the Unix epoch). libp2p
-    /// renews it before it expires and does not report the expiry itself.
+    /// renews it before it expires.
     pub accepted_unix: Option<u64>,
     /// Renewals of the current reservation.
     pub renewals: u32,
+    /// When the current reservation expires unless renewed (seconds since the Unix
+    /// epoch), as the relay named it in the answer to this node's own `RESERVE`, sent
+    /// after each acceptance and renewal (a refresh on the same connection). Absent
+    /// while no reservation is held, or until it is read.
+    pub expires_unix: Option<u64>,
+    /// Why the expiry could not be read, when the last attempt failed.
+    pub expiry_error: Option<String>,
     /// Longest life of a circuit through it, as the relay announced (seconds).
     pub circuit_limit_secs: Option<u64>,
     /// Most bytes through a circuit, as the relay announced.
@@ -61,6 +69,17 @@ pub struct CircuitView {
     pub since_unix: u64,
 }
 
+/// A reservation this node holds, as a relay, for a peer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HeldReservationView {
+    /// The peer it is for.
+    pub peer_id: String,
+    /// When it was last accepted, taken or renewed (seconds since the Unix epoch).
+    pub accepted_unix: u64,
+    /// When it expires unless renewed: accepted plus `reservation_secs`.
+    pub expires_unix: u64,
+}
+
 /// What this node carries as a relay, against its limits.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RelayServerView {
@@ -72,6 +91,10 @@ pub struct RelayServerView {
     pub reservations: usize,
     /// Most reservations at once (`--relay-max-reservations`).
     pub max_reservations: usize,
+    /// How long a reservation lasts unless renewed (seconds).
+    pub reservation_secs: u64,
+    /// The reservations held now, sorted by peer id.
+    pub held: Vec<HeldReservationView>,
     /// Circuits open now.
     pub circuits_open: usize,
     /// Most circuits at once (`--relay-max-circuits`).
@@ -84,6 +107,8 @@ pub struct RelayServerView {
     pub circuits: Vec<CircuitView>,
     /// Reservation requests accepted (renewals included) since the daemon started.
     pub reservations_accepted: u64,
+    /// Of those, renewals: refreshes on a connection that already held a reservation.
+    pub reservations_renewed: u64,
     /// Reservation requests refused.
     pub reservations_denied: u64,
     /// Circuits accepted since the daemon started.
@@ -143,6 +168,8 @@ impl From<network::RelayUse> for RelayView {
             error: r.error,
             accepted_unix: r.accepted_at.map(unix),
             renewals: r.renewals,
+            expires_unix: r.expires_at.map(unix),
+            expiry_error: r.expiry_error,
             circuit_limit_secs: r
                 .circuit_limit
                 .and_then(|l| l.duration)
@@ -174,6 +201,14 @@ impl From<network::RelayLoad> for RelayServerView {
             },
             reservations: l.reservations,
             max_reservations: l.max_reservations,
+            reservation_secs: l.reservation_duration.as_secs(),
+            held: (l.held.into_iter())
+                .map(|h| HeldReservationView {
+                    peer_id: h.peer.to_string(),
+                    accepted_unix: unix(h.accepted_at),
+                    expires_unix: unix(h.expires_at),
+                })
+                .collect(),
             circuits_open: l.circuits.len(),
             max_circuits: l.max_circuits,
             max_circuit_secs: l.max_circuit_duration.as_secs(),
@@ -186,6 +221,7 @@ impl From<network::RelayLoad> for RelayServerView {
                 })
                 .collect(),
             reservations_accepted: l.reservations_accepted,
+            reservations_renewed: l.reservations_renewed,
             reservations_denied: l.reservations_denied,
             circuits_accepted: l.circuits_accepted,
             circuits_denied: l.circuits_denied,
@@ -205,6 +241,11 @@ pub fn parse_relay_addr(text: &str) -> Result<(PeerId, Multiaddr), ApiError> {
         ));
     }
     match split_peer_addr(&addr) {
+        // `/p2p/<a>/p2p/<b>`: no dial can use it, and the reservation would fail with
+        // no reason given.
+        Some((_, rest)) if rest.iter().any(|p| matches!(p, Protocol::P2p(_))) => Err(
+            ApiError::bad_request("a relay address has one /p2p/<peer id>, at its end"),
+        ),
         Some((peer, rest)) if !rest.is_empty() => Ok((peer, rest)),
         _ => Err(ApiError::bad_request(
             "a relay address must be an address ending in /p2p/<peer id>",

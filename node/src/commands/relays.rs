@@ -3,7 +3,7 @@
 //! (waiting a few seconds for its answer) and `relays drop <peer id>` gives one back.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::Method;
 
@@ -96,7 +96,24 @@ fn state(r: &RelayView) -> String {
     text
 }
 
+/// `in 58m`, `in 1h 05m`, `in 40s`, or `expired 3m ago`, from Unix seconds.
+fn until(at: u64, now: u64) -> String {
+    let words = |secs: u64| match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    };
+    if at >= now {
+        format!("in {}", words(at - now))
+    } else {
+        format!("expired {} ago", words(now - at))
+    }
+}
+
 fn describe(view: &RelaysView) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut lines = Vec::new();
     if view.relays.is_empty() {
         lines.push("no relays in use".to_string());
@@ -111,6 +128,11 @@ fn describe(view: &RelaysView) -> String {
                 "    accepted at {at} (Unix time), renewed {} time(s)",
                 r.renewals
             ));
+        }
+        match (r.expires_unix, &r.expiry_error) {
+            (Some(at), _) => lines.push(format!("    expires at {at} ({})", until(at, now))),
+            (None, Some(why)) => lines.push(format!("    expiry unknown: {why}")),
+            (None, None) => {}
         }
     }
     if let Some(s) = &view.server {
@@ -132,9 +154,31 @@ fn describe(view: &RelaysView) -> String {
             s.reservations_denied,
             s.circuits_denied
         ));
+        for h in &s.held {
+            lines.push(format!(
+                "    reservation for {}: expires at {} ({}) unless renewed",
+                h.peer_id,
+                h.expires_unix,
+                until(h.expires_unix, now)
+            ));
+        }
         for c in &s.circuits {
             lines.push(format!("    circuit {} -> {}", c.src, c.dst));
         }
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until;
+
+    #[test]
+    fn expiry_reads_as_time_left() {
+        assert_eq!(until(1000 + 58 * 60 + 30, 1000), "in 58m");
+        assert_eq!(until(1000 + 3900, 1000), "in 1h 05m");
+        assert_eq!(until(1040, 1000), "in 40s");
+        assert_eq!(until(1000, 1000), "in 0s");
+        assert_eq!(until(1000, 1180), "expired 3m ago");
+    }
 }

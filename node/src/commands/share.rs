@@ -45,9 +45,9 @@ pub enum ShareCommand {
         /// A ticket, a share id or a CID.
         what: String,
     },
-    /// Announce a file again after `unpublish`.
+    /// Announce a file (or a folder and its files) again after `unpublish`.
     Publish {
-        /// The file's CID.
+        /// The file's or folder's CID.
         cid: String,
     },
 }

@@ -77,6 +77,7 @@ impl NetworkActor {
         }
         self.run_due_announcements(now);
         self.keep_reservations(now);
+        self.start_expiry_probes(now);
         self.tend_provider_lookups(now);
         self.report_serving();
     }
@@ -158,6 +159,7 @@ impl NetworkActor {
             Command::DropRelay { peer, reply } => {
                 let _ = reply.send(self.drop_relay(peer));
             }
+            Command::RelayExpiry { relay, expiry } => self.relays.on_expiry_read(relay, expiry),
             Command::RoutingTable(reply) => {
                 let _ = reply.send(self.routing_table());
             }
@@ -204,6 +206,7 @@ impl NetworkActor {
             provided_files: self.dht.provided_count(),
             provider_announcements: self.dht.announcements_started(),
             unannounced_files: self.dht.reprovider.provided.unannounced(),
+            provider_lookups: self.providers.started,
         }
     }
 
@@ -241,7 +244,7 @@ impl NetworkActor {
                 ..
             } => {
                 self.on_dialed(connection_id, peer_id);
-                self.relays.on_connection(connection_id, &endpoint);
+                self.relays.on_connection(connection_id, peer_id, &endpoint);
                 self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
                 self.providers.on_connected(peer_id);
             }
@@ -253,7 +256,7 @@ impl NetworkActor {
                 ..
             } => {
                 tracing::info!(peer = %peer_id, cause = ?cause, "connection closed");
-                self.relays.on_connection_closed(connection_id);
+                self.relays.on_connection_closed(connection_id, peer_id);
                 self.on_connection_closed(peer_id, connection_id, num_established);
             }
             SwarmEvent::OutgoingConnectionError {
@@ -271,14 +274,14 @@ impl NetworkActor {
                 tracing::info!(%address, "external address confirmed");
                 let _ = self
                     .events
-                    .send(NetEvent::ExternalAddressConfirmed(address));
+                    .send(NetEvent::ExternalAddressConfirmed(address.clone()));
                 self.update_dht_mode();
-                // Provider records carry our addresses: re-announce with the new ones.
-                self.schedule_reannounce();
+                self.on_address_confirmed(address);
             }
             SwarmEvent::ExternalAddrExpired { address } => {
                 tracing::info!(%address, "external address expired");
                 self.update_dht_mode();
+                self.on_address_expired(&address);
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
@@ -300,7 +303,7 @@ impl NetworkActor {
             BehaviourEvent::Ping(event) => self.peers.on_ping(event),
             BehaviourEvent::Mdns(event) => self.on_mdns_event(event),
             BehaviourEvent::Dcutr(event) => super::reach::on_dcutr_event(event),
-            BehaviourEvent::RelayClient(event) => self.relays.on_client_event(event),
+            BehaviourEvent::RelayClient(event) => self.on_relay_client_event(event),
             BehaviourEvent::RelayServer(event) => self.relays.on_server_event(event),
             BehaviourEvent::Upnp(event) => {
                 tracing::info!(?event, "UPnP");

@@ -17,6 +17,7 @@ use super::add_provider::{add_provider_behaviour, AddProviderCodec};
 use super::catalog::{catalog_behaviour, CatalogCodec};
 use super::codec::ChunkCodec;
 use super::gate::{ConnectionGate, GateLimits};
+use super::hop_stream::HopStreams;
 use super::ping::{Ping, PingConfig};
 use chunk_store::BufferPool;
 
@@ -67,6 +68,10 @@ pub struct RelayLimits {
     /// Most bytes through one circuit (0: no limit).
     pub max_circuit_bytes: u64,
 }
+
+/// How long a reservation on our relay server lasts unless the peer renews it
+/// (libp2p-relay's default; its client renews well before).
+pub const RELAY_RESERVATION_DURATION: Duration = Duration::from_secs(3600);
 
 /// `p2pd/<version>`, followed by ` (<display name>)` when the owner set one.
 pub fn agent_version(display_name: Option<&str>) -> String {
@@ -134,6 +139,8 @@ pub struct Behaviour {
     pub(crate) upnp: Toggle<upnp::tokio::Behaviour>,
     /// Plain streams for protocols served outside the swarm task (share access).
     pub(crate) streams: libp2p_stream::Behaviour,
+    /// Relay hop streams on a chosen connection (reading reservation expiries).
+    pub(crate) hop_streams: HopStreams,
 }
 
 impl Behaviour {
@@ -214,7 +221,7 @@ impl Behaviour {
                         relay::Config {
                             max_reservations: limits.max_reservations,
                             max_reservations_per_peer: 4,
-                            reservation_duration: Duration::from_secs(3600),
+                            reservation_duration: RELAY_RESERVATION_DURATION,
                             max_circuits: limits.max_circuits,
                             max_circuits_per_peer: 8,
                             max_circuit_duration: limits.max_circuit_duration,
@@ -227,6 +234,7 @@ impl Behaviour {
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: config.upnp.then(upnp::tokio::Behaviour::default).into(),
             streams: libp2p_stream::Behaviour::new(),
+            hop_streams: HopStreams::default(),
         })
     }
 }

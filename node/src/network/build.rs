@@ -15,6 +15,7 @@ use libp2p::core::Transport as _;
 use libp2p::{identity, noise, relay, tcp, yamux, Multiaddr, Swarm};
 use tokio::sync::{broadcast, mpsc};
 
+use super::accept_rate::RateLimits;
 use super::actor::NetworkActor;
 use super::behaviour::{Behaviour, BehaviourConfig};
 use super::dht::Dht;
@@ -88,7 +89,11 @@ pub fn build(
                     .upgrade(Version::V1Lazy)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default());
-                Ok(PendingGate::new(tcp, PendingLimits::default()))
+                let limits = PendingLimits {
+                    rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
+                    ..PendingLimits::default()
+                };
+                Ok(PendingGate::new(tcp, limits))
             },
         )?
         .with_other_transport(
@@ -202,6 +207,7 @@ fn assemble(
             config.dht_mode,
             bootstrap_peers,
             Reprovider::new(DEFAULT_REPROVIDE_INTERVAL, std::time::Instant::now()),
+            &config.external,
         ),
         reach: Reach::new(
             use_relays,
@@ -209,7 +215,11 @@ fn assemble(
             config.behaviour.relay_server.is_some(),
         ),
         peers: Peers::default(),
-        relays: RelayBook::new(config.behaviour.relay_server.clone(), traffic),
+        relays: RelayBook::new(
+            config.behaviour.relay_server.clone(),
+            traffic,
+            command_tx.downgrade(),
+        ),
         providers: Default::default(),
         metrics,
         catalog: Default::default(),

@@ -1,6 +1,7 @@
-//! Kademlia inside the swarm task: when everything we provide is announced again
-//! (after address changes and bootstrap connections), the bootstrap nodes, and whether
-//! we are a DHT server or client. Provider lookups are `providers.rs`'s.
+//! Kademlia inside the swarm task: when everything we provide is announced again (a
+//! new confirmed address, the first bootstrap connection) and when only what reached
+//! nobody is (a bootstrap node connected again), the bootstrap nodes, and whether we
+//! are a DHT server or client. Provider lookups are `providers.rs`'s.
 //! Announcing itself is the batched reprovider's (`providing.rs`, `reprovide/`); how
 //! each announcement went is kept in `announce.rs`.
 
@@ -8,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::OutboundRequestId;
-use libp2p::{kad, PeerId};
+use libp2p::{kad, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
 use super::info::DhtMode;
@@ -17,9 +18,8 @@ use super::reprovide::Reprovider;
 /// Re-announcements are delayed this long after a trigger, so a burst of triggers
 /// (several addresses confirmed at once) costs one round of announcements.
 const REANNOUNCE_DELAY: Duration = Duration::from_secs(1);
-/// A reconnect to a bootstrap node re-announces everything only if the last full round
-/// is older than this (the reprovider refreshes records on its own schedule).
-const REANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+/// Confirmed external addresses remembered as carried by our records (a node has a few).
+const MAX_RECORD_ADDRS_KNOWN: usize = 64;
 
 /// Our part in the DHT.
 pub(super) struct Dht {
@@ -30,8 +30,14 @@ pub(super) struct Dht {
     /// The reprovider's lookups and batches in flight, by libp2p's ids.
     pub(super) reprovide_lookups: HashMap<kad::QueryId, u64>,
     pub(super) reprovide_batches: HashMap<OutboundRequestId, u64>,
-    reannounce_at: Option<Instant>,
-    pub(super) last_announce_all: Option<Instant>,
+    /// When everything is announced again (a trigger came less than
+    /// [`REANNOUNCE_DELAY`] ago).
+    pub(super) reannounce_at: Option<Instant>,
+    /// Whether a bootstrap node (or a saved peer) was connected since the start.
+    joined: bool,
+    /// The confirmed external addresses our records carry: confirming one of them again
+    /// changes nothing in the records.
+    record_addrs: HashSet<Multiaddr>,
 }
 
 impl Dht {
@@ -39,6 +45,7 @@ impl Dht {
         mode: DhtMode,
         bootstrap_peers: HashSet<PeerId>,
         reprovider: Reprovider,
+        external: &[Multiaddr],
     ) -> Self {
         Dht {
             mode,
@@ -47,7 +54,12 @@ impl Dht {
             reprovide_lookups: HashMap::new(),
             reprovide_batches: HashMap::new(),
             reannounce_at: None,
-            last_announce_all: None,
+            joined: false,
+            record_addrs: external
+                .iter()
+                .take(MAX_RECORD_ADDRS_KNOWN)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -61,21 +73,45 @@ impl Dht {
 }
 
 impl NetworkActor {
-    /// The first connection to a bootstrap node fills the routing table from it and
-    /// announces what we provide; a reconnect (every few minutes on a flaky link)
-    /// re-announces only if the last full round is old.
+    /// A connection to a bootstrap node fills the routing table from it. The first one
+    /// since the start announces everything we provide (what was announced before it
+    /// reached only the peers we had); a later one (every few minutes on a flaky link,
+    /// or once the idle connection closed) announces only the keys whose last round
+    /// reached nobody: the others keep their turn in the reprovide timetable.
     pub(super) fn on_first_connection(&mut self, peer: PeerId) {
         if !self.dht.bootstrap_peers.contains(&peer) {
             return;
         }
         let _ = self.swarm.behaviour_mut().kad.bootstrap();
-        if self
-            .dht
-            .last_announce_all
-            .is_none_or(|t| t.elapsed() > REANNOUNCE_MIN_INTERVAL)
-        {
+        if !self.dht.joined {
+            self.dht.joined = true;
             self.schedule_reannounce();
+            return;
         }
+        let now = Instant::now();
+        let keys = self.dht.reprovider.announce_unannounced(now);
+        if keys > 0 {
+            tracing::info!(keys, "announcing the provider records that reached nobody");
+            self.drive_reprovider(now);
+        }
+    }
+
+    /// Provider records carry our confirmed addresses: a new one is worth announcing
+    /// everything again. AutoNAT, UPnP and the relay client may confirm an address we
+    /// have already; that changes nothing in the records and announces nothing.
+    pub(super) fn on_address_confirmed(&mut self, address: Multiaddr) {
+        if self.dht.record_addrs.contains(&address) {
+            return;
+        }
+        if self.dht.record_addrs.len() < MAX_RECORD_ADDRS_KNOWN {
+            self.dht.record_addrs.insert(address);
+        }
+        self.schedule_reannounce();
+    }
+
+    /// Records announced from now on lack `address`; confirming it again is news.
+    pub(super) fn on_address_expired(&mut self, address: &Multiaddr) {
+        self.dht.record_addrs.remove(address);
     }
 
     pub(super) fn schedule_reannounce(&mut self) {

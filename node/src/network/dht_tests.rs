@@ -1,10 +1,11 @@
 //! Unit tests of the network layer's DHT work over in-memory nodes: provider lookups,
 //! batched announcements as libp2p-kad stores them, announcements that reach nobody,
-//! and lookups nobody waits for.
+//! lookups nobody waits for, and what announces everything again.
 
 use dht_proto::Cid;
 use libp2p::multiaddr::Protocol;
-use libp2p::{identity, Multiaddr};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identity, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
 use super::tests::*;
@@ -168,4 +169,54 @@ async fn a_lookup_nobody_waits_for_is_finished() {
     drop(receiver);
     actor.on_tick();
     assert!(actor.providers.queries.is_empty());
+}
+
+#[tokio::test]
+async fn only_a_new_address_or_the_first_bootstrap_connection_announces_everything_again() {
+    let boot = PeerId::random();
+    let mut cfg = config(DhtMode::Server);
+    cfg.bootstrap = vec![format!("/memory/3/p2p/{boot}").parse().unwrap()];
+    let given: Multiaddr = "/memory/77".parse().unwrap();
+    cfg.external = vec![given.clone()];
+    let (inbound_tx, _inbound) = mpsc::channel(8);
+    let (mut actor, _net) =
+        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
+    actor
+        .dht
+        .reprovider
+        .provide(ProviderKey::File(cid(1)), std::time::Instant::now());
+    let everything_again = |actor: &mut NetworkActor| actor.dht.reannounce_at.take().is_some();
+
+    // Joining: the first connection to a bootstrap node.
+    actor.on_first_connection(boot);
+    assert!(everything_again(&mut actor));
+    // Its connection closed when idle and opened again: the timetable stands.
+    actor.on_first_connection(boot);
+    assert!(!everything_again(&mut actor));
+    actor.on_first_connection(PeerId::random());
+    assert!(!everything_again(&mut actor));
+
+    let confirm = |actor: &mut NetworkActor, address: &Multiaddr| {
+        actor.swarm.add_external_address(address.clone());
+        actor.on_swarm_event(SwarmEvent::ExternalAddrConfirmed {
+            address: address.clone(),
+        });
+    };
+    // AutoNAT confirming --external-addr: records carry it already.
+    confirm(&mut actor, &given);
+    assert!(!everything_again(&mut actor));
+    // A new address, then the same confirmed again.
+    let found: Multiaddr = "/memory/4242".parse().unwrap();
+    confirm(&mut actor, &found);
+    assert!(everything_again(&mut actor));
+    confirm(&mut actor, &found);
+    assert!(!everything_again(&mut actor));
+    // Expired, and confirmed once more: records announced meanwhile lack it.
+    actor.swarm.remove_external_address(&found);
+    actor.on_swarm_event(SwarmEvent::ExternalAddrExpired {
+        address: found.clone(),
+    });
+    assert!(!everything_again(&mut actor));
+    confirm(&mut actor, &found);
+    assert!(everything_again(&mut actor));
 }

@@ -179,6 +179,13 @@ pub enum Command {
     RoutingTable(oneshot::Sender<Vec<PeerAddrs>>),
     /// Rejoin the network through peers known from an earlier run.
     Rejoin(Vec<PeerAddrs>),
+    /// An expiry probe's result (from the task `relay_expiry` spawned).
+    RelayExpiry {
+        /// The relay asked.
+        relay: PeerId,
+        /// When our reservation on it expires, or why that was not read.
+        expiry: Result<std::time::SystemTime, String>,
+    },
     /// Remember addresses of a peer (from a share ticket) and dial it there now.
     DialAt {
         /// The peer.

@@ -98,6 +98,8 @@ pub struct NodeInfo {
     /// Provided files whose last announcement reached no DHT server (they cannot be
     /// found through the DHT until a retry reaches one).
     pub unannounced_files: usize,
+    /// Provider lookups (DHT `GET_PROVIDERS` queries) started since the daemon started.
+    pub provider_lookups: u64,
 }
 
 /// How announcing one provided file went.

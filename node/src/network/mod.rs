@@ -23,8 +23,11 @@
 //! - `add_provider.rs`: writing batches of `ADD_PROVIDER` messages to chosen servers.
 //! - `announce.rs`: the keys we provide and how each announcement went.
 //! - `reach.rs`: being reachable: relay reservations, AutoNAT, DCUtR, UPnP.
-//! - `relays.rs`: relays as the operator sees them (reservations, circuits, a relay
+//! - `relays/`: relays as the operator sees them (reservations, circuits, a relay
 //!   node's load) and the owner's added and dropped relays.
+//! - `relay_expiry.rs`: when each relay reservation expires, read with our own
+//!   `RESERVE` (a refresh) in a spawned task; `hop_stream.rs` opens its stream on the
+//!   connection that holds the reservation.
 //! - `relay_traffic.rs`: bytes carried through each relay, counted by the transport.
 //! - `probe.rs`: one `GET_PROVIDERS` to one DHT server, for `p2pd doctor`.
 //! - `requests.rs`: the transfer protocols: outbound requests in flight, inbound ones
@@ -37,10 +40,12 @@
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
+//! - `accept_rate.rs`: how fast one address, and one subnet, may open inbound connections.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 //! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
 
+mod accept_rate;
 mod actor;
 mod add_provider;
 mod announce;
@@ -58,6 +63,7 @@ mod dht_tests;
 mod explore;
 pub mod gate;
 mod handle;
+mod hop_stream;
 mod in_flight;
 mod info;
 mod keyspace;
@@ -74,6 +80,9 @@ mod providing;
 mod reach;
 #[cfg(test)]
 mod reach_tests;
+mod relay_expiry;
+#[cfg(test)]
+mod relay_expiry_tests;
 mod relay_traffic;
 mod relays;
 mod reprovide;
@@ -103,7 +112,7 @@ pub use peers::{is_loopback, is_relayed, split_peer_addr};
 pub use probe::{ask_providers, closest_to, ProbeError};
 pub use reach::describe as describe_cannot_serve;
 pub use relays::{
-    relay_of, CarriedCircuit, CircuitLimit, RelayChoiceError, RelayLoad, RelayOrigin, RelayUse,
-    RelaysReport, ReservationState, MAX_ADDED_RELAYS,
+    relay_of, CarriedCircuit, CircuitLimit, HeldReservation, RelayChoiceError, RelayLoad,
+    RelayOrigin, RelayUse, RelaysReport, ReservationState, MAX_ADDED_RELAYS,
 };
 pub use reprovide::{ReprovideStats, DEFAULT_REPROVIDE_INTERVAL};

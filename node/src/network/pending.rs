@@ -4,6 +4,10 @@
 //! with the most handshakes in progress (within the full subnet, or anywhere) is dropped,
 //! so connections that never finish their handshake cannot keep new peers out.
 //!
+//! Before that, each address and subnet may open only so many connections a second
+//! ([`AcceptRate`]); one past its rate is closed as soon as it is accepted, with no
+//! handshake at all.
+//!
 //! This sits in the transport because libp2p's swarm offers no way to end a pending
 //! inbound connection: a behaviour can only refuse new ones, which is what let idle
 //! sockets lock new peers out.
@@ -21,7 +25,8 @@ use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEve
 use libp2p::core::Transport;
 use libp2p::Multiaddr;
 
-use super::gate::{ip_of, subnet_of, Subnet};
+use super::accept_rate::{AcceptRate, RateLimits};
+use super::gate::{ip_of, subnet_of, Subnet, DEFAULT_MAX_INBOUND_PER_IP};
 
 /// Bounds on inbound handshakes in progress.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +37,8 @@ pub struct PendingLimits {
     pub per_subnet: usize,
     /// In all.
     pub total: usize,
+    /// New connections a second, from one address and from one subnet.
+    pub rate: RateLimits,
 }
 
 impl Default for PendingLimits {
@@ -40,6 +47,7 @@ impl Default for PendingLimits {
             per_ip: 8,
             per_subnet: 32,
             total: 64,
+            rate: RateLimits::for_inbound_per_ip(DEFAULT_MAX_INBOUND_PER_IP),
         }
     }
 }
@@ -125,6 +133,7 @@ pub struct PendingGate<T> {
     inner: T,
     limits: PendingLimits,
     table: Arc<Mutex<Table>>,
+    rate: AcceptRate,
 }
 
 impl<T> PendingGate<T> {
@@ -134,6 +143,7 @@ impl<T> PendingGate<T> {
             inner,
             limits,
             table: Arc::default(),
+            rate: AcceptRate::new(limits.rate),
         }
     }
 }
@@ -147,6 +157,9 @@ pub enum GateError<E> {
     /// Dropped to make room for newer handshakes.
     #[error("handshake dropped to make room for other peers")]
     Evicted,
+    /// Closed at once: its address or subnet opened connections too fast.
+    #[error("too many new connections from this address or subnet")]
+    TooFast,
 }
 
 /// An inbound upgrade that can be dropped by the gate, and that leaves the gate's table
@@ -155,6 +168,8 @@ pub struct GatedUpgrade<F> {
     inner: Abortable<F>,
     id: Option<u64>,
     table: Arc<Mutex<Table>>,
+    /// Refused by the rate: ends at once, never polling (starting) the handshake.
+    too_fast: bool,
 }
 
 impl<F> GatedUpgrade<F> {
@@ -180,6 +195,9 @@ where
     type Output = Result<O, GateError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.too_fast {
+            return Poll::Ready(Err(GateError::TooFast));
+        }
         let result = match self.inner.poll_unpin(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(Ok(output))) => Ok(output),
@@ -243,7 +261,12 @@ where
                 local_addr,
                 send_back_addr,
             } => {
-                let (id, registration) = match ip_of(&send_back_addr) {
+                let ip = ip_of(&send_back_addr);
+                let too_fast = ip.is_some_and(|ip| !this.rate.allow(ip, Instant::now()));
+                if too_fast {
+                    tracing::trace!(addr = %send_back_addr, "inbound connection closed: too many from its address or subnet");
+                }
+                let (id, registration) = match ip.filter(|_| !too_fast) {
                     Some(ip) => match this.table.lock() {
                         Ok(mut table) => {
                             let (id, registration) = table.admit(ip, &this.limits);
@@ -260,6 +283,7 @@ where
                         inner: Abortable::new(upgrade, registration),
                         id,
                         table: this.table.clone(),
+                        too_fast,
                     },
                     local_addr,
                     send_back_addr,
@@ -308,6 +332,7 @@ mod tests {
             per_ip: 3,
             per_subnet: 5,
             total: 8,
+            ..PendingLimits::default()
         };
         let mut table = Table::default();
         // A flood from one /24: 3 from .2, 2 from .3 fill the subnet.

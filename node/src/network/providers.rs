@@ -41,6 +41,8 @@ pub(super) struct ProviderLookups {
     pub(super) queries: HashMap<kad::QueryId, ProviderQuery>,
     /// Providers being dialled, by peer.
     pub(super) dialling: HashMap<PeerId, Dialling>,
+    /// Lookups started since the daemon started.
+    pub(super) started: u64,
 }
 
 /// A provider lookup running: where it sends the providers it finds, and where it counts
@@ -119,6 +121,7 @@ impl NetworkActor {
             .kad
             .get_providers(subject.record_key());
         tracing::info!(%subject, "provider lookup started");
+        self.providers.started += 1;
         let requests = Arc::new(AtomicU32::new(0));
         if let Some(started) = started {
             let _ = started.send((id, requests.clone()));

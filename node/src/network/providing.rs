@@ -59,7 +59,6 @@ impl NetworkActor {
     /// Announces everything we provide again (our addresses changed, or we joined).
     pub(super) fn announce_all(&mut self) {
         let now = Instant::now();
-        self.dht.last_announce_all = Some(now);
         let keys = self.dht.reprovider.announce_all(now);
         tracing::info!(keys, "announcing provider records");
         self.drive_reprovider(now);

@@ -287,8 +287,15 @@ impl NetworkActor {
                 }
                 Err(e) => {
                     tracing::debug!(%circuit, "cannot listen through relay: {e}");
-                    self.relays
-                        .on_reservation_ended(peer, Some(format!("cannot listen through it: {e}")));
+                    // Some transport errors display as nothing: say which one it was.
+                    let why = match e.to_string() {
+                        text if text.is_empty() => format!("{e:?}"),
+                        text => text,
+                    };
+                    self.relays.on_reservation_ended(
+                        peer,
+                        Some(format!("cannot listen through it: {why}")),
+                    );
                     reach
                         .reservation_retry
                         .insert(peer, now + RESERVATION_RETRY);

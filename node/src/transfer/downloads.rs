@@ -49,6 +49,10 @@ pub struct FetchParams {
     /// and not saved for the daemon to resume by itself at start (the folder fetch
     /// resumes it, after checking its target again).
     pub in_folder: bool,
+    /// Peers likely to hold the file (a folder's providers, for its files): asked at
+    /// once, and while there are some the download makes no DHT lookup before it
+    /// starts (later ones may still add sources).
+    pub sources: Vec<PeerId>,
 }
 
 /// How the owner stops a download.
@@ -184,6 +188,7 @@ impl Transfers {
             output_dir: None,
             timeout,
             in_folder: false,
+            sources: Vec::new(),
         };
         if let Some(existing) = downloads.get(&cid) {
             match existing.state() {

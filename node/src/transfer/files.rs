@@ -57,9 +57,13 @@ impl Transfers {
         Ok(blocking(move || store.len()).await?)
     }
 
-    /// Stops announcing a file; it stays in the store. A download of it running now
-    /// finishes without announcing it, and the choice survives a restart.
+    /// Stops announcing a file (or a folder: see `folder/manage.rs`); it stays in the
+    /// store. A download of it running now finishes without announcing it, and the
+    /// choice survives a restart.
     pub async fn unpublish(&self, cid: Cid) -> Result<(), EngineError> {
+        if self.is_folder(cid).await? {
+            return self.unpublish_folder(cid).await;
+        }
         // First, so that a download cannot announce the file after the withdrawal
         // below (it checks the flag again after each announcement).
         let downloading = self.withhold_announcements(&cid);
@@ -76,8 +80,12 @@ impl Transfers {
         Ok(())
     }
 
-    /// Announces a file again after `unpublish`; the choice survives a restart.
+    /// Announces a file (or a folder) again after `unpublish`; the choice survives a
+    /// restart.
     pub async fn publish(&self, cid: Cid) -> Result<(), EngineError> {
+        if self.is_folder(cid).await? {
+            return self.publish_folder(cid).await;
+        }
         let store = self.store().clone();
         blocking(move || store.set_published(&cid, true)).await?;
         self.net().start_providing(cid).await;
@@ -86,8 +94,12 @@ impl Transfers {
     }
 
     /// Stops announcing a file and deletes the store's copy (a file tracked in place is
-    /// left where it is). Refused while the file downloads.
+    /// left where it is), or does so for a folder and its own files. Refused while the
+    /// file or folder downloads.
     pub async fn remove(&self, cid: Cid) -> Result<(), EngineError> {
+        if self.is_folder(cid).await? {
+            return self.remove_folder(cid).await;
+        }
         if self.is_downloading(&cid) {
             return Err(EngineError::Downloading(cid));
         }

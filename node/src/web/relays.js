@@ -1,9 +1,9 @@
 // p2pd web UI: the Relays page. Loaded after app.js and built on its helpers (h, $, api,
 // toast, short, duration, bytes, refreshFailed). It lists the relays this node holds, seeks or
-// routes through (GET /api/relays: reservation, since when, circuits), lets the owner
+// routes through (GET /api/relays: reservation, since when, when it expires, circuits), lets the owner
 // add one by its multiaddr (POST /api/relays) or drop one (DELETE /api/relays/{peer}),
-// and, on a node that is itself a relay, shows the circuits it carries against its
-// limits.
+// and, on a node that is itself a relay, shows the reservations it holds (with their
+// expiry) and the circuits it carries against its limits.
 "use strict";
 
 const RELAYS_REFRESH_MS = 5000;
@@ -20,11 +20,11 @@ const RELAYS_REFRESH_MS = 5000;
       h("h2", {}, "Relays in use"),
       h("table", { class: "table", id: "relays-table" },
         h("thead", {}, h("tr", {},
-          h("th", {}, "Relay"), h("th", {}, "From"), h("th", {}, "Reservation"), h("th", {}, "Since"),
+          h("th", {}, "Relay"), h("th", {}, "From"), h("th", {}, "Reservation"), h("th", {}, "Since"), h("th", {}, "Expires"),
           h("th", {}, "Circuits now / in all"), h("th", {}, "Carried ↑ / ↓"), h("th", {}, "Circuit limit"), h("th", {}))),
         h("tbody", { id: "relays-body" })),
       h("p", { id: "relays-empty", class: "empty" }, "No relays in use. A node reachable directly needs none; add one to be reachable through it anyway."),
-      h("p", { class: "muted small" }, "An added relay is held even while this node is reachable directly, until dropped or the daemon restarts (--relay keeps one across restarts). libp2p renews a reservation before it expires.")),
+      h("p", { class: "muted small" }, "An added relay is held even while this node is reachable directly, until dropped or the daemon restarts (--relay keeps one across restarts). libp2p renews a reservation before it expires; the expiry is read from the relay's answer to a refresh this node sends after each renewal.")),
     h("div", { id: "relay-server", class: "card", hidden: true },
       h("h2", {}, "This node as a relay"),
       h("p", { id: "relay-server-state", class: "muted" }),
@@ -34,6 +34,9 @@ const RELAYS_REFRESH_MS = 5000;
         h("dt", {}, "Circuits"), h("dd", {}, h("div", { id: "relay-circuits-bar", class: "bar", role: "meter" }, h("div")),
           h("span", { id: "relay-circuits", class: "num" })),
         h("dt", {}, "Since start"), h("dd", { id: "relay-totals", class: "num" })),
+      h("h3", {}, "Reservations held"),
+      h("ul", { id: "relay-held-list", class: "addr-list mono" }),
+      h("h3", {}, "Circuits"),
       h("ul", { id: "relay-circuit-list", class: "addr-list mono" })));
   document.querySelector("main").append(page);
   const nav = document.querySelector('#nav a[data-page="peers"]');
@@ -41,6 +44,18 @@ const RELAYS_REFRESH_MS = 5000;
 })();
 
 const since = (unix) => (unix ? `${duration(Date.now() / 1000 - unix)} ago` : "–");
+const until = (unix) => {
+  const left = unix - Date.now() / 1000;
+  return left >= 0 ? `in ${duration(left)}` : `expired ${duration(-left)} ago`;
+};
+const unixDate = (unix) => new Date(unix * 1000).toLocaleString();
+
+function expiryCell(r) {
+  if (r.expires_unix) {
+    return h("td", { "data-label": "Expires", "data-expires": r.expires_unix, title: unixDate(r.expires_unix) }, until(r.expires_unix));
+  }
+  return h("td", { "data-label": "Expires", title: r.expiry_error || "" }, r.expiry_error ? "unknown" : "–");
+}
 
 function relayRow(r) {
   const limit = [r.circuit_limit_secs ? duration(r.circuit_limit_secs) : null,
@@ -54,6 +69,7 @@ function relayRow(r) {
     h("td", { "data-label": "From" }, r.origin),
     h("td", { "data-label": "Reservation" }, state, r.error ? h("small", { class: "muted" }, ` ${r.error}`) : null),
     h("td", { "data-label": "Since" }, since(r.accepted_unix)),
+    expiryCell(r),
     h("td", { "data-label": "Circuits now / in all", class: "num" }, `${r.circuits_open} / ${r.circuits_total}`),
     h("td", { "data-label": "Carried ↑ / ↓", class: "num" }, `${bytes(r.bytes_sent)} / ${bytes(r.bytes_received)}`),
     h("td", { "data-label": "Circuit limit" }, limit),
@@ -79,6 +95,9 @@ function renderRelays(view) {
   meter("relay-reservations", s.reservations, s.max_reservations);
   meter("relay-circuits", s.circuits_open, s.max_circuits);
   $("relay-totals").textContent = `${s.reservations_accepted} reservations and ${s.circuits_accepted} circuits accepted, ${s.reservations_denied} and ${s.circuits_denied} refused`;
+  $("relay-held-list").replaceChildren(...s.held.map((r) =>
+    h("li", { "data-peer": r.peer_id, "data-expires": r.expires_unix, title: `${r.peer_id}\nexpires ${unixDate(r.expires_unix)}` },
+      `${short(r.peer_id, 6)}, expires ${until(r.expires_unix)}`)));
   $("relay-circuit-list").replaceChildren(...s.circuits.map((c) =>
     h("li", { title: `${c.src} → ${c.dst}` }, `${short(c.src, 6)} → ${short(c.dst, 6)}, ${since(c.since_unix)}`)));
 }

@@ -339,6 +339,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Announce.
     let (wall, cpu, reached_k) = announce(&provider.net, args.files).await?;
+    let announced = Instant::now();
     let stats = provider.net.reprovide_stats().await?;
     let files = args.files as f64;
     println!("\n## Announcing {} files (batched reprovide)\n", args.files);
@@ -388,7 +389,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The first refresh cycle: every key is due between ½ and 1½ intervals after its
     // announcement.
     let length = interval + interval / 2 + Duration::from_secs(args.bucket_secs);
-    println!("\n## The first refresh cycle (interval {} s), per {} s bucket from the end of the announcement\n", interval.as_secs(), args.bucket_secs);
+    println!(
+        "\n## The first refresh cycle (interval {} s), per {} s bucket from {:.1} s after the announcement ended (after the findability check)\n",
+        interval.as_secs(),
+        args.bucket_secs,
+        announced.elapsed().as_secs_f64()
+    );
+    let before = provider.net.reprovide_stats().await?;
     let meter = CpuMeter::start(&[std::process::id()]);
     let buckets = observe(
         &provider.net,
@@ -418,6 +425,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "| all | {} | {} | {} | {} | {} |",
         total.messages_sent, total.batches, total.lookups, total.lookup_requests, total.rounds
+    );
+    let after = provider.net.reprovide_stats().await?;
+    println!(
+        "\nEvery key made due at once, outside the timetable, during the cycle: {} times.",
+        after.announced_all - before.announced_all
     );
     println!(
         "\nCPU during the cycle: {}; load average after: {}",

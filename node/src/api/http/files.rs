@@ -26,9 +26,10 @@ pub(super) async fn files(State(s): State<AppState>) -> Result<Json<Vec<FileInfo
     s.api.files().await.map(Json)
 }
 
-/// Stop sharing a file and delete the store's copy.
+/// Stop sharing a file and delete the store's copy; for a folder, also the store's copies
+/// of its files that belong to no other share (in no other folder, not shared on their own).
 #[utoipa::path(delete, path = "/api/files/{cid}", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+    params(("cid" = String, Path, description = "The file or folder CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "Removed.", body = CidResponse)))]
 pub(super) async fn remove(
     State(s): State<AppState>,
@@ -37,9 +38,10 @@ pub(super) async fn remove(
     s.api.remove(&cid).await.map(Json)
 }
 
-/// Stop announcing a file (it stays in the store).
+/// Stop announcing a file, or a folder and its files that belong to no other share (they
+/// stay in the store).
 #[utoipa::path(post, path = "/api/files/{cid}/unpublish", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+    params(("cid" = String, Path, description = "The file or folder CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "No longer announced.", body = CidResponse)))]
 pub(super) async fn unpublish(
     State(s): State<AppState>,

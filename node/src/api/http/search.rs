@@ -54,9 +54,10 @@ pub(super) async fn browse(
     s.api.browse(request).await.map(Json)
 }
 
-/// List a file in this node's catalog (found by search, shown to peers that browse).
+/// List a file or folder in this node's catalog (found by search, shown to peers that
+/// browse).
 #[utoipa::path(post, path = "/api/files/{cid}/list", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+    params(("cid" = String, Path, description = "The file or folder CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "Listed; whether it is in the catalog now, and why not.", body = ListingResponse)))]
 pub(super) async fn list(
     State(s): State<AppState>,
@@ -65,9 +66,9 @@ pub(super) async fn list(
     s.api.set_listed(&cid, true).await.map(Json)
 }
 
-/// Take a file out of the catalog: fetchable by CID only.
+/// Take a file or folder out of the catalog: fetchable by CID only.
 #[utoipa::path(post, path = "/api/files/{cid}/unlist", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+    params(("cid" = String, Path, description = "The file or folder CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "Unlisted.", body = ListingResponse)))]
 pub(super) async fn unlist(
     State(s): State<AppState>,

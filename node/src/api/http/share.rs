@@ -73,9 +73,9 @@ pub(super) async fn open_ticket(
     s.api.open_ticket(request).await.map(Json)
 }
 
-/// Announce a file again after it was unpublished.
+/// Announce a file (or a folder and its files) again after it was unpublished.
 #[utoipa::path(post, path = "/api/files/{cid}/publish", tag = "files",
-    params(("cid" = String, Path, description = "The file CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+    params(("cid" = String, Path, description = "The file or folder CID.", example = "bafyr4iaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
     responses((status = 200, description = "Announced again.", body = CidResponse)))]
 pub(super) async fn publish(
     State(s): State<AppState>,

@@ -97,6 +97,9 @@ pub struct ReprovideStats {
     pub batches: u64,
     /// Key announcement rounds finished (one per key per round).
     pub rounds: u64,
+    /// Times every key was made due at once, outside the timetable (an external address
+    /// confirmed for the first time, the first connection to a bootstrap node).
+    pub announced_all: u64,
     /// Estimated number of DHT servers.
     pub network_size: Option<f64>,
     /// The prefix length of regions now.
@@ -209,11 +212,32 @@ impl Reprovider {
                 None => key.again = true,
             }
         }
-        for (at, point) in &moved {
+        self.reschedule(&moved, now);
+        self.stats.announced_all += 1;
+        self.provided.keys.len()
+    }
+
+    /// Makes due now only the keys whose last round reached nobody and that wait for a
+    /// retry (a way into the DHT opened: a bootstrap node connected again). Keys that
+    /// reached servers keep their turn in the timetable, so a reconnection never
+    /// brings every refresh forward at once.
+    pub(super) fn announce_unannounced(&mut self, now: Instant) -> usize {
+        let mut moved = Vec::new();
+        for (point, key) in &mut self.provided.keys {
+            if let Some(at) = key.next_at.filter(|at| key.failures > 0 && *at > now) {
+                moved.push((at, *point));
+                key.next_at = Some(now);
+            }
+        }
+        self.reschedule(&moved, now);
+        moved.len()
+    }
+
+    fn reschedule(&mut self, moved: &[(Instant, Point)], now: Instant) {
+        for (at, point) in moved {
             self.schedule.remove(&(*at, *point));
             self.schedule.insert((now, *point));
         }
-        self.provided.keys.len()
     }
 
     /// Starts what is due and sends what can be sent.

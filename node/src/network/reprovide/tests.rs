@@ -308,3 +308,101 @@ fn explored_regions_are_forgotten_after_their_time() {
     assert!(actions.is_empty());
     assert!(!reprovider.in_flight().4);
 }
+
+/// Keys refreshed per 10 s bucket of the 190 s after 10,000 keys were announced into a
+/// DHT of 100 servers with a 120 s interval (the setting of `reprovide-bench`), the
+/// clock stepped a second at a time; `reconnect` is called 121 s in (a bootstrap
+/// node's idle connection, closed after 120 s, opened again by a refresh).
+fn refresh_cycle(reconnect: fn(&mut Reprovider, Instant) -> usize) -> Vec<u64> {
+    let interval = Duration::from_secs(120);
+    let mut dht = FakeDht::new(100);
+    let start = Instant::now();
+    let mut reprovider = Reprovider::new(interval, start);
+    for i in 0..10_000 {
+        reprovider.provide(file(i), start);
+    }
+    dht.run(&mut reprovider, start);
+    let mut last = reprovider.stats().rounds;
+    assert_eq!(last, 10_000);
+    let mut buckets = vec![0; 19];
+    for second in 1..190 {
+        let now = start + Duration::from_secs(second);
+        if second == 121 {
+            reconnect(&mut reprovider, now);
+        }
+        dht.run(&mut reprovider, now);
+        let rounds = reprovider.stats().rounds;
+        buckets[second as usize / 10] += rounds - last;
+        last = rounds;
+    }
+    assert_idle(&reprovider);
+    buckets
+}
+
+#[test]
+fn a_refresh_cycle_is_spread_over_the_interval_and_a_reconnection_does_not_bunch_it() {
+    // What a reconnection to a bootstrap node did before: every key at once. This is
+    // the shape of the 2026-12-06 bench run's burst: three regions' turns (60 s, 90 s,
+    // 120 s) and all 10,000 keys in the 120 s bucket, none after: 17,500 rounds in 1.5
+    // intervals (the bench: 2,529, 2,421, 12,470).
+    let burst = refresh_cycle(Reprovider::announce_all);
+    assert!(burst[12] > 12_000, "{burst:?}");
+    assert!(burst[13..].iter().all(|keys| *keys == 0), "{burst:?}");
+    assert!(burst.iter().sum::<u64>() > 17_000, "{burst:?}");
+
+    // What it does now: only keys that reached nobody (none here) go early. The 4
+    // regions (2 bits for 100 servers) take turns a quarter of an interval apart, every
+    // key is refreshed once within an interval, and the first region to go comes again
+    // one interval later, at 180 s.
+    let spread = refresh_cycle(Reprovider::announce_unannounced);
+    let busy: Vec<usize> = (0..spread.len()).filter(|b| spread[*b] > 0).collect();
+    assert_eq!(busy, vec![6, 9, 12, 15, 18], "{spread:?}");
+    assert!(spread.iter().all(|keys| *keys < 3000), "{spread:?}");
+    assert_eq!(spread[6..16].iter().sum::<u64>(), 10_000);
+    assert_eq!(spread[18], spread[6]);
+}
+
+#[test]
+fn a_reconnection_brings_forward_only_the_keys_that_reached_nobody() {
+    let now = Instant::now();
+    let mut reprovider = Reprovider::new(DEFAULT_REPROVIDE_INTERVAL, now);
+    for i in 0..5 {
+        reprovider.provide(file(i), now);
+    }
+    FakeDht::new(0).run(&mut reprovider, now);
+    assert_eq!(reprovider.provided.unannounced(), 5);
+    // Servers appear; keys added now reach them.
+    let mut dht = FakeDht::new(30);
+    let later = now + Duration::from_secs(1);
+    for i in 5..10 {
+        reprovider.provide(file(i), later);
+    }
+    dht.run(&mut reprovider, later);
+    let turns = |r: &Reprovider| -> HashMap<Point, Instant> {
+        r.provided
+            .keys
+            .iter()
+            .filter(|(_, k)| k.failures == 0)
+            .map(|(p, k)| (*p, k.next_at.expect("scheduled")))
+            .collect()
+    };
+    let announced = turns(&reprovider);
+    assert_eq!(announced.len(), 5);
+
+    // A bootstrap node connects again 2 s in, before the 5 s retry: the five that
+    // reached nobody go now, the others keep their turn.
+    let reconnected = now + Duration::from_secs(2);
+    assert_eq!(reprovider.announce_unannounced(reconnected), 5);
+    assert_eq!(reprovider.stats().announced_all, 0);
+    dht.run(&mut reprovider, reconnected);
+    assert!(reached(&reprovider).iter().all(|r| *r == Some(K as u32)));
+    assert_eq!(reprovider.provided.unannounced(), 0);
+    let sent: usize = dht.received.values().map(|(keys, _)| keys.len()).sum();
+    assert_eq!(sent, 10 * K, "5 keys at 1 s, 5 at 2 s");
+    let now_turns = turns(&reprovider);
+    for (point, at) in &announced {
+        assert_eq!(now_turns[point], *at);
+    }
+    assert_eq!(reprovider.announce_unannounced(reconnected), 0);
+    assert_idle(&reprovider);
+}

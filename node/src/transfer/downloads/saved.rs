@@ -80,6 +80,7 @@ impl Transfers {
                 output_dir: record.output_dir.clone(),
                 timeout: Duration::from_secs(record.timeout_secs.max(1)),
                 in_folder: false,
+                sources: Vec::new(),
             };
             if record.state == SavedState::Unfinished {
                 let mut downloads = self.registry();

@@ -191,7 +191,17 @@ impl Engine {
         })
         .await;
         match stored {
-            Ok(()) => Err(Failure::folder(&cid)),
+            Ok(()) => {
+                let others = self
+                    .peers
+                    .slots
+                    .iter()
+                    .filter(|(p, s)| **p != peer && !s.dropped)
+                    .map(|(p, _)| *p);
+                let sources = std::iter::once(peer).chain(others).collect();
+                self.transfers.remember_folder_sources(cid, sources);
+                Err(Failure::folder(&cid))
+            }
             Err(chunk_store::StoreError::Invalid(e)) => {
                 tracing::warn!(%peer, "peer sent a directory manifest that is not {cid}: {e}");
                 self.transfers.ban(peer);

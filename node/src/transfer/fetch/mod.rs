@@ -231,7 +231,16 @@ impl Engine {
         }
 
         let net = self.transfers.net().clone();
-        let mut lookup = Lookup::start(&net, cid).await;
+        // Known sources (a folder's providers) are asked first; the DHT only if they do
+        // not do (see `again_if_due` below).
+        let mut lookup = if self.params.sources.is_empty() {
+            Lookup::start(&net, cid).await
+        } else {
+            Lookup::later()
+        };
+        for peer in self.params.sources.clone() {
+            self.add_peer(peer);
+        }
         let mut last_progress_at = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         // Peers we are already connected to may hold the file (LAN neighbours, the peer

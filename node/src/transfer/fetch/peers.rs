@@ -53,6 +53,17 @@ impl Lookup {
         }
     }
 
+    /// No lookup yet: the first starts when [`Lookup::again_if_due`] finds it due.
+    pub(super) fn later() -> Self {
+        let (_, providers) = mpsc::channel(1);
+        Lookup {
+            providers,
+            open: false,
+            interval: FIRST_LOOKUP_INTERVAL / 2,
+            next: Instant::now() + FIRST_LOOKUP_INTERVAL,
+        }
+    }
+
     /// Whether a lookup is running.
     pub(super) fn is_open(&self) -> bool {
         self.open

@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chunk_store::EntryState;
 use dht_proto::{Cid, DirManifest, RelPath};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tokio::sync::watch;
+use libp2p::PeerId;
+use tokio::sync::{watch, OnceCell};
 
 use super::tree::{self, TreeError};
 use super::{ActiveFile, FolderState, FolderStatus, Running, MAX_FOLDER_FETCHES};
@@ -214,6 +216,10 @@ impl Transfers {
             .await
             .map_err(|e| Failure::storage(e.to_string()))??;
 
+        let sources = Arc::new(Sources {
+            folder: cid,
+            peers: OnceCell::new(),
+        });
         let shared = Arc::new(Shared::default());
         let mut groups = groups(&manifest).into_iter();
         let mut running = FuturesUnordered::new();
@@ -230,6 +236,7 @@ impl Transfers {
                     size: group.size,
                     paths: group.paths,
                     timeout: params.timeout,
+                    sources: sources.clone(),
                     shared: shared.clone(),
                 };
                 running.push(job.run());
@@ -274,6 +281,7 @@ impl Transfers {
                 output_dir: None,
                 timeout,
                 in_folder: false,
+                sources: Vec::new(),
             })
             .map_err(|e| Failure::bad_input(e.to_string()))?;
         let ended = status
@@ -357,6 +365,12 @@ fn report(status: &watch::Sender<FolderStatus>, shared: &Shared, started: Instan
     });
 }
 
+/// The folder's providers (see `sources.rs`), shared by its files.
+struct Sources {
+    folder: Cid,
+    peers: OnceCell<Vec<PeerId>>,
+}
+
 /// One distinct file of the tree and every path that holds it.
 struct FileJob {
     transfers: Transfers,
@@ -365,6 +379,7 @@ struct FileJob {
     size: u64,
     paths: Vec<(RelPath, bool)>,
     timeout: Duration,
+    sources: Arc<Sources>,
     shared: Arc<Shared>,
 }
 
@@ -395,6 +410,28 @@ impl FileJob {
         Ok(())
     }
 
+    /// The folder's providers, looked for once, by the first file that needs them (a
+    /// file the store holds whole needs none).
+    async fn sources(&self) -> Result<Vec<PeerId>, Failure> {
+        let store = self.transfers.store().clone();
+        let cid = self.cid;
+        let held = blocking(move || store.info(&cid))
+            .await
+            .map_err(Failure::of_store)?
+            .is_some_and(|f| f.state == EntryState::Complete);
+        if held {
+            return Ok(Vec::new());
+        }
+        let transfers = &self.transfers;
+        let folder = self.sources.folder;
+        Ok(self
+            .sources
+            .peers
+            .get_or_init(|| transfers.folder_sources(folder))
+            .await
+            .clone())
+    }
+
     async fn check_parents(&self, path: &RelPath) -> Result<(), Failure> {
         let (root, path) = (self.root.clone(), path.clone());
         tokio::task::spawn_blocking(move || tree::check_parents(&root, &path))
@@ -412,6 +449,7 @@ impl FileJob {
                 output_dir: None,
                 timeout: self.timeout,
                 in_folder: true,
+                sources: self.sources().await?,
             })
             .map_err(|e| Failure::bad_input(format!("{path}: {e}")))?;
         let key = path.to_string();

@@ -8,12 +8,17 @@
 //!   distinct files through the download engine, several at once, each straight to its
 //!   place, and restore executable bits; resumable.
 //! - `tree.rs`: writing under the target so that nothing lands outside it.
+//! - `manage.rs`: `rm`, `unpublish` and `publish` of a folder and its own files.
+//! - `sources.rs`: the folder's providers, given to each of its files as sources so
+//!   that a file does not wait for a DHT lookup of its own.
 //!
 //! The registry here keeps the folder fetches run since the daemon started, each with
 //! a [`FolderStatus`] channel, so that a caller can attach to a running fetch.
 
 pub mod add;
 pub mod fetch;
+mod manage;
+mod sources;
 pub mod tree;
 
 use std::collections::HashMap;
@@ -117,6 +122,9 @@ impl FolderStatus {
 #[derive(Default)]
 pub(super) struct Registry {
     fetches: Mutex<HashMap<Cid, Running>>,
+    /// The peers a folder's manifest came from, and others its lookup found, until
+    /// its fetch takes them as its files' sources (see `sources.rs`).
+    sources: Mutex<HashMap<Cid, Vec<libp2p::PeerId>>>,
 }
 
 /// A folder fetch as the registry keeps it.

@@ -6,7 +6,8 @@
 //! reachable directly, and dropped ones are not picked again until added.
 //!
 //! Everything here is driven by the swarm task's events (relay client and server
-//! events, connections, listeners); `reach.rs` decides when to reserve.
+//! events, connections, listeners); `reach.rs` decides when to reserve and
+//! `relay_expiry.rs` reads when each reservation expires.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -16,9 +17,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::{relay, Multiaddr, PeerId};
 
-use super::actor::NetworkActor;
-use super::behaviour::RelayLimits;
+use super::behaviour::{RelayLimits, RELAY_RESERVATION_DURATION};
 use super::info::RelayServer;
+use super::relay_expiry::ExpiryReports;
 use super::relay_traffic::RelayTraffic;
 
 /// Relays the owner may add by hand.
@@ -78,6 +79,11 @@ pub struct RelayUse {
     pub accepted_at: Option<SystemTime>,
     /// Renewals of the current reservation since.
     pub renewals: u32,
+    /// When the current reservation expires, as the relay last answered our own
+    /// `RESERVE` (renewals move it on).
+    pub expires_at: Option<SystemTime>,
+    /// Why the expiry is not known, when the last attempt to read it failed.
+    pub expiry_error: Option<String>,
     /// The circuit limits it announced with the reservation.
     pub circuit_limit: Option<CircuitLimit>,
     /// Our `/p2p-circuit` addresses on it.
@@ -103,6 +109,17 @@ pub struct CarriedCircuit {
     pub since: SystemTime,
 }
 
+/// A reservation a relay node holds for a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReservation {
+    /// The peer it is for.
+    pub peer: PeerId,
+    /// When it was last accepted (taken or renewed).
+    pub accepted_at: SystemTime,
+    /// When it expires unless renewed: `accepted_at` plus the reservation duration.
+    pub expires_at: SystemTime,
+}
+
 /// What a relay node carries, against its limits.
 #[derive(Debug, Clone)]
 pub struct RelayLoad {
@@ -110,6 +127,10 @@ pub struct RelayLoad {
     pub state: RelayServer,
     /// Peers holding a reservation now.
     pub reservations: usize,
+    /// Those reservations, sorted by peer id.
+    pub held: Vec<HeldReservation>,
+    /// How long a reservation lasts unless renewed.
+    pub reservation_duration: Duration,
     /// Most reservations at once.
     pub max_reservations: usize,
     /// Circuits open now.
@@ -122,6 +143,8 @@ pub struct RelayLoad {
     pub max_circuit_bytes: u64,
     /// Reservation requests accepted (renewals included) since the daemon started.
     pub reservations_accepted: u64,
+    /// Of those, renewals (refreshes on a connection that already held one).
+    pub reservations_renewed: u64,
     /// Reservation requests refused.
     pub reservations_denied: u64,
     /// Circuits accepted since the daemon started.
@@ -162,6 +185,8 @@ struct ClientSide {
     accepted: bool,
     accepted_at: Option<SystemTime>,
     renewals: u32,
+    expires_at: Option<SystemTime>,
+    expiry_error: Option<String>,
     limit: Option<CircuitLimit>,
     error: Option<String>,
     circuits_total: u64,
@@ -171,9 +196,11 @@ struct ClientSide {
 #[derive(Debug, Clone)]
 struct ServerSide {
     limits: RelayLimits,
-    holders: HashSet<PeerId>,
+    /// Peers holding a reservation, and when it was last accepted.
+    holders: HashMap<PeerId, SystemTime>,
     circuits: Vec<CarriedCircuit>,
     reservations_accepted: u64,
+    reservations_renewed: u64,
     reservations_denied: u64,
     circuits_accepted: u64,
     circuits_denied: u64,
@@ -188,17 +215,32 @@ pub(super) struct RelayBook {
     circuits_open: HashMap<ConnectionId, PeerId>,
     /// Bytes through each relay, counted by the transport.
     traffic: RelayTraffic,
+    /// Relays whose reservation expiry is to be read, and from when.
+    pub(super) expiry_wanted: HashMap<PeerId, std::time::Instant>,
+    /// Each peer's direct connections, in the order they were established (the relay
+    /// client reserves on the first).
+    direct_connections: HashMap<PeerId, Vec<ConnectionId>>,
+    /// Relays an expiry probe runs for now.
+    pub(super) expiry_in_flight: HashSet<PeerId>,
+    /// Where expiry probes report (absent in a book made without a network task).
+    pub(super) reports: Option<ExpiryReports>,
 }
 
 impl RelayBook {
-    pub(super) fn new(server: Option<RelayLimits>, traffic: RelayTraffic) -> Self {
+    pub(super) fn new(
+        server: Option<RelayLimits>,
+        traffic: RelayTraffic,
+        reports: ExpiryReports,
+    ) -> Self {
         RelayBook {
             traffic,
+            reports: Some(reports),
             server: server.map(|limits| ServerSide {
-                holders: HashSet::new(),
+                holders: HashMap::new(),
                 circuits: Vec::new(),
                 limits,
                 reservations_accepted: 0,
+                reservations_renewed: 0,
                 reservations_denied: 0,
                 circuits_accepted: 0,
                 circuits_denied: 0,
@@ -214,8 +256,18 @@ impl RelayBook {
         Some(self.client.entry(relay).or_default())
     }
 
-    /// A connection opened: if it goes through a relay, count it there.
-    pub(super) fn on_connection(&mut self, id: ConnectionId, endpoint: &ConnectedPoint) {
+    /// A connection opened: if it goes through a relay, count it there; if it is
+    /// direct, remember its place among the peer's direct connections.
+    pub(super) fn on_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        endpoint: &ConnectedPoint,
+    ) {
+        if !endpoint.is_relayed() {
+            // Bounded by the connection limits, like the swarm's own bookkeeping.
+            self.direct_connections.entry(peer).or_default().push(id);
+        }
         let addr = match endpoint {
             ConnectedPoint::Dialer { address, .. } => address,
             ConnectedPoint::Listener { local_addr, .. } => local_addr,
@@ -228,17 +280,54 @@ impl RelayBook {
         }
     }
 
-    pub(super) fn on_connection_closed(&mut self, id: ConnectionId) {
+    pub(super) fn on_connection_closed(&mut self, id: ConnectionId, peer: PeerId) {
         self.circuits_open.remove(&id);
+        if let Some(connections) = self.direct_connections.get_mut(&peer) {
+            connections.retain(|c| *c != id);
+            if connections.is_empty() {
+                self.direct_connections.remove(&peer);
+            }
+        }
+    }
+
+    /// The connection our accepted reservation on `relay` lives on: the first direct
+    /// connection still open (libp2p's relay client reserves on the first).
+    pub(super) fn reservation_connection(&self, relay: &PeerId) -> Option<ConnectionId> {
+        if !self.client.get(relay).is_some_and(|side| side.accepted) {
+            return None;
+        }
+        self.direct_connections.get(relay)?.first().copied()
     }
 
     /// A relay listener closed: the reservation (or its request) ended, for `reason`.
     pub(super) fn on_reservation_ended(&mut self, relay: PeerId, reason: Option<String>) {
+        self.expiry_wanted.remove(&relay);
         if let Some(side) = self.client.get_mut(&relay) {
             side.accepted = false;
             side.accepted_at = None;
             side.renewals = 0;
+            side.expires_at = None;
+            side.expiry_error = None;
             side.error = Some(reason.unwrap_or_else(|| "the reservation ended".to_string()));
+        }
+    }
+
+    /// An expiry probe ended: the expiry the relay named, or why none was read.
+    pub(super) fn on_expiry_read(&mut self, relay: PeerId, expiry: Result<SystemTime, String>) {
+        self.expiry_in_flight.remove(&relay);
+        let Some(side) = self.client.get_mut(&relay).filter(|side| side.accepted) else {
+            return;
+        };
+        match expiry {
+            Ok(at) => {
+                side.expires_at = Some(at);
+                side.expiry_error = None;
+            }
+            Err(why) => {
+                // An expiry read before this renewal would name too early a time.
+                side.expires_at = None;
+                side.expiry_error = Some(why);
+            }
         }
     }
 
@@ -282,10 +371,16 @@ impl RelayBook {
             return;
         };
         match event {
-            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+            relay::Event::ReservationReqAccepted {
+                src_peer_id,
+                renewed,
+            } => {
                 server.reservations_accepted += 1;
-                if server.holders.len() < server.limits.max_reservations {
-                    server.holders.insert(src_peer_id);
+                server.reservations_renewed += u64::from(renewed);
+                if server.holders.contains_key(&src_peer_id)
+                    || server.holders.len() < server.limits.max_reservations
+                {
+                    server.holders.insert(src_peer_id, SystemTime::now());
                 }
             }
             relay::Event::ReservationReqDenied { .. } => server.reservations_denied += 1,
@@ -325,6 +420,20 @@ impl RelayBook {
     }
 }
 
+/// The reservations a relay node holds, sorted by peer, with the expiry each has
+/// unless renewed.
+fn held_reservations(holders: &HashMap<PeerId, SystemTime>) -> Vec<HeldReservation> {
+    let mut held: Vec<HeldReservation> = (holders.iter())
+        .map(|(peer, accepted_at)| HeldReservation {
+            peer: *peer,
+            accepted_at: *accepted_at,
+            expires_at: *accepted_at + RELAY_RESERVATION_DURATION,
+        })
+        .collect();
+    held.sort_by_key(|h| h.peer);
+    held
+}
+
 /// The relay a relayed address goes through: the peer id just before `/p2p-circuit`.
 pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     let mut last_peer = None;
@@ -338,117 +447,4 @@ pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     None
 }
 
-impl NetworkActor {
-    /// The relays in use and the relay server's load.
-    pub(super) fn relays_report(&self) -> RelaysReport {
-        let reach = &self.reach;
-        let book = &self.relays;
-        let mut peers: HashSet<PeerId> = reach.relay_candidates.keys().copied().collect();
-        peers.extend(reach.reservations.keys().copied());
-        peers.extend(book.circuits_open.values().copied());
-        peers.extend(
-            (book.client.iter())
-                .filter(|(_, side)| side.error.is_some() || side.circuits_total > 0)
-                .map(|(peer, _)| *peer),
-        );
-        let mut relays: Vec<RelayUse> = peers
-            .into_iter()
-            .map(|peer| {
-                let side = book.client.get(&peer).cloned().unwrap_or_default();
-                let reserved = reach.reservations.get(&peer);
-                let reservation = match reserved {
-                    Some(_) if side.accepted => ReservationState::Accepted,
-                    Some(_) => ReservationState::Requested,
-                    None if reach.reservation_retry.contains_key(&peer) => ReservationState::Failed,
-                    None => ReservationState::Idle,
-                };
-                let origin = if reach.pinned.contains(&peer) {
-                    RelayOrigin::Added
-                } else if reach.is_configured(&peer) {
-                    RelayOrigin::Configured
-                } else if reach.relay_candidates.contains_key(&peer) {
-                    RelayOrigin::Found
-                } else {
-                    RelayOrigin::Other
-                };
-                let mut circuit_addrs: Vec<Multiaddr> = reserved
-                    .and_then(|listener| reach.circuit_addrs.get(listener))
-                    .cloned()
-                    .unwrap_or_default();
-                circuit_addrs.sort();
-                let (bytes_sent, bytes_received) = book.traffic.of(&peer);
-                RelayUse {
-                    peer,
-                    bytes_sent,
-                    bytes_received,
-                    addr: reach.relay_candidates.get(&peer).cloned(),
-                    origin,
-                    reservation,
-                    error: side
-                        .error
-                        .filter(|_| reservation != ReservationState::Accepted),
-                    accepted_at: side.accepted_at.filter(|_| side.accepted),
-                    renewals: side.renewals,
-                    circuit_limit: side.limit,
-                    circuit_addrs,
-                    circuits_open: book.circuits_open.values().filter(|r| **r == peer).count(),
-                    circuits_total: side.circuits_total,
-                }
-            })
-            .collect();
-        relays.sort_by_key(|r| r.peer);
-        let server = book.server.as_ref().map(|s| RelayLoad {
-            state: self.relay_server_status(),
-            reservations: s.holders.len(),
-            max_reservations: s.limits.max_reservations,
-            circuits: s.circuits.clone(),
-            max_circuits: s.limits.max_circuits,
-            max_circuit_duration: s.limits.max_circuit_duration,
-            max_circuit_bytes: s.limits.max_circuit_bytes,
-            reservations_accepted: s.reservations_accepted,
-            reservations_denied: s.reservations_denied,
-            circuits_accepted: s.circuits_accepted,
-            circuits_denied: s.circuits_denied,
-        });
-        RelaysReport { relays, server }
-    }
-
-    /// The owner adds a relay: it is held from now on (reserved at the next tick), even
-    /// while this node is reachable directly, until dropped.
-    pub(super) fn add_relay(
-        &mut self,
-        peer: PeerId,
-        addr: Multiaddr,
-    ) -> Result<(), RelayChoiceError> {
-        if peer == *self.swarm.local_peer_id() {
-            return Err(RelayChoiceError::Ourselves);
-        }
-        if !self.reach.pinned.contains(&peer) && self.reach.pinned.len() >= MAX_ADDED_RELAYS {
-            return Err(RelayChoiceError::TooMany);
-        }
-        self.reach.pin_relay(peer, addr);
-        if let Some(side) = self.relays.client_mut(peer) {
-            side.error = None;
-        }
-        self.keep_reservations(std::time::Instant::now());
-        Ok(())
-    }
-
-    /// The owner drops a relay: its reservation is given back and it is not picked
-    /// again until added.
-    pub(super) fn drop_relay(&mut self, peer: PeerId) -> Result<(), RelayChoiceError> {
-        let known = self.reach.forget_relay(&peer);
-        if let Some(listener) = self.reach.reservations.remove(&peer) {
-            tracing::info!(relay = %peer, "relay dropped by the owner: giving back the reservation");
-            self.swarm.remove_listener(listener);
-        } else if !known {
-            return Err(RelayChoiceError::Unknown);
-        }
-        if let Some(side) = self.relays.client.get_mut(&peer) {
-            side.accepted = false;
-            side.accepted_at = None;
-            side.error = None;
-        }
-        Ok(())
-    }
-}
+mod operator;
