@@ -16,9 +16,11 @@
 //!
 //! A slot is also a share of the upload. While some interested peer gave within
 //! [`RECIPROCATION_MEMORY`] (we are trading), the peers that gave nothing in that time
-//! are *throttled*: together they get one slot's share of what the node uploads
-//! ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being sent at once; so with free
-//! slots too, tit-for-tat decides the bandwidth, and a newcomer still gets a start.
+//! though we asked them (they answered a chunk request of ours `Choked` in that time)
+//! are *throttled*: a peer that had nothing we lacked, or that we did not ask, could
+//! not give, and is served as usual. The throttled peers together get one slot's share
+//! of what the node uploads ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being
+//! sent at once; so with free slots too, tit-for-tat decides the bandwidth.
 //! When nobody interested gave anything (a seed nobody passes anything on for yet, or a
 //! node nobody serves), only takers are throttled, and they are even when nobody else
 //! asks: a node that finished its download goes on refusing to feed the peers that
@@ -86,6 +88,14 @@ pub struct Choker {
     last_gave: HashMap<PeerId, Instant>,
     /// Bytes we sent each interested peer so far, as of the last [`Choker::judge`].
     sent: HashMap<PeerId, u64>,
+    /// Chunk requests of ours each interested peer answered `Choked` so far, as of the
+    /// last [`Choker::refusals`], and as of the last rechoke.
+    chokes: HashMap<PeerId, u32>,
+    chokes_at_last_rechoke: HashMap<PeerId, u32>,
+    /// When each interested peer last refused us, as of a rechoke.
+    last_refused: HashMap<PeerId, Instant>,
+    /// Interested peers that refused us within [`RECIPROCATION_MEMORY`].
+    refusing: HashSet<PeerId>,
 }
 
 impl Choker {
@@ -103,6 +113,10 @@ impl Choker {
             reciprocating: HashSet::new(),
             last_gave: HashMap::new(),
             sent: HashMap::new(),
+            chokes: HashMap::new(),
+            chokes_at_last_rechoke: HashMap::new(),
+            last_refused: HashMap::new(),
+            refusing: HashSet::new(),
         }
     }
 
@@ -147,11 +161,21 @@ impl Choker {
         self.sent.extend(sent.into_iter().take(MAX_TRACKED));
     }
 
+    /// How many chunk requests of ours each interested peer answered `Choked` so far
+    /// (peers not named: none).
+    pub fn refusals(&mut self, chokes: impl IntoIterator<Item = (PeerId, u32)>) {
+        self.chokes.clear();
+        self.chokes.extend(chokes.into_iter().take(MAX_TRACKED));
+    }
+
     /// Whether uploads to `peer` share one slot of the upload cap, one chunk at a time:
-    /// it is a taker, or we are trading and it gave us nothing during the last period.
+    /// it is a taker, or we are trading and it refused us and gave us nothing within
+    /// [`RECIPROCATION_MEMORY`].
     pub fn is_throttled(&self, peer: &PeerId) -> bool {
         self.takers.contains(peer)
-            || (!self.reciprocating.is_empty() && !self.reciprocating.contains(peer))
+            || (!self.reciprocating.is_empty()
+                && !self.reciprocating.contains(peer)
+                && self.refusing.contains(peer))
     }
 
     /// Chunks being sent now to throttled peers, all together.
@@ -267,6 +291,8 @@ impl Choker {
     pub fn rechoke(&mut self, now: Instant, received: &HashMap<PeerId, u64>) {
         self.forget_uninterested(now);
         self.last_gave.retain(|p, _| self.interest.contains_key(p));
+        self.last_refused
+            .retain(|p, _| self.interest.contains_key(p));
         let mut candidates: Vec<PeerId> = self.interest.keys().copied().collect();
         let gave = |p: &PeerId, last: &HashMap<PeerId, u64>| {
             received
@@ -280,15 +306,27 @@ impl Choker {
                 self.last_gave.insert(*p, now);
             }
         }
+        for p in &candidates {
+            let chokes = self.chokes.get(p).copied().unwrap_or(0);
+            if chokes > self.chokes_at_last_rechoke.get(p).copied().unwrap_or(0) {
+                self.last_refused.insert(*p, now);
+            }
+        }
+        let recent = |when: &HashMap<PeerId, Instant>, p: &PeerId| {
+            when.get(p)
+                .is_some_and(|t| now.saturating_duration_since(*t) < RECIPROCATION_MEMORY)
+        };
         self.reciprocating = candidates
             .iter()
-            .filter(|p| {
-                self.last_gave
-                    .get(p)
-                    .is_some_and(|t| now.saturating_duration_since(*t) < RECIPROCATION_MEMORY)
-            })
+            .filter(|p| recent(&self.last_gave, p))
             .copied()
             .collect();
+        self.refusing = candidates
+            .iter()
+            .filter(|p| recent(&self.last_refused, p))
+            .copied()
+            .collect();
+        self.chokes_at_last_rechoke = self.chokes.clone();
         let takers = candidates
             .iter()
             .filter(|p| self.takers.contains(p))
@@ -527,56 +565,74 @@ mod tests {
     }
 
     #[test]
-    fn while_trading_peers_that_gave_nothing_lately_are_throttled() {
+    fn while_trading_peers_that_refused_us_and_gave_nothing_lately_are_throttled() {
         let mut choker = Choker::new(8);
         let start = Instant::now();
-        let [giver, idle, newcomer] = [(); 3].map(|_| PeerId::random());
-        for p in [giver, idle] {
+        let [giver, refuser, newcomer] = [(); 3].map(|_| PeerId::random());
+        for p in [giver, refuser] {
             choker.allow(p, start);
         }
         // Nobody gave anything: we are seeding, nobody is throttled.
         choker.rechoke(start, &HashMap::new());
-        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
-        // The giver sends us data: the others share one slot's worth from now on,
-        // a newcomer too, though slots are free.
-        let received = HashMap::from([(giver, 4 << 20), (idle, 0)]);
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&refuser));
+        // The giver sends us data, the refuser answers our requests `Choked`: the
+        // refuser shares one slot's worth from now on, though slots are free.
+        let received = HashMap::from([(giver, 4 << 20), (refuser, 0)]);
+        choker.refusals([(refuser, 2)]);
         let later = start + RECHOKE_INTERVAL;
-        for p in [giver, idle] {
+        for p in [giver, refuser] {
             choker.allow(p, later);
         }
         choker.rechoke(later, &received);
-        assert!(!choker.is_throttled(&giver));
-        assert!(choker.is_throttled(&idle) && choker.is_throttled(&newcomer));
-        assert!(
-            choker.allow(newcomer, later),
-            "a newcomer still gets a start"
-        );
+        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&refuser));
+        // A newcomer we never asked anything could not give: served as usual.
+        assert!(!choker.is_throttled(&newcomer));
+        choker.started(refuser);
+        assert!(!choker.allow(refuser, later), "one chunk at a time");
         choker.started(newcomer);
-        assert!(!choker.allow(newcomer, later), "one chunk at a time");
-        assert!(
-            !choker.allow(idle, later),
-            "one chunk for all throttled peers"
-        );
-        assert!(choker.allow(giver, later));
+        assert!(choker.allow(newcomer, later), "not throttled");
         choker.finished(newcomer, later);
-        assert!(choker.allow(idle, later));
-        // One quiet period later the giver still counts as giving: nothing changes.
+        assert!(choker.allow(giver, later));
+        choker.finished(refuser, later);
+        assert!(choker.allow(refuser, later));
+        // One quiet period later (no new refusal, no new gift) nothing changes.
         let one_quiet = later + RECHOKE_INTERVAL;
-        for p in [giver, idle] {
+        for p in [giver, refuser] {
             choker.allow(p, one_quiet);
         }
         choker.rechoke(one_quiet, &received);
-        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&idle));
-        // What counts is the recent past: the giver stopped, and nobody gave since.
+        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&refuser));
+        // What counts is the recent past: nobody gave or refused since.
         let quiet = later + RECIPROCATION_MEMORY;
-        for p in [giver, idle] {
+        for p in [giver, refuser] {
             choker.allow(p, quiet);
         }
         choker.rechoke(quiet, &received);
-        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&refuser));
         // A taker is throttled even then.
-        choker.judge([(idle, 0.0, true)]);
-        assert!(choker.is_throttled(&idle) && !choker.is_throttled(&giver));
+        choker.judge([(refuser, 0.0, true)]);
+        assert!(choker.is_throttled(&refuser) && !choker.is_throttled(&giver));
+    }
+
+    #[test]
+    fn a_peer_that_had_nothing_we_lacked_is_not_throttled_for_giving_nothing() {
+        // A peer lagging behind has nothing we lack: we never ask it, it never gives,
+        // and it is served like the givers while we trade.
+        let mut choker = Choker::new(8);
+        let start = Instant::now();
+        let [giver, lagging] = [(); 2].map(|_| PeerId::random());
+        for round in 0..4u32 {
+            let now = start + RECHOKE_INTERVAL * round;
+            for p in [giver, lagging] {
+                choker.allow(p, now);
+            }
+            let received = HashMap::from([(giver, u64::from(round + 1) << 20)]);
+            choker.rechoke(now, &received);
+            assert!(!choker.is_throttled(&lagging), "round {round}");
+            choker.started(giver);
+            assert!(choker.allow(lagging, now));
+            choker.finished(giver, now);
+        }
     }
 
     #[test]
@@ -670,10 +726,17 @@ mod tests {
         let passed_on = HashMap::from([(p[1], 3 << 20), (p[4], 1 << 20)]);
         choker.rechoke(later, &passed_on);
         assert_eq!(regular_slots(&choker), HashSet::from([p[1], p[4]]));
-        // And the peers that passed nothing on share one throttled slot meanwhile.
-        assert!(p
-            .iter()
-            .all(|x| choker.is_throttled(x) != [p[1], p[4]].contains(x)));
+        // The peers that passed nothing on are not throttled for it (a seed asks
+        // nothing of them, so they could not refuse it); one that refused its probes
+        // is.
+        assert!(p.iter().all(|x| !choker.is_throttled(x)));
+        choker.refusals([(p[0], 1)]);
+        let then = later + RECHOKE_INTERVAL;
+        for peer in &p {
+            choker.allow(*peer, then);
+        }
+        choker.rechoke(then, &passed_on);
+        assert!(p.iter().all(|x| choker.is_throttled(x) == (*x == p[0])));
     }
 
     #[test]

@@ -341,6 +341,12 @@ impl crate::transfer::Transfers {
         rules::SourceFacts::of(peer, rate, table.get(&peer), now_unix())
     }
 
+    /// Chunk requests of ours `peer` answered `Choked` so far.
+    pub(crate) fn chokes_of(&self, peer: &PeerId) -> u32 {
+        let table = crate::transfer::lock(&self.inner.reputation);
+        table.get(peer).map_or(0, |r| r.chokes)
+    }
+
     /// Whether a download should probe `peer` ([`rules::is_worth_probing`]).
     pub(crate) fn worth_probing(&self, peer: &PeerId) -> bool {
         let table = crate::transfer::lock(&self.inner.reputation);

@@ -47,15 +47,25 @@ pub const HOARD_MIN_BYTES: u64 = 4 << 20;
 /// another peer through it.
 pub const PASS_ON_RATIO: u64 = 8;
 
+/// A peer that refused us is a taker only while it sent us less than
+/// 1/`REFUSER_RATIO` of what we sent it. Smaller than [`TAKER_RATIO`]: a node that
+/// holds the whole file only learns whether a peer gives through its probes, and an
+/// honest peer whose slots were taken when it was first asked, once it answers one, is
+/// cleared for the next 64 chunks.
+pub const REFUSER_RATIO: u64 = 64;
+
 /// Whether a peer takes without giving: it sent us less than 1/[`TAKER_RATIO`] of what
-/// we sent it, and it either refuses us (we sent it more than [`TAKER_GRACE_BYTES`] and
-/// it choked our requests at least [`TAKER_MIN_CHOKES`] times) or hoards (it had at
-/// least [`HOARD_MIN_BYTES`] of chunks only it got from us, as a seed, to pass on, and
-/// passed on less than 1/[`PASS_ON_RATIO`] of them). A peer we never asked anything of
-/// and that never got a sole chunk from us (a seeder's leechers, before they hold
-/// chunks) is never a taker: it had no chance to give.
+/// we sent it, and it either refuses us (we sent it more than [`TAKER_GRACE_BYTES`], it
+/// choked our requests at least [`TAKER_MIN_CHOKES`] times, and it sent us less than
+/// 1/[`REFUSER_RATIO`] of what we sent it) or hoards (it had at least
+/// [`HOARD_MIN_BYTES`] of chunks only it got from us, as a seed, to pass on, and passed
+/// on less than 1/[`PASS_ON_RATIO`] of them). A peer we never asked anything of and
+/// that never got a sole chunk from us (a seeder's leechers, before they hold chunks)
+/// is never a taker: it had no chance to give.
 pub fn is_taker(record: &PeerRecord) -> bool {
-    let refuses = record.sent > TAKER_GRACE_BYTES && record.chokes >= TAKER_MIN_CHOKES;
+    let refuses = record.sent > TAKER_GRACE_BYTES
+        && record.chokes >= TAKER_MIN_CHOKES
+        && record.received.saturating_mul(REFUSER_RATIO) < record.sent;
     let hoards = record.sole_sent >= HOARD_MIN_BYTES
         && record.passed_on.saturating_mul(PASS_ON_RATIO) < record.sole_sent;
     record.received.saturating_mul(TAKER_RATIO) < record.sent && (refuses || hoards)
@@ -63,10 +73,11 @@ pub fn is_taker(record: &PeerRecord) -> bool {
 
 /// Whether a download should ask `record`'s peer for a chunk now, even one already
 /// asked of another peer, to see whether it gives: we sent it more than
-/// [`TAKER_GRACE_BYTES`], it never sent us anything, and it has not refused us often
-/// enough yet to be judged.
+/// [`TAKER_GRACE_BYTES`] and it sent us less than 1/[`REFUSER_RATIO`] of that. Judged
+/// a taker or not, it is asked again (the callers space the probes): an honest peer
+/// that was busy when first asked clears itself with one chunk.
 pub fn is_worth_probing(record: &PeerRecord) -> bool {
-    record.sent > TAKER_GRACE_BYTES && record.received == 0 && record.chokes < TAKER_MIN_CHOKES
+    record.sent > TAKER_GRACE_BYTES && record.received.saturating_mul(REFUSER_RATIO) < record.sent
 }
 
 /// A source owes us when we sent it more than this beyond what it sent us.
@@ -86,6 +97,8 @@ pub struct SourceFacts {
     /// Bytes it sent us beyond those we sent it, if we sent it anything (0 otherwise: a
     /// seed we never gave anything is no trading partner).
     pub credit: u64,
+    /// Verified bytes it sent us in all.
+    pub given: u64,
     /// Whether it takes without giving ([`is_taker`]).
     pub taker: bool,
 }
@@ -101,6 +114,7 @@ impl SourceFacts {
             credit: record
                 .filter(|r| r.sent > 0)
                 .map_or(0, |r| r.received.saturating_sub(r.sent)),
+            given: record.map_or(0, |r| r.received),
             taker: record.is_some_and(is_taker),
         }
     }
@@ -136,9 +150,16 @@ impl SourceFacts {
 /// beyond what we sent it.
 pub const CREDIT_GRACE_BYTES: u64 = 4 << 20;
 
+/// Verified bytes a source sent us are compared in steps of this much: among the
+/// sources that neither owe us nor are owed, those that gave us less by a step or more
+/// are asked first, and within a step the fastest.
+pub const GIVEN_STEP_BYTES: u64 = 4 << 20;
+
 /// Sources in the order a download fills their request pipelines: takers and those
 /// with a score below zero last; first those that owe us more than
-/// [`OWED_GRACE_BYTES`], most owed first; then the others, fastest first; then those
+/// [`OWED_GRACE_BYTES`], most owed first; then the others, those that gave us least
+/// first (in steps of [`GIVEN_STEP_BYTES`], so that every source's upload comes near
+/// the others' rather than the fastest serving most), fastest first; then those
 /// that gave us more than [`CREDIT_GRACE_BYTES`] beyond what we gave them, least first;
 /// ties (newcomers have no rate yet) by score, then peer id so the order is stable.
 pub fn source_order(sources: &mut [SourceFacts]) {
@@ -149,7 +170,7 @@ pub fn source_order(sources: &mut [SourceFacts]) {
             .then(match a.tier().max(b.tier()) {
                 0 => b.owes.cmp(&a.owes),
                 2 => a.credit.cmp(&b.credit),
-                _ => std::cmp::Ordering::Equal,
+                _ => (a.given / GIVEN_STEP_BYTES).cmp(&(b.given / GIVEN_STEP_BYTES)),
             })
             .then(b.rate.total_cmp(&a.rate))
             .then(b.score.total_cmp(&a.score))
@@ -197,9 +218,22 @@ mod tests {
         // Nor a newcomer that has taken little so far.
         let newcomer = PeerRecord {
             sent: TAKER_GRACE_BYTES,
-            ..freeloader
+            ..freeloader.clone()
         };
         assert!(!is_taker(&newcomer));
+        // A refuser that answered one probe in 64 chunks we sent it is cleared (a busy
+        // honest peer); one that gave less is not.
+        let answered_once = PeerRecord {
+            sent: 64 << 20,
+            received: 1 << 20,
+            ..freeloader.clone()
+        };
+        assert!(!is_taker(&answered_once));
+        let gave_a_crumb = PeerRecord {
+            sent: (64 << 20) + 1,
+            ..answered_once
+        };
+        assert!(is_taker(&gave_a_crumb));
     }
 
     #[test]
@@ -244,18 +278,24 @@ mod tests {
             ..suspect.clone()
         };
         assert!(!is_worth_probing(&newcomer));
-        // …nor once it gave anything…
+        // …nor once it gave a 64th of what we gave it…
         let giver = PeerRecord {
-            received: 1,
+            received: (TAKER_GRACE_BYTES + 1).div_ceil(REFUSER_RATIO),
             ..suspect.clone()
         };
         assert!(!is_worth_probing(&giver));
-        // …nor once it refused often enough to be judged: then it is a taker.
+        // …but still once it refused often enough to be judged a taker: an honest peer
+        // that was busy then clears itself by answering one.
         let refused = PeerRecord {
             chokes: TAKER_MIN_CHOKES,
             ..suspect
         };
-        assert!(!is_worth_probing(&refused) && is_taker(&refused));
+        assert!(is_worth_probing(&refused) && is_taker(&refused));
+        let answered = PeerRecord {
+            received: 1 << 20,
+            ..refused
+        };
+        assert!(!is_worth_probing(&answered) && !is_taker(&answered));
     }
 
     fn facts(peer: PeerId, rate: f64, score: f64, owes: u64) -> SourceFacts {
@@ -265,6 +305,7 @@ mod tests {
             score,
             owes,
             credit: 0,
+            given: 0,
             taker: false,
         }
     }
@@ -321,6 +362,40 @@ mod tests {
         source_order(&mut sources);
         let order: Vec<PeerId> = sources.iter().map(|s| s.peer).collect();
         assert_eq!(order, vec![fast, slow, new_good, new_plain, bad]);
+    }
+
+    #[test]
+    fn sources_that_gave_us_least_are_asked_first_then_the_fastest() {
+        // A finished peer that gave us a lot and was never given anything (no creditor)
+        // is asked after those that gave us less, however fast.
+        let [rich, fast, slow, near] = [(); 4].map(|_| PeerId::random());
+        let mut sources = vec![
+            SourceFacts {
+                given: 100 << 20,
+                ..facts(rich, 1e9, 90.0, 0)
+            },
+            SourceFacts {
+                given: 8 << 20,
+                ..facts(fast, 1e8, 40.0, 0)
+            },
+            SourceFacts {
+                given: 1 << 20,
+                ..facts(slow, 1e5, 10.0, 0)
+            },
+            // Within the same step as `fast`: ranked by speed with it.
+            SourceFacts {
+                given: (8 << 20) + GIVEN_STEP_BYTES / 2,
+                ..facts(near, 1e9, 40.0, 0)
+            },
+        ];
+        source_order(&mut sources);
+        let order: Vec<PeerId> = sources.iter().map(|s| s.peer).collect();
+        assert_eq!(order, vec![slow, near, fast, rich]);
+        let record = PeerRecord {
+            received: 5 << 20,
+            ..PeerRecord::default()
+        };
+        assert_eq!(SourceFacts::of(rich, 1.0, Some(&record), 0).given, 5 << 20);
     }
 
     #[test]
