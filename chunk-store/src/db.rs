@@ -9,29 +9,76 @@
 //!
 //! Opening writes nothing the file does not already have room for: the tables are
 //! created only if they are missing, so a store opens on a full disk. (The exception is
-//! the first opening of a database from before the in-place index: the index is built
-//! then, see `entry_rows`.)
+//! the first opening of a database from before the in-place index or the `alone` flag:
+//! the index is built, and the flag set, then; see `entry_rows`.)
 
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::{
     Database, Durability, MultimapTableHandle, ReadTransaction, TableHandle, WriteTransaction,
 };
 
-use crate::entry_rows::{build_missing_index, IN_PLACE_PATHS};
+use crate::entry_rows::{build_missing_index, mark_files_alone, IN_PLACE_PATHS};
 use crate::folders::{FOLDERS, FOLDER_MANIFESTS};
-use crate::tables::{DOWNLOADS, ENTRIES, MANIFESTS, PARTIAL_HAVE};
+use crate::tables::{ALONE_FLAG, DOWNLOADS, ENTRIES, MANIFESTS, MIGRATIONS, PARTIAL_HAVE};
 use crate::StoreError;
 
 /// Opens the database file; tests substitute one that fails on demand.
 pub(crate) type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send + Sync>;
+
+#[cfg(test)]
+thread_local! {
+    /// Write transactions committed on this thread, for tests that bound how many an
+    /// operation makes.
+    pub(crate) static COMMITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Syncs of the group commit made on this thread.
+    pub(crate) static SYNCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// The store's database handle.
 pub(crate) struct Db {
     path: PathBuf,
     open: Opener,
     state: RwLock<State>,
+    syncs: GroupSync,
+}
+
+/// The group commit of [`Db::write`]. Every durable write commits without a sync and
+/// takes a number; a sync (an empty durable commit: redb then writes every earlier
+/// commit to disk) covers every number taken before it began.
+///
+/// A write whose commit an I/O error lost never sees its number covered: the failed
+/// sync is reported to whoever made it, and the writers waiting behind it meet the
+/// error redb keeps reporting after a failure ("earlier I/O failure"), so `Db::run`
+/// reopens the database and makes their writes again. They hold the database's read
+/// guard while they wait, so no reopen happens under them.
+#[derive(Default)]
+struct GroupSync {
+    /// Numbers taken so far (the last write committed without a sync).
+    committed: AtomicU64,
+    /// Every number up to this one is on disk.
+    durable: AtomicU64,
+    /// One sync at a time; the writers behind it find their number covered.
+    syncing: Mutex<()>,
+}
+
+impl GroupSync {
+    fn wait_durable(&self, db: &Database, mine: u64) -> Result<(), StoreError> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        if self.durable.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let covers = self.committed.load(Ordering::Acquire);
+        let mut tx = db.begin_write()?;
+        tx.set_durability(Durability::Immediate);
+        tx.commit()?;
+        #[cfg(test)]
+        SYNCS.with(|n| n.set(n.get() + 1));
+        self.durable.fetch_max(covers, Ordering::AcqRel);
+        Ok(())
+    }
 }
 
 struct State {
@@ -57,6 +104,7 @@ impl Db {
                 db: Some(db),
                 generation: 1,
             }),
+            syncs: GroupSync::default(),
         })
     }
 
@@ -73,17 +121,32 @@ impl Db {
         self.run(|db| op(&db.begin_read()?))
     }
 
-    /// Runs `op` in a write transaction and commits it with `durability`.
+    /// Runs `op` in a write transaction and commits it with `durability`. An
+    /// [`Durability::Immediate`] write returns once its change is on disk, but shares
+    /// the disk's sync with the writes made at the same time (group commit): it commits
+    /// without a sync, then waits for one sync that covers it, made by whichever of
+    /// those writers comes first. Sixteen downloads finishing together pay one sync.
     pub(crate) fn write<T>(
         &self,
         durability: Durability,
         op: impl Fn(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let grouped = matches!(durability, Durability::Immediate);
         self.run(|db| {
             let mut tx = db.begin_write()?;
-            tx.set_durability(durability);
+            tx.set_durability(if grouped {
+                Durability::None
+            } else {
+                durability
+            });
             let value = op(&tx)?;
             tx.commit()?;
+            #[cfg(test)]
+            COMMITS.with(|n| n.set(n.get() + 1));
+            if grouped {
+                let mine = self.syncs.committed.fetch_add(1, Ordering::AcqRel) + 1;
+                self.syncs.wait_durable(db, mine)?;
+            }
             Ok(value)
         })
     }
@@ -163,8 +226,10 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
     let has_index = read
         .list_multimap_tables()?
         .any(|t| t.name() == IN_PLACE_PATHS.name());
+    // The table is created with the migrations it records, in one transaction.
+    let migrated = present.iter().any(|p| p == MIGRATIONS.name());
     drop(read);
-    if has_index && wanted.iter().all(|w| present.iter().any(|p| p == w)) {
+    if has_index && migrated && wanted.iter().all(|w| present.iter().any(|p| p == w)) {
         return Ok(());
     }
     let tx = db.begin_write()?;
@@ -179,6 +244,14 @@ fn create_missing_tables(db: &Database) -> Result<(), StoreError> {
         if indexed > 0 {
             tracing::info!(indexed, "built the index of files tracked in place");
         }
+    }
+    if !migrated {
+        let marked = mark_files_alone(&tx)?;
+        if marked > 0 {
+            tracing::info!(marked, "marked the files added or fetched on their own");
+        }
+        tx.open_table(MIGRATIONS)?
+            .insert(ALONE_FLAG, crate::store::now_unix())?;
     }
     tx.commit()?;
     Ok(())
@@ -304,6 +377,47 @@ mod tests {
         assert_eq!(get(&db).unwrap(), Some(1));
         put(&db, 3).unwrap();
         assert_eq!(get(&db).unwrap(), Some(3));
+    }
+
+    /// Durable writes made at the same time share syncs, and every one of them is
+    /// there after the database is closed and opened again.
+    #[test]
+    fn concurrent_durable_writes_share_syncs() {
+        use redb::ReadableTableMetadata;
+        const U: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("u");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let db = Db::open(path.clone()).unwrap();
+        let (threads, each) = (16u64, 20u64);
+        let barrier = std::sync::Barrier::new(threads as usize);
+        let syncs: u64 = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (db, barrier) = (&db, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        for i in 0..each {
+                            db.write(Durability::Immediate, |tx| {
+                                tx.open_table(U)?.insert(t * each + i, i)?;
+                                Ok(())
+                            })
+                            .unwrap();
+                        }
+                        SYNCS.with(|n| n.get())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        let writes = threads * each;
+        assert!(
+            syncs >= 1 && syncs < writes,
+            "{syncs} syncs for {writes} writes"
+        );
+        drop(db);
+        let db = Db::open(path).unwrap();
+        let rows = db.read(|tx| Ok(tx.open_table(U)?.len()?)).unwrap();
+        assert_eq!(rows, writes);
     }
 
     #[test]

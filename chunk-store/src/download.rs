@@ -87,6 +87,8 @@ impl Store {
             published: true,
             changed_on_disk: false,
             listed: existing.as_ref().map_or(listed, |r| r.listed),
+            // Fetched by itself, or as a file of a folder (which fetches them unlisted).
+            alone: existing.as_ref().map_or(listed, |r| r.alone),
         };
         self.insert_entry(&key, manifest_bytes, &record, Some(&have))?;
         let manifest = Arc::new(manifest);
@@ -204,10 +206,11 @@ impl Store {
 
     /// Saves which chunks of a partial download are verified. Cheap enough to call every
     /// few chunks: it does not wait for the disk (a lost save is repaired by the re-hash
-    /// in [`Store::begin_download`]).
+    /// in [`Store::begin_download`]); the next durable write of the store takes it to
+    /// disk. (redb's `Eventual` syncs as `Immediate` does on Linux, hence `None`.)
     pub fn save_progress(&self, cid: &Cid, have: &Bitfield) -> Result<(), StoreError> {
         let key = file_key(cid)?;
-        self.db.write(Durability::Eventual, |tx| {
+        self.db.write(Durability::None, |tx| {
             tx.open_table(PARTIAL_HAVE)?
                 .insert(key.as_slice(), have.as_bytes())?;
             Ok(())

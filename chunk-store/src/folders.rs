@@ -175,8 +175,9 @@ impl Store {
     }
 
     /// The files of a folder that belong to no other share: in no other folder the
-    /// store knows, and not listed on their own (a folder imports and fetches its files
-    /// unlisted; a file added or fetched by itself is listed unless asked otherwise).
+    /// store knows, not listed, and not added or fetched on their own
+    /// ([`EntryRecord::alone`](crate::tables::EntryRecord::alone): `add --unlisted` of a
+    /// file makes an unlisted share of its own).
     /// These go with the folder when it is removed or unpublished. Files the store does
     /// not hold are left out. Fails with [`StoreError::NotFound`] if there is no such
     /// folder.
@@ -197,7 +198,10 @@ impl Store {
         }
         let mut alone = Vec::with_capacity(mine.len());
         for file in mine {
-            if self.entry(&file_key(&file)?)?.is_some_and(|e| !e.listed) {
+            if self
+                .entry(&file_key(&file)?)?
+                .is_some_and(|e| !e.listed && !e.alone)
+            {
                 alone.push(file);
             }
         }
@@ -311,17 +315,11 @@ mod tests {
     fn a_folder_owns_the_files_no_other_share_has_and_is_listed_like_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("store")).unwrap();
-        let import = |name: &str, listed: bool| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, name.as_bytes()).unwrap();
-            store
-                .import_listed(&path, crate::ImportMode::Copy, None, listed, &mut |_| {})
-                .unwrap()
-                .cid
-        };
-        let only_here = import("only", false);
-        let in_two_folders = import("two", false);
-        let shared_alone = import("alone", true);
+        let only_here = in_folder(&store, dir.path(), "only");
+        let in_two_folders = in_folder(&store, dir.path(), "two");
+        let shared_alone = alone(&store, dir.path(), "alone", true);
+        // `add --unlisted` of a file the folder has too: unlisted, but a share of its own.
+        let unlisted_alone = alone(&store, dir.path(), "hidden", false);
         let first = folder_of(
             &store,
             &[
@@ -329,6 +327,7 @@ mod tests {
                 ("b", in_two_folders),
                 ("c", shared_alone),
                 ("d", DirManifest::new(vec![]).unwrap().cid()),
+                ("e", unlisted_alone),
             ],
         );
         folder_of(&store, &[("b", in_two_folders)]);
@@ -345,6 +344,97 @@ mod tests {
         store.set_listed(&first, true).unwrap();
         assert!(store.folder(&first).unwrap().unwrap().record.listed);
         assert!(!store.info(&only_here).unwrap().unwrap().listed);
+    }
+
+    /// A file imported as a folder's (unlisted, in a batch), as `add <dir>` does.
+    fn in_folder(store: &Store, dir: &std::path::Path, name: &str) -> Cid {
+        let path = dir.join(name);
+        std::fs::write(&path, name.as_bytes()).unwrap();
+        let mut batch = store.import_batch();
+        let cid = batch
+            .import(&path, crate::ImportMode::Copy, None, false, &mut |_| {})
+            .unwrap()
+            .cid;
+        batch.finish().unwrap();
+        cid
+    }
+
+    /// A file added on its own (`add FILE`, or `add --unlisted FILE`).
+    fn alone(store: &Store, dir: &std::path::Path, name: &str, listed: bool) -> Cid {
+        let path = dir.join(name);
+        std::fs::write(&path, name.as_bytes()).unwrap();
+        store
+            .import_listed(&path, crate::ImportMode::Copy, None, listed, &mut |_| {})
+            .unwrap()
+            .cid
+    }
+
+    #[test]
+    fn a_file_of_a_folder_added_again_on_its_own_and_unlisted_stays_with_its_own_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let file = in_folder(&store, dir.path(), "song");
+        let folder = folder_of(&store, &[("song", file)]);
+        assert_eq!(store.files_only_in_folder(&folder).unwrap(), vec![file]);
+        // Added on its own afterwards, unlisted: the folder no longer owns it.
+        assert_eq!(alone(&store, dir.path(), "song", false), file);
+        assert!(!store.info(&file).unwrap().unwrap().listed);
+        assert!(store.files_only_in_folder(&folder).unwrap().is_empty());
+        // The folder imported again does not take it back.
+        assert_eq!(in_folder(&store, dir.path(), "song"), file);
+        assert!(store.files_only_in_folder(&folder).unwrap().is_empty());
+    }
+
+    /// A database from before the flag: its entries get it once, when it opens. Listed
+    /// files and files in no folder were shares of their own; an unlisted file of a
+    /// folder stays the folder's.
+    #[test]
+    fn a_database_from_before_the_alone_flag_gets_it_when_opened() {
+        use crate::entry_rows::EntryRows;
+        use crate::tables::{ALONE_FLAG, MIGRATIONS};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let (listed, folders_own, unlisted_alone, folder);
+        {
+            let store = Store::open(&root).unwrap();
+            listed = alone(&store, dir.path(), "listed", true);
+            folders_own = in_folder(&store, dir.path(), "own");
+            unlisted_alone = alone(&store, dir.path(), "hidden", false);
+            folder = folder_of(&store, &[("a", listed), ("b", folders_own)]);
+            // What an older binary left: no flag on any entry, no migrations table.
+            store
+                .db
+                .write(Durability::Immediate, |tx| {
+                    let mut rows = EntryRows::open(tx)?;
+                    for cid in [listed, folders_own, unlisted_alone] {
+                        let mut record = rows.get(cid.hash())?.unwrap();
+                        record.alone = false;
+                        rows.insert(cid.hash(), &record)?;
+                    }
+                    drop(rows);
+                    assert!(tx.delete_table(MIGRATIONS)?);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(
+                store.files_only_in_folder(&folder).unwrap(),
+                vec![folders_own]
+            );
+        }
+        let store = Store::open(&root).unwrap();
+        let flag = |cid: &Cid| store.entry(cid.hash()).unwrap().unwrap().alone;
+        assert!(flag(&listed));
+        assert!(!flag(&folders_own));
+        assert!(flag(&unlisted_alone));
+        assert_eq!(
+            store.files_only_in_folder(&folder).unwrap(),
+            vec![folders_own]
+        );
+        let done = store
+            .db
+            .read(|tx| Ok(tx.open_table(MIGRATIONS)?.get(ALONE_FLAG)?.is_some()))
+            .unwrap();
+        assert!(done);
     }
 
     #[test]

@@ -1,19 +1,17 @@
 //! Import: read a regular file once, cut it into chunks, hash them, and either copy the
-//! bytes into the store or track the file where it is. The file is never held in memory
-//! whole: at most one batch of chunks is.
+//! bytes into the store or track the file where it is (the reading itself, on several
+//! threads for a large file, is `import_read`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use dht_proto::cid::HASH_LEN;
 use dht_proto::manifest::chunk_size_for;
 use dht_proto::names::sanitize_file_name;
 use dht_proto::{Cid, Manifest};
 
 use crate::entry_rows::keys_tracking;
 use crate::fsutil::{ensure_free_space, sync_dir};
-use crate::hashing::{hash_chunks, BATCH_CHUNKS};
+use crate::import_read::{read_chunks, CopyTarget};
 use crate::store::{mtime_ns, now_unix};
 use crate::tables::{EntryRecord, Location};
 use crate::{Store, StoreError};
@@ -47,7 +45,64 @@ pub struct ImportOutcome {
 }
 
 /// Removes a temporary copy on every early return.
-struct TempFile(Option<PathBuf>);
+pub(crate) struct TempFile(pub(crate) Option<PathBuf>);
+
+/// A file read and hashed (and, in copy mode, copied under `tmp/`), not yet in the store.
+pub(crate) struct Prepared {
+    pub(crate) cid: Cid,
+    pub(crate) key: [u8; 32],
+    pub(crate) size: u64,
+    pub(crate) chunks: u32,
+    pub(crate) name: Option<String>,
+    pub(crate) manifest_bytes: Vec<u8>,
+    /// Entries tracking this path in place that the import replaces.
+    pub(crate) replaced: Vec<Cid>,
+    /// Where the bytes will be: [`Location::Blob`] for a copy (under `tmp`'s name for
+    /// now), the file itself otherwise.
+    pub(crate) location: Location,
+    pub(crate) tmp: TempFile,
+}
+
+impl Prepared {
+    pub(crate) fn outcome(&self, name: Option<String>, already_present: bool) -> ImportOutcome {
+        ImportOutcome {
+            cid: self.cid,
+            size: self.size,
+            chunks: self.chunks,
+            name,
+            already_present,
+            replaced: self.replaced.clone(),
+        }
+    }
+}
+
+/// What the store held of a prepared import.
+pub(crate) enum Settled {
+    /// The bytes were there already: the import is done.
+    Present(ImportOutcome),
+    /// The import goes on; the new entry keeps the pin of the one it replaces.
+    New { pinned: bool },
+}
+
+/// The entry of a file just imported.
+pub(crate) fn new_record(
+    name: Option<String>,
+    location: Location,
+    listed: bool,
+    pinned: bool,
+    alone: bool,
+) -> EntryRecord {
+    EntryRecord {
+        name,
+        location,
+        added_unix: now_unix(),
+        pinned,
+        published: true,
+        changed_on_disk: false,
+        listed,
+        alone,
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -81,7 +136,8 @@ impl Store {
     /// [`Store::import`], choosing whether the node's catalog lists the file: `listed`
     /// is committed with the entry, so an unlisted file is never listed, not even for a
     /// moment. Importing bytes already present sets their listing to `listed` too (and
-    /// `published`, as `import` does).
+    /// `published`, as `import` does). Either way the file is a share of its own
+    /// ([`EntryRecord::alone`]): removing a folder that also holds it keeps it.
     pub fn import_listed(
         &self,
         path: &Path,
@@ -90,6 +146,56 @@ impl Store {
         listed: bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportOutcome, StoreError> {
+        let prepared = self.prepare_import(path, mode, name, progress)?;
+        let pinned = match self.settle_existing(&prepared, listed, true)? {
+            Settled::Present(outcome) => return Ok(outcome),
+            Settled::New { pinned } => pinned,
+        };
+        let Prepared {
+            cid,
+            key,
+            size,
+            chunks,
+            name,
+            manifest_bytes,
+            replaced,
+            location,
+            mut tmp,
+        } = prepared;
+        let location = match (location, tmp.0.take()) {
+            (Location::Blob, Some(tmp_path)) => {
+                let blob = self.place_blob(&tmp_path, &key, true)?;
+                // The entry must never be durable before the name of its bytes is.
+                sync_dir(&self.root.join("blobs"))
+                    .map_err(|e| StoreError::io("syncing", &blob, e))?;
+                Location::Blob
+            }
+            (location, _) => location,
+        };
+        let record = new_record(name.clone(), location, listed, pinned, true);
+        self.insert_entry(&key, &manifest_bytes, &record, None)?;
+        self.forget_all(&replaced)?;
+        tracing::debug!(%cid, size, chunks, "imported");
+        Ok(ImportOutcome {
+            cid,
+            size,
+            chunks,
+            name,
+            already_present: false,
+            replaced,
+        })
+    }
+
+    /// Reads and hashes the file at `path` and, in copy mode, copies it to a temporary
+    /// file under `tmp/` (not synced): everything an import does before it decides
+    /// anything, shared by [`Store::import_listed`] and the batch of `import_batch`.
+    pub(crate) fn prepare_import(
+        &self,
+        path: &Path,
+        mode: ImportMode,
+        name: Option<String>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Prepared, StoreError> {
         if let Some(name) = &name {
             if sanitize_file_name(name).as_deref() != Some(name.as_str()) {
                 return Err(StoreError::Invalid(format!(
@@ -98,7 +204,7 @@ impl Store {
                 )));
             }
         }
-        let (path, mut input, meta_before) = open_regular_file(path)?;
+        let (path, input, meta_before) = open_regular_file(path)?;
         let size = meta_before.len();
         let chunk_size = chunk_size_for(size).ok_or_else(|| {
             StoreError::Invalid(format!("{} is too large ({size} bytes)", path.display()))
@@ -115,13 +221,15 @@ impl Store {
             let tmp_path = self
                 .tmp_dir()
                 .join(format!("import-{:016x}", rand::random::<u64>()));
-            let file =
-                File::create(&tmp_path).map_err(|e| StoreError::io("creating", &tmp_path, e))?;
-            tmp.0 = Some(tmp_path);
-            copy = Some(file);
+            File::create(&tmp_path).map_err(|e| StoreError::io("creating", &tmp_path, e))?;
+            tmp.0 = Some(tmp_path.clone());
+            copy = Some(
+                CopyTarget::open(self, &tmp_path, size)
+                    .map_err(|e| StoreError::io("creating", &tmp_path, e))?,
+            );
         }
 
-        let hashes = hash_stream(&mut input, size, chunk_size, copy.as_mut(), progress)
+        let hashes = read_chunks(self, &input, size, chunk_size, copy.as_ref(), progress)
             .map_err(|e| import_error(&path, e))?;
         let meta_after =
             fs::metadata(&path).map_err(|e| StoreError::io("reading metadata of", &path, e))?;
@@ -133,77 +241,80 @@ impl Store {
         let manifest_bytes = manifest.encode();
         let cid = Cid::for_manifest_bytes(&manifest_bytes);
         let key = *cid.hash();
-        let chunks = manifest.chunk_count();
         let replaced = self.stale_references_at(&path, &key)?;
-
-        let mut pinned = false;
-        if let Some(existing) = self.entry(&key)? {
-            pinned = existing.pinned;
-            match existing.location {
-                Location::Partial => {
-                    // A download of these bytes was in progress: the import completes it.
-                    self.remove(&cid)?;
-                }
-                _ if !existing.changed_on_disk => {
-                    if !existing.published || existing.listed != listed {
-                        self.update_entry(&cid, |record| {
-                            record.published = true;
-                            record.listed = listed;
-                        })?;
-                    }
-                    self.forget_all(&replaced)?;
-                    return Ok(ImportOutcome {
-                        cid,
-                        size,
-                        chunks,
-                        name: existing.name,
-                        already_present: true,
-                        replaced,
-                    });
-                }
-                // Tracked in place and changed since: track (or copy) these bytes anew.
-                _ => {}
-            }
-        }
-
-        let location = match (copy, tmp.0.clone()) {
-            (Some(file), Some(tmp_path)) => {
-                file.sync_all()
-                    .map_err(|e| StoreError::io("syncing", &tmp_path, e))?;
-                let blob = self.blob_path(&key);
-                fs::rename(&tmp_path, &blob).map_err(|e| StoreError::io("renaming", &blob, e))?;
-                tmp.0 = None;
-                // The entry must never be durable before the name of its bytes is.
-                let blobs = self.root.join("blobs");
-                sync_dir(&blobs).map_err(|e| StoreError::io("syncing", &blobs, e))?;
-                Location::Blob
-            }
-            _ => Location::Reference {
+        let location = match mode {
+            ImportMode::Copy => Location::Blob,
+            ImportMode::Reference => Location::Reference {
                 path: path.clone(),
                 size,
                 mtime_ns: mtime_ns(&meta_before),
             },
         };
-        let record = EntryRecord {
-            name: name.clone(),
-            location,
-            added_unix: now_unix(),
-            pinned,
-            published: true,
-            changed_on_disk: false,
-            listed,
-        };
-        self.insert_entry(&key, &manifest_bytes, &record, None)?;
-        self.forget_all(&replaced)?;
-        tracing::debug!(%cid, size, chunks, "imported");
-        Ok(ImportOutcome {
+        Ok(Prepared {
             cid,
+            key,
             size,
-            chunks,
+            chunks: manifest.chunk_count(),
             name,
-            already_present: false,
+            manifest_bytes,
             replaced,
+            location,
+            tmp,
         })
+    }
+
+    /// What the store already holds of a prepared import: a download of these bytes in
+    /// progress is dropped (the import completes it); bytes already present and servable
+    /// are kept, their listing set to `listed` (and marked [`EntryRecord::alone`] when
+    /// `alone`), and the import ends there (the outcome is returned). A file tracked in
+    /// place that changed since is imported anew.
+    pub(crate) fn settle_existing(
+        &self,
+        prepared: &Prepared,
+        listed: bool,
+        alone: bool,
+    ) -> Result<Settled, StoreError> {
+        let Some(existing) = self.entry(&prepared.key)? else {
+            return Ok(Settled::New { pinned: false });
+        };
+        let pinned = existing.pinned;
+        match existing.location {
+            Location::Partial => {
+                self.remove(&prepared.cid)?;
+                Ok(Settled::New { pinned })
+            }
+            _ if !existing.changed_on_disk => {
+                if !existing.published || existing.listed != listed || (alone && !existing.alone) {
+                    self.update_entry(&prepared.cid, |record| {
+                        record.published = true;
+                        record.listed = listed;
+                        record.alone |= alone;
+                    })?;
+                }
+                self.forget_all(&prepared.replaced)?;
+                Ok(Settled::Present(prepared.outcome(existing.name, true)))
+            }
+            // Tracked in place and changed since: track (or copy) these bytes anew.
+            _ => Ok(Settled::New { pinned }),
+        }
+    }
+
+    /// Gives a copied file its name under `blobs/`, synced first when `sync` (a batch
+    /// syncs its files together before it commits). The caller syncs `blobs/`.
+    pub(crate) fn place_blob(
+        &self,
+        tmp_path: &Path,
+        key: &[u8; 32],
+        sync: bool,
+    ) -> Result<PathBuf, StoreError> {
+        if sync {
+            File::open(tmp_path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io("syncing", tmp_path, e))?;
+        }
+        let blob = self.blob_path(key);
+        fs::rename(tmp_path, &blob).map_err(|e| StoreError::io("renaming", &blob, e))?;
+        Ok(blob)
     }
 
     /// Entries other than `key` tracking `path` in place: the file there now hashes to
@@ -226,7 +337,7 @@ impl Store {
         Ok(stale)
     }
 
-    fn forget_all(&self, cids: &[Cid]) -> Result<(), StoreError> {
+    pub(crate) fn forget_all(&self, cids: &[Cid]) -> Result<(), StoreError> {
         for cid in cids {
             self.remove(cid)?;
         }
@@ -271,46 +382,6 @@ fn open_checked(path: &Path) -> Result<(File, fs::Metadata), StoreError> {
 
 fn not_regular(path: &Path) -> StoreError {
     StoreError::Invalid(format!("{} is not a regular file", path.display()))
-}
-
-/// Reads `size` bytes from `input` in chunks of `chunk_size`, returns the chunk hashes,
-/// passes every batch of bytes to `sink` (the copy target, if any) and reports the bytes
-/// done to `progress`. Fails if the file turns out shorter or longer than `size`.
-fn hash_stream(
-    input: &mut File,
-    size: u64,
-    chunk_size: u32,
-    mut sink: Option<&mut File>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Vec<[u8; HASH_LEN]>, std::io::Error> {
-    let chunk_size = chunk_size as usize;
-    let mut hashes = Vec::with_capacity(size.div_ceil(chunk_size as u64) as usize);
-    let mut buf = vec![0u8; chunk_size * BATCH_CHUNKS];
-    let mut done: u64 = 0;
-    while done < size {
-        let want = ((size - done) as usize).min(buf.len());
-        input.read_exact(&mut buf[..want])?;
-        let batch = &buf[..want];
-        let chunks: Vec<&[u8]> = batch.chunks(chunk_size).collect();
-        hashes.extend(hash_chunks(&chunks));
-        if let Some(out) = sink.as_deref_mut() {
-            out.write_all(batch)?;
-        }
-        done += want as u64;
-        progress(done);
-    }
-    if hashes.len() != size.div_ceil(chunk_size as u64) as usize {
-        return Err(std::io::Error::other("a hashing thread failed"));
-    }
-    // The file must end where its metadata said it would.
-    let mut probe = [0u8; 1];
-    if input.read(&mut probe)? != 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            "file grew while it was being read",
-        ));
-    }
-    Ok(hashes)
 }
 
 /// Converts an I/O error during import into a store error naming the file.

@@ -4,6 +4,10 @@
 //! - [`store`]: [`Store`], the entry point: opening, crash cleanup, shared lookups.
 //! - `import`: [`Store::import`], streaming import (chunk, hash, copy or reference in
 //!   place); refuses anything but a regular file before opening it.
+//! - `import_read`: reading, hashing and copying the chunks of a file being imported,
+//!   on several threads for a large file, the copy written with direct I/O.
+//! - `import_batch`: [`ImportBatch`], many imports synced and committed together (a
+//!   folder add): one transaction per batch instead of one per file.
 //! - `read`: [`Store::read_chunk`] and [`Store::export`]; noticing that a file tracked in
 //!   place changed on disk.
 //! - `download`: partial downloads: [`Store::begin_download`] (with its free-space
@@ -85,6 +89,8 @@ pub mod folders;
 pub mod fsutil;
 mod hashing;
 mod import;
+mod import_batch;
+mod import_read;
 pub mod known_peers;
 pub mod ledger;
 mod manifests;
@@ -100,6 +106,7 @@ pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
 pub use folders::{FolderInfo, FolderRecord};
 pub use import::{ImportMode, ImportOutcome};
+pub use import_batch::{ImportBatch, MAX_BATCH_BYTES, MAX_BATCH_FILES};
 pub use known_peers::KnownPeer;
 pub use ledger::LedgerChanges;
 pub use saved_downloads::{SavedDownload, SavedState, MAX_HISTORY};

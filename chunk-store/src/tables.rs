@@ -17,6 +17,7 @@
 //! | `folders-v1`, `folder-manifests-v1` | directory CID digest | a folder's record and its directory manifest (see [`folders`](crate::folders)) |
 //! | `peer-ledger-v1` | a peer's identity bytes | the node's record of that peer (opaque here; see `ledger`) |
 //! | `known-peers-v1` | peer id bytes | [`KnownPeer`](crate::KnownPeer) as CBOR (`known_peers.rs`) |
+//! | `migrations-v1` | a migration's name | when it ran (seconds since the Unix epoch): the one-time rewrites of old records (`entry_rows`) |
 
 use std::path::PathBuf;
 
@@ -37,6 +38,12 @@ pub const DOWNLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("downl
 /// The peer ledger (see `ledger`): keyed by peer identity bytes rather than file hash,
 /// created by its first save.
 pub const PEER_LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peer-ledger-v1");
+
+/// The one-time rewrites of old records done so far: name → when (Unix seconds). The
+/// table is created together with the migrations it lists.
+pub const MIGRATIONS: TableDefinition<&str, u64> = TableDefinition::new("migrations-v1");
+/// The migration that gave old entries [`EntryRecord::alone`].
+pub(crate) const ALONE_FLAG: &str = "entry-alone-flag";
 
 /// Largest encoded entry record accepted when decoding.
 const MAX_RECORD_LEN: usize = 64 << 10;
@@ -84,6 +91,12 @@ pub struct EntryRecord {
     /// written before this field existed, which read as listed.
     #[serde(default = "yes")]
     pub listed: bool,
+    /// Whether the file was added or fetched on its own, not only as a file of a folder
+    /// (`add --unlisted` makes an unlisted file that is its own share): removing or
+    /// unpublishing a folder leaves it alone. Records written before this field existed
+    /// read as `false` and are given it once, when the store opens (see `entry_rows`).
+    #[serde(default)]
+    pub alone: bool,
 }
 
 #[cfg(test)]
@@ -133,6 +146,7 @@ mod tests {
         assert!(record.published);
         assert!(!record.changed_on_disk);
         assert!(record.listed);
+        assert!(!record.alone, "set by the migration, not by decoding");
         assert_eq!(record.added_unix, 7);
     }
 }

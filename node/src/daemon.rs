@@ -197,6 +197,7 @@ async fn run(
         transfers.clone(),
         net.clone(),
         Some(data_dir.join(crate::share::SHARES_FILE)),
+        args.share_grant_duration(),
     );
     essentials.spawn(
         "share access server",

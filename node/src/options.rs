@@ -134,6 +134,10 @@ pub struct DaemonArgs {
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true, value_name = "SECS")]
     pub test_panic_network_after: Option<u64>,
+    /// Test only: grants to password shares last this many seconds (not an hour).
+    #[cfg(feature = "test-faults")]
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub test_grant_secs: Option<u64>,
     /// Test only: the catalog server sends forged entries.
     #[cfg(feature = "test-faults")]
     #[arg(long, hide = true, value_enum)]
@@ -163,6 +167,15 @@ impl DaemonArgs {
         };
         #[cfg(not(feature = "test-faults"))]
         crate::transfer::serve::faults::Faults::default()
+    }
+
+    /// How long a grant to a share lasts (`--test-grant-secs` shortens it).
+    pub fn share_grant_duration(&self) -> std::time::Duration {
+        #[cfg(feature = "test-faults")]
+        if let Some(secs) = self.test_grant_secs {
+            return std::time::Duration::from_secs(secs.max(1));
+        }
+        crate::share::serve::GRANT_DURATION
     }
 
     /// The upload cap: `--max-upload-rate`, lowered by `--test-slow` (a slow peer).

@@ -3,8 +3,9 @@
 //! warning unless followed; identical files are stored once; a fetch killed with
 //! SIGKILL resumes, and refuses to write through a directory swapped for a symbolic
 //! link meanwhile; a folder is fetched by ticket and found by search and browse with
-//! its folder marker; `rm`, `unpublish`, `publish`, `list` and `unlist` take a folder's
-//! CID, and the folder's files that belong to no other share go with it. (Hostile
+//! its folder marker; a password share keeps a folder and its own files private;
+//! `rm`, `unpublish`, `publish`, `list` and `unlist` take a folder's CID, and the
+//! folder's files that belong to no other share go with it. (Hostile
 //! manifests sent by a peer: `transfer/folder/tests.rs`.)
 #![allow(clippy::unwrap_used)]
 
@@ -332,9 +333,84 @@ fn a_folder_is_fetched_by_ticket_and_found_by_search_and_browse() {
         ])
         .success();
     assert_eq!(tree_of(&dest), tree_of(&src));
-    // A password would not keep a folder's files private: refused.
-    let refused = harness::cli_with_stdin(&alice.data_dir, &["share", &cid, "--password"], "pw\n");
-    refused.assert_clean_error(2);
+}
+
+/// `fetch <ticket> -o <dest>` with `stdin` as the password's line.
+fn fetch_ticket(node: &Daemon, ticket: &str, dest: &Path, stdin: &str) -> CliResult {
+    let args = [
+        "fetch",
+        ticket,
+        "-o",
+        dest.to_str().unwrap(),
+        "--timeout",
+        "20",
+    ];
+    harness::cli_with_stdin(&node.data_dir, &args, stdin)
+}
+
+#[test]
+fn a_password_share_of_a_folder_keeps_the_folder_and_its_own_files_private() {
+    let mut swarm = Swarm::new();
+    let alice = swarm.node(&[]);
+    let bob = swarm.node(&[]);
+    let src = swarm.path("private album");
+    put(&src, "own/a.bin", 3 * (1 << 20) + 5, 31);
+    put(&src, "own/b.txt", 2_000, 32);
+    let public = put(&src, "public.bin", 50_000, 33);
+    let cid = add_folder(&alice, &src, &[])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // public.bin is also shared on its own: it stays public.
+    alice.cli(&["add", public.to_str().unwrap()]).success();
+    let cid_of = |name: &str| {
+        ls_row(&alice, "name", name).unwrap()["cid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (own_a, public_cid) = (cid_of("a.bin"), cid_of("public.bin"));
+    let ticket = harness::cli_with_stdin(&alice.data_dir, &["share", &cid, "--password"], "pw 1\n")
+        .success()
+        .last_line()
+        .to_string();
+    assert!(ticket.starts_with("p2pd1"), "{ticket}");
+
+    // The folder and its own files are withdrawn; the file shared on its own is not.
+    for c in [&cid, &own_a] {
+        let row = ls_row(&alice, "cid", c).unwrap();
+        assert!(row["published"] == false && !announced(&row), "{row}");
+    }
+    let row = ls_row(&alice, "cid", &public_cid).unwrap();
+    assert_eq!(row["published"], true, "{row}");
+
+    let dest = swarm.path("bob-album");
+    let absent = fetch_ticket(&bob, &ticket, &dest, "");
+    absent.assert_clean_error(1);
+    assert!(absent.stderr.contains("needs a password"), "{absent:?}");
+    let wrong = fetch_ticket(&bob, &ticket, &dest, "pw 2\n");
+    wrong.assert_clean_error(1);
+    assert!(wrong.stderr.contains("wrong password"), "{wrong:?}");
+    assert!(!dest.exists(), "nothing written");
+    // Bob is connected to alice now, so a bare CID goes straight to her: she answers as
+    // if she held neither the folder nor its own file.
+    fetch(&bob, &cid, &dest, 4).assert_clean_error(1);
+    let file_dest = swarm.path("a.copy");
+    fetch(&bob, &own_a, &file_dest, 4).assert_clean_error(1);
+    assert!(!dest.exists() && !file_dest.exists());
+    // The file shared on its own is served by bare CID as before.
+    fetch(&bob, &public_cid, &swarm.path("public.copy"), 20).success();
+
+    // The right password: the whole tree.
+    fetch_ticket(&bob, &ticket, &dest, "pw 1\n").success();
+    assert_eq!(tree_of(&dest), tree_of(&src));
+    // Private while the share lasts: publish is refused, for the folder and its file.
+    alice.cli(&["publish", &cid]).assert_clean_error(2);
+    alice.cli(&["publish", &own_a]).assert_clean_error(2);
+    // Revoked: publish works again.
+    alice.cli(&["unshare", &cid]).success();
+    alice.cli(&["publish", &cid]).success();
+    assert!(announced(&ls_row(&alice, "cid", &cid).unwrap()));
 }
 
 fn search_json(node: &Daemon, words: &[&str]) -> Vec<Value> {
@@ -390,6 +466,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     put(&src, "own.bin", 50_000, 11);
     let alone = put(&src, "alone.bin", 60_000, 12);
     put(&src, "both.bin", 70_000, 13);
+    let hidden = put(&src, "hidden.bin", 80_000, 14);
     let other_src = swarm.path("other");
     put(&other_src, "both.bin", 70_000, 13);
     let cid = add_folder(&alice, &src, &[])["cid"]
@@ -402,7 +479,15 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
         .to_string();
     // alone.bin is also shared on its own.
     alice.cli(&["add", alone.to_str().unwrap()]).success();
-    assert_eq!(blob_count(&alice), 3);
+    // hidden.bin too, but unlisted: still a share of its own.
+    alice
+        .cli(&["add", hidden.to_str().unwrap(), "--unlisted"])
+        .success();
+    assert_eq!(
+        ls_row(&alice, "name", "hidden.bin").unwrap()["listed"],
+        false
+    );
+    assert_eq!(blob_count(&alice), 4);
     wait_until("the folder in the catalog", Duration::from_secs(30), || {
         ls_row(&alice, "cid", &cid).unwrap()["in_catalog"] == true
     });
@@ -430,7 +515,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     let own = ls_row(&alice, "name", "own.bin").unwrap();
     assert_eq!(own["published"], false);
     assert!(!announced(&own), "{own}");
-    for name in ["alone.bin", "both.bin"] {
+    for name in ["alone.bin", "both.bin", "hidden.bin"] {
         let row = ls_row(&alice, "name", name).unwrap();
         assert!(row["published"] == true && announced(&row), "{row}");
     }
@@ -466,8 +551,10 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     assert!(ls_row(&alice, "cid", &own_cid).is_none());
     assert!(ls_row(&alice, "name", "alone.bin").is_some());
     assert!(ls_row(&alice, "name", "both.bin").is_some());
+    let kept = ls_row(&alice, "name", "hidden.bin").expect("hidden.bin was added on its own");
+    assert!(kept["state"] == "complete" && announced(&kept), "{kept}");
     assert!(announced(&ls_row(&alice, "cid", &other).unwrap()));
-    assert_eq!(blob_count(&alice), 2);
+    assert_eq!(blob_count(&alice), 3);
     // Gone: a second rm, unpublish or unlist fails cleanly.
     for verb in ["rm", "unpublish", "unlist"] {
         let again = alice.cli(&[verb, &cid]);
@@ -476,7 +563,7 @@ fn rm_unpublish_publish_list_and_unlist_take_a_folder_cid() {
     // both.bin belongs to no other share now: it goes with the other folder.
     alice.cli(&["rm", &other]).success();
     assert!(ls_row(&alice, "name", "both.bin").is_none());
-    assert_eq!(blob_count(&alice), 1);
+    assert_eq!(blob_count(&alice), 2);
 }
 
 /// Without the folder's providers as sources, each file of a folder made its own DHT

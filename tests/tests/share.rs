@@ -1,5 +1,6 @@
 //! Issue 13: share tickets. Fetching by ticket with no DHT at all, expiry, passwords
-//! (right, wrong, absent, rate-limited, and the file kept private), revocation, damaged
+//! (right, wrong, absent, rate-limited, the file kept private, and proved again while a
+//! long download runs), revocation, damaged
 //! tickets, and publishing again. Every test starts real `p2pd` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
@@ -163,6 +164,27 @@ fn wrong_passwords_are_rate_limited_per_peer() {
         "{locked:?}"
     );
     assert!(!out.exists());
+}
+
+/// The provider's grants last 2 s here; the download takes several times that, so it
+/// completes only if the fetcher proves the password again before each grant ends.
+#[test]
+fn a_download_longer_than_its_grant_proves_the_password_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Daemon::start(&dir.path().join("provider"), &["--test-grant-secs", "2"]);
+    let fetcher = Daemon::start(
+        &dir.path().join("fetcher"),
+        &["--max-download-rate", "1000000"],
+    );
+    let src = dir.path().join("long.bin");
+    random_file(&src, 7 * (1 << 20), 8);
+    let cid = add(&provider, &src, &[]);
+    let ticket = share(&provider, &cid, &["--password"], "slow and steady\n");
+    let out = dir.path().join("long.copy");
+    fetch_ticket(&fetcher, &ticket, &out, "slow and steady\n").success();
+    assert_eq!(file_hash(&out), file_hash(&src));
+    let grants = provider.log().matches("access granted").count();
+    assert!(grants >= 3, "{grants} grants in the provider's log");
 }
 
 #[test]

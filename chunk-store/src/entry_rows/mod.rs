@@ -7,13 +7,21 @@
 //! an entry, so the index changes in the same write transaction as the entry. A database
 //! written before the index existed gets it built from its entries when it is opened
 //! ([`build_missing_index`]).
+//!
+//! Records from before [`EntryRecord::alone`] get that flag once, the same way: when a
+//! database without the `migrations-v1` table opens ([`mark_files_alone`]).
 
+use std::collections::HashSet;
 use std::path::Path;
+
+use dht_proto::DirManifest;
 
 use redb::{
     MultimapTable, MultimapTableDefinition, ReadTransaction, ReadableTable, Table, WriteTransaction,
 };
 
+use crate::folders::FOLDER_MANIFESTS;
+use crate::store::cid_of;
 use crate::tables::{EntryRecord, Location, ENTRIES};
 use crate::StoreError;
 
@@ -92,6 +100,50 @@ pub(crate) fn keys_tracking(
         }
     }
     Ok(keys)
+}
+
+/// Gives every entry of a database from before [`EntryRecord::alone`] existed that flag:
+/// a listed file, or one in no folder, was added or fetched on its own. (An unlisted
+/// file that is also in a folder cannot be told apart from the folder's own; it stays
+/// the folder's, as it was before the flag.) Returns how many entries it marked.
+pub(crate) fn mark_files_alone(tx: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut in_folders: HashSet<[u8; 32]> = HashSet::new();
+    {
+        let manifests = tx.open_table(FOLDER_MANIFESTS)?;
+        for item in manifests.iter()? {
+            let (key, value) = item?;
+            let Ok(key) = <[u8; 32]>::try_from(key.value()) else {
+                continue;
+            };
+            // A manifest the store cannot read is reported where it is read.
+            let Ok(tree) = DirManifest::decode_for(&cid_of(key), value.value()) else {
+                continue;
+            };
+            in_folders.extend(tree.files().map(|(_, cid, _, _)| *cid.hash()));
+        }
+    }
+    let mut marked = Vec::new();
+    {
+        let entries = tx.open_table(ENTRIES)?;
+        for item in entries.iter()? {
+            let (key, value) = item?;
+            let Ok(key) = <[u8; 32]>::try_from(key.value()) else {
+                continue;
+            };
+            let Ok(mut record) = EntryRecord::decode(value.value()) else {
+                continue;
+            };
+            if !record.alone && (record.listed || !in_folders.contains(&key)) {
+                record.alone = true;
+                marked.push((key, record));
+            }
+        }
+    }
+    let mut rows = EntryRows::open(tx)?;
+    for (key, record) in &marked {
+        rows.insert(key, record)?;
+    }
+    Ok(marked.len() as u64)
 }
 
 /// Fills a newly created index from the entries (a database from before the index).

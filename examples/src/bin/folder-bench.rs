@@ -1,7 +1,9 @@
 //! The issue-13 folder figure: add a tree of many small files on one daemon and fetch it
-//! from another on 127.0.0.1, beside two baselines measured in the same run on the same
-//! tree: `cp -r` (local copy, no network, no hashing) and `tar | tar` over a raw
-//! loopback TCP socket (one stream, no hashing, no per-file protocol). See
+//! from another on 127.0.0.1, beside baselines measured in the same run on the same
+//! tree: `cp -r` (local copy, no network, no hashing), `tar | tar` over a raw loopback
+//! TCP socket (one stream, no hashing, no per-file protocol), and sendme (issue 17's
+//! peer tool: `sendme send <dir>` until its ticket, then `sendme receive`, in a network
+//! namespace with loopback only; skipped when sendme is not installed). See
 //! `docs/benchmarks.md` for results and how to read them.
 //!
 //! ```sh
@@ -19,6 +21,8 @@
 #[path = "bench/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "bench/sendme.rs"]
+mod sendme;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -52,6 +56,10 @@ struct Args {
     /// Keep the temporary directory (and its daemon logs) at the end.
     #[arg(long)]
     keep: bool,
+    /// The sendme binary (default: `sendme` on PATH or in ~/.cargo/bin; without one the
+    /// sendme baseline is skipped).
+    #[arg(long)]
+    sendme: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -124,7 +132,9 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     }
     sync();
     let cp = t.elapsed();
-    std::fs::remove_dir_all(&dest)?;
+    // Copies are deleted only at the end (with the temporary directory): on this
+    // machine's ext4, creating files soon after thousands were deleted cost the next
+    // measurement much of its time (perf: the inode allocator's `recently_deleted`).
 
     // Baseline 2: tar | tar over a loopback TCP socket.
     let dest = tmp.join("tar-copy");
@@ -132,7 +142,15 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     let tar = tar_over_tcp(&src, &dest)?;
     sync();
     check_same(&src, &dest)?;
-    std::fs::remove_dir_all(&dest)?;
+
+    // Baseline 3: sendme sends the tree to a receiver on loopback.
+    let sendme = match sendme::find(args.sendme.clone()) {
+        Some(bin) => Some(sendme_tree(&bin, &src, tmp)?),
+        None => {
+            println!("sendme not found (`cargo install sendme`): its baseline is skipped");
+            None
+        }
+    };
 
     // p2pd: a provider and a fetcher that bootstraps from it.
     let provider = Daemon::start(
@@ -177,12 +195,20 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     println!();
     println!("| what | wall | files/s | MiB/s |");
     println!("| --- | --- | --- | --- |");
-    for (what, d) in [
+    let mut rows = vec![
         ("`cp -r` (baseline, local)", cp),
         ("`tar | tar` over loopback TCP (baseline)", tar),
-        ("`p2pd add <dir>` (hash, copy into the store)", add_wall),
-        ("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall),
-    ] {
+    ];
+    if let Some(s) = &sendme {
+        rows.push((
+            "`sendme send <dir>` until its ticket (baseline: import)",
+            s.import,
+        ));
+        rows.push(("`sendme receive <ticket>` (baseline: fetch)", s.receive));
+    }
+    rows.push(("`p2pd add <dir>` (hash, copy into the store)", add_wall));
+    rows.push(("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall));
+    for (what, d) in rows {
         println!(
             "| {what} | {:.2} s | {:.0} | {:.2} |",
             d.as_secs_f64(),
@@ -191,6 +217,19 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
         );
     }
     println!();
+    if let Some(s) = &sendme {
+        let x = |p2pd: Duration, base: Duration| base.as_secs_f64() / p2pd.as_secs_f64();
+        println!(
+            "p2pd ÷ sendme (files/s): add {:.2} ×, fetch {:.2} × (goal ≥ 2 ×)",
+            x(add_wall, s.import),
+            x(fetched.wall, s.receive)
+        );
+        let busy = &s.receive_cpu;
+        println!(
+            "sendme receive: machine {:.0}% busy",
+            100.0 * busy.machine / (busy.wall * busy.cores)
+        );
+    }
     println!("add:   provider {}", add_cpu.show());
     println!("fetch: both daemons {}", fetch_cpu.show());
     println!(
@@ -199,6 +238,64 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     );
     println!("folder {cid}: {add}");
     Ok(())
+}
+
+/// What sendme took for the tree.
+struct SendmeRun {
+    /// `sendme send <dir>` from spawn to its ticket: its import.
+    import: Duration,
+    /// `sendme receive <ticket>` from spawn to exit, the tree written.
+    receive: Duration,
+    receive_cpu: p2pd_examples::procfs::CpuUse,
+}
+
+/// sendme on the same tree: `send` then `receive` into a fresh directory, relays
+/// disabled. Both run in a network namespace of their own with loopback only (the
+/// sender's, made by `unshare -n`; the receiver joins it with `nsenter`), so that
+/// neither can reach anything beyond 127.0.0.1. The received tree is compared with the
+/// source (and deleted with the temporary directory at the end).
+fn sendme_tree(bin: &Path, src: &Path, tmp: &Path) -> anyhow::Result<SendmeRun> {
+    let send_dir = tmp.join("sendme-send");
+    let recv_dir = tmp.join("sendme-recv");
+    for dir in [&send_dir, &recv_dir] {
+        std::fs::create_dir_all(dir)?;
+    }
+    let src_str = src.to_str().context("non-UTF-8 path")?;
+    let mut sender = sendme::send(
+        sendme::isolated(bin)
+            .args(["send", src_str])
+            .args(sendme::SEND_OPTIONS)
+            .current_dir(&send_dir),
+    )?;
+    let netns = format!("--net=/proc/{}/ns/net", sender.pid());
+    let cpu = CpuMeter::start(&[]);
+    let started = Instant::now();
+    let mut receiver = harness::Helper::spawn(
+        Command::new("nsenter")
+            .arg(&netns)
+            .arg(bin)
+            .args(["receive", &sender.ticket])
+            .args(sendme::RECEIVE_OPTIONS)
+            .current_dir(&recv_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let status = receiver.wait(LONG)?;
+    let receive = started.elapsed();
+    let receive_cpu = cpu.stop();
+    if !status.success() {
+        bail!("sendme receive failed ({status})");
+    }
+    let name = src.file_name().context("tree name")?;
+    check_same(src, &recv_dir.join(name))?;
+    let import = sender.import;
+    drop(sender);
+    Ok(SendmeRun {
+        import,
+        receive,
+        receive_cpu,
+    })
 }
 
 /// `files` files of `size` distinct pseudo-random bytes, 100 per directory.

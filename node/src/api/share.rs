@@ -197,6 +197,8 @@ impl Api {
         let ticket = parse_ticket(&request.ticket)?;
         let opened =
             crate::share::open::open(&self.net, &ticket, request.password.as_deref()).await?;
+        // The fetch of the CID follows this call: keep the grant while it runs.
+        self.shares.keep_granted(ticket.cid, &opened);
         Ok(OpenedTicket {
             cid: ticket.cid.to_string(),
             name: ticket.name,

@@ -6,15 +6,16 @@
 //! that enforces expiry and passwords; [`open`] the fetcher's side of that protocol.
 //!
 //! A password-protected share makes its file private: it is no longer announced in the
-//! DHT, and its content goes only to peers that proved the password. Only the Argon2id
-//! key and its salt are stored, never the password.
+//! DHT, and its content goes only to peers that proved the password. For a folder that
+//! holds for the folder and its own files (see [`gate`]). Only the Argon2id key and its
+//! salt are stored, never the password.
 
 pub mod gate;
 pub mod open;
+mod renew;
 pub mod serve;
 mod table;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +78,8 @@ struct Inner {
     net: Network,
     gate: Arc<Gate>,
     access: serve::AccessState,
+    grant_duration: Duration,
+    renewals: renew::Renewals,
 }
 
 /// Seconds since the Unix epoch.
@@ -89,8 +92,14 @@ pub fn unix_now() -> u64 {
 impl Shares {
     /// The shares of a node, loaded from `path` (none when it is absent; an unreadable
     /// table is logged and started afresh, so that a damaged file cannot stop the
-    /// daemon, and is kept beside as `shares.json.bad`).
-    pub fn new(transfers: Transfers, net: Network, path: Option<PathBuf>) -> Self {
+    /// daemon, and is kept beside as `shares.json.bad`). Grants to peers last
+    /// `grant_duration` ([`serve::GRANT_DURATION`] in the daemon).
+    pub fn new(
+        transfers: Transfers,
+        net: Network,
+        path: Option<PathBuf>,
+        grant_duration: Duration,
+    ) -> Self {
         let table = path.as_deref().map(Table::load).unwrap_or_default();
         let shares = Shares {
             inner: Arc::new(Inner {
@@ -101,6 +110,8 @@ impl Shares {
                 transfers,
                 net,
                 access: serve::AccessState::default(),
+                grant_duration,
+                renewals: renew::Renewals::default(),
             }),
         };
         shares.update_gate();
@@ -111,15 +122,20 @@ impl Shares {
         self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes the files of password shares private.
+    /// Makes the files (and folders with their own files) of password shares private.
     fn update_gate(&self) {
-        let private: HashSet<Cid> = self
-            .table()
-            .iter()
-            .filter(|s| s.secret.is_some())
-            .map(|s| s.cid)
-            .collect();
-        self.inner.gate.set_private(private);
+        let table = self.table();
+        self.inner
+            .gate
+            .set_private(
+                table
+                    .iter()
+                    .filter(|s| s.secret.is_some())
+                    .map(|s| gate::Covered {
+                        root: s.cid,
+                        members: &s.members,
+                    }),
+            );
     }
 
     /// Whether a file has a password share (and so must not be announced).
@@ -148,14 +164,14 @@ impl Shares {
             }
             other => other?,
         };
-        if content.directory && password.is_some() {
-            // The gate guards CIDs one by one, and a folder's files are fetched by
-            // their own CIDs: a password would not keep them private.
-            return Err(ShareError::BadInput(
-                "a folder cannot be shared with a password (its files are fetched by their own CIDs)"
-                    .into(),
-            ));
-        }
+        // A folder's files are fetched by their own CIDs, so a password share of a
+        // folder keeps its own files private with it. Files it has in common with
+        // another folder or that were shared on their own stay as public as they were.
+        let members = if content.directory && password.is_some() {
+            self.inner.transfers.folder_own_files(cid).await?
+        } else {
+            Vec::new()
+        };
         if self.table().len() >= MAX_SHARES {
             return Err(ShareError::TooMany);
         }
@@ -173,6 +189,7 @@ impl Shares {
             created_unix: unix_now(),
             expires_unix: expires_in.map(|d| unix_now() + d.as_secs()),
             secret,
+            members,
         };
         if private {
             // Private first, then withdrawn: no peer may fetch it by bare CID from now on.
@@ -297,6 +314,10 @@ impl Shares {
 
     pub(crate) fn access(&self) -> &serve::AccessState {
         &self.inner.access
+    }
+
+    pub(crate) fn grant_duration(&self) -> Duration {
+        self.inner.grant_duration
     }
 }
 

@@ -1,14 +1,16 @@
 //! The fetcher's side of a ticket: dial the provider at the ticket's addresses (no DHT
 //! lookup), then ask for access under the ticket's share id (docs/protocol.md §14),
 //! proving the password when the provider challenges. Once granted, the provider is a
-//! connected peer and the download engine asks it first.
+//! connected peer and the download engine asks it first. [`prove_again`] asks again
+//! with the key already derived, before a grant ends (see `renew`).
 
 use std::time::Duration;
 
 use dht_proto::access::{
-    derive_key, proof, AccessRequest, AccessResponse, ACCESS_PROTOCOL, MAX_ACCESS_RESPONSE_LEN,
+    derive_key, proof, AccessKey, AccessRequest, AccessResponse, KdfParams, ACCESS_PROTOCOL,
+    MAX_ACCESS_RESPONSE_LEN, NONCE_LEN, SALT_LEN,
 };
-use dht_proto::ticket::Ticket;
+use dht_proto::ticket::{Ticket, SHARE_ID_LEN};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 
@@ -52,12 +54,24 @@ pub enum OpenError {
 }
 
 /// What a fetcher learns from a ticket it opened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Opened {
     /// The provider.
     pub provider: PeerId,
     /// How long the provider serves us under this ticket.
     pub valid_for: Duration,
+    /// What asking again takes (none for our own share).
+    pub again: Option<Again>,
+}
+
+/// What proving again takes: the share, and for a password share the key derived
+/// from the password with the provider's salt and parameters (the password itself is
+/// not kept).
+#[derive(Clone)]
+pub struct Again {
+    /// The share asked under.
+    pub share_id: [u8; SHARE_ID_LEN],
+    key: Option<(AccessKey, [u8; SALT_LEN], KdfParams)>,
 }
 
 /// The provider and addresses a ticket names.
@@ -88,6 +102,7 @@ pub async fn open(
         return Ok(Opened {
             provider,
             valid_for: Duration::ZERO,
+            again: None,
         });
     }
     net.dial_at(provider, addrs).await;
@@ -95,7 +110,13 @@ pub async fn open(
     let first = round(net, provider, AccessRequest::Challenge { share_id }).await?;
     let (nonce, salt, kdf) = match first {
         AccessResponse::Challenge { nonce, salt, kdf } => (nonce, salt, kdf),
-        other => return verdict(provider, other),
+        other => {
+            let again = Again {
+                share_id,
+                key: None,
+            };
+            return verdict(provider, other, again);
+        }
     };
     let password = password.ok_or(OpenError::NeedsPassword)?.to_string();
     // Checks the parameters first: a peer posing as the provider gets no cheap proof.
@@ -103,8 +124,47 @@ pub async fn open(
         .await
         .map_err(|e| OpenError::Protocol(e.to_string()))?
         .map_err(|e| OpenError::Protocol(e.to_string()))?;
+    let again = Again {
+        share_id,
+        key: Some((key, salt, kdf)),
+    };
+    prove(net, provider, &again, nonce).await
+}
+
+/// Asks the provider for access again under the share `again` names, proving with the
+/// key derived the first time. Fails if the provider now asks with another salt or
+/// other parameters (the share was made again): that needs the password.
+pub async fn prove_again(
+    net: &Network,
+    provider: PeerId,
+    again: &Again,
+) -> Result<Opened, OpenError> {
+    let share_id = again.share_id;
+    let first = round(net, provider, AccessRequest::Challenge { share_id }).await?;
+    match (first, &again.key) {
+        (AccessResponse::Challenge { nonce, salt, kdf }, Some((_, was_salt, was_kdf)))
+            if salt == *was_salt && kdf == *was_kdf =>
+        {
+            prove(net, provider, again, nonce).await
+        }
+        (AccessResponse::Challenge { .. }, _) => Err(OpenError::NeedsPassword),
+        (other, _) => verdict(provider, other, again.clone()),
+    }
+}
+
+/// Answers a challenge's `nonce` with the key in `again`.
+async fn prove(
+    net: &Network,
+    provider: PeerId,
+    again: &Again,
+    nonce: [u8; NONCE_LEN],
+) -> Result<Opened, OpenError> {
+    let share_id = again.share_id;
+    let Some((key, _, _)) = &again.key else {
+        return Err(OpenError::NeedsPassword);
+    };
     let proof = proof(
-        &key,
+        key,
         &nonce,
         &provider.to_bytes(),
         &net.local_peer_id().to_bytes(),
@@ -121,15 +181,16 @@ pub async fn open(
         },
     )
     .await?;
-    verdict(provider, second)
+    verdict(provider, second, again.clone())
 }
 
 /// What a final answer means.
-fn verdict(provider: PeerId, response: AccessResponse) -> Result<Opened, OpenError> {
+fn verdict(provider: PeerId, response: AccessResponse, again: Again) -> Result<Opened, OpenError> {
     match response {
         AccessResponse::Granted { valid_secs } => Ok(Opened {
             provider,
             valid_for: Duration::from_secs(valid_secs.into()),
+            again: Some(again),
         }),
         AccessResponse::Denied => Err(OpenError::WrongPassword),
         AccessResponse::RateLimited { retry_after_secs } => {

@@ -23,7 +23,8 @@ use super::{unix_now, Share, Shares};
 pub const MAX_ACCESS_STREAMS: usize = 64;
 /// Longest one exchange may take (a slow peer holds a slot no longer).
 pub const ACCESS_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a grant lasts (or until the share expires, if sooner).
+/// How long a grant lasts (or until the share expires, if sooner); a fetcher whose
+/// download runs longer proves again before it ends (`renew`).
 pub const GRANT_DURATION: Duration = Duration::from_secs(3600);
 /// Wrong proofs a peer may send within [`GUESS_WINDOW`] before it is refused for
 /// [`LOCKOUT`].
@@ -214,15 +215,16 @@ impl Shares {
         }
     }
 
-    /// Lets `peer` fetch the share's file for [`GRANT_DURATION`], or until the share
-    /// expires if that is sooner.
+    /// Lets `peer` fetch the share's file for the grant duration ([`GRANT_DURATION`]
+    /// unless the daemon was told otherwise), or until the share expires if sooner.
     fn grant(&self, peer: PeerId, share: &Share, now: Instant) -> AccessResponse {
+        let most = self.grant_duration();
         let left = share
             .expires_unix
-            .map_or(GRANT_DURATION, |end| {
+            .map_or(most, |end| {
                 Duration::from_secs(end.saturating_sub(unix_now()))
             })
-            .min(GRANT_DURATION);
+            .min(most);
         self.gate().grant(peer, share.cid, now + left);
         tracing::info!(%peer, id = %share.id_hex(), secs = left.as_secs(), "access granted");
         AccessResponse::Granted {

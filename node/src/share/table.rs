@@ -53,6 +53,10 @@ pub struct Share {
     pub expires_unix: Option<u64>,
     /// Set for a password share.
     pub secret: Option<Secret>,
+    /// For a password share of a folder: the folder's own files, which it keeps private
+    /// with the folder (fixed when the share is made; a folder's content never changes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "cid_list")]
+    pub members: Vec<Cid>,
 }
 
 impl Share {
@@ -177,6 +181,22 @@ mod cid_text {
     }
 }
 
+mod cid_list {
+    use dht_proto::Cid;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(cids: &[Cid], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(cids.iter().map(|c| c.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cid>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,11 +219,13 @@ mod tests {
                 key: [2; KEY_LEN],
                 kdf: KdfParams::DEFAULT,
             }),
+            members: vec![Cid::for_manifest_bytes(b"y")],
         });
         std::fs::write(&path, table.to_json()).unwrap();
         let back = Table::load(&path);
         assert_eq!(back.len(), 1);
         let share = back.iter().next().unwrap();
+        assert_eq!(share.members, [Cid::for_manifest_bytes(b"y")]);
         assert_eq!(share.id, [7; SHARE_ID_LEN]);
         assert_eq!(share.secret.as_ref().unwrap().key, [2; KEY_LEN]);
         assert!(share.is_expired_at(9) && !share.is_expired_at(8));

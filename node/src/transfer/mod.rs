@@ -189,6 +189,12 @@ impl Transfers {
         &self.inner.net
     }
 
+    /// Whether a download of the file `cid`, or a fetch of the folder `cid`, is queued
+    /// or running.
+    pub fn is_fetching(&self, cid: &dht_proto::Cid) -> bool {
+        self.is_downloading(cid) || self.is_fetching_folder(cid)
+    }
+
     /// Which peers may fetch private files; the upload side asks it about every request.
     pub fn share_gate(&self) -> Arc<crate::share::Gate> {
         self.inner.share_gate.clone()

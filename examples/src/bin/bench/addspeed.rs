@@ -135,15 +135,16 @@ fn direct_write(path: &Path, size: u64) -> anyhow::Result<Duration> {
 }
 
 /// How long `sendme send` takes to import `file` (from spawn to its ticket), in a fresh
-/// working directory (where it keeps its store), removed afterwards.
+/// working directory (where it keeps its store), removed afterwards; in a network
+/// namespace with loopback only, like every sendme of the bench.
 fn sendme_import(bin: &Path, file: &Path, dir: &Path) -> anyhow::Result<Duration> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let sender = sendme::send(
-        Command::new(bin)
+        sendme::isolated(bin)
             .arg("send")
             .arg(file)
-            .args(["--relay", "disabled", "--no-progress"])
+            .args(sendme::SEND_OPTIONS)
             .current_dir(dir),
     )?;
     let took = sender.import;

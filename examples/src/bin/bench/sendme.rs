@@ -9,6 +9,30 @@ use anyhow::Context as _;
 
 use crate::harness::Helper;
 
+/// The options of every `sendme send` of the bench: no relay, a ticket of direct
+/// addresses only, no progress bars.
+pub const SEND_OPTIONS: [&str; 5] = [
+    "--relay",
+    "disabled",
+    "--ticket-type",
+    "addresses",
+    "--no-progress",
+];
+/// The options of every `sendme receive` of the bench.
+pub const RECEIVE_OPTIONS: [&str; 3] = ["--relay", "disabled", "--no-progress"];
+
+/// `sendme` (`bin`) to be run in a network namespace of its own with loopback only
+/// (`unshare -n`; the machine's bench runs as root), so that it reaches nothing beyond
+/// 127.0.0.1; add its arguments. A receiver joins that namespace with
+/// `nsenter --net=/proc/<pid>/ns/net` ([`Sender::pid`]).
+pub fn isolated(bin: &Path) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(bin);
+    command
+}
+
 /// Longest `sendme send` may take to import a file and print its ticket.
 const TICKET_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -30,11 +54,20 @@ pub fn find(explicit: Option<PathBuf>) -> Option<PathBuf> {
 
 /// A running `sendme send`: it serves the file until dropped (killed by its pid).
 pub struct Sender {
-    _helper: Helper,
+    helper: Helper,
     /// What `sendme receive` needs.
     pub ticket: String,
     /// From spawn to the ticket printed: sendme's import of the file.
     pub import: Duration,
+}
+
+impl Sender {
+    /// The process id of `sendme send` (or of what execs it: its network namespace is
+    /// the one a receiver joins).
+    #[allow(dead_code)]
+    pub fn pid(&mut self) -> u32 {
+        self.helper.child().id()
+    }
 }
 
 /// Spawns `command` (a `sendme send …` with its arguments and working directory set)
@@ -64,7 +97,7 @@ pub fn send(command: &mut Command) -> anyhow::Result<Sender> {
         .recv_timeout(TICKET_TIMEOUT)
         .with_context(|| format!("sendme send printed no ticket within {TICKET_TIMEOUT:?}"))?;
     Ok(Sender {
-        _helper: helper,
+        helper,
         ticket,
         import: started.elapsed(),
     })

@@ -274,6 +274,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             "routing_table_insertions": c.routing_insertions.load(Ordering::Relaxed),
             "clients_inserted": c.client_insertions.load(Ordering::Relaxed),
             "clients_turned_server": c.client_mode_changes.load(Ordering::Relaxed),
+            "clients_with_direct_external_addr": c.client_direct_addrs.load(Ordering::Relaxed),
             "violation_examples": probe.violations(),
             "routing_table_size_servers": table_mean(Role::Server),
             "routing_table_size_clients": table_mean(Role::Client),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use libp2p::kad::{self, GetProvidersError, GetProvidersOk, QueryResult};
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::PeerId;
 use p2pd::network::BehaviourEvent;
@@ -35,13 +36,17 @@ pub struct QueryOutcome {
     pub timed_out: bool,
 }
 
-/// A routing-table insertion that should not have happened.
+/// Something the client/server check did not expect: a client in a routing table, or a
+/// client that became reachable.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Violation {
     /// The node whose routing table took the peer.
     pub node: usize,
     pub peer: String,
     pub what: &'static str,
+    /// An address involved, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// Counters over all nodes.
@@ -50,6 +55,9 @@ pub struct Counters {
     pub routing_insertions: AtomicU64,
     pub client_insertions: AtomicU64,
     pub client_mode_changes: AtomicU64,
+    /// Direct (not relayed) external addresses confirmed on clients: in the daemon's
+    /// automatic DHT mode each makes that node a server, as on a reachable host.
+    pub client_direct_addrs: AtomicU64,
     pub inbound_find_node: AtomicU64,
     pub inbound_get_providers: AtomicU64,
     pub inbound_add_provider: AtomicU64,
@@ -123,10 +131,25 @@ impl Probe {
         node: usize,
     ) -> impl FnMut(&SwarmEvent<BehaviourEvent>) + Send + 'static {
         let probe = self.clone();
-        move |event| {
-            if let SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) = event {
-                probe.on_kad_event(node, event);
+        move |event| match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => probe.on_kad_event(node, event),
+            SwarmEvent::ExternalAddrConfirmed { address }
+                if probe.node_role(node) == Some(Role::Client)
+                    && !address.iter().any(|p| p == Protocol::P2pCircuit) =>
+            {
+                probe
+                    .counters
+                    .client_direct_addrs
+                    .fetch_add(1, Ordering::Relaxed);
+                let peer = probe.peer_of(node);
+                probe.record(Violation {
+                    node,
+                    peer: peer.to_string(),
+                    what: "a DHT client confirmed a direct external address",
+                    address: Some(address.to_string()),
+                });
             }
+            _ => {}
         }
     }
 
@@ -211,13 +234,18 @@ impl Probe {
     }
 
     fn violation(&self, node: usize, peer: &PeerId, what: &'static str) {
+        self.record(Violation {
+            node,
+            peer: peer.to_string(),
+            what,
+            address: None,
+        });
+    }
+
+    fn record(&self, violation: Violation) {
         let mut v = lock(&self.violations);
         if v.len() < MAX_VIOLATION_EXAMPLES {
-            v.push(Violation {
-                node,
-                peer: peer.to_string(),
-                what,
-            });
+            v.push(violation);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Adding a directory: walk the tree, import every regular file as an ordinary store
-//! entry (identical files become one entry: the store is content-addressed), build the
+//! entry (identical files become one entry: the store is content-addressed; the
+//! entries are committed a batch at a time, see `chunk_store::ImportBatch`), build the
 //! directory manifest of names, sizes, file CIDs and executable bits, keep it in the
 //! store, and announce the files and the folder.
 //!
@@ -147,19 +148,20 @@ fn add_blocking(
     let mut distinct: HashSet<Cid> = HashSet::new();
     let mut bytes_before = 0u64;
     let mut last_report = std::time::Instant::now();
+    // One commit per batch of files rather than per file (see `ImportBatch`).
+    let mut batch = store.import_batch();
     for (i, found) in walk.files.iter().enumerate() {
-        let outcome =
-            store.import_listed(&found.source, options.mode, None, false, &mut |read| {
-                if last_report.elapsed().as_millis() >= 100 {
-                    last_report = std::time::Instant::now();
-                    events(FolderAddEvent::Progress {
-                        files_done: i as u64,
-                        files: total_files,
-                        bytes: bytes_before + read,
-                        size: total_size,
-                    });
-                }
-            })?;
+        let outcome = batch.import(&found.source, options.mode, None, false, &mut |read| {
+            if last_report.elapsed().as_millis() >= 100 {
+                last_report = std::time::Instant::now();
+                events(FolderAddEvent::Progress {
+                    files_done: i as u64,
+                    files: total_files,
+                    bytes: bytes_before + read,
+                    size: total_size,
+                });
+            }
+        })?;
         bytes_before += outcome.size;
         distinct.insert(outcome.cid);
         entries.push(DirEntry {
@@ -180,6 +182,7 @@ fn add_blocking(
             });
         }
     }
+    batch.finish()?;
     entries.extend(walk.empty_dirs.iter().map(|path| DirEntry {
         path: path.clone(),
         kind: EntryKind::EmptyDir,

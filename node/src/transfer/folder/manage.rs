@@ -15,8 +15,15 @@ impl Transfers {
         Ok(blocking(move || store.folder(&cid)).await?.is_some())
     }
 
+    /// The folder's own files: those of no other folder and not shared on their own
+    /// (they follow the folder when it is removed, unpublished or made private).
+    pub(crate) async fn folder_own_files(&self, cid: Cid) -> Result<Vec<Cid>, EngineError> {
+        let store = self.store().clone();
+        Ok(blocking(move || store.files_only_in_folder(&cid)).await?)
+    }
+
     /// Whether a fetch of the folder `cid` runs now.
-    fn is_fetching_folder(&self, cid: &Cid) -> bool {
+    pub(crate) fn is_fetching_folder(&self, cid: &Cid) -> bool {
         lock(&self.inner.folders.fetches)
             .get(cid)
             .is_some_and(|f| !f.status.borrow().has_ended())
@@ -71,8 +78,7 @@ impl Transfers {
         if self.is_fetching_folder(&cid) {
             return Err(EngineError::Downloading(cid));
         }
-        let store = self.store().clone();
-        let files = blocking(move || store.files_only_in_folder(&cid)).await?;
+        let files = self.folder_own_files(cid).await?;
         if let Some(busy) = files.iter().find(|f| self.is_downloading(f)) {
             return Err(EngineError::Downloading(*busy));
         }

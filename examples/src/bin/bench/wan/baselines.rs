@@ -173,13 +173,7 @@ fn run_sendme(
     let sender = sendme::send(
         lab.command(SEEDER, bin.to_str().context("non-UTF-8 path")?)
             .args(["send", file.to_str().context("non-UTF-8 path")?])
-            .args([
-                "--relay",
-                "disabled",
-                "--ticket-type",
-                "addresses",
-                "--no-progress",
-            ])
+            .args(sendme::SEND_OPTIONS)
             .args(["--magic-ipv4-addr", &bind])
             .current_dir(&send_dir),
     )?;
@@ -188,7 +182,8 @@ fn run_sendme(
     let started = Instant::now();
     let mut receiver = Helper::spawn(
         lab.command(FETCHER, bin.to_str().context("non-UTF-8 path")?)
-            .args(["receive", &ticket, "--relay", "disabled", "--no-progress"])
+            .args(["receive", &ticket])
+            .args(sendme::RECEIVE_OPTIONS)
             .current_dir(&recv_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
