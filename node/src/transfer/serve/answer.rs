@@ -79,7 +79,6 @@ pub(super) async fn answer(
             })
         }
         Request::Have { cid, index } => {
-            transfers.note_announced(peer, cid, index);
             transfers.peer_news(&cid, PeerNews::Have(peer, index));
             Reply::Message(Response::Ack)
         }
@@ -88,7 +87,7 @@ pub(super) async fn answer(
 }
 
 /// Whether this node holds a file.
-pub(super) enum Held<T> {
+enum Held<T> {
     Yes(T),
     No,
     /// Tracked in place, and changed on disk since it was added.
@@ -96,10 +95,7 @@ pub(super) enum Held<T> {
 }
 
 /// What we hold of a file: the live bitfield of a running download, else the store's.
-pub(super) async fn our_bitfield(
-    transfers: &Transfers,
-    cid: Cid,
-) -> Result<Held<Bitfield>, StoreError> {
+async fn our_bitfield(transfers: &Transfers, cid: Cid) -> Result<Held<Bitfield>, StoreError> {
     if let Some(live) = transfers.live_have(&cid) {
         return Ok(Held::Yes(live));
     }
