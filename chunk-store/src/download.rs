@@ -317,7 +317,7 @@ fn write_direct(path: &Path, data: &[u8], offset: u64) -> std::io::Result<()> {
 /// the same file system, otherwise (after checking for room) copy to a temporary name
 /// beside `output`, sync, and link that. The placed file then gets the user's modes.
 /// `from` keeps its name; the caller removes it once the entry names `output`.
-fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
+pub(crate) fn place_file(from: &Path, output: &Path, size: u64) -> Result<(), StoreError> {
     match link_no_clobber(from, output) {
         Ok(()) => {
             give_user_modes(output);

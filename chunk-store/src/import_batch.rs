@@ -175,7 +175,7 @@ impl Drop for ImportBatch<'_> {
 
 /// Syncs `files` on up to [`SYNC_THREADS`] threads at once: the file system commits the
 /// syncs that wait together as one.
-fn sync_all(files: &[PathBuf]) -> Result<(), StoreError> {
+pub(crate) fn sync_all(files: &[PathBuf]) -> Result<(), StoreError> {
     let per_thread = files.len().div_ceil(SYNC_THREADS).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = files

@@ -8,6 +8,8 @@
 //!   on several threads for a large file, the copy written with direct I/O.
 //! - `import_batch`: [`ImportBatch`], many imports synced and committed together (a
 //!   folder add): one transaction per batch instead of one per file.
+//! - `fetched_batch`: [`Store::place_fetched`], the small files of a folder fetch placed
+//!   at their outputs and committed together, the same way.
 //! - `read`: [`Store::read_chunk`] and [`Store::export`]; noticing that a file tracked in
 //!   place changed on disk.
 //! - `download`: partial downloads: [`Store::begin_download`] (with its free-space
@@ -85,6 +87,7 @@ mod download;
 mod entries;
 mod entry_rows;
 pub mod error;
+mod fetched_batch;
 pub mod folders;
 pub mod fsutil;
 mod hashing;
@@ -104,6 +107,7 @@ mod verify;
 pub use buffer::{BufferPool, ChunkBuf};
 pub use entries::{EntryInfo, EntryState};
 pub use error::StoreError;
+pub use fetched_batch::Fetched;
 pub use folders::{FolderInfo, FolderRecord};
 pub use import::{ImportMode, ImportOutcome};
 pub use import_batch::{ImportBatch, MAX_BATCH_BYTES, MAX_BATCH_FILES};

@@ -113,7 +113,8 @@ impl NetworkActor {
                 reply,
             } => self.send_request(peer, request, reply),
             Command::Respond { channel, response } => self.respond(channel, response),
-            Command::StartProviding(subject) => self.start_providing(subject),
+            Command::StartProviding(subject) => self.start_providing(vec![subject]),
+            Command::StartProvidingMany(subjects) => self.start_providing(subjects),
             Command::StopProviding(subject) => self.stop_providing(subject),
             Command::FindProviders {
                 key,

@@ -19,6 +19,9 @@ use super::known_peers::PeerAddrs;
 use super::relays::{RelayChoiceError, RelaysReport};
 use super::reprovide::ReprovideStats;
 
+/// Keys one [`Command::StartProvidingMany`] carries at most.
+pub const MAX_PROVIDE_AT_ONCE: usize = 1024;
+
 /// Why an outbound chunk-protocol request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RequestError {
@@ -98,6 +101,8 @@ pub enum Command {
     },
     /// Announce that we provide a file or a keyword (and keep announcing it again).
     StartProviding(ProviderKey),
+    /// [`Command::StartProviding`] for several keys (at most [`MAX_PROVIDE_AT_ONCE`]).
+    StartProvidingMany(Vec<ProviderKey>),
     /// Stop announcing a file or a keyword.
     StopProviding(ProviderKey),
     /// Look up providers of a key; found peers are dialled and sent on `found` once
@@ -238,6 +243,15 @@ impl Network {
     /// Announces a file.
     pub async fn start_providing(&self, cid: Cid) {
         self.provide(ProviderKey::File(cid)).await;
+    }
+
+    /// Announces many files at once (a folder fetch's batch): the reprovider sends
+    /// them grouped by keyspace region instead of one `ADD_PROVIDER` round per file.
+    pub async fn start_providing_many(&self, cids: Vec<Cid>) {
+        for some in cids.chunks(MAX_PROVIDE_AT_ONCE) {
+            let keys = some.iter().map(|cid| ProviderKey::File(*cid)).collect();
+            self.send(Command::StartProvidingMany(keys)).await;
+        }
     }
 
     /// Stops announcing a file.

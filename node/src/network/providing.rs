@@ -28,26 +28,38 @@ impl NetworkActor {
         self.dht.reprovider.stats()
     }
 
-    pub(super) fn start_providing(&mut self, subject: ProviderKey) {
+    /// Starts providing `subjects`; the reprovider is driven once for all of them, so
+    /// that keys of one keyspace region go out in one `ADD_PROVIDER` batch.
+    pub(super) fn start_providing(&mut self, subjects: Vec<ProviderKey>) {
         let now = Instant::now();
-        if !self.dht.reprovider.provide(subject.clone(), now) {
-            // Already provided: the reprovider announces it again on its schedule.
-            return;
+        let mut started = 0usize;
+        for subject in subjects {
+            if !self.dht.reprovider.provide(subject.clone(), now) {
+                // Already provided: the reprovider announces it again on its schedule.
+                continue;
+            }
+            // Our own record in the local store, so that a finder asking us gets us too.
+            let local = *self.swarm.local_peer_id();
+            let record = kad::ProviderRecord::new(subject.record_key(), local, Vec::new());
+            if let Err(e) = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .store_mut()
+                .add_provider(record)
+            {
+                tracing::debug!(%subject, "local provider record not stored: {e}");
+            }
+            if started == 0 {
+                tracing::info!(%subject, "announcing as provider");
+            } else {
+                tracing::debug!(%subject, "announcing as provider");
+            }
+            started += 1;
         }
-        // Our own record in the local store, so that a finder asking us gets us too.
-        let local = *self.swarm.local_peer_id();
-        let record = kad::ProviderRecord::new(subject.record_key(), local, Vec::new());
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .store_mut()
-            .add_provider(record)
-        {
-            tracing::debug!(%subject, "local provider record not stored: {e}");
+        if started > 0 {
+            self.drive_reprovider(now);
         }
-        tracing::info!(%subject, "announcing as provider");
-        self.drive_reprovider(now);
     }
 
     pub(super) fn stop_providing(&mut self, subject: ProviderKey) {

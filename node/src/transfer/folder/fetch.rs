@@ -60,10 +60,10 @@ impl From<TreeError> for Failure {
 }
 
 /// One distinct file of a tree and every path that holds it (executable or not).
-struct FileGroup {
-    cid: Cid,
-    size: u64,
-    paths: Vec<(RelPath, bool)>,
+pub(super) struct FileGroup {
+    pub cid: Cid,
+    pub size: u64,
+    pub paths: Vec<(RelPath, bool)>,
 }
 
 /// The distinct files of a manifest, each with every path that holds it, in manifest
@@ -87,9 +87,9 @@ fn groups(manifest: &DirManifest) -> Vec<FileGroup> {
 
 /// What the running files share with the status reporter.
 #[derive(Default)]
-struct Shared {
-    files_done: AtomicU64,
-    bytes_done: AtomicU64,
+pub(super) struct Shared {
+    pub files_done: AtomicU64,
+    pub bytes_done: AtomicU64,
     active: Mutex<HashMap<String, (u64, watch::Receiver<DownloadStatus>)>>,
 }
 
@@ -221,7 +221,20 @@ impl Transfers {
             peers: OnceCell::new(),
         });
         let shared = Arc::new(Shared::default());
-        let mut groups = groups(&manifest).into_iter();
+        // Files of one chunk first, a request each, placed in batches (`small.rs`); the
+        // engine does the rest.
+        let small = super::small::SmallFetch {
+            transfers: self,
+            root: &root,
+            shared: &shared,
+            status,
+            started,
+        };
+        let peers = sources.peers.get_or_init(|| self.folder_sources(cid));
+        let rest = small
+            .run(groups(&manifest), async { peers.await.clone() })
+            .await?;
+        let mut groups = rest.into_iter();
         let mut running = FuturesUnordered::new();
         let mut tick = tokio::time::interval(STATUS_EVERY);
         loop {
@@ -342,7 +355,7 @@ fn make_all_dirs(root: &Path, manifest: &DirManifest) -> Result<(), TreeError> {
     Ok(())
 }
 
-fn report(status: &watch::Sender<FolderStatus>, shared: &Shared, started: Instant) {
+pub(super) fn report(status: &watch::Sender<FolderStatus>, shared: &Shared, started: Instant) {
     let mut active: Vec<ActiveFile> = lock(&shared.active)
         .iter()
         .map(|(path, (size, rx))| {

@@ -7,6 +7,8 @@
 //!   download that finds a directory manifest), make the tree's directories, fetch the
 //!   distinct files through the download engine, several at once, each straight to its
 //!   place, and restore executable bits; resumable.
+//! - `small.rs`: the files of one chunk, fetched with one request each (the manifest is
+//!   rebuilt from the bytes) and placed in batches with one commit.
 //! - `tree.rs`: writing under the target so that nothing lands outside it.
 //! - `manage.rs`: `rm`, `unpublish` and `publish` of a folder and its own files.
 //! - `sources.rs`: the folder's providers, given to each of its files as sources so
@@ -18,6 +20,7 @@
 pub mod add;
 pub mod fetch;
 mod manage;
+mod small;
 mod sources;
 pub mod tree;
 
