@@ -20,6 +20,10 @@ use crate::buffer::PAGE;
 use crate::platform::{open_direct, read_exact_at, refuses_direct_io, write_all_at};
 use crate::Store;
 
+/// Files up to this size are copied without direct I/O (see [`CopyTarget::open`]): one
+/// chunk of the default size.
+const DIRECT_MIN: u64 = dht_proto::manifest::DEFAULT_CHUNK_SIZE as u64;
+
 /// Most threads one import uses. Above the core count: a thread waiting for its direct
 /// write leaves its core to another that hashes.
 const MAX_THREADS: usize = 8;
@@ -33,11 +37,14 @@ pub(crate) struct CopyTarget {
 
 impl CopyTarget {
     /// Opens the new file at `path` (created by the caller) for the copy, pre-sized to
-    /// `size` so that the chunks can land in any order.
+    /// `size` so that the chunks can land in any order. A file of one chunk at most is
+    /// written through the page cache: a direct write waits for the disk on the calling
+    /// thread, one small file after the other, where a batch of imports syncs its
+    /// copies together on several threads (`import_batch`).
     pub(crate) fn open(store: &Store, path: &Path, size: u64) -> io::Result<Self> {
         let buffered = std::fs::OpenOptions::new().write(true).open(path)?;
         buffered.set_len(size)?;
-        let direct = if store.direct_io.load(Ordering::Relaxed) && size >= PAGE as u64 {
+        let direct = if store.direct_io.load(Ordering::Relaxed) && size > DIRECT_MIN {
             match open_direct(path) {
                 Ok(file) => Some(file),
                 Err(e) if refuses_direct_io(&e) => None,
@@ -180,6 +187,30 @@ mod tests {
     use dht_proto::{Cid, Manifest};
 
     use crate::{ImportMode, Store};
+
+    /// A copy of one chunk goes through the page cache (its batch syncs it), a larger
+    /// one with direct I/O where the file system takes it.
+    #[test]
+    fn only_copies_larger_than_a_chunk_are_written_with_direct_io() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let direct = |size: u64| {
+            let path = dir.path().join(format!("copy-{size}"));
+            std::fs::File::create(&path).unwrap();
+            super::CopyTarget::open(&store, &path, size)
+                .unwrap()
+                .direct
+                .is_some()
+        };
+        for size in [4096, 64 << 10, u64::from(DEFAULT_CHUNK_SIZE)] {
+            assert!(!direct(size), "{size} bytes");
+        }
+        let probe = dir.path().join("probe");
+        std::fs::File::create(&probe).unwrap();
+        if crate::platform::open_direct(&probe).is_ok() {
+            assert!(direct(u64::from(DEFAULT_CHUNK_SIZE) * 2));
+        }
+    }
 
     /// Chunks read, hashed and copied by several threads give the CID and the bytes a
     /// plain sequential reading gives, copy mode and in place alike.

@@ -102,9 +102,9 @@ impl Transfers {
         let store = self.store().clone();
         let (added, file_cids) =
             blocking(move || add_blocking(&store, &root, &options, &mut events)).await?;
-        for cid in &file_cids {
-            self.net().start_providing(*cid).await;
-        }
+        // In batches: the reprovider groups them by keyspace region, instead of one
+        // `ADD_PROVIDER` round per file.
+        self.net().start_providing_many(file_cids).await;
         self.net().start_providing(added.cid).await;
         tracing::info!(cid = %added.cid, files = added.files, size = added.size, "folder added");
         Ok(added)

@@ -456,6 +456,8 @@ impl Batches {
         let store = fetch.transfers.store().clone();
         let root = fetch.root.to_path_buf();
         self.flushing = Some(tokio::task::spawn_blocking(move || {
+            let began = Instant::now();
+            let files = batch.len();
             let mut placed = Vec::with_capacity(batch.len());
             let mut fetched = Vec::with_capacity(batch.len());
             let mut placing = Vec::with_capacity(batch.len());
@@ -491,6 +493,11 @@ impl Batches {
                         .map_err(|e| e.to_string())
                 });
             }
+            tracing::debug!(
+                files,
+                secs = began.elapsed().as_secs_f64(),
+                "small files placed"
+            );
             Ok(placed)
         }));
     }

@@ -370,3 +370,81 @@ async fn small_files_come_with_one_chunk_request_each() {
         assert!(!info.listed);
     }
 }
+
+/// A folder's files are announced together: the reprovider sends their records grouped
+/// (one `ADD_PROVIDER` stream per server for a region's keys), not one round per file,
+/// on the side that adds the folder and on the side that fetches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folders_files_are_announced_in_batches() {
+    const FILES: usize = 60;
+    let seeder = Node::start(Setup::default()).await;
+    let fetcher = Node::start(Setup {
+        boot: Some(seeder.addr.clone()),
+        ..Setup::default()
+    })
+    .await;
+    for node in [&seeder, &fetcher] {
+        crate::transfer::tests::eventually("a routing table", || async {
+            (node.net.info().await.ok()?.routing_table_peers >= 1).then_some(())
+        })
+        .await;
+    }
+    let src = seeder.dir.path().join("tree");
+    for i in 0..FILES {
+        write(
+            &src,
+            &format!("d{}/f{i}", i % 4),
+            format!("file {i}").as_bytes(),
+        );
+    }
+    let announced_all = |node: &Node| {
+        let net = node.net.clone();
+        async move {
+            crate::transfer::tests::eventually("every file announced", || async {
+                let all = net.announcements().await.ok()?;
+                (all.len() > FILES && all.iter().all(|a| a.peers.is_some())).then_some(())
+            })
+            .await;
+            net.reprovide_stats().await.unwrap()
+        }
+    };
+    let before = seeder.net.reprovide_stats().await.unwrap();
+    let added = seeder
+        .transfers
+        .add_folder(
+            src,
+            super::FolderAddOptions {
+                mode: chunk_store::ImportMode::Copy,
+                listed: true,
+                follow_symlinks: false,
+                name: None,
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let after = announced_all(&seeder).await;
+    let batches = after.batches - before.batches;
+    // One command for the files, one for the folder.
+    assert!(batches <= 2, "add: {batches} batches for {FILES} files");
+
+    let before = fetcher.net.reprovide_stats().await.unwrap();
+    let mut status = fetcher
+        .transfers
+        .fetch_folder(FolderFetchParams {
+            cid: added.cid,
+            output: Some(fetcher.dir.path().join("copy")),
+            output_dir: None,
+            timeout: Duration::from_secs(20),
+        })
+        .unwrap();
+    let end = ended(&mut status).await;
+    assert_eq!(end.state, FolderState::Done, "{end:?}");
+    let after = announced_all(&fetcher).await;
+    let batches = after.batches - before.batches;
+    // One per placed batch of files, and the folder's.
+    assert!(
+        batches < FILES as u64 / 6,
+        "fetch: {batches} batches for {FILES} files"
+    );
+}
