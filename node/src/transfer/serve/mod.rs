@@ -132,6 +132,7 @@ pub async fn run(
                 match event {
                     Ok(NetEvent::PeerDisconnected(peer)) => {
                         lock(&choker).left(&peer);
+                        lock(&repeats).left(&peer);
                         subscriptions.left(&peer);
                         probes.left(&peer);
                     }

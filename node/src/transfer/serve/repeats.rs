@@ -4,11 +4,16 @@
 //! flood of identities asking for the same chunks to hold the upload slots) is a
 //! *repeater*: the choker treats it as a taker, so it gets only the optimistic slot.
 //!
+//! Only a repeat on the same connection, within [`REPEAT_WINDOW`] of the chunk being
+//! sent, counts: a peer that restarted lost what it had in flight and reconnects (its
+//! record is forgotten when it disconnects), and a user who deletes a file and fetches
+//! it again later asks for every chunk once more.
+//!
 //! Kept in memory only, bounded: [`MAX_PEERS`] peers and [`MAX_CHUNKS_PER_PEER`] chunks
 //! remembered each; when full, the peer that asked least recently is forgotten.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use dht_proto::Cid;
 use libp2p::PeerId;
@@ -24,10 +29,13 @@ pub const REPEATS_MIN: u32 = 8;
 /// A peer is a repeater once its repeats reach this fraction of the distinct chunks it
 /// was sent (and [`REPEATS_MIN`]).
 pub const REPEAT_RATIO: u32 = 4;
+/// How long after a chunk was sent a request for it again counts as a repeat.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 struct Asks {
-    sent: HashSet<(Cid, u32)>,
+    /// Chunks sent, and when.
+    sent: HashMap<(Cid, u32), Instant>,
     repeats: u32,
     last: Instant,
 }
@@ -43,7 +51,11 @@ impl Repeats {
     pub fn asked(&mut self, peer: PeerId, cid: Cid, index: u32, now: Instant) {
         if let Some(asks) = self.peers.get_mut(&peer) {
             asks.last = now;
-            if asks.sent.contains(&(cid, index)) {
+            let recent = asks
+                .sent
+                .get(&(cid, index))
+                .is_some_and(|at| now.saturating_duration_since(*at) < REPEAT_WINDOW);
+            if recent {
                 asks.repeats = asks.repeats.saturating_add(1);
             }
         }
@@ -62,14 +74,20 @@ impl Repeats {
             }
         }
         let asks = self.peers.entry(peer).or_insert_with(|| Asks {
-            sent: HashSet::new(),
+            sent: HashMap::new(),
             repeats: 0,
             last: now,
         });
         asks.last = now;
-        if asks.sent.len() < MAX_CHUNKS_PER_PEER {
-            asks.sent.insert((cid, index));
+        if asks.sent.len() < MAX_CHUNKS_PER_PEER || asks.sent.contains_key(&(cid, index)) {
+            asks.sent.insert((cid, index), now);
         }
+    }
+
+    /// `peer` disconnected: what it was sent is forgotten (a peer that restarted asks
+    /// again for what it had in flight, and is no repeater for that).
+    pub fn left(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
     }
 
     /// Whether `peer` asks again for what it was sent: at least [`REPEATS_MIN`] repeats,
@@ -140,6 +158,32 @@ mod tests {
             repeats.asked(peer, cid, index, now);
         }
         assert!(!repeats.is_repeater(&peer));
+    }
+
+    #[test]
+    fn a_peer_fetching_again_after_a_restart_or_much_later_is_no_repeater() {
+        let (cid, now) = (cid(), Instant::now());
+        let mut repeats = Repeats::default();
+        let peer = PeerId::random();
+        let fetch_all = |repeats: &mut Repeats, at: Instant| {
+            for index in 0..13 {
+                repeats.asked(peer, cid, index, at);
+                repeats.sent(peer, cid, index, at);
+            }
+        };
+        // Fetched, killed and restarted (a new connection), fetched again, 50 times.
+        for _ in 0..50 {
+            fetch_all(&mut repeats, now);
+            repeats.left(&peer);
+        }
+        assert!(!repeats.is_repeater(&peer));
+        // Fetched, deleted, and fetched again on the same connection much later.
+        fetch_all(&mut repeats, now);
+        fetch_all(&mut repeats, now + REPEAT_WINDOW);
+        assert!(!repeats.is_repeater(&peer));
+        // The same within the window is a repeater.
+        fetch_all(&mut repeats, now + REPEAT_WINDOW + Duration::from_secs(1));
+        assert!(repeats.is_repeater(&peer));
     }
 
     #[test]
