@@ -354,10 +354,18 @@ impl crate::transfer::Transfers {
     }
 
     /// This node, holding the whole of `cid`, sent `peer` chunk `index` (`len` bytes):
-    /// evidence of whether `peer` passes data on ([`pass_on`]).
-    pub(crate) fn note_seeded(&self, peer: PeerId, cid: dht_proto::Cid, index: u32, len: u64) {
+    /// evidence of whether `peer` passes data on ([`pass_on`]), if `others_want` (another
+    /// peer was downloading the file from this node then).
+    pub(crate) fn note_seeded(
+        &self,
+        peer: PeerId,
+        cid: dht_proto::Cid,
+        index: u32,
+        len: u64,
+        others_want: bool,
+    ) {
         let now = std::time::Instant::now();
-        crate::transfer::lock(&self.inner.pass_on).sent(peer, cid, index, len, now);
+        crate::transfer::lock(&self.inner.pass_on).sent(peer, cid, index, len, others_want, now);
         self.mature_pass_on();
     }
 

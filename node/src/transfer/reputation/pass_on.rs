@@ -5,7 +5,8 @@
 //! it to anyone else, reached that peer through the first one. [`PassOn`] records such
 //! *sole* gives, credits the recipient when another peer announces the chunk, and once
 //! [`PASS_ON_WINDOW`] has passed counts the give as a chance the recipient had to pass
-//! it on. A chunk the seed sends a second time before anyone announced it proves nothing
+//! it on, if another peer wanted the file when it was sent: a lone downloader, with
+//! nobody to pass anything to, had no chance and is no hoarder. A chunk the seed sends a second time before anyone announced it proves nothing
 //! either way: it is no longer credited, but the first recipient's chance still counts
 //! (a peer that refuses to serve a chunk makes the others fetch it from the seed again).
 //! [`rules::is_taker`](super::rules::is_taker) turns the two counts into a judgement.
@@ -64,8 +65,18 @@ impl PassOn {
         self.order.push_back(key);
     }
 
-    /// We, holding the whole file, sent chunk `index` of `cid` (`len` bytes) to `peer`.
-    pub fn sent(&mut self, peer: PeerId, cid: Cid, index: u32, len: u64, now: Instant) {
+    /// We, holding the whole file, sent chunk `index` of `cid` (`len` bytes) to `peer`;
+    /// `others_want`: another peer was downloading the file from us then, so `peer`
+    /// had someone to pass the chunk on to.
+    pub fn sent(
+        &mut self,
+        peer: PeerId,
+        cid: Cid,
+        index: u32,
+        len: u64,
+        others_want: bool,
+        now: Instant,
+    ) {
         match self.chunks.get_mut(&(cid, index)) {
             Some(fate) => {
                 if fate.sole != Some(peer) {
@@ -78,7 +89,9 @@ impl PassOn {
                     sole: Some(peer),
                     len,
                     at: now,
-                    matured: false,
+                    // Nobody to pass it on to: it can still be credited, but it is
+                    // never counted as a chance.
+                    matured: !others_want,
                     settled: false,
                 },
             ),
@@ -157,7 +170,7 @@ mod tests {
         let mut seen = PassOn::default();
         let start = Instant::now();
         let [passer, other, third] = [(); 3].map(|_| PeerId::random());
-        seen.sent(passer, cid(), 7, 1 << 20, start);
+        seen.sent(passer, cid(), 7, 1 << 20, true, start);
         // Its own announcement proves nothing.
         assert_eq!(seen.announced(passer, cid(), 7, start), None);
         assert_eq!(
@@ -178,15 +191,32 @@ mod tests {
         let start = Instant::now();
         let [hoarder, asker, other] = [(); 3].map(|_| PeerId::random());
         // The hoarder's chunk had to be sent again: no credit, but its chance counts.
-        seen.sent(hoarder, cid(), 1, 100, start);
-        seen.sent(asker, cid(), 1, 100, start);
+        seen.sent(hoarder, cid(), 1, 100, true, start);
+        seen.sent(asker, cid(), 1, 100, true, start);
         assert_eq!(seen.announced(other, cid(), 1, start), None);
         assert_eq!(seen.mature(start + PASS_ON_WINDOW), vec![(hoarder, 100)]);
         // A chunk another peer announced before we sent it is no sole give.
         assert_eq!(seen.announced(other, cid(), 2, start), None);
-        seen.sent(asker, cid(), 2, 100, start);
+        seen.sent(asker, cid(), 2, 100, true, start);
         assert_eq!(seen.announced(hoarder, cid(), 2, start), None);
         assert!(seen.mature(start + PASS_ON_WINDOW * 2).is_empty());
+    }
+
+    #[test]
+    fn a_lone_downloader_had_no_chance_to_pass_anything_on() {
+        let mut seen = PassOn::default();
+        let start = Instant::now();
+        let [lone, later] = [(); 2].map(|_| PeerId::random());
+        // Nobody else wanted the file: no chance counted, however long it holds it.
+        for index in 0..8 {
+            seen.sent(lone, cid(), index, 1 << 20, false, start);
+        }
+        assert!(seen.mature(start + PASS_ON_WINDOW * 10).is_empty());
+        // A peer that comes later and announces one of them still credits it.
+        assert_eq!(
+            seen.announced(later, cid(), 3, start + PASS_ON_WINDOW * 11),
+            Some((lone, 1 << 20))
+        );
     }
 
     #[test]
@@ -195,7 +225,7 @@ mod tests {
         let start = Instant::now();
         let peer = PeerId::random();
         for index in 0..(MAX_CHUNKS as u32 + 1000) {
-            seen.sent(peer, cid(), index, 1, start);
+            seen.sent(peer, cid(), index, 1, true, start);
             assert!(seen.chunks.len() <= MAX_CHUNKS);
         }
         assert_eq!(seen.order.len(), seen.chunks.len());

@@ -214,6 +214,7 @@ pub async fn run(
                 throttled_share,
                 repeats: repeats.clone(),
                 seeding: subscriptions.seeds(&transfers, &cid),
+                others_want: subscriptions.wanted_by_another(&cid, &peer, Instant::now()),
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

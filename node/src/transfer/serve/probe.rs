@@ -7,7 +7,10 @@
 //! for a chunk it announced (a `Have`, or its bitfield) of a file this node holds whole
 //! or downloads, even one this node holds: an answer that matches the manifest counts
 //! as given (the peer is not asked again), a `Choked` as a refusal, and after a few
-//! refusals the peer is a taker here too.
+//! refusals the peer is a taker here too. A `NotFound` proves no lie: the peer may have
+//! deleted the file since it announced the chunk (a `Have` is not a promise to keep
+//! it), so the announcement is forgotten and the peer is not probed again until it
+//! announces another chunk.
 //!
 //! Bounded: [`MAX_KNOWN`] peers remembered, [`MAX_PROBES`] probes at once, one per peer
 //! every [`PROBE_EVERY`].
@@ -107,15 +110,20 @@ impl SeedProbes {
             let probes = self.clone();
             let transfers = transfers.clone();
             tokio::spawn(async move {
-                probe(&transfers, peer, cid, index).await;
-                lock(&probes.inner).in_flight.remove(&peer);
+                let still_held = probe(&transfers, peer, cid, index).await;
+                let mut inner = lock(&probes.inner);
+                inner.in_flight.remove(&peer);
+                if !still_held && inner.held.get(&peer) == Some(&(cid, index)) {
+                    inner.held.remove(&peer);
+                }
             });
         }
     }
 }
 
-/// Asks `peer` for a chunk this node holds and counts what it answers.
-async fn probe(transfers: &Transfers, peer: PeerId, cid: Cid, index: u32) {
+/// Asks `peer` for a chunk this node holds and counts what it answers; returns `false`
+/// when the peer says it no longer holds the chunk.
+async fn probe(transfers: &Transfers, peer: PeerId, cid: Cid, index: u32) -> bool {
     tracing::debug!(%peer, %cid, index, "seed probing a peer that never gave us anything");
     let answer = transfers
         .net()
@@ -134,9 +142,8 @@ async fn probe(transfers: &Transfers, peer: PeerId, cid: Cid, index: u32) {
             }
         }
         Ok(Reply::Message(Response::Choked)) => transfers.note_choked(peer),
-        Ok(Reply::Message(Response::NotFound)) => {
-            transfers.note_refusal(peer);
-        }
+        Ok(Reply::Message(Response::NotFound)) => return false,
         Ok(Reply::Message(_)) | Err(_) => {}
     }
+    true
 }

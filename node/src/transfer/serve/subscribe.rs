@@ -3,7 +3,9 @@
 //! so when a peer first asks this node about a file it holds whole (its bitfield, or a
 //! chunk), this node asks for the peer's bitfield in return, sending its own. From then
 //! on the peer announces its new chunks here, which tells the seed who passed on the
-//! chunks it sent ([`pass_on`](crate::transfer::reputation::pass_on)).
+//! chunks it sent ([`pass_on`](crate::transfer::reputation::pass_on)). It also
+//! remembers when each peer last asked about each file, so that a seed knows whether a
+//! peer it sends a chunk to has anyone to pass it on to.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use libp2p::PeerId;
 
 use super::answer::{our_bitfield, Held};
 use crate::network::Reply;
+use crate::transfer::choke::INTEREST_TIMEOUT;
 use crate::transfer::{lock, Transfers};
 
 /// Peer and file pairs subscribed (or being subscribed) at once; past this, new pairs
@@ -34,9 +37,17 @@ enum State {
     Not(Instant),
 }
 
+/// One peer's subscription to one file.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    state: State,
+    /// When the peer last asked about the file.
+    asked: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    pairs: HashMap<(PeerId, Cid), State>,
+    pairs: HashMap<(PeerId, Cid), Pair>,
     /// Files found held whole.
     seeded: HashSet<Cid>,
 }
@@ -65,14 +76,23 @@ impl Subscriptions {
         {
             let mut inner = lock(&self.inner);
             let key = (peer, cid);
-            match inner.pairs.get(&key) {
+            if let Some(pair) = inner.pairs.get_mut(&key) {
+                pair.asked = now;
+            }
+            match inner.pairs.get(&key).map(|pair| pair.state) {
                 Some(State::Pending | State::Subscribed) => return,
-                Some(State::Not(at)) if now.saturating_duration_since(*at) < RECHECK => return,
+                Some(State::Not(at)) if now.saturating_duration_since(at) < RECHECK => return,
                 Some(State::Not(_)) => {}
                 None if inner.pairs.len() >= MAX_SUBSCRIPTIONS => return,
                 None => {}
             }
-            inner.pairs.insert(key, State::Pending);
+            inner.pairs.insert(
+                key,
+                Pair {
+                    state: State::Pending,
+                    asked: now,
+                },
+            );
         }
         let subscriptions = self.clone();
         let transfers = transfers.clone();
@@ -85,7 +105,7 @@ impl Subscriptions {
             };
             let mut inner = lock(&subscriptions.inner);
             if let Some(pair) = inner.pairs.get_mut(&(peer, cid)) {
-                *pair = state;
+                pair.state = state;
             }
         });
     }
@@ -109,6 +129,14 @@ impl Subscriptions {
             .request(peer, Request::Bitfield { cid, have })
             .await;
         matches!(answer, Ok(Reply::Message(Response::Bitfield { .. })))
+    }
+
+    /// Whether a peer other than `peer` asked this node about `cid` within
+    /// [`INTEREST_TIMEOUT`]: it downloads the file, so `peer` could pass chunks on to it.
+    pub(super) fn wanted_by_another(&self, cid: &Cid, peer: &PeerId, now: Instant) -> bool {
+        lock(&self.inner).pairs.iter().any(|((p, c), pair)| {
+            c == cid && p != peer && now.saturating_duration_since(pair.asked) < INTEREST_TIMEOUT
+        })
     }
 
     /// `peer` disconnected: its subscriptions end (it forgets who asked it).

@@ -101,6 +101,9 @@ pub(super) struct Upload {
     /// Whether this node holds the whole file: what it sends is evidence of who passes
     /// data on (`reputation/pass_on.rs`).
     pub seeding: bool,
+    /// Whether another peer downloads the file from this node too: only then could the
+    /// recipient pass the chunk on.
+    pub others_want: bool,
     pub faults: super::faults::Faults,
 }
 
@@ -124,6 +127,7 @@ impl Upload {
             throttled_share,
             repeats,
             seeding,
+            others_want,
             faults,
         } = self;
         let net = transfers.net().clone();
@@ -175,7 +179,7 @@ impl Upload {
             transfers.note_sent(peer, data.len() as u64);
             lock(&repeats).sent(peer, cid, index, Instant::now());
             if seeding {
-                transfers.note_seeded(peer, cid, index, data.len() as u64);
+                transfers.note_seeded(peer, cid, index, data.len() as u64, others_want);
             }
         }
         net.respond(channel, response).await;

@@ -390,3 +390,54 @@ async fn a_seed_probes_a_peer_it_served_and_a_freeloader_becomes_a_taker() {
     assert!(honest.received > 0 && honest.chokes == 0, "{honest:?}");
     assert!(!node.transfers.peer_judgement(&peers[1].0).1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_downloader_is_no_hoarder() {
+    // One seeder, one downloader, nobody else: the downloader had nobody to pass the
+    // seeder's chunks on to, so holding them on is no hoarding (with each sole chunk
+    // counted as a chance, 12 MiB would make it a taker, throttled to 64 KiB/s).
+    let (seeder, fetcher, _cid, mut status) =
+        seeder_and_fetcher(Setup::default(), Setup::default(), 12 * MIB, 9).await;
+    until("the end", &mut status, |s| s.state == DownloadState::Done).await;
+    tokio::time::sleep(
+        crate::transfer::reputation::pass_on::PASS_ON_WINDOW + Duration::from_secs(1),
+    )
+    .await;
+    seeder.transfers.mature_pass_on();
+    let lone = fetcher.net.local_peer_id();
+    let (_, taker) = seeder.transfers.peer_judgement(&lone);
+    assert!(!taker, "a lone downloader judged a taker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_no_longer_holds_a_chunk_it_announced_is_not_banned_for_it() {
+    // The seed probes a peer it sent 3 MiB and got nothing from, for a chunk the peer
+    // announced; the peer deleted the file since and answers `NotFound`. That is no
+    // lie (a `Have` is no promise to keep the chunk): it is not asked again for that
+    // chunk, and not banned for "advertising chunks it does not have".
+    let node = Node::start(Setup::default()).await;
+    let cid = node.add_file("four.bin", 4 * MIB, 8).await;
+    let mut peer = Probe::start(&node).await;
+    for index in 0..3 {
+        let answer = peer.ask(&node, Request::Chunk { cid, index }).await;
+        assert_eq!(short(&answer), "chunk");
+    }
+    assert_eq!(
+        short(&peer.ask(&node, Request::Have { cid, index: 0 }).await),
+        "ack"
+    );
+    let mut probed = 0;
+    let started = tokio::time::Instant::now();
+    // Long enough for five probes at one every 2 s (`PROBE_EVERY`) if it kept asking.
+    while started.elapsed() < Duration::from_secs(10) {
+        let Ok(Some(inbound)) =
+            tokio::time::timeout(Duration::from_millis(200), peer.inbound.recv()).await
+        else {
+            continue;
+        };
+        probed += usize::from(matches!(inbound.request, Request::Chunk { .. }));
+        peer.net.respond(inbound.channel, Response::NotFound).await;
+    }
+    assert_eq!(probed, 1, "probed once, then the announcement is forgotten");
+    assert!(!node.transfers.is_banned(&peer.net.local_peer_id()));
+}
