@@ -1,7 +1,8 @@
 //! Fetching a folder: the directory manifest first (from the store, or through a file
 //! download of the CID, which keeps a directory manifest it finds in the store), then
-//! the tree's directories, then every distinct file through the download engine,
-//! [`FILES_AT_ONCE`] at a time, each written straight to its place. Identical files
+//! the tree's directories, then the files of one chunk with a request each (`small.rs`),
+//! then every other distinct file through the download engine, [`FILES_AT_ONCE`] at a
+//! time, each written straight to its place. Identical files
 //! are fetched once; the engine copies the others out of the store. Executable bits are
 //! restored as each file lands.
 //!
