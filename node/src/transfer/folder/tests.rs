@@ -167,17 +167,11 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() {
-    let seeder = Node::start(Setup::default()).await;
-    let src = seeder.dir.path().join("tree");
-    write(&src, "a/one.txt", b"same bytes");
-    write(&src, "b/two.txt", b"same bytes");
-    write(&src, "c.bin", &vec![7u8; 300_000]);
-    let added = seeder
-        .transfers
+/// Adds the directory `src` to `node`'s store (copy mode, listed).
+async fn add_copy(node: &Node, src: std::path::PathBuf) -> super::FolderAdded {
+    node.transfers
         .add_folder(
-            src.clone(),
+            src,
             super::FolderAddOptions {
                 mode: chunk_store::ImportMode::Copy,
                 listed: true,
@@ -187,7 +181,17 @@ async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() 
             |_| {},
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() {
+    let seeder = Node::start(Setup::default()).await;
+    let src = seeder.dir.path().join("tree");
+    write(&src, "a/one.txt", b"same bytes");
+    write(&src, "b/two.txt", b"same bytes");
+    write(&src, "c.bin", &vec![7u8; 300_000]);
+    let added = add_copy(&seeder, src.clone()).await;
     assert_eq!((added.files, added.unique_files), (3, 2));
     let fetcher = Node::start(Setup {
         boot: Some(seeder.addr.clone()),
@@ -409,20 +413,7 @@ async fn a_folders_files_are_announced_in_batches() {
         }
     };
     let before = seeder.net.reprovide_stats().await.unwrap();
-    let added = seeder
-        .transfers
-        .add_folder(
-            src,
-            super::FolderAddOptions {
-                mode: chunk_store::ImportMode::Copy,
-                listed: true,
-                follow_symlinks: false,
-                name: None,
-            },
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let added = add_copy(&seeder, src).await;
     let after = announced_all(&seeder).await;
     let batches = after.batches - before.batches;
     // One command for the files, one for the folder.
