@@ -12,9 +12,7 @@ use utoipa::ToSchema;
 
 use super::types::{FetchRequest, StreamLine};
 use super::{parse_cid, Api, ApiError};
-use crate::transfer::folder::{
-    FolderAddEvent, FolderAddOptions, FolderFetchParams, FolderState, FolderStatus,
-};
+use crate::transfer::folder::{FolderAddEvent, FolderAddOptions, FolderState, FolderStatus};
 use crate::transfer::FailureKind;
 
 /// `POST /api/folders`: share a directory on the daemon's machine.
@@ -243,17 +241,6 @@ impl FolderWatch {
     }
 }
 
-fn absolute(path: &std::path::Path) -> Result<(), ApiError> {
-    if path.is_absolute() {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "path must be absolute: {}",
-            path.display()
-        )))
-    }
-}
-
 impl Api {
     /// Adds a directory as one folder; `progress` is told how it goes.
     pub async fn add_folder(
@@ -261,7 +248,7 @@ impl Api {
         request: FolderAddRequest,
         mut progress: impl FnMut(FolderAddProgress) + Send + 'static,
     ) -> Result<FolderAddResponse, ApiError> {
-        absolute(&request.path)?;
+        super::input::check_absolute(&request.path)?;
         let options = FolderAddOptions {
             mode: if request.no_copy {
                 ImportMode::Reference
@@ -312,11 +299,8 @@ impl Api {
 
     /// Starts fetching a folder, or attaches to its running fetch.
     pub fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
-        let cid = parse_cid(&request.cid)?;
-        for path in [&request.output, &request.output_dir].into_iter().flatten() {
-            absolute(path)?;
-        }
-        match (&request.output, &request.output_dir) {
+        let target = super::input::fetch_target(request)?;
+        match (&target.output, &target.output_dir) {
             (Some(output), _) => match output.parent() {
                 Some(dir) if dir.is_dir() => {}
                 _ => {
@@ -339,13 +323,7 @@ impl Api {
                 ))
             }
         }
-        let timeout = super::input::fetch_timeout(request.timeout_secs)?;
-        let status = self.transfers.fetch_folder(FolderFetchParams {
-            cid,
-            output: request.output,
-            output_dir: request.output_dir,
-            timeout,
-        })?;
+        let status = self.transfers.fetch_folder(target)?;
         Ok(FolderWatch(status))
     }
 

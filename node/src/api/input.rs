@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use dht_proto::Cid;
 
+use super::types::FetchRequest;
 use super::{ApiError, DEFAULT_FETCH_TIMEOUT, MAX_DISPLAY_NAME};
+use crate::transfer::FetchTarget;
 
 /// Parses a CID given by a user.
 pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
@@ -19,6 +21,34 @@ pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
         )));
     }
     Ok(cid)
+}
+
+/// Refuses a relative path: the daemon's working directory is not the user's.
+pub fn check_absolute(path: &Path) -> Result<(), ApiError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "path must be absolute: {}",
+            path.display()
+        )))
+    }
+}
+
+/// What a fetch of a file or a folder asks for, checked: a CID that names a file or
+/// folder, absolute paths, a timeout in range. Whether the paths suit a file or a
+/// folder is for the caller to check.
+pub fn fetch_target(request: FetchRequest) -> Result<FetchTarget, ApiError> {
+    let cid = parse_cid(&request.cid)?;
+    for path in [&request.output, &request.output_dir].into_iter().flatten() {
+        check_absolute(path)?;
+    }
+    Ok(FetchTarget {
+        cid,
+        output: request.output,
+        output_dir: request.output_dir,
+        timeout: fetch_timeout(request.timeout_secs)?,
+    })
 }
 
 /// Checks, before anything is downloaded, that a download can be written to `output`:

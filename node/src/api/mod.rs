@@ -192,12 +192,7 @@ impl Api {
         request: AddRequest,
         progress: impl FnMut(u64) + Send + 'static,
     ) -> Result<AddResponse, ApiError> {
-        if !request.path.is_absolute() {
-            return Err(ApiError::bad_request(format!(
-                "path must be absolute: {}",
-                request.path.display()
-            )));
-        }
+        input::check_absolute(&request.path)?;
         // The store checks the name (one plain file name) before it opens the file.
         let mode = if request.no_copy {
             ImportMode::Reference
@@ -229,22 +224,14 @@ impl Api {
 
     /// Starts a download, or attaches to the one running for the same file.
     pub fn fetch(&self, request: FetchRequest) -> Result<DownloadWatch, ApiError> {
-        let cid = parse_cid(&request.cid)?;
-        for path in [&request.output, &request.output_dir].into_iter().flatten() {
-            if !path.is_absolute() {
-                return Err(ApiError::bad_request(format!(
-                    "path must be absolute: {}",
-                    path.display()
-                )));
-            }
-        }
-        if let Some(output) = &request.output {
+        let target = input::fetch_target(request)?;
+        if let Some(output) = &target.output {
             // The same fetch again attaches to its download, even once its file is there.
-            if !self.transfers.is_download_output(&cid, output) {
+            if !self.transfers.is_download_output(&target.cid, output) {
                 input::check_output(output)?;
             }
         }
-        if let Some(dir) = &request.output_dir {
+        if let Some(dir) = &target.output_dir {
             if !dir.is_dir() {
                 return Err(ApiError::bad_request(format!(
                     "{} is not a directory",
@@ -252,15 +239,7 @@ impl Api {
                 )));
             }
         }
-        let timeout = fetch_timeout(request.timeout_secs)?;
-        let status = self.transfers.fetch(FetchParams {
-            cid,
-            output: request.output,
-            output_dir: request.output_dir,
-            timeout,
-            in_folder: false,
-            sources: Vec::new(),
-        })?;
+        let status = self.transfers.fetch(FetchParams::from(target))?;
         Ok(DownloadWatch::new(status))
     }
 
