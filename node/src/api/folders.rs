@@ -298,31 +298,27 @@ impl Api {
     }
 
     /// Starts fetching a folder, or attaches to its running fetch.
-    pub fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
+    pub async fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
         let target = super::input::fetch_target(request)?;
-        match (&target.output, &target.output_dir) {
+        let (output, output_dir) = (target.output.clone(), target.output_dir.clone());
+        super::input::off_runtime(move || match (output, output_dir) {
             (Some(output), _) => match output.parent() {
-                Some(dir) if dir.is_dir() => {}
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "directory of {} does not exist",
-                        output.display()
-                    )))
-                }
+                Some(dir) if dir.is_dir() => Ok(()),
+                _ => Err(ApiError::bad_request(format!(
+                    "directory of {} does not exist",
+                    output.display()
+                ))),
             },
-            (None, Some(dir)) if !dir.is_dir() => {
-                return Err(ApiError::bad_request(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )))
-            }
-            (None, Some(_)) => {}
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "give `output` or `output_dir`: a folder is written to a directory",
-                ))
-            }
-        }
+            (None, Some(dir)) if !dir.is_dir() => Err(ApiError::bad_request(format!(
+                "{} is not a directory",
+                dir.display()
+            ))),
+            (None, Some(_)) => Ok(()),
+            (None, None) => Err(ApiError::bad_request(
+                "give `output` or `output_dir`: a folder is written to a directory",
+            )),
+        })
+        .await?;
         let status = self.transfers.fetch_folder(target)?;
         Ok(FolderWatch(status))
     }
@@ -339,11 +335,11 @@ impl Api {
     /// Every folder the node knows, oldest first.
     pub async fn folders(&self) -> Result<Vec<FolderSummary>, ApiError> {
         Ok(self
-            .transfers
-            .folders()
+            .store_listing()
             .await?
-            .into_iter()
-            .map(|f| self.summary(&f))
+            .folders
+            .iter()
+            .map(|f| self.summary(f))
             .collect())
     }
 
@@ -385,7 +381,7 @@ impl Api {
     /// A folder as `GET /api/files` lists it, beside the files.
     pub(super) fn folder_file_info(
         &self,
-        f: chunk_store::FolderInfo,
+        f: &chunk_store::FolderInfo,
         announced: &mut std::collections::HashMap<dht_proto::Cid, crate::network::Announcement>,
     ) -> super::types::FileInfo {
         let files = u32::try_from(f.record.files).unwrap_or(u32::MAX);
