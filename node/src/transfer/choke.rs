@@ -3,23 +3,28 @@
 //! soon as its peer disconnects, and taken from a peer that stopped asking (nothing
 //! being sent to it, no request for [`SLOT_IDLE`]) when another peer asks and none is
 //! free. When more peers want data than there are slots, every rechoke ranks them by
-//! the bytes they sent us since the last rechoke (tit-for-tat): the best `slots - 1`
-//! keep their slots and one more slot rotates among the rest (the optimistic unchoke),
-//! so a newcomer with nothing to give yet still gets a start. Peers that give nothing
-//! back get only that last slot: a taker (a peer that refuses our requests and gives
-//! nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is never given a
-//! regular slot, not even a free one, while another taker holds one; ties between
-//! equal givers go to the better score, then to the peer we sent the least (a seed,
-//! whom nobody gives anything, shares itself out evenly).
+//! what they gave since the last rechoke (tit-for-tat): verified bytes they sent us,
+//! and, as a seed sees it, bytes they passed on of the chunks only they got from it
+//! ([`pass_on`](super::reputation::pass_on)). The best `slots - 1` keep their slots and
+//! one more slot rotates among the rest (the optimistic unchoke), so a newcomer with
+//! nothing to give yet still gets a start. Peers that give nothing back get only that
+//! last slot: a taker (a peer that refuses our requests or hoards what a seed gave it,
+//! and gives us nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is
+//! never given a regular slot, not even a free one, while another taker holds one, and
+//! loses a regular slot as soon as it is found out ([`Choker::rejudge`]); ties between
+//! equal givers go to the better score, then to the peer we sent the least.
 //!
-//! A slot is also a share of the upload. While some interested peer gave us verified
-//! data during the last rechoke period (we are trading), the peers that gave nothing in
-//! it are *throttled*: together they get one slot's share of what the node uploads
-//! ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being sent at once; so with free
-//! slots too, tit-for-tat decides the bandwidth, and a newcomer still gets a start.
-//! When nobody interested gave us anything (we are seeding), only takers are throttled,
-//! and they are even when nobody else asks: a node that finished its download goes on
-//! refusing to feed the peers that refused it.
+//! A slot is also a share of the upload. While some interested peer gave within
+//! [`RECIPROCATION_MEMORY`] (we are trading), the peers that gave nothing in that time
+//! though we asked them (they answered a chunk request of ours `Choked` in that time)
+//! are *throttled*: a peer that had nothing we lacked, or that we did not ask, could
+//! not give, and is served as usual. The throttled peers together get one slot's share
+//! of what the node uploads ([`throttled_rate`]) and [`THROTTLED_IN_FLIGHT`] chunk being
+//! sent at once; so with free slots too, tit-for-tat decides the bandwidth.
+//! When nobody interested gave anything (a seed nobody passes anything on for yet, or a
+//! node nobody serves), only takers are throttled, and they are even when nobody else
+//! asks: a node that finished its download goes on refusing to feed the peers that
+//! refused it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -40,6 +45,9 @@ pub const SLOT_IDLE: Duration = Duration::from_secs(2);
 pub const MAX_TRACKED: usize = 1024;
 /// Chunks being sent at once to the throttled peers, all together (their one slot).
 pub const THROTTLED_IN_FLIGHT: usize = 1;
+/// A peer that gave something this recently counts as reciprocating: one quiet rechoke
+/// period (an honest peer may have had nothing we lacked) does not throttle it.
+pub const RECIPROCATION_MEMORY: Duration = Duration::from_secs(30);
 
 /// The least bytes per second the throttled peers share, so that they still get a
 /// start when the node uploaded next to nothing lately.
@@ -73,10 +81,21 @@ pub struct Choker {
     takers: HashSet<PeerId>,
     /// This node's scores for interested peers, as of the last [`Choker::judge`].
     scores: HashMap<PeerId, f64>,
-    /// Interested peers that sent us verified data during the last rechoke period.
+    /// Interested peers that gave (sent us verified data, or passed ours on) within
+    /// [`RECIPROCATION_MEMORY`].
     reciprocating: HashSet<PeerId>,
+    /// When each interested peer last gave, as of a rechoke.
+    last_gave: HashMap<PeerId, Instant>,
     /// Bytes we sent each interested peer so far, as of the last [`Choker::judge`].
     sent: HashMap<PeerId, u64>,
+    /// Chunk requests of ours each interested peer answered `Choked` so far, as of the
+    /// last [`Choker::refusals`], and as of the last rechoke.
+    chokes: HashMap<PeerId, u32>,
+    chokes_at_last_rechoke: HashMap<PeerId, u32>,
+    /// When each interested peer last refused us, as of a rechoke.
+    last_refused: HashMap<PeerId, Instant>,
+    /// Interested peers that refused us within [`RECIPROCATION_MEMORY`].
+    refusing: HashSet<PeerId>,
 }
 
 impl Choker {
@@ -92,7 +111,12 @@ impl Choker {
             takers: HashSet::new(),
             scores: HashMap::new(),
             reciprocating: HashSet::new(),
+            last_gave: HashMap::new(),
             sent: HashMap::new(),
+            chokes: HashMap::new(),
+            chokes_at_last_rechoke: HashMap::new(),
+            last_refused: HashMap::new(),
+            refusing: HashSet::new(),
         }
     }
 
@@ -114,17 +138,44 @@ impl Choker {
         }
     }
 
+    /// What reputation says of one peer now (see [`Choker::judge`]): a peer found to
+    /// take without giving loses its regular slot at once, not at the next rechoke.
+    pub fn rejudge(&mut self, peer: PeerId, score: f64, taker: bool) {
+        if !self.interest.contains_key(&peer) && self.interest.len() >= MAX_TRACKED {
+            return;
+        }
+        self.scores.insert(peer, score);
+        if taker {
+            self.takers.insert(peer);
+            if self.optimistic.is_none_or(|(p, _)| p != peer) {
+                self.unchoked.remove(&peer);
+            }
+        } else {
+            self.takers.remove(&peer);
+        }
+    }
+
     /// The bytes we sent each interested peer so far (peers not named: none).
     pub fn served(&mut self, sent: impl IntoIterator<Item = (PeerId, u64)>) {
         self.sent.clear();
         self.sent.extend(sent.into_iter().take(MAX_TRACKED));
     }
 
+    /// How many chunk requests of ours each interested peer answered `Choked` so far
+    /// (peers not named: none).
+    pub fn refusals(&mut self, chokes: impl IntoIterator<Item = (PeerId, u32)>) {
+        self.chokes.clear();
+        self.chokes.extend(chokes.into_iter().take(MAX_TRACKED));
+    }
+
     /// Whether uploads to `peer` share one slot of the upload cap, one chunk at a time:
-    /// it is a taker, or we are trading and it gave us nothing during the last period.
+    /// it is a taker, or we are trading and it refused us and gave us nothing within
+    /// [`RECIPROCATION_MEMORY`].
     pub fn is_throttled(&self, peer: &PeerId) -> bool {
         self.takers.contains(peer)
-            || (!self.reciprocating.is_empty() && !self.reciprocating.contains(peer))
+            || (!self.reciprocating.is_empty()
+                && !self.reciprocating.contains(peer)
+                && self.refusing.contains(peer))
     }
 
     /// Chunks being sent now to throttled peers, all together.
@@ -235,10 +286,13 @@ impl Choker {
         self.unchoked.contains(peer)
     }
 
-    /// Reassigns the slots. `received` is the total of verified bytes each peer has sent
-    /// us so far.
+    /// Reassigns the slots. `received` is the total each peer has given so far: verified
+    /// bytes it sent us, and bytes it passed on of those we sent it as a seed.
     pub fn rechoke(&mut self, now: Instant, received: &HashMap<PeerId, u64>) {
         self.forget_uninterested(now);
+        self.last_gave.retain(|p, _| self.interest.contains_key(p));
+        self.last_refused
+            .retain(|p, _| self.interest.contains_key(p));
         let mut candidates: Vec<PeerId> = self.interest.keys().copied().collect();
         let gave = |p: &PeerId, last: &HashMap<PeerId, u64>| {
             received
@@ -247,11 +301,32 @@ impl Choker {
                 .unwrap_or(0)
                 .saturating_sub(last.get(p).copied().unwrap_or(0))
         };
+        for p in &candidates {
+            if gave(p, &self.received_at_last_rechoke) > 0 {
+                self.last_gave.insert(*p, now);
+            }
+        }
+        for p in &candidates {
+            let chokes = self.chokes.get(p).copied().unwrap_or(0);
+            if chokes > self.chokes_at_last_rechoke.get(p).copied().unwrap_or(0) {
+                self.last_refused.insert(*p, now);
+            }
+        }
+        let recent = |when: &HashMap<PeerId, Instant>, p: &PeerId| {
+            when.get(p)
+                .is_some_and(|t| now.saturating_duration_since(*t) < RECIPROCATION_MEMORY)
+        };
         self.reciprocating = candidates
             .iter()
-            .filter(|p| gave(p, &self.received_at_last_rechoke) > 0)
+            .filter(|p| recent(&self.last_gave, p))
             .copied()
             .collect();
+        self.refusing = candidates
+            .iter()
+            .filter(|p| recent(&self.last_refused, p))
+            .copied()
+            .collect();
+        self.chokes_at_last_rechoke = self.chokes.clone();
         let takers = candidates
             .iter()
             .filter(|p| self.takers.contains(p))
@@ -490,49 +565,74 @@ mod tests {
     }
 
     #[test]
-    fn while_trading_peers_that_gave_nothing_lately_are_throttled() {
+    fn while_trading_peers_that_refused_us_and_gave_nothing_lately_are_throttled() {
         let mut choker = Choker::new(8);
         let start = Instant::now();
-        let [giver, idle, newcomer] = [(); 3].map(|_| PeerId::random());
-        for p in [giver, idle] {
+        let [giver, refuser, newcomer] = [(); 3].map(|_| PeerId::random());
+        for p in [giver, refuser] {
             choker.allow(p, start);
         }
         // Nobody gave anything: we are seeding, nobody is throttled.
         choker.rechoke(start, &HashMap::new());
-        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
-        // The giver sends us data: the others share one slot's worth from now on,
-        // a newcomer too, though slots are free.
-        let received = HashMap::from([(giver, 4 << 20), (idle, 0)]);
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&refuser));
+        // The giver sends us data, the refuser answers our requests `Choked`: the
+        // refuser shares one slot's worth from now on, though slots are free.
+        let received = HashMap::from([(giver, 4 << 20), (refuser, 0)]);
+        choker.refusals([(refuser, 2)]);
         let later = start + RECHOKE_INTERVAL;
-        for p in [giver, idle] {
+        for p in [giver, refuser] {
             choker.allow(p, later);
         }
         choker.rechoke(later, &received);
-        assert!(!choker.is_throttled(&giver));
-        assert!(choker.is_throttled(&idle) && choker.is_throttled(&newcomer));
-        assert!(
-            choker.allow(newcomer, later),
-            "a newcomer still gets a start"
-        );
+        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&refuser));
+        // A newcomer we never asked anything could not give: served as usual.
+        assert!(!choker.is_throttled(&newcomer));
+        choker.started(refuser);
+        assert!(!choker.allow(refuser, later), "one chunk at a time");
         choker.started(newcomer);
-        assert!(!choker.allow(newcomer, later), "one chunk at a time");
-        assert!(
-            !choker.allow(idle, later),
-            "one chunk for all throttled peers"
-        );
-        assert!(choker.allow(giver, later));
+        assert!(choker.allow(newcomer, later), "not throttled");
         choker.finished(newcomer, later);
-        assert!(choker.allow(idle, later));
-        // What counts is the last period: the giver stopped, and nobody gave since.
-        let quiet = later + RECHOKE_INTERVAL;
-        for p in [giver, idle] {
+        assert!(choker.allow(giver, later));
+        choker.finished(refuser, later);
+        assert!(choker.allow(refuser, later));
+        // One quiet period later (no new refusal, no new gift) nothing changes.
+        let one_quiet = later + RECHOKE_INTERVAL;
+        for p in [giver, refuser] {
+            choker.allow(p, one_quiet);
+        }
+        choker.rechoke(one_quiet, &received);
+        assert!(!choker.is_throttled(&giver) && choker.is_throttled(&refuser));
+        // What counts is the recent past: nobody gave or refused since.
+        let quiet = later + RECIPROCATION_MEMORY;
+        for p in [giver, refuser] {
             choker.allow(p, quiet);
         }
         choker.rechoke(quiet, &received);
-        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&idle));
+        assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&refuser));
         // A taker is throttled even then.
-        choker.judge([(idle, 0.0, true)]);
-        assert!(choker.is_throttled(&idle) && !choker.is_throttled(&giver));
+        choker.judge([(refuser, 0.0, true)]);
+        assert!(choker.is_throttled(&refuser) && !choker.is_throttled(&giver));
+    }
+
+    #[test]
+    fn a_peer_that_had_nothing_we_lacked_is_not_throttled_for_giving_nothing() {
+        // A peer lagging behind has nothing we lack: we never ask it, it never gives,
+        // and it is served like the givers while we trade.
+        let mut choker = Choker::new(8);
+        let start = Instant::now();
+        let [giver, lagging] = [(); 2].map(|_| PeerId::random());
+        for round in 0..4u32 {
+            let now = start + RECHOKE_INTERVAL * round;
+            for p in [giver, lagging] {
+                choker.allow(p, now);
+            }
+            let received = HashMap::from([(giver, u64::from(round + 1) << 20)]);
+            choker.rechoke(now, &received);
+            assert!(!choker.is_throttled(&lagging), "round {round}");
+            choker.started(giver);
+            assert!(choker.allow(lagging, now));
+            choker.finished(giver, now);
+        }
     }
 
     #[test]
@@ -587,6 +687,56 @@ mod tests {
         choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
         let regular = regular_slots(&choker);
         assert_eq!(regular, HashSet::from([p[0], p[1]]));
+    }
+
+    #[test]
+    fn a_peer_judged_a_taker_between_rechokes_loses_its_regular_slot_at_once() {
+        let mut choker = Choker::new(4);
+        let now = Instant::now();
+        let [giver, freeloader] = [(); 2].map(|_| PeerId::random());
+        assert!(choker.allow(giver, now) && choker.allow(freeloader, now));
+        choker.rechoke(now, &HashMap::new());
+        assert!(choker.is_unchoked(&freeloader));
+        // Our download just found that it refuses us: no slot until it is the one taker
+        // in the optimistic slot, and one chunk at a time.
+        choker.rejudge(freeloader, 0.0, true);
+        assert!(!choker.is_unchoked(&freeloader) && choker.is_throttled(&freeloader));
+        choker.rejudge(giver, 5.0, false);
+        assert!(choker.is_unchoked(&giver) && !choker.is_throttled(&giver));
+        // It gives back later: judged again, it is no taker any more.
+        choker.rejudge(freeloader, 0.0, false);
+        assert!(!choker.is_throttled(&freeloader));
+    }
+
+    #[test]
+    fn a_seed_gives_its_regular_slots_to_the_peers_that_pass_its_chunks_on() {
+        // A seed receives nothing: what ranks its leechers is what they passed on of
+        // the chunks only they got from it (`Transfers::contributions`).
+        let mut choker = Choker::new(3);
+        let start = Instant::now();
+        let p = peers(6);
+        for peer in &p {
+            choker.allow(*peer, start);
+        }
+        choker.rechoke(start, &HashMap::new());
+        let later = start + RECHOKE_INTERVAL;
+        for peer in &p {
+            choker.allow(*peer, later);
+        }
+        let passed_on = HashMap::from([(p[1], 3 << 20), (p[4], 1 << 20)]);
+        choker.rechoke(later, &passed_on);
+        assert_eq!(regular_slots(&choker), HashSet::from([p[1], p[4]]));
+        // The peers that passed nothing on are not throttled for it (a seed asks
+        // nothing of them, so they could not refuse it); one that refused its probes
+        // is.
+        assert!(p.iter().all(|x| !choker.is_throttled(x)));
+        choker.refusals([(p[0], 1)]);
+        let then = later + RECHOKE_INTERVAL;
+        for peer in &p {
+            choker.allow(*peer, then);
+        }
+        choker.rechoke(then, &passed_on);
+        assert!(p.iter().all(|x| choker.is_throttled(x) == (*x == p[0])));
     }
 
     #[test]

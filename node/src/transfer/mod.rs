@@ -77,6 +77,8 @@ struct Inner {
     upload_limit: RateLimiter,
     download_limit: RateLimiter,
     reputation: Mutex<Reputation>,
+    /// Which peers pass on the chunks this node, as a seed, sent them only.
+    pass_on: Mutex<reputation::pass_on::PassOn>,
     /// Whether the table is saved to the store's peer ledger.
     persist_reputation: bool,
     /// Held while the table is written, so that an older copy never overwrites a newer.
@@ -164,6 +166,7 @@ impl Transfers {
                 upload_limit: RateLimiter::new(limits.upload),
                 download_limit: RateLimiter::new(limits.download),
                 reputation: Mutex::new(reputation),
+                pass_on: Mutex::default(),
                 persist_reputation,
                 reputation_saving: tokio::sync::Mutex::new(()),
                 tasks,

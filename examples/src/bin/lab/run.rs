@@ -307,6 +307,17 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> anyhow::Result<Measured>
     }
     drop(nodes);
     drop(bootstrap);
+    // Twenty daemons holding a 256 MiB file each fill gigabytes: gone once measured.
+    // A killed daemon may still be closing its files: tried again for a few seconds.
+    let mut tries = 0;
+    while let Err(e) = std::fs::remove_dir_all(&dir) {
+        tries += 1;
+        if tries >= 10 {
+            eprintln!("lab: warning: cannot delete {}: {e}", dir.display());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     Ok(measured)
 }
 

@@ -281,6 +281,7 @@ impl Engine {
                 _ = tick.tick() => {
                     // Peers whose questions a limit of ours held back are asked now.
                     self.ask_all();
+                    self.probe_suspects();
                     if self.peers.active(&self.picker) < peers::ENOUGH_PEERS {
                         lookup.again_if_due(&net, cid).await;
                     }

@@ -4,6 +4,7 @@
 //! held; handling each answer; and withdrawing requests with `Cancel` (endgame losers,
 //! or every request when the owner stops the download).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use dht_proto::{Request, Response};
@@ -26,6 +27,9 @@ const MAX_IN_FLIGHT: usize = 24;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
 const MAX_HELD_BYTES: u64 = 24 << 20;
+/// Probes in flight at once (beyond [`MAX_IN_FLIGHT`]: a probe answered with a chunk
+/// holds one more).
+pub(super) const MAX_PROBES: usize = 2;
 
 /// The download's count of chunk requests.
 #[derive(Default)]
@@ -34,6 +38,9 @@ pub(super) struct Requests {
     pub in_flight: usize,
     /// Endgame duplicates (and stopped requests) withdrawn with `Cancel` so far.
     pub cancelled: u64,
+    /// Probes in flight (at most [`MAX_PROBES`]): chunk requests sent to see whether a
+    /// peer gives at all (`rules::is_worth_probing`).
+    pub probes: HashSet<(PeerId, u32)>,
 }
 
 impl Engine {
@@ -99,6 +106,42 @@ impl Engine {
         }
     }
 
+    /// Asks each peer worth probing (we gave it data and it never gave us any) for a
+    /// chunk it holds, even one asked of another peer, at most [`MAX_PROBES`] at once:
+    /// a peer that refuses is then judged a taker within seconds, whether or not it
+    /// holds the chunks we would ask it for anyway.
+    pub(super) fn probe_suspects(&mut self) {
+        if self.file.manifest.is_none() || self.requests.probes.len() >= MAX_PROBES {
+            return;
+        }
+        let now = Instant::now();
+        let idle: Vec<PeerId> = self
+            .peers
+            .slots
+            .iter()
+            .filter(|(peer, s)| {
+                !s.dropped
+                    && s.in_flight == 0
+                    && s.wait_until.is_none_or(|t| t <= now)
+                    && self.picker.peer_have(peer).is_some()
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in idle {
+            if self.requests.probes.len() >= MAX_PROBES {
+                break;
+            }
+            if !self.transfers.worth_probing(&peer) {
+                continue;
+            }
+            if let Some(index) = self.picker.probe(&peer, &self.file.have) {
+                tracing::debug!(%peer, index, "probing a peer that never gave us anything");
+                self.requests.probes.insert((peer, index));
+                self.send_chunk_request(peer, index);
+            }
+        }
+    }
+
     /// Chunks this download holds or will hold: requested, or received and being written.
     fn held(&self) -> usize {
         self.requests.in_flight + self.picker.verifying_count()
@@ -141,6 +184,7 @@ impl Engine {
         result: Result<Reply, RequestError>,
     ) {
         self.requests.in_flight -= 1;
+        self.requests.probes.remove(&(peer, index));
         let Some(slot) = self.peers.slots.get_mut(&peer) else {
             // Only idle peers are evicted: a peer with a request out is still here.
             self.picker.forget_request(index, peer);

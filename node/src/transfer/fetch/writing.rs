@@ -123,12 +123,17 @@ impl Engine {
     }
 
     /// Tells the peers that asked for our bitfield that we hold one more chunk, except
-    /// those known to hold it already (a seeder, or the peer that sent it) and banned
-    /// ones. A peer that cannot be reached is forgotten: it asks again if it returns.
+    /// those known to hold it already (the peer that sent it, a peer further on) and
+    /// banned ones. A seed (a peer known to hold the whole file) is told too: that is
+    /// how it sees who passes its chunks on (`reputation/pass_on.rs`). A peer that
+    /// cannot be reached is forgotten: it asks again if it returns.
     fn announce_have(&self, index: u32) {
         let peers: Vec<PeerId> = lock(&self.link.shared.interested).iter().copied().collect();
         for peer in peers {
-            if self.picker.peer_have(&peer).is_some_and(|h| h.get(index))
+            if self
+                .picker
+                .peer_have(&peer)
+                .is_some_and(|h| h.get(index) && !h.is_complete())
                 || self.transfers.is_banned(&peer)
             {
                 continue;

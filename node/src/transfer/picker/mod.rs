@@ -403,6 +403,24 @@ impl Picker {
         })
     }
 
+    /// A chunk to ask `peer` for only to see whether it gives at all: one it holds that is
+    /// not ours, not being verified and not asked of it already, preferably one asked of
+    /// nobody (so that a peer that does give sends nothing twice). Recorded as requested.
+    pub fn probe(&mut self, peer: &PeerId, have: &Bitfield) -> Option<u32> {
+        let holds = &self.peers.get(peer)?.have;
+        let open = |i: &u32| !have.get(*i) && !self.verifying.contains(i);
+        let index = holds
+            .iter_set()
+            .find(|i| open(i) && !self.requested.contains_key(i))
+            .or_else(|| {
+                holds
+                    .iter_set()
+                    .find(|i| open(i) && !self.requested.get(i).is_some_and(|a| a.contains(peer)))
+            })?;
+        self.requested.entry(index).or_default().push(*peer);
+        Some(index)
+    }
+
     /// In endgame: the first chunk of `in_flight` that `peer` holds and that was asked of
     /// one other peer only.
     fn pick_duplicate(&self, peer: &PeerId, in_flight: &[u32]) -> Option<u32> {

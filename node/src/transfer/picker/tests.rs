@@ -613,3 +613,27 @@ fn pick_cost_by_file_size() {
         );
     }
 }
+
+#[test]
+fn a_probe_asks_for_a_chunk_asked_of_nobody_first() {
+    let n = 8;
+    let [suspect, other] = some_peers();
+    let mut picker = Picker::new(n, 3);
+    picker.set_peer_have(suspect, holding(n, [1, 2, 3]));
+    picker.set_peer_have(other, holding(n, [1, 2, 3]));
+    let mut have = Bitfield::new(n);
+    store(&mut picker, &mut have, 1);
+    // Chunk 2 is asked of the other peer already: the probe takes 3.
+    let asked = picker.plan(&have, &ready(&[other], 1), 1, Instant::now());
+    let asked_index = asked[0].1;
+    let fresh = if asked_index == 2 { 3 } else { 2 };
+    assert_eq!(picker.probe(&suspect, &have), Some(fresh));
+    // Then, everything being asked, the chunk asked of the other peer: a probe needs an
+    // answer, not a fresh chunk.
+    assert_eq!(picker.probe(&suspect, &have), Some(asked_index));
+    assert_eq!(picker.requesters(asked_index), &[other, suspect]);
+    // Nothing left it holds and we lack that it was not asked for: no probe.
+    assert_eq!(picker.probe(&suspect, &have), None);
+    // A peer whose bitfield we do not know is not probed.
+    assert_eq!(picker.probe(&PeerId::random(), &have), None);
+}

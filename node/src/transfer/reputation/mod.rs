@@ -12,6 +12,7 @@
 //! decisions it drives ([`rules`]).
 
 pub mod ledger;
+pub mod pass_on;
 pub mod rules;
 pub mod standing;
 
@@ -69,6 +70,15 @@ pub struct PeerRecord {
     /// key), or that did not match the search. Absent in tables saved before it existed.
     #[serde(default)]
     pub forged_entries: u32,
+    /// Bytes of chunks we sent it, while holding the whole file, that no other peer was
+    /// known to hold, once [`pass_on::PASS_ON_WINDOW`] has passed since (its chance to
+    /// pass them on; see [`pass_on`]).
+    #[serde(default)]
+    pub sole_sent: u64,
+    /// Bytes of those chunks that another peer announced afterwards, before we sent them
+    /// to anyone else: data it passed on.
+    #[serde(default)]
+    pub passed_on: u64,
     /// Banned until this time (seconds since the Unix epoch).
     pub banned_until: Option<u64>,
     /// Why it was last banned.
@@ -249,6 +259,19 @@ impl Reputation {
         record.is_banned_at(now)
     }
 
+    /// Counts a chunk we sent a peer as the only known holder, whose chance to pass it
+    /// on is over.
+    pub fn sole_sent(&mut self, peer: PeerId, bytes: u64) {
+        let record = self.record(peer);
+        record.sole_sent = record.sole_sent.saturating_add(bytes);
+    }
+
+    /// Counts a chunk a peer passed on.
+    pub fn passed_on(&mut self, peer: PeerId, bytes: u64) {
+        let record = self.record(peer);
+        record.passed_on = record.passed_on.saturating_add(bytes);
+    }
+
     /// Counts a chunk request the peer answered `Choked`.
     pub fn choked(&mut self, peer: PeerId) {
         self.record(peer).chokes += 1;
@@ -316,6 +339,67 @@ impl crate::transfer::Transfers {
     pub fn source_facts(&self, peer: PeerId, rate: f64) -> rules::SourceFacts {
         let table = crate::transfer::lock(&self.inner.reputation);
         rules::SourceFacts::of(peer, rate, table.get(&peer), now_unix())
+    }
+
+    /// Chunk requests of ours `peer` answered `Choked` so far.
+    pub(crate) fn chokes_of(&self, peer: &PeerId) -> u32 {
+        let table = crate::transfer::lock(&self.inner.reputation);
+        table.get(peer).map_or(0, |r| r.chokes)
+    }
+
+    /// Whether a download should probe `peer` ([`rules::is_worth_probing`]).
+    pub(crate) fn worth_probing(&self, peer: &PeerId) -> bool {
+        let table = crate::transfer::lock(&self.inner.reputation);
+        table.get(peer).is_some_and(rules::is_worth_probing)
+    }
+
+    /// This node, holding the whole of `cid`, sent `peer` chunk `index` (`len` bytes):
+    /// evidence of whether `peer` passes data on ([`pass_on`]), if `others_want` (another
+    /// peer was downloading the file from this node then).
+    pub(crate) fn note_seeded(
+        &self,
+        peer: PeerId,
+        cid: dht_proto::Cid,
+        index: u32,
+        len: u64,
+        others_want: bool,
+    ) {
+        let now = std::time::Instant::now();
+        crate::transfer::lock(&self.inner.pass_on).sent(peer, cid, index, len, others_want, now);
+        self.mature_pass_on();
+    }
+
+    /// `peer` announced chunk `index` of `cid` to this node: credits the peer it came
+    /// through, if only one could have passed it on.
+    pub(crate) fn note_announced(&self, peer: PeerId, cid: dht_proto::Cid, index: u32) {
+        let now = std::time::Instant::now();
+        let credit = crate::transfer::lock(&self.inner.pass_on).announced(peer, cid, index, now);
+        if let Some((passer, len)) = credit {
+            crate::transfer::lock(&self.inner.reputation).passed_on(passer, len);
+        }
+    }
+
+    /// Counts the sole chunks whose window to be passed on ended as chances their
+    /// recipients had.
+    pub(crate) fn mature_pass_on(&self) {
+        let now = std::time::Instant::now();
+        let due = crate::transfer::lock(&self.inner.pass_on).mature(now);
+        if due.is_empty() {
+            return;
+        }
+        let mut table = crate::transfer::lock(&self.inner.reputation);
+        for (peer, len) in due {
+            table.sole_sent(peer, len);
+        }
+    }
+
+    /// What each peer gave: verified bytes it sent us, and the bytes it passed on of
+    /// the chunks this node, as a seed, sent it only (tit-for-tat ranks by it).
+    pub(crate) fn contributions(&self) -> HashMap<PeerId, u64> {
+        crate::transfer::lock(&self.inner.reputation)
+            .iter()
+            .map(|(peer, r)| (*peer, r.received.saturating_add(r.passed_on)))
+            .collect()
     }
 }
 

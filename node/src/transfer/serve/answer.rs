@@ -79,6 +79,7 @@ pub(super) async fn answer(
             })
         }
         Request::Have { cid, index } => {
+            transfers.note_announced(peer, cid, index);
             transfers.peer_news(&cid, PeerNews::Have(peer, index));
             Reply::Message(Response::Ack)
         }
@@ -87,7 +88,7 @@ pub(super) async fn answer(
 }
 
 /// Whether this node holds a file.
-enum Held<T> {
+pub(super) enum Held<T> {
     Yes(T),
     No,
     /// Tracked in place, and changed on disk since it was added.
@@ -95,7 +96,10 @@ enum Held<T> {
 }
 
 /// What we hold of a file: the live bitfield of a running download, else the store's.
-async fn our_bitfield(transfers: &Transfers, cid: Cid) -> Result<Held<Bitfield>, StoreError> {
+pub(super) async fn our_bitfield(
+    transfers: &Transfers,
+    cid: Cid,
+) -> Result<Held<Bitfield>, StoreError> {
     if let Some(live) = transfers.live_have(&cid) {
         return Ok(Held::Yes(live));
     }

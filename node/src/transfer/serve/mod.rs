@@ -13,17 +13,23 @@
 //! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
 //! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
-//! chunk request. Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
+//! chunk request. A peer that asks again for chunks it was sent ([`repeats`]) is
+//! judged a taker like one that refuses us; the peers it served that never gave
+//! anything are probed ([`probe`]). Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
 //! when their peer disconnects.
 
 mod answer;
 pub mod faults;
+mod probe;
+pub mod repeats;
+mod subscribe;
 mod uploads;
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dht_proto::{Request, Response};
+use libp2p::PeerId;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -31,10 +37,15 @@ use super::choke::{throttled_rate, Choker, RECHOKE_INTERVAL};
 use super::rate::RateLimiter;
 use super::{lock, Transfers};
 use crate::network::{InboundRequest, NetEvent};
+use probe::SeedProbes;
+use repeats::Repeats;
+use subscribe::Subscriptions;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
 /// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.
 pub const OTHER_REQUESTS: usize = 64;
+/// How often a seed looks for peers to probe.
+const PROBE_TICK: Duration = Duration::from_millis(500);
 
 /// Settings of the upload side.
 #[derive(Debug, Clone)]
@@ -67,6 +78,14 @@ pub async fn run(
     let mut net_events = transfers.net().subscribe();
     let mut net_events_open = true;
     let uploads = PendingUploads::default();
+    let subscriptions = Subscriptions::default();
+    let probes = SeedProbes::default();
+    let repeats = Arc::new(Mutex::new(Repeats::default()));
+    let judge = |peer: &PeerId| {
+        let (score, taker) = transfers.peer_judgement(peer);
+        (score, taker || lock(&repeats).is_repeater(peer))
+    };
+    let mut probe_tick = tokio::time::interval(PROBE_TICK);
     loop {
         let InboundRequest {
             peer,
@@ -83,32 +102,50 @@ pub async fn run(
                 let recent = sent_now.saturating_sub(sent_at_last_rechoke) / RECHOKE_INTERVAL.as_secs();
                 sent_at_last_rechoke = sent_now;
                 throttled_share = share(recent);
-                let received = traffic.iter().map(|(peer, t)| (*peer, t.received)).collect();
+                transfers.mature_pass_on();
+                // Tit-for-tat by what each peer gave: to us, or as a seed sees it, onward.
+                let received = transfers.contributions();
                 let interested = lock(&choker).interested();
                 let judgements: Vec<_> = interested
                     .into_iter()
                     .map(|peer| {
-                        let (score, taker) = transfers.peer_judgement(&peer);
+                        let (score, taker) = judge(&peer);
                         (peer, score, taker)
                     })
                     .collect();
-                let mut choker = lock(&choker);
                 let sent = judgements
                     .iter()
                     .map(|(peer, _, _)| (*peer, traffic.get(peer).map_or(0, |t| t.sent)))
                     .collect::<Vec<_>>();
+                let chokes = judgements
+                    .iter()
+                    .map(|(peer, _, _)| (*peer, transfers.chokes_of(peer)))
+                    .collect::<Vec<_>>();
+                let mut choker = lock(&choker);
                 choker.judge(judgements);
                 choker.served(sent);
+                choker.refusals(chokes);
                 choker.rechoke(Instant::now(), &received);
                 continue;
             }
             event = net_events.recv(), if net_events_open => {
                 match event {
-                    Ok(NetEvent::PeerDisconnected(peer)) => lock(&choker).left(&peer),
+                    Ok(NetEvent::PeerDisconnected(peer)) => {
+                        lock(&choker).left(&peer);
+                        lock(&repeats).left(&peer);
+                        subscriptions.left(&peer);
+                        probes.left(&peer);
+                    }
                     // Missed events: slots of peers that left then free up as idle.
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => net_events_open = false,
                 }
+                continue;
+            }
+            _ = probe_tick.tick() => {
+                probes.start_due(&transfers, |cid| {
+                    subscriptions.seeds(&transfers, cid) || transfers.live_have(cid).is_some()
+                });
                 continue;
             }
         };
@@ -129,8 +166,25 @@ pub async fn run(
             net.respond(channel, Response::NotFound).await;
             continue;
         }
+        if let Request::Chunk { cid, .. } | Request::Bitfield { cid, .. } = &request {
+            subscriptions.on_request(&transfers, peer, *cid);
+        }
+        match &request {
+            Request::Have { cid, index } => probes.announced(peer, *cid, *index),
+            Request::Bitfield { cid, have } => probes.bitfield(peer, *cid, have),
+            _ => {}
+        }
         if let Request::Chunk { cid, index } = request {
-            if config.faults.refuse_chunk() || !lock(&choker).allow(peer, Instant::now()) {
+            // Judged again now, not only at the next rechoke: a peer found to refuse us
+            // loses its regular slot at once.
+            lock(&repeats).asked(peer, cid, index, Instant::now());
+            let (score, taker) = judge(&peer);
+            let allowed = {
+                let mut choker = lock(&choker);
+                choker.rejudge(peer, score, taker);
+                choker.allow(peer, Instant::now())
+            };
+            if config.faults.refuse_chunk() || !allowed {
                 net.respond(channel, Response::Choked).await;
                 continue;
             }
@@ -158,6 +212,9 @@ pub async fn run(
                 uploads: uploads.clone(),
                 choker: choker.clone(),
                 throttled_share,
+                repeats: repeats.clone(),
+                seeding: subscriptions.seeds(&transfers, &cid),
+                others_want: subscriptions.wanted_by_another(&cid, &peer, Instant::now()),
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

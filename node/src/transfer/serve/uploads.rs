@@ -96,6 +96,14 @@ pub(super) struct Upload {
     /// The share of the upload cap that uploads to throttled peers wait for, if the
     /// peer is one (`choke.rs`).
     pub throttled_share: Option<Arc<RateLimiter>>,
+    /// What each peer was sent, to tell those that ask again ([`super::repeats`]).
+    pub repeats: Arc<Mutex<super::repeats::Repeats>>,
+    /// Whether this node holds the whole file: what it sends is evidence of who passes
+    /// data on (`reputation/pass_on.rs`).
+    pub seeding: bool,
+    /// Whether another peer downloads the file from this node too: only then could the
+    /// recipient pass the chunk on.
+    pub others_want: bool,
     pub faults: super::faults::Faults,
 }
 
@@ -117,6 +125,9 @@ impl Upload {
             uploads,
             choker,
             throttled_share,
+            repeats,
+            seeding,
+            others_want,
             faults,
         } = self;
         let net = transfers.net().clone();
@@ -166,6 +177,10 @@ impl Upload {
         uploads.finish(&key, id);
         if let Reply::Chunk(data) = &response {
             transfers.note_sent(peer, data.len() as u64);
+            lock(&repeats).sent(peer, cid, index, Instant::now());
+            if seeding {
+                transfers.note_seeded(peer, cid, index, data.len() as u64, others_want);
+            }
         }
         net.respond(channel, response).await;
         lock(&choker).finished(peer, Instant::now());

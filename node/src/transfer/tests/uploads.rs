@@ -268,3 +268,176 @@ async fn a_file_changed_on_disk_is_not_found_and_no_longer_announced() {
     }
     assert_eq!(node.provided_files().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_asking_again_for_chunks_they_were_sent_do_not_hold_the_slots() {
+    // Issue 11's flood, small: three peers ask for the same four chunks over and over,
+    // as fast as they are answered, and hold both upload slots; an honest downloader
+    // that asks each chunk once must still get its chunks at once, not at the next
+    // rechoke (10 s).
+    let node = Node::start(Setup {
+        upload_slots: Some(2),
+        ..Setup::default()
+    })
+    .await;
+    let cid = node.add_file("eight.bin", 8 * MIB, 9).await;
+    let peer = node.net.local_peer_id();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = Vec::new();
+    for _ in 0..3 {
+        let probe = Probe::start(&node).await;
+        let stop = stop.clone();
+        flood.push(tokio::spawn(async move {
+            let (mut chunks, mut choked) = (0u32, 0u32);
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let index = n % 4;
+                n += 1;
+                let asked = probe.net.request(peer, Request::Chunk { cid, index });
+                match tokio::time::timeout(Duration::from_secs(1), asked).await {
+                    Ok(Ok(crate::network::Reply::Chunk(_))) => chunks += 1,
+                    Ok(Ok(crate::network::Reply::Message(Response::Choked))) => {
+                        choked += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    // A throttled chunk still on its way: asked again, or another.
+                    _ => {}
+                }
+            }
+            (chunks, choked)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let honest = Probe::start(&node).await;
+    let started = tokio::time::Instant::now();
+    for index in 0..8 {
+        loop {
+            let answer = honest.ask(&node, Request::Chunk { cid, index }).await;
+            if short(&answer) == "chunk" {
+                break;
+            }
+            assert_eq!(short(&answer), "choked");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the honest peer got {index} of 8 chunks in 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for peer in flood {
+        let (chunks, choked) = peer.await.expect("the flood peer ran");
+        // Each was served its four chunks, then repeats, and then mostly refused.
+        assert!(
+            chunks >= 4 && choked > 0,
+            "{chunks} chunks, {choked} choked"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_probes_a_peer_it_served_and_a_freeloader_becomes_a_taker() {
+    // The node holds the whole file and downloads nothing. A freeloader takes 3 MiB,
+    // announces a chunk, and answers every chunk request `Choked`; an honest peer does
+    // the same but serves what it is asked.
+    let node = Node::start(Setup::default()).await;
+    let cid = node.add_file("four.bin", 4 * MIB, 11).await;
+    let mut peers = Vec::new();
+    for gives in [false, true] {
+        let mut probe = Probe::start(&node).await;
+        for index in 0..3 {
+            let answer = probe.ask(&node, Request::Chunk { cid, index }).await;
+            assert_eq!(short(&answer), "chunk");
+        }
+        let id = probe.net.local_peer_id();
+        let net = probe.net.clone();
+        let mut inbound = std::mem::replace(&mut probe.inbound, tokio::sync::mpsc::channel(1).1);
+        let ours = node.transfers.store().read_chunk(&cid, 0).expect("chunk 0");
+        tokio::spawn(async move {
+            while let Some(asked) = inbound.recv().await {
+                let reply: crate::network::Reply = match asked.request {
+                    Request::Bitfield { .. } => Response::Bitfield {
+                        have: Bitfield::new(4),
+                    }
+                    .into(),
+                    Request::Chunk { index: 0, .. } if gives => {
+                        crate::network::Reply::Chunk(chunk_store::ChunkBuf::copy_from(&ours))
+                    }
+                    Request::Chunk { .. } => Response::Choked.into(),
+                    _ => Response::Ack.into(),
+                };
+                net.respond(asked.channel, reply).await;
+            }
+        });
+        let answer = probe.ask(&node, Request::Have { cid, index: 0 }).await;
+        assert_eq!(short(&answer), "ack");
+        peers.push((id, probe));
+    }
+    let (freeloader, honest) = (peers[0].0, peers[1].0);
+    eventually("the seed judges the freeloader a taker", || async {
+        node.transfers.peer_judgement(&freeloader).1.then_some(())
+    })
+    .await;
+    let standing = |peer| {
+        node.transfers
+            .reputation()
+            .into_iter()
+            .find(|s| s.peer == peer)
+            .expect("a record")
+            .record
+    };
+    let honest = standing(honest);
+    assert!(honest.received > 0 && honest.chokes == 0, "{honest:?}");
+    assert!(!node.transfers.peer_judgement(&peers[1].0).1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_downloader_is_no_hoarder() {
+    // One seeder, one downloader, nobody else: the downloader had nobody to pass the
+    // seeder's chunks on to, so holding them on is no hoarding (with each sole chunk
+    // counted as a chance, 12 MiB would make it a taker, throttled to 64 KiB/s).
+    let (seeder, fetcher, _cid, mut status) =
+        seeder_and_fetcher(Setup::default(), Setup::default(), 12 * MIB, 9).await;
+    until("the end", &mut status, |s| s.state == DownloadState::Done).await;
+    tokio::time::sleep(
+        crate::transfer::reputation::pass_on::PASS_ON_WINDOW + Duration::from_secs(1),
+    )
+    .await;
+    seeder.transfers.mature_pass_on();
+    let lone = fetcher.net.local_peer_id();
+    let (_, taker) = seeder.transfers.peer_judgement(&lone);
+    assert!(!taker, "a lone downloader judged a taker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_no_longer_holds_a_chunk_it_announced_is_not_banned_for_it() {
+    // The seed probes a peer it sent 3 MiB and got nothing from, for a chunk the peer
+    // announced; the peer deleted the file since and answers `NotFound`. That is no
+    // lie (a `Have` is no promise to keep the chunk): it is not asked again for that
+    // chunk, and not banned for "advertising chunks it does not have".
+    let node = Node::start(Setup::default()).await;
+    let cid = node.add_file("four.bin", 4 * MIB, 8).await;
+    let mut peer = Probe::start(&node).await;
+    for index in 0..3 {
+        let answer = peer.ask(&node, Request::Chunk { cid, index }).await;
+        assert_eq!(short(&answer), "chunk");
+    }
+    assert_eq!(
+        short(&peer.ask(&node, Request::Have { cid, index: 0 }).await),
+        "ack"
+    );
+    let mut probed = 0;
+    let started = tokio::time::Instant::now();
+    // Long enough for five probes at one every 2 s (`PROBE_EVERY`) if it kept asking.
+    while started.elapsed() < Duration::from_secs(10) {
+        let Ok(Some(inbound)) =
+            tokio::time::timeout(Duration::from_millis(200), peer.inbound.recv()).await
+        else {
+            continue;
+        };
+        probed += usize::from(matches!(inbound.request, Request::Chunk { .. }));
+        peer.net.respond(inbound.channel, Response::NotFound).await;
+    }
+    assert_eq!(probed, 1, "probed once, then the announcement is forgotten");
+    assert!(!node.transfers.is_banned(&peer.net.local_peer_id()));
+}
