@@ -279,7 +279,7 @@ async fn small_files_come_with_one_chunk_request_each() {
     let root = fetcher.dir.path().join("small");
     let mut status = fetcher
         .transfers
-        .fetch_folder(FolderFetchParams {
+        .fetch_folder(FetchTarget {
             cid: dir_cid,
             output: Some(root.clone()),
             output_dir: None,
@@ -423,7 +423,7 @@ async fn a_folders_files_are_announced_in_batches() {
     let before = fetcher.net.reprovide_stats().await.unwrap();
     let mut status = fetcher
         .transfers
-        .fetch_folder(FolderFetchParams {
+        .fetch_folder(FetchTarget {
             cid: added.cid,
             output: Some(fetcher.dir.path().join("copy")),
             output_dir: None,
