@@ -4,7 +4,8 @@
 //! A download placed alone creates a pre-sized partial file and commits its entry,
 //! then syncs the file, links it to its output, syncs the output's directory and
 //! commits again: two durable commits and two syncs per file, which made a folder of
-//! 10,000 small files take minutes. A batch writes each file under `partial/`, syncs
+//! 10,000 small files take minutes. A batch writes each file under `partial/` (a name
+//! of its own, as two batches may place the same file at once), syncs
 //! them together (on several threads, so the file system joins their journal commits),
 //! links each to its output, syncs each output directory once, then commits every
 //! entry in one transaction. The order of a lone download is kept for the batch as a
@@ -25,7 +26,7 @@ use redb::Durability;
 
 use crate::download::{link_no_clobber, place_file};
 use crate::entry_rows::EntryRows;
-use crate::fsutil::{ensure_free_space, sync_dir};
+use crate::fsutil::{ensure_free_space, sync_dir, temp_beside};
 use crate::import::new_record;
 use crate::import_batch::sync_all;
 use crate::store::{file_key, mtime_ns};
@@ -96,7 +97,9 @@ impl Store {
                 failed: None,
             };
             if let Some(data) = &file.data {
-                let path = self.partial_path(&key);
+                // A name of its own: another batch may place the same file meanwhile,
+                // and must not truncate the inode this one links to its output.
+                let path = temp_beside(&self.partial_path(&key));
                 match write_new(&path, data) {
                     Ok(()) => one.partial = Some(path),
                     Err(e) => one.failed = Some(StoreError::io("writing", &path, e)),
@@ -209,9 +212,9 @@ fn file_len(file: &Fetched) -> u64 {
     file.data.as_ref().map_or(0, |d| d.len() as u64)
 }
 
-/// Creates `path` (replacing a leftover of an earlier cut-short batch) with `data`.
+/// Creates `path` with `data`.
 fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut out = File::create(path)?;
+    let mut out = File::create_new(path)?;
     out.write_all(data)
 }
 
