@@ -43,6 +43,8 @@ pub struct Store {
     pub(crate) direct_writes: AtomicU64,
     /// Told of every committed change of an entry.
     pub(crate) watcher: RwLock<Option<EntryWatcher>>,
+    /// Committed changes of entries since the store opened.
+    pub(crate) entry_changes: AtomicU64,
 }
 
 pub(crate) fn now_unix() -> u64 {
@@ -109,6 +111,7 @@ impl Store {
             direct_io: AtomicBool::new(cfg!(target_os = "linux")),
             direct_writes: AtomicU64::new(0),
             watcher: RwLock::new(None),
+            entry_changes: AtomicU64::new(0),
         };
         store.clean_leftovers()?;
         Ok(store)
@@ -124,7 +127,15 @@ impl Store {
         *self.watcher.write().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(watcher));
     }
 
+    /// How many committed changes of entries (those [`Store::watch_entries`] is told of)
+    /// the store has made since it opened: a list read before the count moved may be
+    /// out of date, one read after it was taken is not. Does not block.
+    pub fn entry_changes(&self) -> u64 {
+        self.entry_changes.load(Ordering::Acquire)
+    }
+
     pub(crate) fn entry_changed(&self, cid: &Cid) {
+        self.entry_changes.fetch_add(1, Ordering::AcqRel);
         if let Some(watcher) = self
             .watcher
             .read()
@@ -269,6 +280,27 @@ mod tests {
     use super::*;
     use crate::db::faults::FailWrites;
     use crate::{EntryState, ImportMode};
+
+    #[test]
+    fn entry_changes_count_the_committed_changes_of_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let file = dir.path().join("a.bin");
+        fs::write(&file, vec![3u8; 100_000]).unwrap();
+        assert_eq!(store.entry_changes(), 0);
+        let added = store
+            .import(&file, ImportMode::Copy, None, &mut |_| {})
+            .unwrap();
+        let after_add = store.entry_changes();
+        assert!(after_add >= 1);
+        store.list().unwrap();
+        assert_eq!(store.entry_changes(), after_add, "a read changes nothing");
+        store.set_published(&added.cid, false).unwrap();
+        assert!(store.entry_changes() > after_add);
+        let after_flag = store.entry_changes();
+        assert!(store.remove(&added.cid).unwrap());
+        assert!(store.entry_changes() > after_flag);
+    }
 
     /// What issue 11 saw after ENOSPC: every later store write failed until a restart,
     /// `rm` included. Now the failing write is reported and the next ones work.

@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::Instant;
@@ -83,6 +84,10 @@ impl Tasks {
     }
 }
 
+/// How long, after an essential task returned, another ending with an error is taken
+/// for the cause.
+pub const CAUSE_GRACE: Duration = Duration::from_millis(500);
+
 /// How an essential task ended.
 #[derive(Debug)]
 pub struct Ended {
@@ -122,12 +127,28 @@ impl Essentials {
         self.names.insert(handle.id(), name);
     }
 
-    /// Waits for the next essential task to end (forever if there is none).
+    /// Waits for the next essential task to end (forever if there is none). A task that
+    /// returned may only have lost its input to another that panicked or failed at the
+    /// same moment (the upload server returns when the network task's channel closes):
+    /// if another ends with an error within [`CAUSE_GRACE`], that one is reported.
     pub async fn next_end(&mut self) -> Ended {
-        match self.set.join_next_with_id().await {
+        let first = match self.set.join_next_with_id().await {
             Some(joined) => self.describe(joined),
             None => std::future::pending().await,
+        };
+        if !first.cleanly {
+            return first;
         }
+        let deadline = Instant::now() + CAUSE_GRACE;
+        while let Ok(Some(joined)) =
+            tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await
+        {
+            let next = self.describe(joined);
+            if !next.cleanly {
+                return next;
+            }
+        }
+        first
     }
 
     /// Waits until every essential task has ended, or until `deadline`; then aborts
@@ -185,7 +206,6 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn a_panicking_essential_task_is_named_with_its_message() {
@@ -203,6 +223,29 @@ mod tests {
             .finish(Instant::now() + Duration::from_millis(50))
             .await;
         assert_eq!(left, vec!["quiet"]);
+    }
+
+    #[tokio::test]
+    async fn a_task_that_returns_as_another_panics_is_not_taken_for_the_cause() {
+        // The upload server returns as soon as the network task's channel closes, which
+        // its panic does: the panic is what the daemon reports.
+        let mut essentials = Essentials::new();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        essentials.spawn("upload server", async move {
+            let _ = rx.recv().await;
+            Ok(())
+        });
+        essentials.spawn("network", async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(tx);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            panic!("the swarm broke")
+        });
+        let ended = essentials.next_end().await;
+        assert_eq!(
+            ended.to_string(),
+            "the network task panicked: the swarm broke"
+        );
     }
 
     #[tokio::test]

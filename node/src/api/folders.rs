@@ -12,9 +12,7 @@ use utoipa::ToSchema;
 
 use super::types::{FetchRequest, StreamLine};
 use super::{parse_cid, Api, ApiError};
-use crate::transfer::folder::{
-    FolderAddEvent, FolderAddOptions, FolderFetchParams, FolderState, FolderStatus,
-};
+use crate::transfer::folder::{FolderAddEvent, FolderAddOptions, FolderState, FolderStatus};
 use crate::transfer::FailureKind;
 
 /// `POST /api/folders`: share a directory on the daemon's machine.
@@ -243,17 +241,6 @@ impl FolderWatch {
     }
 }
 
-fn absolute(path: &std::path::Path) -> Result<(), ApiError> {
-    if path.is_absolute() {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "path must be absolute: {}",
-            path.display()
-        )))
-    }
-}
-
 impl Api {
     /// Adds a directory as one folder; `progress` is told how it goes.
     pub async fn add_folder(
@@ -261,7 +248,7 @@ impl Api {
         request: FolderAddRequest,
         mut progress: impl FnMut(FolderAddProgress) + Send + 'static,
     ) -> Result<FolderAddResponse, ApiError> {
-        absolute(&request.path)?;
+        super::input::check_absolute(&request.path)?;
         let options = FolderAddOptions {
             mode: if request.no_copy {
                 ImportMode::Reference
@@ -311,41 +298,28 @@ impl Api {
     }
 
     /// Starts fetching a folder, or attaches to its running fetch.
-    pub fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
-        let cid = parse_cid(&request.cid)?;
-        for path in [&request.output, &request.output_dir].into_iter().flatten() {
-            absolute(path)?;
-        }
-        match (&request.output, &request.output_dir) {
+    pub async fn fetch_folder(&self, request: FetchRequest) -> Result<FolderWatch, ApiError> {
+        let target = super::input::fetch_target(request)?;
+        let (output, output_dir) = (target.output.clone(), target.output_dir.clone());
+        super::input::off_runtime(move || match (output, output_dir) {
             (Some(output), _) => match output.parent() {
-                Some(dir) if dir.is_dir() => {}
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "directory of {} does not exist",
-                        output.display()
-                    )))
-                }
+                Some(dir) if dir.is_dir() => Ok(()),
+                _ => Err(ApiError::bad_request(format!(
+                    "directory of {} does not exist",
+                    output.display()
+                ))),
             },
-            (None, Some(dir)) if !dir.is_dir() => {
-                return Err(ApiError::bad_request(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )))
-            }
-            (None, Some(_)) => {}
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "give `output` or `output_dir`: a folder is written to a directory",
-                ))
-            }
-        }
-        let timeout = super::input::fetch_timeout(request.timeout_secs)?;
-        let status = self.transfers.fetch_folder(FolderFetchParams {
-            cid,
-            output: request.output,
-            output_dir: request.output_dir,
-            timeout,
-        })?;
+            (None, Some(dir)) if !dir.is_dir() => Err(ApiError::bad_request(format!(
+                "{} is not a directory",
+                dir.display()
+            ))),
+            (None, Some(_)) => Ok(()),
+            (None, None) => Err(ApiError::bad_request(
+                "give `output` or `output_dir`: a folder is written to a directory",
+            )),
+        })
+        .await?;
+        let status = self.transfers.fetch_folder(target)?;
         Ok(FolderWatch(status))
     }
 
@@ -361,11 +335,11 @@ impl Api {
     /// Every folder the node knows, oldest first.
     pub async fn folders(&self) -> Result<Vec<FolderSummary>, ApiError> {
         Ok(self
-            .transfers
-            .folders()
+            .store_listing()
             .await?
-            .into_iter()
-            .map(|f| self.summary(&f))
+            .folders
+            .iter()
+            .map(|f| self.summary(f))
             .collect())
     }
 
@@ -407,7 +381,7 @@ impl Api {
     /// A folder as `GET /api/files` lists it, beside the files.
     pub(super) fn folder_file_info(
         &self,
-        f: chunk_store::FolderInfo,
+        f: &chunk_store::FolderInfo,
         announced: &mut std::collections::HashMap<dht_proto::Cid, crate::network::Announcement>,
     ) -> super::types::FileInfo {
         let files = u32::try_from(f.record.files).unwrap_or(u32::MAX);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use dht_proto::Cid;
 
+use super::types::FetchRequest;
 use super::{ApiError, DEFAULT_FETCH_TIMEOUT, MAX_DISPLAY_NAME};
+use crate::transfer::FetchTarget;
 
 /// Parses a CID given by a user.
 pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
@@ -19,6 +21,45 @@ pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
         )));
     }
     Ok(cid)
+}
+
+/// Refuses a relative path: the daemon's working directory is not the user's.
+pub fn check_absolute(path: &Path) -> Result<(), ApiError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "path must be absolute: {}",
+            path.display()
+        )))
+    }
+}
+
+/// What a fetch of a file or a folder asks for, checked: a CID that names a file or
+/// folder, absolute paths, a timeout in range. Whether the paths suit a file or a
+/// folder is for the caller to check.
+pub fn fetch_target(request: FetchRequest) -> Result<FetchTarget, ApiError> {
+    let cid = parse_cid(&request.cid)?;
+    for path in [&request.output, &request.output_dir].into_iter().flatten() {
+        check_absolute(path)?;
+    }
+    Ok(FetchTarget {
+        cid,
+        output: request.output,
+        output_dir: request.output_dir,
+        timeout: fetch_timeout(request.timeout_secs)?,
+    })
+}
+
+/// Runs checks that touch the file system (a `stat`, a probe file) on a blocking
+/// thread: on a busy disk they can wait behind its writes, and the runtime's threads
+/// must keep answering meanwhile.
+pub async fn off_runtime<T: Send + 'static>(
+    check: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(check)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("check failed: {e}"))))
 }
 
 /// Checks, before anything is downloaded, that a download can be written to `output`:
@@ -101,6 +142,28 @@ pub fn fetch_timeout(secs: Option<u64>) -> Result<Duration, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn checks_of_the_disk_leave_the_runtime_free() {
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        // A check that blocks its thread, as a stat on a busy disk does.
+        off_runtime(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        ticker.abort();
+        // On the runtime's only thread, the ticker would not have run at all.
+        assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) > 5);
+    }
 
     #[test]
     fn display_names_are_checked() {

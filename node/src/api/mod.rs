@@ -22,7 +22,7 @@ pub mod search;
 pub mod share;
 pub mod standing;
 pub mod store;
-mod store_summary;
+mod store_reads;
 pub mod transfers;
 pub mod types;
 
@@ -75,7 +75,9 @@ struct Shared {
     /// The Prometheus registry, once the daemon set it (see `ops`).
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
     /// The store's part of the status, read with a deadline.
-    store_summary: store_summary::StoreSummary,
+    summary_reads: store_reads::StoreReads<store::Summary>,
+    /// The store's files and folders, read with a deadline.
+    listing_reads: store_reads::StoreReads<Arc<store::Listing>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -119,7 +121,8 @@ impl Api {
                 stats: Mutex::new(live::Stats::default()),
                 settings: Mutex::new(load_settings(&data_dir)),
                 metrics: std::sync::OnceLock::new(),
-                store_summary: store_summary::StoreSummary::default(),
+                summary_reads: Default::default(),
+                listing_reads: Default::default(),
             }),
             data_dir,
             catalog: None,
@@ -177,11 +180,12 @@ impl Api {
 
     /// A fresh path in the upload directory for a browser upload to be written to
     /// before it is imported.
-    pub fn upload_path(&self) -> Result<PathBuf, ApiError> {
+    pub async fn upload_path(&self) -> Result<PathBuf, ApiError> {
         // The store imports absolute paths only; `--data-dir` may be relative.
         let dir = std::path::absolute(self.data_dir.join(UPLOAD_DIR))
             .map_err(|e| ApiError::internal(format!("the upload directory: {e}")))?;
-        std::fs::create_dir_all(&dir)
+        tokio::fs::create_dir_all(&dir)
+            .await
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
         Ok(dir.join(format!("upload-{}", auth::random_hex())))
     }
@@ -192,12 +196,7 @@ impl Api {
         request: AddRequest,
         progress: impl FnMut(u64) + Send + 'static,
     ) -> Result<AddResponse, ApiError> {
-        if !request.path.is_absolute() {
-            return Err(ApiError::bad_request(format!(
-                "path must be absolute: {}",
-                request.path.display()
-            )));
-        }
+        input::check_absolute(&request.path)?;
         // The store checks the name (one plain file name) before it opens the file.
         let mode = if request.no_copy {
             ImportMode::Reference
@@ -228,46 +227,34 @@ impl Api {
     }
 
     /// Starts a download, or attaches to the one running for the same file.
-    pub fn fetch(&self, request: FetchRequest) -> Result<DownloadWatch, ApiError> {
-        let cid = parse_cid(&request.cid)?;
-        for path in [&request.output, &request.output_dir].into_iter().flatten() {
-            if !path.is_absolute() {
-                return Err(ApiError::bad_request(format!(
-                    "path must be absolute: {}",
-                    path.display()
-                )));
-            }
-        }
-        if let Some(output) = &request.output {
-            // The same fetch again attaches to its download, even once its file is there.
-            if !self.transfers.is_download_output(&cid, output) {
+    pub async fn fetch(&self, request: FetchRequest) -> Result<DownloadWatch, ApiError> {
+        let target = input::fetch_target(request)?;
+        // The same fetch again attaches to its download, even once its file is there.
+        let attaching = target
+            .output
+            .as_ref()
+            .is_some_and(|o| self.transfers.is_download_output(&target.cid, o));
+        let (output, output_dir) = (target.output.clone(), target.output_dir.clone());
+        input::off_runtime(move || {
+            if let (Some(output), false) = (&output, attaching) {
                 input::check_output(output)?;
             }
-        }
-        if let Some(dir) = &request.output_dir {
-            if !dir.is_dir() {
-                return Err(ApiError::bad_request(format!(
+            match output_dir {
+                Some(dir) if !dir.is_dir() => Err(ApiError::bad_request(format!(
                     "{} is not a directory",
                     dir.display()
-                )));
+                ))),
+                _ => Ok(()),
             }
-        }
-        let timeout = fetch_timeout(request.timeout_secs)?;
-        let status = self.transfers.fetch(FetchParams {
-            cid,
-            output: request.output,
-            output_dir: request.output_dir,
-            timeout,
-            in_folder: false,
-            sources: Vec::new(),
-        })?;
+        })
+        .await?;
+        let status = self.transfers.fetch(FetchParams::from(target))?;
         Ok(DownloadWatch::new(status))
     }
 
     /// Every file the node holds.
     pub async fn files(&self) -> Result<Vec<FileInfo>, ApiError> {
-        let entries = self.transfers.files().await?;
-        let folders = self.transfers.folders().await?;
+        let listing = self.store_listing().await?;
         let mut announced: HashMap<Cid, crate::network::Announcement> = self
             .net
             .announcements()
@@ -276,22 +263,23 @@ impl Api {
             .into_iter()
             .map(|a| (a.cid, a))
             .collect();
-        let mut listed: Vec<FileInfo> = entries
-            .into_iter()
+        let mut listed: Vec<FileInfo> = listing
+            .entries
+            .iter()
             .map(|e| {
                 let (state, have) = match e.state {
                     EntryState::Complete => ("complete", e.chunk_count),
                     EntryState::Partial { have } => ("partial", have),
                     EntryState::ChangedOnDisk => ("changed", 0),
                 };
-                let (location, path) = match e.location {
+                let (location, path) = match &e.location {
                     Location::Blob => ("store", None),
-                    Location::Reference { path, .. } => ("in_place", Some(path)),
+                    Location::Reference { path, .. } => ("in_place", Some(path.clone())),
                     Location::Partial => ("partial", None),
                 };
                 FileInfo {
                     cid: e.cid.to_string(),
-                    name: e.name,
+                    name: e.name.clone(),
                     size: e.size,
                     chunks: e.chunk_count,
                     have_chunks: have,
@@ -308,7 +296,7 @@ impl Api {
                 }
             })
             .collect();
-        for f in folders {
+        for f in &listing.folders {
             listed.push(self.folder_file_info(f, &mut announced));
         }
         Ok(listed)
@@ -340,11 +328,7 @@ impl Api {
     /// Identity, reach, files and downloads.
     pub async fn status(&self) -> Result<StatusResponse, ApiError> {
         let info = self.node_info().await?;
-        let store = self
-            .shared
-            .store_summary
-            .get(&self.transfers, store_summary::STORE_WAIT)
-            .await?;
+        let store = self.store_summary().await?;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: self.started.elapsed().as_secs(),

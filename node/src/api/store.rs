@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use chunk_store::{FileReport, Location, Repair};
+use std::sync::Arc;
+
+use chunk_store::{EntryInfo, FileReport, FolderInfo, Location, Repair};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::store_reads::STORE_WAIT;
 use super::types::LiveEvent;
 use super::{Api, ApiError};
 
@@ -146,14 +149,54 @@ impl Api {
     }
 }
 
-/// CIDs of the files tracked in place that changed on disk, for `status`.
-pub(super) async fn changed_files(
-    transfers: &crate::transfer::Transfers,
-) -> Result<Vec<String>, ApiError> {
-    Ok(transfers
-        .changed_files()
-        .await?
-        .iter()
-        .map(ToString::to_string)
-        .collect())
+/// The store's part of a status answer.
+#[derive(Clone, Debug)]
+pub(super) struct Summary {
+    /// Files the store holds.
+    pub(super) files: usize,
+    /// CIDs of the files tracked in place that changed on disk.
+    pub(super) changed: Vec<String>,
+}
+
+/// Every file and folder the store holds, as one read found them.
+pub(super) struct Listing {
+    pub(super) entries: Vec<EntryInfo>,
+    pub(super) folders: Vec<FolderInfo>,
+}
+
+impl Api {
+    /// The store's part of the status, read with a deadline ([`super::store_reads`]).
+    pub(super) async fn store_summary(&self) -> Result<Summary, ApiError> {
+        let transfers = self.transfers.clone();
+        let read = async move {
+            let files = transfers.file_count().await? as usize;
+            let changed = transfers
+                .changed_files()
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Ok(Summary { files, changed })
+        };
+        let changes = || self.transfers.entry_changes();
+        self.shared
+            .summary_reads
+            .get(STORE_WAIT, changes, read)
+            .await
+    }
+
+    /// Every file and folder the store holds, read with a deadline ([`super::store_reads`]).
+    pub(super) async fn store_listing(&self) -> Result<Arc<Listing>, ApiError> {
+        let transfers = self.transfers.clone();
+        let read = async move {
+            let entries = transfers.files().await?;
+            let folders = transfers.folders().await?;
+            Ok(Arc::new(Listing { entries, folders }))
+        };
+        let changes = || self.transfers.entry_changes();
+        self.shared
+            .listing_reads
+            .get(STORE_WAIT, changes, read)
+            .await
+    }
 }

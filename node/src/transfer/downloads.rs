@@ -33,18 +33,29 @@ pub const MAX_INTERESTED: usize = 256;
 /// How long pause and cancel wait for a download to save what it holds and stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the caller asked for.
+/// What the caller asked for, of a file or a folder: which one, where to write it and
+/// how long to wait for progress.
 #[derive(Debug, Clone)]
-pub struct FetchParams {
-    /// The file.
+pub struct FetchTarget {
+    /// The file or folder.
     pub cid: Cid,
-    /// Where to write it; `None` keeps it in the store only.
+    /// Where to write it. A file: `None` keeps it in the store only. A folder: the
+    /// directory to create for its tree (it must not exist, unless an unfinished fetch
+    /// of this folder writes there: then it resumes).
     pub output: Option<PathBuf>,
     /// A directory to write it in under the name the provider gives (used when `output`
     /// is `None`).
     pub output_dir: Option<PathBuf>,
-    /// Give up after this long without progress.
+    /// Give up after this long without progress (a folder: each of its files).
     pub timeout: Duration,
+}
+
+/// One file download as the engine runs it: the caller's target, and how a folder
+/// fetch runs its files.
+#[derive(Debug, Clone)]
+pub struct FetchParams {
+    /// The file, where to write it, how long to wait.
+    pub target: FetchTarget,
     /// A file of a folder fetch: not listed in the catalog on its own (the folder is),
     /// and not saved for the daemon to resume by itself at start (the folder fetch
     /// resumes it, after checking its target again).
@@ -53,6 +64,17 @@ pub struct FetchParams {
     /// once, and while there are some the download makes no DHT lookup before it
     /// starts (later ones may still add sources).
     pub sources: Vec<PeerId>,
+}
+
+impl From<FetchTarget> for FetchParams {
+    /// A download of its own (not a folder's file), with no known sources.
+    fn from(target: FetchTarget) -> Self {
+        FetchParams {
+            target,
+            in_folder: false,
+            sources: Vec::new(),
+        }
+    }
 }
 
 /// How the owner stops a download.
@@ -143,18 +165,19 @@ impl Transfers {
         params: FetchParams,
     ) -> Result<watch::Receiver<DownloadStatus>, EngineError> {
         let mut downloads = self.registry();
-        if let Some(existing) = downloads.get(&params.cid) {
+        let target = &params.target;
+        if let Some(existing) = downloads.get(&target.cid) {
             let status = existing.status.borrow();
             if !status.state.has_ended() {
-                if params.output.is_some() && status.output != params.output {
+                if target.output.is_some() && status.output != target.output {
                     return Err(EngineError::DownloadingElsewhere {
-                        cid: params.cid,
+                        cid: target.cid,
                         output: status.output.clone(),
                     });
                 }
                 return Ok(existing.status.subscribe());
             }
-            if finished_at(&status, params.output.as_deref()) {
+            if finished_at(&status, target.output.as_deref()) {
                 // The same fetch again, after this download (resumed by itself after a
                 // restart, say) put the file there: it is done.
                 return Ok(existing.status.subscribe());
@@ -182,21 +205,17 @@ impl Transfers {
         timeout: Duration,
     ) -> Result<watch::Receiver<DownloadStatus>, EngineError> {
         let mut downloads = self.registry();
-        let mut params = FetchParams {
+        let mut params = FetchParams::from(FetchTarget {
             cid,
             output: None,
             output_dir: None,
             timeout,
-            in_folder: false,
-            sources: Vec::new(),
-        };
+        });
         if let Some(existing) = downloads.get(&cid) {
             match existing.state() {
                 DownloadState::Paused | DownloadState::Failed(_) => {
-                    params = FetchParams {
-                        timeout,
-                        ..existing.params.clone()
-                    };
+                    params = existing.params.clone();
+                    params.target.timeout = timeout;
                 }
                 DownloadState::Done | DownloadState::Cancelled => {}
                 _ => return Ok(existing.status.subscribe()),
@@ -211,7 +230,7 @@ impl Transfers {
         downloads: &mut HashMap<Cid, Download>,
         params: FetchParams,
     ) -> Result<watch::Receiver<DownloadStatus>, EngineError> {
-        let cid = params.cid;
+        let cid = params.target.cid;
         if downloads.len() >= MAX_LISTED && !downloads.contains_key(&cid) {
             // Ended downloads stay listed for the API and UI, but not without bound.
             downloads.retain(|_, d| !d.state().has_ended());
@@ -229,7 +248,7 @@ impl Transfers {
             initial.chunks_done = before.chunks_done;
             initial.bytes_done = before.bytes_done;
         }
-        initial.output = params.output.clone();
+        initial.output = params.target.output.clone();
         let (status, status_rx) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(None);
         let (news, news_rx) = mpsc::channel(NEWS_QUEUE);

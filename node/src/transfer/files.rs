@@ -57,6 +57,12 @@ impl Transfers {
         Ok(blocking(move || store.len()).await?)
     }
 
+    /// Committed changes of the store's entries since the daemon started (see
+    /// [`chunk_store::Store::entry_changes`]). Does not block.
+    pub fn entry_changes(&self) -> u64 {
+        self.store().entry_changes()
+    }
+
     /// Stops announcing a file (or a folder: see `folder/manage.rs`); it stays in the
     /// store. A download of it running now finishes without announcing it, and the
     /// choice survives a restart.

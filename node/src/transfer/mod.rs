@@ -44,7 +44,7 @@ use crate::tasks::Tasks;
 use rate::RateLimiter;
 use reputation::{PeerStanding, Reputation};
 
-pub use downloads::FetchParams;
+pub use downloads::{FetchParams, FetchTarget};
 pub use error::EngineError;
 pub use status::{DownloadState, DownloadStatus, Failure, FailureKind, RunPhase};
 

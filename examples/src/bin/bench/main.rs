@@ -60,7 +60,8 @@ enum Figure {
     Rss,
     /// 5: DHT provider announcements for a large (sparse) file.
     Dht,
-    /// 6: `GET /api/status` latency while the daemon adds and fetches large files.
+    /// 6: latency of the API routes the web UI polls while the daemon adds and fetches
+    /// large files.
     Status,
     /// 7: one bare stream over each secure transport (noise, TLS, QUIC) vs raw TCP.
     Transport,

@@ -28,7 +28,7 @@ pub(super) async fn fetch(
         let _ = tx.send(line(&FetchLine::Done(folder))).await;
         return Ok(ndjson(receiver_stream(rx)));
     }
-    let mut progress = s.api.fetch(request)?;
+    let mut progress = s.api.fetch(request).await?;
     s.tasks.spawn_until_stop(async move {
         loop {
             let snapshot = progress.latest();

@@ -61,7 +61,8 @@ pub(super) async fn add(
     body: Result<Json<AddRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let size = std::fs::metadata(&request.path)
+    let size = tokio::fs::metadata(&request.path)
+        .await
         .map(|m| m.len())
         .unwrap_or(0);
     let (tx, rx) = mpsc::channel::<Bytes>(16);
@@ -124,7 +125,7 @@ pub(super) async fn upload(
         return Err(too_large());
     }
     let name = crate::api::upload_name(query.name.as_deref());
-    let path = s.api.upload_path()?;
+    let path = s.api.upload_path().await?;
     let temp = TempFile(path.clone());
     let mut file = tokio::fs::File::create(&path)
         .await

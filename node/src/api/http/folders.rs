@@ -55,7 +55,7 @@ pub(super) async fn fetch(
     body: Result<Json<FetchRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let mut progress = s.api.fetch_folder(request)?;
+    let mut progress = s.api.fetch_folder(request).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     s.tasks.spawn_until_stop(async move {
         loop {

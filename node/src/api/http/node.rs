@@ -14,8 +14,11 @@ use crate::api::ApiError;
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "node",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
-pub(super) async fn openapi(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json((*s.openapi).clone())
+pub(super) async fn openapi(State(s): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        s.openapi.clone(),
+    )
 }
 
 /// Peer id and full addresses (to bootstrap from).

@@ -10,7 +10,7 @@ use chunk_store::{EntryState, SavedDownload, SavedState};
 use dht_proto::Cid;
 use tokio::sync::{mpsc, watch};
 
-use super::{Download, DownloadShared, FetchParams};
+use super::{Download, DownloadShared, FetchParams, FetchTarget};
 use crate::transfer::status::{DownloadState, DownloadStatus, Failure};
 use crate::transfer::{blocking, EngineError, Transfers};
 
@@ -44,15 +44,15 @@ impl Transfers {
         let record = SavedDownload {
             cid: None,
             state: saved_state(&status.state),
-            output: params.output.clone(),
-            output_dir: params.output_dir.clone(),
-            timeout_secs: params.timeout.as_secs(),
+            output: params.target.output.clone(),
+            output_dir: params.target.output_dir.clone(),
+            timeout_secs: params.target.timeout.as_secs(),
             name: status.name.clone(),
             size: status.size,
             saved_unix: now_unix(),
         };
         let store = self.store().clone();
-        let cid = params.cid;
+        let cid = params.target.cid;
         if let Err(e) = blocking(move || store.save_download(&cid, &record)).await {
             tracing::warn!(%cid, "could not save the download's state: {e}");
         }
@@ -74,14 +74,12 @@ impl Transfers {
         let mut resumed = 0;
         for record in saved {
             let Some(cid) = record.cid else { continue };
-            let params = FetchParams {
+            let params = FetchParams::from(FetchTarget {
                 cid,
                 output: record.output.clone(),
                 output_dir: record.output_dir.clone(),
                 timeout: Duration::from_secs(record.timeout_secs.max(1)),
-                in_folder: false,
-                sources: Vec::new(),
-            };
+            });
             if record.state == SavedState::Unfinished {
                 let mut downloads = self.registry();
                 if downloads.contains_key(&cid) {

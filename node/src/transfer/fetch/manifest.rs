@@ -21,7 +21,7 @@ impl Engine {
     /// complete already (exported to the output if there is one); resumes a partial
     /// download from its stored manifest otherwise.
     pub(super) async fn resume_from_store(&mut self) -> Result<bool, Failure> {
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let store = self.transfers.store().clone();
         let info = blocking(move || store.info(&cid))
             .await
@@ -72,7 +72,7 @@ impl Engine {
     /// Starts (or resumes) the download in the store once the manifest is known.
     async fn begin(&mut self, manifest_bytes: Vec<u8>) -> Result<(), Failure> {
         let store = self.transfers.store().clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let name = self.file.name.clone();
         let listed = !self.params.in_folder;
         // The picker's setup sorts every chunk once: off the runtime threads too.
@@ -119,7 +119,7 @@ impl Engine {
         }
         match result {
             Ok(Reply::Message(Response::Manifest { manifest, name })) => {
-                let cid = self.params.cid;
+                let cid = self.params.target.cid;
                 // Hashing and decoding up to 16 MiB takes milliseconds: not on the
                 // runtime's threads.
                 let bytes = manifest.into_vec();
@@ -173,7 +173,7 @@ impl Engine {
         bytes: Vec<u8>,
         name: Option<String>,
     ) -> Result<bool, Failure> {
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let store = self.transfers.store().clone();
         let record = FolderRecord {
             name: name.and_then(|n| dht_proto::names::sanitize_file_name(&n)),
@@ -215,7 +215,7 @@ impl Engine {
 
     /// The file is already complete in the store: write it out if asked to.
     async fn finish_from_store(&mut self) -> Result<(), Failure> {
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let store = self.transfers.store().clone();
         let manifest = blocking({
             let store = store.clone();

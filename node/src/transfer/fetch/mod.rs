@@ -151,7 +151,7 @@ struct Engine {
 
 impl Engine {
     async fn run(mut self) {
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let queued = self.link.status.borrow().clone();
         if !self.params.in_folder {
             self.transfers.save_download(&self.params, &queued).await;
@@ -214,9 +214,9 @@ impl Engine {
     }
 
     async fn drive(&mut self) -> Result<(), Ended> {
-        let cid = self.params.cid;
-        tracing::info!(%cid, output = ?self.params.output, "download started");
-        if let Some(output) = &self.params.output {
+        let cid = self.params.target.cid;
+        tracing::info!(%cid, output = ?self.params.target.output, "download started");
+        if let Some(output) = &self.params.target.output {
             // A dangling symbolic link counts: the final link would refuse it.
             if output.symlink_metadata().is_ok() {
                 return Err(
@@ -253,7 +253,7 @@ impl Engine {
             if self.file.manifest.is_some() && self.file.have.is_complete() {
                 break;
             }
-            if last_progress_at.elapsed() > self.params.timeout {
+            if last_progress_at.elapsed() > self.params.target.timeout {
                 return Err(self.stalled().into());
             }
             self.schedule();
@@ -298,8 +298,8 @@ impl Engine {
 
     /// Why the download made no progress within its timeout.
     fn stalled(&self) -> Failure {
-        let cid = self.params.cid;
-        let secs = self.params.timeout.as_secs();
+        let cid = self.params.target.cid;
+        let secs = self.params.target.timeout.as_secs();
         let message = if self.file.manifest.is_none() {
             format!("no provider of {cid} found within {secs}s")
         } else if self.peers.active(&self.picker) == 0 {

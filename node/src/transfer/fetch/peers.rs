@@ -265,7 +265,7 @@ impl Engine {
     /// peer at a time), then its bitfield.
     pub(super) fn ask(&mut self, peer: PeerId) {
         let net = self.transfers.net().clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let manifest_asked = self.file.manifest.is_none() && self.peers.manifest_asked();
         let Some(slot) = self.peers.slots.get_mut(&peer) else {
             return;

@@ -73,7 +73,7 @@ impl Engine {
     /// The download as it stands.
     pub(super) fn snapshot(&mut self) -> DownloadStatus {
         let rate = self.meter.rate(Instant::now());
-        let mut status = DownloadStatus::new(self.params.cid, self.state());
+        let mut status = DownloadStatus::new(self.params.target.cid, self.state());
         match &self.file.manifest {
             Some(m) => {
                 // Every chunk but the last is chunk_size long.

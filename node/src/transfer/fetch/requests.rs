@@ -159,7 +159,7 @@ impl Engine {
             slot.in_flight += 1;
         }
         let transfers = self.transfers.clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let len = self
             .file
             .manifest
@@ -224,7 +224,7 @@ impl Engine {
             }
             Ok(Reply::Message(other))
                 if !other.answers(&Request::Chunk {
-                    cid: self.params.cid,
+                    cid: self.params.target.cid,
                     index,
                 }) =>
             {
@@ -277,7 +277,7 @@ impl Engine {
         for &peer in peers {
             self.requests.cancelled += 1;
             let net = self.transfers.net().clone();
-            let cid = self.params.cid;
+            let cid = self.params.target.cid;
             tokio::spawn(async move {
                 let _ = net.request(peer, Request::Cancel { cid, index }).await;
             });

@@ -45,7 +45,7 @@ impl Engine {
     pub(super) fn write_chunk(&mut self, peer: PeerId, index: u32, data: ChunkBuf) {
         self.picker.start_verifying(index);
         let store = self.transfers.store().clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let manifest = self.file.manifest.clone();
         self.pending.push(Box::pin(async move {
             let len = data.len() as u64;
@@ -95,7 +95,7 @@ impl Engine {
                 if self.file.have.count() == 1 {
                     // Holding verified chunks makes us a provider too.
                     self.transfers
-                        .announce_download(self.params.cid, &self.link.shared)
+                        .announce_download(self.params.target.cid, &self.link.shared)
                         .await;
                 }
                 self.announce_have(index);
@@ -139,7 +139,7 @@ impl Engine {
                 continue;
             }
             let net = self.transfers.net().clone();
-            let cid = self.params.cid;
+            let cid = self.params.target.cid;
             let shared = self.link.shared.clone();
             tokio::spawn(async move {
                 // A peer that cannot be reached is forgotten; one a limit of ours kept
@@ -164,7 +164,7 @@ impl Engine {
         self.saver.dirty = false;
         self.saver.last_save = Instant::now();
         let store = self.transfers.store().clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let have = self.file.have.clone();
         if let Err(e) = blocking(move || store.save_progress(&cid, &have)).await {
             tracing::warn!(%cid, "cannot save download progress: {e}");
@@ -186,20 +186,20 @@ impl Engine {
     /// Where the file goes: `-o PATH`, or the output directory joined with the
     /// provider's name made safe; `None` keeps it in the store.
     pub(super) fn output_path(&self) -> Option<PathBuf> {
-        if let Some(output) = &self.params.output {
+        if let Some(output) = &self.params.target.output {
             return Some(output.clone());
         }
-        let dir = self.params.output_dir.as_ref()?;
+        let dir = self.params.target.output_dir.as_ref()?;
         Some(dir.join(crate::transfer::files::safe_file_name(
             self.file.name.as_deref(),
-            &self.params.cid,
+            &self.params.target.cid,
         )))
     }
 
     /// Every chunk is verified: the store places the file, and it is announced.
     pub(super) async fn complete(&mut self) -> Result<(), Failure> {
         let store = self.transfers.store().clone();
-        let cid = self.params.cid;
+        let cid = self.params.target.cid;
         let have = self.file.have.clone();
         let output = self.output_path();
         if let Some(out) = &output {

@@ -28,27 +28,12 @@ use tokio::sync::{watch, OnceCell};
 use super::tree::{self, TreeError};
 use super::{ActiveFile, FolderState, FolderStatus, Running, MAX_FOLDER_FETCHES};
 use crate::transfer::status::{DownloadState, DownloadStatus, Failure, FailureKind};
-use crate::transfer::{blocking, lock, EngineError, FetchParams, Transfers};
+use crate::transfer::{blocking, lock, EngineError, FetchParams, FetchTarget, Transfers};
 
 /// Files of one folder fetched at once (the engine runs at most 16 downloads).
 pub const FILES_AT_ONCE: usize = 16;
 /// How often the folder's status is refreshed while files arrive.
 const STATUS_EVERY: Duration = Duration::from_millis(200);
-
-/// What the caller asked for.
-#[derive(Debug, Clone)]
-pub struct FolderFetchParams {
-    /// The directory CID.
-    pub cid: Cid,
-    /// The directory to create for the tree (it must not exist, unless an unfinished
-    /// fetch of this folder writes there: then it resumes).
-    pub output: Option<PathBuf>,
-    /// A directory to create the tree in, under the folder's name (used when `output`
-    /// is `None`).
-    pub output_dir: Option<PathBuf>,
-    /// Each file gives up after this long without progress.
-    pub timeout: Duration,
-}
 
 impl From<TreeError> for Failure {
     fn from(e: TreeError) -> Self {
@@ -98,7 +83,7 @@ impl Transfers {
     /// writes elsewhere); returns its status, updated as it goes.
     pub fn fetch_folder(
         &self,
-        params: FolderFetchParams,
+        params: FetchTarget,
     ) -> Result<watch::Receiver<FolderStatus>, EngineError> {
         let mut fetches = lock(&self.inner.folders.fetches);
         if let Some(running) = fetches.get(&params.cid) {
@@ -147,7 +132,7 @@ impl Transfers {
 
     async fn drive_folder(
         &self,
-        params: &FolderFetchParams,
+        params: &FetchTarget,
         status: &watch::Sender<FolderStatus>,
         started: Instant,
     ) -> Result<(), Failure> {
@@ -275,14 +260,12 @@ impl Transfers {
             return Ok(found);
         }
         let mut status = self
-            .fetch(FetchParams {
+            .fetch(FetchParams::from(FetchTarget {
                 cid,
                 output: None,
                 output_dir: None,
                 timeout,
-                in_folder: false,
-                sources: Vec::new(),
-            })
+            }))
             .map_err(|e| Failure::bad_input(e.to_string()))?;
         let ended = status
             .wait_for(|s| s.state.has_ended())
@@ -444,10 +427,12 @@ impl FileJob {
         let mut status = self
             .transfers
             .fetch(FetchParams {
-                cid: self.cid,
-                output: Some(out.to_path_buf()),
-                output_dir: None,
-                timeout: self.timeout,
+                target: FetchTarget {
+                    cid: self.cid,
+                    output: Some(out.to_path_buf()),
+                    output_dir: None,
+                    timeout: self.timeout,
+                },
                 in_folder: true,
                 sources: self.sources().await?,
             })

@@ -32,7 +32,6 @@ use tokio::sync::watch;
 use super::status::Failure;
 
 pub use add::{FolderAddEvent, FolderAddOptions, FolderAdded};
-pub use fetch::FolderFetchParams;
 
 /// Folder fetches kept for attaching; past this the ended ones are forgotten, and a new
 /// one is refused while all are running.

@@ -11,8 +11,9 @@ use dht_proto::dirmanifest::MAX_DIR_ENTRIES;
 use dht_proto::{Cid, Request, Response};
 use serde::Serialize;
 
-use super::{FolderFetchParams, FolderState, FolderStatus};
+use super::{FolderState, FolderStatus};
 use crate::transfer::tests::{Node, Probe, Setup, DEADLINE};
+use crate::transfer::FetchTarget;
 
 #[derive(Serialize)]
 struct WireDir {
@@ -70,7 +71,7 @@ async fn refused(fetcher: &Node, what: &str, bytes: Vec<u8>) {
         .join(format!("out-{}", what.replace(' ', "-")));
     let mut status = fetcher
         .transfers
-        .fetch_folder(FolderFetchParams {
+        .fetch_folder(FetchTarget {
             cid,
             output: Some(root.clone()),
             output_dir: None,
@@ -197,7 +198,7 @@ async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() 
     let root = fetcher.dir.path().join("copy");
     let mut status = fetcher
         .transfers
-        .fetch_folder(FolderFetchParams {
+        .fetch_folder(FetchTarget {
             cid: added.cid,
             output: Some(root.clone()),
             output_dir: None,
