@@ -284,6 +284,8 @@ impl Engine {
                     self.probe_suspects();
                     if self.peers.active(&self.picker) < peers::ENOUGH_PEERS {
                         lookup.again_if_due(&net, cid).await;
+                    } else if self.peers.known() < peers::WANTED_PEERS {
+                        lookup.more_if_due(&net, cid).await;
                     }
                     self.maybe_save(false).await;
                     self.publish(false);

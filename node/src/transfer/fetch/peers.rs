@@ -17,6 +17,16 @@ use crate::transfer::PeerNews;
 
 /// While fewer peers than this are sending, the DHT is asked again for providers.
 pub(super) const ENOUGH_PEERS: usize = 4;
+/// While the download knows fewer peers than this, the DHT is also asked again, every
+/// [`DISCOVERY_INTERVAL`]: peers that became providers since the last lookup join the
+/// download, so that in a swarm every peer is known to many downloaders and asked by
+/// them, rather than the first providers found serving most of it (BitTorrent clients
+/// keep asking their tracker, and exchange peers, for the same reason).
+pub(super) const WANTED_PEERS: usize = 32;
+/// How often a download that has [`ENOUGH_PEERS`] sending but fewer than
+/// [`WANTED_PEERS`] known looks for more. Longer than most small files take, so a
+/// folder's files make no lookup of their own.
+pub(super) const DISCOVERY_INTERVAL: Duration = Duration::from_secs(15);
 /// The first wait before the DHT is asked again, doubled each time up to
 /// [`MAX_LOOKUP_INTERVAL`]: a provider that just started (its record gets addresses ~1 s
 /// after start) is found quickly, and a long download with few peers does not keep
@@ -40,6 +50,8 @@ pub(super) struct Lookup {
     open: bool,
     interval: Duration,
     next: Instant,
+    /// When the last lookup started (or, before the first, when this was made).
+    last_started: Instant,
 }
 
 impl Lookup {
@@ -50,6 +62,7 @@ impl Lookup {
             open: true,
             interval: FIRST_LOOKUP_INTERVAL,
             next: Instant::now() + FIRST_LOOKUP_INTERVAL,
+            last_started: Instant::now(),
         }
     }
 
@@ -61,6 +74,7 @@ impl Lookup {
             open: false,
             interval: FIRST_LOOKUP_INTERVAL / 2,
             next: Instant::now() + FIRST_LOOKUP_INTERVAL,
+            last_started: Instant::now(),
         }
     }
 
@@ -84,8 +98,22 @@ impl Lookup {
         if self.open || Instant::now() < self.next {
             return;
         }
+        self.begin(net, cid).await;
+    }
+
+    /// Starts another lookup if none runs and the last started [`DISCOVERY_INTERVAL`]
+    /// ago or more: the download has enough peers sending, and looks for more.
+    pub(super) async fn more_if_due(&mut self, net: &Network, cid: Cid) {
+        if self.open || self.last_started.elapsed() < DISCOVERY_INTERVAL {
+            return;
+        }
+        self.begin(net, cid).await;
+    }
+
+    async fn begin(&mut self, net: &Network, cid: Cid) {
         self.providers = net.find_providers(cid).await;
         self.open = true;
+        self.last_started = Instant::now();
         self.interval = (self.interval * 2).min(MAX_LOOKUP_INTERVAL);
         self.next = Instant::now() + self.interval;
     }
@@ -171,6 +199,11 @@ impl Peers {
                 !slot.dropped && picker.peer_have(peer).is_some_and(|h| h.count() > 0)
             })
             .count()
+    }
+
+    /// Peers of the download that were not dropped.
+    pub(super) fn known(&self) -> usize {
+        self.slots.values().filter(|s| !s.dropped).count()
     }
 
     /// Peers with chunk requests in flight.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dht_proto::Request;
 
-use super::{eventually, seeder_and_fetcher, until, Setup};
+use super::{eventually, seeder_and_fetcher, until, Node, Setup};
 use crate::network::RequestError;
 use crate::transfer::DownloadState;
 
@@ -91,4 +91,58 @@ async fn a_local_overload_is_never_held_against_the_peer() {
         .expect("the seeder is known")
         .record;
     assert_eq!(record.failures, 0, "{record:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_with_enough_sources_still_finds_a_provider_that_comes_later() {
+    // Four seeders; the fetcher's download cap (1.5 MiB/s) makes the 64 MiB download
+    // last some 40 s. Once all four send, a fifth peer gets the file. Looking up
+    // providers only while fewer than four peers send, the download would never learn
+    // of it.
+    let fetcher = Setup {
+        download_rate: Some(3 * MIB as u64 / 2),
+        ..Setup::default()
+    };
+    let (first, fetcher, cid, mut status) =
+        seeder_and_fetcher(Setup::default(), fetcher, 64 * MIB, 3).await;
+    let mut seeders = vec![first];
+    for _ in 0..3 {
+        let seeder = Node::start(Setup {
+            boot: Some(seeders[0].addr.clone()),
+            ..Setup::default()
+        })
+        .await;
+        assert_eq!(seeder.add_file("file.bin", 64 * MIB, 3).await, cid);
+        seeders.push(seeder);
+    }
+    let fetcher_id = fetcher.net.local_peer_id();
+    let sent_by = |node: &Node| {
+        node.transfers
+            .traffic()
+            .get(&fetcher_id)
+            .map_or(0, |t| t.sent)
+    };
+    eventually("all four seeders sending", || async {
+        seeders.iter().all(|s| sent_by(s) > 0).then_some(())
+    })
+    .await;
+    let late = Node::start(Setup {
+        boot: Some(seeders[0].addr.clone()),
+        ..Setup::default()
+    })
+    .await;
+    assert_eq!(late.add_file("file.bin", 64 * MIB, 3).await, cid);
+    let found = tokio::time::timeout(Duration::from_secs(40), async {
+        while sent_by(&late) == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let now = status.borrow().clone();
+    assert!(
+        found.is_ok(),
+        "the late provider never sent anything; download: {now:?}"
+    );
+    let ended = until("the end", &mut status, |s| s.state.has_ended()).await;
+    assert_eq!(ended.state, DownloadState::Done, "{ended:?}");
 }
