@@ -167,7 +167,15 @@ pub async fn run(
             continue;
         }
         if let Request::Chunk { cid, .. } | Request::Bitfield { cid, .. } = &request {
-            subscriptions.on_request(&transfers, peer, *cid);
+            // A file of one chunk has nothing to pass on while it downloads
+            // (`Subscriptions::subscribe` checks again when the manifest is not in memory).
+            let one_chunk = transfers
+                .store()
+                .cached_manifest(cid)
+                .is_some_and(|m| m.chunk_count() <= 1);
+            if !one_chunk {
+                subscriptions.on_request(&transfers, peer, *cid);
+            }
         }
         match &request {
             Request::Have { cid, index } => probes.announced(peer, *cid, *index),

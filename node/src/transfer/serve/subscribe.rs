@@ -114,7 +114,9 @@ impl Subscriptions {
     /// answered with its own.
     async fn subscribe(&self, transfers: &Transfers, peer: PeerId, cid: Cid) -> bool {
         let have = match our_bitfield(transfers, cid).await {
-            Ok(Held::Yes(have)) if have.is_complete() && !have.is_empty() => have,
+            // A file of one chunk has nothing to pass on while it downloads (a folder's
+            // small files are fetched with one request each): no round trip for it.
+            Ok(Held::Yes(have)) if have.is_complete() && have.len() > 1 => have,
             _ => return false,
         };
         {

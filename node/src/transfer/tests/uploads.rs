@@ -441,3 +441,70 @@ async fn a_peer_that_no_longer_holds_a_chunk_it_announced_is_not_banned_for_it()
     assert_eq!(probed, 1, "probed once, then the announcement is forgotten");
     assert!(!node.transfers.is_banned(&peer.net.local_peer_id()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_asks_for_bitfields_only_about_files_of_more_than_one_chunk() {
+    // A seed asks a peer that asks it about a file for its bitfield in return (to learn
+    // who passes chunks on), but not about a file of one chunk: a folder's small files
+    // are fetched with one request each, and a bitfield per file would double that.
+    let node = Node::start(Setup::default()).await;
+    let small = node.add_file("small.bin", 4096, 1).await;
+    let large = node.add_file("large.bin", 2 * MIB, 2).await;
+    let mut peer = Probe::start(&node).await;
+    fn bitfields_about(peer: &mut Probe, cid: Cid) -> usize {
+        let mut asked = 0;
+        while let Ok(inbound) = peer.inbound.try_recv() {
+            asked += usize::from(
+                matches!(inbound.request, Request::Bitfield { cid: c, .. } if c == cid),
+            );
+        }
+        asked
+    }
+    assert_eq!(
+        short(
+            &peer
+                .ask(
+                    &node,
+                    Request::Chunk {
+                        cid: small,
+                        index: 0
+                    }
+                )
+                .await
+        ),
+        "chunk"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        bitfields_about(&mut peer, small),
+        0,
+        "asked for a bitfield about a one-chunk file"
+    );
+    assert_eq!(
+        short(
+            &peer
+                .ask(
+                    &node,
+                    Request::Chunk {
+                        cid: large,
+                        index: 0
+                    }
+                )
+                .await
+        ),
+        "chunk"
+    );
+    let asked = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if bitfields_about(&mut peer, large) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        asked.is_ok(),
+        "never asked for a bitfield about a two-chunk file"
+    );
+}
