@@ -35,18 +35,28 @@ fn a_seeder_sees_the_bytes_its_downloader_counted_from_it() {
     let view = standing_at(&seeder, &downloader_id).expect("the downloader was asked");
     assert_eq!(view["answer"], "known", "{view}");
     assert_eq!(view["received_from_me"], 4 * MIB, "{view}");
-    assert_eq!(view["sent_to_me"], 0, "{view}");
+    // A seed probes a peer it served that never gave anything, once, for a chunk the
+    // peer announced (docs/reputation.md, "The upload side probes too"): depending on
+    // timing the downloader sent the seeder that one chunk, or nothing.
+    let probed = view["sent_to_me"].as_u64().unwrap();
+    assert!(probed == 0 || probed == MIB, "{view}");
     assert_eq!(view["banned"], false, "{view}");
     // Giving verified data is what raises a score: 10 × log2(1 + 4 MiB).
     let score = view["score"].as_f64().unwrap();
     assert!((score - 23.22).abs() < 0.01, "{view}");
     // And the other way round: the seeder counted the bytes it sent the downloader,
-    // and the downloader gave it nothing, so it scores 0 there.
+    // and the downloader gave it nothing (it scores 0 there) or the probed chunk.
     let view = standing_at(&downloader, &seeder.peer_id()).expect("the seeder was asked");
     assert_eq!(view["answer"], "known", "{view}");
     assert_eq!(view["sent_to_me"], 4 * MIB, "{view}");
-    assert_eq!(view["received_from_me"], 0, "{view}");
-    assert_eq!(view["score"], 0.0, "{view}");
+    // (The probe may also have come after the first question: at most one chunk.)
+    let probed_then = view["received_from_me"].as_u64().unwrap();
+    assert!(probed_then == probed || probed_then == MIB, "{view}");
+    if probed_then == 0 {
+        assert_eq!(view["score"], 0.0, "{view}");
+    } else {
+        assert!(view["score"].as_f64().unwrap() > 0.0, "{view}");
+    }
     // The text form names the peer and its count.
     let text = seeder.cli(&["reputation", "--mine"]).success().stdout;
     assert!(
