@@ -208,6 +208,7 @@ pub async fn run(
                 continue;
             };
             lock(&choker).started(peer);
+            let seeding = subscriptions.seeds(&transfers, &cid);
             let upload = Upload {
                 transfers: transfers.clone(),
                 peer,
@@ -221,8 +222,11 @@ pub async fn run(
                 choker: choker.clone(),
                 throttled_share,
                 repeats: repeats.clone(),
-                seeding: subscriptions.seeds(&transfers, &cid),
-                others_want: subscriptions.wanted_by_another(&cid, &peer, Instant::now()),
+                seeding,
+                // Only a seed's gives are evidence: the scan of the subscriptions is
+                // skipped for every other chunk served.
+                others_want: seeding
+                    && subscriptions.wanted_by_another(&cid, &peer, Instant::now()),
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

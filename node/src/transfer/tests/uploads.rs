@@ -451,6 +451,9 @@ async fn a_seed_asks_for_bitfields_only_about_files_of_more_than_one_chunk() {
     let small = node.add_file("small.bin", 4096, 1).await;
     let large = node.add_file("large.bin", 2 * MIB, 2).await;
     let mut peer = Probe::start(&node).await;
+    async fn first_chunk(peer: &Probe, node: &Node, cid: Cid) -> &'static str {
+        short(&peer.ask(node, Request::Chunk { cid, index: 0 }).await)
+    }
     fn bitfields_about(peer: &mut Probe, cid: Cid) -> usize {
         let mut asked = 0;
         while let Ok(inbound) = peer.inbound.try_recv() {
@@ -460,40 +463,14 @@ async fn a_seed_asks_for_bitfields_only_about_files_of_more_than_one_chunk() {
         }
         asked
     }
-    assert_eq!(
-        short(
-            &peer
-                .ask(
-                    &node,
-                    Request::Chunk {
-                        cid: small,
-                        index: 0
-                    }
-                )
-                .await
-        ),
-        "chunk"
-    );
+    assert_eq!(first_chunk(&peer, &node, small).await, "chunk");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         bitfields_about(&mut peer, small),
         0,
         "asked for a bitfield about a one-chunk file"
     );
-    assert_eq!(
-        short(
-            &peer
-                .ask(
-                    &node,
-                    Request::Chunk {
-                        cid: large,
-                        index: 0
-                    }
-                )
-                .await
-        ),
-        "chunk"
-    );
+    assert_eq!(first_chunk(&peer, &node, large).await, "chunk");
     let asked = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if bitfields_about(&mut peer, large) > 0 {
