@@ -12,7 +12,10 @@
 //! and gives us nothing, [`rules::is_taker`](super::reputation::rules::is_taker)) is
 //! never given a regular slot, not even a free one, while another taker holds one, and
 //! loses a regular slot as soon as it is found out ([`Choker::rejudge`]); ties between
-//! equal givers go to the better score, then to the peer we sent the least.
+//! equal givers go to the better score, then to the peer we sent the least. A peer that
+//! only hoards (never refused us) counts as a taker only while an interested peer that
+//! is no taker wants chunks: with nobody else to serve, holding it back would only
+//! leave the upload idle.
 //!
 //! A slot is also a share of the upload. While some interested peer gave within
 //! [`RECIPROCATION_MEMORY`] (we are trading), the peers that gave nothing in that time
@@ -30,6 +33,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
+
+use super::reputation::rules::Taking;
 
 /// How often slots are reassigned.
 pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
@@ -77,7 +82,13 @@ pub struct Choker {
     /// Chunk requests of each peer being answered now.
     uploading: HashMap<PeerId, usize>,
     received_at_last_rechoke: HashMap<PeerId, u64>,
-    /// Interested peers that take without giving, as of the last [`Choker::judge`].
+    /// Interested peers that refuse us and give nothing, as of the last
+    /// [`Choker::judge`] or [`Choker::rejudge`].
+    refusers: HashSet<PeerId>,
+    /// Interested peers that hoard what we seeded them (and never refused us).
+    hoarders: HashSet<PeerId>,
+    /// The peers treated as takers now ([`Choker::recount_takers`]): the refusers, and
+    /// the hoarders while an interested peer that is neither could use the upload.
     takers: HashSet<PeerId>,
     /// This node's scores for interested peers, as of the last [`Choker::judge`].
     scores: HashMap<PeerId, f64>,
@@ -108,6 +119,8 @@ impl Choker {
             interest: HashMap::new(),
             uploading: HashMap::new(),
             received_at_last_rechoke: HashMap::new(),
+            refusers: HashSet::new(),
+            hoarders: HashSet::new(),
             takers: HashSet::new(),
             scores: HashMap::new(),
             reciprocating: HashSet::new(),
@@ -127,31 +140,61 @@ impl Choker {
 
     /// What reputation says of interested peers: each one's score and whether it takes
     /// without giving. Peers not named count as scoring 0 and giving.
-    pub fn judge(&mut self, judgements: impl IntoIterator<Item = (PeerId, f64, bool)>) {
-        self.takers.clear();
+    pub fn judge(&mut self, judgements: impl IntoIterator<Item = (PeerId, f64, Taking)>) {
+        self.refusers.clear();
+        self.hoarders.clear();
         self.scores.clear();
-        for (peer, score, taker) in judgements.into_iter().take(MAX_TRACKED) {
+        for (peer, score, taking) in judgements.into_iter().take(MAX_TRACKED) {
             self.scores.insert(peer, score);
-            if taker {
-                self.takers.insert(peer);
+            self.classify(peer, taking);
+        }
+        self.recount_takers();
+    }
+
+    fn classify(&mut self, peer: PeerId, taking: Taking) {
+        match taking {
+            Taking::No => {
+                self.refusers.remove(&peer);
+                self.hoarders.remove(&peer);
             }
+            Taking::Hoards => {
+                self.refusers.remove(&peer);
+                self.hoarders.insert(peer);
+            }
+            Taking::Refuses => {
+                self.hoarders.remove(&peer);
+                self.refusers.insert(peer);
+            }
+        }
+    }
+
+    /// Sets who counts as a taker now: every refuser (a node goes on refusing to feed
+    /// the peers that refused it), and the hoarders only while an interested peer that
+    /// is neither wants chunks. A seed cannot tell why a peer passed nothing on (the
+    /// only other downloader may be one it banned), and holding hoarders back when
+    /// nobody else asks would only leave the upload idle.
+    fn recount_takers(&mut self) {
+        let someone_else = self
+            .interest
+            .keys()
+            .any(|p| !self.refusers.contains(p) && !self.hoarders.contains(p));
+        self.takers.clone_from(&self.refusers);
+        if someone_else {
+            self.takers.extend(self.hoarders.iter().copied());
         }
     }
 
     /// What reputation says of one peer now (see [`Choker::judge`]): a peer found to
     /// take without giving loses its regular slot at once, not at the next rechoke.
-    pub fn rejudge(&mut self, peer: PeerId, score: f64, taker: bool) {
+    pub fn rejudge(&mut self, peer: PeerId, score: f64, taking: Taking) {
         if !self.interest.contains_key(&peer) && self.interest.len() >= MAX_TRACKED {
             return;
         }
         self.scores.insert(peer, score);
-        if taker {
-            self.takers.insert(peer);
-            if self.optimistic.is_none_or(|(p, _)| p != peer) {
-                self.unchoked.remove(&peer);
-            }
-        } else {
-            self.takers.remove(&peer);
+        self.classify(peer, taking);
+        self.recount_takers();
+        if self.takers.contains(&peer) && self.optimistic.is_none_or(|(p, _)| p != peer) {
+            self.unchoked.remove(&peer);
         }
     }
 
@@ -203,7 +246,9 @@ impl Choker {
                 return false;
             }
         }
-        self.interest.insert(peer, now);
+        if self.interest.insert(peer, now).is_none() {
+            self.recount_takers();
+        }
         if self.is_throttled(&peer) && self.throttled_in_flight() >= THROTTLED_IN_FLIGHT {
             return false;
         }
@@ -273,11 +318,13 @@ impl Choker {
     pub fn left(&mut self, peer: &PeerId) {
         self.release(peer);
         self.interest.remove(peer);
+        self.recount_takers();
     }
 
     fn forget_uninterested(&mut self, now: Instant) {
         self.interest
             .retain(|_, last| now.saturating_duration_since(*last) < INTEREST_TIMEOUT);
+        self.recount_takers();
     }
 
     /// Whether a peer holds a slot.
@@ -539,10 +586,10 @@ mod tests {
         let now = Instant::now();
         let [giver, t1, t2, t3] = [(); 4].map(|_| PeerId::random());
         choker.judge([
-            (giver, 10.0, false),
-            (t1, 0.0, true),
-            (t2, 0.0, true),
-            (t3, 0.0, true),
+            (giver, 10.0, Taking::No),
+            (t1, 0.0, Taking::Refuses),
+            (t2, 0.0, Taking::Refuses),
+            (t3, 0.0, Taking::Refuses),
         ]);
         assert!(choker.allow(giver, now));
         assert!(choker.allow(t1, now));
@@ -562,6 +609,41 @@ mod tests {
                 .count();
             assert_eq!(takers, 1, "round {round}");
         }
+    }
+
+    #[test]
+    fn hoarders_are_held_back_only_while_someone_else_wants_chunks() {
+        let mut choker = Choker::new(4);
+        let now = Instant::now();
+        let [h1, h2, honest] = [(); 3].map(|_| PeerId::random());
+        // Two peers that passed nothing on, and nobody else: both are served in full.
+        choker.judge([(h1, 0.0, Taking::Hoards), (h2, 0.0, Taking::Hoards)]);
+        assert!(choker.allow(h1, now) && choker.allow(h2, now));
+        choker.rechoke(now, &HashMap::new());
+        assert!(choker.is_unchoked(&h1) && choker.is_unchoked(&h2));
+        assert!(!choker.is_throttled(&h1) && !choker.is_throttled(&h2));
+        // A downloader that is no taker asks: the hoarders are takers again, one at a
+        // time in the optimistic slot, throttled.
+        assert!(choker.allow(honest, now));
+        choker.judge([
+            (h1, 0.0, Taking::Hoards),
+            (h2, 0.0, Taking::Hoards),
+            (honest, 0.0, Taking::No),
+        ]);
+        assert!(choker.is_throttled(&h1) && choker.is_throttled(&h2));
+        let later = now + RECHOKE_INTERVAL;
+        for p in [h1, h2, honest] {
+            choker.allow(p, later);
+        }
+        choker.rechoke(later, &HashMap::new());
+        assert!(choker.is_unchoked(&honest));
+        assert_eq!([h1, h2].iter().filter(|p| choker.is_unchoked(p)).count(), 1);
+        // It leaves: the hoarders are served in full again.
+        choker.left(&honest);
+        assert!(!choker.is_throttled(&h1) && !choker.is_throttled(&h2));
+        // A refuser is held back even alone.
+        choker.rejudge(h1, 0.0, Taking::Refuses);
+        assert!(choker.is_throttled(&h1) && !choker.is_throttled(&h2));
     }
 
     #[test]
@@ -610,7 +692,7 @@ mod tests {
         choker.rechoke(quiet, &received);
         assert!(!choker.is_throttled(&giver) && !choker.is_throttled(&refuser));
         // A taker is throttled even then.
-        choker.judge([(refuser, 0.0, true)]);
+        choker.judge([(refuser, 0.0, Taking::Refuses)]);
         assert!(choker.is_throttled(&refuser) && !choker.is_throttled(&giver));
     }
 
@@ -640,7 +722,7 @@ mod tests {
         let mut choker = Choker::new(4);
         let now = Instant::now();
         let [giver, taker] = [(); 2].map(|_| PeerId::random());
-        choker.judge([(giver, 10.0, false), (taker, 0.0, true)]);
+        choker.judge([(giver, 10.0, Taking::No), (taker, 0.0, Taking::Refuses)]);
         assert!(choker.allow(taker, now));
         choker.started(taker);
         assert!(!choker.allow(taker, now), "a second chunk at once");
@@ -699,12 +781,12 @@ mod tests {
         assert!(choker.is_unchoked(&freeloader));
         // Our download just found that it refuses us: no slot until it is the one taker
         // in the optimistic slot, and one chunk at a time.
-        choker.rejudge(freeloader, 0.0, true);
+        choker.rejudge(freeloader, 0.0, Taking::Refuses);
         assert!(!choker.is_unchoked(&freeloader) && choker.is_throttled(&freeloader));
-        choker.rejudge(giver, 5.0, false);
+        choker.rejudge(giver, 5.0, Taking::No);
         assert!(choker.is_unchoked(&giver) && !choker.is_throttled(&giver));
         // It gives back later: judged again, it is no taker any more.
-        choker.rejudge(freeloader, 0.0, false);
+        choker.rejudge(freeloader, 0.0, Taking::No);
         assert!(!choker.is_throttled(&freeloader));
     }
 
@@ -751,7 +833,7 @@ mod tests {
         choker.judge(
             p.iter()
                 .enumerate()
-                .map(|(i, peer)| (*peer, i as f64 * 10.0, false)),
+                .map(|(i, peer)| (*peer, i as f64 * 10.0, Taking::No)),
         );
         choker.rechoke(now + RECHOKE_INTERVAL, &HashMap::new());
         assert!(choker.is_unchoked(&p[3]) && choker.is_unchoked(&p[4]));

@@ -281,16 +281,18 @@ impl Transfers {
         lock(&self.inner.reputation).choked(peer);
     }
 
-    /// This node's score for a peer and whether it takes without giving (see
-    /// [`reputation::rules`]); `(0, false)` for a peer never seen.
-    pub fn peer_judgement(&self, peer: &PeerId) -> (f64, bool) {
+    /// This node's score for a peer and how it takes without giving, if it does (see
+    /// [`reputation::rules`]); `(0, Taking::No)` for a peer never seen.
+    pub fn peer_judgement(&self, peer: &PeerId) -> (f64, reputation::rules::Taking) {
         let table = lock(&self.inner.reputation);
-        table.get(peer).map_or((0.0, false), |r| {
-            (
-                r.score_at(reputation::now_unix()),
-                reputation::rules::is_taker(r),
-            )
-        })
+        table
+            .get(peer)
+            .map_or((0.0, reputation::rules::Taking::No), |r| {
+                (
+                    r.score_at(reputation::now_unix()),
+                    reputation::rules::taking(r),
+                )
+            })
     }
 
     /// Counts catalog entries a peer sent that failed their checks (not signed by it, or

@@ -63,12 +63,41 @@ pub const REFUSER_RATIO: u64 = 64;
 /// that never got a sole chunk from us (a seeder's leechers, before they hold chunks)
 /// is never a taker: it had no chance to give.
 pub fn is_taker(record: &PeerRecord) -> bool {
+    taking(record) != Taking::No
+}
+
+/// How a peer takes without giving, if it does ([`taking`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taking {
+    /// It gives back enough, or had no chance to give.
+    No,
+    /// It passed on too little of the chunks only it got from us as a seed, but never
+    /// refused us. Why it passed nothing on a seed cannot know (the only other
+    /// downloader may be one it banned), so the choker holds it back only while an
+    /// interested peer that is no taker could use the upload instead.
+    Hoards,
+    /// It refused our requests and gave us next to nothing.
+    Refuses,
+}
+
+/// How `record`'s peer takes without giving (see [`is_taker`]); a peer that both
+/// refuses and hoards [`Taking::Refuses`].
+pub fn taking(record: &PeerRecord) -> Taking {
+    if record.received.saturating_mul(TAKER_RATIO) >= record.sent {
+        return Taking::No;
+    }
     let refuses = record.sent > TAKER_GRACE_BYTES
         && record.chokes >= TAKER_MIN_CHOKES
         && record.received.saturating_mul(REFUSER_RATIO) < record.sent;
     let hoards = record.sole_sent >= HOARD_MIN_BYTES
         && record.passed_on.saturating_mul(PASS_ON_RATIO) < record.sole_sent;
-    record.received.saturating_mul(TAKER_RATIO) < record.sent && (refuses || hoards)
+    if refuses {
+        Taking::Refuses
+    } else if hoards {
+        Taking::Hoards
+    } else {
+        Taking::No
+    }
 }
 
 /// Whether a download should ask `record`'s peer for a chunk now, even one already
@@ -202,7 +231,7 @@ mod tests {
             chokes: 10,
             ..PeerRecord::default()
         };
-        assert!(is_taker(&freeloader));
+        assert_eq!(taking(&freeloader), Taking::Refuses);
         // One that gives back an eighth of what it got is not.
         let reciprocates = PeerRecord {
             received: 1 << 20,
@@ -245,6 +274,13 @@ mod tests {
             ..PeerRecord::default()
         };
         assert!(is_taker(&hoarder));
+        assert_eq!(taking(&hoarder), Taking::Hoards);
+        // One that also refused us is judged by the worse.
+        let refuses_too = PeerRecord {
+            chokes: TAKER_MIN_CHOKES,
+            ..hoarder.clone()
+        };
+        assert_eq!(taking(&refuses_too), Taking::Refuses);
         // One that passed on an eighth of its sole chunks is not.
         let passes_on = PeerRecord {
             passed_on: (12 << 20) / PASS_ON_RATIO,

@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::choke::{throttled_rate, Choker, RECHOKE_INTERVAL};
 use super::rate::RateLimiter;
+use super::reputation::rules::Taking;
 use super::{lock, Transfers};
 use crate::network::{InboundRequest, NetEvent};
 use probe::SeedProbes;
@@ -82,8 +83,13 @@ pub async fn run(
     let probes = SeedProbes::default();
     let repeats = Arc::new(Mutex::new(Repeats::default()));
     let judge = |peer: &PeerId| {
-        let (score, taker) = transfers.peer_judgement(peer);
-        (score, taker || lock(&repeats).is_repeater(peer))
+        let (score, taking) = transfers.peer_judgement(peer);
+        // A peer that asks again and again for what it was sent is held back always.
+        if lock(&repeats).is_repeater(peer) {
+            (score, Taking::Refuses)
+        } else {
+            (score, taking)
+        }
     };
     let mut probe_tick = tokio::time::interval(PROBE_TICK);
     loop {
@@ -226,7 +232,8 @@ pub async fn run(
                 // Only a seed's gives are evidence: the scan of the subscriptions is
                 // skipped for every other chunk served.
                 others_want: seeding
-                    && subscriptions.wanted_by_another(&cid, &peer, Instant::now()),
+                    && subscriptions
+                        .wanted_by_another(&cid, &peer, Instant::now(), |p| transfers.is_banned(p)),
                 faults: config.faults,
             };
             tokio::spawn(upload.run());

@@ -5,7 +5,9 @@
 //! on the peer announces its new chunks here, which tells the seed who passed on the
 //! chunks it sent ([`pass_on`](crate::transfer::reputation::pass_on)). It also
 //! remembers when each peer last asked about each file, so that a seed knows whether a
-//! peer it sends a chunk to has anyone to pass it on to.
+//! peer it sends a chunk to has anyone to pass it on to: a peer that answered with a
+//! whole bitfield (it claims to hold every chunk) or that this node banned counts as
+//! nobody to pass anything on to.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,8 @@ struct Pair {
     state: State,
     /// When the peer last asked about the file.
     asked: Instant,
+    /// The peer's bitfield said it holds every chunk.
+    holds_all: bool,
 }
 
 #[derive(Debug, Default)]
@@ -91,33 +95,35 @@ impl Subscriptions {
                 Pair {
                     state: State::Pending,
                     asked: now,
+                    holds_all: false,
                 },
             );
         }
         let subscriptions = self.clone();
         let transfers = transfers.clone();
         tokio::spawn(async move {
-            let subscribed = subscriptions.subscribe(&transfers, peer, cid).await;
-            let state = if subscribed {
-                State::Subscribed
-            } else {
-                State::Not(Instant::now())
-            };
+            let answer = subscriptions.subscribe(&transfers, peer, cid).await;
             let mut inner = lock(&subscriptions.inner);
             if let Some(pair) = inner.pairs.get_mut(&(peer, cid)) {
-                pair.state = state;
+                match answer {
+                    Some(holds_all) => {
+                        pair.state = State::Subscribed;
+                        pair.holds_all = holds_all;
+                    }
+                    None => pair.state = State::Not(Instant::now()),
+                }
             }
         });
     }
 
-    /// Sends `peer` our bitfield of `cid` if we hold the whole file; returns whether it
-    /// answered with its own.
-    async fn subscribe(&self, transfers: &Transfers, peer: PeerId, cid: Cid) -> bool {
+    /// Sends `peer` our bitfield of `cid` if we hold the whole file; if it answered with
+    /// its own, returns whether that one is whole.
+    async fn subscribe(&self, transfers: &Transfers, peer: PeerId, cid: Cid) -> Option<bool> {
         let have = match our_bitfield(transfers, cid).await {
             // A file of one chunk has nothing to pass on while it downloads (a folder's
             // small files are fetched with one request each): no round trip for it.
             Ok(Held::Yes(have)) if have.is_complete() && have.len() > 1 => have,
-            _ => return false,
+            _ => return None,
         };
         {
             let mut inner = lock(&self.inner);
@@ -130,19 +136,67 @@ impl Subscriptions {
             .net()
             .request(peer, Request::Bitfield { cid, have })
             .await;
-        matches!(answer, Ok(Reply::Message(Response::Bitfield { .. })))
+        match answer {
+            Ok(Reply::Message(Response::Bitfield { have, .. })) => Some(have.is_complete()),
+            _ => None,
+        }
     }
 
     /// Whether a peer other than `peer` asked this node about `cid` within
-    /// [`INTEREST_TIMEOUT`]: it downloads the file, so `peer` could pass chunks on to it.
-    pub(super) fn wanted_by_another(&self, cid: &Cid, peer: &PeerId, now: Instant) -> bool {
+    /// [`INTEREST_TIMEOUT`], and might take chunks from `peer`: it did not claim to hold
+    /// every chunk, and `banned` (this node's bans) does not name it.
+    pub(super) fn wanted_by_another(
+        &self,
+        cid: &Cid,
+        peer: &PeerId,
+        now: Instant,
+        banned: impl Fn(&PeerId) -> bool,
+    ) -> bool {
         lock(&self.inner).pairs.iter().any(|((p, c), pair)| {
-            c == cid && p != peer && now.saturating_duration_since(pair.asked) < INTEREST_TIMEOUT
+            c == cid
+                && p != peer
+                && now.saturating_duration_since(pair.asked) < INTEREST_TIMEOUT
+                && !pair.holds_all
+                && !banned(p)
         })
     }
 
     /// `peer` disconnected: its subscriptions end (it forgets who asked it).
     pub(super) fn left(&self, peer: &PeerId) {
         lock(&self.inner).pairs.retain(|(p, _), _| p != peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_peers_that_may_take_chunks_count_as_wanting_a_file() {
+        let subscriptions = Subscriptions::default();
+        let cid = Cid::for_manifest_bytes(b"a file");
+        let [taker, downloader, liar, banned] = [(); 4].map(|_| PeerId::random());
+        let now = Instant::now();
+        let pair = |holds_all| Pair {
+            state: State::Subscribed,
+            asked: now,
+            holds_all,
+        };
+        let wanted = |s: &Subscriptions| s.wanted_by_another(&cid, &taker, now, |p| *p == banned);
+        {
+            let mut inner = lock(&subscriptions.inner);
+            inner.pairs.insert((taker, cid), pair(false));
+            // One that claims to hold every chunk, one this node banned.
+            inner.pairs.insert((liar, cid), pair(true));
+            inner.pairs.insert((banned, cid), pair(false));
+        }
+        assert!(!wanted(&subscriptions));
+        lock(&subscriptions.inner)
+            .pairs
+            .insert((downloader, cid), pair(false));
+        assert!(wanted(&subscriptions));
+        // Its interest lapses.
+        let later = now + INTEREST_TIMEOUT;
+        assert!(!subscriptions.wanted_by_another(&cid, &taker, later, |_| false));
     }
 }

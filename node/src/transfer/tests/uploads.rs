@@ -7,6 +7,7 @@ use chunk_store::ImportMode;
 use dht_proto::{Bitfield, Cid, Codec, Request, Response};
 
 use super::{eventually, seeder_and_fetcher, until, Node, Probe, Setup};
+use crate::transfer::reputation::rules::Taking;
 use crate::transfer::DownloadState;
 
 const MIB: usize = 1 << 20;
@@ -375,7 +376,7 @@ async fn a_seed_probes_a_peer_it_served_and_a_freeloader_becomes_a_taker() {
     }
     let (freeloader, honest) = (peers[0].0, peers[1].0);
     eventually("the seed judges the freeloader a taker", || async {
-        node.transfers.peer_judgement(&freeloader).1.then_some(())
+        (node.transfers.peer_judgement(&freeloader).1 != Taking::No).then_some(())
     })
     .await;
     let standing = |peer| {
@@ -388,7 +389,7 @@ async fn a_seed_probes_a_peer_it_served_and_a_freeloader_becomes_a_taker() {
     };
     let honest = standing(honest);
     assert!(honest.received > 0 && honest.chokes == 0, "{honest:?}");
-    assert!(!node.transfers.peer_judgement(&peers[1].0).1);
+    assert_eq!(node.transfers.peer_judgement(&peers[1].0).1, Taking::No);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,8 +406,8 @@ async fn a_lone_downloader_is_no_hoarder() {
     .await;
     seeder.transfers.mature_pass_on();
     let lone = fetcher.net.local_peer_id();
-    let (_, taker) = seeder.transfers.peer_judgement(&lone);
-    assert!(!taker, "a lone downloader judged a taker");
+    let (_, taking) = seeder.transfers.peer_judgement(&lone);
+    assert_eq!(taking, Taking::No, "a lone downloader judged a taker");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
