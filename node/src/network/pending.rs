@@ -136,6 +136,12 @@ pub struct PendingGate<T> {
     limits: PendingLimits,
     table: Arc<Mutex<Table>>,
     rate: AcceptRate,
+    /// Connections closed for their rate in the current [`FLOOD_WINDOW`], and when it
+    /// began.
+    closed: (u32, Instant),
+    /// Set when [`MAX_CLOSED_PER_WINDOW`] were closed in the current window: no
+    /// connection is accepted until the window ends.
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<T> PendingGate<T> {
@@ -146,6 +152,8 @@ impl<T> PendingGate<T> {
             limits,
             table: Arc::default(),
             rate: AcceptRate::new(limits.rate),
+            closed: (0, Instant::now()),
+            pause: None,
         }
     }
 }
@@ -244,29 +252,56 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
         let this = &mut *self;
-        for _ in 0..MAX_CLOSED_PER_POLL {
+        if let Some(pause) = &mut this.pause {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.pause = None;
+        }
+        loop {
             let event = match Pin::new(&mut this.inner).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(event) => event,
             };
-            if let TransportEvent::Incoming { send_back_addr, .. } = &event {
-                let ip = ip_of(send_back_addr);
-                if ip.is_some_and(|ip| !this.rate.allow(ip, Instant::now())) {
-                    tracing::trace!(addr = %send_back_addr, "inbound connection closed: too many from its address or subnet");
-                    // Dropping the upgrade closes the socket before any handshake.
+            let TransportEvent::Incoming { send_back_addr, .. } = &event else {
+                return Poll::Ready(this.gate(event));
+            };
+            let now = Instant::now();
+            let ip = ip_of(send_back_addr);
+            if ip.is_none_or(|ip| this.rate.allow(ip, now)) {
+                return Poll::Ready(this.gate(event));
+            }
+            tracing::trace!(addr = %send_back_addr, "inbound connection closed: too many from its address or subnet");
+            // Dropping the upgrade closes the socket before any handshake.
+            drop(event);
+            let (closed, since) = &mut this.closed;
+            if now.saturating_duration_since(*since) >= FLOOD_WINDOW {
+                (*closed, *since) = (0, now);
+            }
+            *closed += 1;
+            if *closed >= MAX_CLOSED_PER_WINDOW {
+                // A flood. Accepting nothing until the window ends lets the kernel's
+                // accept queue fill, and then the kernel drops the flood's new attempts
+                // before they cost this process anything (the flooder waits on its
+                // retransmissions); a connection waiting in the queue, an honest peer's
+                // too, is accepted when the pause ends.
+                let mut pause = Box::pin(tokio::time::sleep_until((*since + FLOOD_WINDOW).into()));
+                if pause.as_mut().poll(cx).is_ready() {
                     continue;
                 }
+                this.pause = Some(pause);
+                return Poll::Pending;
             }
-            return Poll::Ready(this.gate(event));
         }
-        // Many closed in a row: let the swarm's other work run before the next ones.
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
-/// Connections closed for their rate in one poll, at most, before the gate yields.
-const MAX_CLOSED_PER_POLL: usize = 64;
+/// The window over which connections closed for their rate are counted.
+const FLOOD_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+/// Connections closed for their rate in one [`FLOOD_WINDOW`] after which the gate
+/// accepts nothing until the window ends: at most about 2,000 a second reach this
+/// process.
+const MAX_CLOSED_PER_WINDOW: u32 = 200;
 
 impl<T> PendingGate<T>
 where
@@ -339,6 +374,85 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener with an endless queue of connections from one address.
+    struct EndlessFlood {
+        taken: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Transport for EndlessFlood {
+        type Output = ();
+        type Error = std::io::Error;
+        type ListenerUpgrade = futures::future::Ready<Result<(), std::io::Error>>;
+        type Dial = futures::future::Ready<Result<(), std::io::Error>>;
+
+        fn listen_on(
+            &mut self,
+            _: ListenerId,
+            addr: Multiaddr,
+        ) -> Result<(), TransportError<Self::Error>> {
+            Err(TransportError::MultiaddrNotSupported(addr))
+        }
+
+        fn remove_listener(&mut self, _: ListenerId) -> bool {
+            false
+        }
+
+        fn dial(
+            &mut self,
+            addr: Multiaddr,
+            _: DialOpts,
+        ) -> Result<Self::Dial, TransportError<Self::Error>> {
+            Err(TransportError::MultiaddrNotSupported(addr))
+        }
+
+        fn poll(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
+            self.taken
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Poll::Ready(TransportEvent::Incoming {
+                listener_id: ListenerId::next(),
+                upgrade: futures::future::ready(Ok(())),
+                local_addr: "/ip4/127.0.0.1/tcp/1".parse().expect("an address"),
+                send_back_addr: "/ip4/10.0.0.2/tcp/2".parse().expect("an address"),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_past_the_rate_pauses_accepting_until_its_window_ends() {
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut gate = PendingGate::new(
+            EndlessFlood {
+                taken: taken.clone(),
+            },
+            PendingLimits::default(),
+        );
+        let started = Instant::now();
+        let mut admitted = 0;
+        // For 300 ms, take everything the gate hands out, as the swarm would.
+        while started.elapsed() < FLOOD_WINDOW * 3 {
+            let next = futures::future::poll_fn(|cx| Pin::new(&mut gate).poll(cx));
+            if let Ok(TransportEvent::Incoming { .. }) =
+                tokio::time::timeout(FLOOD_WINDOW, next).await
+            {
+                admitted += 1;
+            }
+        }
+        // The address's bucket (two seconds of 16 a second, refilling) let 32 and a few
+        // more through; of the rest, at most MAX_CLOSED_PER_WINDOW were accepted and
+        // closed in each window.
+        let taken = taken.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((32..=40).contains(&admitted), "{admitted} admitted");
+        let windows = 4; // 300 ms touch at most 4 windows
+        assert!(
+            taken <= admitted + windows * MAX_CLOSED_PER_WINDOW as usize,
+            "{taken} connections taken in 300 ms"
+        );
+        assert!(taken > admitted + MAX_CLOSED_PER_WINDOW as usize, "{taken}");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
