@@ -261,7 +261,11 @@ async fn seeder_with_folder(seeder: Setup, count: usize) -> (Node, Node, Cid, st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeder_answers_a_folder_of_small_files_in_batches() {
     const FILES: usize = 200;
-    let (seeder, fetcher, cid, src) = seeder_with_folder(Setup::default(), FILES).await;
+    let counted = Setup {
+        count_requests: true,
+        ..Setup::default()
+    };
+    let (seeder, fetcher, cid, src) = seeder_with_folder(counted, FILES).await;
     let root = fetcher.dir.path().join("copy");
     let mut status = fetcher
         .transfers
@@ -310,6 +314,7 @@ async fn a_corrupting_seeders_batches_are_not_kept() {
             corrupt_rate: 1.0,
             ..Faults::default()
         },
+        count_requests: true,
         ..Setup::default()
     };
     let (seeder, fetcher, cid, _) = seeder_with_folder(corrupt, 20).await;

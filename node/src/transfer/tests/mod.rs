@@ -33,7 +33,8 @@ pub(super) struct Node {
     /// Its listen address, ending in `/p2p/<id>`.
     pub addr: Multiaddr,
     pub dir: tempfile::TempDir,
-    /// Requests peers sent it, by kind (`Request`'s CBOR name: "chunk", "chunks", …).
+    /// Requests peers sent it, by kind (`Request`'s CBOR name: "chunk", "chunks", …),
+    /// counted if [`Setup::count_requests`].
     pub asked: Asked,
     tasks: Vec<JoinHandle<()>>,
     /// Set to release the held `Have` requests (see [`Setup::hold_haves`]).
@@ -63,6 +64,8 @@ pub(super) struct Setup {
     pub hold_haves: bool,
     /// How its upload side misbehaves.
     pub faults: serve::faults::Faults,
+    /// Count the requests peers send it ([`Node::asked`]).
+    pub count_requests: bool,
 }
 
 /// Requests a node was sent, by kind.
@@ -80,14 +83,16 @@ impl Node {
         let mut tasks = vec![tokio::spawn(actor.run())];
         let (release, released) = watch::channel(!setup.hold_haves);
         let asked = Asked::default();
-        let (to_serve, from_net) = mpsc::channel(1024);
-        tasks.push(tokio::spawn(relay(
-            inbound_rx,
-            to_serve,
-            released,
-            asked.clone(),
-        )));
-        inbound_rx = from_net;
+        if setup.hold_haves || setup.count_requests {
+            let (to_serve, from_net) = mpsc::channel(1024);
+            tasks.push(tokio::spawn(relay(
+                inbound_rx,
+                to_serve,
+                released,
+                asked.clone(),
+            )));
+            inbound_rx = from_net;
+        }
         let transfers = Transfers::new(
             store,
             net.clone(),
