@@ -43,7 +43,7 @@ use super::reputation::rules::Taking;
 use super::{lock, Transfers};
 use crate::network::{InboundRequest, NetEvent};
 use probe::SeedProbes;
-use repeats::Repeats;
+use repeats::{Query, Repeats};
 use subscribe::Subscriptions;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
@@ -204,7 +204,13 @@ pub async fn run(
         }
         match &request {
             Request::Have { cid, index } => probes.announced(peer, *cid, *index),
-            Request::Bitfield { cid, have } => probes.bitfield(peer, *cid, have),
+            Request::Bitfield { cid, have } => {
+                probes.bitfield(peer, *cid, have);
+                lock(&repeats).queried(peer, *cid, Query::Bitfield, Instant::now());
+            }
+            Request::Manifest { cid } => {
+                lock(&repeats).queried(peer, *cid, Query::Manifest, Instant::now());
+            }
             _ => {}
         }
         if let Request::Chunk { cid, index } = request {

@@ -4,13 +4,20 @@
 //! flood of identities asking for the same chunks to hold the upload slots) is a
 //! *repeater*: the choker treats it as a taker, so it gets only the optimistic slot.
 //!
+//! Asking again for a file's manifest, or sending again our bitfield of it, counts the
+//! same way past [`QUERIES_FREE`] of each per file: a downloader asks each peer for
+//! them once per download (again after a refusal of ours or a restart), and a flood
+//! peer that cycles through its requests repeats them long before it has asked for
+//! every chunk once.
+//!
 //! Only a repeat on the same connection, within [`REPEAT_WINDOW`] of the chunk being
 //! sent, counts: a peer that restarted lost what it had in flight and reconnects (its
 //! record is forgotten when it disconnects), and a user who deletes a file and fetches
 //! it again later asks for every chunk once more.
 //!
-//! Kept in memory only, bounded: [`MAX_PEERS`] peers and [`MAX_CHUNKS_PER_PEER`] chunks
-//! remembered each; when full, the peer that asked least recently is forgotten.
+//! Kept in memory only, bounded: [`MAX_PEERS`] peers, [`MAX_CHUNKS_PER_PEER`] chunks
+//! and [`MAX_QUERIED_PER_PEER`] files' queries remembered each; when full, the peer
+//! that asked least recently is forgotten.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,11 +38,28 @@ pub const REPEATS_MIN: u32 = 8;
 pub const REPEAT_RATIO: u32 = 4;
 /// How long after a chunk was sent a request for it again counts as a repeat.
 pub const REPEAT_WINDOW: Duration = Duration::from_secs(300);
+/// Queries of one kind about one file, within [`REPEAT_WINDOW`] of the first, that are
+/// no repeat.
+pub const QUERIES_FREE: u32 = 2;
+/// Files whose queries are counted, per peer; past this, queries about other files are
+/// not counted.
+pub const MAX_QUERIED_PER_PEER: usize = 256;
+
+/// A question about a whole file, asked once per download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Query {
+    /// The file's manifest.
+    Manifest,
+    /// Our bitfield of the file (the peer sending its own).
+    Bitfield,
+}
 
 #[derive(Debug)]
 struct Asks {
     /// Chunks sent, and when.
     sent: HashMap<(Cid, u32), Instant>,
+    /// Queries about each file: how many since the first, and when that was.
+    queries: HashMap<(Cid, Query), (u32, Instant)>,
     repeats: u32,
     last: Instant,
 }
@@ -61,8 +85,31 @@ impl Repeats {
         }
     }
 
-    /// `peer` was sent chunk `index` of `cid`.
-    pub fn sent(&mut self, peer: PeerId, cid: Cid, index: u32, now: Instant) {
+    /// `peer` asks `query` about `cid`: past [`QUERIES_FREE`] of them within
+    /// [`REPEAT_WINDOW`], each is a repeat.
+    pub fn queried(&mut self, peer: PeerId, cid: Cid, query: Query, now: Instant) {
+        let asks = self.remember(peer, now);
+        let key = (cid, query);
+        if !asks.queries.contains_key(&key) && asks.queries.len() >= MAX_QUERIED_PER_PEER {
+            asks.queries
+                .retain(|_, (_, first)| now.saturating_duration_since(*first) < REPEAT_WINDOW);
+            if asks.queries.len() >= MAX_QUERIED_PER_PEER {
+                return;
+            }
+        }
+        let (count, first) = asks.queries.entry(key).or_insert((0, now));
+        if now.saturating_duration_since(*first) >= REPEAT_WINDOW {
+            (*count, *first) = (0, now);
+        }
+        *count = count.saturating_add(1);
+        if *count > QUERIES_FREE {
+            asks.repeats = asks.repeats.saturating_add(1);
+        }
+    }
+
+    /// The record of `peer`, made if new (forgetting the peer that asked least recently
+    /// when [`MAX_PEERS`] are remembered).
+    fn remember(&mut self, peer: PeerId, now: Instant) -> &mut Asks {
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
             if let Some(oldest) = self
                 .peers
@@ -75,10 +122,17 @@ impl Repeats {
         }
         let asks = self.peers.entry(peer).or_insert_with(|| Asks {
             sent: HashMap::new(),
+            queries: HashMap::new(),
             repeats: 0,
             last: now,
         });
         asks.last = now;
+        asks
+    }
+
+    /// `peer` was sent chunk `index` of `cid`.
+    pub fn sent(&mut self, peer: PeerId, cid: Cid, index: u32, now: Instant) {
+        let asks = self.remember(peer, now);
         if asks.sent.len() < MAX_CHUNKS_PER_PEER || asks.sent.contains_key(&(cid, index)) {
             asks.sent.insert((cid, index), now);
         }
@@ -184,6 +238,44 @@ mod tests {
         // The same within the window is a repeater.
         fetch_all(&mut repeats, now + REPEAT_WINDOW + Duration::from_secs(1));
         assert!(repeats.is_repeater(&peer));
+    }
+
+    #[test]
+    fn a_peer_asking_again_and_again_for_a_manifest_or_our_bitfield_is_a_repeater() {
+        let (cid, now) = (cid(), Instant::now());
+        let mut repeats = Repeats::default();
+        let [honest, flood] = [(); 2].map(|_| PeerId::random());
+        // An honest downloader asks both once per download: three downloads of the
+        // file, one of many other files, and four chunks asked again.
+        for _ in 0..3 {
+            repeats.queried(honest, cid, Query::Manifest, now);
+            repeats.queried(honest, cid, Query::Bitfield, now);
+        }
+        for n in 0..300u32 {
+            let other = Cid::for_manifest_bytes(&n.to_le_bytes());
+            repeats.queried(honest, other, Query::Manifest, now);
+            repeats.queried(honest, other, Query::Bitfield, now);
+        }
+        for index in 0..4 {
+            repeats.sent(honest, cid, index, now);
+            repeats.asked(honest, cid, index, now);
+        }
+        assert!(!repeats.is_repeater(&honest));
+        // A flood peer cycling through manifest, bitfield and chunk requests.
+        for index in 0..6 {
+            repeats.queried(flood, cid, Query::Manifest, now);
+            repeats.queried(flood, cid, Query::Bitfield, now);
+            repeats.asked(flood, cid, index, now);
+            repeats.sent(flood, cid, index, now);
+            assert_eq!(repeats.is_repeater(&flood), index == 5, "after {index}");
+        }
+        // Much later, asking again is a first time.
+        let later = now + REPEAT_WINDOW;
+        let again = PeerId::random();
+        for at in [now, now, later, later] {
+            repeats.queried(again, cid, Query::Manifest, at);
+        }
+        assert_eq!(repeats.peers[&again].repeats, 0);
     }
 
     #[test]
