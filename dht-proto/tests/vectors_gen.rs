@@ -1061,46 +1061,43 @@ fn batch_vectors() -> Vec<Value> {
             .map(|i| manifest_of(&i.to_le_bytes()).cid())
             .collect()
     };
-    let two = Request::Chunks {
-        cids: vec![c, other],
-    };
-    out.push(valid_message(
-        "Chunks of two files",
-        CHUNK_PROTOCOL,
-        &two.encode(),
-        Message::Request(two.clone()),
-    ));
-    let most = Request::Chunks {
-        cids: many(MAX_BATCH_FILES),
-    };
-    out.push(valid_message(
-        "Chunks of 128 files, the most",
-        CHUNK_PROTOCOL,
-        &most.encode(),
-        Message::Request(most),
-    ));
-    let answered = Response::Chunks {
-        answers: vec![
-            BatchAnswer::Data(ByteBuf::from(HELLO.to_vec())),
-            BatchAnswer::NotFound,
-            BatchAnswer::Choked,
-        ],
-    };
-    out.push(valid_message(
-        "Chunks answers: data, not_found, choked",
-        CHUNK_PROTOCOL,
-        &answered.encode(),
-        Message::Response(answered),
-    ));
-    let full = Response::Chunks {
-        answers: vec![BatchAnswer::Data(ByteBuf::from(vec![0x5a; MAX_BATCH_DATA]))],
-    };
-    out.push(valid_message(
-        "Chunks answer of 1 MiB, the most data",
-        CHUNK_PROTOCOL,
-        &full.encode(),
-        Message::Response(full),
-    ));
+    let valid = [
+        (
+            "Chunks of two files",
+            Message::Request(Request::Chunks {
+                cids: vec![c, other],
+            }),
+        ),
+        (
+            "Chunks of 128 files, the most",
+            Message::Request(Request::Chunks {
+                cids: many(MAX_BATCH_FILES),
+            }),
+        ),
+        (
+            "Chunks answers: data, not_found, choked",
+            Message::Response(Response::Chunks {
+                answers: vec![
+                    BatchAnswer::Data(ByteBuf::from(HELLO.to_vec())),
+                    BatchAnswer::NotFound,
+                    BatchAnswer::Choked,
+                ],
+            }),
+        ),
+        (
+            "Chunks answer of 1 MiB, the most data",
+            Message::Response(Response::Chunks {
+                answers: vec![BatchAnswer::Data(ByteBuf::from(vec![0x5a; MAX_BATCH_DATA]))],
+            }),
+        ),
+    ];
+    for (name, message) in valid {
+        let bytes = match &message {
+            Message::Request(r) => r.encode(),
+            Message::Response(r) => r.encode(),
+        };
+        out.push(valid_message(name, CHUNK_PROTOCOL, &bytes, message));
+    }
     for (name, bytes) in [
         (
             "Chunks of no file",

@@ -14,7 +14,7 @@ use dht_proto::{Bitfield, Cid, DirManifest, Manifest, RelPath, Request, Response
 use serde_bytes::ByteBuf;
 
 use super::small_ask::FILES_PER_BATCH;
-use super::tests::{add_copy, ended, write};
+use super::tests::{add_copy, ended, fetched, write};
 use super::FolderState;
 use crate::transfer::serve::faults::Faults;
 use crate::transfer::tests::{request_kind, Node, Probe, Setup};
@@ -266,17 +266,7 @@ async fn a_seeder_answers_a_folder_of_small_files_in_batches() {
         ..Setup::default()
     };
     let (seeder, fetcher, cid, src) = seeder_with_folder(counted, FILES).await;
-    let root = fetcher.dir.path().join("copy");
-    let mut status = fetcher
-        .transfers
-        .fetch_folder(FetchTarget {
-            cid,
-            output: Some(root.clone()),
-            output_dir: None,
-            timeout: Duration::from_secs(20),
-        })
-        .unwrap();
-    let end = ended(&mut status).await;
+    let (root, end) = fetched(&fetcher, cid, Duration::from_secs(20)).await;
     assert_eq!(end.state, FolderState::Done, "{end:?}");
     assert_eq!(end.files_done, FILES as u64);
     for i in 0..FILES {
@@ -318,17 +308,7 @@ async fn a_corrupting_seeders_batches_are_not_kept() {
         ..Setup::default()
     };
     let (seeder, fetcher, cid, _) = seeder_with_folder(corrupt, 20).await;
-    let root = fetcher.dir.path().join("copy");
-    let mut status = fetcher
-        .transfers
-        .fetch_folder(FetchTarget {
-            cid,
-            output: Some(root.clone()),
-            output_dir: None,
-            timeout: Duration::from_secs(2),
-        })
-        .unwrap();
-    let end = ended(&mut status).await;
+    let (root, end) = fetched(&fetcher, cid, Duration::from_secs(2)).await;
     assert!(matches!(end.state, FolderState::Failed(_)), "{end:?}");
     assert!(seeder.asked.lock().unwrap().get("chunks").is_some());
     assert!(fetcher.transfers.is_banned(&seeder.net.local_peer_id()));

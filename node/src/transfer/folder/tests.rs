@@ -60,6 +60,26 @@ pub(super) async fn ended(status: &mut tokio::sync::watch::Receiver<FolderStatus
         .clone()
 }
 
+/// Fetches folder `cid` into `copy` under the node's directory; returns where, and how
+/// the fetch ended.
+pub(super) async fn fetched(
+    node: &Node,
+    cid: Cid,
+    timeout: Duration,
+) -> (std::path::PathBuf, FolderStatus) {
+    let root = node.dir.path().join("copy");
+    let mut status = node
+        .transfers
+        .fetch_folder(FetchTarget {
+            cid,
+            output: Some(root.clone()),
+            output_dir: None,
+            timeout,
+        })
+        .expect("the fetch starts");
+    (root, ended(&mut status).await)
+}
+
 /// Serves `bytes` to the fetcher as the manifest of their CID and checks that the fetch
 /// writes nothing and bans the probe.
 async fn refused(fetcher: &Node, what: &str, bytes: Vec<u8>) {
@@ -199,17 +219,7 @@ async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() 
         ..Setup::default()
     })
     .await;
-    let root = fetcher.dir.path().join("copy");
-    let mut status = fetcher
-        .transfers
-        .fetch_folder(FetchTarget {
-            cid: added.cid,
-            output: Some(root.clone()),
-            output_dir: None,
-            timeout: Duration::from_secs(20),
-        })
-        .unwrap();
-    let end = ended(&mut status).await;
+    let (root, end) = fetched(&fetcher, added.cid, Duration::from_secs(20)).await;
     assert_eq!(end.state, FolderState::Done, "{end:?}");
     assert_eq!((end.files_done, end.files_total), (3, 3));
     assert_eq!(end.bytes_done, end.bytes_total);
