@@ -68,21 +68,28 @@ pub(super) async fn ask_batch(net: Network, peer: PeerId, files: Vec<Wanted>) ->
             | Err(RequestError::ConnectionClosed | RequestError::Overloaded) => {
                 return Asked::Files(files.into_iter().map(|f| (f, Answer::Later)).collect())
             }
-            Err(e @ (RequestError::Dial(_) | RequestError::Stopped)) => {
-                let blame = e.blames_peer();
+            Err(e @ (RequestError::Dial(_) | RequestError::Timeout | RequestError::Stopped)) => {
+                // As a failed `Chunk` request: the files go elsewhere, and the batch
+                // counts as one failure of the peer, not one per file.
+                let mut blame = e.blames_peer();
                 return Asked::Files(
                     files
                         .into_iter()
-                        .map(|f| (f, Answer::NotHere { blame }))
+                        .map(|f| {
+                            (
+                                f,
+                                Answer::NotHere {
+                                    blame: std::mem::take(&mut blame),
+                                },
+                            )
+                        })
                         .collect(),
                 );
             }
             // No answer (a peer that does not know batches ends the stream without
             // one), an error, or an answer of another kind or count: ask it one file at
             // a time.
-            Ok(_) | Err(RequestError::Timeout | RequestError::Other(_)) => {
-                return Asked::NoBatches(files)
-            }
+            Ok(_) | Err(RequestError::Other(_)) => return Asked::NoBatches(files),
         }
     };
     let mut answers = answers.into_iter();
