@@ -6,7 +6,9 @@
 //!
 //! Before that, each address and subnet may open only so many connections a second
 //! ([`AcceptRate`]); one past its rate is closed as soon as it is accepted, with no
-//! handshake at all.
+//! handshake at all, and never reaches the swarm: the swarm would give it a pending
+//! connection, a handshake timer and an error event each, which under a flood of
+//! reopened connections cost the node more CPU than the honest transfers it served.
 //!
 //! This sits in the transport because libp2p's swarm offers no way to end a pending
 //! inbound connection: a behaviour can only refuse new ones, which is what let idle
@@ -157,9 +159,6 @@ pub enum GateError<E> {
     /// Dropped to make room for newer handshakes.
     #[error("handshake dropped to make room for other peers")]
     Evicted,
-    /// Closed at once: its address or subnet opened connections too fast.
-    #[error("too many new connections from this address or subnet")]
-    TooFast,
 }
 
 /// An inbound upgrade that can be dropped by the gate, and that leaves the gate's table
@@ -168,8 +167,6 @@ pub struct GatedUpgrade<F> {
     inner: Abortable<F>,
     id: Option<u64>,
     table: Arc<Mutex<Table>>,
-    /// Refused by the rate: ends at once, never polling (starting) the handshake.
-    too_fast: bool,
 }
 
 impl<F> GatedUpgrade<F> {
@@ -195,9 +192,6 @@ where
     type Output = Result<O, GateError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.too_fast {
-            return Poll::Ready(Err(GateError::TooFast));
-        }
         let result = match self.inner.poll_unpin(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(Ok(output))) => Ok(output),
@@ -250,26 +244,51 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
         let this = &mut *self;
-        let event = match Pin::new(&mut this.inner).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(event) => event,
-        };
-        Poll::Ready(match event {
+        for _ in 0..MAX_CLOSED_PER_POLL {
+            let event = match Pin::new(&mut this.inner).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(event) => event,
+            };
+            if let TransportEvent::Incoming { send_back_addr, .. } = &event {
+                let ip = ip_of(send_back_addr);
+                if ip.is_some_and(|ip| !this.rate.allow(ip, Instant::now())) {
+                    tracing::trace!(addr = %send_back_addr, "inbound connection closed: too many from its address or subnet");
+                    // Dropping the upgrade closes the socket before any handshake.
+                    continue;
+                }
+            }
+            return Poll::Ready(this.gate(event));
+        }
+        // Many closed in a row: let the swarm's other work run before the next ones.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Connections closed for their rate in one poll, at most, before the gate yields.
+const MAX_CLOSED_PER_POLL: usize = 64;
+
+impl<T> PendingGate<T>
+where
+    T: Transport + Unpin,
+    T::ListenerUpgrade: Unpin,
+{
+    /// The event `event` of the inner transport, its inbound upgrade bounded.
+    fn gate(
+        &mut self,
+        event: TransportEvent<T::ListenerUpgrade, T::Error>,
+    ) -> TransportEvent<GatedUpgrade<T::ListenerUpgrade>, GateError<T::Error>> {
+        match event {
             TransportEvent::Incoming {
                 listener_id,
                 upgrade,
                 local_addr,
                 send_back_addr,
             } => {
-                let ip = ip_of(&send_back_addr);
-                let too_fast = ip.is_some_and(|ip| !this.rate.allow(ip, Instant::now()));
-                if too_fast {
-                    tracing::trace!(addr = %send_back_addr, "inbound connection closed: too many from its address or subnet");
-                }
-                let (id, registration) = match ip.filter(|_| !too_fast) {
-                    Some(ip) => match this.table.lock() {
+                let (id, registration) = match ip_of(&send_back_addr) {
+                    Some(ip) => match self.table.lock() {
                         Ok(mut table) => {
-                            let (id, registration) = table.admit(ip, &this.limits);
+                            let (id, registration) = table.admit(ip, &self.limits);
                             (Some(id), registration)
                         }
                         Err(_) => (None, AbortHandle::new_pair().1),
@@ -282,8 +301,7 @@ where
                     upgrade: GatedUpgrade {
                         inner: Abortable::new(upgrade, registration),
                         id,
-                        table: this.table.clone(),
-                        too_fast,
+                        table: self.table.clone(),
                     },
                     local_addr,
                     send_back_addr,
@@ -314,7 +332,7 @@ where
                 listener_id,
                 error: GateError::Inner(error),
             },
-        })
+        }
     }
 }
 

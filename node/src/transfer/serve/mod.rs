@@ -17,8 +17,9 @@
 //!
 //! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
 //! chunk request. A peer that asks again for chunks it was sent ([`repeats`]) is
-//! judged a taker like one that refuses us; the peers it served that never gave
-//! anything are probed ([`probe`]). Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
+//! judged a taker like one that refuses us, and what it is refused or answered (other
+//! than a chunk sent) is held back for a second ([`tarpit`]); the peers it served that
+//! never gave anything are probed ([`probe`]). Slots are reassigned every [`RECHOKE_INTERVAL`], and freed at once
 //! when their peer disconnects.
 
 mod answer;
@@ -27,6 +28,7 @@ pub mod faults;
 mod probe;
 pub mod repeats;
 mod subscribe;
+pub mod tarpit;
 mod uploads;
 
 use std::sync::{Arc, Mutex};
@@ -45,6 +47,7 @@ use crate::network::{InboundRequest, NetEvent};
 use probe::SeedProbes;
 use repeats::{Query, Repeats};
 use subscribe::Subscriptions;
+use tarpit::Tarpit;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
 /// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.
@@ -86,6 +89,7 @@ pub async fn run(
     let subscriptions = Subscriptions::default();
     let probes = SeedProbes::default();
     let repeats = Arc::new(Mutex::new(Repeats::default()));
+    let tarpit = Tarpit::default();
     let judge = |peer: &PeerId| {
         let (score, taking) = transfers.peer_judgement(peer);
         // A peer that asks again and again for what it was sent is held back always.
@@ -191,7 +195,21 @@ pub async fn run(
             net.respond(channel, Response::NotFound).await;
             continue;
         }
-        if let Request::Chunk { cid, .. } | Request::Bitfield { cid, .. } = &request {
+        let repeater = {
+            let mut repeats = lock(&repeats);
+            let now = Instant::now();
+            match &request {
+                Request::Bitfield { cid, .. } => repeats.queried(peer, *cid, Query::Bitfield, now),
+                Request::Manifest { cid } => repeats.queried(peer, *cid, Query::Manifest, now),
+                Request::Chunk { cid, index } => repeats.asked(peer, *cid, *index, now),
+                _ => {}
+            }
+            repeats.is_repeater(&peer)
+        };
+        // A repeater is not subscribed to nor probed: both would send it requests.
+        if let (Request::Chunk { cid, .. } | Request::Bitfield { cid, .. }, false) =
+            (&request, repeater)
+        {
             // A file of one chunk has nothing to pass on while it downloads
             // (`Subscriptions::subscribe` checks again when the manifest is not in memory).
             let one_chunk = transfers
@@ -202,21 +220,14 @@ pub async fn run(
                 subscriptions.on_request(&transfers, peer, *cid);
             }
         }
-        match &request {
-            Request::Have { cid, index } => probes.announced(peer, *cid, *index),
-            Request::Bitfield { cid, have } => {
-                probes.bitfield(peer, *cid, have);
-                lock(&repeats).queried(peer, *cid, Query::Bitfield, Instant::now());
-            }
-            Request::Manifest { cid } => {
-                lock(&repeats).queried(peer, *cid, Query::Manifest, Instant::now());
-            }
+        match (&request, repeater) {
+            (Request::Have { cid, index }, false) => probes.announced(peer, *cid, *index),
+            (Request::Bitfield { cid, have }, false) => probes.bitfield(peer, *cid, have),
             _ => {}
         }
         if let Request::Chunk { cid, index } = request {
             // Judged again now, not only at the next rechoke: a peer found to refuse us
             // loses its regular slot at once.
-            lock(&repeats).asked(peer, cid, index, Instant::now());
             let (score, taker) = judge(&peer);
             let allowed = {
                 let mut choker = lock(&choker);
@@ -224,7 +235,9 @@ pub async fn run(
                 choker.allow(peer, Instant::now())
             };
             if config.faults.refuse_chunk() || !allowed {
-                net.respond(channel, Response::Choked).await;
+                tarpit
+                    .answer(&net, channel, Response::Choked, repeater)
+                    .await;
                 continue;
             }
             let throttled_share = lock(&choker)
@@ -235,7 +248,9 @@ pub async fn run(
             let len = cached_chunk_len(&transfers, &cid, index);
             let needed = read_permits(len.unwrap_or(0));
             let Ok(permits) = reads.clone().try_acquire_many_owned(needed) else {
-                net.respond(channel, Response::Choked).await;
+                tarpit
+                    .answer(&net, channel, Response::Choked, repeater)
+                    .await;
                 continue;
             };
             lock(&choker).started(peer);
@@ -265,15 +280,18 @@ pub async fn run(
             continue;
         }
         let Ok(permit) = others.clone().try_acquire_owned() else {
-            net.respond(channel, Response::Choked).await;
+            tarpit
+                .answer(&net, channel, Response::Choked, repeater)
+                .await;
             continue;
         };
         let transfers = transfers.clone();
         let faults = config.faults;
+        let tarpit = tarpit.clone();
         tokio::spawn(async move {
             let response = answer::answer(&transfers, peer, request, faults).await;
-            net.respond(channel, response).await;
             drop(permit);
+            tarpit.answer(&net, channel, response, repeater).await;
         });
     }
 }

@@ -295,7 +295,8 @@ async fn peers_asking_again_for_chunks_they_were_sent_do_not_hold_the_slots() {
                 let index = n % 4;
                 n += 1;
                 let asked = probe.net.request(peer, Request::Chunk { cid, index });
-                match tokio::time::timeout(Duration::from_secs(1), asked).await {
+                // Longer than a repeater's refusals are held back (serve/tarpit.rs).
+                match tokio::time::timeout(Duration::from_secs(3), asked).await {
                     Ok(Ok(crate::network::Reply::Chunk(_))) => chunks += 1,
                     Ok(Ok(crate::network::Reply::Message(Response::Choked))) => {
                         choked += 1;
@@ -325,6 +326,8 @@ async fn peers_asking_again_for_chunks_they_were_sent_do_not_hold_the_slots() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // Long enough for refusals held back from repeaters (serve/tarpit.rs) to arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for peer in flood {
         let (chunks, choked) = peer.await.expect("the flood peer ran");
@@ -333,6 +336,38 @@ async fn peers_asking_again_for_chunks_they_were_sent_do_not_hold_the_slots() {
             chunks >= 4 && choked > 0,
             "{chunks} chunks, {choked} choked"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeaters_answers_are_held_back_and_an_honest_peers_are_not() {
+    // A flood peer asking for the manifest over and over gets each answer at once until
+    // it is judged a repeater, then a second late; an honest peer meanwhile at once.
+    let node = Node::start(Setup::default()).await;
+    let cid = node.add_file("manifest.bin", 4 * MIB, 13).await;
+    async fn timed(node: &Node, probe: &Probe, request: Request) -> (&'static str, Duration) {
+        let started = tokio::time::Instant::now();
+        let answer = probe.ask(node, request).await;
+        (short(&answer), started.elapsed())
+    }
+    let flood = Probe::start(&node).await;
+    let mut took = Vec::new();
+    for _ in 0..12 {
+        let (answer, elapsed) = timed(&node, &flood, Request::Manifest { cid }).await;
+        assert_eq!(answer, "manifest");
+        took.push(elapsed);
+    }
+    let hold = crate::transfer::serve::tarpit::HOLD;
+    assert!(took[0] < hold / 2, "first answer took {:?}", took[0]);
+    assert!(
+        took[11] >= hold * 9 / 10,
+        "twelfth answer took {:?}",
+        took[11]
+    );
+    let honest = Probe::start(&node).await;
+    for request in [Request::Manifest { cid }, Request::Chunk { cid, index: 0 }] {
+        let (_, elapsed) = timed(&node, &honest, request).await;
+        assert!(elapsed < hold / 2, "the honest peer waited {elapsed:?}");
     }
 }
 
