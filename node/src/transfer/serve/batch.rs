@@ -6,7 +6,9 @@
 //! may not see (the private-share gate), one not held, one of more than one chunk, or
 //! one whose read failed is `NotFound`; one that no longer fits the response's data
 //! limit is `Choked` (ask again). The bytes wait for the upload cap (and a throttled
-//! peer's share) as a whole before they are sent, and count as sent to the peer.
+//! peer's share) as a whole before they are sent, and count as sent to the peer. Each
+//! file asked counts for [`Repeats`] as a request for its chunk 0, and a refusal to a
+//! repeater is held back ([`Tarpit`]) as for a chunk request.
 //!
 //! A file of one chunk is never subscribed to (`run`), so no other downloader of it is
 //! known: a batch gives no pass-on evidence, as a lone chunk of such a file gives none.
@@ -25,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::answer::withdraw;
 use super::faults::Faults;
 use super::repeats::Repeats;
+use super::tarpit::Tarpit;
 use super::uploads::read_permits;
 use crate::network::Reply;
 use crate::transfer::choke::Choker;
@@ -40,6 +43,7 @@ pub(super) struct BatchServer<'a> {
     pub repeats: &'a Arc<Mutex<Repeats>>,
     /// The share of the upload cap for throttled peers (`choke.rs`).
     pub throttled_share: &'a Arc<RateLimiter>,
+    pub tarpit: &'a Tarpit,
     pub faults: Faults,
 }
 
@@ -55,12 +59,13 @@ impl BatchServer<'_> {
     ) {
         let transfers = self.transfers;
         let now = Instant::now();
-        {
+        let repeater = {
             let mut repeats = lock(self.repeats);
             for cid in &cids {
                 repeats.asked(peer, *cid, 0, now);
             }
-        }
+            repeats.is_repeater(&peer)
+        };
         let allowed = {
             let mut choker = lock(self.choker);
             choker.rejudge(peer, judgement.0, judgement.1);
@@ -73,7 +78,9 @@ impl BatchServer<'_> {
         {
             Ok(permit) if allowed && !self.faults.refuse_chunk() => permit,
             _ => {
-                transfers.net().respond(channel, Response::Choked).await;
+                self.tarpit
+                    .answer(transfers.net(), channel, Response::Choked, repeater)
+                    .await;
                 return;
             }
         };

@@ -182,6 +182,7 @@ pub async fn run(
                 reads: &reads,
                 repeats: &repeats,
                 throttled_share: &throttled_share,
+                tarpit: &tarpit,
                 faults: config.faults,
             };
             server.accept(peer, cids, channel, judge(&peer)).await;
