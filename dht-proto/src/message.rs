@@ -11,6 +11,7 @@
 //! | `Bitfield { cid, have }` | `Bitfield { have }` / `NotFound` | exchange which chunks each side holds |
 //! | `Have { cid, index }` | `Ack` | "I now hold chunk `index`" |
 //! | `Cancel { cid, index }` | `Ack` | "I no longer need chunk `index` from you" (an endgame duplicate another peer delivered) |
+//! | `Chunks { cids }` | `Chunks { answers }` / `Choked` | the only chunk of each of many files of one chunk ([`batch`]) |
 //!
 //! Any request may also get `Error { message }`. Limits: a request is at most
 //! [`MAX_REQUEST_LEN`] bytes; a response at most [`MAX_MANIFEST_RESPONSE_LEN`] on the
@@ -24,6 +25,10 @@ use crate::bitfield::Bitfield;
 use crate::cid::Cid;
 use crate::codec::{self, DecodeError};
 use crate::manifest::{MAX_CHUNKS, MAX_CHUNK_SIZE, MAX_MANIFEST_LEN};
+
+pub mod batch;
+
+pub use batch::{BatchAnswer, MAX_BATCH_DATA, MAX_BATCH_FILES};
 
 /// The libp2p protocol name of chunk, bitfield and have requests.
 pub const CHUNK_PROTOCOL: &str = "/p2pd/chunk/1.0.0";
@@ -96,6 +101,13 @@ pub enum Request {
         #[serde(deserialize_with = "deserialize_index")]
         index: u32,
     },
+    /// Ask for the whole of each of these files of one chunk (chunk 0 of each), in one
+    /// exchange: 1 to [`MAX_BATCH_FILES`] CIDs.
+    Chunks {
+        /// The file CIDs.
+        #[serde(deserialize_with = "batch::deserialize_batch")]
+        cids: Vec<Cid>,
+    },
 }
 
 /// Reads a chunk index: any CBOR unsigned integer. One that does not fit in 32 bits reads
@@ -128,6 +140,12 @@ pub enum Response {
         /// What the responder holds.
         have: Bitfield,
     },
+    /// One answer per file of a `Chunks` request, in the order asked.
+    Chunks {
+        /// The answers.
+        #[serde(deserialize_with = "batch::deserialize_batch")]
+        answers: Vec<BatchAnswer>,
+    },
     /// Acknowledges a `Have`.
     Ack,
     /// The responder does not have what was asked for.
@@ -149,9 +167,16 @@ impl Request {
         codec::encode(self)
     }
 
-    /// Decodes a request of at most [`MAX_REQUEST_LEN`] bytes.
+    /// Decodes a request of at most [`MAX_REQUEST_LEN`] bytes and checks its fields'
+    /// own limits.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes, MAX_REQUEST_LEN)
+        let request: Request = codec::decode(bytes, MAX_REQUEST_LEN)?;
+        match &request {
+            Request::Chunks { cids } if cids.is_empty() => {
+                Err(DecodeError::Invalid("a batch of no files".into()))
+            }
+            _ => Ok(request),
+        }
     }
 
     /// The protocol this request travels on.
@@ -162,14 +187,15 @@ impl Request {
         }
     }
 
-    /// The file this request is about.
-    pub fn cid(&self) -> &Cid {
+    /// The file this request is about; `None` for a batch, which is about several.
+    pub fn cid(&self) -> Option<&Cid> {
         match self {
             Request::Manifest { cid }
             | Request::Chunk { cid, .. }
             | Request::Bitfield { cid, .. }
             | Request::Have { cid, .. }
-            | Request::Cancel { cid, .. } => cid,
+            | Request::Cancel { cid, .. } => Some(cid),
+            Request::Chunks { .. } => None,
         }
     }
 }
@@ -245,12 +271,16 @@ impl Response {
     /// Whether this is one of the answers the protocol allows to `request`; any other is
     /// an unexpected answer, which fails the request. `Choked` may answer anything,
     /// `Ack` only the notifications `Have` and `Cancel`, `NotFound` and `Error` only the
-    /// requests about a file's content, and `Cancelled` only `Chunk`.
+    /// requests about one file's content, and `Cancelled` only `Chunk`. A batch is
+    /// answered `Chunks` with exactly one answer per file asked.
     pub fn answers(&self, request: &Request) -> bool {
         match (request, self) {
             (_, Response::Choked) => true,
             (Request::Have { .. } | Request::Cancel { .. }, response) => {
                 matches!(response, Response::Ack)
+            }
+            (Request::Chunks { cids }, response) => {
+                matches!(response, Response::Chunks { answers } if answers.len() == cids.len())
             }
             (_, Response::NotFound | Response::Error { .. }) => true,
             (Request::Manifest { .. }, Response::Manifest { .. })
@@ -275,6 +305,9 @@ impl Response {
     /// on) and checks its fields' own limits.
     pub fn decode_limited(bytes: &[u8], limit: usize) -> Result<Self, DecodeError> {
         let response: Response = codec::decode(bytes, limit.min(MAX_RESPONSE_LEN))?;
+        if let Response::Chunks { answers } = &response {
+            batch::check_answers(answers).map_err(DecodeError::Invalid)?;
+        }
         match &response {
             Response::Manifest {
                 name: Some(name), ..

@@ -160,7 +160,7 @@ fn messages() {
         }
     }
     // Every request and response variant is covered, valid and refused.
-    assert!(requests >= 5 && responses >= 8 && refused >= 20);
+    assert!(requests >= 6 && responses >= 9 && refused >= 20);
 }
 
 /// What the responder of the exchanges' setup answers, by docs/protocol.md §5: `None` is

@@ -29,6 +29,9 @@ fn samples() -> (Vec<Request>, Vec<Response>) {
             cid: cid(),
             index: 5,
         },
+        Request::Chunks {
+            cids: vec![cid(), Cid::for_manifest_bytes(b"n")],
+        },
     ];
     let responses = vec![
         Response::Manifest {
@@ -39,6 +42,12 @@ fn samples() -> (Vec<Request>, Vec<Response>) {
             data: ByteBuf::from(vec![9u8; 1000]),
         },
         Response::Bitfield { have },
+        Response::Chunks {
+            answers: vec![
+                BatchAnswer::Data(ByteBuf::from(vec![4u8; 100])),
+                BatchAnswer::NotFound,
+            ],
+        },
         Response::Ack,
         Response::NotFound,
         Response::Choked,
@@ -204,12 +213,14 @@ fn each_request_has_its_own_answers() {
             }
             Request::Bitfield { .. } => vec!["bitfield", "not_found", "choked", "error"],
             Request::Have { .. } | Request::Cancel { .. } => vec!["ack", "choked"],
+            Request::Chunks { .. } => vec!["chunks", "choked"],
         }
     };
     let kind = |response: &Response| match response {
         Response::Manifest { .. } => "manifest",
         Response::Chunk { .. } => "chunk",
         Response::Bitfield { .. } => "bitfield",
+        Response::Chunks { .. } => "chunks",
         Response::Ack => "ack",
         Response::NotFound => "not_found",
         Response::Choked => "choked",
@@ -333,4 +344,131 @@ fn a_huge_declared_length_does_not_allocate_it() {
     bytes.extend_from_slice(b"data");
     bytes.extend_from_slice(&[0x5b, 0x10, 0, 0, 0, 0, 0, 0, 0]);
     assert!(Response::decode(&bytes).is_err());
+}
+
+fn cids(n: usize) -> Vec<Cid> {
+    (0..n)
+        .map(|i| Cid::for_manifest_bytes(&i.to_le_bytes()))
+        .collect()
+}
+
+#[test]
+fn a_batch_request_names_one_to_the_limit_of_files() {
+    let most = Request::Chunks {
+        cids: cids(MAX_BATCH_FILES),
+    };
+    let bytes = most.encode();
+    assert!(bytes.len() < MAX_REQUEST_LEN, "{} bytes", bytes.len());
+    assert_eq!(Request::decode(&bytes).unwrap(), most);
+    assert_eq!(most.protocol(), CHUNK_PROTOCOL);
+    assert_eq!(most.cid(), None);
+    for refused in [0, MAX_BATCH_FILES + 1, 1000] {
+        let bytes = Request::Chunks {
+            cids: cids(refused),
+        }
+        .encode();
+        assert!(
+            matches!(
+                Request::decode(&bytes),
+                Err(DecodeError::Invalid(_) | DecodeError::Malformed(_))
+            ),
+            "{refused} cids"
+        );
+    }
+}
+
+#[test]
+fn a_batch_response_is_bounded_in_answers_and_bytes_and_fits_the_chunk_protocol() {
+    // The largest: every answer carries data, together the limit.
+    let each = MAX_BATCH_DATA / MAX_BATCH_FILES;
+    let largest = Response::Chunks {
+        answers: (0..MAX_BATCH_FILES)
+            .map(|i| BatchAnswer::Data(ByteBuf::from(vec![i as u8; each])))
+            .collect(),
+    };
+    let bytes = largest.encode();
+    assert!(
+        bytes.len() <= MAX_CHUNK_RESPONSE_LEN,
+        "{} bytes",
+        bytes.len()
+    );
+    assert_eq!(
+        Response::decode_limited(&bytes, MAX_CHUNK_RESPONSE_LEN).unwrap(),
+        largest
+    );
+    // One file of the largest size on its own fits too.
+    let one = Response::Chunks {
+        answers: vec![BatchAnswer::Data(ByteBuf::from(vec![1u8; MAX_BATCH_DATA]))],
+    };
+    assert!(Response::decode_limited(&one.encode(), MAX_CHUNK_RESPONSE_LEN).is_ok());
+    // One byte more than the data limit, in one answer or spread over two.
+    for answers in [
+        vec![BatchAnswer::Data(ByteBuf::from(vec![
+            1u8;
+            MAX_BATCH_DATA + 1
+        ]))],
+        vec![
+            BatchAnswer::Data(ByteBuf::from(vec![1u8; MAX_BATCH_DATA])),
+            BatchAnswer::Data(ByteBuf::from(vec![1u8; 1])),
+        ],
+    ] {
+        let bytes = Response::Chunks { answers }.encode();
+        assert!(matches!(
+            Response::decode_limited(&bytes, MAX_CHUNK_RESPONSE_LEN),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
+    // More answers than a request may ask for, even without data.
+    let many = Response::Chunks {
+        answers: vec![BatchAnswer::Choked; MAX_BATCH_FILES + 1],
+    };
+    assert!(Response::decode(&many.encode()).is_err());
+    // Answers must match the files asked, one for one.
+    let asked = Request::Chunks { cids: cids(3) };
+    let answer = |n| Response::Chunks {
+        answers: vec![BatchAnswer::NotFound; n],
+    };
+    assert!(answer(3).answers(&asked));
+    assert!(!answer(2).answers(&asked));
+    assert!(!answer(4).answers(&asked));
+    assert!(!answer(1).answers(&Request::Chunk {
+        cid: cid(),
+        index: 0
+    }));
+}
+
+#[test]
+fn a_batch_has_a_fixed_encoding() {
+    // {"chunks": {"cids": [C]}} and {"chunks": {"answers": [{"data": h'01'}, "not_found", "choked"]}}
+    let request = Request::Chunks { cids: vec![cid()] };
+    let mut expected = vec![0xa1, 0x66];
+    expected.extend_from_slice(b"chunks");
+    expected.extend_from_slice(&[0xa1, 0x64]);
+    expected.extend_from_slice(b"cids");
+    expected.extend_from_slice(&[0x81, 0x58, 0x24]);
+    expected.extend_from_slice(&cid().to_bytes());
+    assert_eq!(request.encode(), expected);
+    let response = Response::Chunks {
+        answers: vec![
+            BatchAnswer::Data(ByteBuf::from(vec![1u8])),
+            BatchAnswer::NotFound,
+            BatchAnswer::Choked,
+        ],
+    };
+    let mut expected = vec![0xa1, 0x66];
+    expected.extend_from_slice(b"chunks");
+    expected.extend_from_slice(&[0xa1, 0x67]);
+    expected.extend_from_slice(b"answers");
+    expected.extend_from_slice(&[0x83, 0xa1, 0x64]);
+    expected.extend_from_slice(b"data");
+    expected.extend_from_slice(&[0x41, 0x01, 0x69]);
+    expected.extend_from_slice(b"not_found");
+    expected.push(0x66);
+    expected.extend_from_slice(b"choked");
+    assert_eq!(response.encode(), expected);
+    // An answer of another shape is refused.
+    let mut odd = expected.clone();
+    let at = odd.len() - 7;
+    odd.splice(at.., [0x63, b'y', b'e', b's']);
+    assert!(Response::decode(&odd).is_err());
 }

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use dht_proto::message::{
-    CHUNK_PROTOCOL, MANIFEST_PROTOCOL, MAX_CHUNK_RESPONSE_LEN, MAX_MANIFEST_RESPONSE_LEN,
+    BatchAnswer, CHUNK_PROTOCOL, MANIFEST_PROTOCOL, MAX_CHUNK_RESPONSE_LEN,
+    MAX_MANIFEST_RESPONSE_LEN,
 };
 use dht_proto::{Bitfield, Request, Response};
 use serde_json::{json, Map, Value};
@@ -118,6 +119,10 @@ pub fn request_json(request: &Request) -> Value {
         Request::Cancel { cid, index } => {
             json!({ "cancel": { "cid": cid.to_string(), "index": index } })
         }
+        Request::Chunks { cids } => {
+            let cids: Vec<String> = cids.iter().map(ToString::to_string).collect();
+            json!({ "chunks": { "cids": cids } })
+        }
     }
 }
 
@@ -129,6 +134,17 @@ pub fn response_json(response: &Response) -> Value {
         }
         Response::Chunk { data } => json!({ "chunk": { "data": bytes_json(data) } }),
         Response::Bitfield { have } => json!({ "bitfield": { "have": bitfield_json(have) } }),
+        Response::Chunks { answers } => {
+            let answers: Vec<Value> = answers
+                .iter()
+                .map(|answer| match answer {
+                    BatchAnswer::Data(data) => json!({ "data": bytes_json(data) }),
+                    BatchAnswer::NotFound => json!("not_found"),
+                    BatchAnswer::Choked => json!("choked"),
+                })
+                .collect();
+            json!({ "chunks": { "answers": answers } })
+        }
         Response::Ack => json!("ack"),
         Response::NotFound => json!("not_found"),
         Response::Choked => json!("choked"),

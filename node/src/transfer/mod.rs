@@ -129,6 +129,7 @@ pub(crate) fn answer_name(response: &dht_proto::Response) -> &'static str {
         Response::Manifest { .. } => "manifest",
         Response::Chunk { .. } => "chunk",
         Response::Bitfield { .. } => "bitfield",
+        Response::Chunks { .. } => "chunks",
         Response::Ack => "ack",
         Response::NotFound => "not found",
         Response::Choked => "choked",

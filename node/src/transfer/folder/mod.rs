@@ -7,8 +7,8 @@
 //!   download that finds a directory manifest), make the tree's directories, fetch the
 //!   distinct files through the download engine, several at once, each straight to its
 //!   place, and restore executable bits; resumable.
-//! - `small.rs`: the files of one chunk, fetched with one request each (the manifest is
-//!   rebuilt from the bytes) and placed in batches with one commit.
+//! - `small.rs`: the files of one chunk, fetched many to a request (`small_ask.rs`; the
+//!   manifest is rebuilt from the bytes) and placed in batches with one commit.
 //! - `tree.rs`: writing under the target so that nothing lands outside it.
 //! - `manage.rs`: `rm`, `unpublish` and `publish` of a folder and its own files.
 //! - `sources.rs`: the folder's providers, given to each of its files as sources so
@@ -21,6 +21,7 @@ pub mod add;
 pub mod fetch;
 mod manage;
 mod small;
+mod small_ask;
 mod sources;
 pub mod tree;
 
@@ -182,5 +183,7 @@ impl super::Transfers {
     }
 }
 
+#[cfg(test)]
+mod small_tests;
 #[cfg(test)]
 mod tests;

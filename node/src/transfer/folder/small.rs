@@ -6,9 +6,11 @@
 //! of 4 KiB files those fixed costs were the whole fetch. A file of one chunk needs
 //! none of it: its manifest is a function of its bytes (the chunk size is one of the
 //! size, the encoding canonical, docs/protocol.md §3), so the fetcher asks the folder's
-//! providers for chunk 0 of each such file directly, [`PER_PEER`] requests in flight
-//! per provider, rebuilds the manifest from the bytes that arrive and keeps them only
-//! if it hashes to the file's CID. Verified files are placed in batches by
+//! providers for chunk 0 of each such file directly, many files in one `Chunks` batch
+//! ([`small_ask`](super::small_ask), [`BATCHES_PER_PEER`] batches in flight per
+//! provider), or one `Chunk` request per file ([`PER_PEER`] in flight) to a provider
+//! that does not answer batches; it rebuilds the manifest from the bytes that arrive
+//! and keeps them only if it hashes to the file's CID. Verified files are placed in batches by
 //! [`chunk_store::Store::place_fetched`] (one sync of each directory and one commit per
 //! batch) and announced in batches.
 //!
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use chunk_store::{Fetched, StoreError};
 use dht_proto::manifest::{chunk_size_for, DEFAULT_CHUNK_SIZE};
-use dht_proto::{Cid, Manifest, RelPath, Request, Response};
+use dht_proto::{Cid, Manifest, RelPath};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use libp2p::PeerId;
@@ -34,10 +36,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::fetch::{report, FileGroup, Shared};
+use super::small_ask::{ask_batch, ask_one, take_batch, Asked, BATCHES_PER_PEER};
 use super::sources::MAX_FOLDER_SOURCES;
 use super::tree;
 use super::FolderStatus;
-use crate::network::{Reply, RequestError};
 use crate::transfer::status::Failure;
 use crate::transfer::Transfers;
 
@@ -64,14 +66,14 @@ const MAX_FAILURES: u32 = 3;
 const TICK: Duration = Duration::from_millis(100);
 
 /// A small file of the tree that no engine download handles.
-struct Wanted {
-    cid: Cid,
-    size: u64,
+pub(super) struct Wanted {
+    pub(super) cid: Cid,
+    pub(super) size: u64,
     path: RelPath,
     out: PathBuf,
     executable: bool,
     /// Providers (by their index) asked for it without getting it.
-    tried: u32,
+    pub(super) tried: u32,
 }
 
 /// A file ready for the next batch.
@@ -94,21 +96,29 @@ struct Placed {
 /// One of the folder's providers.
 struct Provider {
     peer: PeerId,
+    /// Requests in flight: batches, or single files once it answers no batches.
     in_flight: usize,
     failures: u32,
     wait_until: Option<Instant>,
+    /// Whether it is sent batches (until one fails).
+    batches: bool,
 }
 
 impl Provider {
     fn can_take(&self, now: Instant) -> bool {
-        self.in_flight < PER_PEER
+        let most = if self.batches {
+            BATCHES_PER_PEER
+        } else {
+            PER_PEER
+        };
+        self.in_flight < most
             && self.failures < MAX_FAILURES
             && self.wait_until.is_none_or(|t| t <= now)
     }
 }
 
-/// What came back for one request.
-enum Answer {
+/// What came back about one file.
+pub(super) enum Answer {
     /// The bytes rebuilt the file's CID: its manifest.
     Verified(Vec<u8>, Vec<u8>),
     /// Bytes came, but not the file's.
@@ -174,6 +184,7 @@ impl SmallFetch<'_> {
                     in_flight: 0,
                     failures: 0,
                     wait_until: None,
+                    batches: true,
                 })
                 .collect();
             if providers.is_empty() {
@@ -271,10 +282,22 @@ impl SmallFetch<'_> {
                 else {
                     break;
                 };
-                let Some(file) = queue.pop_front() else { break };
+                let net = self.transfers.net().clone();
+                let peer = providers[at].peer;
                 providers[at].in_flight += 1;
-                fetch.buffered += file.size;
-                pending.push(self.ask(providers[at].peer, at, file));
+                if providers[at].batches {
+                    let files = take_batch(&mut queue, at);
+                    fetch.buffered += files.iter().map(|f| f.size).sum::<u64>();
+                    pending.push(futures::future::Either::Left(async move {
+                        (at, ask_batch(net, peer, files).await)
+                    }));
+                } else {
+                    let Some(file) = queue.pop_front() else { break };
+                    fetch.buffered += file.size;
+                    pending.push(futures::future::Either::Right(async move {
+                        (at, ask_one(net, peer, file).await)
+                    }));
+                }
             }
             // Files every usable provider was asked for go to the engine.
             let dead = (0..providers.len())
@@ -293,9 +316,22 @@ impl SmallFetch<'_> {
                 return Ok(());
             }
             tokio::select! {
-                Some((at, mut file, answer)) = pending.next(), if !pending.is_empty() => {
+                Some((at, asked)) = pending.next(), if !pending.is_empty() => {
                     let provider: &mut Provider = &mut providers[at];
                     provider.in_flight -= 1;
+                    let answered = match asked {
+                        Asked::Files(answered) => answered,
+                        Asked::NoBatches(files) => {
+                            tracing::debug!(peer = %provider.peer, "no batches: one request per file");
+                            provider.batches = false;
+                            for file in files.into_iter().rev() {
+                                fetch.buffered -= file.size;
+                                queue.push_front(file);
+                            }
+                            continue;
+                        }
+                    };
+                    for (mut file, answer) in answered.into_iter().rev() {
                     match answer {
                         Answer::Verified(manifest, data) => {
                             provider.failures = 0;
@@ -329,48 +365,13 @@ impl SmallFetch<'_> {
                             queue.push_front(file);
                         }
                     }
+                    }
                 }
                 flushed = fetch.wait_flush(), if fetch.flushing.is_some() => {
                     fetch.finish_flush(self, flushed).await?;
                 }
                 _ = tick.tick() => report(self.status, self.shared, self.started),
             }
-        }
-    }
-
-    /// Asks `peer` for chunk 0 of `file` and checks what comes back.
-    fn ask(
-        &self,
-        peer: PeerId,
-        at: usize,
-        file: Wanted,
-    ) -> impl std::future::Future<Output = (usize, Wanted, Answer)> + Send + 'static {
-        let net = self.transfers.net().clone();
-        async move {
-            let answer = if file.size == 0 {
-                // Nothing to ask: the empty file's manifest is known.
-                check(&file, Vec::new()).await
-            } else {
-                match net
-                    .request(
-                        peer,
-                        Request::Chunk {
-                            cid: file.cid,
-                            index: 0,
-                        },
-                    )
-                    .await
-                {
-                    Ok(Reply::Chunk(data)) => check(&file, data.to_vec()).await,
-                    Ok(Reply::Message(Response::Choked)) => Answer::Later,
-                    Ok(_) => Answer::NotHere { blame: false },
-                    Err(RequestError::ConnectionClosed | RequestError::Overloaded) => Answer::Later,
-                    Err(e) => Answer::NotHere {
-                        blame: e.blames_peer(),
-                    },
-                }
-            };
-            (at, file, answer)
         }
     }
 }
@@ -398,7 +399,7 @@ fn merged(groups: Vec<FileGroup>) -> Vec<FileGroup> {
 }
 
 /// Whether `data` is `file` (its manifest rebuilt from it hashes to its CID).
-async fn check(file: &Wanted, data: Vec<u8>) -> Answer {
+pub(super) async fn check(file: &Wanted, data: Vec<u8>) -> Answer {
     if data.len() as u64 != file.size {
         return Answer::Unverified;
     }

@@ -52,12 +52,32 @@ fn path(parts: &[&str]) -> Vec<String> {
 }
 
 /// Waits for the fetch to end.
-async fn ended(status: &mut tokio::sync::watch::Receiver<FolderStatus>) -> FolderStatus {
+pub(super) async fn ended(status: &mut tokio::sync::watch::Receiver<FolderStatus>) -> FolderStatus {
     tokio::time::timeout(DEADLINE, status.wait_for(FolderStatus::has_ended))
         .await
         .expect("the folder fetch ends in time")
         .expect("the fetch is kept")
         .clone()
+}
+
+/// Fetches folder `cid` into `copy` under the node's directory; returns where, and how
+/// the fetch ended.
+pub(super) async fn fetched(
+    node: &Node,
+    cid: Cid,
+    timeout: Duration,
+) -> (std::path::PathBuf, FolderStatus) {
+    let root = node.dir.path().join("copy");
+    let mut status = node
+        .transfers
+        .fetch_folder(FetchTarget {
+            cid,
+            output: Some(root.clone()),
+            output_dir: None,
+            timeout,
+        })
+        .expect("the fetch starts");
+    (root, ended(&mut status).await)
 }
 
 /// Serves `bytes` to the fetcher as the manifest of their CID and checks that the fetch
@@ -162,14 +182,14 @@ async fn hostile_manifests_from_a_peer_are_refused_before_anything_is_written() 
     assert!(written.is_empty(), "{written:?}");
 }
 
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
+pub(super) fn write(root: &Path, rel: &str, bytes: &[u8]) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
 
 /// Adds the directory `src` to `node`'s store (copy mode, listed).
-async fn add_copy(node: &Node, src: std::path::PathBuf) -> super::FolderAdded {
+pub(super) async fn add_copy(node: &Node, src: std::path::PathBuf) -> super::FolderAdded {
     node.transfers
         .add_folder(
             src,
@@ -199,17 +219,7 @@ async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() 
         ..Setup::default()
     })
     .await;
-    let root = fetcher.dir.path().join("copy");
-    let mut status = fetcher
-        .transfers
-        .fetch_folder(FetchTarget {
-            cid: added.cid,
-            output: Some(root.clone()),
-            output_dir: None,
-            timeout: Duration::from_secs(20),
-        })
-        .unwrap();
-    let end = ended(&mut status).await;
+    let (root, end) = fetched(&fetcher, added.cid, Duration::from_secs(20)).await;
     assert_eq!(end.state, FolderState::Done, "{end:?}");
     assert_eq!((end.files_done, end.files_total), (3, 3));
     assert_eq!(end.bytes_done, end.bytes_total);
@@ -228,152 +238,6 @@ async fn a_folder_crosses_between_two_nodes_with_identical_files_fetched_once() 
     let folder = store.folder(&added.cid).unwrap().unwrap();
     assert!(folder.record.complete && folder.record.listed);
     assert_eq!(folder.record.fetch_to, None);
-}
-
-/// The files of one chunk: one `Chunk` request each, no manifest or bitfield request of
-/// their own (the manifest is rebuilt from the bytes). A file whose bytes do not rebuild
-/// its CID goes to the engine, which asks for its manifest and gets it right, and the
-/// peer is not banned for it (bytes under a manifest of another chunk size would not
-/// rebuild it either).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_files_come_with_one_chunk_request_each() {
-    use dht_proto::dirmanifest::{DirEntry, EntryKind};
-    use dht_proto::{Bitfield, DirManifest, Manifest, RelPath};
-    use std::collections::HashMap;
-
-    const FILES: usize = 40;
-    let fetcher = Node::start(Setup::default()).await;
-    let mut probe = Probe::start(&fetcher).await;
-    let mut files: HashMap<Cid, (Vec<u8>, Vec<u8>)> = HashMap::new();
-    let mut entries = Vec::new();
-    for i in 0..FILES {
-        let data = format!("small file number {i}\n")
-            .repeat(i * 10)
-            .into_bytes();
-        let manifest = Manifest::new(
-            data.len() as u64,
-            dht_proto::manifest::DEFAULT_CHUNK_SIZE,
-            if data.is_empty() {
-                vec![]
-            } else {
-                vec![*blake3::hash(&data).as_bytes()]
-            },
-        )
-        .unwrap();
-        entries.push(DirEntry {
-            path: RelPath::parse(&format!("d{}/f{i}", i % 3)).unwrap(),
-            kind: EntryKind::File {
-                cid: manifest.cid(),
-                size: data.len() as u64,
-                executable: i % 5 == 0,
-            },
-        });
-        files.insert(manifest.cid(), (manifest.encode(), data));
-    }
-    let dir = DirManifest::new(entries).unwrap();
-    let dir_bytes = dir.encode();
-    let dir_cid = Cid::for_manifest_bytes(&dir_bytes);
-    // The file whose first answer is someone else's bytes.
-    let odd = dir.files().nth(7).map(|(_, cid, _, _)| *cid).unwrap();
-
-    let root = fetcher.dir.path().join("small");
-    let mut status = fetcher
-        .transfers
-        .fetch_folder(FetchTarget {
-            cid: dir_cid,
-            output: Some(root.clone()),
-            output_dir: None,
-            timeout: Duration::from_secs(20),
-        })
-        .unwrap();
-    let mut asked: HashMap<(&'static str, Cid), usize> = HashMap::new();
-    let serve = async {
-        while let Some(inbound) = probe.inbound.recv().await {
-            let (kind, cid, answer) = match inbound.request {
-                Request::Manifest { cid } if cid == dir_cid => (
-                    "manifest",
-                    cid,
-                    Response::Manifest {
-                        manifest: serde_bytes::ByteBuf::from(dir_bytes.clone()),
-                        name: Some("small".into()),
-                    },
-                ),
-                Request::Manifest { cid } => (
-                    "manifest",
-                    cid,
-                    match files.get(&cid) {
-                        Some((manifest, _)) => Response::Manifest {
-                            manifest: serde_bytes::ByteBuf::from(manifest.clone()),
-                            name: None,
-                        },
-                        None => Response::NotFound,
-                    },
-                ),
-                Request::Bitfield { cid, .. } => (
-                    "bitfield",
-                    cid,
-                    Response::Bitfield {
-                        have: Bitfield::full(1),
-                    },
-                ),
-                Request::Chunk { cid, .. } => {
-                    let first = !asked.contains_key(&("chunk", cid));
-                    let data = match files.get(&cid) {
-                        Some(_) if cid == odd && first => b"not this file".to_vec(),
-                        Some((_, data)) => data.clone(),
-                        None => Vec::new(),
-                    };
-                    (
-                        "chunk",
-                        cid,
-                        Response::Chunk {
-                            data: serde_bytes::ByteBuf::from(data),
-                        },
-                    )
-                }
-                other => ("other", *other.cid(), Response::Ack),
-            };
-            *asked.entry((kind, cid)).or_default() += 1;
-            probe.net.respond(inbound.channel, answer).await;
-        }
-    };
-    let end = tokio::select! {
-        end = ended(&mut status) => end,
-        () = serve => panic!("the probe's network stopped"),
-    };
-    assert_eq!(end.state, FolderState::Done, "{end:?}");
-    assert_eq!(end.files_done, FILES as u64);
-    for (path, cid, _, _) in dir.files() {
-        let data = &files[cid].1;
-        assert_eq!(&std::fs::read(root.join(path.to_string())).unwrap(), data);
-    }
-    let count = |kind: &str, cid: &Cid| asked.get(&(kind, *cid)).copied().unwrap_or(0);
-    assert_eq!(count("manifest", &dir_cid), 1);
-    for cid in files.keys() {
-        let empty = files[cid].1.is_empty();
-        if *cid == odd {
-            // The engine: the manifest, the bitfield, the chunk again.
-            assert_eq!(count("manifest", cid), 1);
-            assert_eq!(count("chunk", cid), 2);
-            continue;
-        }
-        assert_eq!(count("manifest", cid), 0, "{cid}: manifest asked");
-        assert_eq!(count("bitfield", cid), 0, "{cid}: bitfield asked");
-        // The empty file needs no request at all.
-        assert_eq!(
-            count("chunk", cid),
-            usize::from(!empty),
-            "{cid}: chunk requests"
-        );
-    }
-    assert!(!fetcher.transfers.is_banned(&probe.net.local_peer_id()));
-    // Every file is in the store, tracked in place, unlisted.
-    let store = fetcher.transfers.store().clone();
-    for cid in files.keys() {
-        let info = store.info(cid).unwrap().unwrap();
-        assert_eq!(info.state, chunk_store::EntryState::Complete);
-        assert!(!info.listed);
-    }
 }
 
 /// A folder's files are announced together: the reprovider sends their records grouped

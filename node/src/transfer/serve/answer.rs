@@ -84,6 +84,8 @@ pub(super) async fn answer(
             Reply::Message(Response::Ack)
         }
         Request::Cancel { .. } => Reply::Message(Response::Ack),
+        // Answered by `batch` before this.
+        Request::Chunks { .. } => Reply::Message(Response::Choked),
     }
 }
 
@@ -130,7 +132,7 @@ fn flatten<T>(
 
 /// A file tracked in place changed on disk: it is answered as not held and no longer
 /// announced, until the owner adds it again.
-async fn withdraw(transfers: &Transfers, cid: Cid) -> Response {
+pub(super) async fn withdraw(transfers: &Transfers, cid: Cid) -> Response {
     tracing::info!(%cid, "file changed on disk: no longer served or announced");
     transfers.net().stop_providing(cid).await;
     Response::NotFound

@@ -12,6 +12,9 @@
 //!    waiting (see [`uploads`]), else `Choked`;
 //! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
+//! A batch of files of one chunk (`Chunks`) passes 2, 4 and 5 as one chunk request, and
+//! 3 file by file ([`batch`]).
+//!
 //! [`answer`] says what is answered from the store; [`uploads`] runs each accepted
 //! chunk request. A peer that asks again for chunks it was sent ([`repeats`]) is
 //! judged a taker like one that refuses us, and what it is refused or answered (other
@@ -20,6 +23,7 @@
 //! when their peer disconnects.
 
 mod answer;
+mod batch;
 pub mod faults;
 mod probe;
 pub mod repeats;
@@ -171,7 +175,23 @@ pub async fn run(
             net.respond(channel, Response::Choked).await;
             continue;
         }
-        if !transfers.inner.share_gate.may_serve(&peer, request.cid()) {
+        if let Request::Chunks { cids } = request {
+            let server = batch::BatchServer {
+                transfers: &transfers,
+                choker: &choker,
+                reads: &reads,
+                repeats: &repeats,
+                throttled_share: &throttled_share,
+                tarpit: &tarpit,
+                faults: config.faults,
+            };
+            server.accept(peer, cids, channel, judge(&peer)).await;
+            continue;
+        }
+        let gated = request
+            .cid()
+            .is_some_and(|cid| !transfers.inner.share_gate.may_serve(&peer, cid));
+        if gated {
             // A private file, and no grant: answered as if we did not hold it.
             net.respond(channel, Response::NotFound).await;
             continue;

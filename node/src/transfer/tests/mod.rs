@@ -33,6 +33,9 @@ pub(super) struct Node {
     /// Its listen address, ending in `/p2p/<id>`.
     pub addr: Multiaddr,
     pub dir: tempfile::TempDir,
+    /// Requests peers sent it, by kind (`Request`'s CBOR name: "chunk", "chunks", …),
+    /// counted if [`Setup::count_requests`].
+    pub asked: Asked,
     tasks: Vec<JoinHandle<()>>,
     /// Set to release the held `Have` requests (see [`Setup::hold_haves`]).
     release: watch::Sender<bool>,
@@ -59,7 +62,14 @@ pub(super) struct Setup {
     pub upload_slots: Option<usize>,
     /// Hold the `Have` requests peers send, unanswered, until [`Node::release_haves`].
     pub hold_haves: bool,
+    /// How its upload side misbehaves.
+    pub faults: serve::faults::Faults,
+    /// Count the requests peers send it ([`Node::asked`]).
+    pub count_requests: bool,
 }
+
+/// Requests a node was sent, by kind.
+pub(super) type Asked = Arc<std::sync::Mutex<std::collections::HashMap<&'static str, usize>>>;
 
 impl Node {
     pub(super) async fn start(setup: Setup) -> Node {
@@ -71,10 +81,16 @@ impl Node {
             network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
                 .expect("an in-memory node builds");
         let mut tasks = vec![tokio::spawn(actor.run())];
-        let (release, released) = watch::channel(false);
-        if setup.hold_haves {
+        let (release, released) = watch::channel(!setup.hold_haves);
+        let asked = Asked::default();
+        if setup.hold_haves || setup.count_requests {
             let (to_serve, from_net) = mpsc::channel(1024);
-            tasks.push(tokio::spawn(hold_haves(inbound_rx, to_serve, released)));
+            tasks.push(tokio::spawn(relay(
+                inbound_rx,
+                to_serve,
+                released,
+                asked.clone(),
+            )));
             inbound_rx = from_net;
         }
         let transfers = Transfers::new(
@@ -91,7 +107,7 @@ impl Node {
             transfers.clone(),
             ServeConfig {
                 upload_slots: setup.upload_slots.unwrap_or(8),
-                faults: Default::default(),
+                faults: setup.faults,
             },
             inbound_rx,
         )));
@@ -104,6 +120,7 @@ impl Node {
             net,
             addr,
             dir,
+            asked,
             tasks,
             release,
         }
@@ -225,17 +242,24 @@ fn network_config(
     }
 }
 
-/// Passes inbound requests to the upload server, but holds `Have`s until released.
-async fn hold_haves(
+/// Passes inbound requests to the upload server, counting them by kind, but holds
+/// `Have`s until released.
+async fn relay(
     mut inbound: mpsc::Receiver<InboundRequest>,
     to_serve: mpsc::Sender<InboundRequest>,
     mut released: watch::Receiver<bool>,
+    asked: Asked,
 ) {
     let mut held = Vec::new();
     loop {
         tokio::select! {
             next = inbound.recv() => {
                 let Some(request) = next else { return };
+                *asked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(request_kind(&request.request))
+                    .or_default() += 1;
                 if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
                     held.push(request);
                 } else if to_serve.send(request).await.is_err() {
@@ -250,6 +274,18 @@ async fn hold_haves(
                 }
             }
         }
+    }
+}
+
+/// A request's kind, as its CBOR name.
+pub(super) fn request_kind(request: &Request) -> &'static str {
+    match request {
+        Request::Manifest { .. } => "manifest",
+        Request::Chunk { .. } => "chunk",
+        Request::Bitfield { .. } => "bitfield",
+        Request::Have { .. } => "have",
+        Request::Cancel { .. } => "cancel",
+        Request::Chunks { .. } => "chunks",
     }
 }
 
