@@ -22,6 +22,7 @@ pub mod fetch;
 mod manage;
 mod small;
 mod small_ask;
+mod small_place;
 mod sources;
 pub mod tree;
 

@@ -1,5 +1,5 @@
-//! The small files of a folder fetch: files of one chunk, fetched with one request each
-//! and placed in batches, instead of one engine download each.
+//! The small files of a folder fetch: files of one chunk, fetched many to a request and
+//! placed in batches, instead of one engine download each.
 //!
 //! A download asks for the manifest, then the peer's bitfield, then the chunk (three
 //! round trips), and commits twice and syncs twice per file; for a folder of thousands
@@ -10,9 +10,9 @@
 //! ([`small_ask`](super::small_ask), [`BATCHES_PER_PEER`] batches in flight per
 //! provider), or one `Chunk` request per file ([`PER_PEER`] in flight) to a provider
 //! that does not answer batches; it rebuilds the manifest from the bytes that arrive
-//! and keeps them only if it hashes to the file's CID. Verified files are placed in batches by
-//! [`chunk_store::Store::place_fetched`] (one sync of each directory and one commit per
-//! batch) and announced in batches.
+//! and keeps them only if it hashes to the file's CID. Verified files are placed in
+//! batches ([`small_place`](super::small_place): [`chunk_store::Store::place_fetched`],
+//! one sync of each directory and one commit per batch) and announced in batches.
 //!
 //! Nothing here bans a peer: bytes that do not rebuild the CID (a peer whose manifest
 //! uses another chunk size would send those too) send the file to the engine, which
@@ -22,21 +22,20 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chunk_store::{Fetched, StoreError};
+use chunk_store::Fetched;
 use dht_proto::manifest::{chunk_size_for, DEFAULT_CHUNK_SIZE};
 use dht_proto::{Cid, Manifest, RelPath};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use libp2p::PeerId;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::fetch::{report, FileGroup, Shared};
 use super::small_ask::{ask_batch, ask_one, take_batch, Asked, BATCHES_PER_PEER};
+use super::small_place::{Batches, Ready};
 use super::sources::MAX_FOLDER_SOURCES;
 use super::tree;
 use super::FolderStatus;
@@ -50,8 +49,6 @@ pub(super) const SMALL_FILE_MAX: u64 = DEFAULT_CHUNK_SIZE as u64;
 /// in flight. The responder's read budget is 32 permits, one per small chunk
 /// (docs/protocol.md §5): this leaves 8 of them to other requesters.
 pub(super) const PER_PEER: usize = 24;
-/// Files placed with one commit at most.
-const BATCH_FILES: usize = 512;
 /// Bytes received and not yet placed at most; past this no new request goes out.
 const BUFFERED_BYTES: u64 = 64 << 20;
 /// Files larger than this are verified on a blocking thread.
@@ -69,28 +66,11 @@ const TICK: Duration = Duration::from_millis(100);
 pub(super) struct Wanted {
     pub(super) cid: Cid,
     pub(super) size: u64,
-    path: RelPath,
-    out: PathBuf,
-    executable: bool,
+    pub(super) path: RelPath,
+    pub(super) out: PathBuf,
+    pub(super) executable: bool,
     /// Providers (by their index) asked for it without getting it.
     pub(super) tried: u32,
-}
-
-/// A file ready for the next batch.
-struct Ready {
-    wanted: Wanted,
-    fetched: Fetched,
-    /// Who sent it (`None`: it was in place already).
-    from: Option<PeerId>,
-}
-
-/// A file of a batch once placed (or not).
-struct Placed {
-    wanted: Wanted,
-    from: Option<PeerId>,
-    /// Bytes it held while waiting (0 for a file in place already).
-    buffered: u64,
-    result: Result<(), String>,
 }
 
 /// One of the folder's providers.
@@ -309,7 +289,7 @@ impl SmallFetch<'_> {
                 queue = keep.into();
                 left.extend(done.into_iter().map(Wanted::into_group));
             }
-            if fetch.flushing.is_none() && !fetch.ready.is_empty() {
+            if !fetch.is_flushing() && !fetch.ready.is_empty() {
                 fetch.start_flush(self);
             }
             if queue.is_empty() && pending.is_empty() {
@@ -367,7 +347,7 @@ impl SmallFetch<'_> {
                     }
                     }
                 }
-                flushed = fetch.wait_flush(), if fetch.flushing.is_some() => {
+                flushed = fetch.wait_flush(), if fetch.is_flushing() => {
                     fetch.finish_flush(self, flushed).await?;
                 }
                 _ = tick.tick() => report(self.status, self.shared, self.started),
@@ -434,131 +414,6 @@ impl Wanted {
             cid: self.cid,
             size: self.size,
             paths: vec![(self.path, self.executable)],
-        }
-    }
-}
-
-/// Verified files waiting to be placed, and the batch being placed now.
-#[derive(Default)]
-struct Batches {
-    ready: Vec<Ready>,
-    /// Bytes received (or asked for) and not placed yet.
-    buffered: u64,
-    flushing: Option<JoinHandle<Flushed>>,
-}
-
-/// A placed batch: each file with its result.
-type Flushed = Result<Vec<Placed>, StoreError>;
-
-impl Batches {
-    /// Places up to [`BATCH_FILES`] ready files on a blocking thread.
-    fn start_flush(&mut self, fetch: &SmallFetch<'_>) {
-        let take = self.ready.len().min(BATCH_FILES);
-        let batch: Vec<Ready> = self.ready.drain(..take).collect();
-        let store = fetch.transfers.store().clone();
-        let root = fetch.root.to_path_buf();
-        self.flushing = Some(tokio::task::spawn_blocking(move || {
-            let began = Instant::now();
-            let files = batch.len();
-            let mut placed = Vec::with_capacity(batch.len());
-            let mut fetched = Vec::with_capacity(batch.len());
-            let mut placing = Vec::with_capacity(batch.len());
-            for ready in batch {
-                // A parent swapped for a link since the fetch began: that file fails.
-                let result =
-                    tree::check_parents(&root, &ready.wanted.path).map_err(|e| e.to_string());
-                if result.is_ok() {
-                    placing.push(placed.len());
-                }
-                placed.push(Placed {
-                    buffered: ready.fetched.data.as_ref().map_or(0, |d| d.len() as u64),
-                    wanted: ready.wanted,
-                    from: ready.from,
-                    result,
-                });
-                fetched.push(ready.fetched);
-            }
-            let fetched: Vec<Fetched> = fetched
-                .into_iter()
-                .zip(&placed)
-                .filter(|(_, p)| p.result.is_ok())
-                .map(|(f, _)| f)
-                .collect();
-            let outcomes = store.place_fetched(&fetched)?;
-            for (at, outcome) in placing.into_iter().zip(outcomes) {
-                let file = &mut placed[at];
-                file.result = outcome.map_err(|e| e.to_string()).and_then(|()| {
-                    tree::check_parents(&root, &file.wanted.path)
-                        .and_then(|()| {
-                            tree::set_file_mode(&file.wanted.out, file.wanted.executable)
-                        })
-                        .map_err(|e| e.to_string())
-                });
-            }
-            tracing::debug!(
-                files,
-                secs = began.elapsed().as_secs_f64(),
-                "small files placed"
-            );
-            Ok(placed)
-        }));
-    }
-
-    async fn wait_flush(&mut self) -> Flushed {
-        match self.flushing.as_mut() {
-            Some(handle) => handle
-                .await
-                .unwrap_or_else(|e| Err(StoreError::Invalid(format!("placing files: {e}")))),
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Counts a placed batch and announces its files; a file that failed fails the
-    /// folder fetch, as a failed download does.
-    async fn finish_flush(
-        &mut self,
-        fetch: &SmallFetch<'_>,
-        flushed: Flushed,
-    ) -> Result<(), Failure> {
-        self.flushing = None;
-        let placed = flushed.map_err(Failure::of_store)?;
-        let mut announce = Vec::with_capacity(placed.len());
-        let mut failure = None;
-        for file in placed {
-            self.buffered = self.buffered.saturating_sub(file.buffered);
-            match file.result {
-                Ok(()) => {
-                    let size = file.wanted.size;
-                    fetch.shared.files_done.fetch_add(1, Ordering::Relaxed);
-                    fetch.shared.bytes_done.fetch_add(size, Ordering::Relaxed);
-                    if let Some(peer) = file.from {
-                        fetch.transfers.inner.chunk_counters.verified();
-                        fetch.transfers.note_received(peer, size);
-                    }
-                    announce.push(file.wanted.cid);
-                }
-                Err(message) => {
-                    failure.get_or_insert_with(|| {
-                        Failure::storage(format!("{}: {message}", file.wanted.path))
-                    });
-                }
-            }
-        }
-        fetch.transfers.net().start_providing_many(announce).await;
-        failure.map_or(Ok(()), Err)
-    }
-
-    /// Places everything still ready, batch after batch.
-    async fn flush_all(&mut self, fetch: &SmallFetch<'_>) -> Result<(), Failure> {
-        loop {
-            if self.flushing.is_some() {
-                let flushed = self.wait_flush().await;
-                self.finish_flush(fetch, flushed).await?;
-            }
-            if self.ready.is_empty() {
-                return Ok(());
-            }
-            self.start_flush(fetch);
         }
     }
 }
