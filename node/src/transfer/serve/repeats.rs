@@ -4,8 +4,11 @@
 //! flood of identities asking for the same chunks to hold the upload slots) is a
 //! *repeater*: the choker treats it as a taker, so it gets only the optimistic slot.
 //!
-//! Asking again for a file's manifest, or sending again our bitfield of it, counts the
-//! same way past [`QUERIES_FREE`] of each per file: a downloader asks each peer for
+//! A bitfield sent to us starts a new download's exchange: what was sent to an earlier
+//! download of the same file (cancelled, or removed and fetched again) is forgotten,
+//! so that the new one's requests are no repeats. Asking again for a file's manifest,
+//! or sending again our bitfield of it, counts as a repeat past [`QUERIES_FREE`] of each
+//! per file: a downloader asks each peer for
 //! them once per download (again after a refusal of ours or a restart), and a flood
 //! peer that cycles through its requests repeats them long before it has asked for
 //! every chunk once.
@@ -104,6 +107,13 @@ impl Repeats {
         *count = count.saturating_add(1);
         if *count > QUERIES_FREE {
             asks.repeats = asks.repeats.saturating_add(1);
+        }
+        if query == Query::Bitfield {
+            // A download starts its exchange with us with its bitfield: its requests
+            // for chunks sent to an earlier download of the file (cancelled, or the file
+            // removed since) are no repeats. A peer that sends bitfields over and over
+            // repeats those instead.
+            asks.sent.retain(|(c, _), _| *c != cid);
         }
     }
 
@@ -276,6 +286,24 @@ mod tests {
             repeats.queried(again, cid, Query::Manifest, at);
         }
         assert_eq!(repeats.peers[&again].repeats, 0);
+    }
+
+    #[test]
+    fn a_file_fetched_three_times_in_a_row_on_one_connection_is_no_repeat() {
+        // A download cancelled, another paused and removed, then a third: each starts
+        // with its bitfield and asks for the same chunks.
+        let (cid, now) = (cid(), Instant::now());
+        let mut repeats = Repeats::default();
+        let peer = PeerId::random();
+        for _ in 0..3 {
+            repeats.queried(peer, cid, Query::Manifest, now);
+            repeats.queried(peer, cid, Query::Bitfield, now);
+            for index in 0..12 {
+                repeats.asked(peer, cid, index, now);
+                repeats.sent(peer, cid, index, now);
+            }
+        }
+        assert!(!repeats.is_repeater(&peer));
     }
 
     #[test]
