@@ -151,20 +151,26 @@ impl Choker {
         self.recount_takers();
     }
 
-    fn classify(&mut self, peer: PeerId, taking: Taking) {
-        match taking {
-            Taking::No => {
-                self.refusers.remove(&peer);
-                self.hoarders.remove(&peer);
+    /// Files `peer` as a refuser, a hoarder or neither; returns whether that changed.
+    fn classify(&mut self, peer: PeerId, taking: Taking) -> bool {
+        let (refuses, hoards) = (taking == Taking::Refuses, taking == Taking::Hoards);
+        let changed =
+            self.refusers.contains(&peer) != refuses || self.hoarders.contains(&peer) != hoards;
+        for (set, member) in [(&mut self.refusers, refuses), (&mut self.hoarders, hoards)] {
+            if member {
+                set.insert(peer);
+            } else {
+                set.remove(&peer);
             }
-            Taking::Hoards => {
-                self.refusers.remove(&peer);
-                self.hoarders.insert(peer);
-            }
-            Taking::Refuses => {
-                self.hoarders.remove(&peer);
-                self.refusers.insert(peer);
-            }
+        }
+        changed
+    }
+
+    /// [`Choker::recount_takers`] when it can change the takers: only hoarders depend
+    /// on who else is interested (without any, the takers are the refusers already).
+    fn recount_if_hoarders(&mut self) {
+        if !self.hoarders.is_empty() {
+            self.recount_takers();
         }
     }
 
@@ -191,8 +197,10 @@ impl Choker {
             return;
         }
         self.scores.insert(peer, score);
-        self.classify(peer, taking);
-        self.recount_takers();
+        // Judged at every chunk request: the takers are counted again only on a change.
+        if self.classify(peer, taking) {
+            self.recount_takers();
+        }
         if self.takers.contains(&peer) && self.optimistic.is_none_or(|(p, _)| p != peer) {
             self.unchoked.remove(&peer);
         }
@@ -247,7 +255,7 @@ impl Choker {
             }
         }
         if self.interest.insert(peer, now).is_none() {
-            self.recount_takers();
+            self.recount_if_hoarders();
         }
         if self.is_throttled(&peer) && self.throttled_in_flight() >= THROTTLED_IN_FLIGHT {
             return false;
@@ -318,13 +326,13 @@ impl Choker {
     pub fn left(&mut self, peer: &PeerId) {
         self.release(peer);
         self.interest.remove(peer);
-        self.recount_takers();
+        self.recount_if_hoarders();
     }
 
     fn forget_uninterested(&mut self, now: Instant) {
         self.interest
             .retain(|_, last| now.saturating_duration_since(*last) < INTEREST_TIMEOUT);
-        self.recount_takers();
+        self.recount_if_hoarders();
     }
 
     /// Whether a peer holds a slot.
