@@ -220,3 +220,52 @@ async fn only_a_new_address_or_the_first_bootstrap_connection_announces_everythi
     confirm(&mut actor, &found);
     assert!(everything_again(&mut actor));
 }
+
+#[tokio::test]
+async fn a_provider_with_no_confirmed_address_is_found_through_its_listen_address() {
+    // A node that is no DHT server (its address not confirmed yet: just started, or
+    // AutoNAT's one dial-back failed) is in nobody's routing table, so a server cannot
+    // fill in addresses for its record: the record must carry them.
+    let boot = spawn(config(DhtMode::Server)).await;
+    let provider = spawn_joining(config(DhtMode::Client), &boot).await;
+    // A client too, so that the record reaches it only through the server.
+    let finder = spawn_joining(config(DhtMode::Client), &boot).await;
+    let provider_id = provider.net.local_peer_id();
+    wait_connected(&provider, boot.net.local_peer_id()).await;
+    eventually("the finder in the routing table", || async {
+        (finder.net.info().await.ok()?.routing_table_peers >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(provider.net.info().await.unwrap().external_addrs.len(), 0);
+    let file = cid(11);
+    provider.net.start_providing(file).await;
+    eventually("the announcement's end", || async {
+        let a = provider.net.announcements().await.ok()?.pop()?;
+        (!a.announcing && a.peers > Some(0)).then_some(a)
+    })
+    .await;
+    // The record the server stored names the provider's listen address.
+    let stored = eventually("the record stored", || async {
+        boot.poke(move |actor| {
+            use libp2p::kad::store::RecordStore as _;
+            let store = actor.swarm.behaviour_mut().kad.store_mut();
+            store.providers(&super::announce::provider_key(&file))
+        })
+        .await
+        .into_iter()
+        .find(|r| r.provider == provider_id)
+    })
+    .await;
+    assert_eq!(stored.addresses, vec![provider.addr.clone()]);
+    eventually("the provider found", || async {
+        let mut found = finder.net.find_providers(file).await;
+        while let Ok(Some(p)) = tokio::time::timeout(DEADLINE, found.recv()).await {
+            if p == provider_id {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    wait_connected(&finder, provider_id).await;
+}

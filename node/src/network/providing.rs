@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::kad::store::RecordStore as _;
 use libp2p::request_response::{self, OutboundRequestId};
-use libp2p::{kad, PeerId};
+use libp2p::{kad, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
 use super::add_provider::AddProviderBatch;
@@ -16,6 +16,28 @@ use super::reprovide::{Action, ReprovideStats};
 
 /// Most of our addresses put in a provider record.
 const MAX_RECORD_ADDRS: usize = 16;
+
+/// The addresses our provider records carry: the confirmed external ones (as
+/// libp2p-kad's own announcements do), or, while none is confirmed, our listen
+/// addresses. A server fills in the addresses of a record that has none from its routing
+/// table, and a node whose address is not confirmed is a DHT client, in nobody's routing
+/// table: a record without addresses would name it nowhere. (Just started, its first
+/// announcements go out before AutoNAT confirms anything; once an address is confirmed,
+/// everything is announced again with it.) Loopback listen addresses go only when there
+/// are no others: a peer on another machine cannot use them.
+fn record_addresses<'a>(
+    external: impl Iterator<Item = &'a Multiaddr>,
+    listen: impl Iterator<Item = &'a Multiaddr>,
+) -> Vec<Multiaddr> {
+    let external: Vec<Multiaddr> = external.take(MAX_RECORD_ADDRS).cloned().collect();
+    if !external.is_empty() {
+        return external;
+    }
+    let (loopback, other): (Vec<&Multiaddr>, Vec<&Multiaddr>) =
+        listen.partition(|a| super::is_loopback(a));
+    let chosen = if other.is_empty() { loopback } else { other };
+    chosen.into_iter().take(MAX_RECORD_ADDRS).cloned().collect()
+}
 
 impl NetworkActor {
     /// Changes how often provided keys are announced again (benchmarks and tests; the
@@ -108,17 +130,15 @@ impl NetworkActor {
         }
     }
 
-    /// The framed `ADD_PROVIDER` messages of `keys`, carrying our confirmed external
-    /// addresses (as libp2p-kad's own announcements do); without them if they do not
-    /// fit in a Kademlia message.
+    /// The framed `ADD_PROVIDER` messages of `keys`, carrying the addresses of
+    /// [`record_addresses`]; without them if they do not fit in a Kademlia message.
     fn add_provider_batch(&self, keys: &[kad::RecordKey]) -> AddProviderBatch {
         let provider = self.swarm.local_peer_id().to_bytes();
-        let mut addrs: Vec<Vec<u8>> = self
-            .swarm
-            .external_addresses()
-            .take(MAX_RECORD_ADDRS)
-            .map(|a| a.to_vec())
-            .collect();
+        let mut addrs: Vec<Vec<u8>> =
+            record_addresses(self.swarm.external_addresses(), self.swarm.listeners())
+                .iter()
+                .map(|a| a.to_vec())
+                .collect();
         let mut messages = Vec::with_capacity(keys.len());
         for key in keys {
             let message = dht_proto::kademlia::add_provider(key.as_ref(), &provider, &addrs)
@@ -192,5 +212,37 @@ impl NetworkActor {
             .reprovider
             .on_batch(id, written, Instant::now(), &mut actions);
         self.carry_out(actions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<Multiaddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn records_carry_confirmed_addresses_else_listen_addresses_loopback_last() {
+        let external = addrs(&["/ip4/203.0.113.7/tcp/4001"]);
+        let listen = addrs(&["/ip4/127.0.0.1/tcp/4001", "/ip4/192.168.1.5/tcp/4001"]);
+        assert_eq!(record_addresses(external.iter(), listen.iter()), external);
+        assert_eq!(
+            record_addresses([].iter(), listen.iter()),
+            addrs(&["/ip4/192.168.1.5/tcp/4001"])
+        );
+        let only_loopback = addrs(&["/ip4/127.0.0.1/tcp/4001"]);
+        assert_eq!(
+            record_addresses([].iter(), only_loopback.iter()),
+            only_loopback
+        );
+        let many: Vec<Multiaddr> = (0..40)
+            .map(|i| format!("/ip4/10.0.0.{i}/tcp/4001").parse().unwrap())
+            .collect();
+        assert_eq!(
+            record_addresses([].iter(), many.iter()).len(),
+            MAX_RECORD_ADDRS
+        );
     }
 }

@@ -528,10 +528,27 @@ impl Drop for Daemon {
             eprintln!(
                 "--- log of daemon in {} ---\n{}",
                 self.data_dir.display(),
-                self.log()
+                log_digest(&self.log())
             );
         }
     }
+}
+
+/// A failed test's daemon log, short enough that the logs of all its daemons fit in
+/// what CI shows: the start and the last lines, which are where a failure shows.
+fn log_digest(log: &str) -> String {
+    const HEAD: usize = 8;
+    const TAIL: usize = 40;
+    let lines: Vec<&str> = log.lines().collect();
+    if lines.len() <= HEAD + TAIL {
+        return log.to_string();
+    }
+    let skipped = lines.len() - HEAD - TAIL;
+    format!(
+        "{}\n[… {skipped} lines …]\n{}",
+        lines[..HEAD].join("\n"),
+        lines[lines.len() - TAIL..].join("\n")
+    )
 }
 
 /// A bootstrap node and a way to start nodes that know only its address.
