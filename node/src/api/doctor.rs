@@ -238,7 +238,8 @@ fn record_check(probe: &RecordProbe, reached: Option<u32>, addressed: bool) -> D
         (None, false) if !addressed => (
             format!(
                 "not found: DHT server {asked} does not name this node; this node has no \
-                 confirmed address, so its records carry none and servers leave them out"
+                 confirmed address yet (its records carry its listen addresses until one \
+                 is)"
             ),
             "see the reachability check: once an address is confirmed the records are \
              announced again with it",

@@ -309,9 +309,15 @@ impl NetworkActor {
             BehaviourEvent::Upnp(event) => {
                 tracing::info!(?event, "UPnP");
             }
-            BehaviourEvent::AutonatClient(event) => {
-                tracing::debug!(addr = %event.tested_addr, server = %event.server, ok = event.result.is_ok(), "AutoNAT probe");
-            }
+            BehaviourEvent::AutonatClient(event) => match event.result {
+                Ok(()) => {
+                    tracing::debug!(addr = %event.tested_addr, server = %event.server, "AutoNAT probe: reachable");
+                }
+                // libp2p's AutoNAT v2 client never tests this address again.
+                Err(e) => {
+                    tracing::info!(addr = %event.tested_addr, server = %event.server, "AutoNAT probe: not reachable: {e}");
+                }
+            },
             _ => {}
         }
     }
