@@ -1,5 +1,6 @@
 //! The issue-13 folder figure: add a tree of many small files on one daemon and fetch it
-//! from another on 127.0.0.1, beside baselines measured in the same run on the same
+//! from another on 127.0.0.1 (and add it with `--no-copy`, files referenced in place as
+//! sendme does, on a third), beside baselines measured in the same run on the same
 //! tree: `cp -r` (local copy, no network, no hashing), `tar | tar` over a raw loopback
 //! TCP socket (one stream, no hashing, no per-file protocol), and sendme (issue 17's
 //! peer tool: `sendme send <dir>` until its ticket, then `sendme receive`, in a network
@@ -166,6 +167,19 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
         "fetcher",
         &["--bootstrap", &addr],
     )?;
+    // `add --no-copy` on a daemon of its own (the same tree added twice to one store
+    // would find its files there already): files are hashed and referenced in place,
+    // which is what `sendme send` does (iroh-blobs' `ImportMode::TryReference`).
+    let referencer = Daemon::start(bin, &tmp.join("referencer"), "referencer", &[])?;
+    let cpu = CpuMeter::start(&[referencer.pid()]);
+    let referenced = referencer
+        .cli(
+            &["add", src.to_str().context("path")?, "--no-copy", "--json"],
+            LONG,
+        )?
+        .ok("add --no-copy")?;
+    let reference_cpu = cpu.stop();
+    drop(referencer);
     let cpu = CpuMeter::start(&[provider.pid()]);
     let added = provider
         .cli(&["add", src.to_str().context("path")?, "--json"], LONG)?
@@ -206,6 +220,10 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
         ));
         rows.push(("`sendme receive <ticket>` (baseline: fetch)", s.receive));
     }
+    rows.push((
+        "`p2pd add <dir> --no-copy` (hash, reference in place)",
+        referenced.wall,
+    ));
     rows.push(("`p2pd add <dir>` (hash, copy into the store)", add_wall));
     rows.push(("`p2pd fetch <dir-cid>` (second daemon)", fetched.wall));
     for (what, d) in rows {
@@ -220,7 +238,8 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
     if let Some(s) = &sendme {
         let x = |p2pd: Duration, base: Duration| base.as_secs_f64() / p2pd.as_secs_f64();
         println!(
-            "p2pd ÷ sendme (files/s): add {:.2} ×, fetch {:.2} × (goal ≥ 2 ×)",
+            "p2pd ÷ sendme (files/s): add --no-copy {:.2} ×, add {:.2} ×, fetch {:.2} × (goal ≥ 2 ×)",
+            x(referenced.wall, s.import),
             x(add_wall, s.import),
             x(fetched.wall, s.receive)
         );
@@ -230,6 +249,7 @@ fn run(args: &Args, bin: &Path, tmp: &Path) -> anyhow::Result<()> {
             100.0 * busy.machine / (busy.wall * busy.cores)
         );
     }
+    println!("add --no-copy: its daemon {}", reference_cpu.show());
     println!("add:   provider {}", add_cpu.show());
     println!("fetch: both daemons {}", fetch_cpu.show());
     println!(
