@@ -208,6 +208,7 @@ impl Engine {
             Ok(Reply::Message(Response::Choked)) => {
                 // Choking is how a busy seeder shares its slots: not in its score, but
                 // counted to tell a peer that never gives (reputation::rules::is_taker).
+                tracing::debug!(%peer, index, "chunk request choked");
                 slot.wait_until = Some(Instant::now() + BACKOFF);
                 self.transfers.note_choked(peer);
             }
