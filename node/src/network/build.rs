@@ -96,10 +96,11 @@ pub fn build(
         })?
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-                let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                    .upgrade(Version::V1Lazy)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default());
+                let tcp =
+                    super::tcp_dial::ReuseOrNewPort::new(tcp::Config::default().nodelay(true))
+                        .upgrade(Version::V1Lazy)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default());
                 let limits = PendingLimits {
                     rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
                     ..PendingLimits::default()

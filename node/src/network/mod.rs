@@ -91,6 +91,7 @@ mod requests;
 #[cfg(test)]
 mod routing_tests;
 pub mod standing;
+mod tcp_dial;
 #[cfg(test)]
 pub(crate) mod tests;
 
