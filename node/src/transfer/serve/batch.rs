@@ -71,23 +71,28 @@ impl BatchServer<'_> {
             choker.rejudge(peer, judgement.0, judgement.1);
             choker.allow(peer, now)
         };
-        let permit = match self
-            .reads
-            .clone()
-            .try_acquire_many_owned(read_permits(MAX_BATCH_DATA as u64))
-        {
-            Ok(permit) if allowed && !self.faults.refuse_chunk() => permit,
-            _ => {
-                self.tarpit
-                    .answer(transfers.net(), channel, Response::Choked, repeater)
-                    .await;
-                return;
-            }
+        // The read permit is taken only for a batch the slot and faults let through.
+        let permit = (allowed && !self.faults.refuse_chunk())
+            .then(|| {
+                self.reads
+                    .clone()
+                    .try_acquire_many_owned(read_permits(MAX_BATCH_DATA as u64))
+                    .ok()
+            })
+            .flatten();
+        let Some(permit) = permit else {
+            self.tarpit
+                .answer(transfers.net(), channel, Response::Choked, repeater)
+                .await;
+            return;
         };
-        let throttled_share = lock(self.choker)
-            .is_throttled(&peer)
-            .then(|| self.throttled_share.clone());
-        lock(self.choker).started(peer);
+        let throttled_share = {
+            let mut choker = lock(self.choker);
+            choker.started(peer);
+            choker
+                .is_throttled(&peer)
+                .then(|| self.throttled_share.clone())
+        };
         let batch = Batch {
             transfers: transfers.clone(),
             peer,
