@@ -16,6 +16,7 @@ use super::catalog::CatalogRequests;
 use super::dht::Dht;
 use super::handle::Command;
 use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
+use super::lan::LanPeers;
 use super::peers::{is_relayed, Peers};
 use super::providers::ProviderLookups;
 use super::reach::Reach;
@@ -41,6 +42,7 @@ pub struct NetworkActor {
     /// libp2p's metrics, when the daemon serves them.
     pub(super) metrics: Option<libp2p::metrics::Metrics>,
     pub(super) catalog: CatalogRequests,
+    pub(super) lan: LanPeers,
 }
 
 impl NetworkActor {
@@ -79,6 +81,7 @@ impl NetworkActor {
         self.keep_reservations(now);
         self.start_expiry_probes(now);
         self.tend_provider_lookups(now);
+        self.redial_lan_peers(now);
         self.report_serving();
     }
 
@@ -245,6 +248,7 @@ impl NetworkActor {
                 ..
             } => {
                 self.on_dialed(connection_id, peer_id);
+                self.lan.connected(&peer_id);
                 self.relays.on_connection(connection_id, peer_id, &endpoint);
                 self.on_connection_established(peer_id, connection_id, &endpoint, num_established);
                 self.providers.on_connected(peer_id);
@@ -268,6 +272,7 @@ impl NetworkActor {
                 tracing::debug!(peer = ?peer_id, "dial failed: {error}");
                 self.on_dial_failed(connection_id, error.to_string());
                 if let Some(peer) = peer_id {
+                    self.lan.dial_failed(&peer, Instant::now());
                     self.on_provider_dial_failed(peer);
                 }
             }

@@ -235,6 +235,7 @@ fn assemble(
         providers: Default::default(),
         metrics,
         catalog: Default::default(),
+        lan: Default::default(),
     };
     actor.update_dht_mode();
     let streams = actor.swarm.behaviour().streams.new_control();

@@ -69,6 +69,7 @@ mod in_flight;
 mod info;
 mod keyspace;
 mod known_peers;
+mod lan;
 mod metrics;
 mod peers;
 pub mod pending;

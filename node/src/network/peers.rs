@@ -1,6 +1,6 @@
 //! Per-peer bookkeeping: the connections to each peer (direct or relayed, and the rule
-//! that a direct one replaces relayed ones), its RTT and agent, what identify and mDNS
-//! tell about peers, and the address helpers the rest of the layer uses.
+//! that a direct one replaces relayed ones), its RTT and agent, what identify tells
+//! about peers, and the address helpers the rest of the layer uses.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
-use libp2p::{identify, mdns, relay, Multiaddr, PeerId};
+use libp2p::{identify, relay, Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
 use super::behaviour::KAD_PROTOCOL;
@@ -191,24 +191,6 @@ impl NetworkActor {
             for addr in info.listen_addrs.into_iter().chain(dialed) {
                 if on_loopback || !is_loopback(&addr) {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
-            }
-        }
-    }
-
-    pub(super) fn on_mdns_event(&mut self, event: mdns::Event) {
-        let mdns::Event::Discovered(found) = event else {
-            return;
-        };
-        for (peer, addr) in found {
-            tracing::debug!(%peer, %addr, "found on the LAN");
-            if !self.swarm.is_connected(&peer) {
-                let addr = match addr.iter().last() {
-                    Some(Protocol::P2p(_)) => addr,
-                    _ => addr.with(Protocol::P2p(peer)),
-                };
-                if let Err(e) = self.swarm.dial(addr) {
-                    tracing::debug!(%peer, "cannot dial LAN peer: {e}");
                 }
             }
         }

@@ -116,6 +116,30 @@ pub(super) async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize
     let (inbound_tx, inbound) = mpsc::channel(queue);
     let (actor, net) = build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
         .expect("an in-memory node builds");
+    run_node(actor, net, inbound).await
+}
+
+/// A node built as the daemon builds it (TCP, QUIC, DNS, relay client), listening on
+/// 127.0.0.1 at a port the system picks.
+pub(super) async fn spawn_over_tcp(mut config: NetworkConfig) -> Node {
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid address")];
+    let (inbound_tx, inbound) = mpsc::channel(64);
+    let mut registry = libp2p::metrics::Registry::default();
+    let (actor, net) = build(
+        identity::Keypair::generate_ed25519(),
+        config,
+        inbound_tx,
+        &mut registry,
+    )
+    .expect("a TCP node builds");
+    run_node(actor, net, inbound).await
+}
+
+async fn run_node(
+    actor: NetworkActor,
+    net: Network,
+    inbound: mpsc::Receiver<InboundRequest>,
+) -> Node {
     let (pokes, poke_rx) = mpsc::channel(8);
     let task = tokio::spawn(drive(actor, poke_rx));
     let addr = eventually("a listen address", || async {
