@@ -92,8 +92,11 @@ impl NetworkActor {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request,
+                    channel,
+                    request_id,
                 } => {
+                    tracing::trace!(%peer, %request_id, ?request, "inbound request");
                     let inbound = InboundRequest {
                         peer,
                         request,
@@ -112,6 +115,7 @@ impl NetworkActor {
                     request_id,
                     response,
                 } => {
+                    tracing::trace!(%peer, %request_id, "response received");
                     if let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
@@ -131,7 +135,9 @@ impl NetworkActor {
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, "inbound chunk request failed: {error}");
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent {
+                peer, request_id, ..
+            } => tracing::trace!(%peer, %request_id, "response sent"),
         }
     }
 }

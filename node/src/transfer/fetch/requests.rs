@@ -168,10 +168,13 @@ impl Engine {
         self.pending.push(Box::pin(async move {
             // The download cap delays the request, not the swarm task.
             transfers.download_limit().acquire(len).await;
+            let asked = Instant::now();
             let response = transfers
                 .net()
                 .request(peer, Request::Chunk { cid, index })
                 .await;
+            let ms = asked.elapsed().as_secs_f64() * 1e3;
+            tracing::trace!(%peer, index, ms, "chunk request answered");
             Outcome::Chunk(peer, index, response)
         }));
     }
