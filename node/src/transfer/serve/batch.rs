@@ -41,7 +41,7 @@ pub(super) struct BatchServer<'a> {
     pub choker: &'a Arc<Mutex<Choker>>,
     pub reads: &'a Arc<Semaphore>,
     pub repeats: &'a Arc<Mutex<Repeats>>,
-    /// The share of the upload cap for throttled peers (`choke.rs`).
+    /// The share of the upload cap for throttled peers (`choke/`).
     pub throttled_share: &'a Arc<RateLimiter>,
     pub tarpit: &'a Tarpit,
     pub faults: Faults,
@@ -199,7 +199,7 @@ impl Batch {
             .net()
             .respond(channel, Reply::Message(response))
             .await;
-        lock(&choker).finished(peer, Instant::now());
+        lock(&choker).finished(peer, bytes, Instant::now());
         drop(permit);
     }
 }

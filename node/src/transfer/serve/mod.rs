@@ -73,8 +73,9 @@ pub async fn run(
     let reads = Arc::new(Semaphore::new(READ_BUDGET_MIB));
     let others = Arc::new(Semaphore::new(OTHER_REQUESTS));
     let choker = Arc::new(Mutex::new(Choker::new(config.upload_slots)));
+    lock(&choker).set_upload_cap(transfers.upload_limit().rate());
     // Uploads to throttled peers (takers, and while trading the peers that gave
-    // nothing lately) share one slot's worth of what this node uploads (choke.rs),
+    // nothing lately) share one slot's worth of what this node uploads (choke/),
     // reassessed at every rechoke.
     let share = |recent| {
         let rate = throttled_rate(transfers.upload_limit().rate(), config.upload_slots, recent);
@@ -136,6 +137,7 @@ pub async fn run(
                     .map(|(peer, _, _)| (*peer, transfers.chokes_of(peer)))
                     .collect::<Vec<_>>();
                 let mut choker = lock(&choker);
+                choker.set_upload_cap(transfers.upload_limit().rate());
                 choker.judge(judgements);
                 choker.served(sent);
                 choker.refusals(chokes);

@@ -94,7 +94,7 @@ pub(super) struct Upload {
     pub uploads: PendingUploads,
     pub choker: Arc<Mutex<Choker>>,
     /// The share of the upload cap that uploads to throttled peers wait for, if the
-    /// peer is one (`choke.rs`).
+    /// peer is one (`choke/`).
     pub throttled_share: Option<Arc<RateLimiter>>,
     /// What each peer was sent, to tell those that ask again ([`super::repeats`]).
     pub repeats: Arc<Mutex<super::repeats::Repeats>>,
@@ -142,7 +142,7 @@ impl Upload {
                         Ok(more) => (len, Some(more)),
                         Err(_) => {
                             net.respond(channel, Response::Choked).await;
-                            lock(&choker).finished(peer, Instant::now());
+                            lock(&choker).finished(peer, 0, Instant::now());
                             return;
                         }
                     },
@@ -182,8 +182,12 @@ impl Upload {
                 transfers.note_seeded(peer, cid, index, data.len() as u64, others_want);
             }
         }
+        let bytes = match &response {
+            Reply::Chunk(data) => data.len() as u64,
+            _ => 0,
+        };
         net.respond(channel, response).await;
-        lock(&choker).finished(peer, Instant::now());
+        lock(&choker).finished(peer, bytes, Instant::now());
         drop((permits, more));
     }
 }
