@@ -49,6 +49,8 @@ use writing::Saver;
 
 /// How often the loop checks timers (saves, lookups, progress snapshots).
 const TICK: Duration = Duration::from_millis(100);
+/// Every this many ticks (500 ms) the sources' round trips are read again.
+const ROUND_TRIP_TICKS: u64 = 5;
 
 /// Spawns the task of one run of a download.
 pub(super) fn spawn(transfers: Transfers, params: FetchParams, link: TaskLink) {
@@ -243,6 +245,7 @@ impl Engine {
         }
         let mut last_progress_at = Instant::now();
         let mut tick = tokio::time::interval(TICK);
+        let mut ticks: u64 = 0;
         // Peers we are already connected to may hold the file (LAN neighbours, the peer
         // that told us about it): ask them too.
         for peer in net.connected_peers().await {
@@ -279,6 +282,10 @@ impl Engine {
                     }
                 }
                 _ = tick.tick() => {
+                    ticks += 1;
+                    if ticks % ROUND_TRIP_TICKS == 1 {
+                        self.refresh_round_trips(&net).await;
+                    }
                     // Peers whose questions a limit of ours held back are asked now.
                     self.ask_all();
                     self.probe_suspects();
@@ -294,6 +301,18 @@ impl Engine {
         }
         self.maybe_save(true).await;
         Ok(self.complete().await?)
+    }
+
+    /// Takes each source's last measured round trip from the network.
+    async fn refresh_round_trips(&mut self, net: &crate::network::Network) {
+        let Ok(peers) = net.peers().await else {
+            return;
+        };
+        for info in peers {
+            if let Some(slot) = self.peers.slots.get_mut(&info.peer_id) {
+                slot.rtt = info.rtt;
+            }
+        }
     }
 
     /// Why the download made no progress within its timeout.

@@ -140,6 +140,10 @@ pub(super) struct PeerSlot {
     /// Its last verified chunk, or when requests began going out to it while it had
     /// none out: the clock of anti-snubbing.
     pub last_delivery: Option<Instant>,
+    /// Its last measured round trip (ping), refreshed every 500 ms
+    /// ([`Engine::refresh_round_trips`](super::Engine)): how many requests it gets at once
+    /// (`requests::depth_for`).
+    pub rtt: Option<std::time::Duration>,
     /// When it was admitted, in admission order.
     admitted: u64,
 }

@@ -5,7 +5,7 @@
 //! or every request when the owner stops the download).
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dht_proto::{Request, Response};
 use libp2p::PeerId;
@@ -20,6 +20,8 @@ use crate::transfer::reputation::rules::{is_snubbing, retry_backoff, source_orde
 /// Chunk requests in flight to one peer: enough to keep a connection's pipe full (the
 /// benchmark saw no gain from 16 over 8, and the fetch is CPU-bound on loopback).
 const PER_PEER_DEPTH: usize = 6;
+/// The round trip up to which [`PER_PEER_DEPTH`] requests keep a connection busy.
+const SHORT_PATH: Duration = Duration::from_millis(20);
 /// Chunks held at once by one download: requested and not yet answered, plus received
 /// and not yet verified and written (bounds memory: each holds up to one chunk, even
 /// when the disk is slow). Enough for 4 peers × [`PER_PEER_DEPTH`].
@@ -27,6 +29,35 @@ const MAX_IN_FLIGHT: usize = 24;
 /// Bytes held at once by one download: files of more than 512 GiB have chunks of 2 or
 /// 4 MiB, and hold fewer of them, so memory stays the same whatever the file size.
 const MAX_HELD_BYTES: u64 = 24 << 20;
+/// Chunk requests to keep in flight to a peer `rtt` away (its last ping), at most
+/// `share` (its share of what the download may hold): [`PER_PEER_DEPTH`] up to
+/// [`SHORT_PATH`], and as many more as the round trip is longer, up to
+/// [`MAX_IN_FLIGHT`]. Each request is a stream that yamux starts with a
+/// 256 KiB window, so a 1 MiB chunk takes about three round trips whatever the link: 6
+/// requests to a peer 80 ms away move about 26 MB/s, 24 about four times that.
+pub(super) fn depth_for(rtt: Option<Duration>, share: usize) -> usize {
+    let depth = match rtt {
+        Some(rtt) if rtt > SHORT_PATH => {
+            let scaled = PER_PEER_DEPTH as u128 * rtt.as_micros() / SHORT_PATH.as_micros();
+            usize::try_from(scaled).map_or(MAX_IN_FLIGHT, |d| d.min(MAX_IN_FLIGHT))
+        }
+        _ => PER_PEER_DEPTH,
+    };
+    depth.min(share)
+}
+
+/// Each source's share of the chunks a download may hold (`max_held`): an equal part,
+/// but never less than [`PER_PEER_DEPTH`] (nor more than `max_held`). One far source may
+/// then have up to all of them in flight; four share them as before, 6 each, so that no
+/// slow source is asked for more than its part (measured: with 15 each allowed to four
+/// home seeders, the first one asked held most of the requests, and the fetch from the
+/// four was a quarter slower).
+pub(super) fn source_share(max_held: usize, sources: usize) -> usize {
+    (max_held / sources.max(1))
+        .max(PER_PEER_DEPTH)
+        .min(max_held)
+}
+
 /// Probes in flight at once (beyond [`MAX_IN_FLIGHT`]: a probe answered with a chunk
 /// holds one more).
 pub(super) const MAX_PROBES: usize = 2;
@@ -53,7 +84,6 @@ impl Engine {
         };
         let max_held = (MAX_HELD_BYTES / u64::from(manifest.chunk_size()).max(1))
             .clamp(1, MAX_IN_FLIGHT as u64) as usize;
-        let depth = PER_PEER_DEPTH.min(max_held);
         let budget = max_held.saturating_sub(self.held());
         if budget == 0 {
             return;
@@ -63,13 +93,20 @@ impl Engine {
             self.picker.set_urgent(urgent);
         }
         let now = Instant::now();
+        let sources = self
+            .peers
+            .slots
+            .iter()
+            .filter(|(peer, s)| !s.dropped && self.picker.peer_have(peer).is_some())
+            .count();
+        let share = source_share(max_held, sources);
         let mut ready: Vec<(ReadyPeer, SourceFacts)> = self
             .peers
             .slots
             .iter()
             .filter(|(peer, s)| {
                 !s.dropped
-                    && s.in_flight < depth
+                    && s.in_flight < depth_for(s.rtt, share)
                     && self.picker.peer_have(peer).is_some()
                     && s.wait_until.is_none_or(|t| t <= now)
                     && !is_snubbing(s.in_flight, s.last_delivery, now)
@@ -77,7 +114,7 @@ impl Engine {
             .map(|(peer, s)| {
                 let ready = ReadyPeer {
                     peer: *peer,
-                    free_slots: depth - s.in_flight,
+                    free_slots: depth_for(s.rtt, share) - s.in_flight,
                 };
                 let secs = s
                     .first_asked
@@ -298,5 +335,39 @@ impl Engine {
         for (index, peers) in out {
             self.cancel_requests(index, &peers);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longer_round_trips_get_more_requests_in_flight_within_the_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(depth_for(None, MAX_IN_FLIGHT), PER_PEER_DEPTH);
+        assert_eq!(depth_for(Some(ms(1)), MAX_IN_FLIGHT), PER_PEER_DEPTH);
+        assert_eq!(depth_for(Some(SHORT_PATH), MAX_IN_FLIGHT), PER_PEER_DEPTH);
+        assert_eq!(depth_for(Some(ms(30)), MAX_IN_FLIGHT), 9);
+        assert_eq!(depth_for(Some(ms(40)), MAX_IN_FLIGHT), 12);
+        assert_eq!(depth_for(Some(ms(80)), MAX_IN_FLIGHT), 24);
+        assert_eq!(
+            depth_for(Some(Duration::from_secs(5)), MAX_IN_FLIGHT),
+            MAX_IN_FLIGHT
+        );
+        // Files with larger chunks hold fewer at once.
+        assert_eq!(depth_for(Some(ms(80)), 6), 6);
+        assert_eq!(depth_for(Some(ms(1)), 3), 3);
+    }
+
+    #[test]
+    fn sources_share_the_chunks_held_but_each_gets_the_usual_depth() {
+        assert_eq!(source_share(MAX_IN_FLIGHT, 0), MAX_IN_FLIGHT);
+        assert_eq!(source_share(MAX_IN_FLIGHT, 1), MAX_IN_FLIGHT);
+        assert_eq!(source_share(MAX_IN_FLIGHT, 2), 12);
+        assert_eq!(source_share(MAX_IN_FLIGHT, 4), PER_PEER_DEPTH);
+        assert_eq!(source_share(MAX_IN_FLIGHT, 16), PER_PEER_DEPTH);
+        assert_eq!(source_share(6, 16), 6, "large chunks: fewer held");
+        assert_eq!(source_share(3, 1), 3);
     }
 }
