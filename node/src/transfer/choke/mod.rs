@@ -2,7 +2,8 @@
 //! at once. While there is room, any peer that asks is unchoked. A slot is freed as
 //! soon as its peer disconnects, and taken from a peer that stopped asking (nothing
 //! being sent to it, no request for [`SLOT_IDLE`]) when another peer asks and none is
-//! free, or by a newcomer from a holder that leaves its slot unused (`slot_use.rs`). When more peers want data than there are slots, every rechoke ranks them by
+//! free, or by a newcomer from a holder that leaves its slot unused (`slot_use.rs`).
+//! When more peers want data than there are slots, every rechoke ranks them by
 //! what they gave since the last rechoke (tit-for-tat): verified bytes they sent us,
 //! and, as a seed sees it, bytes they passed on of the chunks only they got from it
 //! ([`pass_on`](super::reputation::pass_on)). The best `slots - 1` keep their slots and
