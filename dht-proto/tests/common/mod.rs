@@ -161,3 +161,29 @@ pub fn response_limit(protocol: &str) -> usize {
         other => panic!("unknown protocol {other}"),
     }
 }
+
+/// A vectors file: its header (`kind`, the spec it follows, and `extra`'s fields) and
+/// its cases.
+pub fn vectors_file(kind: &str, vectors: Vec<Value>, extra: Value) -> Value {
+    let mut out = json!({
+        "format": "p2pd-test-vectors",
+        "format_version": 1,
+        "kind": kind,
+        "spec": "docs/protocol.md",
+    });
+    if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
+        out.extend(extra);
+    }
+    out["vectors"] = Value::Array(vectors);
+    out
+}
+
+/// Writes `vectors/<name>`, pretty-printed, ending in a newline.
+pub fn write_vectors(name: &str, value: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(name);
+    let mut text = serde_json::to_string_pretty(value).expect("JSON");
+    text.push('\n');
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}

@@ -14,7 +14,9 @@ mod messages;
 mod requests;
 mod responses;
 
-use common::{bytes_json, hex, request_json, response_json};
+use common::{
+    bytes_json, hex, request_json, response_json, vectors_file as file, write_vectors as write,
+};
 use dht_proto::cid::{Cid, Codec};
 use dht_proto::manifest::{chunk_size_for, Manifest, MAX_CHUNKS, MAX_CHUNK_SIZE, MAX_FILE_SIZE};
 use dht_proto::message::{
@@ -73,29 +75,6 @@ fn manifest_of(data: &[u8]) -> Manifest {
 
 fn pattern(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()
-}
-
-fn file(kind: &str, vectors: Vec<Value>, extra: Value) -> Value {
-    let mut out = json!({
-        "format": "p2pd-test-vectors",
-        "format_version": 1,
-        "kind": kind,
-        "spec": "docs/protocol.md",
-    });
-    if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
-        out.extend(extra);
-    }
-    out["vectors"] = Value::Array(vectors);
-    out
-}
-
-fn write(name: &str, value: &Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(name);
-    let mut text = serde_json::to_string_pretty(value).expect("JSON");
-    text.push('\n');
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 #[test]
