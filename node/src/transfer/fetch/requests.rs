@@ -104,17 +104,19 @@ impl Engine {
             .peers
             .slots
             .iter()
-            .filter(|(peer, s)| {
-                !s.dropped
-                    && s.in_flight < depth_for(s.rtt, share)
+            .filter_map(|(peer, s)| {
+                let free_slots = depth_for(s.rtt, share).saturating_sub(s.in_flight);
+                let eligible = !s.dropped
+                    && free_slots > 0
                     && self.picker.peer_have(peer).is_some()
                     && s.wait_until.is_none_or(|t| t <= now)
-                    && !is_snubbing(s.in_flight, s.last_delivery, now)
+                    && !is_snubbing(s.in_flight, s.last_delivery, now);
+                eligible.then_some((peer, s, free_slots))
             })
-            .map(|(peer, s)| {
+            .map(|(peer, s, free_slots)| {
                 let ready = ReadyPeer {
                     peer: *peer,
-                    free_slots: depth_for(s.rtt, share) - s.in_flight,
+                    free_slots,
                 };
                 let secs = s
                     .first_asked
