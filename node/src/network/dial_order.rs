@@ -36,6 +36,13 @@ use super::gate::ip_of;
 pub const QUIC_HEAD_START: Duration = Duration::from_millis(600);
 /// How often a waiting QUIC dial looks whether the TCP dial ended.
 const RECHECK: Duration = Duration::from_millis(20);
+/// How long a QUIC dial waits before its first look. The swarm creates the dials of one
+/// attempt together, but the DNS transport wrapped around ours calls our `dial` only
+/// when its own dial future is first polled, and the swarm polls them one after the
+/// other: without this pause a QUIC dial polled before its TCP sibling would find no
+/// TCP dial in progress and go at once (seen in the WAN lab, where most connections
+/// came up over QUIC).
+const FIRST_LOOK: Duration = Duration::from_millis(5);
 /// Peers (or hosts) with TCP dials in progress that are tracked; past this a QUIC dial
 /// to an untracked one is not held back.
 const MAX_TRACKED: usize = 1024;
@@ -88,9 +95,10 @@ impl TcpDials {
         map.contains_key(&target)
     }
 
-    /// Waits until no TCP dial to the target of `addr` is in progress, or `head_start`
-    /// has passed since `since`.
+    /// Waits [`FIRST_LOOK`], then until no TCP dial to the target of `addr` is in
+    /// progress or `head_start` has passed since `since`.
     async fn wait(&self, addr: &Multiaddr, since: Instant, head_start: Duration) {
+        tokio::time::sleep(FIRST_LOOK.min(head_start)).await;
         while self.in_progress(addr) && since.elapsed() < head_start {
             tokio::time::sleep(RECHECK.min(head_start.saturating_sub(since.elapsed()))).await;
         }
@@ -207,8 +215,8 @@ where
                 let dials = self.dials.clone();
                 let since = Instant::now();
                 Ok(async move {
-                    // The swarm makes every dial of a peer before it polls any, so the
-                    // TCP dials of this attempt are recorded by now.
+                    // The TCP dials of this attempt are recorded once the swarm has
+                    // polled them, within [`FIRST_LOOK`].
                     dials.wait(&addr, since, head_start).await;
                     dial.await
                 }
@@ -228,6 +236,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::peers::split_peer_addr;
+    use crate::network::tests::{config, eventually, spawn_listening};
+    use crate::network::DhtMode;
 
     fn quic(peer: PeerId) -> Multiaddr {
         format!("/ip4/198.18.3.2/udp/4001/quic-v1/p2p/{peer}")
@@ -269,6 +280,76 @@ mod tests {
         dials.wait(&quic(peer), t, Duration::from_secs(10)).await;
         assert!(t.elapsed() < Duration::from_secs(5));
         assert_eq!(dials.tracked(), 0);
+    }
+
+    /// Two nodes built as the daemon builds them (the DNS transport around TCP and
+    /// QUIC), the dialled one listening on both, its TCP address reached through a
+    /// proxy that holds each connection back 150 ms (a longer path, as TCP + noise +
+    /// yamux take more round trips than QUIC): every connection still comes up over
+    /// TCP, even with the QUIC address listed first.
+    #[tokio::test]
+    async fn a_peer_dialled_at_quic_and_tcp_addresses_is_connected_over_tcp() {
+        const BOTH: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
+        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        for round in 0..4 {
+            let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+            let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
+            let listen = eventually("both listen addresses", || async {
+                let addrs = b.net.info().await.ok()?.listen_addrs;
+                (addrs.len() == 2).then_some(addrs)
+            })
+            .await;
+            let quic = listen.iter().find(|a| is_quic(a)).expect("a QUIC address");
+            let tcp = listen.iter().find(|a| !is_quic(a)).expect("a TCP address");
+            let proxy = slow_proxy(tcp, Duration::from_millis(150)).await;
+            let via_proxy: Multiaddr = format!("/ip4/127.0.0.1/tcp/{proxy}/p2p/{b_id}")
+                .parse()
+                .expect("valid");
+            a.net.dial_at(b_id, vec![quic.clone(), via_proxy]).await;
+            let over = eventually("the connection", || async {
+                let peers = a.net.peers().await.ok()?;
+                let peer = peers.into_iter().find(|p| p.peer_id == b_id)?;
+                (!peer.addrs.is_empty()).then_some(peer.addrs)
+            })
+            .await;
+            assert!(
+                over.iter().all(|addr| !is_quic(addr)),
+                "round {round}: connected over {over:?}"
+            );
+        }
+    }
+
+    /// A TCP proxy on 127.0.0.1 to `to`, which waits `delay` before it connects each
+    /// accepted connection onward; returns its port.
+    async fn slow_proxy(to: &Multiaddr, delay: Duration) -> u16 {
+        let port = to
+            .iter()
+            .find_map(|p| match p {
+                Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .expect("a TCP address");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let local = listener.local_addr().expect("bound").port();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        local
+    }
+
+    fn is_quic(addr: &Multiaddr) -> bool {
+        addr.iter().any(|p| matches!(p, Protocol::QuicV1))
     }
 
     #[test]

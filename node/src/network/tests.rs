@@ -121,8 +121,17 @@ pub(super) async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize
 
 /// A node built as the daemon builds it (TCP, QUIC, DNS, relay client), listening on
 /// 127.0.0.1 at a port the system picks.
-pub(super) async fn spawn_over_tcp(mut config: NetworkConfig) -> Node {
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid address")];
+pub(super) async fn spawn_over_tcp(config: NetworkConfig) -> Node {
+    spawn_listening(config, &["/ip4/127.0.0.1/tcp/0"]).await
+}
+
+/// A node built as the daemon builds it, listening on `listen` (addresses on
+/// 127.0.0.1).
+pub(super) async fn spawn_listening(mut config: NetworkConfig, listen: &[&str]) -> Node {
+    config.listen = listen
+        .iter()
+        .map(|a| a.parse().expect("valid address"))
+        .collect();
     let (inbound_tx, inbound) = mpsc::channel(64);
     let mut registry = libp2p::metrics::Registry::default();
     let (actor, net) = build(
