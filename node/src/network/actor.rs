@@ -19,6 +19,7 @@ use super::info::{DhtRole, NatStatus, NetEvent, NodeInfo};
 use super::lan::LanPeers;
 use super::peers::{is_relayed, Peers};
 use super::providers::ProviderLookups;
+use super::quic_beside_tcp::QuicBesideTcp;
 use super::reach::Reach;
 use super::relays::RelayBook;
 use super::requests::Requests;
@@ -43,6 +44,7 @@ pub struct NetworkActor {
     pub(super) metrics: Option<libp2p::metrics::Metrics>,
     pub(super) catalog: CatalogRequests,
     pub(super) lan: LanPeers,
+    pub(super) quic_beside_tcp: QuicBesideTcp,
 }
 
 impl NetworkActor {
@@ -82,6 +84,7 @@ impl NetworkActor {
         self.start_expiry_probes(now);
         self.tend_provider_lookups(now);
         self.redial_lan_peers(now);
+        self.close_quic_beside_tcp(now);
         self.report_serving();
     }
 

@@ -236,6 +236,7 @@ fn assemble(
         metrics,
         catalog: Default::default(),
         lan: Default::default(),
+        quic_beside_tcp: Default::default(),
     };
     actor.update_dht_mode();
     let streams = actor.swarm.behaviour().streams.new_control();

@@ -237,6 +237,7 @@ where
 mod tests {
     use super::*;
     use crate::network::peers::split_peer_addr;
+    use crate::network::quic_beside_tcp::is_quic;
     use crate::network::tests::{config, eventually, spawn_listening};
     use crate::network::DhtMode;
 
@@ -346,10 +347,6 @@ mod tests {
             }
         });
         local
-    }
-
-    fn is_quic(addr: &Multiaddr) -> bool {
-        addr.iter().any(|p| matches!(p, Protocol::QuicV1))
     }
 
     #[test]

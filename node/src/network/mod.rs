@@ -79,6 +79,7 @@ mod providers;
 #[cfg(test)]
 mod providers_tests;
 mod providing;
+mod quic_beside_tcp;
 mod reach;
 #[cfg(test)]
 mod reach_tests;

@@ -147,6 +147,9 @@ impl NetworkActor {
             // direct one.
             self.swarm.close_connection(connection_id);
         }
+        // And a direct QUIC connection beside a direct TCP one closes after a grace
+        // (quic_beside_tcp.rs).
+        self.note_quic_beside_tcp(peer_id);
         if num_established.get() == 1 {
             let _ = self.events.send(NetEvent::PeerConnected(peer_id));
             self.on_first_connection(peer_id);
@@ -162,6 +165,7 @@ impl NetworkActor {
         if let Some(state) = self.peers.by_id.get_mut(&peer_id) {
             state.connections.remove(&connection_id);
         }
+        self.forget_quic_beside_tcp(&connection_id);
         if num_established == 0 {
             self.peers.by_id.remove(&peer_id);
             let _ = self.events.send(NetEvent::PeerDisconnected(peer_id));

@@ -249,6 +249,19 @@ impl RelayBook {
         }
     }
 
+    /// Whether `peer` is a relay we hold, seek or route through, or holds a reservation
+    /// or a circuit through us: its connections carry those and must stay open.
+    pub(super) fn relays_with(&self, peer: &PeerId) -> bool {
+        self.client.contains_key(peer)
+            || self.server.as_ref().is_some_and(|server| {
+                server.holders.contains_key(peer)
+                    || server
+                        .circuits
+                        .iter()
+                        .any(|c| c.src == *peer || c.dst == *peer)
+            })
+    }
+
     fn client_mut(&mut self, relay: PeerId) -> Option<&mut ClientSide> {
         if !self.client.contains_key(&relay) && self.client.len() >= MAX_TRACKED_RELAYS {
             return None;

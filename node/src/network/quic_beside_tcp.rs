@@ -1,0 +1,241 @@
+//! One transport per peer: a direct QUIC connection beside a direct TCP one is closed.
+//! libp2p's request-response spreads a peer's requests over all of its connections, so
+//! a QUIC connection left beside a TCP one carries a share of every transfer. libp2p's
+//! QUIC costs about 2.5 times the CPU of TCP + noise + yamux here, and on the WAN lab's
+//! lossy 80 ms path two home seeders reached over both sent 18 and 25 MiB of a 256 MiB
+//! fetch while the two reached over TCP alone sent 106 and 107 (docs/benchmarks.md).
+//! Our own dials prefer TCP (`dial_order.rs`), but a peer's QUIC dial, or its AutoNAT
+//! dial-back to our QUIC address, still adds a QUIC connection beside a TCP one.
+//!
+//! So once a peer has both, each of its direct QUIC connections is closed
+//! [`QUIC_GRACE`] later: long enough for an AutoNAT dial-back over it to finish.
+//! Requests cut short are retried over the TCP connection at once
+//! (`RequestError::ConnectionClosed`, never held against the peer). A peer that relays
+//! for us, or holds a reservation or a circuit through us, keeps its connections: a
+//! reservation lives only as long as the connection it was made on.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+
+use super::actor::NetworkActor;
+use super::peers::is_relayed;
+
+/// How long a QUIC connection beside a TCP one stays open: an AutoNAT dial-back takes a
+/// round trip or two after the connection is up.
+pub(super) const QUIC_GRACE: Duration = Duration::from_secs(2);
+
+/// Whether a (direct) address is QUIC.
+pub(super) fn is_quic(addr: &Multiaddr) -> bool {
+    addr.iter()
+        .any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic))
+}
+
+/// QUIC connections to close, each with its peer and when. An entry exists only for an
+/// open connection (it is forgotten when the connection closes), so the map is bounded
+/// by the connection limits.
+#[derive(Debug, Default)]
+pub(super) struct QuicBesideTcp {
+    due: HashMap<ConnectionId, (PeerId, Instant)>,
+}
+
+impl QuicBesideTcp {
+    /// `peer`'s connections now (id, remote address): if a direct TCP one is among them,
+    /// its direct QUIC ones not yet noted are to close at `now + QUIC_GRACE`.
+    fn on_connections<'a>(
+        &mut self,
+        peer: PeerId,
+        connections: impl Iterator<Item = (&'a ConnectionId, &'a Multiaddr)> + Clone,
+        now: Instant,
+    ) {
+        let direct = connections.filter(|(_, addr)| !is_relayed(addr));
+        if !direct.clone().any(|(_, addr)| !is_quic(addr)) {
+            return;
+        }
+        for (id, _) in direct.filter(|(_, addr)| is_quic(addr)) {
+            self.due.entry(*id).or_insert((peer, now + QUIC_GRACE));
+        }
+    }
+
+    fn forget(&mut self, id: &ConnectionId) {
+        self.due.remove(id);
+    }
+
+    /// The connections whose time has come, forgotten here.
+    fn take_due(&mut self, now: Instant) -> Vec<(PeerId, ConnectionId)> {
+        let due: Vec<(PeerId, ConnectionId)> = self
+            .due
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(id, (peer, _))| (*peer, *id))
+            .collect();
+        for (_, id) in &due {
+            self.due.remove(id);
+        }
+        due
+    }
+}
+
+impl NetworkActor {
+    /// A connection to `peer` opened (after it is in the peer's state).
+    pub(super) fn note_quic_beside_tcp(&mut self, peer: PeerId) {
+        if let Some(state) = self.peers.by_id.get(&peer) {
+            self.quic_beside_tcp
+                .on_connections(peer, state.connections.iter(), Instant::now());
+        }
+    }
+
+    pub(super) fn forget_quic_beside_tcp(&mut self, id: &ConnectionId) {
+        self.quic_beside_tcp.forget(id);
+    }
+
+    /// Closes the QUIC connections whose grace has passed, if their peer still has a
+    /// direct TCP connection and neither relays for the other.
+    pub(super) fn close_quic_beside_tcp(&mut self, now: Instant) {
+        for (peer, id) in self.quic_beside_tcp.take_due(now) {
+            let Some(state) = self.peers.by_id.get(&peer) else {
+                continue;
+            };
+            let has_tcp = state
+                .connections
+                .values()
+                .any(|addr| !is_relayed(addr) && !is_quic(addr));
+            if !has_tcp || !state.connections.contains_key(&id) {
+                continue;
+            }
+            if self.relays.relays_with(&peer) {
+                tracing::debug!(%peer, "QUIC connection beside TCP kept: the peer relays for us or through us");
+                continue;
+            }
+            tracing::debug!(%peer, "closing a QUIC connection: a TCP one exists");
+            self.swarm.close_connection(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::peers::split_peer_addr;
+    use crate::network::tests::{config, eventually, spawn_listening, Node, DEADLINE};
+    use crate::network::DhtMode;
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().expect("valid")
+    }
+
+    #[test]
+    fn quic_beside_a_direct_tcp_connection_is_due_after_the_grace_once() {
+        let mut book = QuicBesideTcp::default();
+        let peer = PeerId::random();
+        let (tcp, quic, relayed) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+            ConnectionId::new_unchecked(3),
+        );
+        let t0 = Instant::now();
+        let mut conns = HashMap::new();
+        conns.insert(quic, addr("/ip4/198.18.3.2/udp/4001/quic-v1"));
+        conns.insert(
+            relayed,
+            addr("/ip4/198.18.1.2/tcp/4001/p2p/12D3KooWLLcQehhJ644mhYChrqkvS99t52swLi9EkdY4TogiFkVL/p2p-circuit"),
+        );
+        book.on_connections(peer, conns.iter(), t0);
+        assert!(
+            book.take_due(t0 + QUIC_GRACE * 10).is_empty(),
+            "QUIC alone (beside a relayed one) stays"
+        );
+
+        conns.insert(tcp, addr("/ip4/198.18.3.2/tcp/4001"));
+        book.on_connections(peer, conns.iter(), t0);
+        // Noted again later: the first time counts.
+        book.on_connections(peer, conns.iter(), t0 + Duration::from_secs(1));
+        assert!(book
+            .take_due(t0 + QUIC_GRACE - Duration::from_millis(1))
+            .is_empty());
+        assert_eq!(book.take_due(t0 + QUIC_GRACE), vec![(peer, quic)]);
+        assert!(book.take_due(t0 + QUIC_GRACE * 10).is_empty(), "taken once");
+
+        book.on_connections(peer, conns.iter(), t0);
+        book.forget(&quic);
+        assert!(
+            book.take_due(t0 + QUIC_GRACE).is_empty(),
+            "a closed connection is forgotten"
+        );
+    }
+
+    const BOTH: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
+
+    /// The addresses `node` reaches `peer` at now.
+    async fn connections(node: &Node, peer: PeerId) -> Vec<Multiaddr> {
+        let peers = node.net.peers().await.unwrap_or_default();
+        peers
+            .into_iter()
+            .find(|p| p.peer_id == peer)
+            .map(|p| p.addrs)
+            .unwrap_or_default()
+    }
+
+    /// Two nodes built as the daemon builds them, connected over TCP; then one dials the
+    /// other's QUIC address, as an AutoNAT dial-back does. Both keep the QUIC
+    /// connection through the grace, then only TCP.
+    #[tokio::test]
+    async fn a_quic_connection_beside_a_tcp_one_is_closed_after_the_grace() {
+        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let (a_id, _) = split_peer_addr(&a.addr).expect("ends in /p2p");
+        let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
+        let listen = |node: &Node| {
+            let net = node.net.clone();
+            async move {
+                eventually("both listen addresses", || async {
+                    let addrs = net.info().await.ok()?.listen_addrs;
+                    (addrs.len() == 2).then_some(addrs)
+                })
+                .await
+            }
+        };
+        let b_tcp = listen(&b)
+            .await
+            .into_iter()
+            .find(|a| !is_quic(a))
+            .expect("TCP");
+        let a_quic = listen(&a).await.into_iter().find(is_quic).expect("QUIC");
+
+        a.net.dial(b_tcp).await.expect("a reaches b over TCP");
+        b.net.dial(a_quic).await.expect("b reaches a over QUIC");
+        let both = eventually("a QUIC connection beside the TCP one", || async {
+            let conns = connections(&a, b_id).await;
+            (conns.len() == 2).then_some(conns)
+        })
+        .await;
+        let seen = Instant::now();
+        assert_eq!(both.iter().filter(|c| is_quic(c)).count(), 1, "{both:?}");
+
+        let start = Instant::now();
+        loop {
+            let (on_a, on_b) = (connections(&a, b_id).await, connections(&b, a_id).await);
+            let quic = on_a.iter().chain(&on_b).any(is_quic);
+            if !quic {
+                assert!(
+                    !on_a.is_empty() && !on_b.is_empty(),
+                    "the TCP connection is kept: {on_a:?} {on_b:?}"
+                );
+                assert!(
+                    seen.elapsed() >= QUIC_GRACE / 2,
+                    "closed before the grace: {:?}",
+                    seen.elapsed()
+                );
+                break;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "the QUIC connection stayed: {on_a:?} {on_b:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
