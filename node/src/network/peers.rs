@@ -176,6 +176,7 @@ impl NetworkActor {
         let identify::Event::Received { peer_id, info, .. } = event else {
             return;
         };
+        self.dial_tcp_beside_quic(peer_id, &info.listen_addrs);
         let mut dialed = None;
         if let Some(state) = self.peers.by_id.get_mut(&peer_id) {
             state.agent = Some(info.agent_version.clone());

@@ -8,21 +8,29 @@
 //! dial-back to our QUIC address, still adds a QUIC connection beside a TCP one.
 //!
 //! So once a peer has both, each of its direct QUIC connections is closed
-//! [`QUIC_GRACE`] later: long enough for an AutoNAT dial-back over it to finish.
+//! [`QUIC_GRACE`] later: long enough for an AutoNAT dial-back over it to finish. And a
+//! peer reached over direct QUIC only (its dial-back came before any other connection)
+//! is dialled at its TCP listen addresses on the same IP, when identify names them.
 //! Requests cut short are retried over the TCP connection at once
 //! (`RequestError::ConnectionClosed`, never held against the peer). A peer that relays
 //! for us, or holds a reservation or a circuit through us, keeps its connections: a
 //! reservation lives only as long as the connection it was made on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 
 use super::actor::NetworkActor;
+use super::gate::ip_of;
 use super::peers::is_relayed;
+
+/// Most TCP addresses dialled for one peer reached over QUIC only.
+const MAX_TCP_DIAL_ADDRS: usize = 4;
 
 /// How long a QUIC connection beside a TCP one stays open: an AutoNAT dial-back takes a
 /// round trip or two after the connection is up.
@@ -32,6 +40,31 @@ pub(super) const QUIC_GRACE: Duration = Duration::from_secs(2);
 pub(super) fn is_quic(addr: &Multiaddr) -> bool {
     addr.iter()
         .any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic))
+}
+
+/// Whether a (direct) address is TCP.
+fn is_tcp(addr: &Multiaddr) -> bool {
+    !is_quic(addr) && addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+}
+
+/// The TCP addresses among a peer's `listen` addresses to dial when its connections
+/// (their remote addresses) are direct QUIC ones only: those on an IP it is connected
+/// at. None when a direct connection is not QUIC, or when there is no direct one.
+fn tcp_beside_quic<'a>(
+    connections: impl Iterator<Item = &'a Multiaddr>,
+    listen: &[Multiaddr],
+) -> Vec<Multiaddr> {
+    let direct: Vec<&Multiaddr> = connections.filter(|a| !is_relayed(a)).collect();
+    if direct.is_empty() || direct.iter().any(|a| !is_quic(a)) {
+        return Vec::new();
+    }
+    let ips: HashSet<IpAddr> = direct.iter().filter_map(|a| ip_of(a)).collect();
+    listen
+        .iter()
+        .filter(|a| !is_relayed(a) && is_tcp(a) && ip_of(a).is_some_and(|ip| ips.contains(&ip)))
+        .take(MAX_TCP_DIAL_ADDRS)
+        .cloned()
+        .collect()
 }
 
 /// QUIC connections to close, each with its peer and when. An entry exists only for an
@@ -85,6 +118,26 @@ impl NetworkActor {
         if let Some(state) = self.peers.by_id.get(&peer) {
             self.quic_beside_tcp
                 .on_connections(peer, state.connections.iter(), Instant::now());
+        }
+    }
+
+    /// Identify named `peer`'s listen addresses: if it is reached over direct QUIC only,
+    /// dial it over TCP beside (the QUIC connection then closes after the grace).
+    pub(super) fn dial_tcp_beside_quic(&mut self, peer: PeerId, listen: &[Multiaddr]) {
+        let Some(state) = self.peers.by_id.get(&peer) else {
+            return;
+        };
+        let tcp = tcp_beside_quic(state.connections.values(), listen);
+        if tcp.is_empty() {
+            return;
+        }
+        tracing::debug!(%peer, addrs = ?tcp, "reached over QUIC only: dialling it over TCP");
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::Always)
+            .addresses(tcp)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, "TCP dial beside QUIC not made: {e}");
         }
     }
 
@@ -167,6 +220,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_peer_reached_over_quic_only_is_dialled_at_its_tcp_addresses_on_that_ip() {
+        let quic = addr("/ip4/198.18.4.2/udp/4001/quic-v1");
+        let listen = vec![
+            addr("/ip4/127.0.0.1/tcp/4001"),
+            addr("/ip4/198.18.4.2/tcp/4001"),
+            addr("/ip4/198.18.4.2/udp/4001/quic-v1"),
+            addr("/ip4/10.0.0.9/tcp/4001"),
+        ];
+        assert_eq!(
+            tcp_beside_quic([&quic].into_iter(), &listen),
+            vec![addr("/ip4/198.18.4.2/tcp/4001")]
+        );
+        let tcp = addr("/ip4/198.18.4.2/tcp/4001");
+        assert!(
+            tcp_beside_quic([&quic, &tcp].into_iter(), &listen).is_empty(),
+            "a TCP connection exists"
+        );
+        let relayed = addr(
+            "/ip4/198.18.1.2/tcp/4001/p2p/12D3KooWLLcQehhJ644mhYChrqkvS99t52swLi9EkdY4TogiFkVL/p2p-circuit",
+        );
+        assert!(
+            tcp_beside_quic([&relayed].into_iter(), &listen).is_empty(),
+            "no direct connection"
+        );
+        let punched = addr("/ip4/203.0.113.5/udp/4001/quic-v1");
+        assert!(
+            tcp_beside_quic([&punched].into_iter(), &listen).is_empty(),
+            "no TCP address on the connection's IP"
+        );
+    }
+
     const BOTH: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
 
     /// The addresses `node` reaches `peer` at now.
@@ -235,6 +320,35 @@ mod tests {
                 start.elapsed() < DEADLINE,
                 "the QUIC connection stayed: {on_a:?} {on_b:?}"
             );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A node dialled at its QUIC address alone (as an AutoNAT dial-back does before
+    /// any other connection) ends up reached over TCP only.
+    #[tokio::test]
+    async fn a_peer_reached_over_quic_only_ends_up_reached_over_tcp() {
+        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
+        let b_quic = eventually("b's QUIC address", || async {
+            b.net
+                .info()
+                .await
+                .ok()?
+                .listen_addrs
+                .into_iter()
+                .find(is_quic)
+        })
+        .await;
+        a.net.dial(b_quic).await.expect("a reaches b over QUIC");
+        let start = Instant::now();
+        loop {
+            let on_a = connections(&a, b_id).await;
+            if !on_a.is_empty() && on_a.iter().all(|c| !is_quic(c)) {
+                break;
+            }
+            assert!(start.elapsed() < DEADLINE, "still over QUIC: {on_a:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
