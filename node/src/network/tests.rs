@@ -42,10 +42,18 @@ pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
 }
 
 /// Something a test does to a running actor, between two of its events.
-pub(super) type Poke = Box<dyn FnOnce(&mut NetworkActor) + Send>;
+pub(crate) type Poke = Box<dyn FnOnce(&mut NetworkActor) + Send>;
+
+/// Sets the round trip last measured to `peer` (if connected), as a ping would: how
+/// engine tests play a far peer over the in-memory transport.
+pub(crate) fn set_round_trip(actor: &mut NetworkActor, peer: libp2p::PeerId, rtt: Duration) {
+    if let Some(state) = actor.peers.by_id.get_mut(&peer) {
+        state.rtt = Some(rtt);
+    }
+}
 
 /// [`NetworkActor::run`], plus pokes from the test.
-pub(super) async fn drive(mut actor: NetworkActor, mut pokes: mpsc::Receiver<Poke>) {
+pub(crate) async fn drive(mut actor: NetworkActor, mut pokes: mpsc::Receiver<Poke>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {

@@ -146,3 +146,59 @@ async fn a_download_with_enough_sources_still_finds_a_provider_that_comes_later(
     let ended = until("the end", &mut status, |s| s.state.has_ended()).await;
     assert_eq!(ended.state, DownloadState::Done, "{ended:?}");
 }
+
+/// How many chunk requests a fetcher keeps in flight to its one source, `rtt` away
+/// (none: never measured), against a seeder that answers none of them.
+async fn requests_in_flight_to_one_source(rtt: Option<Duration>) -> usize {
+    let seeder = Setup {
+        hold_chunks: true,
+        count_requests: true,
+        ..Setup::default()
+    };
+    let (seeder, fetcher, _cid, mut status) =
+        seeder_and_fetcher(seeder, Setup::default(), 64 * MIB, 3).await;
+    let seeder_id = seeder.net.local_peer_id();
+    until("a source", &mut status, |s| s.peers >= 1).await;
+    let chunks = || {
+        *seeder
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get("chunk")
+            .unwrap_or(&0)
+    };
+    // The download reads the round trips every 500 ms; pings on the in-memory
+    // transport would report about nothing, so the far one is set again and again.
+    let start = std::time::Instant::now();
+    let mut last = 0;
+    let mut steady_since = start;
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Some(rtt) = rtt {
+            fetcher.set_round_trip(seeder_id, rtt).await;
+        }
+        let now = chunks();
+        if now != last {
+            (last, steady_since) = (now, std::time::Instant::now());
+        } else if last > 0 && steady_since.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_single_source_gets_more_requests_in_flight_than_a_near_one() {
+    // Up to 10 ms of round trip: 6 (and up to 2 probes beside).
+    let near = requests_in_flight_to_one_source(None).await;
+    assert!(
+        (6..=8).contains(&near),
+        "near source: {near} chunk requests in flight"
+    );
+    // 80 ms: 48, within the 64 chunks a download from one source may hold.
+    let far = requests_in_flight_to_one_source(Some(Duration::from_millis(80))).await;
+    assert!(
+        (48..=50).contains(&far),
+        "far source: {far} chunk requests in flight"
+    );
+}

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::serve::{self, ServeConfig};
 use super::{DownloadStatus, RateLimits, Transfers};
+use crate::network::tests::Poke;
 use crate::network::{
     self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig, Reply,
 };
@@ -39,6 +40,8 @@ pub(super) struct Node {
     tasks: Vec<JoinHandle<()>>,
     /// Set to release the held `Have` requests (see [`Setup::hold_haves`]).
     release: watch::Sender<bool>,
+    /// Pokes into its network task.
+    pokes: mpsc::Sender<Poke>,
 }
 
 impl Drop for Node {
@@ -62,6 +65,8 @@ pub(super) struct Setup {
     pub upload_slots: Option<usize>,
     /// Hold the `Have` requests peers send, unanswered, until [`Node::release_haves`].
     pub hold_haves: bool,
+    /// Hold the `Chunk` requests peers send, never answered.
+    pub hold_chunks: bool,
     /// How its upload side misbehaves.
     pub faults: serve::faults::Faults,
     /// Count the requests peers send it ([`Node::asked`]).
@@ -80,15 +85,17 @@ impl Node {
         let (actor, net) =
             network::build_in_memory(identity::Keypair::generate_ed25519(), config, inbound_tx)
                 .expect("an in-memory node builds");
-        let mut tasks = vec![tokio::spawn(actor.run())];
+        let (pokes, poke_rx) = mpsc::channel(8);
+        let mut tasks = vec![tokio::spawn(network::tests::drive(actor, poke_rx))];
         let (release, released) = watch::channel(!setup.hold_haves);
         let asked = Asked::default();
-        if setup.hold_haves || setup.count_requests {
+        if setup.hold_haves || setup.hold_chunks || setup.count_requests {
             let (to_serve, from_net) = mpsc::channel(1024);
             tasks.push(tokio::spawn(relay(
                 inbound_rx,
                 to_serve,
                 released,
+                setup.hold_chunks,
                 asked.clone(),
             )));
             inbound_rx = from_net;
@@ -123,7 +130,14 @@ impl Node {
             asked,
             tasks,
             release,
+            pokes,
         }
+    }
+
+    /// Makes the network report `peer` `rtt` away, as its pings would.
+    pub(super) async fn set_round_trip(&self, peer: libp2p::PeerId, rtt: Duration) {
+        let poke: Poke = Box::new(move |actor| network::tests::set_round_trip(actor, peer, rtt));
+        self.pokes.send(poke).await.expect("the node runs");
     }
 
     /// Answers the `Have` requests held so far, and those to come.
@@ -243,14 +257,16 @@ fn network_config(
 }
 
 /// Passes inbound requests to the upload server, counting them by kind, but holds
-/// `Have`s until released.
+/// `Have`s until released, and `Chunk` requests for good if `hold_chunks`.
 async fn relay(
     mut inbound: mpsc::Receiver<InboundRequest>,
     to_serve: mpsc::Sender<InboundRequest>,
     mut released: watch::Receiver<bool>,
+    hold_chunks: bool,
     asked: Asked,
 ) {
     let mut held = Vec::new();
+    let mut unanswered = Vec::new();
     loop {
         tokio::select! {
             next = inbound.recv() => {
@@ -260,7 +276,9 @@ async fn relay(
                     .unwrap_or_else(|p| p.into_inner())
                     .entry(request_kind(&request.request))
                     .or_default() += 1;
-                if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
+                if hold_chunks && matches!(request.request, dht_proto::Request::Chunk { .. }) {
+                    unanswered.push(request);
+                } else if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
                     held.push(request);
                 } else if to_serve.send(request).await.is_err() {
                     return;
