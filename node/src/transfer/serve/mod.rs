@@ -8,8 +8,9 @@
 //! 3. a request about a private file (a password share's) from a peer without a grant
 //!    is answered `NotFound` (`crate::share::gate`);
 //! 4. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
-//! 5. then read permits, one per started MiB of the chunk, taken at once without
-//!    waiting (see [`uploads`]), else `Choked`;
+//! 5. then read permits, one per started MiB of the chunk: taken at once when free;
+//!    else the upload waits for them up to [`READ_WAIT`] (a repeater does not wait),
+//!    then `Choked` (see [`uploads`]);
 //! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
 //! A batch of files of one chunk (`Chunks`) passes 2, 4 and 5 as one chunk request, and
@@ -48,6 +49,7 @@ use probe::SeedProbes;
 use repeats::{Query, Repeats};
 use subscribe::Subscriptions;
 use tarpit::Tarpit;
+pub use uploads::READ_WAIT;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
 /// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.
@@ -250,11 +252,18 @@ pub async fn run(
             // the disk; one otherwise (the upload takes the rest once it knows).
             let len = cached_chunk_len(&transfers, &cid, index);
             let needed = read_permits(len.unwrap_or(0));
-            let Ok(permits) = reads.clone().try_acquire_many_owned(needed) else {
-                tarpit
-                    .answer(&net, channel, Response::Choked, repeater)
-                    .await;
-                continue;
+            // A burst of requests from a far peer (up to 64 in flight) may find the
+            // budget spent for the few milliseconds the reads before it take: its
+            // upload waits for the permits rather than being choked at once.
+            let permits = match reads.clone().try_acquire_many_owned(needed) {
+                Ok(permits) => Some(permits),
+                Err(_) if !repeater => None,
+                Err(_) => {
+                    tarpit
+                        .answer(&net, channel, Response::Choked, repeater)
+                        .await;
+                    continue;
+                }
             };
             lock(&choker).started(peer);
             let seeding = subscriptions.seeds(&transfers, &cid);

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dht_proto::{Cid, Request, Response};
 use libp2p::request_response::ResponseChannel;
@@ -23,6 +23,10 @@ use crate::transfer::{lock, Transfers};
 /// of chunk, at least one per request, so the memory uploads hold stays the same
 /// whatever the chunk size (1 MiB for most files, up to 4 MiB past 512 GiB).
 pub(super) const READ_BUDGET_MIB: usize = 32;
+
+/// Longest an accepted chunk request waits for read permits when the budget is spent;
+/// past it, the request is answered `Choked`.
+pub const READ_WAIT: Duration = Duration::from_secs(1);
 
 /// Read permits a chunk of `len` bytes takes.
 pub(super) fn read_permits(len: u64) -> u32 {
@@ -86,8 +90,9 @@ pub(super) struct Upload {
     pub index: u32,
     pub channel: ResponseChannel<Reply>,
     /// The permits taken; when the chunk's length was not known then (its file's
-    /// manifest was not in memory), one.
-    pub permits: OwnedSemaphorePermit,
+    /// manifest was not in memory), one. None: the budget was spent, and the upload
+    /// waits for them up to [`READ_WAIT`].
+    pub permits: Option<OwnedSemaphorePermit>,
     /// The chunk's length, if it was known when the request was read.
     pub len: Option<u64>,
     pub reads: Arc<Semaphore>,
@@ -131,6 +136,22 @@ impl Upload {
             faults,
         } = self;
         let net = transfers.net().clone();
+        let permits = match permits {
+            Some(permits) => permits,
+            None => {
+                let needed = read_permits(len.unwrap_or(0));
+                match tokio::time::timeout(READ_WAIT, reads.clone().acquire_many_owned(needed))
+                    .await
+                {
+                    Ok(Ok(permits)) => permits,
+                    _ => {
+                        net.respond(channel, Response::Choked).await;
+                        lock(&choker).finished(peer, 0, Instant::now());
+                        return;
+                    }
+                }
+            }
+        };
         let (len, more) = match len {
             Some(len) => (len, None),
             // The manifest was read from disk just now: the permits past the first.

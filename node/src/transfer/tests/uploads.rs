@@ -196,8 +196,8 @@ async fn the_read_budget_is_32_mib_and_past_it_chunks_are_choked_but_haves_acked
             net.request(peer, Request::Chunk { cid, index }).await
         }));
     }
-    // Exactly 8 are refused at once: 32 permits, one per 1 MiB chunk. The others wait
-    // for the upload cap.
+    // Exactly 8 are refused: 32 permits, one per 1 MiB chunk; the 8 wait for permits
+    // for a second (READ_WAIT), in vain. The others wait for the upload cap.
     let mut choked = 0;
     let mut waiting = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -236,6 +236,45 @@ async fn the_read_budget_is_32_mib_and_past_it_chunks_are_choked_but_haves_acked
             .await
             .is_err(),
         "accepted, not choked"
+    );
+}
+
+/// A far peer's burst: 64 chunk requests at once, twice the read budget. Under a cap of
+/// 96 MiB/s the first 32 hold their permits for about a third of a second in all; the
+/// 32 past the budget wait for those permits (at most `serve::READ_WAIT`, a second) instead
+/// of being choked at once: every one is answered with its chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_the_read_budget_waits_for_permits_instead_of_being_choked() {
+    let node = Node::start(Setup {
+        upload_rate: Some(96 * MIB as u64),
+        ..Setup::default()
+    })
+    .await;
+    let cid = node.add_file("sixty-four.bin", 64 * MIB, 9).await;
+    let probe = Probe::start(&node).await;
+    let peer = node.net.local_peer_id();
+    let asked: Vec<_> = (0..64)
+        .map(|index| {
+            let net = probe.net.clone();
+            tokio::spawn(async move { net.request(peer, Request::Chunk { cid, index }).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in asked {
+        let answer = tokio::time::timeout(Duration::from_secs(20), request)
+            .await
+            .expect("answered")
+            .expect("the request task runs");
+        answers.push(match answer {
+            Ok(crate::network::Reply::Chunk(_)) => "chunk".to_string(),
+            other => format!("{other:?}"),
+        });
+    }
+    let not_chunks: Vec<&String> = answers.iter().filter(|a| *a != "chunk").collect();
+    assert!(
+        not_chunks.is_empty(),
+        "{} not served: {not_chunks:?}",
+        not_chunks.len()
     );
 }
 
