@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::network::peers::split_peer_addr;
     use crate::network::quic_beside_tcp::is_quic;
-    use crate::network::tests::{config, eventually, spawn_listening};
+    use crate::network::tests::{config, spawn_listening, tcp_port, TCP_AND_QUIC};
     use crate::network::DhtMode;
 
     fn quic(peer: PeerId) -> Multiaddr {
@@ -290,16 +290,11 @@ mod tests {
     /// TCP, even with the QUIC address listed first.
     #[tokio::test]
     async fn a_peer_dialled_at_quic_and_tcp_addresses_is_connected_over_tcp() {
-        const BOTH: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
-        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let a = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         for round in 0..4 {
-            let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+            let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
             let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-            let listen = eventually("both listen addresses", || async {
-                let addrs = b.net.info().await.ok()?.listen_addrs;
-                (addrs.len() == 2).then_some(addrs)
-            })
-            .await;
+            let listen = b.listen_addrs(2).await;
             let quic = listen.iter().find(|a| is_quic(a)).expect("a QUIC address");
             let tcp = listen.iter().find(|a| !is_quic(a)).expect("a TCP address");
             let proxy = slow_proxy(tcp, Duration::from_millis(150)).await;
@@ -307,12 +302,7 @@ mod tests {
                 .parse()
                 .expect("valid");
             a.net.dial_at(b_id, vec![quic.clone(), via_proxy]).await;
-            let over = eventually("the connection", || async {
-                let peers = a.net.peers().await.ok()?;
-                let peer = peers.into_iter().find(|p| p.peer_id == b_id)?;
-                (!peer.addrs.is_empty()).then_some(peer.addrs)
-            })
-            .await;
+            let over = a.connected_to(b_id).await;
             assert!(
                 over.iter().all(|addr| !is_quic(addr)),
                 "round {round}: connected over {over:?}"
@@ -323,13 +313,7 @@ mod tests {
     /// A TCP proxy on 127.0.0.1 to `to`, which waits `delay` before it connects each
     /// accepted connection onward; returns its port.
     async fn slow_proxy(to: &Multiaddr, delay: Duration) -> u16 {
-        let port = to
-            .iter()
-            .find_map(|p| match p {
-                Protocol::Tcp(port) => Some(port),
-                _ => None,
-            })
-            .expect("a TCP address");
+        let port = tcp_port(to);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

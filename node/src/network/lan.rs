@@ -164,7 +164,7 @@ impl NetworkActor {
 mod tests {
     use super::*;
     use crate::network::peers::split_peer_addr;
-    use crate::network::tests::{config, eventually, spawn_over_tcp, Node};
+    use crate::network::tests::{config, spawn_over_tcp, tcp_port, Node};
     use crate::network::DhtMode;
 
     fn addr(port: u16) -> Multiaddr {
@@ -227,24 +227,9 @@ mod tests {
         assert!(lan.take_due(Instant::now() + LONGEST_REDIAL).is_empty());
     }
 
-    fn tcp_port(addr: &Multiaddr) -> u16 {
-        addr.iter()
-            .find_map(|p| match p {
-                Protocol::Tcp(port) => Some(port),
-                _ => None,
-            })
-            .expect("a TCP address")
-    }
-
     /// The port `from` connects to `to` from, as `to` sees it.
     async fn port_seen_by(to: &Node, from: PeerId) -> u16 {
-        let addr = eventually("the connection", || async {
-            let peers = to.net.peers().await.ok()?;
-            let peer = peers.into_iter().find(|p| p.peer_id == from)?;
-            peer.addrs.into_iter().next()
-        })
-        .await;
-        tcp_port(&addr)
+        tcp_port(&to.connected_to(from).await[0])
     }
 
     #[tokio::test]

@@ -173,7 +173,7 @@ impl NetworkActor {
 mod tests {
     use super::*;
     use crate::network::peers::split_peer_addr;
-    use crate::network::tests::{config, eventually, spawn_listening, Node, DEADLINE};
+    use crate::network::tests::{config, eventually, spawn_listening, DEADLINE, TCP_AND_QUIC};
     use crate::network::DhtMode;
 
     fn addr(s: &str) -> Multiaddr {
@@ -252,48 +252,32 @@ mod tests {
         );
     }
 
-    const BOTH: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
-
-    /// The addresses `node` reaches `peer` at now.
-    async fn connections(node: &Node, peer: PeerId) -> Vec<Multiaddr> {
-        let peers = node.net.peers().await.unwrap_or_default();
-        peers
-            .into_iter()
-            .find(|p| p.peer_id == peer)
-            .map(|p| p.addrs)
-            .unwrap_or_default()
-    }
-
     /// Two nodes built as the daemon builds them, connected over TCP; then one dials the
     /// other's QUIC address, as an AutoNAT dial-back does. Both keep the QUIC
     /// connection through the grace, then only TCP.
     #[tokio::test]
     async fn a_quic_connection_beside_a_tcp_one_is_closed_after_the_grace() {
-        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
-        let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let a = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
+        let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         let (a_id, _) = split_peer_addr(&a.addr).expect("ends in /p2p");
         let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-        let listen = |node: &Node| {
-            let net = node.net.clone();
-            async move {
-                eventually("both listen addresses", || async {
-                    let addrs = net.info().await.ok()?.listen_addrs;
-                    (addrs.len() == 2).then_some(addrs)
-                })
-                .await
-            }
-        };
-        let b_tcp = listen(&b)
+        let b_tcp = b
+            .listen_addrs(2)
             .await
             .into_iter()
             .find(|a| !is_quic(a))
             .expect("TCP");
-        let a_quic = listen(&a).await.into_iter().find(is_quic).expect("QUIC");
+        let a_quic = a
+            .listen_addrs(2)
+            .await
+            .into_iter()
+            .find(is_quic)
+            .expect("QUIC");
 
         a.net.dial(b_tcp).await.expect("a reaches b over TCP");
         b.net.dial(a_quic).await.expect("b reaches a over QUIC");
         let both = eventually("a QUIC connection beside the TCP one", || async {
-            let conns = connections(&a, b_id).await;
+            let conns = a.addrs_of(b_id).await;
             (conns.len() == 2).then_some(conns)
         })
         .await;
@@ -302,7 +286,7 @@ mod tests {
 
         let start = Instant::now();
         loop {
-            let (on_a, on_b) = (connections(&a, b_id).await, connections(&b, a_id).await);
+            let (on_a, on_b) = (a.addrs_of(b_id).await, b.addrs_of(a_id).await);
             let quic = on_a.iter().chain(&on_b).any(is_quic);
             if !quic {
                 assert!(
@@ -328,23 +312,19 @@ mod tests {
     /// any other connection) ends up reached over TCP only.
     #[tokio::test]
     async fn a_peer_reached_over_quic_only_ends_up_reached_over_tcp() {
-        let a = spawn_listening(config(DhtMode::Client), &BOTH).await;
-        let b = spawn_listening(config(DhtMode::Client), &BOTH).await;
+        let a = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
+        let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-        let b_quic = eventually("b's QUIC address", || async {
-            b.net
-                .info()
-                .await
-                .ok()?
-                .listen_addrs
-                .into_iter()
-                .find(is_quic)
-        })
-        .await;
+        let b_quic = b
+            .listen_addrs(2)
+            .await
+            .into_iter()
+            .find(is_quic)
+            .expect("QUIC");
         a.net.dial(b_quic).await.expect("a reaches b over QUIC");
         let start = Instant::now();
         loop {
-            let on_a = connections(&a, b_id).await;
+            let on_a = a.addrs_of(b_id).await;
             if !on_a.is_empty() && on_a.iter().all(|c| !is_quic(c)) {
                 break;
             }

@@ -91,6 +91,44 @@ impl Node {
         self.pokes.send(poke).await.expect("the node runs");
         rx.await.expect("the node runs")
     }
+
+    /// Its listen addresses, once it has `count` of them.
+    pub(super) async fn listen_addrs(&self, count: usize) -> Vec<Multiaddr> {
+        eventually("the listen addresses", || async {
+            let addrs = self.net.info().await.ok()?.listen_addrs;
+            (addrs.len() == count).then_some(addrs)
+        })
+        .await
+    }
+
+    /// The remote addresses of its connections to `peer` now (none if not connected).
+    pub(super) async fn addrs_of(&self, peer: PeerId) -> Vec<Multiaddr> {
+        let peers = self.net.peers().await.unwrap_or_default();
+        peers
+            .into_iter()
+            .find(|p| p.peer_id == peer)
+            .map(|p| p.addrs)
+            .unwrap_or_default()
+    }
+
+    /// The remote addresses of its connections to `peer`, once it has one.
+    pub(super) async fn connected_to(&self, peer: PeerId) -> Vec<Multiaddr> {
+        eventually("the connection", || async {
+            let addrs = self.addrs_of(peer).await;
+            (!addrs.is_empty()).then_some(addrs)
+        })
+        .await
+    }
+}
+
+/// The TCP port of an address.
+pub(super) fn tcp_port(addr: &Multiaddr) -> u16 {
+    addr.iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP address")
 }
 
 impl Drop for Node {
@@ -132,6 +170,9 @@ pub(super) async fn spawn_with_inbound_queue(config: NetworkConfig, queue: usize
 pub(super) async fn spawn_over_tcp(config: NetworkConfig) -> Node {
     spawn_listening(config, &["/ip4/127.0.0.1/tcp/0"]).await
 }
+
+/// Listen addresses of a node reached over both TCP and QUIC.
+pub(super) const TCP_AND_QUIC: [&str; 2] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
 
 /// A node built as the daemon builds it, listening on `listen` (addresses on
 /// 127.0.0.1).

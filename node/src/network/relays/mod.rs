@@ -461,3 +461,41 @@ pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 mod operator;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_that_relay_for_us_or_through_us_are_told_apart_from_others() {
+        let (reports, _rx) = tokio::sync::mpsc::channel(1);
+        let limits = RelayLimits {
+            max_reservations: 8,
+            max_circuits: 8,
+            max_circuit_duration: Duration::from_secs(120),
+            max_circuit_bytes: 0,
+        };
+        let mut book = RelayBook::new(Some(limits), RelayTraffic::default(), reports.downgrade());
+        let [our_relay, holder, src, dst, stranger] = [(); 5].map(|_| PeerId::random());
+        for peer in [our_relay, holder, src, dst, stranger] {
+            assert!(!book.relays_with(&peer), "nothing relayed yet");
+        }
+        book.on_reservation_requested(our_relay);
+        book.on_server_event(relay::Event::ReservationReqAccepted {
+            src_peer_id: holder,
+            renewed: false,
+        });
+        book.on_server_event(relay::Event::CircuitReqAccepted {
+            src_peer_id: src,
+            dst_peer_id: dst,
+        });
+        for peer in [our_relay, holder, src, dst] {
+            assert!(book.relays_with(&peer));
+        }
+        assert!(!book.relays_with(&stranger));
+        book.on_server_event(relay::Event::ReservationClosed {
+            src_peer_id: holder,
+        });
+        assert!(!book.relays_with(&holder), "its reservation ended");
+    }
+}
