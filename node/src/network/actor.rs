@@ -85,6 +85,7 @@ impl NetworkActor {
         self.tend_provider_lookups(now);
         self.redial_lan_peers(now);
         self.close_quic_beside_tcp(now);
+        self.requests.release_held_failures(now);
         self.report_serving();
     }
 

@@ -124,7 +124,7 @@ pub fn build(
         .with_behaviour(|key| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_swarm_config(|c| swarm_config(c, config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     let recorder = libp2p::metrics::Metrics::new(metrics);
@@ -164,10 +164,24 @@ pub fn build_in_memory(
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, &behaviour_config).map_err(behaviour_error)
         })?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_swarm_config(|c| swarm_config(c, config.idle_timeout))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     assemble(swarm, config, inbound, None, RelayTraffic::default())
+}
+
+/// The swarm settings both builds share. Substreams are opened with multistream-select's
+/// `V1Lazy`: a dialer proposing one protocol sends its first data with the proposal
+/// instead of waiting a round trip for the peer to confirm it. The bytes on the wire
+/// are the same as `V1`'s and a listener behaves the same, so peers that speak plain
+/// `V1` interoperate; what changes is that a refused protocol shows up when the dialer
+/// reads its answer (as an I/O error) rather than as a failed negotiation. Every
+/// request here is a stream of its own, so over an 80 ms path this saves 80 ms on each
+/// manifest, bitfield and chunk request.
+fn swarm_config(config: libp2p::swarm::Config, idle_timeout: Duration) -> libp2p::swarm::Config {
+    config
+        .with_idle_connection_timeout(idle_timeout)
+        .with_substream_upgrade_protocol_override(Version::V1Lazy)
 }
 
 /// Starts listening, dials the bootstrap nodes and wraps the swarm in its actor.

@@ -89,6 +89,13 @@ impl Peers {
         }
     }
 
+    /// Whether `connection` to `peer` is open (established and not yet reported closed).
+    pub(super) fn is_open(&self, peer: &PeerId, connection: ConnectionId) -> bool {
+        self.by_id
+            .get(peer)
+            .is_some_and(|s| s.connections.contains_key(&connection))
+    }
+
     /// Whether we reach the peer over loopback (its loopback addresses are then usable).
     fn on_loopback(&self, peer: &PeerId) -> bool {
         self.by_id
@@ -166,6 +173,7 @@ impl NetworkActor {
             state.connections.remove(&connection_id);
         }
         self.forget_quic_beside_tcp(&connection_id);
+        self.requests.on_connection_closed(connection_id);
         if num_established == 0 {
             self.peers.by_id.remove(&peer_id);
             let _ = self.events.send(NetEvent::PeerDisconnected(peer_id));

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::{AsyncReadExt, AsyncWriteExt, Future, FutureExt};
 use libp2p::core::transport::PortUse;
-use libp2p::core::upgrade::ReadyUpgrade;
+use libp2p::core::upgrade::{NegotiationError, ReadyUpgrade};
 use libp2p::core::Endpoint;
 use libp2p::swarm::handler::{
     ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound,
@@ -204,9 +204,20 @@ async fn ping(mut stream: Stream, timeout: Duration) -> Result<(Stream, Duration
     };
     match tokio::time::timeout(timeout, exchange).await {
         Err(_) => Err(PingFailure::Timeout),
+        Ok(Err(e)) if refused_lazily(&e) => Err(PingFailure::Unsupported),
         Ok(Err(e)) => Err(PingFailure::Other(e)),
         Ok(Ok(rtt)) => Ok((stream, rtt)),
     }
+}
+
+/// Whether a ping stream's error is the peer refusing the protocol. Streams are opened
+/// with `V1Lazy` (see `build::swarm_config`), so a refusal arrives when we read the
+/// echo, wrapped in an I/O error, not as a failed negotiation.
+fn refused_lazily(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<NegotiationError>())
+        .is_some_and(|e| matches!(e, NegotiationError::Failed))
 }
 
 impl ConnectionHandler for Handler {
@@ -286,8 +297,11 @@ impl ConnectionHandler for Handler {
                         return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Ok(rtt)));
                     }
                     Poll::Ready(Err(e)) => {
-                        // A new stream for the next ping.
-                        self.outbound = self.wait(None);
+                        self.outbound = match e {
+                            PingFailure::Unsupported => Outbound::Unsupported,
+                            // A new stream for the next ping.
+                            _ => self.wait(None),
+                        };
                         return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(Err(e)));
                     }
                 },
@@ -335,5 +349,22 @@ impl ConnectionHandler for Handler {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_read_through_a_lazy_negotiation_is_unsupported() {
+        // What multistream-select's `Negotiated` returns when the listener refuses the
+        // protocol the dialer settled on.
+        let refused: io::Error = NegotiationError::Failed.into();
+        assert!(refused_lazily(&refused));
+        assert!(!refused_lazily(&io::Error::other("connection reset")));
+        assert!(!refused_lazily(&io::Error::from(
+            io::ErrorKind::UnexpectedEof
+        )));
     }
 }

@@ -2,8 +2,11 @@
 //! answered on its caller's oneshot), and inbound requests handed to the upload server
 //! on the bounded `inbound` channel, answered `Choked` here when that channel is full.
 
+use std::time::{Duration, Instant};
+
 use dht_proto::{Request, Response};
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,6 +21,14 @@ pub(super) const MAX_PENDING_REQUESTS: usize = 4096;
 /// connection, so that our own burst (e.g. `Have`s) is refused here, as a local
 /// overload, instead of being reset by the peer and blamed on it.
 pub(super) const MAX_PENDING_PER_PEER: usize = 128;
+/// How long a request's I/O failure waits for its connection to be reported closed.
+/// When a peer closes a connection, a request whose stream was open on it (as each
+/// is from the start: streams open with `V1Lazy`) fails with the stream's I/O error,
+/// and the swarm reports the connection closed just after. Such a request was cut
+/// short, not failed by the peer: it ends as `ConnectionClosed`, asked again over
+/// another connection and never held against the peer. An I/O failure whose
+/// connection stays open is passed on after this wait (up to one actor tick later).
+const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
 /// The two request-response protocols of a transfer (they differ in response limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,15 +43,56 @@ type ReplyTo = oneshot::Sender<Result<Reply, RequestError>>;
 pub(super) struct Requests {
     /// Requests in flight, by the protocol they went on and their id there.
     in_flight: InFlight<(Transfer, OutboundRequestId), ReplyTo>,
+    /// Requests that failed with an I/O error, waiting [`CLOSE_WAIT`] to learn whether
+    /// their connection closed (at most as many as were in flight).
+    failed_on: Vec<HeldFailure>,
     inbound: mpsc::Sender<InboundRequest>,
+}
+
+/// A request's I/O failure held back until its connection closes or [`CLOSE_WAIT`]
+/// passes.
+struct HeldFailure {
+    connection: ConnectionId,
+    until: Instant,
+    reply: ReplyTo,
+    error: RequestError,
 }
 
 impl Requests {
     pub(super) fn new(inbound: mpsc::Sender<InboundRequest>) -> Self {
         Requests {
             in_flight: InFlight::new(MAX_PENDING_REQUESTS, MAX_PENDING_PER_PEER),
+            failed_on: Vec::new(),
             inbound,
         }
+    }
+
+    /// The connection closed: requests that failed on it were cut short.
+    pub(super) fn on_connection_closed(&mut self, connection: ConnectionId) {
+        self.settle(|held| {
+            (held.connection == connection).then_some(RequestError::ConnectionClosed)
+        });
+    }
+
+    /// Passes on the I/O failures whose connection is still open after [`CLOSE_WAIT`].
+    pub(super) fn release_held_failures(&mut self, now: Instant) {
+        self.settle(|held| {
+            (held.until <= now).then(|| std::mem::replace(&mut held.error, RequestError::Stopped))
+        });
+    }
+
+    /// Answers the held failures for which `outcome` gives an error, keeping the rest.
+    fn settle(&mut self, mut outcome: impl FnMut(&mut HeldFailure) -> Option<RequestError>) {
+        let mut kept = Vec::with_capacity(self.failed_on.len());
+        for mut held in self.failed_on.drain(..) {
+            match outcome(&mut held) {
+                Some(error) => {
+                    let _ = held.reply.send(Err(error));
+                }
+                None => kept.push(held),
+            }
+        }
+        self.failed_on = kept;
     }
 
     /// Requests in flight, and peers they are in flight to.
@@ -125,11 +177,23 @@ impl NetworkActor {
                 request_id,
                 error,
                 peer,
-                ..
+                connection_id,
             } => {
                 tracing::debug!(%peer, "chunk request failed: {error}");
-                if let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) {
+                let Some(reply) = self.requests.in_flight.remove(&(protocol, request_id)) else {
+                    return;
+                };
+                if !matches!(error, OutboundFailure::Io(_)) {
                     let _ = reply.send(Err(error.into()));
+                } else if !self.peers.is_open(&peer, connection_id) {
+                    let _ = reply.send(Err(RequestError::ConnectionClosed));
+                } else {
+                    self.requests.failed_on.push(HeldFailure {
+                        connection: connection_id,
+                        until: Instant::now() + CLOSE_WAIT,
+                        reply,
+                        error: error.into(),
+                    });
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

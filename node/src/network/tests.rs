@@ -342,6 +342,206 @@ async fn an_unreachable_peer_is_a_dial_error() {
     assert!(matches!(result, Err(RequestError::Dial(_))), "{result:?}");
 }
 
+/// A TCP proxy on 127.0.0.1 to `to` that holds every byte back `one_way` in each
+/// direction (a long path, with no limit on its rate); returns its port.
+pub(super) async fn far_proxy(to: &Multiaddr, one_way: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    async fn carry(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let writer = tokio::spawn(async move {
+            while let Some((due, bytes)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if to.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut buf = vec![0u8; 64 << 10];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if tx
+                .send((tokio::time::Instant::now() + one_way, buf[..n].to_vec()))
+                .is_err()
+            {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
+
+    let port = tcp_port(to);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("bound").port();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            tokio::spawn(carry(in_read, out_write, one_way));
+            tokio::spawn(carry(out_read, in_write, one_way));
+        }
+    });
+    local
+}
+
+/// Substreams are opened with `V1Lazy` (`build::swarm_config`): a request goes out
+/// with its protocol proposal, so over a 400 ms round trip it is answered after one
+/// round trip, not two (one to agree on the protocol, one for the request). The
+/// fastest of three requests is timed, so a busy machine cannot fail it by a slow one.
+#[tokio::test]
+async fn a_request_over_a_far_path_is_answered_in_one_round_trip() {
+    const ONE_WAY: Duration = Duration::from_millis(200);
+    let a = spawn_over_tcp(config(DhtMode::Client)).await;
+    let mut b = spawn_over_tcp(config(DhtMode::Client)).await;
+    let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
+    let (_, none) = mpsc::channel(1);
+    let mut b_inbound = std::mem::replace(&mut b.inbound, none);
+    let b_net = b.net.clone();
+    let answering = tokio::spawn(async move {
+        while let Some(request) = b_inbound.recv().await {
+            b_net.respond(request.channel, Response::Ack).await;
+        }
+    });
+    let proxy = far_proxy(&b.addr, ONE_WAY).await;
+    let via_proxy: Multiaddr = format!("/ip4/127.0.0.1/tcp/{proxy}/p2p/{b_id}")
+        .parse()
+        .expect("valid");
+    a.net.dial_at(b_id, vec![via_proxy]).await;
+    a.connected_to(b_id).await;
+    let mut fastest = Duration::MAX;
+    for index in 0..3 {
+        let started = tokio::time::Instant::now();
+        let answer = tokio::time::timeout(
+            DEADLINE,
+            a.net.request(b_id, Request::Have { cid: cid(1), index }),
+        )
+        .await
+        .expect("answered in time");
+        assert!(
+            matches!(answer, Ok(super::codec::Reply::Message(Response::Ack))),
+            "{answer:?}"
+        );
+        fastest = fastest.min(started.elapsed());
+    }
+    answering.abort();
+    let round_trip = ONE_WAY * 2;
+    assert!(
+        fastest >= round_trip,
+        "the proxy holds bytes back: {fastest:?}"
+    );
+    assert!(
+        fastest < round_trip * 3 / 2,
+        "{fastest:?}: more than one round trip of {round_trip:?}"
+    );
+}
+
+/// A request in flight when the peer closes the connection ends as
+/// `ConnectionClosed` (asked again elsewhere, never held against the peer), also now
+/// that its stream is open before the peer confirms the protocol (`V1Lazy`), where
+/// the stream's own I/O error reaches us before the connection's close does.
+#[tokio::test]
+async fn a_request_cut_short_by_the_peer_closing_the_connection_is_not_blamed_on_it() {
+    for transport in ["memory", "tcp", "quic"] {
+        let a = match transport {
+            "memory" => spawn(config(DhtMode::Client)).await,
+            "tcp" => spawn_over_tcp(config(DhtMode::Client)).await,
+            _ => spawn_listening(config(DhtMode::Client), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await,
+        };
+        let mut b = match transport {
+            "memory" => spawn(config(DhtMode::Client)).await,
+            "tcp" => spawn_over_tcp(config(DhtMode::Client)).await,
+            _ => spawn_listening(config(DhtMode::Client), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await,
+        };
+        let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
+        let a_id = a.net.local_peer_id();
+        a.net.dial_at(b_id, vec![b.addr.clone()]).await;
+        a.connected_to(b_id).await;
+        let net = a.net.clone();
+        let request = tokio::spawn(async move {
+            net.request(
+                b_id,
+                Request::Have {
+                    cid: cid(1),
+                    index: 0,
+                },
+            )
+            .await
+        });
+        // B holds the request unanswered, then closes its connection to A.
+        let held = tokio::time::timeout(DEADLINE, b.inbound.recv())
+            .await
+            .expect("B gets the request")
+            .expect("B runs");
+        b.poke(move |actor| {
+            let _ = actor.swarm.disconnect_peer_id(a_id);
+        })
+        .await;
+        let result = tokio::time::timeout(DEADLINE, request)
+            .await
+            .expect("the request ends in time")
+            .expect("the task ran");
+        assert!(
+            matches!(result, Err(RequestError::ConnectionClosed)),
+            "over {transport}: {result:?}"
+        );
+        drop(held);
+    }
+}
+
+/// The other side of the rule above: a request whose stream the peer drops
+/// unanswered, on a connection that stays open, still fails as the peer's fault, once
+/// the wait for a close has passed.
+#[tokio::test]
+async fn a_request_the_peer_drops_on_an_open_connection_is_blamed_on_it() {
+    use dht_proto::message::CHUNK_PROTOCOL;
+    use libp2p::StreamProtocol;
+
+    let a = spawn(config(DhtMode::Client)).await;
+    // B accepts chunk streams and drops each at once.
+    let mut b = bare_swarm(libp2p_stream::Behaviour::new());
+    let mut incoming = b
+        .behaviour()
+        .new_control()
+        .accept(StreamProtocol::new(CHUNK_PROTOCOL))
+        .expect("not accepted yet");
+    let b_id = *b.local_peer_id();
+    b.dial(a.addr.clone()).expect("dials");
+    let b_task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = b.select_next_some() => {}
+                Some((_, stream)) = incoming.next() => drop(stream),
+            }
+        }
+    });
+    a.connected_to(b_id).await;
+    let result = tokio::time::timeout(
+        DEADLINE,
+        a.net.request(
+            b_id,
+            Request::Have {
+                cid: cid(1),
+                index: 0,
+            },
+        ),
+    )
+    .await
+    .expect("the request ends in time");
+    assert!(matches!(result, Err(RequestError::Other(_))), "{result:?}");
+    assert!(result.expect_err("failed").blames_peer());
+    assert!(
+        !a.addrs_of(b_id).await.is_empty(),
+        "the connection stayed open"
+    );
+    b_task.abort();
+}
+
 #[tokio::test]
 async fn pings_are_answered_after_the_peer_refused_ours() {
     use super::ping::{Ping, PingConfig, PingEvent};
