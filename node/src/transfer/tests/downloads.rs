@@ -202,3 +202,74 @@ async fn a_far_single_source_gets_more_requests_in_flight_than_a_near_one() {
         "far source: {far} chunk requests in flight"
     );
 }
+
+/// A source whose fellow providers have been asked for their bitfields, and not
+/// answered yet, is not the download's one source: it gets its share of the chunks
+/// several sources hold (24 for two: 12), not the 48 one far source gets. (Four home
+/// seeders, the first to answer once took 48 requests its uplink needed 20 s for.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_source_is_not_the_only_one_while_another_has_not_sent_its_bitfield() {
+    let far = Node::start(Setup {
+        hold_chunks: true,
+        count_requests: true,
+        ..Setup::default()
+    })
+    .await;
+    let cid = far.add_file("file.bin", 64 * MIB, 3).await;
+    let silent = Node::start(Setup {
+        boot: Some(far.addr.clone()),
+        hold_bitfields: true,
+        ..Setup::default()
+    })
+    .await;
+    assert_eq!(silent.add_file("file.bin", 64 * MIB, 3).await, cid);
+    let fetcher = Node::start(Setup {
+        boot: Some(far.addr.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let (far_id, silent_id) = (far.net.local_peer_id(), silent.net.local_peer_id());
+    // Both are connected before the download starts: the lookup finds them at once.
+    fetcher
+        .net
+        .dial_at(silent_id, vec![silent.addr.clone()])
+        .await;
+    eventually("connected to both", || async {
+        let peers = fetcher.net.peers().await.ok()?;
+        let connected = |id| peers.iter().any(|p| p.peer_id == id);
+        (connected(far_id) && connected(silent_id)).then_some(())
+    })
+    .await;
+    let mut status = fetcher
+        .transfers
+        .start(cid, Duration::from_secs(60))
+        .expect("the download starts");
+    until("a source", &mut status, |s| s.peers >= 1).await;
+    let asked_chunks = || {
+        *far.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get("chunk")
+            .unwrap_or(&0)
+    };
+    let start = std::time::Instant::now();
+    let mut last = 0;
+    let mut steady_since = start;
+    while start.elapsed() < Duration::from_secs(8) {
+        fetcher
+            .set_round_trip(far_id, Duration::from_millis(80))
+            .await;
+        let now = asked_chunks();
+        if now != last {
+            (last, steady_since) = (now, std::time::Instant::now());
+        } else if last > 0 && steady_since.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 12, and up to 2 probes beside.
+    assert!(
+        (6..=14).contains(&last),
+        "far source beside a silent one: {last} chunk requests in flight"
+    );
+}

@@ -67,6 +67,8 @@ pub(super) struct Setup {
     pub hold_haves: bool,
     /// Hold the `Chunk` requests peers send, never answered.
     pub hold_chunks: bool,
+    /// Hold the `Bitfield` requests peers send, never answered.
+    pub hold_bitfields: bool,
     /// How its upload side misbehaves.
     pub faults: serve::faults::Faults,
     /// Count the requests peers send it ([`Node::asked`]).
@@ -89,13 +91,16 @@ impl Node {
         let mut tasks = vec![tokio::spawn(network::tests::drive(actor, poke_rx))];
         let (release, released) = watch::channel(!setup.hold_haves);
         let asked = Asked::default();
-        if setup.hold_haves || setup.hold_chunks || setup.count_requests {
+        if setup.hold_haves || setup.hold_chunks || setup.hold_bitfields || setup.count_requests {
             let (to_serve, from_net) = mpsc::channel(1024);
             tasks.push(tokio::spawn(relay(
                 inbound_rx,
                 to_serve,
                 released,
-                setup.hold_chunks,
+                Holds {
+                    chunks: setup.hold_chunks,
+                    bitfields: setup.hold_bitfields,
+                },
                 asked.clone(),
             )));
             inbound_rx = from_net;
@@ -256,13 +261,21 @@ fn network_config(
     }
 }
 
+/// Requests [`relay`] holds for good.
+struct Holds {
+    /// Every `Chunk` request.
+    chunks: bool,
+    /// Every `Bitfield` request.
+    bitfields: bool,
+}
+
 /// Passes inbound requests to the upload server, counting them by kind, but holds
-/// `Have`s until released, and `Chunk` requests for good if `hold_chunks`.
+/// `Have`s until released, and what `holds` says for good.
 async fn relay(
     mut inbound: mpsc::Receiver<InboundRequest>,
     to_serve: mpsc::Sender<InboundRequest>,
     mut released: watch::Receiver<bool>,
-    hold_chunks: bool,
+    holds: Holds,
     asked: Asked,
 ) {
     let mut held = Vec::new();
@@ -276,7 +289,11 @@ async fn relay(
                     .unwrap_or_else(|p| p.into_inner())
                     .entry(request_kind(&request.request))
                     .or_default() += 1;
-                if hold_chunks && matches!(request.request, dht_proto::Request::Chunk { .. }) {
+                let is_chunk = matches!(request.request, dht_proto::Request::Chunk { .. });
+                let is_bitfield = matches!(request.request, dht_proto::Request::Bitfield { .. });
+                if (is_chunk && holds.chunks)
+                    || (is_bitfield && holds.bitfields)
+                {
                     unanswered.push(request);
                 } else if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
                     held.push(request);
