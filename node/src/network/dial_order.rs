@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::network::peers::split_peer_addr;
     use crate::network::quic_beside_tcp::is_quic;
-    use crate::network::tests::{config, spawn_listening, tcp_port, TCP_AND_QUIC};
+    use crate::network::tests::{config, spawn_listening, tcp_proxy, TCP_AND_QUIC};
     use crate::network::DhtMode;
 
     fn quic(peer: PeerId) -> Multiaddr {
@@ -297,7 +297,7 @@ mod tests {
             let listen = b.listen_addrs(2).await;
             let quic = listen.iter().find(|a| is_quic(a)).expect("a QUIC address");
             let tcp = listen.iter().find(|a| !is_quic(a)).expect("a TCP address");
-            let proxy = slow_proxy(tcp, Duration::from_millis(150)).await;
+            let proxy = tcp_proxy(tcp, Duration::from_millis(150), Duration::ZERO).await;
             let via_proxy: Multiaddr = format!("/ip4/127.0.0.1/tcp/{proxy}/p2p/{b_id}")
                 .parse()
                 .expect("valid");
@@ -308,29 +308,6 @@ mod tests {
                 "round {round}: connected over {over:?}"
             );
         }
-    }
-
-    /// A TCP proxy on 127.0.0.1 to `to`, which waits `delay` before it connects each
-    /// accepted connection onward; returns its port.
-    async fn slow_proxy(to: &Multiaddr, delay: Duration) -> u16 {
-        let port = tcp_port(to);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let local = listener.local_addr().expect("bound").port();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    if let Ok(mut outbound) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        local
     }
 
     #[test]

@@ -342,9 +342,10 @@ async fn an_unreachable_peer_is_a_dial_error() {
     assert!(matches!(result, Err(RequestError::Dial(_))), "{result:?}");
 }
 
-/// A TCP proxy on 127.0.0.1 to `to` that holds every byte back `one_way` in each
-/// direction (a long path, with no limit on its rate); returns its port.
-pub(super) async fn far_proxy(to: &Multiaddr, one_way: Duration) -> u16 {
+/// A TCP proxy on 127.0.0.1 to `to`; returns its port. It waits `connect_delay` before
+/// it connects each accepted connection onward, and then holds every byte back
+/// `one_way` in each direction (a long path, with no limit on its rate).
+pub(super) async fn tcp_proxy(to: &Multiaddr, connect_delay: Duration, one_way: Duration) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -378,13 +379,16 @@ pub(super) async fn far_proxy(to: &Multiaddr, one_way: Duration) -> u16 {
     let local = listener.local_addr().expect("bound").port();
     tokio::spawn(async move {
         while let Ok((inbound, _)) = listener.accept().await {
-            let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-                continue;
-            };
-            let (in_read, in_write) = inbound.into_split();
-            let (out_read, out_write) = outbound.into_split();
-            tokio::spawn(carry(in_read, out_write, one_way));
-            tokio::spawn(carry(out_read, in_write, one_way));
+            tokio::spawn(async move {
+                tokio::time::sleep(connect_delay).await;
+                let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                    return;
+                };
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
+                tokio::spawn(carry(in_read, out_write, one_way));
+                carry(out_read, in_write, one_way).await;
+            });
         }
     });
     local
@@ -408,7 +412,7 @@ async fn a_request_over_a_far_path_is_answered_in_one_round_trip() {
             b_net.respond(request.channel, Response::Ack).await;
         }
     });
-    let proxy = far_proxy(&b.addr, ONE_WAY).await;
+    let proxy = tcp_proxy(&b.addr, Duration::ZERO, ONE_WAY).await;
     let via_proxy: Multiaddr = format!("/ip4/127.0.0.1/tcp/{proxy}/p2p/{b_id}")
         .parse()
         .expect("valid");
@@ -447,17 +451,16 @@ async fn a_request_over_a_far_path_is_answered_in_one_round_trip() {
 /// the stream's own I/O error reaches us before the connection's close does.
 #[tokio::test]
 async fn a_request_cut_short_by_the_peer_closing_the_connection_is_not_blamed_on_it() {
+    async fn node_over(transport: &str) -> Node {
+        match transport {
+            "memory" => spawn(config(DhtMode::Client)).await,
+            "tcp" => spawn_over_tcp(config(DhtMode::Client)).await,
+            _ => spawn_listening(config(DhtMode::Client), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await,
+        }
+    }
     for transport in ["memory", "tcp", "quic"] {
-        let a = match transport {
-            "memory" => spawn(config(DhtMode::Client)).await,
-            "tcp" => spawn_over_tcp(config(DhtMode::Client)).await,
-            _ => spawn_listening(config(DhtMode::Client), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await,
-        };
-        let mut b = match transport {
-            "memory" => spawn(config(DhtMode::Client)).await,
-            "tcp" => spawn_over_tcp(config(DhtMode::Client)).await,
-            _ => spawn_listening(config(DhtMode::Client), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await,
-        };
+        let a = node_over(transport).await;
+        let mut b = node_over(transport).await;
         let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
         let a_id = a.net.local_peer_id();
         a.net.dial_at(b_id, vec![b.addr.clone()]).await;

@@ -157,8 +157,16 @@ async fn requests_in_flight_to_one_source(rtt: Option<Duration>) -> usize {
     };
     let (seeder, fetcher, _cid, mut status) =
         seeder_and_fetcher(seeder, Setup::default(), 64 * MIB, 3).await;
-    let seeder_id = seeder.net.local_peer_id();
     until("a source", &mut status, |s| s.peers >= 1).await;
+    chunk_requests_once_steady(&fetcher, &seeder, rtt).await
+}
+
+/// The chunk requests `seeder` has been sent once their count has stayed the same for
+/// 2 s (at most 8 s), with the round trip to it set to `rtt` all along: the download
+/// reads the round trips every 500 ms, and pings on the in-memory transport would
+/// report about nothing, so the far one is set again and again.
+async fn chunk_requests_once_steady(fetcher: &Node, seeder: &Node, rtt: Option<Duration>) -> usize {
+    let seeder_id = seeder.net.local_peer_id();
     let chunks = || {
         *seeder
             .asked
@@ -167,8 +175,6 @@ async fn requests_in_flight_to_one_source(rtt: Option<Duration>) -> usize {
             .get("chunk")
             .unwrap_or(&0)
     };
-    // The download reads the round trips every 500 ms; pings on the in-memory
-    // transport would report about nothing, so the far one is set again and again.
     let start = std::time::Instant::now();
     let mut last = 0;
     let mut steady_since = start;
@@ -245,28 +251,7 @@ async fn a_far_source_is_not_the_only_one_while_another_has_not_sent_its_bitfiel
         .start(cid, Duration::from_secs(60))
         .expect("the download starts");
     until("a source", &mut status, |s| s.peers >= 1).await;
-    let asked_chunks = || {
-        *far.asked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get("chunk")
-            .unwrap_or(&0)
-    };
-    let start = std::time::Instant::now();
-    let mut last = 0;
-    let mut steady_since = start;
-    while start.elapsed() < Duration::from_secs(8) {
-        fetcher
-            .set_round_trip(far_id, Duration::from_millis(80))
-            .await;
-        let now = asked_chunks();
-        if now != last {
-            (last, steady_since) = (now, std::time::Instant::now());
-        } else if last > 0 && steady_since.elapsed() > Duration::from_secs(2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let last = chunk_requests_once_steady(&fetcher, &far, Some(Duration::from_millis(80))).await;
     // 12, and up to 2 probes beside.
     assert!(
         (6..=14).contains(&last),
