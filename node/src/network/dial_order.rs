@@ -294,14 +294,12 @@ mod tests {
         for round in 0..4 {
             let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
             let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-            let listen = b.listen_addrs(2).await;
-            let quic = listen.iter().find(|a| is_quic(a)).expect("a QUIC address");
-            let tcp = listen.iter().find(|a| !is_quic(a)).expect("a TCP address");
-            let proxy = tcp_proxy(tcp, Duration::from_millis(150), Duration::ZERO).await;
+            let (quic, tcp) = b.quic_and_tcp_addrs().await;
+            let proxy = tcp_proxy(&tcp, Duration::from_millis(150), Duration::ZERO).await;
             let via_proxy: Multiaddr = format!("/ip4/127.0.0.1/tcp/{proxy}/p2p/{b_id}")
                 .parse()
                 .expect("valid");
-            a.net.dial_at(b_id, vec![quic.clone(), via_proxy]).await;
+            a.net.dial_at(b_id, vec![quic, via_proxy]).await;
             let over = a.connected_to(b_id).await;
             assert!(
                 over.iter().all(|addr| !is_quic(addr)),

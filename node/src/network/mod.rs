@@ -89,6 +89,8 @@ mod relay_expiry_tests;
 mod relay_traffic;
 mod relays;
 mod reprovide;
+#[cfg(test)]
+mod request_tests;
 mod requests;
 #[cfg(test)]
 mod routing_tests;

@@ -261,18 +261,8 @@ mod tests {
         let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         let (a_id, _) = split_peer_addr(&a.addr).expect("ends in /p2p");
         let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-        let b_tcp = b
-            .listen_addrs(2)
-            .await
-            .into_iter()
-            .find(|a| !is_quic(a))
-            .expect("TCP");
-        let a_quic = a
-            .listen_addrs(2)
-            .await
-            .into_iter()
-            .find(is_quic)
-            .expect("QUIC");
+        let (_, b_tcp) = b.quic_and_tcp_addrs().await;
+        let (a_quic, _) = a.quic_and_tcp_addrs().await;
 
         a.net.dial(b_tcp).await.expect("a reaches b over TCP");
         b.net.dial(a_quic).await.expect("b reaches a over QUIC");
@@ -315,12 +305,7 @@ mod tests {
         let a = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         let b = spawn_listening(config(DhtMode::Client), &TCP_AND_QUIC).await;
         let (b_id, _) = split_peer_addr(&b.addr).expect("ends in /p2p");
-        let b_quic = b
-            .listen_addrs(2)
-            .await
-            .into_iter()
-            .find(is_quic)
-            .expect("QUIC");
+        let (b_quic, _) = b.quic_and_tcp_addrs().await;
         a.net.dial(b_quic).await.expect("a reaches b over QUIC");
         let start = Instant::now();
         loop {

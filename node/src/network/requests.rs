@@ -69,30 +69,19 @@ impl Requests {
 
     /// The connection closed: requests that failed on it were cut short.
     pub(super) fn on_connection_closed(&mut self, connection: ConnectionId) {
-        self.settle(|held| {
-            (held.connection == connection).then_some(RequestError::ConnectionClosed)
-        });
+        for held in self
+            .failed_on
+            .extract_if(.., |held| held.connection == connection)
+        {
+            let _ = held.reply.send(Err(RequestError::ConnectionClosed));
+        }
     }
 
     /// Passes on the I/O failures whose connection is still open after [`CLOSE_WAIT`].
     pub(super) fn release_held_failures(&mut self, now: Instant) {
-        self.settle(|held| {
-            (held.until <= now).then(|| std::mem::replace(&mut held.error, RequestError::Stopped))
-        });
-    }
-
-    /// Answers the held failures for which `outcome` gives an error, keeping the rest.
-    fn settle(&mut self, mut outcome: impl FnMut(&mut HeldFailure) -> Option<RequestError>) {
-        let mut kept = Vec::with_capacity(self.failed_on.len());
-        for mut held in self.failed_on.drain(..) {
-            match outcome(&mut held) {
-                Some(error) => {
-                    let _ = held.reply.send(Err(error));
-                }
-                None => kept.push(held),
-            }
+        for held in self.failed_on.extract_if(.., |held| held.until <= now) {
+            let _ = held.reply.send(Err(held.error));
         }
-        self.failed_on = kept;
     }
 
     /// Requests in flight, and peers they are in flight to.

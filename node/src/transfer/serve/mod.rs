@@ -9,8 +9,8 @@
 //!    is answered `NotFound` (`crate::share::gate`);
 //! 4. a `Chunk` request needs an upload slot ([`Choker`]), else `Choked`;
 //! 5. then read permits, one per started MiB of the chunk: taken at once when free;
-//!    else the upload waits for them up to [`READ_WAIT`] (a repeater does not wait),
-//!    then `Choked` (see [`uploads`]);
+//!    else the upload waits for them up to [`READ_WAIT`](uploads::READ_WAIT) (a
+//!    repeater does not wait), then `Choked` (see [`uploads`]);
 //! 6. any other request needs one of [`OTHER_REQUESTS`] permits, else `Choked`.
 //!
 //! A batch of files of one chunk (`Chunks`) passes 2, 4 and 5 as one chunk request, and
@@ -49,7 +49,6 @@ use probe::SeedProbes;
 use repeats::{Query, Repeats};
 use subscribe::Subscriptions;
 use tarpit::Tarpit;
-pub use uploads::READ_WAIT;
 use uploads::{cached_chunk_len, read_permits, PendingUploads, Upload, READ_BUDGET_MIB};
 
 /// `Manifest`, `Bitfield` and `Have` requests answered at once; past this, `Choked`.

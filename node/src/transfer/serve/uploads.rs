@@ -26,7 +26,7 @@ pub(super) const READ_BUDGET_MIB: usize = 32;
 
 /// Longest an accepted chunk request waits for read permits when the budget is spent;
 /// past it, the request is answered `Choked`.
-pub const READ_WAIT: Duration = Duration::from_secs(1);
+pub(super) const READ_WAIT: Duration = Duration::from_secs(1);
 
 /// Read permits a chunk of `len` bytes takes.
 pub(super) fn read_permits(len: u64) -> u32 {
