@@ -7,10 +7,12 @@
 //! sits behind the profile's access link; h4–h7, the seeders of the multi-source
 //! figure, each sit behind a home link of 20 Mbit/s up (200 down, 5 ms each way).
 
+mod bare;
 mod baselines;
 mod checks;
 mod nodes;
 mod profile;
+mod rounds;
 
 use std::path::{Path, PathBuf};
 
@@ -19,15 +21,16 @@ use anyhow::bail;
 use p2pd_examples::procfs::{load_average, CpuUse};
 
 use crate::harness::{file_hash, random_file};
-use crate::lab::WanLab;
+use crate::lab::{self, WanLab};
 use crate::report::size_label;
 use crate::sendme;
-use crate::{Bench, MIB};
+use crate::{Bench, LONG_TIMEOUT, MIB};
 use baselines::Baselines;
 use checks::Check;
 use nodes::P2pNet;
 pub use profile::Profile;
 use profile::HOME_UP_BPS;
+use rounds::Rounds;
 
 pub(super) const BOOTSTRAP: usize = 1;
 pub(super) const FETCHER: usize = 2;
@@ -55,6 +58,11 @@ pub struct WanArgs {
     /// said so, when there is none).
     #[arg(long)]
     pub sendme: Option<PathBuf>,
+    /// Rounds of the single-source figure and its baselines (iperf3, the bare
+    /// transport): the first before the multi-source figure, the others after it, each
+    /// with a new fetcher; the report gives medians and every round's figure.
+    #[arg(long, default_value_t = 1)]
+    pub wan_repeat: usize,
     /// Seed of the emulator's loss draws.
     #[arg(long, default_value_t = 1)]
     pub wan_seed: u64,
@@ -144,18 +152,21 @@ fn run_profile(
 
     checks::check_emulation(&lab, profile, checks)?;
     let baselines = baselines::measure(bench, &lab, profile, files, sendme, checks)?;
+    let push = bare::find();
+    if push.is_none() {
+        bench.note(format!(
+            "{name}: bare transport skipped: wan-push is not built beside the bench \
+             (cargo build --release -p p2pd-examples --bin wan-push)"
+        ));
+    }
+    let mut rounds = Rounds::default();
+    rounds.iperf.push(baselines.iperf_bps);
+    bare_round(bench, &lab, push.as_deref(), files.size, &mut rounds)?;
 
     // --- p2pd ---
     let mut net = P2pNet::start(bench, &lab, name)?;
     let single = net.single_source(bench, &lab, files)?;
-    let single_bps = files.size as f64 * 8.0 / single.0;
-    bench.note(format!(
-        "{name}: p2pd single-source {:.1} Mbit/s (fetch --json {:.2} s, over {}; {})",
-        single_bps / 1e6,
-        single.0,
-        single.2,
-        single.1.show()
-    ));
+    single_round(bench, name, files, &single, &mut rounds);
     let multi = net.multi_source(bench, &lab, files)?;
     let multi_bps = files.size as f64 * 8.0 / multi.0;
     bench.note(format!(
@@ -165,19 +176,79 @@ fn run_profile(
         multi.2,
         multi.1.show()
     ));
+    for round in 2..=bench.args.wan.wan_repeat.max(1) {
+        let iperf = lab::iperf3(
+            &lab,
+            SEEDER,
+            FETCHER,
+            ("-n", files.size.to_string()),
+            None,
+            LONG_TIMEOUT,
+        )?;
+        bench.note(format!(
+            "{name}: round {round}: iperf3 {:.1} Mbit/s",
+            iperf.bits_per_sec / 1e6
+        ));
+        rounds.iperf.push(iperf.bits_per_sec);
+        bare_round(bench, &lab, push.as_deref(), files.size, &mut rounds)?;
+        let single = net.single_source(bench, &lab, files)?;
+        single_round(bench, name, files, &single, &mut rounds);
+    }
     drop(net);
 
     checks::emulator_checks(bench, &lab, name, checks)?;
+    let baselines = Baselines {
+        iperf_bps: rounds::median(&rounds.iperf),
+        ..baselines
+    };
     figure_rows(
         bench,
         name,
         files,
         &baselines,
-        (single_bps, single.1),
-        (multi_bps, multi.1),
+        &rounds,
+        (single.1, multi_bps, multi.1),
     );
     println!("    (load average now {})", load_average());
     Ok(())
+}
+
+/// One round of the bare transport's shapes, when `wan-push` is built.
+fn bare_round(
+    bench: &mut Bench,
+    lab: &WanLab,
+    push: Option<&Path>,
+    size: u64,
+    rounds: &mut Rounds,
+) -> anyhow::Result<()> {
+    let Some(push) = push else {
+        return Ok(());
+    };
+    for (i, rate) in bare::measure(lab, push, size)?.into_iter().enumerate() {
+        let label = bare::shape_label(bare::SHAPES[i]);
+        match rate {
+            Ok(bps) => rounds.bare[i].push(bps),
+            Err(e) => bench.note(format!("bare transport, {label}: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// Notes one single-source fetch and keeps its rate.
+fn single_round(
+    bench: &mut Bench,
+    name: &str,
+    files: &Files,
+    (secs, cpu, transport): &(f64, CpuUse, String),
+    rounds: &mut Rounds,
+) {
+    let bps = files.size as f64 * 8.0 / secs;
+    bench.note(format!(
+        "{name}: p2pd single-source {:.1} Mbit/s (fetch --json {secs:.2} s, over {transport}; {})",
+        bps / 1e6,
+        cpu.show()
+    ));
+    rounds.single.push(bps);
 }
 
 /// The results-table and CPU rows of one profile: p2pd beside its baselines.
@@ -186,9 +257,10 @@ fn figure_rows(
     name: &str,
     files: &Files,
     baselines: &Baselines,
-    (single_bps, single_cpu): (f64, CpuUse),
-    (multi_bps, multi_cpu): (f64, CpuUse),
+    rounds: &Rounds,
+    (single_cpu, multi_bps, multi_cpu): (CpuUse, f64, CpuUse),
 ) {
+    let single_bps = rounds::median(&rounds.single);
     let Baselines {
         iperf_bps,
         uplink_bps,
@@ -196,15 +268,32 @@ fn figure_rows(
     } = *baselines;
     let label = size_label(files.size);
     let fig = format!("W · {name}: single-source fetch {label}");
-    let value = format!("{:.1} Mbit/s", single_bps / 1e6);
+    let value = rounds::show(&rounds.single);
+    let iperf = rounds::show(&rounds.iperf);
     bench.row(
         &fig,
         &value,
         "iperf3 TCP, same path, same bytes",
-        &format!("{:.1} Mbit/s", iperf_bps / 1e6),
+        &iperf,
         format!("{:.2}", single_bps / iperf_bps),
         "≥ 0.90",
     );
+    for (shape, rates) in bare::SHAPES.iter().zip(&rounds.bare) {
+        if rates.is_empty() {
+            continue;
+        }
+        bench.row(
+            &format!(
+                "W · {name}: bare TCP+noise+yamux, {} (no p2pd)",
+                bare::shape_label(*shape)
+            ),
+            &rounds::show(rates),
+            "iperf3 TCP, same path, same bytes",
+            &iperf,
+            format!("{:.2}", rounds::median(rates) / iperf_bps),
+            "—",
+        );
+    }
     let (sendme, sendme_value, sendme_ratio) = match sendme_bps {
         Some(s) => (
             "sendme, same path, same file",

@@ -17,8 +17,11 @@ pub(super) struct P2pNet {
     /// Kept alive for the DHT; dropped (killed) with the net.
     _bootstrap: Daemon,
     bootstrap_addr: String,
-    seeder: Option<Daemon>,
+    /// The single seeder and the CID of its file, once the single-source figure ran.
+    seeder: Option<(Daemon, String)>,
     name: &'static str,
+    /// Fetchers started so far (each round of the single-source figure starts one).
+    fetchers: usize,
 }
 
 impl P2pNet {
@@ -44,6 +47,7 @@ impl P2pNet {
             bootstrap_addr,
             seeder: None,
             name,
+            fetchers: 0,
         })
     }
 
@@ -64,26 +68,35 @@ impl P2pNet {
     }
 
     /// Returns the fetch's `--json` seconds, the CPU of seeder and fetcher, and the
-    /// transport of the fetcher's connection to the seeder.
+    /// transport of the fetcher's connection to the seeder. The first call starts the
+    /// seeder and adds the file; each call fetches it on a new fetcher.
     pub(super) fn single_source(
         &mut self,
         bench: &mut Bench,
         lab: &WanLab,
         files: &Files,
     ) -> anyhow::Result<(f64, CpuUse, String)> {
-        let seeder = self.node(bench, lab, SEEDER, "seeder")?;
-        let (cid, ..) = bench.add(&seeder, &files.single, &[])?;
-        seeder.wait_announced(Duration::from_secs(60))?;
-        let fetcher = self.node(bench, lab, FETCHER, "fetcher")?;
+        if self.seeder.is_none() {
+            let seeder = self.node(bench, lab, SEEDER, "seeder")?;
+            let (cid, ..) = bench.add(&seeder, &files.single, &[])?;
+            seeder.wait_announced(Duration::from_secs(60))?;
+            self.seeder = Some((seeder, cid));
+        }
+        self.fetchers += 1;
+        let role = match self.fetchers {
+            1 => "fetcher".to_string(),
+            n => format!("fetcher{n}"),
+        };
+        let fetcher = self.node(bench, lab, FETCHER, &role)?;
+        let (seeder, cid) = self.seeder.as_ref().expect("started above");
         let f = bench.fetch(
             &fetcher,
-            &[&seeder],
-            &cid,
+            &[seeder],
+            cid,
             &files.single_hash,
             &format!("{}-single", self.name),
         )?;
         let transport = transport_to(&fetcher, &seeder.peer_id()?)?;
-        self.seeder = Some(seeder);
         Ok((f.secs, f.cpu, transport))
     }
 

@@ -1,0 +1,205 @@
+//! Bare-transport transfers between two processes, for the WAN lab (issue 17): what the
+//! daemon's TCP + noise + yamux stack moves over an emulated path without p2pd's store,
+//! request codec, hashing or DHT. One process serves, the other fetches, each in its own
+//! lab namespace (`bench --wan` runs both when this program sits beside it):
+//!
+//! ```sh
+//! ip netns exec p2w1-h3 wan-push serve --listen /ip4/0.0.0.0/tcp/4100
+//! ip netns exec p2w1-h2 wan-push fetch --peer /ip4/198.18.3.2/tcp/4100/p2p/<id> \
+//!     --mib 256 --streams 16 --connections 1
+//! ```
+//!
+//! The fetcher splits `--mib` evenly over `--streams` long streams, opened at once and
+//! spread over `--connections` connections (one swarm each), and prints the rate from
+//! the first stream opened to the last byte read. The server answers each stream's
+//! request (a byte count) with that many bytes.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+
+const PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/wan-push/1.0.0");
+const BUF: usize = 1 << 20;
+/// Longest a fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Parser)]
+#[command(name = "wan-push")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve pushes until killed; prints `peer <id>` first.
+    Serve {
+        #[arg(long)]
+        listen: Multiaddr,
+    },
+    /// Fetch `--mib` MiB from a server and print the rate.
+    Fetch {
+        /// The server's address, ending in /p2p/<peer id>.
+        #[arg(long)]
+        peer: Multiaddr,
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        /// Long streams at once.
+        #[arg(long, default_value_t = 1)]
+        streams: usize,
+        /// Connections to the server; stream i goes over connection i mod this.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+    },
+}
+
+/// A swarm over the daemon's TCP stack (node/src/network/build.rs): TCP with nodelay,
+/// noise, yamux with its default settings.
+fn swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Command::Serve { listen } => serve(listen).await,
+        Command::Fetch {
+            peer,
+            mib,
+            streams,
+            connections,
+        } => fetch(peer, mib << 20, streams.max(1), connections.max(1)).await,
+    }
+}
+
+async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
+    let mut swarm = swarm()?;
+    let mut incoming = swarm
+        .behaviour()
+        .new_control()
+        .accept(PROTOCOL)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    swarm.listen_on(listen)?;
+    println!("peer {}", swarm.local_peer_id());
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            tokio::spawn(async move {
+                let mut len = [0u8; 8];
+                stream.read_exact(&mut len).await?;
+                let mut left = u64::from_le_bytes(len);
+                let buf = vec![7u8; BUF];
+                while left > 0 {
+                    let n = left.min(BUF as u64) as usize;
+                    stream.write_all(&buf[..n]).await?;
+                    left -= n as u64;
+                }
+                stream.close().await?;
+                anyhow::Ok(())
+            });
+        }
+    });
+    loop {
+        swarm.select_next_some().await;
+    }
+}
+
+/// Dials `peer` from a swarm of its own; returns its stream control and the task that
+/// drives it.
+async fn connect(
+    peer: &Multiaddr,
+) -> anyhow::Result<(libp2p_stream::Control, tokio::task::JoinHandle<()>)> {
+    let mut swarm = swarm()?;
+    swarm.dial(peer.clone())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::select! {
+            e = swarm.select_next_some() => match e {
+                SwarmEvent::ConnectionEstablished { .. } => break,
+                SwarmEvent::OutgoingConnectionError { error, .. } => bail!("dial failed: {error}"),
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => bail!("no connection within 10 s"),
+        }
+    }
+    let control = swarm.behaviour().new_control();
+    let driver = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    Ok((control, driver))
+}
+
+async fn fetch(
+    peer: Multiaddr,
+    size: u64,
+    streams: usize,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let Some(Protocol::P2p(server)) = peer.iter().last() else {
+        bail!("--peer must end in /p2p/<peer id>");
+    };
+    let mut controls = Vec::new();
+    let mut drivers = Vec::new();
+    for _ in 0..connections {
+        let (control, driver) = connect(&peer).await?;
+        controls.push(control);
+        drivers.push(driver);
+    }
+    let share = size.div_ceil(streams as u64);
+    let start = Instant::now();
+    let mut readers = Vec::new();
+    for i in 0..streams {
+        let want = share.min(size.saturating_sub(i as u64 * share));
+        let mut control = controls[i % connections].clone();
+        readers.push(tokio::spawn(async move {
+            let mut stream = control
+                .open_stream(server, PROTOCOL)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening a stream: {e}"))?;
+            stream.write_all(&want.to_le_bytes()).await?;
+            let mut buf = vec![0u8; BUF];
+            let mut got = 0u64;
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                got += n as u64;
+            }
+            if got != want {
+                bail!("stream {i}: {got} of {want} bytes");
+            }
+            anyhow::Ok(got)
+        }));
+    }
+    let mut received = 0;
+    for r in readers {
+        received += tokio::time::timeout(FETCH_TIMEOUT, r)
+            .await
+            .context("the fetch did not finish in time")???;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for d in drivers {
+        d.abort();
+    }
+    println!(
+        "{received} bytes over {streams} stream(s) on {connections} connection(s) in {secs:.3} s = {:.1} Mbit/s",
+        received as f64 * 8.0 / secs / 1e6
+    );
+    Ok(())
+}
