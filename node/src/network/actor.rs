@@ -172,7 +172,6 @@ impl NetworkActor {
                 let _ = reply.send(self.routing_table());
             }
             Command::Rejoin(peers) => self.rejoin(peers),
-            Command::AddSecondConnection(peer) => self.add_second_connection(peer),
             Command::DialAt { peer, addrs, done } => {
                 self.dial_at(peer, addrs);
                 let _ = done.send(());

@@ -191,8 +191,6 @@ pub enum Command {
         /// When our reservation on it expires, or why that was not read.
         expiry: Result<std::time::SystemTime, String>,
     },
-    /// Dial a second connection to a far source (`second_connection.rs`).
-    AddSecondConnection(PeerId),
     /// Remember addresses of a peer (from a share ticket) and dial it there now.
     DialAt {
         /// The peer.
@@ -411,13 +409,6 @@ impl Network {
         let (done, dialing) = oneshot::channel();
         self.send(Command::DialAt { peer, addrs, done }).await;
         let _ = dialing.await;
-    }
-
-    /// Opens a second direct connection to `peer` where our one direct TCP connection to
-    /// it was dialled, if it has exactly that (`second_connection.rs`); requests to it are
-    /// then spread over both.
-    pub async fn add_second_connection(&self, peer: PeerId) {
-        self.send(Command::AddSecondConnection(peer)).await;
     }
 
     /// The relays in use and, on a relay node, what it carries.

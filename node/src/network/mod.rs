@@ -37,8 +37,6 @@
 //! - `in_flight.rs`: outbound requests in flight, bounded in all and per peer (both of
 //!   the above keep one).
 //! - `peers.rs`: per-peer bookkeeping: connections, direct or relayed, RTT, agent.
-//! - `second_connection.rs`: a second TCP connection to a far source, asked for by a
-//!   download.
 //! - `info.rs`: what the layer reports, in domain types.
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
@@ -96,7 +94,6 @@ mod request_tests;
 mod requests;
 #[cfg(test)]
 mod routing_tests;
-mod second_connection;
 pub mod standing;
 mod tcp_dial;
 #[cfg(test)]

@@ -285,9 +285,6 @@ impl Engine {
                     ticks += 1;
                     if ticks % ROUND_TRIP_TICKS == 1 {
                         self.refresh_round_trips(&net).await;
-                        if let Some(peer) = self.far_lone_source() {
-                            net.add_second_connection(peer).await;
-                        }
                     }
                     // Peers whose questions a limit of ours held back are asked now.
                     self.ask_all();

@@ -144,9 +144,6 @@ pub(super) struct PeerSlot {
     /// ([`Engine::refresh_round_trips`](super::Engine)): how many requests it gets at once
     /// (`requests::depth_for`).
     pub rtt: Option<std::time::Duration>,
-    /// Whether the network was asked for a second connection to it
-    /// (`Engine::far_lone_source`).
-    pub second_connection_asked: bool,
     /// When it was admitted, in admission order.
     admitted: u64,
 }

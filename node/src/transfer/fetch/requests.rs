@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use dht_proto::{Request, Response};
 use libp2p::PeerId;
 
-use super::peers::PeerSlot;
 use super::peers::{BACKOFF, MAX_PEER_FAILURES};
 use super::{short, Engine, Outcome};
 use crate::network::{Reply, RequestError};
@@ -83,13 +82,6 @@ pub(super) fn source_share(max_held: usize, sources: usize) -> usize {
         .min(max_held)
 }
 
-/// The round trip from which a download's only source is also asked over a second
-/// connection. Between the WAN lab's two far links: at 40 ms (100 Mbit/s, no loss) one
-/// connection already fills the link (0.99 of iperf3); at 80 ms with 0.5 % loss a second
-/// connection raised single-source fetches from 296–314 to 334–374 Mbit/s (five runs
-/// each, docs/benchmarks.md).
-const SECOND_CONNECTION_RTT: Duration = Duration::from_millis(60);
-
 /// Probes in flight at once (beyond [`MAX_IN_FLIGHT`]: a probe answered with a chunk
 /// holds one more).
 pub(super) const MAX_PROBES: usize = 2;
@@ -107,36 +99,6 @@ pub(super) struct Requests {
 }
 
 impl Engine {
-    /// The download's sources: peers that sent their bitfield, and peers asked for it
-    /// that have not answered yet. Counting only the first, a download that first heard
-    /// from one of four 20 Mbit/s home seeders took it for its one source (64 chunks, 48
-    /// in flight at 80 ms): 48 MiB that the seeder's uplink took 20 s to send, while the
-    /// other three, whose bitfields came milliseconds later, found the budget spent.
-    fn sources(&self) -> impl Iterator<Item = (&PeerId, &PeerSlot)> {
-        self.peers.slots.iter().filter(|(peer, s)| {
-            !s.dropped && (s.asked_bitfield || self.picker.peer_have(peer).is_some())
-        })
-    }
-
-    /// The download's only source, the first time its round trip is known to be at
-    /// least [`SECOND_CONNECTION_RTT`]: the peer to ask a second connection to
-    /// (`network/second_connection.rs`). Asked once per peer and download.
-    pub(super) fn far_lone_source(&mut self) -> Option<PeerId> {
-        let peer = {
-            let mut sources = self.sources();
-            let (peer, slot) = sources.next()?;
-            let far = slot.rtt.is_some_and(|rtt| rtt >= SECOND_CONNECTION_RTT);
-            if sources.next().is_some() || !far || slot.second_connection_asked {
-                return None;
-            }
-            *peer
-        };
-        if let Some(slot) = self.peers.slots.get_mut(&peer) {
-            slot.second_connection_asked = true;
-        }
-        Some(peer)
-    }
-
     /// Fills every peer's request pipeline with the picker's choices: rarest chunk
     /// first among those the peer holds, peers that gave the most first in each round;
     /// in endgame, chunks already asked of one other peer.
@@ -144,7 +106,20 @@ impl Engine {
         let Some(manifest) = &self.file.manifest else {
             return;
         };
-        let sources = self.sources().count();
+        // Sources: peers that sent their bitfield, and peers asked for it that have not
+        // answered yet. Counting only the first, a download that first heard from one
+        // of four 20 Mbit/s home seeders took it for its one source (64 chunks, 48 in
+        // flight at 80 ms): 48 MiB that the seeder's uplink took 20 s to send, while
+        // the other three, whose bitfields came milliseconds later, found the budget
+        // spent.
+        let sources = self
+            .peers
+            .slots
+            .iter()
+            .filter(|(peer, s)| {
+                !s.dropped && (s.asked_bitfield || self.picker.peer_have(peer).is_some())
+            })
+            .count();
         let max_held = max_held(manifest.chunk_size(), sources);
         let budget = max_held.saturating_sub(self.held());
         if budget == 0 {

@@ -209,51 +209,6 @@ async fn a_far_single_source_gets_more_requests_in_flight_than_a_near_one() {
     );
 }
 
-/// Connections from `fetcher` to `seeder` after its download's only source has had
-/// round trip `rtt` for at least `settle` (set again and again: the network's own
-/// pings over the memory transport would say "no time at all").
-async fn connections_to_lone_source(rtt: Duration, settle: Duration, want: usize) -> usize {
-    let setup = Setup {
-        hold_chunks: true,
-        ..Setup::default()
-    };
-    let (seeder, fetcher, _, mut status) =
-        seeder_and_fetcher(setup, Setup::default(), 16 * MIB, 5).await;
-    until("a source", &mut status, |s| s.peers >= 1).await;
-    let seeder_id = seeder.net.local_peer_id();
-    let count = || async {
-        let peers = fetcher.net.peers().await.unwrap_or_default();
-        peers
-            .iter()
-            .find(|p| p.peer_id == seeder_id)
-            .map_or(0, |p| p.addrs.len())
-    };
-    let start = std::time::Instant::now();
-    loop {
-        fetcher.set_round_trip(seeder_id, rtt).await;
-        let now = count().await;
-        if now >= want && start.elapsed() >= settle {
-            return now;
-        }
-        if start.elapsed() > settle + Duration::from_secs(10) {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A download whose only source is far (80 ms) asks the network for a second connection
-/// to it, and gets one; at 20 ms it stays with one (`network/second_connection.rs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_far_lone_source_is_reached_over_a_second_connection() {
-    let far =
-        connections_to_lone_source(Duration::from_millis(80), Duration::from_secs(1), 2).await;
-    assert_eq!(far, 2, "connections to a far lone source");
-    let near =
-        connections_to_lone_source(Duration::from_millis(20), Duration::from_secs(2), 1).await;
-    assert_eq!(near, 1, "connections to a near lone source");
-}
-
 /// A source whose fellow providers have been asked for their bitfields, and not
 /// answered yet, is not the download's one source: it gets its share of the chunks
 /// several sources hold (24 for two: 12), not the 48 one far source gets. (Four home
