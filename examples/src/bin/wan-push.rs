@@ -21,7 +21,8 @@ use clap::{Parser, Subcommand};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{Multiaddr, StreamProtocol};
+use p2pd_examples::bare_stack::{drain, tcp_noise_yamux_swarm};
 
 const PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/wan-push/1.0.0");
 const BUF: usize = 1 << 20;
@@ -58,21 +59,6 @@ enum Command {
     },
 }
 
-/// A swarm over the daemon's TCP stack (node/src/network/build.rs): TCP with nodelay,
-/// noise, yamux with its default settings.
-fn swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
-    Ok(libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
@@ -87,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
-    let mut swarm = swarm()?;
+    let mut swarm = tcp_noise_yamux_swarm()?;
     let mut incoming = swarm
         .behaviour()
         .new_control()
@@ -122,7 +108,7 @@ async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
 async fn connect(
     peer: &Multiaddr,
 ) -> anyhow::Result<(libp2p_stream::Control, tokio::task::JoinHandle<()>)> {
-    let mut swarm = swarm()?;
+    let mut swarm = tcp_noise_yamux_swarm()?;
     swarm.dial(peer.clone())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -172,15 +158,7 @@ async fn fetch(
                 .await
                 .map_err(|e| anyhow::anyhow!("opening a stream: {e}"))?;
             stream.write_all(&want.to_le_bytes()).await?;
-            let mut buf = vec![0u8; BUF];
-            let mut got = 0u64;
-            loop {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                got += n as u64;
-            }
+            let got = drain(&mut stream).await?;
             if got != want {
                 bail!("stream {i}: {got} of {want} bytes");
             }

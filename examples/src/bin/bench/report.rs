@@ -19,6 +19,17 @@ pub(crate) struct Row {
     pub(crate) goal: String,
 }
 
+/// The median of `values` (NaN when there are none).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Timed samples of one measurement, with the CPU use of each run where measured.
 #[derive(Clone, Default)]
 pub(crate) struct Samples(pub(crate) Vec<f64>, pub(crate) Vec<Option<CpuUse>>);
@@ -40,13 +51,7 @@ impl Samples {
             .and_then(|i| self.1.get(i).copied().flatten())
     }
     pub(crate) fn median(&self) -> f64 {
-        let mut v = self.0.clone();
-        v.sort_by(f64::total_cmp);
-        match v.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        }
+        median(&self.0)
     }
     /// `1.234 s · 870 MB/s` (best), with the median when there are several runs.
     pub(crate) fn show(&self, bytes: u64) -> String {

@@ -20,7 +20,8 @@ use anyhow::{bail, Context as _};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, quic, tcp, tls, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{quic, tcp, tls, yamux, Multiaddr, StreamProtocol, Swarm};
+use p2pd_examples::bare_stack::{self, idle};
 
 const BUF: usize = 1 << 20;
 const PUSH_PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/push/1.0.0");
@@ -109,11 +110,7 @@ fn bench_swarm(stack: Stack) -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> 
     // The same transport configuration as the daemon (node/src/network/build.rs) for
     // TcpNoise and Quic.
     let swarm = match stack {
-        Stack::TcpNoise => builder
-            .with_tcp(tcp, noise::Config::new, yamux::Config::default)?
-            .with_behaviour(|_| libp2p_stream::Behaviour::new())?
-            .with_swarm_config(idle)
-            .build(),
+        Stack::TcpNoise => bare_stack::tcp_noise_yamux_swarm()?,
         Stack::TcpTls => builder
             .with_tcp(tcp, tls::Config::new, yamux::Config::default)?
             .with_behaviour(|_| libp2p_stream::Behaviour::new())?
@@ -135,10 +132,6 @@ fn bench_swarm(stack: Stack) -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> 
             .build(),
     };
     Ok(swarm)
-}
-
-fn idle(c: libp2p::swarm::Config) -> libp2p::swarm::Config {
-    c.with_idle_connection_timeout(Duration::from_secs(60))
 }
 
 /// The tasks driving a [`connected_pair`]; dropping this stops them.
@@ -221,15 +214,7 @@ pub async fn bare_libp2p(path: &Path, stack: Stack) -> anyhow::Result<Duration> 
         connected_pair(PUSH_PROTOCOL, stack).await?;
     let mut reader = tokio::spawn(async move {
         let (_, mut stream) = incoming.next().await.context("no incoming stream")?;
-        let mut buf = vec![0u8; BUF];
-        let mut received = 0u64;
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            received += n as u64;
-        }
+        let received = bare_stack::drain(&mut stream).await?;
         anyhow::Ok((received, Instant::now()))
     });
     let result = async {

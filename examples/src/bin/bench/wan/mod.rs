@@ -197,10 +197,6 @@ fn run_profile(
     drop(net);
 
     checks::emulator_checks(bench, &lab, name, checks)?;
-    let baselines = Baselines {
-        iperf_bps: rounds::median(&rounds.iperf),
-        ..baselines
-    };
     figure_rows(
         bench,
         name,
@@ -224,11 +220,14 @@ fn bare_round(
     let Some(push) = push else {
         return Ok(());
     };
-    for (i, rate) in bare::measure(lab, push, size)?.into_iter().enumerate() {
-        let label = bare::shape_label(bare::SHAPES[i]);
+    let rates = bare::measure(lab, push, size)?;
+    for ((shape, rate), kept) in bare::SHAPES.iter().zip(rates).zip(&mut rounds.bare) {
         match rate {
-            Ok(bps) => rounds.bare[i].push(bps),
-            Err(e) => bench.note(format!("bare transport, {label}: {e:#}")),
+            Ok(bps) => kept.push(bps),
+            Err(e) => bench.note(format!(
+                "bare transport, {}: {e:#}",
+                bare::shape_label(*shape)
+            )),
         }
     }
     Ok(())
@@ -261,8 +260,10 @@ fn figure_rows(
     (single_cpu, multi_bps, multi_cpu): (CpuUse, f64, CpuUse),
 ) {
     let single_bps = rounds::median(&rounds.single);
+    // Every round's iperf3, the first (in `baselines`) included.
+    let iperf_bps = rounds::median(&rounds.iperf);
     let Baselines {
-        iperf_bps,
+        iperf_bps: _,
         uplink_bps,
         sendme_bps,
     } = *baselines;

@@ -3,6 +3,8 @@
 //! Over a lossy link one run says little (iperf3 alone moved 158–511 Mbit/s in runs on
 //! the same 1g-lossy path), so the report gives medians beside every round's figure.
 
+pub(super) use crate::report::median;
+
 use super::bare;
 
 /// Bits per second of each round, per measurement.
@@ -12,17 +14,6 @@ pub(super) struct Rounds {
     pub(super) single: Vec<f64>,
     /// Per shape of [`bare::SHAPES`]; a shape that failed in a round has no figure for it.
     pub(super) bare: [Vec<f64>; bare::SHAPES.len()],
-}
-
-/// The median of `rates` (NaN when empty).
-pub(super) fn median(rates: &[f64]) -> f64 {
-    let mut v = rates.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// `412.3 Mbit/s`, or with several rounds `412.3 Mbit/s (median of 3: 398.0, 412.3, 450.1)`.

@@ -1,0 +1,41 @@
+//! The daemon's TCP stack for the bare-transport baselines (`bench` figure 7 and
+//! `wan-push`): TCP with `nodelay`, noise, yamux with its default settings, as
+//! node/src/network/build.rs builds it, under a `libp2p-stream` behaviour, with
+//! connections kept 60 s when idle.
+
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncReadExt};
+use libp2p::{noise, tcp, yamux, Swarm};
+
+/// A swarm of its own identity over the daemon's TCP stack.
+pub fn tcp_noise_yamux_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(idle)
+        .build())
+}
+
+/// Keeps idle connections 60 s.
+pub fn idle(c: libp2p::swarm::Config) -> libp2p::swarm::Config {
+    c.with_idle_connection_timeout(Duration::from_secs(60))
+}
+
+/// Reads `stream` to its end in 1 MiB reads, keeping nothing; returns the bytes read.
+pub async fn drain(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0u64;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(received);
+        }
+        received += n as u64;
+    }
+}
