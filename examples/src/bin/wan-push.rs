@@ -9,9 +9,12 @@
 //!     --mib 256 --streams 16 --connections 1
 //! ```
 //!
-//! The fetcher splits `--mib` evenly over `--streams` long streams, opened at once and
+//! The fetcher splits `--mib` evenly over `--streams` long streams, asked for at once and
 //! spread over `--connections` connections (one swarm each), and prints the rate from
-//! the first stream opened to the last byte read. The server answers each stream's
+//! the first stream asked for to the last byte read. libp2p-stream opens a connection's
+//! outbound streams one after the other, about a round trip each on the WAN lab's far
+//! paths, and that time counts: 64 streams on one 80 ms connection took about 5 s
+//! longer than one (docs/benchmarks.md). The server answers each stream's
 //! request (a byte count) with that many bytes.
 
 use std::time::{Duration, Instant};

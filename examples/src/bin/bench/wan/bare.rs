@@ -2,8 +2,9 @@
 //! moves the fetch's bytes from the seeder's namespace to the fetcher's over the
 //! daemon's TCP + noise + yamux stack, without p2pd's DHT, requests, store or hashing.
 //! Three shapes: one long stream; 16 long streams on one connection (p2pd keeps many
-//! chunk requests, each a stream, in flight on one connection); one long stream on each
-//! of two connections. Skipped, and said so, when `wan-push` was not built.
+//! chunk requests, each a stream, in flight on one connection; `wan-push` opens them one
+//! after the other, and that time counts); one long stream on each of two connections.
+//! Skipped, and said so, when `wan-push` was not built.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
