@@ -17,6 +17,7 @@
 //! longer than one (docs/benchmarks.md). The server answers each stream's
 //! request (a byte count) with that many bytes.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -29,6 +30,11 @@ use p2pd_examples::bare_stack::{drain, tcp_noise_yamux_swarm};
 
 const PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/wan-push/1.0.0");
 const BUF: usize = 1 << 20;
+/// Times a stream dropped unanswered by the server is asked for again, after
+/// [`ASK_AGAIN_AFTER`] times the attempt (the server's accept loop takes the stream
+/// waiting in its channel meanwhile).
+const ASK_AGAIN: usize = 8;
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(20);
 /// Longest a fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -41,7 +47,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve pushes until killed; prints `peer <id>` first.
+    /// Serve pushes until killed; prints `peer <id>` first, then `listening <addr>` for
+    /// each listen address.
     Serve {
         #[arg(long)]
         listen: Multiaddr,
@@ -64,6 +71,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Quiet unless RUST_LOG asks, on stderr (stdout carries the results).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match Args::parse().command {
         Command::Serve { listen } => serve(listen).await,
         Command::Fetch {
@@ -102,7 +114,11 @@ async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
         }
     });
     loop {
-        swarm.select_next_some().await;
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            // A caller that read only the peer id may have closed our stdout: not an
+            // error of the server's.
+            let _ = writeln!(std::io::stdout(), "listening {address}");
+        }
     }
 }
 
@@ -133,6 +149,45 @@ async fn connect(
     Ok((control, driver))
 }
 
+/// Reads stream `i`'s `want` bytes; returns them and how many times the stream was
+/// asked for again. libp2p-stream hands inbound streams to the server through a channel
+/// of one place and drops a stream that arrives while it is taken (several connections
+/// open streams at the same moment; the stream then ends with nothing, or is reset), so
+/// such a stream is asked for again, up to [`ASK_AGAIN`] times.
+async fn read_stream(
+    mut control: libp2p_stream::Control,
+    server: libp2p::PeerId,
+    i: usize,
+    want: u64,
+) -> anyhow::Result<(u64, usize)> {
+    let mut last = None;
+    for again in 0..=ASK_AGAIN {
+        if again > 0 {
+            tokio::time::sleep(ASK_AGAIN_AFTER * again as u32).await;
+        }
+        let got = async {
+            let mut stream = control
+                .open_stream(server, PROTOCOL)
+                .await
+                .map_err(std::io::Error::other)?;
+            stream.write_all(&want.to_le_bytes()).await?;
+            drain(&mut stream).await
+        }
+        .await;
+        match got {
+            Ok(got) if got == want => return Ok((got, again)),
+            Ok(0) => last = Some(format!("0 of {want} bytes")),
+            Err(e) => last = Some(e.to_string()),
+            Ok(got) => bail!("stream {i}: {got} of {want} bytes"),
+        }
+    }
+    bail!(
+        "stream {i}: unanswered after {} asks: {}",
+        ASK_AGAIN + 1,
+        last.unwrap_or_default()
+    )
+}
+
 async fn fetch(
     peer: Multiaddr,
     size: u64,
@@ -154,32 +209,27 @@ async fn fetch(
     let mut readers = Vec::new();
     for i in 0..streams {
         let want = share.min(size.saturating_sub(i as u64 * share));
-        let mut control = controls[i % connections].clone();
-        readers.push(tokio::spawn(async move {
-            let mut stream = control
-                .open_stream(server, PROTOCOL)
-                .await
-                .map_err(|e| anyhow::anyhow!("opening a stream: {e}"))?;
-            stream.write_all(&want.to_le_bytes()).await?;
-            let got = drain(&mut stream).await?;
-            if got != want {
-                bail!("stream {i}: {got} of {want} bytes");
-            }
-            anyhow::Ok(got)
-        }));
+        let control = controls[i % connections].clone();
+        readers.push(tokio::spawn(read_stream(control, server, i, want)));
     }
-    let mut received = 0;
+    let (mut received, mut asked_again) = (0, 0);
     for r in readers {
-        received += tokio::time::timeout(FETCH_TIMEOUT, r)
+        let (got, again) = tokio::time::timeout(FETCH_TIMEOUT, r)
             .await
             .context("the fetch did not finish in time")???;
+        received += got;
+        asked_again += again;
     }
     let secs = start.elapsed().as_secs_f64();
     for d in drivers {
         d.abort();
     }
+    let again = match asked_again {
+        0 => String::new(),
+        n => format!(" ({n} stream(s) asked again: the server dropped them unanswered)"),
+    };
     println!(
-        "{received} bytes over {streams} stream(s) on {connections} connection(s) in {secs:.3} s = {:.1} Mbit/s",
+        "{received} bytes over {streams} stream(s) on {connections} connection(s) in {secs:.3} s = {:.1} Mbit/s{again}",
         received as f64 * 8.0 / secs / 1e6
     );
     Ok(())
