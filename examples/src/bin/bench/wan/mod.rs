@@ -63,6 +63,11 @@ pub struct WanArgs {
     /// with a new fetcher; the report gives medians and every round's figure.
     #[arg(long, default_value_t = 1)]
     pub wan_repeat: usize,
+    /// Rounds of the multi-source figure, one after the other, each with a new fetcher
+    /// of the same four home seeders; the report gives the median and every round's
+    /// figure.
+    #[arg(long, default_value_t = 1)]
+    pub wan_multi_repeat: usize,
     /// Seed of the emulator's loss draws.
     #[arg(long, default_value_t = 1)]
     pub wan_seed: u64,
@@ -167,15 +172,19 @@ fn run_profile(
     let mut net = P2pNet::start(bench, &lab, name)?;
     let single = net.single_source(bench, &lab, files)?;
     single_round(bench, name, files, &single, &mut rounds);
-    let multi = net.multi_source(bench, &lab, files)?;
-    let multi_bps = files.size as f64 * 8.0 / multi.0;
-    bench.note(format!(
-        "{name}: p2pd from 4 home seeders {:.1} Mbit/s (fetch --json {:.2} s; bytes from each: {}; {})",
-        multi_bps / 1e6,
-        multi.0,
-        multi.2,
-        multi.1.show()
-    ));
+    let mut multi_cpu = None;
+    for round in 1..=bench.args.wan.wan_multi_repeat.max(1) {
+        let (secs, cpu, shares) = net.multi_source(bench, &lab, files)?;
+        let bps = files.size as f64 * 8.0 / secs;
+        bench.note(format!(
+            "{name}: multi-source round {round}: p2pd from 4 home seeders {:.1} Mbit/s \
+             (fetch --json {secs:.2} s; bytes from each: {shares}; {})",
+            bps / 1e6,
+            cpu.show()
+        ));
+        rounds.multi.push(bps);
+        multi_cpu.get_or_insert(cpu);
+    }
     for round in 2..=bench.args.wan.wan_repeat.max(1) {
         let iperf = lab::iperf3(
             &lab,
@@ -203,7 +212,7 @@ fn run_profile(
         files,
         &baselines,
         &rounds,
-        (single.1, multi_bps, multi.1),
+        (single.1, multi_cpu.expect("at least one round")),
     );
     println!("    (load average now {})", load_average());
     Ok(())
@@ -257,8 +266,9 @@ fn figure_rows(
     files: &Files,
     baselines: &Baselines,
     rounds: &Rounds,
-    (single_cpu, multi_bps, multi_cpu): (CpuUse, f64, CpuUse),
+    (single_cpu, multi_cpu): (CpuUse, CpuUse),
 ) {
+    let multi_bps = rounds::median(&rounds.multi);
     let single_bps = rounds::median(&rounds.single);
     // Every round's iperf3, the first (in `baselines`) included.
     let iperf_bps = rounds::median(&rounds.iperf);
@@ -313,7 +323,7 @@ fn figure_rows(
     );
     bench.row(
         &format!("W · {name}: fetch {label} from 4 home seeders (20 Mbit/s up each)"),
-        &format!("{:.1} Mbit/s", multi_bps / 1e6),
+        &rounds::show(&rounds.multi),
         &format!(
             "one home uplink, 20 Mbit/s (iperf3 from one seeder: {:.1} Mbit/s)",
             uplink_bps / 1e6

@@ -19,6 +19,8 @@ pub(super) struct P2pNet {
     bootstrap_addr: String,
     /// The single seeder and the CID of its file, once the single-source figure ran.
     seeder: Option<(Daemon, String)>,
+    /// The four home seeders and the CID of their file, once the multi-source figure ran.
+    home_seeders: Option<(Vec<Daemon>, String)>,
     name: &'static str,
     /// Fetchers started so far (each round of the single-source figure starts one).
     fetchers: usize,
@@ -46,6 +48,7 @@ impl P2pNet {
             _bootstrap: bootstrap,
             bootstrap_addr,
             seeder: None,
+            home_seeders: None,
             name,
             fetchers: 0,
         })
@@ -101,29 +104,36 @@ impl P2pNet {
     }
 
     /// Returns the fetch's seconds, the CPU of the seeders and the fetcher, and the
-    /// bytes each seeder sent.
+    /// bytes each seeder sent. The first call starts the home seeders and adds the file
+    /// on each; each call fetches it on a new fetcher.
     pub(super) fn multi_source(
         &mut self,
         bench: &mut Bench,
         lab: &WanLab,
         files: &Files,
     ) -> anyhow::Result<(f64, CpuUse, String)> {
-        let mut seeders = Vec::new();
-        let mut cid = String::new();
-        for (i, host) in HOME_SEEDERS.iter().enumerate() {
-            let seeder = self.node(bench, lab, *host, &format!("home{}", i + 1))?;
-            cid = bench.add(&seeder, &files.multi, &[])?.0;
-            seeders.push(seeder);
+        if self.home_seeders.is_none() {
+            let mut seeders = Vec::new();
+            let mut cid = String::new();
+            for (i, host) in HOME_SEEDERS.iter().enumerate() {
+                let seeder = self.node(bench, lab, *host, &format!("home{}", i + 1))?;
+                cid = bench.add(&seeder, &files.multi, &[])?.0;
+                seeders.push(seeder);
+            }
+            for seeder in &seeders {
+                seeder.wait_announced(Duration::from_secs(60))?;
+            }
+            self.home_seeders = Some((seeders, cid));
         }
-        for seeder in &seeders {
-            seeder.wait_announced(Duration::from_secs(60))?;
-        }
-        let fetcher = self.node(bench, lab, FETCHER, "multi-fetcher")?;
+        self.fetchers += 1;
+        let role = format!("multi-fetcher{}", self.fetchers);
+        let fetcher = self.node(bench, lab, FETCHER, &role)?;
+        let (seeders, cid) = self.home_seeders.as_ref().expect("started above");
         let providers: Vec<&Daemon> = seeders.iter().collect();
         let f = bench.fetch(
             &fetcher,
             &providers,
-            &cid,
+            cid,
             &files.multi_hash,
             &format!("{}-multi", self.name),
         )?;

@@ -1,5 +1,6 @@
 //! The repeated measurements of one profile (`--wan-repeat`): iperf3, the bare
-//! transport's shapes and p2pd's single-source fetch, round by round on the same path.
+//! transport's shapes and p2pd's single-source fetch, round by round on the same path;
+//! and the fetch from four home seeders (`--wan-multi-repeat`).
 //! Over a lossy link one run says little (iperf3 alone moved 158–511 Mbit/s in runs on
 //! the same 1g-lossy path), so the report gives medians beside every round's figure.
 
@@ -12,6 +13,8 @@ use super::bare;
 pub(super) struct Rounds {
     pub(super) iperf: Vec<f64>,
     pub(super) single: Vec<f64>,
+    /// The fetch from four home seeders (`--wan-multi-repeat` rounds).
+    pub(super) multi: Vec<f64>,
     /// Per shape of [`bare::SHAPES`]; a shape that failed in a round has no figure for it.
     pub(super) bare: [Vec<f64>; bare::SHAPES.len()],
 }
