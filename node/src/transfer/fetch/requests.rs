@@ -148,6 +148,7 @@ impl Engine {
                 let ready = ReadyPeer {
                     peer: *peer,
                     free_slots,
+                    idle: s.in_flight == 0,
                 };
                 let secs = s
                     .first_asked

@@ -6,7 +6,11 @@
 //! per-download rotation so that peers spread over the file; one request per ready peer
 //! per round, in the order the caller gives; a chunk no peer holds is never asked for.
 //! When no unrequested chunk that some peer holds is left (endgame), chunks already asked
-//! of one peer are asked of a second one, and the first answer wins.
+//! of one peer are asked of a second one that has nothing in flight, one per round, and
+//! the first answer wins. A peer still sending is not given duplicates: they would share
+//! its upload with the chunks it still owes, and a copy that loses the race is bytes
+//! that delayed the rest (measured on four 20 Mbit/s seeders: 6 MiB of 262 received
+//! were such copies when every peer with a free slot took duplicates).
 //!
 //! Picking is incremental, so that its cost does not grow with the file: the chunks are
 //! kept in rarest-first order, and cursors skip the part of that order that has nothing
@@ -34,6 +38,8 @@ pub struct ReadyPeer {
     pub peer: PeerId,
     /// How many more requests it can take.
     pub free_slots: usize,
+    /// It has no request in flight: only such a peer is asked for endgame duplicates.
+    pub idle: bool,
 }
 
 /// How soon the rarest-first order must be rebuilt.
@@ -281,6 +287,12 @@ impl Picker {
                     return false;
                 }
                 let pick = if endgame {
+                    if !slot.idle {
+                        return false;
+                    }
+                    // One duplicate per round: the peer is not idle after it.
+                    slot.idle = false;
+                    slot.free_slots = 1;
                     self.pick_duplicate(&slot.peer, &in_flight)
                 } else {
                     self.pick_urgent(&slot.peer, have)

@@ -53,6 +53,12 @@ fn full_sort_plan(
                     fresh[j]
                 })
             } else {
+                // Duplicates go to idle peers only, one per round.
+                if !slot.idle {
+                    return false;
+                }
+                slot.idle = false;
+                slot.free_slots = 1;
                 missing.iter().copied().find(|i| {
                     holds.get(*i)
                         && requested
@@ -179,6 +185,7 @@ impl Swarm {
                 ready.push(ReadyPeer {
                     peer: *peer,
                     free_slots: DEPTH - busy,
+                    idle: busy == 0,
                 });
             }
         }

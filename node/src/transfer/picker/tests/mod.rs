@@ -33,6 +33,7 @@ fn ready(peers: &[PeerId], free_slots: usize) -> Vec<ReadyPeer> {
         .map(|peer| ReadyPeer {
             peer: *peer,
             free_slots,
+            idle: true,
         })
         .collect()
 }
@@ -156,7 +157,7 @@ fn a_chunk_whose_request_failed_is_picked_again() {
 }
 
 #[test]
-fn endgame_asks_a_second_peer_never_a_third() {
+fn endgame_asks_a_second_idle_peer_one_per_round_never_a_third() {
     let n = 5;
     let peers: [PeerId; 3] = some_peers();
     let mut picker = Picker::new(n, 5);
@@ -175,7 +176,24 @@ fn endgame_asks_a_second_peer_never_a_third() {
         .unwrap();
     picker.start_verifying(verified);
 
-    let dups = picker.plan(&have, &ready(&peers, DEPTH), BUDGET, now);
+    // Peers still sending get no duplicates, however many slots they have free.
+    let busy: Vec<ReadyPeer> = ready(&peers, DEPTH)
+        .into_iter()
+        .map(|r| ReadyPeer { idle: false, ..r })
+        .collect();
+    assert!(picker.plan(&have, &busy, BUDGET, now).is_empty());
+    // Idle peers get one duplicate each per round.
+    let mut dups = Vec::new();
+    for _ in 0..n {
+        let round = picker.plan(&have, &ready(&peers, DEPTH), BUDGET, now);
+        let askers: HashSet<PeerId> = round.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            askers.len(),
+            round.len(),
+            "one per peer per round: {round:?}"
+        );
+        dups.extend(round);
+    }
     assert_eq!(dups.len(), n as usize - 1);
     for index in 0..n - 1 {
         let asked = &picker.requested[&index];
