@@ -89,10 +89,8 @@ impl Engine {
         *lock(&self.link.shared.have) = have.clone();
         self.file.have = have;
         self.file.manifest = Some(manifest);
-        // Peers that sent bitfields before we knew the manifest are asked again.
-        for slot in self.peers.slots.values_mut() {
-            slot.asked_bitfield = false;
-        }
+        // Peers that answered the early bitfield (`peers.rs`, `ask`) are known now.
+        self.take_early_haves();
         if !self.link.shared.published.load(Ordering::SeqCst) {
             // Unpublished before the entry existed: the entry records it now.
             let store = self.transfers.store().clone();

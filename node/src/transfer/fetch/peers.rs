@@ -130,6 +130,10 @@ pub(super) struct PeerSlot {
     pub failures: u32,
     pub asked_bitfield: bool,
     pub asked_manifest: bool,
+    /// Asked for its bitfield beside the manifest, before we knew the manifest (once).
+    pub early_asked: bool,
+    /// Its answer to that early bitfield, kept until the manifest is known.
+    pub early_have: Option<Bitfield>,
     /// Asked nothing before this: it answered `Choked`, or a limit of ours refused a
     /// request to it.
     pub wait_until: Option<Instant>,
@@ -239,6 +243,8 @@ impl Engine {
             slot.failures = 0;
             slot.asked_bitfield = false;
             slot.asked_manifest = false;
+            slot.early_asked = false;
+            slot.early_have = None;
         }
         self.ask(peer);
     }
@@ -266,7 +272,11 @@ impl Engine {
     }
 
     /// Sends whatever a peer should be asked next: the manifest if we lack it (from one
-    /// peer at a time), then its bitfield.
+    /// peer at a time), and its bitfield. Until the manifest is known, we hold nothing of
+    /// the file, so the bitfield is asked at once beside the manifest with an empty one
+    /// of ours (a responder answers a bitfield of the wrong length with its own and
+    /// ignores ours, docs/protocol.md §5): the answers are there when the manifest
+    /// arrives, and the first chunk requests leave a round trip sooner.
     pub(super) fn ask(&mut self, peer: PeerId) {
         let net = self.transfers.net().clone();
         let cid = self.params.target.cid;
@@ -280,8 +290,20 @@ impl Engine {
         if self.file.manifest.is_none() {
             if !slot.asked_manifest && !manifest_asked {
                 slot.asked_manifest = true;
+                let net = net.clone();
                 self.pending.push(Box::pin(async move {
                     Outcome::Manifest(peer, net.request(peer, Request::Manifest { cid }).await)
+                }));
+            }
+            if !slot.early_asked && !slot.asked_bitfield {
+                slot.early_asked = true;
+                slot.asked_bitfield = true;
+                self.pending.push(Box::pin(async move {
+                    let have = Bitfield::new(0);
+                    Outcome::Bitfield(
+                        peer,
+                        net.request(peer, Request::Bitfield { cid, have }).await,
+                    )
                 }));
             }
             return;
@@ -336,6 +358,30 @@ impl Engine {
         self.picker.set_peer_have(peer, have);
     }
 
+    /// Once the manifest is known: the answers to early bitfields go to the picker. A
+    /// peer that did not claim the whole file is asked again with our real bitfield: a
+    /// responder that downloads the file itself sends its `Have`s only to peers whose
+    /// bitfield it could check (docs/architecture.md, `Bitfield`). A peer whose early
+    /// bitfield is still on its way keeps it (`on_bitfield` takes it as any other); one
+    /// whose early request failed is asked again by `ask`.
+    pub(super) fn take_early_haves(&mut self) {
+        let Some(chunks) = self.file.manifest.as_ref().map(|m| m.chunk_count()) else {
+            return;
+        };
+        let mut early = Vec::new();
+        for (peer, slot) in &mut self.peers.slots {
+            if let Some(have) = slot.early_have.take() {
+                if have.len() != chunks || !have.is_complete() {
+                    slot.asked_bitfield = false;
+                }
+                early.push((*peer, have));
+            }
+        }
+        for (peer, have) in early {
+            self.set_peer_have(peer, have);
+        }
+    }
+
     /// A peer's bitfield or `Have` that reached the upload side.
     pub(super) fn on_news(&mut self, news: PeerNews) {
         match news {
@@ -350,6 +396,21 @@ impl Engine {
 
     /// The answer to our bitfield.
     pub(super) fn on_bitfield(&mut self, peer: PeerId, result: Result<Reply, RequestError>) {
+        if self.file.manifest.is_none() {
+            // The early bitfield: its answer waits for the manifest (`take_early_haves`).
+            // Any other answer is not held against the peer: once the manifest is known
+            // it is asked again as usual (a folder's CID has no bitfield, and a peer
+            // lacking the file is found out by the manifest request).
+            if let Some(slot) = self.peers.slots.get_mut(&peer) {
+                match result {
+                    Ok(Reply::Message(Response::Bitfield { have })) => {
+                        slot.early_have = Some(have);
+                    }
+                    _ => slot.asked_bitfield = false,
+                }
+            }
+            return;
+        }
         match result {
             Ok(Reply::Message(Response::Bitfield { have })) => self.set_peer_have(peer, have),
             Err(RequestError::ConnectionClosed) => {

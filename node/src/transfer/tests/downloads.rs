@@ -258,3 +258,123 @@ async fn a_far_source_is_not_the_only_one_while_another_has_not_sent_its_bitfiel
         "far source beside a silent one: {last} chunk requests in flight"
     );
 }
+
+/// The bitfield is asked beside the manifest, not after it: a seeder that never answers
+/// the manifest is still asked for its bitfield (with an empty one of ours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bitfield_is_asked_before_the_manifest_has_arrived() {
+    let seeder = Setup {
+        hold_manifests: true,
+        count_requests: true,
+        ..Setup::default()
+    };
+    let (seeder, _fetcher, _cid, _status) =
+        seeder_and_fetcher(seeder, Setup::default(), 4 * MIB, 5).await;
+    let asked = |kind: &str| {
+        *seeder
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kind)
+            .unwrap_or(&0)
+    };
+    let start = std::time::Instant::now();
+    while asked("bitfield") == 0 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        asked("manifest"),
+        1,
+        "the manifest is asked, and never answered"
+    );
+    assert_eq!(asked("bitfield"), 1, "the bitfield is asked meanwhile");
+}
+
+/// The early bitfield's answer is kept until the manifest comes and then used: a whole
+/// seeder is asked for its bitfield once, and the download finishes from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_is_asked_for_its_bitfield_once() {
+    let seeder = Setup {
+        count_requests: true,
+        ..Setup::default()
+    };
+    let (seeder, _fetcher, _cid, mut status) =
+        seeder_and_fetcher(seeder, Setup::default(), 4 * MIB, 6).await;
+    let ended = until("the end", &mut status, |s| s.state.has_ended()).await;
+    assert_eq!(ended.state, DownloadState::Done, "{ended:?}");
+    let asked = seeder
+        .asked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    assert_eq!(asked.get("bitfield"), Some(&1), "{asked:?}");
+    assert_eq!(asked.get("manifest"), Some(&1), "{asked:?}");
+}
+
+/// A peer whose early bitfield shows it lacks part of the file is asked again, with
+/// our real bitfield, once the manifest is known: a responder that downloads the file
+/// itself sends `Have`s only to peers whose bitfield it could check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_peer_is_asked_again_with_our_real_bitfield() {
+    // The seed never answers chunk requests, so the other downloader stays partial.
+    let seed = Node::start(Setup {
+        hold_chunks: true,
+        ..Setup::default()
+    })
+    .await;
+    let cid = seed.add_file("file.bin", 8 * MIB, 7).await;
+    let partial = Node::start(Setup {
+        boot: Some(seed.addr.clone()),
+        count_requests: true,
+        ..Setup::default()
+    })
+    .await;
+    let mut partial_status = partial
+        .transfers
+        .start(cid, Duration::from_secs(60))
+        .expect("the download starts");
+    until("the manifest", &mut partial_status, |s| s.chunks_total > 0).await;
+    let bitfields = || {
+        *partial
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get("bitfield")
+            .unwrap_or(&0)
+    };
+    // The seed asks for the partial peer's bitfield too (its subscription to `Have`s).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = bitfields();
+
+    let fetcher = Node::start(Setup {
+        boot: Some(partial.addr.clone()),
+        ..Setup::default()
+    })
+    .await;
+    // The partial peer announces nothing (it holds no chunk): the fetcher asks it as a
+    // peer it is connected to.
+    let partial_id = partial.net.local_peer_id();
+    eventually("the fetcher connected to the partial peer", || async {
+        fetcher
+            .net
+            .connected_peers()
+            .await
+            .contains(&partial_id)
+            .then_some(())
+    })
+    .await;
+    let _status = fetcher
+        .transfers
+        .start(cid, Duration::from_secs(60))
+        .expect("the download starts");
+    let start = std::time::Instant::now();
+    while bitfields() < before + 2 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        bitfields(),
+        before + 2,
+        "the early bitfield, then ours once the manifest is known"
+    );
+}

@@ -69,6 +69,8 @@ pub(super) struct Setup {
     pub hold_chunks: bool,
     /// Hold the `Bitfield` requests peers send, never answered.
     pub hold_bitfields: bool,
+    /// Hold the `Manifest` requests peers send, never answered.
+    pub hold_manifests: bool,
     /// How its upload side misbehaves.
     pub faults: serve::faults::Faults,
     /// Count the requests peers send it ([`Node::asked`]).
@@ -91,7 +93,12 @@ impl Node {
         let mut tasks = vec![tokio::spawn(network::tests::drive(actor, poke_rx))];
         let (release, released) = watch::channel(!setup.hold_haves);
         let asked = Asked::default();
-        if setup.hold_haves || setup.hold_chunks || setup.hold_bitfields || setup.count_requests {
+        if setup.hold_haves
+            || setup.hold_chunks
+            || setup.hold_bitfields
+            || setup.hold_manifests
+            || setup.count_requests
+        {
             let (to_serve, from_net) = mpsc::channel(1024);
             tasks.push(tokio::spawn(relay(
                 inbound_rx,
@@ -100,6 +107,7 @@ impl Node {
                 Holds {
                     chunks: setup.hold_chunks,
                     bitfields: setup.hold_bitfields,
+                    manifests: setup.hold_manifests,
                 },
                 asked.clone(),
             )));
@@ -267,6 +275,8 @@ struct Holds {
     chunks: bool,
     /// Every `Bitfield` request.
     bitfields: bool,
+    /// Every `Manifest` request.
+    manifests: bool,
 }
 
 /// Passes inbound requests to the upload server, counting them by kind, but holds
@@ -291,8 +301,10 @@ async fn relay(
                     .or_default() += 1;
                 let is_chunk = matches!(request.request, dht_proto::Request::Chunk { .. });
                 let is_bitfield = matches!(request.request, dht_proto::Request::Bitfield { .. });
+                let is_manifest = matches!(request.request, dht_proto::Request::Manifest { .. });
                 if (is_chunk && holds.chunks)
                     || (is_bitfield && holds.bitfields)
+                    || (is_manifest && holds.manifests)
                 {
                     unanswered.push(request);
                 } else if matches!(request.request, dht_proto::Request::Have { .. }) && !*released.borrow() {
