@@ -27,6 +27,22 @@ fn full_sort_plan(
         .collect();
     fresh.sort_by_key(|i| (avail[*i as usize], rotation(*i, salt)));
     let endgame = fresh.is_empty();
+    // Endgame candidates: the chunks of the peer with the most in flight first.
+    let mut candidates: Vec<u32> = missing
+        .iter()
+        .copied()
+        .filter(|i| requested.contains_key(i))
+        .collect();
+    let mut load: HashMap<PeerId, usize> = HashMap::new();
+    for i in &candidates {
+        for peer in &requested[i] {
+            *load.entry(*peer).or_default() += 1;
+        }
+    }
+    candidates.sort_by_key(|i| {
+        let heaviest = requested[i].iter().map(|p| load[p]).max().unwrap_or(0);
+        (std::cmp::Reverse(heaviest), *i)
+    });
     let mut taken = vec![false; fresh.len()];
     let mut first_untaken = 0;
     let mut slots: Vec<ReadyPeer> = ready
@@ -59,7 +75,7 @@ fn full_sort_plan(
                 }
                 slot.idle = false;
                 slot.free_slots = 1;
-                missing.iter().copied().find(|i| {
+                candidates.iter().copied().find(|i| {
                     holds.get(*i)
                         && requested
                             .get(i)

@@ -207,6 +207,31 @@ fn endgame_asks_a_second_idle_peer_one_per_round_never_a_third() {
         .is_empty());
 }
 
+/// An idle peer duplicates first the chunks of the peer with the most in flight: that
+/// peer splits its upload the most ways and finishes its last chunk last.
+#[test]
+fn endgame_duplicates_the_busiest_peers_chunks_first() {
+    let n = 5;
+    let [light, heavy, idle]: [PeerId; 3] = some_peers();
+    let mut picker = Picker::new(n, 9);
+    picker.set_peer_have(light, holding(n, [0]));
+    picker.set_peer_have(heavy, Bitfield::full(n));
+    picker.set_peer_have(idle, Bitfield::full(n));
+    let have = Bitfield::new(n);
+    let now = Instant::now();
+    let mut first = ready(&[light], 1);
+    first.extend(ready(&[heavy], 4));
+    let fresh = picker.plan(&have, &first, BUDGET, now);
+    assert!(fresh.contains(&(light, 0)), "{fresh:?}");
+    assert_eq!(fresh.iter().filter(|(p, _)| *p == heavy).count(), 4);
+
+    let dup = picker.plan(&have, &ready(&[idle], DEPTH), BUDGET, now);
+    assert_eq!(dup.len(), 1, "{dup:?}");
+    let (peer, index) = dup[0];
+    assert_eq!(peer, idle);
+    assert_eq!(picker.requested[&index][0], heavy, "chunk {index} is the light peer's");
+}
+
 #[test]
 fn picks_spread_over_the_peers_in_rounds() {
     let n = 200;
