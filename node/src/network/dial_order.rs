@@ -31,9 +31,14 @@ use libp2p::{Multiaddr, PeerId};
 use super::gate::ip_of;
 
 /// Longest a QUIC dial waits for a TCP dial to the same peer: more than the three or
-/// four round trips TCP + noise + yamux take on a 100 ms path, short enough that a peer
-/// reachable over QUIC only is still connected within the handshake timeout.
-pub const QUIC_HEAD_START: Duration = Duration::from_millis(600);
+/// four round trips TCP + noise + yamux take on a 100 ms path, plus the one second
+/// after which the kernel sends a lost SYN again (Linux's initial retransmission
+/// timeout), short enough that a peer reachable over QUIC only is still connected
+/// within the handshake timeout. With 600 ms, a lost SYN handed the connection to QUIC:
+/// over the WAN lab's lossy path one of four home seeders was reached over QUIC and
+/// sent 6 MiB in 39 s, QUIC's loss-based congestion control crawling where the
+/// kernel's TCP (BBR) did not (docs/benchmarks.md).
+pub const QUIC_HEAD_START: Duration = Duration::from_millis(1500);
 /// How often a waiting QUIC dial looks whether the TCP dial ended.
 const RECHECK: Duration = Duration::from_millis(20);
 /// How long a QUIC dial waits before its first look. The swarm creates the dials of one

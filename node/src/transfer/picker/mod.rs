@@ -466,7 +466,12 @@ fn endgame_order(in_flight: &mut [u32], requested: &Requests) {
     let heaviest = |i: &u32| {
         requested
             .get(i)
-            .and_then(|peers| peers.iter().map(|p| load.get(p).copied().unwrap_or(0)).max())
+            .and_then(|peers| {
+                peers
+                    .iter()
+                    .map(|p| load.get(p).copied().unwrap_or(0))
+                    .max()
+            })
             .unwrap_or(0)
     };
     in_flight.sort_unstable_by_key(|i| (std::cmp::Reverse(heaviest(i)), *i));

@@ -229,7 +229,10 @@ fn endgame_duplicates_the_busiest_peers_chunks_first() {
     assert_eq!(dup.len(), 1, "{dup:?}");
     let (peer, index) = dup[0];
     assert_eq!(peer, idle);
-    assert_eq!(picker.requested[&index][0], heavy, "chunk {index} is the light peer's");
+    assert_eq!(
+        picker.requested[&index][0], heavy,
+        "chunk {index} is the light peer's"
+    );
 }
 
 #[test]
