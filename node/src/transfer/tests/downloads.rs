@@ -167,14 +167,7 @@ async fn requests_in_flight_to_one_source(rtt: Option<Duration>) -> usize {
 /// report about nothing, so the far one is set again and again.
 async fn chunk_requests_once_steady(fetcher: &Node, seeder: &Node, rtt: Option<Duration>) -> usize {
     let seeder_id = seeder.net.local_peer_id();
-    let chunks = || {
-        *seeder
-            .asked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get("chunk")
-            .unwrap_or(&0)
-    };
+    let chunks = || seeder.asked_count("chunk");
     let start = std::time::Instant::now();
     let mut last = 0;
     let mut steady_since = start;
@@ -270,14 +263,7 @@ async fn the_bitfield_is_asked_before_the_manifest_has_arrived() {
     };
     let (seeder, _fetcher, _cid, _status) =
         seeder_and_fetcher(seeder, Setup::default(), 4 * MIB, 5).await;
-    let asked = |kind: &str| {
-        *seeder
-            .asked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(kind)
-            .unwrap_or(&0)
-    };
+    let asked = |kind: &str| seeder.asked_count(kind);
     let start = std::time::Instant::now();
     while asked("bitfield") == 0 && start.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -334,14 +320,7 @@ async fn a_partial_peer_is_asked_again_with_our_real_bitfield() {
         .start(cid, Duration::from_secs(60))
         .expect("the download starts");
     until("the manifest", &mut partial_status, |s| s.chunks_total > 0).await;
-    let bitfields = || {
-        *partial
-            .asked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get("bitfield")
-            .unwrap_or(&0)
-    };
+    let bitfields = || partial.asked_count("bitfield");
     // The seed asks for the partial peer's bitfield too (its subscription to `Have`s).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = bitfields();

@@ -153,6 +153,17 @@ impl Node {
         self.pokes.send(poke).await.expect("the node runs");
     }
 
+    /// How many requests of `kind` (`request_kind`) it was sent so far, if
+    /// [`Setup::count_requests`].
+    pub(super) fn asked_count(&self, kind: &str) -> usize {
+        *self
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kind)
+            .unwrap_or(&0)
+    }
+
     /// Answers the `Have` requests held so far, and those to come.
     pub(super) fn release_haves(&self) {
         self.release.send_replace(true);
