@@ -263,6 +263,11 @@ impl Picker {
             self.rebuild_order(have, now);
         }
         let endgame = !self.any_fresh(have);
+        if endgame && !ready.iter().any(|r| r.idle && r.free_slots > 0) {
+            // Duplicates go to idle peers only: nothing to plan (`schedule` runs on every
+            // turn of the download's loop).
+            return picks;
+        }
         // In endgame: the chunks asked of someone and not yet ours, those of the peer
         // with the most in flight first (`endgame_order`).
         let mut in_flight: Vec<u32> = Vec::new();
@@ -294,7 +299,6 @@ impl Picker {
                     }
                     // One duplicate per round: the peer is not idle after it.
                     slot.idle = false;
-                    slot.free_slots = 1;
                     self.pick_duplicate(&slot.peer, &in_flight)
                 } else {
                     self.pick_urgent(&slot.peer, have)

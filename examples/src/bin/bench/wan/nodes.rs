@@ -22,7 +22,7 @@ pub(super) struct P2pNet {
     /// The four home seeders and the CID of their file, once the multi-source figure ran.
     home_seeders: Option<(Vec<Daemon>, String)>,
     name: &'static str,
-    /// Fetchers started so far (each round of the single-source figure starts one).
+    /// Fetchers started so far (each round of either figure starts one); names them.
     fetchers: usize,
 }
 

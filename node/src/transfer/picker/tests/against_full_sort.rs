@@ -74,7 +74,6 @@ fn full_sort_plan(
                     return false;
                 }
                 slot.idle = false;
-                slot.free_slots = 1;
                 candidates.iter().copied().find(|i| {
                     holds.get(*i)
                         && requested
