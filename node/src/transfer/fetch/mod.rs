@@ -90,6 +90,8 @@ type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 enum Outcome {
     Manifest(PeerId, Result<Reply, RequestError>),
     Bitfield(PeerId, Result<Reply, RequestError>),
+    /// The answer to a bitfield asked beside the manifest, with an empty one of ours.
+    EarlyBitfield(PeerId, Result<Reply, RequestError>),
     Chunk(PeerId, u32, Result<Reply, RequestError>),
     Written(PeerId, u32, u64, Result<(), StoreError>),
 }
@@ -336,6 +338,10 @@ impl Engine {
             Outcome::Manifest(peer, result) => self.on_manifest(peer, result).await,
             Outcome::Bitfield(peer, result) => {
                 self.on_bitfield(peer, result);
+                Ok(false)
+            }
+            Outcome::EarlyBitfield(peer, result) => {
+                self.on_early_bitfield(peer, result);
                 Ok(false)
             }
             Outcome::Chunk(peer, index, result) => {

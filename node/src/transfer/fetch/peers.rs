@@ -300,7 +300,7 @@ impl Engine {
                 slot.asked_bitfield = true;
                 self.pending.push(Box::pin(async move {
                     let have = Bitfield::new(0);
-                    Outcome::Bitfield(
+                    Outcome::EarlyBitfield(
                         peer,
                         net.request(peer, Request::Bitfield { cid, have }).await,
                     )
@@ -358,27 +358,58 @@ impl Engine {
         self.picker.set_peer_have(peer, have);
     }
 
-    /// Once the manifest is known: the answers to early bitfields go to the picker. A
-    /// peer that did not claim the whole file is asked again with our real bitfield: a
-    /// responder that downloads the file itself sends its `Have`s only to peers whose
-    /// bitfield it could check (docs/architecture.md, `Bitfield`). A peer whose early
-    /// bitfield is still on its way keeps it (`on_bitfield` takes it as any other); one
-    /// whose early request failed is asked again by `ask`.
+    /// Once the manifest is known: the early bitfields' answers kept so far are used
+    /// (`use_early_have`); those still on their way are used when they come.
     pub(super) fn take_early_haves(&mut self) {
-        let Some(chunks) = self.file.manifest.as_ref().map(|m| m.chunk_count()) else {
+        let early: Vec<(PeerId, Bitfield)> = self
+            .peers
+            .slots
+            .iter_mut()
+            .filter_map(|(peer, slot)| slot.early_have.take().map(|have| (*peer, have)))
+            .collect();
+        for (peer, have) in early {
+            self.use_early_have(peer, have);
+        }
+    }
+
+    /// An early bitfield's answer, the manifest being known: it goes to the picker, and
+    /// a peer that did not claim the whole file is asked again with our real bitfield: a
+    /// responder that downloads the file itself sends its `Have`s only to peers whose
+    /// bitfield it could check (docs/architecture.md, `Bitfield`).
+    fn use_early_have(&mut self, peer: PeerId, have: Bitfield) {
+        let chunks = self.file.manifest.as_ref().map(|m| m.chunk_count());
+        if Some(have.len()) != chunks || !have.is_complete() {
+            if let Some(slot) = self.peers.slots.get_mut(&peer) {
+                slot.asked_bitfield = false;
+            }
+            self.ask(peer);
+        }
+        self.set_peer_have(peer, have);
+    }
+
+    /// The answer to the bitfield asked beside the manifest. Before the manifest it is
+    /// kept (`take_early_haves`); after, it is used at once. Any other answer is not held
+    /// against the peer: once the manifest is known it is asked again as usual (a
+    /// folder's CID has no bitfield, and a peer lacking the file is found out by the
+    /// manifest request).
+    pub(super) fn on_early_bitfield(&mut self, peer: PeerId, result: Result<Reply, RequestError>) {
+        let Some(slot) = self.peers.slots.get_mut(&peer) else {
             return;
         };
-        let mut early = Vec::new();
-        for (peer, slot) in &mut self.peers.slots {
-            if let Some(have) = slot.early_have.take() {
-                if have.len() != chunks || !have.is_complete() {
-                    slot.asked_bitfield = false;
+        match result {
+            Ok(Reply::Message(Response::Bitfield { have })) => {
+                if self.file.manifest.is_none() {
+                    slot.early_have = Some(have);
+                } else {
+                    self.use_early_have(peer, have);
                 }
-                early.push((*peer, have));
             }
-        }
-        for (peer, have) in early {
-            self.set_peer_have(peer, have);
+            _ => {
+                slot.asked_bitfield = false;
+                if self.file.manifest.is_some() {
+                    self.ask(peer);
+                }
+            }
         }
     }
 
@@ -396,21 +427,6 @@ impl Engine {
 
     /// The answer to our bitfield.
     pub(super) fn on_bitfield(&mut self, peer: PeerId, result: Result<Reply, RequestError>) {
-        if self.file.manifest.is_none() {
-            // The early bitfield: its answer waits for the manifest (`take_early_haves`).
-            // Any other answer is not held against the peer: once the manifest is known
-            // it is asked again as usual (a folder's CID has no bitfield, and a peer
-            // lacking the file is found out by the manifest request).
-            if let Some(slot) = self.peers.slots.get_mut(&peer) {
-                match result {
-                    Ok(Reply::Message(Response::Bitfield { have })) => {
-                        slot.early_have = Some(have);
-                    }
-                    _ => slot.asked_bitfield = false,
-                }
-            }
-            return;
-        }
         match result {
             Ok(Reply::Message(Response::Bitfield { have })) => self.set_peer_have(peer, have),
             Err(RequestError::ConnectionClosed) => {
