@@ -1,14 +1,35 @@
 //! The daemon's TCP stack for the bare-transport baselines (`bench` figure 7 and
-//! `wan-push`): TCP with `nodelay`, noise, yamux with its default settings, as
-//! node/src/network/build.rs builds it, under a `libp2p-stream` behaviour, with
-//! connections kept 60 s when idle.
+//! `wan-push`): TCP with `nodelay`, secured and multiplexed by the daemon's own upgrade
+//! (`p2pd::network::secure`: TLS 1.3 proposed alone, yamux), under a `libp2p-stream`
+//! behaviour, with connections kept 60 s when idle; and the same with Noise, what the
+//! daemon speaks with peers that refuse TLS.
 
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt};
+use libp2p::core::Transport as _;
 use libp2p::{noise, tcp, yamux, Swarm};
+use p2pd::network::secure::Upgrader;
 
 /// A swarm of its own identity over the daemon's TCP stack.
+pub fn daemon_tcp_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let upgrader = Upgrader::new(key)?;
+                Ok(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .and_then(move |conn, endpoint| upgrader.clone().upgrade(conn, endpoint)),
+                )
+            },
+        )?
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
+        .with_swarm_config(idle)
+        .build())
+}
+
+/// A swarm of its own identity over TCP, Noise and yamux.
 pub fn tcp_noise_yamux_swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()

@@ -1,5 +1,5 @@
 //! Bare-transport transfers between two processes, for the WAN lab (issue 17): what the
-//! daemon's TCP + noise + yamux stack moves over an emulated path without p2pd's store,
+//! daemon's TCP stack (TCP, TLS, yamux) moves over an emulated path without p2pd's store,
 //! request codec, hashing or DHT. One process serves, the other fetches, each in its own
 //! lab namespace (`bench --wan` runs both when this program sits beside it):
 //!
@@ -26,7 +26,7 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol};
-use p2pd_examples::bare_stack::{drain, tcp_noise_yamux_swarm};
+use p2pd_examples::bare_stack::{daemon_tcp_swarm, drain};
 
 const PROTOCOL: StreamProtocol = StreamProtocol::new("/p2pd-bench/wan-push/1.0.0");
 const BUF: usize = 1 << 20;
@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
-    let mut swarm = tcp_noise_yamux_swarm()?;
+    let mut swarm = daemon_tcp_swarm()?;
     let mut incoming = swarm
         .behaviour()
         .new_control()
@@ -127,7 +127,7 @@ async fn serve(listen: Multiaddr) -> anyhow::Result<()> {
 async fn connect(
     peer: &Multiaddr,
 ) -> anyhow::Result<(libp2p_stream::Control, tokio::task::JoinHandle<()>)> {
-    let mut swarm = tcp_noise_yamux_swarm()?;
+    let mut swarm = daemon_tcp_swarm()?;
     swarm.dial(peer.clone())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -29,6 +29,7 @@ use super::relay_traffic::RelayTraffic;
 use super::relays::RelayBook;
 use super::reprovide::{Reprovider, DEFAULT_REPROVIDE_INTERVAL};
 use super::requests::Requests;
+use super::secure::Upgrader;
 
 /// Longest a connection may take from its first byte to a secured, multiplexed
 /// connection (libp2p's default is 10 s). A handshake is a few round trips; a peer that
@@ -96,11 +97,10 @@ pub fn build(
         })?
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let upgrader = Upgrader::new(key)?;
                 let tcp =
                     super::tcp_dial::ReuseOrNewPort::new(tcp::Config::default().nodelay(true))
-                        .upgrade(Version::V1Lazy)
-                        .authenticate(noise::Config::new(key)?)
-                        .multiplex(yamux::Config::default());
+                        .and_then(move |conn, endpoint| upgrader.clone().upgrade(conn, endpoint));
                 let limits = PendingLimits {
                     rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
                     ..PendingLimits::default()

@@ -41,6 +41,8 @@
 //! - `gate.rs`: connection limits, in all, per peer, per IP address and per subnet.
 //! - `pending.rs`: inbound handshakes in progress, bounded and evicted to make room.
 //! - `accept_rate.rs`: how fast one address, and one subnet, may open inbound connections.
+//! - `secure.rs`: securing and multiplexing a TCP connection: a dialer proposes TLS alone,
+//!   a listener accepts TLS or Noise; `tls.rs`: TLS 1.3 with the fastest suite for this CPU.
 //! - `ping.rs`: the ping protocol, answered whatever happened to our own pings.
 //! - `codec.rs`: the transfer protocols' libp2p codec.
 //! - `standing.rs`: the standing protocol ("how do you see me?") on plain streams.
@@ -94,10 +96,12 @@ mod request_tests;
 mod requests;
 #[cfg(test)]
 mod routing_tests;
+pub mod secure;
 pub mod standing;
 mod tcp_dial;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod tls;
 
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;

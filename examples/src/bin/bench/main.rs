@@ -63,7 +63,7 @@ enum Figure {
     /// 6: latency of the API routes the web UI polls while the daemon adds and fetches
     /// large files.
     Status,
-    /// 7: one bare stream over each secure transport (noise, TLS, QUIC) vs raw TCP.
+    /// 7: one bare stream over each secure transport (the daemon's TLS, noise, libp2p-tls, QUIC) vs raw TCP.
     Transport,
     /// 8: `add --no-copy` vs sendme's import; copy mode vs the disk's direct writes.
     AddSpeed,

@@ -145,7 +145,7 @@ impl Bench {
 
             let rt = self.rt.clone();
             let (bare_t, _, cpu) = measure_self(|| {
-                rt.block_on(transport::bare_libp2p(&file, transport::Stack::TcpNoise))
+                rt.block_on(transport::bare_libp2p(&file, transport::Stack::TcpDaemon))
             })?;
             bare.push(bare_t, Some(cpu));
 
@@ -181,7 +181,7 @@ impl Bench {
         }
         self.note(format!("raw TCP over loopback: {}", tcp.show(size)));
         self.note(format!(
-            "bare libp2p stream (TCP+noise+yamux): {}",
+            "bare libp2p stream (the daemon's TCP stack): {}",
             bare.show(size)
         ));
         self.note(format!(
@@ -212,7 +212,7 @@ impl Bench {
         self.row(
             &fig,
             &value,
-            "bare libp2p stream (TCP+noise+yamux)",
+            "bare libp2p stream (the daemon's TCP stack)",
             &bare.show(size),
             format!("{} ({round_ratio})", ratio(&bare, &cli_secs)),
             "≥ 0.80",
@@ -230,7 +230,7 @@ impl Bench {
         self.row(
             &fig,
             &value,
-            "bare libp2p stream (TCP+noise+yamux)",
+            "bare libp2p stream (the daemon's TCP stack)",
             &bare.show(size),
             ratio(&bare, &wall),
             "≥ 0.80",

@@ -1,6 +1,6 @@
 //! The bare transport on each profile's path: `wan-push` (a program beside the bench)
 //! moves the fetch's bytes from the seeder's namespace to the fetcher's over the
-//! daemon's TCP + noise + yamux stack, without p2pd's DHT, requests, store or hashing.
+//! daemon's TCP stack (TLS or noise, yamux; `bare_stack.rs`), without p2pd's DHT, requests, store or hashing.
 //! Three shapes: one long stream; 16 long streams on one connection (p2pd keeps many
 //! chunk requests, each a stream, in flight on one connection; `wan-push` opens them one
 //! after the other, and that time counts); one long stream on each of two connections.

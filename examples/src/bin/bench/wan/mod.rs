@@ -295,7 +295,7 @@ fn figure_rows(
         }
         bench.row(
             &format!(
-                "W · {name}: bare TCP+noise+yamux, {} (no p2pd)",
+                "W · {name}: bare daemon TCP stack, {} (no p2pd)",
                 bare::shape_label(*shape)
             ),
             &rounds::show(rates),
