@@ -7,7 +7,9 @@
 //!   `no_answer`, no byte before the stream ends (cleanly or by a reset);
 //! - a banned requester (a peer whose corrupt chunk the daemon caught) gets `Choked` for
 //!   a `Have`, a `Chunk` or a `Manifest`, and `Ack` for a `Cancel`, as docs/protocol.md
-//!   says (the client speaks with the banned peer's own key).
+//!   says (the client speaks with the banned peer's own key);
+//! - the daemon, which dials with TLS, reaches a peer that speaks only Noise on its
+//!   first dial (protocol revision 4).
 #![allow(clippy::unwrap_used)]
 
 mod harness;
@@ -302,4 +304,101 @@ async fn a_banned_peer_gets_choked_except_for_cancel_which_is_acked() {
         .exchange(CHUNK_PROTOCOL, Request::Cancel { cid, index: 0 }.encode())
         .await;
     assert_eq!(got, Outcome::Answer(Response::Ack.encode()), "cancel");
+}
+
+/// docs/protocol.md §7, revision 4: a daemon dialing over TCP proposes TLS alone; a
+/// peer that speaks only Noise refuses it, and the daemon connects again at once and
+/// proposes Noise. Here the peer is a bare libp2p swarm (TCP, Noise, Yamux) that the
+/// daemon has as its bootstrap node. The daemon's dials come from its listen port; the
+/// connection made again within the refused dial comes from a new port, which tells it
+/// from a later dial of the daemon's (that one would also propose Noise, the refusal
+/// being remembered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_reaches_a_noise_only_peer_on_its_first_dial() {
+    let key = Keypair::generate_ed25519();
+    let noise_peer = key.public().to_peer_id();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let address = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address;
+            }
+        }
+    })
+    .await
+    .expect("listening");
+    // The swarm runs on its own task while the daemon starts, reporting who connected
+    // and how many connections it refused.
+    let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished {
+                    peer_id, endpoint, ..
+                } => {
+                    let _ = events.send(Some((peer_id, tcp_port(endpoint.get_remote_address()))));
+                }
+                SwarmEvent::IncomingConnectionError { .. } => {
+                    let _ = events.send(None);
+                }
+                _ => {}
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = format!("{address}/p2p/{noise_peer}");
+    let node = dir.path().join("node");
+    let daemon =
+        tokio::task::spawn_blocking(move || Daemon::start(&node, &["--bootstrap", &bootstrap]))
+            .await
+            .unwrap();
+    let daemon_id: PeerId = daemon.peer_id().parse().unwrap();
+    let listen_port = tcp_port(&daemon.addr().parse().unwrap());
+    let mut refused = 0;
+    let connected = tokio::time::timeout(DEADLINE, async {
+        while let Some(event) = seen.recv().await {
+            match event {
+                Some((peer, port)) if peer == daemon_id => return Some(port),
+                Some(_) => {}
+                None => refused += 1,
+            }
+        }
+        None
+    })
+    .await;
+    driver.abort();
+    let from_port = connected
+        .ok()
+        .flatten()
+        .expect("the daemon reached the Noise-only peer");
+    assert_eq!(
+        refused, 1,
+        "one connection refused (the TLS proposal), then Noise"
+    );
+    assert_ne!(
+        from_port, listen_port,
+        "connected again within the refused dial (from a new port), not by a later dial"
+    );
+}
+
+/// The TCP port of `address`.
+fn tcp_port(address: &Multiaddr) -> Option<u16> {
+    address.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+        _ => None,
+    })
 }

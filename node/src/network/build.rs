@@ -98,9 +98,17 @@ pub fn build(
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                 let upgrader = Upgrader::new(key)?;
-                let tcp =
-                    super::tcp_dial::ReuseOrNewPort::new(tcp::Config::default().nodelay(true))
-                        .and_then(move |conn, endpoint| upgrader.clone().upgrade(conn, endpoint));
+                let tcp_config = tcp::Config::default().nodelay(true);
+                let tcp = super::tcp_dial::ReuseOrNewPort::new(tcp_config.clone()).and_then(
+                    move |conn, endpoint| {
+                        let tcp_config = tcp_config.clone();
+                        upgrader
+                            .clone()
+                            .upgrade_or_redial(conn, endpoint, move |address| {
+                                super::tcp_dial::dial_from_new_port(tcp_config, address)
+                            })
+                    },
+                );
                 let limits = PendingLimits {
                     rate: RateLimits::for_inbound_per_ip(behaviour_config.max_inbound_per_ip),
                     ..PendingLimits::default()

@@ -4,9 +4,11 @@
 //! A listener accepts either (TLS preferred). A dialer proposes TLS alone, so that
 //! multistream-select's `V1Lazy` sends the TLS handshake with the proposal instead of
 //! waiting a round trip for the listener to confirm it (a dialer proposing two
-//! protocols must wait for the answer to the first). A listener that refuses TLS (a
-//! peer that speaks only Noise) fails that one dial: its address is remembered
-//! ([`NoiseOnly`]) and every later dial to it proposes Noise.
+//! protocols must wait for the answer to the first). When a listener refuses TLS (a
+//! peer that speaks only Noise), its address is remembered ([`NoiseOnly`]) and every
+//! later dial to it proposes Noise; a dial given a way to connect again
+//! ([`Upgrader::upgrade_or_redial`]) connects again at once and proposes Noise, so that
+//! the first dial to such a peer succeeds too.
 
 use std::collections::HashSet;
 use std::io;
@@ -118,6 +120,30 @@ impl Upgrader {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// As [`Upgrader::upgrade`]; when the listener refuses TLS, connects to the same
+    /// address again with `redial` and proposes Noise on the new connection.
+    pub async fn upgrade_or_redial<C, R, F>(
+        self,
+        conn: C,
+        endpoint: ConnectedPoint,
+        redial: R,
+    ) -> io::Result<(PeerId, StreamMuxerBox)>
+    where
+        C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        R: FnOnce(Multiaddr) -> F,
+        F: std::future::Future<Output = io::Result<C>>,
+    {
+        match self.clone().upgrade(conn, endpoint.clone()).await {
+            Err(e) if refused(&e) => {
+                let address = endpoint.get_remote_address().clone();
+                let conn = redial(address).await?;
+                // The address is now one that refuses TLS: this proposes Noise.
+                self.upgrade(conn, endpoint).await
+            }
+            result => result,
         }
     }
 

@@ -408,3 +408,51 @@ async fn a_client_without_a_certificate_is_refused() {
     .await;
     assert!(accepted.is_err(), "a peer must present a certificate");
 }
+
+#[tokio::test]
+async fn a_dial_that_can_connect_again_reaches_a_noise_only_peer_at_once() {
+    let (socket, address) = listen().await;
+    let (ours, theirs) = (
+        identity::Keypair::generate_ed25519(),
+        identity::Keypair::generate_ed25519(),
+    );
+    let their_noise = noise::Config::new(&theirs).expect("noise");
+    let noise_only_peer = async {
+        let refused = accept(&socket).await;
+        assert!(listener_select_proto(refused, [NOISE]).await.is_err());
+        let conn = accept(&socket).await;
+        let (_, io) = listener_select_proto(conn, [NOISE])
+            .await
+            .expect("negotiation");
+        let (peer, io) = their_noise
+            .upgrade_inbound(io, NOISE)
+            .await
+            .expect("noise handshake");
+        let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
+        let muxer = yamux::Config::default()
+            .upgrade_inbound(io, YAMUX)
+            .await
+            .expect("muxer");
+        hear_hello(StreamMuxerBox::new(muxer)).await;
+        peer
+    };
+    let our_dial = async {
+        let (peer, muxer) = Upgrader::new(&ours)
+            .expect("upgrader")
+            .upgrade_or_redial(
+                connect(&address).await,
+                dialer(address.clone()),
+                |a| async move { Ok(connect(&a).await) },
+            )
+            .await
+            .expect("one dial, connected twice");
+        say_hello(muxer).await;
+        peer
+    };
+    let (dialled, accepted) =
+        tokio::time::timeout(WAIT, futures::future::join(our_dial, noise_only_peer))
+            .await
+            .expect("in time");
+    assert_eq!(dialled, theirs.public().to_peer_id());
+    assert_eq!(accepted, ours.public().to_peer_id());
+}

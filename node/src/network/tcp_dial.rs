@@ -34,6 +34,26 @@ impl ReuseOrNewPort<tcp::tokio::Transport> {
     }
 }
 
+/// One TCP connection to `address` from a new port, by a transport of its own (for a
+/// dial that must connect again: `secure.rs`).
+pub(super) async fn dial_from_new_port(
+    config: tcp::Config,
+    address: Multiaddr,
+) -> io::Result<tcp::tokio::TcpStream> {
+    let opts = DialOpts {
+        role: libp2p::core::Endpoint::Dialer,
+        port_use: PortUse::New,
+    };
+    match tcp::tokio::Transport::new(config).dial(address, opts) {
+        Ok(dial) => dial.await,
+        Err(TransportError::Other(e)) => Err(e),
+        Err(TransportError::MultiaddrNotSupported(a)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a TCP address: {a}"),
+        )),
+    }
+}
+
 /// Whether a dial from the listen port failed because that port cannot make this
 /// connection (and a new port could).
 fn port_taken(error: &io::Error) -> bool {
