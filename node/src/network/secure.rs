@@ -15,6 +15,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use futures::future::Either;
+use futures::io::BufWriter;
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::upgrade::{
@@ -30,6 +31,11 @@ use super::tls;
 const NOISE: &str = "/noise";
 /// Yamux's protocol id.
 const YAMUX: &str = "/yamux/1.0.0";
+/// Bytes of yamux frames gathered before they go to TLS. Yamux writes each frame's
+/// 12-byte header and its body (up to 16 KiB) with separate writes, and rustls seals
+/// every write into records of its own: unbuffered, each frame would cost a record
+/// for its header alone.
+const TLS_WRITE_BUFFER: usize = 64 * 1024;
 /// Addresses remembered as refusing TLS; past this many, one is forgotten for each new.
 const MAX_NOISE_ONLY: usize = 1024;
 
@@ -112,7 +118,10 @@ impl Upgrader {
         }
         let (_, io) = dialer_select_proto(conn, [tls::PROTOCOL], Version::V1Lazy).await?;
         match self.tls.connect(io).await {
-            Ok((peer, io)) => multiplex_outbound(peer, io, self.yamux).await,
+            Ok((peer, io)) => {
+                let io = BufWriter::with_capacity(TLS_WRITE_BUFFER, io);
+                multiplex_outbound(peer, io, self.yamux).await
+            }
             Err(e) => {
                 if refused(&e) {
                     tracing::debug!(%address, "the peer refused TLS; dialing it with Noise from now on");
@@ -154,7 +163,10 @@ impl Upgrader {
         let (protocol, io) = listener_select_proto(conn, [tls::PROTOCOL, NOISE]).await?;
         let (peer, io) = if protocol == tls::PROTOCOL {
             let (peer, io) = self.tls.accept(io).await?;
-            (peer, Either::Left(io))
+            (
+                peer,
+                Either::Left(BufWriter::with_capacity(TLS_WRITE_BUFFER, io)),
+            )
         } else {
             let (peer, io) = self
                 .noise
