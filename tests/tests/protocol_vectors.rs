@@ -90,6 +90,22 @@ struct Client {
     manifest: request_response::Behaviour<RawCodec>,
 }
 
+/// A swarm over TCP, Noise and Yamux only (what an older or other libp2p node speaks).
+fn noise_swarm<B: NetworkBehaviour>(key: Keypair, behaviour: B) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 fn raw(protocol: &'static str) -> request_response::Behaviour<RawCodec> {
     request_response::Behaviour::with_codec(
         RawCodec,
@@ -113,21 +129,13 @@ struct Peer {
 
 impl Peer {
     async fn connect(key: Keypair, daemon: &Daemon) -> Peer {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_tcp(
-                libp2p::tcp::Config::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| Client {
+        let mut swarm = noise_swarm(
+            key,
+            Client {
                 chunk: raw(CHUNK_PROTOCOL),
                 manifest: raw(MANIFEST_PROTOCOL),
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+            },
+        );
         let addr: Multiaddr = daemon.addr().parse().unwrap();
         let daemon_id: PeerId = daemon.peer_id().parse().unwrap();
         swarm.dial(addr).unwrap();
@@ -317,18 +325,7 @@ async fn a_banned_peer_gets_choked_except_for_cancel_which_is_acked() {
 async fn a_daemon_reaches_a_noise_only_peer_on_its_first_dial() {
     let key = Keypair::generate_ed25519();
     let noise_peer = key.public().to_peer_id();
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = noise_swarm(key, libp2p::swarm::dummy::Behaviour);
     swarm
         .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .unwrap();

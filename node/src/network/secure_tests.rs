@@ -38,6 +38,24 @@ fn listener() -> ConnectedPoint {
     }
 }
 
+/// Two new node keys.
+fn two_keys() -> (identity::Keypair, identity::Keypair) {
+    (
+        identity::Keypair::generate_ed25519(),
+        identity::Keypair::generate_ed25519(),
+    )
+}
+
+/// Runs both sides of a connection to their ends, within [`WAIT`].
+async fn both<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    tokio::time::timeout(WAIT, futures::future::join(a, b))
+        .await
+        .expect("in time")
+}
+
 /// A listening socket and the address a dialer names it by.
 async fn listen() -> (TcpListener, Multiaddr) {
     let socket = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -102,13 +120,34 @@ async fn hear_hello(mut muxer: StreamMuxerBox) {
     assert_eq!(&read, b"hello");
 }
 
+/// A peer that speaks Noise only, listening on `socket`: it refuses the first
+/// connection's TLS, then takes the next one with Noise and reads its `hello`; returns
+/// the peer that connected.
+async fn noise_only_peer(socket: &TcpListener, key: &identity::Keypair) -> libp2p::PeerId {
+    let refused = accept(socket).await;
+    assert!(listener_select_proto(refused, [NOISE]).await.is_err());
+    let conn = accept(socket).await;
+    let (_, io) = listener_select_proto(conn, [NOISE])
+        .await
+        .expect("negotiation");
+    let (peer, io) = noise::Config::new(key)
+        .expect("noise")
+        .upgrade_inbound(io, NOISE)
+        .await
+        .expect("noise handshake");
+    let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
+    let muxer = yamux::Config::default()
+        .upgrade_inbound(io, YAMUX)
+        .await
+        .expect("muxer");
+    hear_hello(StreamMuxerBox::new(muxer)).await;
+    peer
+}
+
 #[tokio::test]
 async fn two_nodes_connect_over_tls_proposed_alone() {
     let (socket, address) = listen().await;
-    let (ours, theirs) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (ours, theirs) = two_keys();
     let their_tls = tls::Config::new(&theirs).expect("tls");
     let their_side = async {
         let conn = accept(&socket).await;
@@ -136,10 +175,7 @@ async fn two_nodes_connect_over_tls_proposed_alone() {
         say_hello(muxer).await;
         peer
     };
-    let (dialled, accepted) =
-        tokio::time::timeout(WAIT, futures::future::join(our_side, their_side))
-            .await
-            .expect("in time");
+    let (dialled, accepted) = both(our_side, their_side).await;
     assert_eq!(dialled, theirs.public().to_peer_id());
     assert_eq!(accepted, ours.public().to_peer_id());
 }
@@ -147,10 +183,7 @@ async fn two_nodes_connect_over_tls_proposed_alone() {
 #[tokio::test]
 async fn two_upgraders_connect_each_naming_the_other() {
     let (socket, address) = listen().await;
-    let (a, b) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (a, b) = two_keys();
     let (a_up, b_up) = (Upgrader::new(&a).expect("a"), Upgrader::new(&b).expect("b"));
     let listening = async {
         let (peer, muxer) = b_up
@@ -168,9 +201,7 @@ async fn two_upgraders_connect_each_naming_the_other() {
         say_hello(muxer).await;
         peer
     };
-    let (dialled, accepted) = tokio::time::timeout(WAIT, futures::future::join(dialing, listening))
-        .await
-        .expect("in time");
+    let (dialled, accepted) = both(dialing, listening).await;
     assert_eq!(dialled, b.public().to_peer_id());
     assert_eq!(accepted, a.public().to_peer_id());
 }
@@ -178,10 +209,7 @@ async fn two_upgraders_connect_each_naming_the_other() {
 #[tokio::test]
 async fn a_noise_only_dialer_is_accepted() {
     let (socket, address) = listen().await;
-    let (ours, theirs) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (ours, theirs) = two_keys();
     let our_side = async {
         let (peer, muxer) = Upgrader::new(&ours)
             .expect("upgrader")
@@ -211,10 +239,7 @@ async fn a_noise_only_dialer_is_accepted() {
         say_hello(StreamMuxerBox::new(muxer)).await;
         peer
     };
-    let (accepted, dialled) =
-        tokio::time::timeout(WAIT, futures::future::join(our_side, their_side))
-            .await
-            .expect("in time");
+    let (accepted, dialled) = both(our_side, their_side).await;
     assert_eq!(accepted, theirs.public().to_peer_id());
     assert_eq!(dialled, ours.public().to_peer_id());
 }
@@ -222,31 +247,8 @@ async fn a_noise_only_dialer_is_accepted() {
 #[tokio::test]
 async fn a_peer_that_refuses_tls_is_dialed_with_noise_after_one_failure() {
     let (socket, address) = listen().await;
-    let (ours, theirs) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
-    let their_noise = noise::Config::new(&theirs).expect("noise");
-    // A peer that speaks Noise only: it refuses TLS, then takes the next connection.
-    let noise_only_peer = async {
-        let refused = accept(&socket).await;
-        assert!(listener_select_proto(refused, [NOISE]).await.is_err());
-        let conn = accept(&socket).await;
-        let (_, io) = listener_select_proto(conn, [NOISE])
-            .await
-            .expect("negotiation");
-        let (peer, io) = their_noise
-            .upgrade_inbound(io, NOISE)
-            .await
-            .expect("noise handshake");
-        let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
-        let muxer = yamux::Config::default()
-            .upgrade_inbound(io, YAMUX)
-            .await
-            .expect("muxer");
-        hear_hello(StreamMuxerBox::new(muxer)).await;
-        peer
-    };
+    let (ours, theirs) = two_keys();
+    let noise_only_peer = noise_only_peer(&socket, &theirs);
     let upgrader = Upgrader::new(&ours).expect("upgrader");
     let our_dials = async {
         let first = upgrader
@@ -262,10 +264,7 @@ async fn a_peer_that_refuses_tls_is_dialed_with_noise_after_one_failure() {
         say_hello(muxer).await;
         (first.map(|(p, _)| p), remembered, second)
     };
-    let ((first, remembered, second), accepted) =
-        tokio::time::timeout(WAIT, futures::future::join(our_dials, noise_only_peer))
-            .await
-            .expect("in time");
+    let ((first, remembered, second), accepted) = both(our_dials, noise_only_peer).await;
     assert!(
         first.is_err(),
         "a TLS dial to a Noise-only peer cannot succeed"
@@ -284,9 +283,7 @@ where
     let (socket, address) = listen().await;
     let accepting = async { accept_with(accept(&socket).await).await };
     let dialing = async { dial(connect(&address).await).await };
-    tokio::time::timeout(WAIT, futures::future::join(dialing, accepting))
-        .await
-        .expect("in time")
+    both(dialing, accepting).await
 }
 
 fn suite<C>(stream: &futures_rustls::TlsStream<C>) -> rustls::CipherSuite {
@@ -295,10 +292,7 @@ fn suite<C>(stream: &futures_rustls::TlsStream<C>) -> rustls::CipherSuite {
 
 #[tokio::test]
 async fn tls_settles_on_aes_gcm_where_the_cpu_has_aes() {
-    let (a, b) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (a, b) = two_keys();
     let (client, server) = (
         tls::Config::with_suites_for(&a, true).expect("a"),
         tls::Config::with_suites_for(&b, true).expect("b"),
@@ -325,10 +319,7 @@ async fn tls_settles_on_aes_gcm_where_the_cpu_has_aes() {
 
 #[tokio::test]
 async fn without_aes_the_server_picks_chacha_by_its_own_order() {
-    let (a, b) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (a, b) = two_keys();
     let (client, server) = (
         tls::Config::with_suites_for(&a, true).expect("a"),
         tls::Config::with_suites_for(&b, false).expect("b"),
@@ -346,10 +337,7 @@ async fn without_aes_the_server_picks_chacha_by_its_own_order() {
 
 #[tokio::test]
 async fn libp2p_tls_peers_interoperate_and_get_aes_from_us() {
-    let (ours, theirs) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
+    let (ours, theirs) = two_keys();
     // Their client lists ChaCha first; our server picks by its own order.
     let their_client = libp2p::tls::Config::new(&theirs).expect("libp2p-tls");
     let our_server = tls::Config::with_suites_for(&ours, true).expect("ours");
@@ -412,30 +400,8 @@ async fn a_client_without_a_certificate_is_refused() {
 #[tokio::test]
 async fn a_dial_that_can_connect_again_reaches_a_noise_only_peer_at_once() {
     let (socket, address) = listen().await;
-    let (ours, theirs) = (
-        identity::Keypair::generate_ed25519(),
-        identity::Keypair::generate_ed25519(),
-    );
-    let their_noise = noise::Config::new(&theirs).expect("noise");
-    let noise_only_peer = async {
-        let refused = accept(&socket).await;
-        assert!(listener_select_proto(refused, [NOISE]).await.is_err());
-        let conn = accept(&socket).await;
-        let (_, io) = listener_select_proto(conn, [NOISE])
-            .await
-            .expect("negotiation");
-        let (peer, io) = their_noise
-            .upgrade_inbound(io, NOISE)
-            .await
-            .expect("noise handshake");
-        let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
-        let muxer = yamux::Config::default()
-            .upgrade_inbound(io, YAMUX)
-            .await
-            .expect("muxer");
-        hear_hello(StreamMuxerBox::new(muxer)).await;
-        peer
-    };
+    let (ours, theirs) = two_keys();
+    let noise_only_peer = noise_only_peer(&socket, &theirs);
     let our_dial = async {
         let (peer, muxer) = Upgrader::new(&ours)
             .expect("upgrader")
@@ -449,10 +415,7 @@ async fn a_dial_that_can_connect_again_reaches_a_noise_only_peer_at_once() {
         say_hello(muxer).await;
         peer
     };
-    let (dialled, accepted) =
-        tokio::time::timeout(WAIT, futures::future::join(our_dial, noise_only_peer))
-            .await
-            .expect("in time");
+    let (dialled, accepted) = both(our_dial, noise_only_peer).await;
     assert_eq!(dialled, theirs.public().to_peer_id());
     assert_eq!(accepted, ours.public().to_peer_id());
 }

@@ -115,6 +115,12 @@ impl Libp2pCertificates {
         Ok(())
     }
 
+    fn no_tls12() -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General(
+            "libp2p's TLS is TLS 1.3 only".into(),
+        ))
+    }
+
     fn check_signature(
         message: &[u8],
         cert: &CertificateDer,
@@ -147,9 +153,7 @@ impl ServerCertVerifier for Libp2pCertificates {
         _cert: &CertificateDer,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "libp2p's TLS is TLS 1.3 only".into(),
-        ))
+        Self::no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -195,9 +199,7 @@ impl ClientCertVerifier for Libp2pCertificates {
         _cert: &CertificateDer,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "libp2p's TLS is TLS 1.3 only".into(),
-        ))
+        Self::no_tls12()
     }
 
     fn verify_tls13_signature(
