@@ -120,6 +120,43 @@ async fn hear_hello(mut muxer: StreamMuxerBox) {
     assert_eq!(&read, b"hello");
 }
 
+/// Our side dialing `address` with a new upgrader for `key`: returns whom it reached,
+/// after writing `hello` on the connection.
+async fn our_dial(key: &identity::Keypair, address: &Multiaddr) -> libp2p::PeerId {
+    let (peer, muxer) = Upgrader::new(key)
+        .expect("upgrader")
+        .upgrade(connect(address).await, dialer(address.clone()))
+        .await
+        .expect("dial");
+    say_hello(muxer).await;
+    peer
+}
+
+/// Our side accepting one connection on `socket` with a new upgrader for `key`:
+/// returns who connected, after reading its `hello`.
+async fn our_accept(key: &identity::Keypair, socket: &TcpListener) -> libp2p::PeerId {
+    let (peer, muxer) = Upgrader::new(key)
+        .expect("upgrader")
+        .upgrade(accept(socket).await, listener())
+        .await
+        .expect("accept");
+    hear_hello(muxer).await;
+    peer
+}
+
+/// The listener's yamux on a secured `io`, then the dialer's `hello`.
+async fn yamux_inbound_hello<S>(io: S)
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Send + Unpin + 'static,
+{
+    let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
+    let muxer = yamux::Config::default()
+        .upgrade_inbound(io, YAMUX)
+        .await
+        .expect("muxer");
+    hear_hello(StreamMuxerBox::new(muxer)).await;
+}
+
 /// A peer that speaks Noise only, listening on `socket`: it refuses the first
 /// connection's TLS, then takes the next one with Noise and reads its `hello`; returns
 /// the peer that connected.
@@ -135,12 +172,7 @@ async fn noise_only_peer(socket: &TcpListener, key: &identity::Keypair) -> libp2
         .upgrade_inbound(io, NOISE)
         .await
         .expect("noise handshake");
-    let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
-    let muxer = yamux::Config::default()
-        .upgrade_inbound(io, YAMUX)
-        .await
-        .expect("muxer");
-    hear_hello(StreamMuxerBox::new(muxer)).await;
+    yamux_inbound_hello(io).await;
     peer
 }
 
@@ -157,24 +189,10 @@ async fn two_nodes_connect_over_tls_proposed_alone() {
             .expect("negotiation");
         assert_eq!(protocol, tls::PROTOCOL);
         let (peer, io) = their_tls.accept(io).await.expect("tls handshake");
-        let (_, io) = listener_select_proto(io, [YAMUX]).await.expect("yamux");
-        let muxer = yamux::Config::default()
-            .upgrade_inbound(io, YAMUX)
-            .await
-            .expect("muxer");
-        hear_hello(StreamMuxerBox::new(muxer)).await;
+        yamux_inbound_hello(io).await;
         peer
     };
-    let our_side = async {
-        let conn = connect(&address).await;
-        let (peer, muxer) = Upgrader::new(&ours)
-            .expect("upgrader")
-            .upgrade(conn, dialer(address.clone()))
-            .await
-            .expect("upgrade");
-        say_hello(muxer).await;
-        peer
-    };
+    let our_side = our_dial(&ours, &address);
     let (dialled, accepted) = both(our_side, their_side).await;
     assert_eq!(dialled, theirs.public().to_peer_id());
     assert_eq!(accepted, ours.public().to_peer_id());
@@ -184,24 +202,7 @@ async fn two_nodes_connect_over_tls_proposed_alone() {
 async fn two_upgraders_connect_each_naming_the_other() {
     let (socket, address) = listen().await;
     let (a, b) = two_keys();
-    let (a_up, b_up) = (Upgrader::new(&a).expect("a"), Upgrader::new(&b).expect("b"));
-    let listening = async {
-        let (peer, muxer) = b_up
-            .upgrade(accept(&socket).await, listener())
-            .await
-            .expect("accept");
-        hear_hello(muxer).await;
-        peer
-    };
-    let dialing = async {
-        let (peer, muxer) = a_up
-            .upgrade(connect(&address).await, dialer(address.clone()))
-            .await
-            .expect("dial");
-        say_hello(muxer).await;
-        peer
-    };
-    let (dialled, accepted) = both(dialing, listening).await;
+    let (dialled, accepted) = both(our_dial(&a, &address), our_accept(&b, &socket)).await;
     assert_eq!(dialled, b.public().to_peer_id());
     assert_eq!(accepted, a.public().to_peer_id());
 }
@@ -210,15 +211,7 @@ async fn two_upgraders_connect_each_naming_the_other() {
 async fn a_noise_only_dialer_is_accepted() {
     let (socket, address) = listen().await;
     let (ours, theirs) = two_keys();
-    let our_side = async {
-        let (peer, muxer) = Upgrader::new(&ours)
-            .expect("upgrader")
-            .upgrade(accept(&socket).await, listener())
-            .await
-            .expect("accept");
-        hear_hello(muxer).await;
-        peer
-    };
+    let our_side = our_accept(&ours, &socket);
     let their_side = async {
         let conn = connect(&address).await;
         let (_, io) = dialer_select_proto(conn, [NOISE], Version::V1Lazy)

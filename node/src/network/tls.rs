@@ -16,10 +16,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use futures::{AsyncRead, AsyncWrite, FutureExt as _};
+use futures::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsStream;
-use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 use libp2p::tls::certificate;
 use libp2p::{identity, PeerId};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -38,7 +36,7 @@ pub const PROTOCOL: &str = "/tls/1.0.0";
 const ALPN: &[u8] = b"libp2p";
 
 /// Whether this CPU encrypts AES-GCM in hardware.
-pub fn has_aes_hardware() -> bool {
+fn has_aes_hardware() -> bool {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
         std::arch::is_x86_feature_detected!("aes")
@@ -56,7 +54,7 @@ pub fn has_aes_hardware() -> bool {
 }
 
 /// The TLS 1.3 suites in our order of preference: the fastest on this CPU first.
-pub fn cipher_suites(aes_hardware: bool) -> Vec<SupportedCipherSuite> {
+fn cipher_suites(aes_hardware: bool) -> Vec<SupportedCipherSuite> {
     let aes = [
         cipher_suite::TLS13_AES_128_GCM_SHA256,
         cipher_suite::TLS13_AES_256_GCM_SHA384,
@@ -305,7 +303,8 @@ fn peer_of<C>(stream: &TlsStream<C>) -> io::Result<PeerId> {
 }
 
 /// The cipher suite a finished handshake settled on.
-pub fn negotiated_suite<C>(stream: &TlsStream<C>) -> Option<SupportedCipherSuite> {
+#[cfg(test)]
+pub(crate) fn negotiated_suite<C>(stream: &TlsStream<C>) -> Option<SupportedCipherSuite> {
     match stream {
         TlsStream::Client(s) => s.get_ref().1.negotiated_cipher_suite(),
         TlsStream::Server(s) => s.get_ref().1.negotiated_cipher_suite(),
@@ -337,40 +336,5 @@ impl Config {
             .await?
             .into();
         Ok((peer_of(&stream)?, stream))
-    }
-}
-
-impl UpgradeInfo for Config {
-    type Info = &'static str;
-    type InfoIter = std::iter::Once<Self::Info>;
-
-    fn protocol_info(&self) -> Self::InfoIter {
-        std::iter::once(PROTOCOL)
-    }
-}
-
-impl<C> InboundConnectionUpgrade<C> for Config
-where
-    C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    type Output = (PeerId, TlsStream<C>);
-    type Error = io::Error;
-    type Future = BoxFuture<'static, io::Result<Self::Output>>;
-
-    fn upgrade_inbound(self, socket: C, _: Self::Info) -> Self::Future {
-        self.accept(socket).boxed()
-    }
-}
-
-impl<C> OutboundConnectionUpgrade<C> for Config
-where
-    C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    type Output = (PeerId, TlsStream<C>);
-    type Error = io::Error;
-    type Future = BoxFuture<'static, io::Result<Self::Output>>;
-
-    fn upgrade_outbound(self, socket: C, _: Self::Info) -> Self::Future {
-        self.connect(socket).boxed()
     }
 }
