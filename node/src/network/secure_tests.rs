@@ -412,3 +412,55 @@ async fn a_dial_that_can_connect_again_reaches_a_noise_only_peer_at_once() {
     assert_eq!(dialled, theirs.public().to_peer_id());
     assert_eq!(accepted, ours.public().to_peer_id());
 }
+
+/// The CPU features the kernel reports for the first processor (`/proc/cpuinfo`'s
+/// `flags` on x86, `Features` on Arm): a view of the CPU independent of `std::arch`.
+#[cfg(target_os = "linux")]
+fn kernel_cpu_flags() -> Vec<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
+    cpuinfo
+        .lines()
+        .find(|line| line.starts_with("flags") || line.starts_with("Features"))
+        .and_then(|line| line.split_once(':'))
+        .map(|(_, flags)| flags.split_whitespace().map(str::to_string).collect())
+        .expect("a flags line in /proc/cpuinfo")
+}
+
+/// The daemon's own configuration (`tls::Config::new`, which detects the CPU) settles on
+/// AES-GCM exactly where the kernel says the CPU has AES and carry-less multiplication,
+/// and on ChaCha20 elsewhere: a wrong detection would pick the slower suite silently.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[tokio::test]
+async fn the_daemons_suite_follows_the_cpu_the_kernel_reports() {
+    let flags = kernel_cpu_flags();
+    let has = |flag: &str| flags.iter().any(|f| f == flag);
+    let multiply = if cfg!(target_arch = "x86_64") {
+        "pclmulqdq"
+    } else {
+        "pmull"
+    };
+    let expected = if has("aes") && has(multiply) {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+    } else {
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+    };
+    let (a, b) = two_keys();
+    let (client, server) = (
+        tls::Config::new(&a).expect("a"),
+        tls::Config::new(&b).expect("b"),
+    );
+    let (dialled, accepted) = tls_pair(
+        |c| Box::pin(client.connect(c)),
+        |c| Box::pin(server.accept(c)),
+    )
+    .await;
+    assert_eq!(
+        suite(&dialled.expect("dial").1),
+        expected,
+        "flags: {flags:?}"
+    );
+    assert_eq!(suite(&accepted.expect("accept").1), expected);
+}
