@@ -23,6 +23,7 @@ mod lab;
 mod latency;
 mod memory;
 mod nodes;
+mod reference;
 mod report;
 mod runner;
 mod sendme;

@@ -5,6 +5,7 @@
 //! like figure 2's, so that a shared machine's drift slows each alike.
 
 use crate::nodes::measure_self;
+use crate::reference::Speeds;
 use crate::report::{size_label, Samples};
 use crate::transport::{self, Stack};
 use crate::{Bench, GIB};
@@ -20,10 +21,16 @@ impl Bench {
             .iter()
             .map(|s| (*s, Samples::default()))
             .collect();
+        let mut speeds = Speeds::default();
         for round in 0..self.args.repeat.max(1) {
+            let speed_before = speeds.measure();
             let (t, _, cpu) = measure_self(|| transport::raw_tcp(&file))?;
             tcp.push(t, Some(cpu));
-            let mut line = format!("round {}: raw TCP {:.3} s", round + 1, t.as_secs_f64());
+            let mut line = format!(
+                "round {}: machine reference {speed_before:.2} GB/s before; raw TCP {:.3} s",
+                round + 1,
+                t.as_secs_f64()
+            );
             for (stack, samples) in &mut stacks {
                 let rt = self.rt.clone();
                 let stack = *stack;
@@ -42,8 +49,13 @@ impl Bench {
                     cpu.show()
                 ));
             }
+            line.push_str(&format!(
+                "; machine reference {:.2} GB/s after",
+                speeds.measure()
+            ));
             self.note(line);
         }
+        self.note(speeds.summary());
         let fig = format!("7 · one bare stream of {label}");
         for (stack, samples) in &stacks {
             self.row(

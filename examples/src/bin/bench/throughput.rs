@@ -9,6 +9,7 @@ use anyhow::bail;
 
 use crate::harness::{file_hash, CpuMeter};
 use crate::nodes::measure_self;
+use crate::reference::Speeds;
 use crate::report::{mib, size_label, Samples};
 use crate::{transport, Bench, LONG_TIMEOUT, MIB};
 
@@ -139,7 +140,9 @@ impl Bench {
         let mut cli_secs = Samples::default();
         let mut wall = Samples::default();
         let mut round_ratios = Vec::new();
+        let mut speeds = Speeds::default();
         for run in 0..repeat {
+            let speed_before = speeds.measure();
             let (t, _, cpu) = measure_self(|| transport::raw_tcp(&file))?;
             tcp.push(t, Some(cpu));
 
@@ -167,8 +170,9 @@ impl Bench {
             wall.push(f.wall, Some(f.cpu));
             let ratio = bare_t.as_secs_f64() / f.secs;
             round_ratios.push(ratio);
+            let speed_after = speeds.measure();
             self.note(format!(
-                "round {}: bare stream {:.3} s; p2pd fetch --json seconds {:.3}, wall {:.3} s (ratio {ratio:.2}), fetcher VmHWM {} (at most {} threads); seeder + fetcher {}; file identical",
+                "round {}: machine reference {speed_before:.2} GB/s before, {speed_after:.2} after; bare stream {:.3} s; p2pd fetch --json seconds {:.3}, wall {:.3} s (ratio {ratio:.2}), fetcher VmHWM {} (at most {} threads); seeder + fetcher {}; file identical",
                 run + 1,
                 bare_t.as_secs_f64(),
                 f.secs,
@@ -179,6 +183,7 @@ impl Bench {
             ));
             drop(fetcher);
         }
+        self.note(speeds.summary());
         self.note(format!("raw TCP over loopback: {}", tcp.show(size)));
         self.note(format!(
             "bare libp2p stream (the daemon's TCP stack): {}",
