@@ -52,6 +52,39 @@ pub struct BehaviourConfig {
     pub upnp: bool,
     /// Where received chunks' buffers come from (the store's pool).
     pub chunk_buffers: BufferPool,
+    /// Kademlia's timers ([`DhtTimers::default`] is the daemon's).
+    pub dht_timers: DhtTimers,
+}
+
+/// Kademlia's wall-clock timers. The daemon runs with [`DhtTimers::default`]; a
+/// simulation that runs slower than real time stretches them with [`DhtTimers::scaled`]
+/// so that they keep their proportion to its simulated time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DhtTimers {
+    /// A query that has not finished by then ends with what it found.
+    pub query_timeout: Duration,
+    /// Interval of the routing-table refresh (Kademlia's bootstrap).
+    pub periodic_bootstrap: Duration,
+}
+
+impl Default for DhtTimers {
+    fn default() -> Self {
+        DhtTimers {
+            query_timeout: Duration::from_secs(30),
+            periodic_bootstrap: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl DhtTimers {
+    /// The daemon's timers, each `factor` times as long.
+    pub fn scaled(factor: f64) -> Self {
+        let daemon = DhtTimers::default();
+        DhtTimers {
+            query_timeout: daemon.query_timeout.mul_f64(factor),
+            periodic_bootstrap: daemon.periodic_bootstrap.mul_f64(factor),
+        }
+    }
 }
 
 /// Limits of the relay server. libp2p's defaults end a circuit after 2 minutes or
@@ -93,7 +126,11 @@ pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
 /// records (one lookup per key every 12 h) is off: the batched reprovider
 /// (`reprovide/`) announces them instead. It works over any transport; the daemon and
 /// anything that simulates it (tests, `dht-sim`) build Kademlia only through here.
-pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviour<MemoryStore> {
+pub fn kad_behaviour(
+    peer_id: PeerId,
+    max_provider_keys: usize,
+    timers: DhtTimers,
+) -> kad::Behaviour<MemoryStore> {
     let store = MemoryStore::with_config(
         peer_id,
         MemoryStoreConfig {
@@ -105,10 +142,10 @@ pub fn kad_behaviour(peer_id: PeerId, max_provider_keys: usize) -> kad::Behaviou
     );
     let mut config = kad::Config::new(KAD_PROTOCOL);
     config
-        .set_query_timeout(Duration::from_secs(30))
+        .set_query_timeout(timers.query_timeout)
         .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
         .set_provider_publication_interval(None)
-        .set_periodic_bootstrap_interval(Some(Duration::from_secs(5 * 60)))
+        .set_periodic_bootstrap_interval(Some(timers.periodic_bootstrap))
         // Left to itself, libp2p-kad takes any inbound Kademlia stream as proof that the
         // remote serves the protocol, and a DHT client that queries us over a connection
         // we dialed would enter the routing table. Peers enter it only when identify
@@ -152,7 +189,7 @@ impl Behaviour {
     ) -> anyhow::Result<Self> {
         let peer_id = key.public().to_peer_id();
 
-        let kad = kad_behaviour(peer_id, config.max_provider_keys);
+        let kad = kad_behaviour(peer_id, config.max_provider_keys, config.dht_timers);
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())

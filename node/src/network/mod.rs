@@ -106,7 +106,8 @@ pub mod tls;
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;
 pub use behaviour::{
-    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, KAD_PROTOCOL, PROVIDER_RECORD_TTL,
+    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, DhtTimers, KAD_PROTOCOL,
+    PROVIDER_RECORD_TTL,
 };
 pub use build::{build, build_in_memory, memory_transport, NetworkConfig};
 pub use catalog::InboundCatalogRequest;

@@ -64,7 +64,10 @@ struct Args {
     /// Simulated minutes with churn (after minute 0, which has none).
     #[arg(long, default_value_t = 5)]
     minutes: u32,
-    /// Wall seconds per simulated minute (60: real time).
+    /// Wall seconds per simulated minute (60: real time). A longer minute stretches the
+    /// nodes' Kademlia query timeout, routing-table refresh interval and idle-connection
+    /// timeout by as much (`--minute-secs 240`: 4 times), for networks too large to run
+    /// in real time; a shorter minute leaves them as they are.
     #[arg(long, default_value_t = 60.0)]
     minute_secs: f64,
     /// Share of the nodes that leave per simulated minute (as many join).
@@ -249,6 +252,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         "params": params,
         "time": {
             "simulated_minute_wall_secs": params.minute_secs,
+            "time_scale": params.time_scale(),
             "build_wall_secs": report::round(build.wall_secs),
             "slow_joins": build.slow_joins,
             "seed_wall_secs": report::round(seed_secs),

@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId};
 use p2pd::daemon::IDLE_CONNECTION_TIMEOUT;
 use p2pd::network::behaviour::RelayLimits;
-use p2pd::network::{self, BehaviourConfig, InboundRequest, Network, NetworkConfig};
+use p2pd::network::{self, BehaviourConfig, DhtTimers, InboundRequest, Network, NetworkConfig};
 use p2pd::options::DaemonArgs;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -53,9 +53,13 @@ pub fn daemon_defaults() -> anyhow::Result<DaemonArgs> {
 /// from `defaults`, except: no mDNS and no UPnP (there is no LAN or router in memory,
 /// and they must not reach the real ones), servers name their address as external
 /// (`--external-addr`) and, with `relay_server`, relay for others (`--relay-server`),
-/// and clients run in the DHT mode a NAT gives them (`--dht-mode client`).
+/// and clients run in the DHT mode a NAT gives them (`--dht-mode client`). The
+/// wall-clock timers that run beside churn (Kademlia's query timeout and routing-table
+/// refresh, the idle-connection timeout) are `time_scale` times the daemon's, so that
+/// a run whose simulated minute lasts longer than a real one keeps them in proportion.
 pub fn network_config(
     defaults: &DaemonArgs,
+    time_scale: f64,
     role: Role,
     relay_server: bool,
     addr: Multiaddr,
@@ -94,8 +98,9 @@ pub fn network_config(
             }),
             upnp: false,
             chunk_buffers: buffers,
+            dht_timers: DhtTimers::scaled(time_scale),
         },
-        idle_timeout: IDLE_CONNECTION_TIMEOUT,
+        idle_timeout: IDLE_CONNECTION_TIMEOUT.mul_f64(time_scale),
         test_panic_after: None,
     }
 }
@@ -191,5 +196,46 @@ impl SimNode {
         };
         running.task.abort();
         let _ = running.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(time_scale: f64) -> NetworkConfig {
+        let defaults = daemon_defaults().expect("the daemon's defaults");
+        let addr: Multiaddr = "/memory/1".parse().expect("an address");
+        network_config(
+            &defaults,
+            time_scale,
+            Role::Server,
+            false,
+            addr,
+            vec![],
+            BufferPool::new(1 << 20),
+        )
+    }
+
+    #[test]
+    fn in_real_time_the_timers_are_the_daemons() {
+        let real = config(1.0);
+        assert_eq!(real.behaviour.dht_timers, DhtTimers::default());
+        assert_eq!(real.idle_timeout, IDLE_CONNECTION_TIMEOUT);
+    }
+
+    #[test]
+    fn a_slower_minute_stretches_the_timers_that_run_beside_churn() {
+        let daemon = DhtTimers::default();
+        let slow = config(4.0);
+        assert_eq!(
+            slow.behaviour.dht_timers.query_timeout,
+            daemon.query_timeout * 4
+        );
+        assert_eq!(
+            slow.behaviour.dht_timers.periodic_bootstrap,
+            daemon.periodic_bootstrap * 4
+        );
+        assert_eq!(slow.idle_timeout, IDLE_CONNECTION_TIMEOUT * 4);
     }
 }

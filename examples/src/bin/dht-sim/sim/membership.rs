@@ -97,6 +97,7 @@ impl Sim {
         let node = &self.nodes[n];
         let config = network_config(
             &self.defaults,
+            self.params.time_scale(),
             node.role,
             self.params.relay_servers,
             node.addr(),

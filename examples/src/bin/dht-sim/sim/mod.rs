@@ -5,6 +5,9 @@
 //! Time: every libp2p timer (Kademlia's query timeout and periodic bootstrap, the idle
 //! connection timeout, handshake timeouts) runs on the wall clock, so the schedule runs
 //! on it too: one simulated minute lasts `minute_secs` wall seconds (60: real time).
+//! A longer minute stretches the timers that run beside churn by as much
+//! ([`Params::time_scale`]), so that a network too large to simulate in real time can
+//! run slower than it with the same proportions.
 
 mod files;
 mod membership;
@@ -42,6 +45,15 @@ pub struct Params {
     pub bootstrap_per_node: usize,
     pub join_concurrency: usize,
     pub seed: u64,
+}
+
+impl Params {
+    /// How many times slower than real time the simulation runs: the factor of the
+    /// stretched timers. A minute shorter than a real one (quick test runs) leaves the
+    /// timers as the daemon has them: the nodes' work does not get any faster.
+    pub fn time_scale(&self) -> f64 {
+        (self.minute_secs / 60.0).max(1.0)
+    }
 }
 
 /// What one lookup got.
