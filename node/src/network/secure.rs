@@ -118,10 +118,7 @@ impl Upgrader {
         }
         let (_, io) = dialer_select_proto(conn, [tls::PROTOCOL], Version::V1Lazy).await?;
         match self.tls.connect(io).await {
-            Ok((peer, io)) => {
-                let io = BufWriter::with_capacity(TLS_WRITE_BUFFER, io);
-                multiplex_outbound(peer, io, self.yamux).await
-            }
+            Ok((peer, io)) => multiplex_outbound(peer, write_buffered(io), self.yamux).await,
             Err(e) => {
                 if refused(&e) {
                     tracing::debug!(%address, "the peer refused TLS; dialing it with Noise from now on");
@@ -163,10 +160,7 @@ impl Upgrader {
         let (protocol, io) = listener_select_proto(conn, [tls::PROTOCOL, NOISE]).await?;
         let (peer, io) = if protocol == tls::PROTOCOL {
             let (peer, io) = self.tls.accept(io).await?;
-            (
-                peer,
-                Either::Left(BufWriter::with_capacity(TLS_WRITE_BUFFER, io)),
-            )
+            (peer, Either::Left(write_buffered(io)))
         } else {
             let (peer, io) = self
                 .noise
@@ -179,6 +173,12 @@ impl Upgrader {
         let muxer = self.yamux.upgrade_inbound(io, YAMUX).await?;
         Ok((peer, StreamMuxerBox::new(muxer)))
     }
+}
+
+/// A TLS stream with [`TLS_WRITE_BUFFER`] bytes of yamux frames gathered before each
+/// write to it.
+fn write_buffered<S: AsyncWrite>(tls_stream: S) -> BufWriter<S> {
+    BufWriter::with_capacity(TLS_WRITE_BUFFER, tls_stream)
 }
 
 async fn multiplex_outbound<S>(

@@ -279,6 +279,21 @@ where
     both(dialing, accepting).await
 }
 
+/// A handshake between our own two TLS configurations: `client` dials, `server` accepts.
+async fn our_handshake(
+    client: tls::Config,
+    server: tls::Config,
+) -> (
+    std::io::Result<(libp2p::PeerId, futures_rustls::TlsStream<TcpStream>)>,
+    std::io::Result<(libp2p::PeerId, futures_rustls::TlsStream<TcpStream>)>,
+) {
+    tls_pair(
+        |c| Box::pin(client.connect(c)),
+        |c| Box::pin(server.accept(c)),
+    )
+    .await
+}
+
 fn suite<C>(stream: &futures_rustls::TlsStream<C>) -> rustls::CipherSuite {
     tls::negotiated_suite(stream).expect("a suite").suite()
 }
@@ -290,11 +305,7 @@ async fn tls_settles_on_aes_gcm_where_the_cpu_has_aes() {
         tls::Config::with_suites_for(&a, true).expect("a"),
         tls::Config::with_suites_for(&b, true).expect("b"),
     );
-    let (dialled, accepted) = tls_pair(
-        |c| Box::pin(client.connect(c)),
-        |c| Box::pin(server.accept(c)),
-    )
-    .await;
+    let (dialled, accepted) = our_handshake(client, server).await;
     let ((b_id, d_stream), (a_id, a_stream)) = (dialled.expect("dial"), accepted.expect("accept"));
     assert_eq!(
         (b_id, a_id),
@@ -317,11 +328,7 @@ async fn without_aes_the_server_picks_chacha_by_its_own_order() {
         tls::Config::with_suites_for(&a, true).expect("a"),
         tls::Config::with_suites_for(&b, false).expect("b"),
     );
-    let (dialled, _) = tls_pair(
-        |c| Box::pin(client.connect(c)),
-        |c| Box::pin(server.accept(c)),
-    )
-    .await;
+    let (dialled, _) = our_handshake(client, server).await;
     assert_eq!(
         suite(&dialled.expect("dial").1),
         rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
@@ -452,11 +459,7 @@ async fn the_daemons_suite_follows_the_cpu_the_kernel_reports() {
         tls::Config::new(&a).expect("a"),
         tls::Config::new(&b).expect("b"),
     );
-    let (dialled, accepted) = tls_pair(
-        |c| Box::pin(client.connect(c)),
-        |c| Box::pin(server.accept(c)),
-    )
-    .await;
+    let (dialled, accepted) = our_handshake(client, server).await;
     assert_eq!(
         suite(&dialled.expect("dial").1),
         expected,

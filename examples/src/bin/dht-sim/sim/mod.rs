@@ -250,3 +250,33 @@ impl Sim {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Params;
+
+    fn with_minute(minute_secs: f64) -> Params {
+        Params {
+            nodes: 10,
+            server_fraction: 0.3,
+            relay_servers: false,
+            minutes: 1,
+            minute_secs,
+            churn: 0.2,
+            return_fraction: 0.5,
+            seed_files: 20,
+            files_per_minute: 1.0,
+            lookups_per_minute: 1.0,
+            bootstrap_per_node: 2,
+            join_concurrency: 8,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn a_longer_minute_is_the_factor_and_a_shorter_one_leaves_the_timers() {
+        assert_eq!(with_minute(60.0).time_scale(), 1.0);
+        assert_eq!(with_minute(240.0).time_scale(), 4.0);
+        assert_eq!(with_minute(10.0).time_scale(), 1.0);
+    }
+}
