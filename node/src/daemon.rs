@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{http, Api};
 use crate::control::ApiEndpoint;
 use crate::network::behaviour::RelayLimits;
-use crate::network::{self, BehaviourConfig, DhtTimers, NetworkConfig};
+use crate::network::{self, BehaviourConfig, NetworkConfig, Timers};
 use crate::options::{DaemonArgs, DhtModeArg};
 use crate::tasks::{Essentials, Tasks};
 use crate::transfer::serve::{self, ServeConfig};
@@ -138,7 +138,7 @@ async fn run(
                 ),
                 upnp: !args.no_upnp,
                 chunk_buffers: store.buffers().clone(),
-                dht_timers: DhtTimers::default(),
+                timers: Timers::default(),
             },
             idle_timeout: IDLE_CONNECTION_TIMEOUT,
             test_panic_after,

@@ -52,37 +52,46 @@ pub struct BehaviourConfig {
     pub upnp: bool,
     /// Where received chunks' buffers come from (the store's pool).
     pub chunk_buffers: BufferPool,
-    /// Kademlia's timers ([`DhtTimers::default`] is the daemon's).
-    pub dht_timers: DhtTimers,
+    /// The timers that run beside churn ([`Timers::default`] is the daemon's).
+    pub timers: Timers,
 }
 
-/// Kademlia's wall-clock timers. The daemon runs with [`DhtTimers::default`]; a
-/// simulation that runs slower than real time stretches them with [`DhtTimers::scaled`]
-/// so that they keep their proportion to its simulated time.
+/// The behaviour's wall-clock timers that run beside churn: Kademlia's and the
+/// liveness ping's. The daemon runs with [`Timers::default`]; a simulation that runs
+/// slower than real time stretches them with [`Timers::scaled`] so that they keep
+/// their proportion to its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DhtTimers {
-    /// A query that has not finished by then ends with what it found.
+pub struct Timers {
+    /// A Kademlia query that has not finished by then ends with what it found.
     pub query_timeout: Duration,
     /// Interval of the routing-table refresh (Kademlia's bootstrap).
     pub periodic_bootstrap: Duration,
+    /// How often each connection is pinged (its round-trip time, and proof it lives).
+    pub ping_interval: Duration,
+    /// A ping unanswered for this long fails (and the connection with it).
+    pub ping_timeout: Duration,
 }
 
-impl Default for DhtTimers {
+impl Default for Timers {
     fn default() -> Self {
-        DhtTimers {
+        Timers {
             query_timeout: Duration::from_secs(30),
             periodic_bootstrap: Duration::from_secs(5 * 60),
+            ping_interval: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }
 
-impl DhtTimers {
+impl Timers {
     /// The daemon's timers, each `factor` times as long.
     pub fn scaled(factor: f64) -> Self {
-        let daemon = DhtTimers::default();
-        DhtTimers {
+        let daemon = Timers::default();
+        Timers {
             query_timeout: daemon.query_timeout.mul_f64(factor),
             periodic_bootstrap: daemon.periodic_bootstrap.mul_f64(factor),
+            ping_interval: daemon.ping_interval.mul_f64(factor),
+            ping_timeout: daemon.ping_timeout.mul_f64(factor),
         }
     }
 }
@@ -129,7 +138,7 @@ pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
 pub fn kad_behaviour(
     peer_id: PeerId,
     max_provider_keys: usize,
-    timers: DhtTimers,
+    timers: Timers,
 ) -> kad::Behaviour<MemoryStore> {
     let store = MemoryStore::with_config(
         peer_id,
@@ -189,7 +198,7 @@ impl Behaviour {
     ) -> anyhow::Result<Self> {
         let peer_id = key.public().to_peer_id();
 
-        let kad = kad_behaviour(peer_id, config.max_provider_keys, config.dht_timers);
+        let kad = kad_behaviour(peer_id, config.max_provider_keys, config.timers);
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
@@ -234,15 +243,15 @@ impl Behaviour {
             provide: add_provider_behaviour(),
             identify,
             ping: Ping::new(PingConfig {
-                interval: Duration::from_secs(15),
-                timeout: Duration::from_secs(20),
+                interval: config.timers.ping_interval,
+                timeout: config.timers.ping_timeout,
                 answer: true,
             }),
             chunk,
             manifest,
             catalog: catalog_behaviour(),
             mdns: mdns.into(),
-            // Probes every 5 s; candidates come from identify's observed addresses.
+            // Candidates come from identify's observed addresses.
             autonat_client: autonat::v2::client::Behaviour::new(
                 rand_autonat::make_rng::<rand_autonat::rngs::StdRng>(),
                 autonat::v2::client::Config::default().with_probe_interval(AUTONAT_PROBE_INTERVAL),

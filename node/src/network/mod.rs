@@ -106,7 +106,7 @@ pub mod tls;
 pub use actor::NetworkActor;
 pub use announce::ProviderKey;
 pub use behaviour::{
-    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, DhtTimers, KAD_PROTOCOL,
+    kad_behaviour, Behaviour, BehaviourConfig, BehaviourEvent, Timers, KAD_PROTOCOL,
     PROVIDER_RECORD_TTL,
 };
 pub use build::{build, build_in_memory, memory_transport, NetworkConfig};

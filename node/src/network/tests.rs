@@ -35,7 +35,7 @@ pub(crate) fn config(dht_mode: DhtMode) -> NetworkConfig {
             relay_server: None,
             upnp: false,
             chunk_buffers: BufferPool::new(8 << 20),
-            dht_timers: DhtTimers::default(),
+            timers: Timers::default(),
         },
         idle_timeout: Duration::from_secs(60),
         test_panic_after: None,

@@ -65,8 +65,8 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     minutes: u32,
     /// Wall seconds per simulated minute (60: real time). A longer minute stretches the
-    /// nodes' Kademlia query timeout, routing-table refresh interval and idle-connection
-    /// timeout by as much (`--minute-secs 240`: 4 times), for networks too large to run
+    /// nodes' Kademlia query timeout, routing-table refresh interval, ping interval and
+    /// timeout, and idle-connection timeout by as much (`--minute-secs 240`: 4 times), for networks too large to run
     /// in real time; a shorter minute leaves them as they are.
     #[arg(long, default_value_t = 60.0)]
     minute_secs: f64,

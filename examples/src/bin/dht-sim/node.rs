@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId};
 use p2pd::daemon::IDLE_CONNECTION_TIMEOUT;
 use p2pd::network::behaviour::RelayLimits;
-use p2pd::network::{self, BehaviourConfig, DhtTimers, InboundRequest, Network, NetworkConfig};
+use p2pd::network::{self, BehaviourConfig, InboundRequest, Network, NetworkConfig, Timers};
 use p2pd::options::DaemonArgs;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,7 +55,7 @@ pub fn daemon_defaults() -> anyhow::Result<DaemonArgs> {
 /// (`--external-addr`) and, with `relay_server`, relay for others (`--relay-server`),
 /// and clients run in the DHT mode a NAT gives them (`--dht-mode client`). The
 /// wall-clock timers that run beside churn (Kademlia's query timeout and routing-table
-/// refresh, the idle-connection timeout) are `time_scale` times the daemon's, so that
+/// refresh, the ping interval and timeout, the idle-connection timeout) are `time_scale` times the daemon's, so that
 /// a run whose simulated minute lasts longer than a real one keeps them in proportion.
 pub fn network_config(
     defaults: &DaemonArgs,
@@ -98,7 +98,7 @@ pub fn network_config(
             }),
             upnp: false,
             chunk_buffers: buffers,
-            dht_timers: DhtTimers::scaled(time_scale),
+            timers: Timers::scaled(time_scale),
         },
         idle_timeout: IDLE_CONNECTION_TIMEOUT.mul_f64(time_scale),
         test_panic_after: None,
@@ -220,22 +220,27 @@ mod tests {
     #[test]
     fn in_real_time_the_timers_are_the_daemons() {
         let real = config(1.0);
-        assert_eq!(real.behaviour.dht_timers, DhtTimers::default());
+        assert_eq!(real.behaviour.timers, Timers::default());
         assert_eq!(real.idle_timeout, IDLE_CONNECTION_TIMEOUT);
     }
 
     #[test]
     fn a_slower_minute_stretches_the_timers_that_run_beside_churn() {
-        let daemon = DhtTimers::default();
+        let daemon = Timers::default();
         let slow = config(4.0);
         assert_eq!(
-            slow.behaviour.dht_timers.query_timeout,
+            slow.behaviour.timers.query_timeout,
             daemon.query_timeout * 4
         );
         assert_eq!(
-            slow.behaviour.dht_timers.periodic_bootstrap,
+            slow.behaviour.timers.periodic_bootstrap,
             daemon.periodic_bootstrap * 4
         );
+        assert_eq!(
+            slow.behaviour.timers.ping_interval,
+            daemon.ping_interval * 4
+        );
+        assert_eq!(slow.behaviour.timers.ping_timeout, daemon.ping_timeout * 4);
         assert_eq!(slow.idle_timeout, IDLE_CONNECTION_TIMEOUT * 4);
     }
 }

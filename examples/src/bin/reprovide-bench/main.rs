@@ -32,8 +32,8 @@ use harness::CpuMeter;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, kad, Multiaddr, PeerId};
 use p2pd::network::{
-    build_in_memory, kad_behaviour, memory_transport, BehaviourConfig, DhtMode, DhtTimers,
-    InboundRequest, Network, NetworkConfig, ReprovideStats,
+    build_in_memory, kad_behaviour, memory_transport, BehaviourConfig, DhtMode, InboundRequest,
+    Network, NetworkConfig, ReprovideStats, Timers,
 };
 use p2pd_examples::procfs::{load_average, CpuUse};
 use tokio::sync::mpsc;
@@ -98,7 +98,7 @@ fn config(bootstrap: Option<&Multiaddr>) -> NetworkConfig {
             relay_server: None,
             upnp: false,
             chunk_buffers: BufferPool::new(1 << 20),
-            dht_timers: DhtTimers::default(),
+            timers: Timers::default(),
         },
         idle_timeout: Duration::from_secs(120),
         test_panic_after: None,
@@ -251,9 +251,7 @@ async fn baseline(boot: &Multiaddr, keys: usize) -> anyhow::Result<Baseline> {
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(memory_transport)?
-        .with_behaviour(|key| {
-            kad_behaviour(key.public().to_peer_id(), 65_536, DhtTimers::default())
-        })?
+        .with_behaviour(|key| kad_behaviour(key.public().to_peer_id(), 65_536, Timers::default()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     let mut boot = boot.clone();

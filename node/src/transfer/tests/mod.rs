@@ -19,7 +19,7 @@ use super::serve::{self, ServeConfig};
 use super::{DownloadStatus, RateLimits, Transfers};
 use crate::network::tests::Poke;
 use crate::network::{
-    self, BehaviourConfig, DhtMode, DhtTimers, InboundRequest, Network, NetworkConfig, Reply,
+    self, BehaviourConfig, DhtMode, InboundRequest, Network, NetworkConfig, Reply, Timers,
 };
 
 pub(super) use crate::network::tests::eventually;
@@ -274,7 +274,7 @@ fn network_config(
             relay_server: None,
             upnp: false,
             chunk_buffers,
-            dht_timers: DhtTimers::default(),
+            timers: Timers::default(),
         },
         idle_timeout: Duration::from_secs(60),
         test_panic_after: None,

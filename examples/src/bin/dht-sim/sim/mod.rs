@@ -2,8 +2,8 @@
 //! seeded random schedule minute by simulated minute (nodes leave, come back or join
 //! new, files are announced and looked up) and records what each lookup got.
 //!
-//! Time: every libp2p timer (Kademlia's query timeout and periodic bootstrap, the idle
-//! connection timeout, handshake timeouts) runs on the wall clock, so the schedule runs
+//! Time: every libp2p timer (Kademlia's query timeout and periodic bootstrap, the ping,
+//! the idle connection timeout, handshake timeouts) runs on the wall clock, so the schedule runs
 //! on it too: one simulated minute lasts `minute_secs` wall seconds (60: real time).
 //! A longer minute stretches the timers that run beside churn by as much
 //! ([`Params::time_scale`]), so that a network too large to simulate in real time can
