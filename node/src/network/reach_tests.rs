@@ -3,6 +3,7 @@
 //! behind NAT reached through a relay.
 
 use super::behaviour::RelayLimits;
+use super::reach::reservation_order;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, Multiaddr, PeerId};
@@ -164,4 +165,46 @@ async fn a_node_behind_nat_reserves_on_a_relay_and_is_reached_through_it() {
     })
     .await;
     assert_eq!(peer.connection, ConnectionKind::Relayed);
+}
+
+/// Nodes behind NAT that know the same relays spread their reservations over them: each
+/// orders the candidates by its own distance to them, so the relay every node asks first
+/// is not the same one (ordered by peer id alone, all 60 below picked the same relay).
+/// One node's order does not depend on the order it learned the relays in, and relays
+/// the owner added come first whatever their distance.
+#[test]
+fn nodes_behind_nat_spread_their_reservations_over_the_relays_they_know() {
+    let relays: Vec<PeerId> = (0..20).map(|_| PeerId::random()).collect();
+    let first_choice = |local: &PeerId, candidates: &[PeerId]| -> PeerId {
+        *candidates
+            .iter()
+            .min_by_key(|relay| reservation_order(local, true, relay))
+            .expect("candidates")
+    };
+    let locals: Vec<PeerId> = (0..60).map(|_| PeerId::random()).collect();
+    let firsts: std::collections::HashSet<PeerId> = locals
+        .iter()
+        .map(|local| first_choice(local, &relays))
+        .collect();
+    // 60 nodes over 20 relays: about 19 distinct first choices if spread evenly; fewer
+    // than 8 is as good as certain not to happen by chance.
+    assert!(
+        firsts.len() >= 8,
+        "60 nodes asked only {} of 20 relays first",
+        firsts.len()
+    );
+
+    let mut reversed = relays.clone();
+    reversed.reverse();
+    for local in &locals {
+        assert_eq!(first_choice(local, &relays), first_choice(local, &reversed));
+    }
+
+    let local = locals[0];
+    let added = *relays
+        .iter()
+        .max_by_key(|relay| reservation_order(&local, true, relay))
+        .expect("relays");
+    let nearest = first_choice(&local, &relays);
+    assert!(reservation_order(&local, false, &added) < reservation_order(&local, true, &nearest));
 }
