@@ -22,7 +22,7 @@ use crate::node::Role;
 const MAX_VIOLATION_EXAMPLES: usize = 20;
 
 /// How one provider lookup went, from Kademlia's side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueryOutcome {
     /// Requests sent (Kademlia's `QueryStats::num_requests`).
     pub requests: u32,
@@ -34,6 +34,15 @@ pub struct QueryOutcome {
     pub hops: Option<u32>,
     /// The query hit Kademlia's query timeout.
     pub timed_out: bool,
+    /// Every provider the DHT named (before the daemon dials them).
+    pub named: Vec<PeerId>,
+}
+
+/// A provider query still running: hops to its first provider, the providers named.
+#[derive(Default)]
+struct RunningQuery {
+    hops: Option<u32>,
+    named: Vec<PeerId>,
 }
 
 /// Something the client/server check did not expect: a client in a routing table, or a
@@ -71,8 +80,8 @@ pub struct Probe {
     /// Roles and ids by node index.
     node_roles: Mutex<Vec<Role>>,
     node_peers: Mutex<Vec<PeerId>>,
-    /// Per node: hops of its provider queries still running (first provider seen).
-    running: Mutex<HashMap<(usize, kad::QueryId), Option<u32>>>,
+    /// Per node: its provider queries still running.
+    running: Mutex<HashMap<(usize, kad::QueryId), RunningQuery>>,
     /// Per node: its last provider query that ended.
     finished: Mutex<HashMap<usize, QueryOutcome>>,
     /// Nodes whose first bootstrap since they started ended.
@@ -164,21 +173,23 @@ impl Probe {
             } => match result {
                 QueryResult::GetProviders(result) => {
                     let mut running = lock(&self.running);
-                    let hops = running.entry((node, *id)).or_insert(None);
+                    let query = running.entry((node, *id)).or_default();
                     if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = result {
-                        if hops.is_none() && !providers.is_empty() {
-                            *hops = Some(self.hops.hops_to_last_answer(node, id));
+                        if query.hops.is_none() && !providers.is_empty() {
+                            query.hops = Some(self.hops.hops_to_last_answer(node, id));
                         }
+                        query.named.extend(providers.iter().copied());
                     }
                     if step.last {
-                        let hops = running.remove(&(node, *id)).flatten();
+                        let query = running.remove(&(node, *id)).unwrap_or_default();
                         drop(running);
                         let outcome = QueryOutcome {
                             requests: stats.num_requests(),
                             failures: stats.num_failures(),
                             duration: stats.duration(),
-                            hops,
+                            hops: query.hops,
                             timed_out: matches!(result, Err(GetProvidersError::Timeout { .. })),
+                            named: query.named,
                         };
                         lock(&self.finished).insert(node, outcome);
                     }

@@ -53,17 +53,22 @@ pub fn success<'a>(records: impl Iterator<Item = &'a LookupRecord>) -> Value {
     let mut total = 0u64;
     let mut ok = 0u64;
     let mut timed_out = 0u64;
+    let mut named = 0u64;
     for r in records {
         total += 1;
         ok += u64::from(r.ok);
         timed_out += u64::from(r.timed_out);
+        named += u64::from(r.named);
     }
+    let rate = |n: u64| (total > 0).then(|| n as f64 / total as f64);
     json!({
         "lookups": total,
         "succeeded": ok,
         "failed": total - ok,
-        "success_rate": if total > 0 { Some(ok as f64 / total as f64) } else { None },
+        "success_rate": rate(ok),
         "queries_timed_out": timed_out,
+        "provider_named_by_dht": named,
+        "named_rate": rate(named),
     })
 }
 
@@ -90,6 +95,10 @@ pub fn lookups(records: &[LookupRecord]) -> Value {
         "under_churn_by_looker": {
             "server": success(churn.iter().copied().filter(|r| r.looker == Role::Server)),
             "client": success(churn.iter().copied().filter(|r| r.looker == Role::Client)),
+        },
+        "under_churn_by_record": {
+            "announced_since_provider_started": success(churn.iter().copied().filter(|r| r.announced_since_start)),
+            "announced_before_provider_left": success(churn.iter().copied().filter(|r| !r.announced_since_start)),
         },
         "under_churn_by_provider": {
             "server": success(churn.iter().copied().filter(|r| r.provider == Role::Server)),

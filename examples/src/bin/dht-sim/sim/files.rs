@@ -25,6 +25,9 @@ pub(super) struct FileRec {
     pub(super) provider: usize,
     /// An announcement of it completed at least once.
     pub(super) announced: bool,
+    /// An announcement of it completed since its provider last started: until then
+    /// the DHT may hold only the addresses the provider had before it left.
+    pub(super) announced_since_start: bool,
 }
 
 impl Sim {
@@ -37,6 +40,7 @@ impl Sim {
             cid,
             provider,
             announced: false,
+            announced_since_start: false,
         });
         self.file_by_cid.insert(cid, f);
         self.nodes[provider].files.push(f);
@@ -67,6 +71,7 @@ impl Sim {
         for cid in announced {
             if let Some(&f) = self.file_by_cid.get(&cid) {
                 self.files[f].announced = true;
+                self.files[f].announced_since_start = true;
             }
         }
     }
@@ -123,10 +128,12 @@ impl Sim {
         let cid = self.files[f].cid;
         let online_provider = self.nodes[provider].peer_id;
         let roles = (self.nodes[n].role, self.nodes[provider].role);
+        let announced_since_start = self.files[f].announced_since_start;
         let probe = self.probe.clone();
         self.lookups.spawn(async move {
-            let record =
+            let mut record =
                 run_lookup(net, cid, online_provider, n, roles, minute, probe.clone()).await;
+            record.announced_since_start = announced_since_start;
             probe.hops.unwatch(n);
             (n, record)
         });
@@ -169,13 +176,18 @@ pub(super) async fn run_lookup(
         looker,
         provider: provider_role,
         ok: latency.is_some(),
+        named: outcome
+            .as_ref()
+            .is_some_and(|o| o.named.contains(&provider)),
+        announced_since_start: false,
         latency_ms: latency.map(|d| d.as_secs_f64() * 1e3),
-        hops: outcome.and_then(|o| o.hops),
-        requests: outcome.map(|o| o.requests),
-        failed_requests: outcome.map(|o| o.failures),
+        hops: outcome.as_ref().and_then(|o| o.hops),
+        requests: outcome.as_ref().map(|o| o.requests),
+        failed_requests: outcome.as_ref().map(|o| o.failures),
         query_ms: outcome
+            .as_ref()
             .and_then(|o| o.duration)
             .map(|d| d.as_secs_f64() * 1e3),
-        timed_out: outcome.is_some_and(|o| o.timed_out),
+        timed_out: outcome.as_ref().is_some_and(|o| o.timed_out),
     }
 }

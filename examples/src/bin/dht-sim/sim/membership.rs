@@ -15,7 +15,12 @@ use crate::node::{network_config, Role, SimNode};
 
 /// Memory ports start here (high, so that nothing else in the process collides).
 pub(super) const FIRST_PORT: u64 = 1 << 40;
-/// Longest one node's first bootstrap is waited for while the network is built.
+/// Longest one node's first bootstrap is waited for while the network is built, in
+/// real time (twice Kademlia's query timeout). A slower simulated minute stretches it
+/// with the query timeout: a bootstrap that outlives its slot goes on beside the next
+/// joins, so more than `join_concurrency` bootstraps run at once (1,000 nodes at a
+/// sixth of real time with the deadline left at 60 s: 600 nodes after 298 s, fewer
+/// than 700 eleven minutes later, both cores busy).
 const JOIN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A set of node indices with O(1) insert, remove and random pick.
@@ -105,6 +110,9 @@ impl Sim {
             self.buffers.clone(),
         );
         self.probe.forget_bootstrap(n);
+        for &f in &self.nodes[n].files {
+            self.files[f].announced_since_start = false;
+        }
         self.nodes[n].start(n, config, &self.probe)?;
         self.announcements.node_started(n);
         self.offline.remove(n);
@@ -168,10 +176,11 @@ impl Sim {
     /// Drops from `joining` the nodes whose first bootstrap ended or whose join
     /// deadline passed; returns how many of them passed the deadline.
     pub(super) fn end_joins(&self, joining: &mut Vec<(usize, Instant)>) -> usize {
+        let deadline = JOIN_DEADLINE.mul_f64(self.params.time_scale());
         let mut slow = 0;
         joining.retain(|(n, at)| {
             let bootstrapped = self.probe.bootstrapped(*n);
-            let waiting = !bootstrapped && at.elapsed() < JOIN_DEADLINE;
+            let waiting = !bootstrapped && at.elapsed() < deadline;
             if !waiting && !bootstrapped {
                 slow += 1;
             }

@@ -64,8 +64,14 @@ pub struct LookupRecord {
     pub looker: Role,
     /// The role of the file's provider.
     pub provider: Role,
-    /// It found a provider that was online when it started.
+    /// It found a provider that was online when it started: the DHT named it and the
+    /// daemon connected to it (the daemon hands out only providers it reached).
     pub ok: bool,
+    /// The DHT named the file's provider (whether or not the daemon then reached it).
+    pub named: bool,
+    /// When the lookup started, an announcement of the file had completed since its
+    /// provider last (re)started, so the DHT held the provider's current addresses.
+    pub announced_since_start: bool,
     /// Wall time to the first online provider.
     pub latency_ms: Option<f64>,
     pub hops: Option<u32>,
