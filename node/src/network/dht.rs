@@ -73,16 +73,31 @@ impl Dht {
 }
 
 impl NetworkActor {
-    /// A connection to a bootstrap node fills the routing table from it. The first one
-    /// since the start announces everything we provide (what was announced before it
-    /// reached only the peers we had); a later one (every few minutes on a flaky link,
-    /// or once the idle connection closed) announces only the keys whose last round
-    /// reached nobody: the others keep their turn in the reprovide timetable.
+    /// A connection to a bootstrap node fills the routing table from it, unless a
+    /// bootstrap (the walk to our own id and a refresh of every farther bucket) is
+    /// running already: one walk through the network is enough, and the peer just
+    /// connected is in the routing table for it and every later query. A node joining
+    /// through several bootstrap nodes (or restarting through up to 20 saved peers)
+    /// connects to them at once and used to walk once for each.
+    ///
+    /// The first such connection since the start announces everything we provide (what
+    /// was announced before it reached only the peers we had); a later one (every few
+    /// minutes on a flaky link, or once the idle connection closed) announces only the
+    /// keys whose last round reached nobody: the others keep their turn in the
+    /// reprovide timetable.
     pub(super) fn on_first_connection(&mut self, peer: PeerId) {
         if !self.dht.bootstrap_peers.contains(&peer) {
             return;
         }
-        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        let kademlia = &mut self.swarm.behaviour_mut().kad;
+        if kademlia
+            .iter_queries()
+            .any(|q| matches!(q.info(), kad::QueryInfo::Bootstrap { .. }))
+        {
+            tracing::debug!(%peer, "bootstrap node connected while a bootstrap runs");
+        } else {
+            let _ = kademlia.bootstrap();
+        }
         if !self.dht.joined {
             self.dht.joined = true;
             self.schedule_reannounce();

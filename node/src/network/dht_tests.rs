@@ -222,6 +222,47 @@ async fn only_a_new_address_or_the_first_bootstrap_connection_announces_everythi
 }
 
 #[tokio::test]
+async fn bootstrap_nodes_connected_at_once_start_one_bootstrap() {
+    let boots: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+    let mut cfg = config(DhtMode::Server);
+    cfg.bootstrap = boots
+        .iter()
+        .enumerate()
+        .map(|(i, boot)| format!("/memory/{}/p2p/{boot}", 3 + i).parse().unwrap())
+        .collect();
+    let (inbound_tx, _inbound) = mpsc::channel(8);
+    let (mut actor, _net) =
+        build_in_memory(identity::Keypair::generate_ed25519(), cfg, inbound_tx).unwrap();
+    let bootstraps = |actor: &mut NetworkActor| {
+        actor
+            .swarm
+            .behaviour_mut()
+            .kad
+            .iter_queries()
+            .filter(|q| matches!(q.info(), libp2p::kad::QueryInfo::Bootstrap { .. }))
+            .count()
+    };
+    assert_eq!(bootstraps(&mut actor), 0);
+
+    // Joining: all three connect within a moment; one walk, not three.
+    for boot in &boots {
+        actor.on_first_connection(*boot);
+    }
+    assert_eq!(bootstraps(&mut actor), 1);
+    // A peer that is no bootstrap node starts none.
+    actor.on_first_connection(PeerId::random());
+    assert_eq!(bootstraps(&mut actor), 1);
+
+    // Once that walk has ended, a bootstrap node connecting again starts the next one.
+    for mut query in actor.swarm.behaviour_mut().kad.iter_queries_mut() {
+        query.finish();
+    }
+    assert_eq!(bootstraps(&mut actor), 0);
+    actor.on_first_connection(boots[1]);
+    assert_eq!(bootstraps(&mut actor), 1);
+}
+
+#[tokio::test]
 async fn a_provider_with_no_confirmed_address_is_found_through_its_listen_address() {
     // A node that is no DHT server (its address not confirmed yet: just started, or
     // AutoNAT's one dial-back failed) is in nobody's routing table, so a server cannot
