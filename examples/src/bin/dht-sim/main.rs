@@ -107,6 +107,10 @@ struct Args {
     /// Write no plots.
     #[arg(long)]
     no_plots: bool,
+    /// A `p2pd daemon` option for every node, over the daemon's defaults (repeat for
+    /// more), e.g. `--daemon-option=--max-connections=2048`.
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    daemon_option: Vec<String>,
 }
 
 impl Args {
@@ -140,6 +144,15 @@ impl Args {
         }
         if self.name.is_empty() || self.name.contains('/') {
             return Err("--name must be a plain file name".into());
+        }
+        if let Err(e) = node::daemon_defaults(&self.daemon_option) {
+            let reason = e.root_cause().to_string();
+            let reason = reason.lines().next().unwrap_or_default();
+            let reason = reason.trim_start_matches("error: ");
+            return Err(format!(
+                "--daemon-option {:?}: {reason}",
+                self.daemon_option
+            ));
         }
         Ok(())
     }
@@ -204,6 +217,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         bootstrap_per_node: args.bootstrap_per_node,
         join_concurrency: args.join_concurrency,
         seed: args.seed,
+        daemon_options: args.daemon_option.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -273,6 +287,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             "get_providers": c.inbound_get_providers.load(Ordering::Relaxed),
             "add_provider": c.inbound_add_provider.load(Ordering::Relaxed),
             "bootstrap_requests_sent": c.bootstrap_requests.load(Ordering::Relaxed),
+        },
+        "inbound_connections_refused": {
+            "at_max_connections": c.refused_at_max_established.load(Ordering::Relaxed),
+            "other_limits": c.refused_other_limit.load(Ordering::Relaxed),
         },
         "client_server": {
             "routing_table_insertions": c.routing_insertions.load(Ordering::Relaxed),

@@ -37,15 +37,16 @@ pub enum Role {
     Client,
 }
 
-/// The `p2pd daemon` options as a user who sets none gets them.
-pub fn daemon_defaults() -> anyhow::Result<DaemonArgs> {
+/// The `p2pd daemon` options as a user who sets only `options` gets them.
+pub fn daemon_defaults(options: &[String]) -> anyhow::Result<DaemonArgs> {
     #[derive(Parser)]
     struct Daemon {
         #[command(flatten)]
         args: DaemonArgs,
     }
-    Ok(Daemon::try_parse_from(["daemon"])
-        .context("the daemon's defaults")?
+    let argv = std::iter::once("daemon").chain(options.iter().map(String::as_str));
+    Ok(Daemon::try_parse_from(argv)
+        .context("the daemon's options")?
         .args)
 }
 
@@ -204,7 +205,7 @@ mod tests {
     use super::*;
 
     fn config(time_scale: f64) -> NetworkConfig {
-        let defaults = daemon_defaults().expect("the daemon's defaults");
+        let defaults = daemon_defaults(&[]).expect("the daemon's defaults");
         let addr: Multiaddr = "/memory/1".parse().expect("an address");
         network_config(
             &defaults,
@@ -215,6 +216,16 @@ mod tests {
             vec![],
             BufferPool::new(1 << 20),
         )
+    }
+
+    #[test]
+    fn daemon_options_change_the_defaults_and_a_bad_one_is_refused() {
+        let options = ["--max-connections=2048".to_owned()];
+        let given = daemon_defaults(&options).expect("a valid option");
+        assert_eq!(given.max_connections, 2048);
+        assert_ne!(daemon_defaults(&[]).unwrap().max_connections, 2048);
+        assert!(daemon_defaults(&["--max-connections=0".to_owned()]).is_err());
+        assert!(daemon_defaults(&["--no-such-option".to_owned()]).is_err());
     }
 
     #[test]

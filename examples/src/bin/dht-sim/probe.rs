@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use libp2p::kad::{self, GetProvidersError, GetProvidersOk, QueryResult};
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{ListenError, SwarmEvent};
 use libp2p::PeerId;
+use p2pd::network::gate::LimitReached;
 use p2pd::network::BehaviourEvent;
 
 use crate::hops::HopTracker;
@@ -71,6 +72,10 @@ pub struct Counters {
     pub inbound_get_providers: AtomicU64,
     pub inbound_add_provider: AtomicU64,
     pub bootstrap_requests: AtomicU64,
+    /// Inbound connections a server refused because its established connections were
+    /// at the daemon's limit (`--max-connections`), and other connection-limit refusals.
+    pub refused_at_max_established: AtomicU64,
+    pub refused_other_limit: AtomicU64,
 }
 
 /// Shared by the simulation and every node's observer.
@@ -142,6 +147,19 @@ impl Probe {
         let probe = self.clone();
         move |event| match event {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => probe.on_kad_event(node, event),
+            SwarmEvent::IncomingConnectionError {
+                error: ListenError::Denied { cause },
+                ..
+            } => {
+                if let Some(limit) = cause.downcast_ref::<LimitReached>() {
+                    let counter = if limit.what == "connections" {
+                        &probe.counters.refused_at_max_established
+                    } else {
+                        &probe.counters.refused_other_limit
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             SwarmEvent::ExternalAddrConfirmed { address }
                 if probe.node_role(node) == Some(Role::Client)
                     && !address.iter().any(|p| p == Protocol::P2pCircuit) =>

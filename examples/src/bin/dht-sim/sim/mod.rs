@@ -45,6 +45,8 @@ pub struct Params {
     pub bootstrap_per_node: usize,
     pub join_concurrency: usize,
     pub seed: u64,
+    /// `p2pd daemon` options every node gets, over the daemon's defaults.
+    pub daemon_options: Vec<String>,
 }
 
 impl Params {
@@ -132,10 +134,11 @@ enum Action {
 
 impl Sim {
     pub fn new(params: Params, probe: Arc<Probe>) -> anyhow::Result<Self> {
+        let defaults = daemon_defaults(&params.daemon_options)?;
         Ok(Sim {
             rng: StdRng::seed_from_u64(params.seed),
             params,
-            defaults: daemon_defaults()?,
+            defaults,
             buffers: BufferPool::new(8 << 20),
             probe,
             nodes: Vec::new(),
@@ -276,6 +279,7 @@ mod tests {
             bootstrap_per_node: 2,
             join_concurrency: 8,
             seed: 1,
+            daemon_options: vec![],
         }
     }
 
