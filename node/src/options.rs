@@ -54,8 +54,10 @@ pub struct DaemonArgs {
     /// Most provider keys kept in the DHT store (ours and other peers').
     #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = at_least_one::<usize>)]
     pub max_provider_keys: usize,
-    /// Most established peer connections.
-    #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one::<u32>)]
+    /// Most established peer connections. A DHT server is contacted by every node whose
+    /// lookups pass near it: in a simulated network of 1,000 nodes, 512 refused a third
+    /// of the lookups.
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = at_least_one::<u32>)]
     pub max_connections: u32,
     /// Most inbound connections from one IP address. Raise it to run many daemons on
     /// one host, or for a bootstrap node that many peers reach through one NAT address.

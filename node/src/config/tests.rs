@@ -110,7 +110,7 @@ fn the_file_fills_in_what_the_command_line_leaves_and_says_where() {
             line: 4
         }
     );
-    assert_eq!(args.max_connections, 512);
+    assert_eq!(args.max_connections, 2048);
     assert_eq!(setting(&args, "max-connections").source, Source::Default);
     assert!(args.config.file_found);
 }

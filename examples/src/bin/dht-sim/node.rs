@@ -220,10 +220,10 @@ mod tests {
 
     #[test]
     fn daemon_options_change_the_defaults_and_a_bad_one_is_refused() {
-        let options = ["--max-connections=2048".to_owned()];
+        let options = ["--max-connections=4096".to_owned()];
         let given = daemon_defaults(&options).expect("a valid option");
-        assert_eq!(given.max_connections, 2048);
-        assert_ne!(daemon_defaults(&[]).unwrap().max_connections, 2048);
+        assert_eq!(given.max_connections, 4096);
+        assert_ne!(daemon_defaults(&[]).unwrap().max_connections, 4096);
         assert!(daemon_defaults(&["--max-connections=0".to_owned()]).is_err());
         assert!(daemon_defaults(&["--no-such-option".to_owned()]).is_err());
     }
