@@ -55,8 +55,8 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = at_least_one::<usize>)]
     pub max_provider_keys: usize,
     /// Most established peer connections. A DHT server is contacted by every node whose
-    /// lookups pass near it: in a simulated network of 1,000 nodes, 512 refused a third
-    /// of the lookups.
+    /// lookups pass near it: in a simulated network of 1,000 nodes, a limit of 512
+    /// failed a third of the lookups.
     #[arg(long, value_name = "N", default_value_t = 2048, value_parser = at_least_one::<u32>)]
     pub max_connections: u32,
     /// Most inbound connections from one IP address. Raise it to run many daemons on

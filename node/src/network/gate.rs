@@ -127,6 +127,10 @@ pub struct LimitReached {
     pub what: &'static str,
 }
 
+/// [`LimitReached::what`] of the limit on established connections in all
+/// (`--max-connections`).
+pub const ALL_ESTABLISHED: &str = "connections";
+
 fn check(count: u32, limit: u32, what: &'static str) -> Result<(), ConnectionDenied> {
     if count >= limit {
         return Err(ConnectionDenied::new(LimitReached { limit, what }));
@@ -254,7 +258,7 @@ impl ConnectionGate {
                         w.wake();
                     }
                 }
-                None => check(open, l.max_established, "connections")?,
+                None => check(open, l.max_established, ALL_ESTABLISHED)?,
             }
         }
         check(

@@ -13,7 +13,7 @@ use libp2p::kad::{self, GetProvidersError, GetProvidersOk, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{ListenError, SwarmEvent};
 use libp2p::PeerId;
-use p2pd::network::gate::LimitReached;
+use p2pd::network::gate::{LimitReached, ALL_ESTABLISHED};
 use p2pd::network::BehaviourEvent;
 
 use crate::hops::HopTracker;
@@ -152,7 +152,7 @@ impl Probe {
                 ..
             } => {
                 if let Some(limit) = cause.downcast_ref::<LimitReached>() {
-                    let counter = if limit.what == "connections" {
+                    let counter = if limit.what == ALL_ESTABLISHED {
                         &probe.counters.refused_at_max_established
                     } else {
                         &probe.counters.refused_other_limit

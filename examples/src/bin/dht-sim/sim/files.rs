@@ -125,15 +125,16 @@ impl Sim {
         self.busy.insert(n);
         self.probe.hops.watch(n);
         let net = running.net.clone();
-        let cid = self.files[f].cid;
-        let online_provider = self.nodes[provider].peer_id;
-        let roles = (self.nodes[n].role, self.nodes[provider].role);
-        let announced_since_start = self.files[f].announced_since_start;
+        let target = Target {
+            cid: self.files[f].cid,
+            provider: self.nodes[provider].peer_id,
+            provider_role: self.nodes[provider].role,
+            announced_since_start: self.files[f].announced_since_start,
+        };
+        let looker = self.nodes[n].role;
         let probe = self.probe.clone();
         self.lookups.spawn(async move {
-            let mut record =
-                run_lookup(net, cid, online_provider, n, roles, minute, probe.clone()).await;
-            record.announced_since_start = announced_since_start;
+            let record = run_lookup(net, target, n, looker, minute, probe.clone()).await;
             probe.hops.unwatch(n);
             (n, record)
         });
@@ -149,17 +150,32 @@ impl Sim {
     }
 }
 
+/// What a lookup looks for, as the schedule knew it when the lookup started.
+pub(super) struct Target {
+    pub(super) cid: Cid,
+    /// The file's provider (online when the lookup started).
+    pub(super) provider: PeerId,
+    pub(super) provider_role: Role,
+    /// See [`FileRec::announced_since_start`].
+    pub(super) announced_since_start: bool,
+}
+
 /// Runs one provider lookup through the daemon's `find_providers` and waits until the
 /// lookup ends (the channel closes), as a download waiting for sources would.
 pub(super) async fn run_lookup(
     net: Network,
-    cid: Cid,
-    provider: PeerId,
+    target: Target,
     node: usize,
-    (looker, provider_role): (Role, Role),
+    looker: Role,
     minute: u32,
     probe: Arc<Probe>,
 ) -> LookupRecord {
+    let Target {
+        cid,
+        provider,
+        provider_role,
+        announced_since_start,
+    } = target;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + LOOKUP_DEADLINE;
     let mut found = net.find_providers(cid).await;
@@ -179,7 +195,7 @@ pub(super) async fn run_lookup(
         named: outcome
             .as_ref()
             .is_some_and(|o| o.named.contains(&provider)),
-        announced_since_start: false,
+        announced_since_start,
         latency_ms: latency.map(|d| d.as_secs_f64() * 1e3),
         hops: outcome.as_ref().and_then(|o| o.hops),
         requests: outcome.as_ref().map(|o| o.requests),

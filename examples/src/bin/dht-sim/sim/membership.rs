@@ -17,10 +17,9 @@ use crate::node::{network_config, Role, SimNode};
 pub(super) const FIRST_PORT: u64 = 1 << 40;
 /// Longest one node's first bootstrap is waited for while the network is built, in
 /// real time (twice Kademlia's query timeout). A slower simulated minute stretches it
-/// with the query timeout: a bootstrap that outlives its slot goes on beside the next
-/// joins, so more than `join_concurrency` bootstraps run at once (1,000 nodes at a
-/// sixth of real time with the deadline left at 60 s: 600 nodes after 298 s, fewer
-/// than 700 eleven minutes later, both cores busy).
+/// with the query timeout, so that a join slot lasts as long as the bootstrap it waits
+/// for can: one that outlived its slot would go on beside the next joins, and more
+/// than `join_concurrency` bootstraps would run at once.
 const JOIN_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A set of node indices with O(1) insert, remove and random pick.
